@@ -1,0 +1,30 @@
+//! Longshore's shared vocabulary.
+//!
+//! # Brief overview
+//!
+//! Everything in Longshore speaks in the types defined here, and this crate
+//! does no I/O of its own:
+//!
+//! - [`task`]: a stored task ([`TaskRow`]), a task to insert ([`NewTask`]),
+//!   its [`TaskState`] and the [`Status`] people see.
+//! - [`lifecycle`]: what a finished execution turns into ([`Outcome`] →
+//!   [`Transition`]); the state machine, tested as plain data.
+//! - [`retry`]: the backoff between attempts ([`RetryPolicy`]).
+//! - [`store`]: the storage interface ([`Store`]) every engine implements,
+//!   and its error type ([`StoreError`]).
+//!
+//! Engines (`longshore-postgres`) implement [`Store`]; the worker runtime
+//! (`longshore`) drives it.
+
+pub mod lifecycle;
+pub mod retry;
+pub mod store;
+pub mod task;
+
+pub use lifecycle::{Outcome, Transition};
+pub use retry::RetryPolicy;
+pub use store::{
+    CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, StatsKey, StatsRow,
+    Store, StoreError, StoreEvent, TaskFilter,
+};
+pub use task::{LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};

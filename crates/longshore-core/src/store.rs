@@ -1,0 +1,249 @@
+//! The storage interface every engine implements.
+//!
+//! The worker runtime and every operator command talk to storage only
+//! through [`Store`]. An engine may be faster than another, never
+//! different: the shared conformance tests in the `longshore` crate are the
+//! specification.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::lifecycle::Transition;
+use crate::task::{LogEntry, LogLevel, NewTask, TaskRow, TaskState};
+
+/// What went wrong in storage. Callers match on the kind; the message names
+/// what was wrong and, where it helps, what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No task has this id.
+    #[error("no task with id {0}")]
+    NotFound(Uuid),
+    /// The task exists but is in a state the action does not apply to.
+    #[error("task {id} is {state}: cannot {action} it")]
+    InvalidState {
+        /// The task.
+        id: Uuid,
+        /// Its current state.
+        state: TaskState,
+        /// What was asked, e.g. `retry`.
+        action: &'static str,
+    },
+    /// Another active task holds the unique key.
+    #[error("an active task already holds unique key `{key}`")]
+    UniqueConflict {
+        /// The key.
+        key: String,
+    },
+    /// The request itself is malformed; nothing was written.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The database could not be reached, or the connection broke.
+    /// Worth retrying.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The schema is missing or older than this build expects.
+    #[error("migration error: {0}")]
+    Migration(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// True when the same call may succeed later (connection problems).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// What [`Store::enqueue`] did with one task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EnqueueResult {
+    /// The task's id; for a duplicate, the id of the active task holding the key.
+    pub id: Uuid,
+    /// False when an active task with the same unique key already existed.
+    pub inserted: bool,
+}
+
+/// A request to claim due tasks.
+#[derive(Clone, Debug)]
+pub struct Claim {
+    /// The worker that will hold the leases.
+    pub owner: String,
+    /// The queues to take from.
+    pub queues: Vec<String>,
+    /// At most this many (the worker's free slots).
+    pub limit: usize,
+    /// Lease length.
+    pub lease: Duration,
+}
+
+/// One finished execution, applied only while the worker still holds the
+/// task (state running, same lease owner, same attempt).
+#[derive(Clone, Debug)]
+pub struct Completion {
+    /// The task.
+    pub id: Uuid,
+    /// Its queue (to wake that queue's workers when it is due again at once).
+    pub queue: String,
+    /// The execution's number, part of the fence.
+    pub attempt: i32,
+    /// What happens to the task.
+    pub transition: Transition,
+    /// The worst level the execution logged.
+    pub worst_level: Option<LogLevel>,
+    /// Log lines not yet written.
+    pub logs: Vec<LogEntry>,
+}
+
+/// What a heartbeat learned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Tasks this worker no longer holds (rescued, cancelled, deleted): stop
+    /// running them, their results would be rejected anyway.
+    pub lost: Vec<Uuid>,
+    /// Tasks an operator asked to cancel.
+    pub cancel_requested: Vec<Uuid>,
+}
+
+/// What [`Store::cancel`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelResult {
+    /// It was waiting and is now cancelled.
+    Cancelled,
+    /// It is running: its worker was signalled and will stop it.
+    Signalled,
+}
+
+/// Which tasks to list. Results come newest first; pass the last id seen as
+/// `before` to get the next page.
+#[derive(Clone, Debug, Default)]
+pub struct TaskFilter {
+    /// Any of these states (all when empty).
+    pub states: Vec<TaskState>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this queue.
+    pub queue: Option<String>,
+    /// Only tasks older than this id (keyset pagination).
+    pub before: Option<Uuid>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// How to group [`Store::stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatsKey {
+    /// By state only.
+    State,
+    /// By actor and state.
+    Actor,
+    /// By queue and state.
+    Queue,
+}
+
+/// One group of [`Store::stats`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsRow {
+    /// The actor or queue (the state's name when grouping by state).
+    pub key: String,
+    /// The state counted.
+    pub state: TaskState,
+    /// How many tasks.
+    pub count: i64,
+}
+
+/// A change another process made that a worker wants to hear about at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// Tasks became due on this queue.
+    TaskAvailable {
+        /// The queue.
+        queue: String,
+    },
+    /// An operator asked for this running task to be cancelled.
+    CancelRequested {
+        /// The task.
+        id: Uuid,
+    },
+}
+
+/// A stream of [`StoreEvent`]s on a dedicated connection.
+#[async_trait]
+pub trait EventSource: Send {
+    /// The next event. An error means the connection broke: the caller falls
+    /// back to polling and may call again to reconnect.
+    async fn recv(&mut self) -> Result<StoreEvent, StoreError>;
+}
+
+/// The storage interface.
+///
+/// Every call that moves a task out of `running` is fenced on
+/// (state, lease owner, attempt).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The engine's name, e.g. `postgres`.
+    fn engine(&self) -> &'static str;
+
+    /// Applies pending migrations; safe when several nodes run it at once.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Inserts tasks in one round trip. Tasks whose unique key is held by an
+    /// active task are not inserted. Invalid tasks reject the whole batch.
+    async fn enqueue(&self, tasks: Vec<NewTask>) -> Result<Vec<EnqueueResult>, StoreError>;
+
+    /// Locks up to `claim.limit` due tasks, oldest and most urgent first,
+    /// marks them running under a lease and returns them.
+    async fn claim(&self, claim: &Claim) -> Result<Vec<TaskRow>, StoreError>;
+
+    /// Renews the leases of the `(id, attempt)` executions held by `owner`,
+    /// writes `logs`, and reports which were lost or asked to cancel.
+    async fn heartbeat(
+        &self,
+        owner: &str,
+        held: &[(Uuid, i32)],
+        lease: Duration,
+        logs: &[LogEntry],
+    ) -> Result<Heartbeat, StoreError>;
+
+    /// Applies finished executions in one statement; returns the ids whose
+    /// fence did not hold (their results were discarded, their logs kept).
+    async fn complete(
+        &self,
+        owner: &str,
+        completions: &[Completion],
+    ) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Returns up to `limit` running tasks whose lease expired to the queue
+    /// (or fails them when their attempts are spent). Returns how many.
+    async fn rescue_expired(&self, limit: i64) -> Result<u64, StoreError>;
+
+    /// Marks up to `limit` scheduled tasks that have become due as queued.
+    /// Claims do not depend on it: it keeps the stored state truthful.
+    async fn promote_due(&self, limit: i64) -> Result<u64, StoreError>;
+
+    /// One task.
+    async fn task(&self, id: Uuid) -> Result<Option<TaskRow>, StoreError>;
+
+    /// A task's log, oldest first, every execution.
+    async fn logs(&self, id: Uuid) -> Result<Vec<LogEntry>, StoreError>;
+
+    /// Tasks matching `filter`, newest first.
+    async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError>;
+
+    /// Task counts grouped by `key` and state.
+    async fn stats(&self, key: StatsKey) -> Result<Vec<StatsRow>, StoreError>;
+
+    /// Queues a finished task again (a fresh set of attempts).
+    async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError>;
+
+    /// Cancels a waiting task, or signals a running one's worker.
+    async fn cancel(&self, id: Uuid) -> Result<CancelResult, StoreError>;
+
+    /// A dedicated event stream, or `None` when the engine or its
+    /// configuration (poll-only) has none.
+    async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError>;
+}

@@ -1,0 +1,430 @@
+//! Tasks as stored, as inserted, and as shown.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Where a task is in its life.
+///
+/// `Scheduled`, `Queued` and `Running` are the *active* states; the other
+/// three are terminal. A unique key only blocks a duplicate while its task
+/// is active.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Due later: delayed at enqueue, or waiting out a retry backoff.
+    Scheduled,
+    /// Due now, waiting for a free worker slot.
+    Queued,
+    /// Claimed by a worker that holds its lease.
+    Running,
+    /// Finished without a returned error (it may still have logged a warning or error).
+    Succeeded,
+    /// Out of attempts, failed fatally, or stopped by its time limit on the last attempt.
+    Failed,
+    /// Cancelled by an operator before it finished.
+    Cancelled,
+}
+
+impl TaskState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [TaskState; 6] = [
+        TaskState::Scheduled,
+        TaskState::Queued,
+        TaskState::Running,
+        TaskState::Succeeded,
+        TaskState::Failed,
+        TaskState::Cancelled,
+    ];
+
+    /// The name stored in the database and used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Scheduled => "scheduled",
+            TaskState::Queued => "queued",
+            TaskState::Running => "running",
+            TaskState::Succeeded => "succeeded",
+            TaskState::Failed => "failed",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+
+    /// True for `succeeded`, `failed` and `cancelled`.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A state name that is not one of the six.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "unknown task state `{0}`: expected one of scheduled, queued, running, succeeded, failed, cancelled"
+)]
+pub struct UnknownState(pub String);
+
+impl FromStr for TaskState {
+    type Err = UnknownState;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TaskState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| UnknownState(s.to_owned()))
+    }
+}
+
+/// Severity of a line in a task's log. The worst level of the current
+/// execution shapes the [`Status`] people see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    /// Progress and detail.
+    Info = 0,
+    /// Something an operator should look at; the task still counts as done.
+    Warning = 1,
+    /// Something went wrong; the task is finished without a retry.
+    Error = 2,
+}
+
+impl LogLevel {
+    /// The stored number.
+    pub fn as_i16(self) -> i16 {
+        self as i16
+    }
+
+    /// From the stored number; anything unknown reads as `Error` so that it is
+    /// never hidden.
+    pub fn from_i16(value: i16) -> LogLevel {
+        match value {
+            0 => LogLevel::Info,
+            1 => LogLevel::Warning,
+            _ => LogLevel::Error,
+        }
+    }
+
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Info => "info",
+            LogLevel::Warning => "warning",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// What people see: derived from the state, the due time and the worst log
+/// level of the current execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Due now, not yet picked up.
+    WaitingToRun,
+    /// Due at a later time (delayed, or waiting out a retry backoff).
+    Scheduled,
+    /// A worker is running it.
+    Running,
+    /// Finished cleanly.
+    Successful,
+    /// Finished, and its execution logged a warning.
+    Warning,
+    /// Failed, or finished while logging an error.
+    Error,
+    /// Cancelled.
+    Cancelled,
+}
+
+impl Status {
+    /// The status of a task in `state`, due at `run_at`, whose current
+    /// execution's worst log line is `worst` (if any), seen at `now`.
+    pub fn derive(
+        state: TaskState,
+        run_at: DateTime<Utc>,
+        worst: Option<LogLevel>,
+        now: DateTime<Utc>,
+    ) -> Status {
+        match state {
+            TaskState::Scheduled if run_at > now => Status::Scheduled,
+            TaskState::Scheduled | TaskState::Queued => Status::WaitingToRun,
+            TaskState::Running => Status::Running,
+            TaskState::Succeeded => match worst {
+                Some(LogLevel::Error) => Status::Error,
+                Some(LogLevel::Warning) => Status::Warning,
+                _ => Status::Successful,
+            },
+            TaskState::Failed => Status::Error,
+            TaskState::Cancelled => Status::Cancelled,
+        }
+    }
+
+    /// The label shown to people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::WaitingToRun => "Waiting to run",
+            Status::Scheduled => "Scheduled",
+            Status::Running => "Running",
+            Status::Successful => "Successful",
+            Status::Warning => "Warning",
+            Status::Error => "Error",
+            Status::Cancelled => "Cancelled",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// The object a task works on, so that it can be shown beside that object.
+/// A task without one is "standalone".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Related {
+    /// The kind of object, e.g. `user` or `certificate`.
+    pub kind: String,
+    /// The object's id, as text.
+    pub id: String,
+}
+
+/// A task to insert. Build one with [`NewTask::new`] and the `with_*`
+/// methods, or through the typed API of the `longshore` crate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewTask {
+    /// Chosen by the caller so that bulk inserts need no round trip for ids.
+    pub id: Uuid,
+    /// Queue name; workers serve a list of queues.
+    pub queue: String,
+    /// Name of the actor (handler) that runs it.
+    pub actor: String,
+    /// The JSON arguments handed to the actor.
+    pub args: serde_json::Value,
+    /// Lower runs first; 0 is the default.
+    pub priority: i16,
+    /// When it becomes due; `None` means now.
+    pub run_at: Option<DateTime<Utc>>,
+    /// How many executions it may have before it fails.
+    pub max_attempts: i32,
+    /// Per-task time limit in milliseconds; `None` uses the actor's or the
+    /// worker's default.
+    pub time_limit_ms: Option<i64>,
+    /// While a task with this key is active, another with the same key is not
+    /// inserted.
+    pub unique_key: Option<String>,
+    /// The object it works on.
+    pub related: Option<Related>,
+}
+
+impl NewTask {
+    /// The default queue's name.
+    pub const DEFAULT_QUEUE: &'static str = "default";
+    /// The default number of attempts.
+    pub const DEFAULT_MAX_ATTEMPTS: i32 = 20;
+
+    /// A task for `actor` with `args`, on the default queue, due now.
+    pub fn new(actor: impl Into<String>, args: serde_json::Value) -> NewTask {
+        NewTask {
+            id: Uuid::now_v7(),
+            queue: NewTask::DEFAULT_QUEUE.to_owned(),
+            actor: actor.into(),
+            args,
+            priority: 0,
+            run_at: None,
+            max_attempts: NewTask::DEFAULT_MAX_ATTEMPTS,
+            time_limit_ms: None,
+            unique_key: None,
+            related: None,
+        }
+    }
+
+    /// The state it is stored in when inserted at `now`.
+    pub fn initial_state(&self, now: DateTime<Utc>) -> TaskState {
+        match self.run_at {
+            Some(at) if at > now => TaskState::Scheduled,
+            _ => TaskState::Queued,
+        }
+    }
+
+    /// Checks what the database would otherwise reject less clearly.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.actor.trim().is_empty() {
+            return Err("actor name is empty".into());
+        }
+        if self.queue.trim().is_empty() {
+            return Err("queue name is empty".into());
+        }
+        if self.max_attempts < 1 {
+            return Err(format!(
+                "max attempts must be at least 1, got {}",
+                self.max_attempts
+            ));
+        }
+        if let Some(ms) = self.time_limit_ms
+            && ms < 1
+        {
+            return Err(format!("time limit must be positive, got {ms} ms"));
+        }
+        if matches!(&self.unique_key, Some(key) if key.is_empty()) {
+            return Err("unique key is empty".into());
+        }
+        Ok(())
+    }
+}
+
+/// A task as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskRow {
+    /// UUIDv7, so ids sort by creation time.
+    pub id: Uuid,
+    /// Queue name.
+    pub queue: String,
+    /// Actor name.
+    pub actor: String,
+    /// JSON arguments.
+    pub args: serde_json::Value,
+    /// Lower runs first.
+    pub priority: i16,
+    /// Where it is in its life.
+    pub state: TaskState,
+    /// When it is (or was) due.
+    pub run_at: DateTime<Utc>,
+    /// Executions started so far; the running execution's number while running.
+    pub attempt: i32,
+    /// Executions allowed.
+    pub max_attempts: i32,
+    /// Per-task time limit, if set.
+    pub time_limit_ms: Option<i64>,
+    /// The worker holding the lease, while running.
+    pub lease_owner: Option<String>,
+    /// When the lease runs out unless renewed.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// Unique key, if any.
+    pub unique_key: Option<String>,
+    /// The object it works on, if any.
+    pub related: Option<Related>,
+    /// Worst log level of the current execution.
+    pub worst_level: Option<LogLevel>,
+    /// The last error a handler returned, if any.
+    pub last_error: Option<String>,
+    /// An operator asked for it to be cancelled while it ran.
+    pub cancel_requested: bool,
+    /// Inserted at.
+    pub created_at: DateTime<Utc>,
+    /// The current (or last) execution started at.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Reached a terminal state at.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Last changed at.
+    pub modified_at: DateTime<Utc>,
+}
+
+impl TaskRow {
+    /// The status people see, at `now`.
+    pub fn status_at(&self, now: DateTime<Utc>) -> Status {
+        Status::derive(self.state, self.run_at, self.worst_level, now)
+    }
+
+    /// The status people see, now.
+    pub fn status(&self) -> Status {
+        self.status_at(Utc::now())
+    }
+}
+
+/// One line of a task's log, belonging to one execution (attempt).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// The task.
+    pub task_id: Uuid,
+    /// The execution that wrote it (1 for the first).
+    pub attempt: i32,
+    /// When it was written.
+    pub at: DateTime<Utc>,
+    /// Severity.
+    pub level: LogLevel,
+    /// The text.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn state_names_round_trip() {
+        for state in TaskState::ALL {
+            assert_eq!(state.as_str().parse::<TaskState>().ok(), Some(state));
+        }
+        assert!("done".parse::<TaskState>().is_err());
+    }
+
+    #[test]
+    fn status_distinguishes_due_from_later() {
+        let now = Utc::now();
+        let later = now + Duration::seconds(5);
+        let earlier = now - Duration::seconds(5);
+        assert_eq!(
+            Status::derive(TaskState::Scheduled, later, None, now),
+            Status::Scheduled
+        );
+        assert_eq!(
+            Status::derive(TaskState::Scheduled, earlier, None, now),
+            Status::WaitingToRun
+        );
+        assert_eq!(
+            Status::derive(TaskState::Queued, earlier, None, now),
+            Status::WaitingToRun
+        );
+    }
+
+    #[test]
+    fn status_of_a_success_follows_its_worst_log_line() {
+        let now = Utc::now();
+        let s = |worst| Status::derive(TaskState::Succeeded, now, worst, now);
+        assert_eq!(s(None), Status::Successful);
+        assert_eq!(s(Some(LogLevel::Info)), Status::Successful);
+        assert_eq!(s(Some(LogLevel::Warning)), Status::Warning);
+        assert_eq!(s(Some(LogLevel::Error)), Status::Error);
+        assert_eq!(
+            Status::derive(TaskState::Failed, now, None, now),
+            Status::Error
+        );
+        assert_eq!(
+            Status::derive(TaskState::Cancelled, now, Some(LogLevel::Error), now),
+            Status::Cancelled
+        );
+    }
+
+    #[test]
+    fn a_delayed_task_starts_scheduled() {
+        let now = Utc::now();
+        let mut task = NewTask::new("noop", serde_json::json!({}));
+        assert_eq!(task.initial_state(now), TaskState::Queued);
+        task.run_at = Some(now + Duration::seconds(30));
+        assert_eq!(task.initial_state(now), TaskState::Scheduled);
+    }
+
+    #[test]
+    fn validation_names_the_bad_field() {
+        let mut task = NewTask::new("noop", serde_json::json!({}));
+        assert!(task.validate().is_ok());
+        task.max_attempts = 0;
+        assert!(task.validate().unwrap_err().contains("max attempts"));
+        let mut task = NewTask::new(" ", serde_json::json!({}));
+        assert!(task.validate().unwrap_err().contains("actor"));
+        task.actor = "x".into();
+        task.unique_key = Some(String::new());
+        assert!(task.validate().unwrap_err().contains("unique key"));
+    }
+}

@@ -1,0 +1,33 @@
+//! From sqlx's errors to the storage interface's kinds.
+
+use longshore_core::StoreError;
+
+/// Maps a sqlx error onto [`StoreError`]'s kinds.
+pub(crate) fn from_sqlx(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // undefined_table, undefined_object (the state type), undefined_function
+            Some("42P01" | "42704" | "42883") => StoreError::Migration(format!(
+                "the Longshore schema is missing or out of date ({}): run `longshore migrate`",
+                db.message()
+            )),
+            Some("23505") if db.constraint() == Some("longshore_tasks_unique_key") => {
+                StoreError::UniqueConflict {
+                    key: db.message().to_owned(),
+                }
+            }
+            // admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away.
+            Some("57P01" | "57P02" | "57P03") => StoreError::Unavailable(db.message().to_owned()),
+            Some(code) if code.starts_with("08") => {
+                StoreError::Unavailable(db.message().to_owned())
+            }
+            _ => StoreError::Database(Box::new(error)),
+        },
+        _ => StoreError::Database(Box::new(error)),
+    }
+}

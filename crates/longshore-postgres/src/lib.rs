@@ -1,0 +1,599 @@
+//! The PostgreSQL storage engine for Longshore.
+//!
+//! # Brief overview
+//!
+//! [`PgStore`] implements [`longshore_core::Store`] on a PostgreSQL database
+//! that many worker nodes share:
+//!
+//! - claims lock up to the free slots' worth of due tasks with
+//!   `FOR UPDATE SKIP LOCKED` in one statement;
+//! - completions, heartbeats and log lines are written many rows per
+//!   statement, from array parameters;
+//! - an insert trigger raises one `NOTIFY` per queue per transaction, which
+//!   PostgreSQL delivers at commit; workers `LISTEN` on a dedicated
+//!   connection ([`PgStore::listen`]) and poll as a safety net;
+//! - [`enqueue_in`] inserts tasks inside the caller's own transaction, so a
+//!   task exists only if that transaction commits.
+//!
+//! All SQL lives in `sql.rs`; the schema and its indexes in `migrations/`.
+
+mod error;
+mod migrate;
+mod row;
+mod sql;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use longshore_core::{
+    CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, LogEntry, NewTask,
+    StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow, TaskState,
+};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+pub use migrate::latest_version;
+
+use error::from_sqlx;
+
+/// How to connect.
+#[derive(Clone, Debug)]
+pub struct PgOptions {
+    /// Connections in the pool (default 10).
+    pub max_connections: u32,
+    /// How long to wait for a connection before reporting the database
+    /// unavailable (default 5 s).
+    pub acquire_timeout: Duration,
+    /// Do not LISTEN: rely on polling alone (for PgBouncer in transaction
+    /// mode, which cannot hold a LISTEN).
+    pub poll_only: bool,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            poll_only: false,
+        }
+    }
+}
+
+/// The PostgreSQL engine. Cheap to clone: clones share one pool.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    poll_only: bool,
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host:port/db`). Fails at once,
+    /// with the reason, if the database cannot be reached.
+    pub async fn connect(url: &str, options: &PgOptions) -> Result<PgStore, StoreError> {
+        let connect: PgConnectOptions = url.parse().map_err(|e| {
+            StoreError::InvalidInput(format!("database URL is not a valid PostgreSQL URL: {e}"))
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| match from_sqlx(e) {
+                StoreError::Database(inner) => StoreError::Unavailable(inner.to_string()),
+                other => other,
+            })?;
+        Ok(PgStore {
+            pool,
+            poll_only: options.poll_only,
+        })
+    }
+
+    /// Wraps an existing pool (an application's own).
+    pub fn from_pool(pool: PgPool) -> PgStore {
+        PgStore {
+            pool,
+            poll_only: false,
+        }
+    }
+
+    /// Relies on polling only (no LISTEN).
+    pub fn with_poll_only(mut self, poll_only: bool) -> PgStore {
+        self.poll_only = poll_only;
+        self
+    }
+
+    /// The pool, for an application that wants to share it.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies migrations and returns the versions it applied.
+    pub async fn migrate_verbose(&self) -> Result<Vec<i32>, StoreError> {
+        migrate::run(&self.pool).await
+    }
+
+    async fn write_logs(conn: &mut PgConnection, logs: &[LogEntry]) -> Result<(), StoreError> {
+        if logs.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Vec::with_capacity(logs.len());
+        let mut attempts = Vec::with_capacity(logs.len());
+        let mut ats = Vec::with_capacity(logs.len());
+        let mut levels = Vec::with_capacity(logs.len());
+        let mut messages = Vec::with_capacity(logs.len());
+        for log in logs {
+            ids.push(log.task_id);
+            attempts.push(log.attempt);
+            ats.push(log.at);
+            levels.push(log.level.as_i16());
+            messages.push(log.message.as_str());
+        }
+        sqlx::query(sql::INSERT_LOGS)
+            .bind(ids)
+            .bind(attempts)
+            .bind(ats)
+            .bind(levels)
+            .bind(messages)
+            .execute(conn)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+}
+
+/// Inserts `tasks` on `conn`, which may be inside the caller's transaction:
+/// the tasks then exist (and workers are woken) only if it commits.
+///
+/// ```no_run
+/// # async fn example(pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+/// use longshore_core::NewTask;
+/// let mut tx = pool.begin().await?;
+/// // ... the application's own writes ...
+/// longshore_postgres::enqueue_in(&mut tx, vec![NewTask::new("send_email", serde_json::json!({"to": "a@example.com"}))]).await?;
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
+pub async fn enqueue_in(
+    conn: &mut PgConnection,
+    tasks: Vec<NewTask>,
+) -> Result<Vec<EnqueueResult>, StoreError> {
+    if tasks.is_empty() {
+        return Ok(Vec::new());
+    }
+    for task in &tasks {
+        task.validate().map_err(StoreError::InvalidInput)?;
+    }
+    let n = tasks.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut queues = Vec::with_capacity(n);
+    let mut actors = Vec::with_capacity(n);
+    let mut args = Vec::with_capacity(n);
+    let mut priorities = Vec::with_capacity(n);
+    let mut run_ats = Vec::with_capacity(n);
+    let mut max_attempts = Vec::with_capacity(n);
+    let mut time_limits = Vec::with_capacity(n);
+    let mut unique_keys = Vec::with_capacity(n);
+    let mut related_kinds = Vec::with_capacity(n);
+    let mut related_ids = Vec::with_capacity(n);
+    for task in &tasks {
+        ids.push(task.id);
+        queues.push(task.queue.as_str());
+        actors.push(task.actor.as_str());
+        args.push(&task.args);
+        priorities.push(task.priority);
+        run_ats.push(task.run_at);
+        max_attempts.push(task.max_attempts);
+        time_limits.push(task.time_limit_ms);
+        unique_keys.push(task.unique_key.as_deref());
+        related_kinds.push(task.related.as_ref().map(|r| r.kind.as_str()));
+        related_ids.push(task.related.as_ref().map(|r| r.id.as_str()));
+    }
+    let inserted: HashSet<Uuid> = sqlx::query_scalar(sql::ENQUEUE)
+        .bind(&ids)
+        .bind(queues)
+        .bind(actors)
+        .bind(args)
+        .bind(priorities)
+        .bind(run_ats)
+        .bind(max_attempts)
+        .bind(time_limits)
+        .bind(unique_keys)
+        .bind(related_kinds)
+        .bind(related_ids)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(from_sqlx)?
+        .into_iter()
+        .collect();
+    if inserted.len() == n {
+        return Ok(ids
+            .into_iter()
+            .map(|id| EnqueueResult { id, inserted: true })
+            .collect());
+    }
+    // Some were duplicates of active tasks: report whose key holds them.
+    let skipped_keys: Vec<&str> = tasks
+        .iter()
+        .filter(|t| !inserted.contains(&t.id))
+        .filter_map(|t| t.unique_key.as_deref())
+        .collect();
+    let holders: HashMap<String, Uuid> = sqlx::query(sql::UNIQUE_HOLDERS)
+        .bind(&skipped_keys)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(from_sqlx)?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(from_sqlx)?;
+    Ok(tasks
+        .iter()
+        .map(|task| {
+            if inserted.contains(&task.id) {
+                EnqueueResult {
+                    id: task.id,
+                    inserted: true,
+                }
+            } else {
+                // The holder may have finished in between; then report the
+                // key's owner as unknown by pointing at the refused task's id.
+                let holder = task
+                    .unique_key
+                    .as_ref()
+                    .and_then(|key| holders.get(key))
+                    .copied()
+                    .unwrap_or(task.id);
+                EnqueueResult {
+                    id: holder,
+                    inserted: false,
+                }
+            }
+        })
+        .collect())
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn engine(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        migrate::run(&self.pool).await.map(|_| ())
+    }
+
+    async fn enqueue(&self, tasks: Vec<NewTask>) -> Result<Vec<EnqueueResult>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(from_sqlx)?;
+        enqueue_in(&mut conn, tasks).await
+    }
+
+    async fn claim(&self, claim: &Claim) -> Result<Vec<TaskRow>, StoreError> {
+        if claim.limit == 0 || claim.queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(sql::CLAIM)
+            .bind(&claim.queues)
+            .bind(i64::try_from(claim.limit).unwrap_or(i64::MAX))
+            .bind(&claim.owner)
+            .bind(millis(claim.lease))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        rows.iter().map(row::task).collect()
+    }
+
+    async fn heartbeat(
+        &self,
+        owner: &str,
+        held: &[(Uuid, i32)],
+        lease: Duration,
+        logs: &[LogEntry],
+    ) -> Result<Heartbeat, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(from_sqlx)?;
+        PgStore::write_logs(&mut conn, logs).await?;
+        if held.is_empty() {
+            return Ok(Heartbeat::default());
+        }
+        let (task_ids, attempts): (Vec<Uuid>, Vec<i32>) = held.iter().copied().unzip();
+        let rows = sqlx::query(sql::HEARTBEAT)
+            .bind(&task_ids)
+            .bind(&attempts)
+            .bind(owner)
+            .bind(millis(lease))
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
+        let mut held = HashSet::with_capacity(rows.len());
+        let mut cancel_requested = Vec::new();
+        for row in &rows {
+            let id: Uuid = row.try_get(0).map_err(from_sqlx)?;
+            let cancel: bool = row.try_get(1).map_err(from_sqlx)?;
+            if cancel {
+                cancel_requested.push(id);
+            }
+            held.insert(id);
+        }
+        let lost = task_ids
+            .into_iter()
+            .filter(|id| !held.contains(id))
+            .collect();
+        Ok(Heartbeat {
+            lost,
+            cancel_requested,
+        })
+    }
+
+    async fn complete(
+        &self,
+        owner: &str,
+        completions: &[Completion],
+    ) -> Result<Vec<Uuid>, StoreError> {
+        if completions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = completions.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut attempts = Vec::with_capacity(n);
+        let mut states = Vec::with_capacity(n);
+        let mut delays = Vec::with_capacity(n);
+        let mut errors = Vec::with_capacity(n);
+        let mut worst = Vec::with_capacity(n);
+        let mut extend = Vec::with_capacity(n);
+        let mut logs = Vec::new();
+        for c in completions {
+            ids.push(c.id);
+            attempts.push(c.attempt);
+            states.push(c.transition.state.as_str());
+            delays.push(c.transition.delay.map(millis));
+            errors.push(c.transition.error.as_deref());
+            worst.push(c.worst_level.map(|l| l.as_i16()));
+            extend.push(c.transition.extend_attempts);
+            logs.extend(c.logs.iter().cloned());
+        }
+        let mut conn = self.pool.acquire().await.map_err(from_sqlx)?;
+        let mut tx = conn.begin().await.map_err(from_sqlx)?;
+        let applied: HashSet<Uuid> = sqlx::query_scalar(sql::COMPLETE)
+            .bind(owner)
+            .bind(&ids)
+            .bind(attempts)
+            .bind(states)
+            .bind(delays)
+            .bind(errors)
+            .bind(worst)
+            .bind(extend)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(from_sqlx)?
+            .into_iter()
+            .collect();
+        // Logs are what happened, even for an execution whose result was
+        // fenced off: keep them.
+        PgStore::write_logs(&mut tx, &logs).await?;
+        // Releases (due again at once) wake their queues' workers.
+        let due_queues: HashSet<&str> = completions
+            .iter()
+            .filter(|c| applied.contains(&c.id) && c.transition.delay == Some(Duration::ZERO))
+            .map(|c| c.queue.as_str())
+            .collect();
+        for queue in due_queues {
+            sqlx::query(sql::NOTIFY_AVAILABLE)
+                .bind(queue)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+        }
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(ids.into_iter().filter(|id| !applied.contains(id)).collect())
+    }
+
+    async fn rescue_expired(&self, limit: i64) -> Result<u64, StoreError> {
+        let rescued: i64 = sqlx::query_scalar(sql::RESCUE)
+            .bind(limit)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(u64::try_from(rescued).unwrap_or(0))
+    }
+
+    async fn promote_due(&self, limit: i64) -> Result<u64, StoreError> {
+        let promoted: i64 = sqlx::query_scalar(sql::PROMOTE)
+            .bind(limit)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(u64::try_from(promoted).unwrap_or(0))
+    }
+
+    async fn task(&self, id: Uuid) -> Result<Option<TaskRow>, StoreError> {
+        let row = sqlx::query(sql::TASK)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(row::task).transpose()
+    }
+
+    async fn logs(&self, id: Uuid) -> Result<Vec<LogEntry>, StoreError> {
+        let rows = sqlx::query(sql::LOGS)
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        rows.iter().map(row::log).collect()
+    }
+
+    async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
+        let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
+        let rows = sqlx::query(sql::LIST)
+            .bind(states)
+            .bind(filter.actor.as_deref())
+            .bind(filter.queue.as_deref())
+            .bind(filter.before)
+            .bind(filter.limit.max(0))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        rows.iter().map(row::task).collect()
+    }
+
+    async fn stats(&self, key: StatsKey) -> Result<Vec<StatsRow>, StoreError> {
+        let query = match key {
+            StatsKey::State => sql::STATS_BY_STATE,
+            StatsKey::Actor => sql::STATS_BY_ACTOR,
+            StatsKey::Queue => sql::STATS_BY_QUEUE,
+        };
+        let rows = sqlx::query(query)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        rows.iter()
+            .map(|row| {
+                let state: String = row.try_get(1).map_err(from_sqlx)?;
+                Ok(StatsRow {
+                    key: row.try_get(0).map_err(from_sqlx)?,
+                    state: state
+                        .parse()
+                        .map_err(|e: longshore_core::task::UnknownState| {
+                            StoreError::Database(Box::new(e))
+                        })?,
+                    count: row.try_get(2).map_err(from_sqlx)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(from_sqlx)?;
+        let mut tx = conn.begin().await.map_err(from_sqlx)?;
+        let current = sqlx::query(sql::TASK_FOR_UPDATE)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(from_sqlx)?
+            .ok_or(StoreError::NotFound(id))?;
+        let current = row::task(&current)?;
+        if !current.state.is_terminal() {
+            return Err(StoreError::InvalidState {
+                id,
+                state: current.state,
+                action: "retry",
+            });
+        }
+        let row = sqlx::query(sql::RETRY)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(from_sqlx)
+            .map_err(|e| match e {
+                StoreError::UniqueConflict { .. } => StoreError::UniqueConflict {
+                    key: current.unique_key.clone().unwrap_or_default(),
+                },
+                other => other,
+            })?;
+        sqlx::query(sql::NOTIFY_AVAILABLE)
+            .bind(&current.queue)
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        row::task(&row)
+    }
+
+    async fn cancel(&self, id: Uuid) -> Result<CancelResult, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(from_sqlx)?;
+        let mut tx = conn.begin().await.map_err(from_sqlx)?;
+        let current = sqlx::query(sql::TASK_FOR_UPDATE)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(from_sqlx)?
+            .ok_or(StoreError::NotFound(id))?;
+        let state = row::task(&current)?.state;
+        let result = match state {
+            TaskState::Scheduled | TaskState::Queued => {
+                sqlx::query(sql::CANCEL_WAITING)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+                CancelResult::Cancelled
+            }
+            TaskState::Running => {
+                sqlx::query(sql::CANCEL_RUNNING)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+                sqlx::query(sql::NOTIFY_CANCEL)
+                    .bind(id.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+                CancelResult::Signalled
+            }
+            terminal => {
+                return Err(StoreError::InvalidState {
+                    id,
+                    state: terminal,
+                    action: "cancel",
+                });
+            }
+        };
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(result)
+    }
+
+    async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError> {
+        if self.poll_only {
+            return Ok(None);
+        }
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        listener
+            .listen_all([sql::CHANNEL_AVAILABLE, sql::CHANNEL_CANCEL])
+            .await
+            .map_err(from_sqlx)?;
+        Ok(Some(Box::new(PgEvents { listener })))
+    }
+}
+
+/// LISTEN on a dedicated connection.
+struct PgEvents {
+    listener: PgListener,
+}
+
+#[async_trait]
+impl EventSource for PgEvents {
+    async fn recv(&mut self) -> Result<StoreEvent, StoreError> {
+        loop {
+            // `try_recv` returns `None` when the connection was lost;
+            // notifications sent meanwhile are gone, so the caller must poll.
+            let notification = self
+                .listener
+                .try_recv()
+                .await
+                .map_err(from_sqlx)?
+                .ok_or_else(|| StoreError::Unavailable("the LISTEN connection was lost".into()))?;
+            match notification.channel() {
+                sql::CHANNEL_AVAILABLE => {
+                    return Ok(StoreEvent::TaskAvailable {
+                        queue: notification.payload().to_owned(),
+                    });
+                }
+                sql::CHANNEL_CANCEL => {
+                    if let Ok(id) = notification.payload().parse() {
+                        return Ok(StoreEvent::CancelRequested { id });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}

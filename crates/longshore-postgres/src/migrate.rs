@@ -1,0 +1,92 @@
+//! Embedded, versioned migrations applied under a lock.
+//!
+//! Longshore keeps its own ledger (`longshore_migrations`) rather than
+//! sqlx's `_sqlx_migrations`, so it never collides with an application's own
+//! migrations in the same database.
+
+use sqlx::{Connection, PgPool};
+
+use longshore_core::StoreError;
+
+use crate::error::from_sqlx;
+
+/// A migration compiled into the binary.
+struct Migration {
+    version: i32,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "tasks",
+    sql: include_str!("../migrations/0001_tasks.sql"),
+}];
+
+/// Key of the transaction-scoped advisory lock that serialises migrators
+/// (the bytes of "longshor").
+const LOCK_KEY: i64 = 0x6c6f_6e67_7368_6f72;
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Applies every migration not yet applied, in one transaction, holding an
+/// advisory lock so that nodes starting together apply each exactly once.
+pub(crate) async fn run(pool: &PgPool) -> Result<Vec<i32>, StoreError> {
+    let mut conn = pool.acquire().await.map_err(from_sqlx)?;
+    let mut tx = conn.begin().await.map_err(from_sqlx)?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS longshore_migrations (
+             version    integer PRIMARY KEY,
+             name       text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         )",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(from_sqlx)?;
+    let applied: Vec<i32> = sqlx::query_scalar("SELECT version FROM longshore_migrations")
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+    if let Some(newer) = applied
+        .iter()
+        .copied()
+        .filter(|v| *v > latest_version())
+        .max()
+    {
+        tracing::warn!(
+            database = newer,
+            binary = latest_version(),
+            "the database schema is newer than this build; running it anyway"
+        );
+    }
+    let mut newly = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(migration.sql))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                StoreError::Migration(format!(
+                    "migration {} ({}) failed: {e}",
+                    migration.version, migration.name
+                ))
+            })?;
+        sqlx::query("INSERT INTO longshore_migrations (version, name) VALUES ($1, $2)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        newly.push(migration.version);
+    }
+    tx.commit().await.map_err(from_sqlx)?;
+    Ok(newly)
+}

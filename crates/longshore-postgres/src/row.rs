@@ -1,0 +1,56 @@
+//! Reading rows into the core types.
+
+use longshore_core::{LogEntry, LogLevel, Related, StoreError, TaskRow, TaskState};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use crate::error::from_sqlx;
+
+/// A row selected with `task_columns!()`.
+pub(crate) fn task(row: &PgRow) -> Result<TaskRow, StoreError> {
+    let get_state = |row: &PgRow| -> Result<TaskState, StoreError> {
+        let name: String = row.try_get("state").map_err(from_sqlx)?;
+        name.parse()
+            .map_err(|e: longshore_core::task::UnknownState| StoreError::Database(Box::new(e)))
+    };
+    let related_kind: Option<String> = row.try_get("related_kind").map_err(from_sqlx)?;
+    let related_id: Option<String> = row.try_get("related_id").map_err(from_sqlx)?;
+    let worst: Option<i16> = row.try_get("worst_level").map_err(from_sqlx)?;
+    Ok(TaskRow {
+        id: row.try_get("id").map_err(from_sqlx)?,
+        queue: row.try_get("queue").map_err(from_sqlx)?,
+        actor: row.try_get("actor").map_err(from_sqlx)?,
+        args: row.try_get("args").map_err(from_sqlx)?,
+        priority: row.try_get("priority").map_err(from_sqlx)?,
+        state: get_state(row)?,
+        run_at: row.try_get("run_at").map_err(from_sqlx)?,
+        attempt: row.try_get("attempt").map_err(from_sqlx)?,
+        max_attempts: row.try_get("max_attempts").map_err(from_sqlx)?,
+        time_limit_ms: row.try_get("time_limit_ms").map_err(from_sqlx)?,
+        lease_owner: row.try_get("lease_owner").map_err(from_sqlx)?,
+        lease_expires_at: row.try_get("lease_expires_at").map_err(from_sqlx)?,
+        unique_key: row.try_get("unique_key").map_err(from_sqlx)?,
+        related: related_kind
+            .zip(related_id)
+            .map(|(kind, id)| Related { kind, id }),
+        worst_level: worst.map(LogLevel::from_i16),
+        last_error: row.try_get("last_error").map_err(from_sqlx)?,
+        cancel_requested: row.try_get("cancel_requested").map_err(from_sqlx)?,
+        created_at: row.try_get("created_at").map_err(from_sqlx)?,
+        started_at: row.try_get("started_at").map_err(from_sqlx)?,
+        finished_at: row.try_get("finished_at").map_err(from_sqlx)?,
+        modified_at: row.try_get("modified_at").map_err(from_sqlx)?,
+    })
+}
+
+/// A row of `sql::LOGS`.
+pub(crate) fn log(row: &PgRow) -> Result<LogEntry, StoreError> {
+    let level: i16 = row.try_get("level").map_err(from_sqlx)?;
+    Ok(LogEntry {
+        task_id: row.try_get("task_id").map_err(from_sqlx)?,
+        attempt: row.try_get("attempt").map_err(from_sqlx)?,
+        at: row.try_get("at").map_err(from_sqlx)?,
+        level: LogLevel::from_i16(level),
+        message: row.try_get("message").map_err(from_sqlx)?,
+    })
+}

@@ -1,0 +1,236 @@
+//! Every statement the engine runs, reviewed like code. The indexes each
+//! one relies on are named beside it; they are created in `migrations/`.
+
+/// The columns of a task, in the order `row::task` reads them.
+macro_rules! task_columns {
+    () => {
+        "t.id, t.queue, t.actor, t.args, t.priority, t.state::text AS state, t.run_at, \
+         t.attempt, t.max_attempts, t.time_limit_ms, t.lease_owner, t.lease_expires_at, \
+         t.unique_key, t.related_kind, t.related_id, t.worst_level, t.last_error, \
+         t.cancel_requested, t.created_at, t.started_at, t.finished_at, t.modified_at"
+    };
+}
+
+/// Bulk insert from parallel arrays, one round trip for the whole batch.
+/// A task whose unique key is held by an active task is skipped
+/// (`longshore_tasks_unique_key`). The insert trigger notifies workers.
+pub(crate) const ENQUEUE: &str = "
+INSERT INTO longshore_tasks AS t
+    (id, queue, actor, args, priority, state, run_at, max_attempts, time_limit_ms,
+     unique_key, related_kind, related_id)
+SELECT i.id, i.queue, i.actor, i.args, i.priority,
+       CASE WHEN i.run_at > now() THEN 'scheduled' ELSE 'queued' END::longshore_task_state,
+       COALESCE(i.run_at, now()), i.max_attempts, i.time_limit_ms,
+       i.unique_key, i.related_kind, i.related_id
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int2[], $6::timestamptz[],
+            $7::int4[], $8::int8[], $9::text[], $10::text[], $11::text[])
+     AS i(id, queue, actor, args, priority, run_at, max_attempts, time_limit_ms,
+          unique_key, related_kind, related_id)
+ON CONFLICT (unique_key)
+    WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'queued', 'running')
+    DO NOTHING
+RETURNING t.id";
+
+/// The active holders of unique keys, for reporting duplicates.
+pub(crate) const UNIQUE_HOLDERS: &str = "
+SELECT unique_key, id FROM longshore_tasks
+WHERE unique_key = ANY($1) AND state IN ('scheduled', 'queued', 'running')";
+
+/// Claim: per queue, walk `longshore_tasks_claim` in order and lock up to
+/// the free slots' worth with SKIP LOCKED; across queues keep the most urgent;
+/// mark them running under a lease. One statement, one round trip.
+pub(crate) const CLAIM: &str = concat!(
+    "
+WITH picked AS (
+    SELECT c.id
+    FROM unnest($1::text[]) AS q(name)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, run_at FROM longshore_tasks
+        WHERE queue = q.name AND state IN ('scheduled', 'queued') AND run_at <= now()
+        ORDER BY priority, run_at, id
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+    ORDER BY c.priority, c.run_at, c.id
+    LIMIT $2
+)
+UPDATE longshore_tasks AS t
+SET state = 'running', attempt = t.attempt + 1, lease_owner = $3,
+    lease_expires_at = now() + $4 * interval '1 millisecond',
+    started_at = now(), modified_at = now(), worst_level = NULL
+FROM picked
+WHERE t.id = picked.id
+RETURNING ",
+    task_columns!()
+);
+
+/// Heartbeat: renew the leases this worker still holds, fenced on
+/// (id, attempt, owner, running); report cancellation requests.
+pub(crate) const HEARTBEAT: &str = "
+UPDATE longshore_tasks AS t
+SET lease_expires_at = now() + $4 * interval '1 millisecond'
+FROM unnest($1::uuid[], $2::int4[]) AS h(id, attempt)
+WHERE t.id = h.id AND t.attempt = h.attempt AND t.state = 'running' AND t.lease_owner = $3
+RETURNING t.id, t.cancel_requested";
+
+/// Completion of many executions at once, each fenced on
+/// (running, owner, attempt). A task an operator asked to cancel is not
+/// retried, whatever the worker reported.
+pub(crate) const COMPLETE: &str = "
+WITH c AS (
+    SELECT c.*,
+           CASE WHEN t.cancel_requested AND c.next IN ('scheduled', 'queued')
+                THEN 'cancelled' ELSE c.next END::longshore_task_state AS final
+    FROM unnest($2::uuid[], $3::int4[], $4::text[], $5::int8[], $6::text[], $7::int2[],
+                $8::bool[])
+         AS c(id, attempt, next, delay_ms, error, worst_level, extend_attempts)
+    JOIN longshore_tasks AS t ON t.id = c.id
+)
+UPDATE longshore_tasks AS t
+SET state = c.final,
+    run_at = CASE WHEN c.delay_ms IS NULL THEN t.run_at
+                  ELSE now() + c.delay_ms * interval '1 millisecond' END,
+    max_attempts = t.max_attempts + c.extend_attempts::int,
+    last_error = COALESCE(c.error, t.last_error),
+    worst_level = c.worst_level,
+    lease_owner = NULL,
+    lease_expires_at = NULL,
+    finished_at = CASE WHEN c.final IN ('succeeded', 'failed', 'cancelled') THEN now() END,
+    modified_at = now()
+FROM c
+WHERE t.id = c.id AND t.state = 'running' AND t.lease_owner = $1 AND t.attempt = c.attempt
+RETURNING t.id";
+
+/// Log lines from parallel arrays (`longshore_task_logs_task`).
+pub(crate) const INSERT_LOGS: &str = "
+INSERT INTO longshore_task_logs (task_id, attempt, at, level, message)
+SELECT * FROM unnest($1::uuid[], $2::int4[], $3::timestamptz[], $4::int2[], $5::text[])";
+
+/// Rescue: running tasks whose lease expired (`longshore_tasks_lease`) go
+/// back to the queue, or fail when their attempts are spent; each gets a log
+/// line saying why.
+pub(crate) const RESCUE: &str = "
+WITH expired AS (
+    SELECT id FROM longshore_tasks
+    WHERE state = 'running' AND lease_expires_at < now()
+    ORDER BY lease_expires_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), rescued AS (
+    UPDATE longshore_tasks AS t
+    SET state = CASE WHEN t.cancel_requested THEN 'cancelled'
+                     WHEN t.attempt < t.max_attempts THEN 'queued'
+                     ELSE 'failed' END::longshore_task_state,
+        last_error = 'the lease of worker ' || t.lease_owner
+                     || ' expired: the worker stopped or lost the database',
+        worst_level = 2,
+        lease_owner = NULL,
+        lease_expires_at = NULL,
+        run_at = now(),
+        finished_at = CASE WHEN t.cancel_requested OR t.attempt >= t.max_attempts
+                           THEN now() END,
+        modified_at = now()
+    FROM expired
+    WHERE t.id = expired.id
+    RETURNING t.id, t.attempt, t.last_error, t.queue, t.state
+), logged AS (
+    INSERT INTO longshore_task_logs (task_id, attempt, at, level, message)
+    SELECT id, attempt, now(), 2, last_error FROM rescued
+)
+SELECT count(*) AS rescued,
+       (SELECT count(pg_notify('longshore_task_available', queue))
+        FROM (SELECT DISTINCT queue FROM rescued WHERE state = 'queued') AS q) AS notified
+FROM rescued";
+
+/// Promotion of delayed tasks that became due (`longshore_tasks_scheduled`),
+/// waking the workers of their queues.
+pub(crate) const PROMOTE: &str = "
+WITH due AS (
+    SELECT id FROM longshore_tasks
+    WHERE state = 'scheduled' AND run_at <= now()
+    ORDER BY run_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), promoted AS (
+    UPDATE longshore_tasks AS t SET state = 'queued', modified_at = now()
+    FROM due WHERE t.id = due.id
+    RETURNING t.queue
+)
+SELECT count(*) AS promoted,
+       (SELECT count(pg_notify('longshore_task_available', queue))
+        FROM (SELECT DISTINCT queue FROM promoted) AS q) AS notified
+FROM promoted";
+
+/// One task.
+pub(crate) const TASK: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM longshore_tasks AS t WHERE t.id = $1"
+);
+
+/// One task, locked for an operator's change.
+pub(crate) const TASK_FOR_UPDATE: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM longshore_tasks AS t WHERE t.id = $1 FOR UPDATE"
+);
+
+/// A task's log, every execution, oldest first.
+pub(crate) const LOGS: &str = "
+SELECT task_id, attempt, at, level, message FROM longshore_task_logs
+WHERE task_id = $1 ORDER BY id";
+
+/// Tasks newest first with optional filters, keyset-paginated on id.
+pub(crate) const LIST: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM longshore_tasks AS t
+WHERE (cardinality($1::text[]) = 0 OR t.state::text = ANY($1))
+  AND ($2::text IS NULL OR t.actor = $2)
+  AND ($3::text IS NULL OR t.queue = $3)
+  AND ($4::uuid IS NULL OR t.id < $4)
+ORDER BY t.id DESC
+LIMIT $5"
+);
+
+/// Counts by state.
+pub(crate) const STATS_BY_STATE: &str =
+    "SELECT state::text, state::text, count(*) FROM longshore_tasks GROUP BY state ORDER BY state";
+/// Counts by actor and state.
+pub(crate) const STATS_BY_ACTOR: &str = "SELECT actor, state::text, count(*) FROM longshore_tasks
+GROUP BY actor, state ORDER BY actor, state";
+/// Counts by queue and state.
+pub(crate) const STATS_BY_QUEUE: &str = "SELECT queue, state::text, count(*) FROM longshore_tasks
+GROUP BY queue, state ORDER BY queue, state";
+
+/// Retry of a finished task: due now, with a fresh set of attempts after
+/// the ones already used (execution numbers stay unique).
+pub(crate) const RETRY: &str = concat!(
+    "UPDATE longshore_tasks AS t
+SET state = 'queued', run_at = now(), max_attempts = t.attempt + t.max_attempts,
+    worst_level = NULL, cancel_requested = false, finished_at = NULL, modified_at = now()
+WHERE t.id = $1
+RETURNING ",
+    task_columns!()
+);
+
+/// Cancel of a task that has not started.
+pub(crate) const CANCEL_WAITING: &str = "
+UPDATE longshore_tasks
+SET state = 'cancelled', finished_at = now(), modified_at = now()
+WHERE id = $1";
+
+/// Cancel of a running task: flag it and tell its worker at commit.
+pub(crate) const CANCEL_RUNNING: &str = "
+UPDATE longshore_tasks SET cancel_requested = true, modified_at = now() WHERE id = $1";
+
+/// Wakes the workers of one queue at commit.
+pub(crate) const NOTIFY_AVAILABLE: &str = "SELECT pg_notify('longshore_task_available', $1)";
+
+/// Tells whichever worker runs a task to cancel it.
+pub(crate) const NOTIFY_CANCEL: &str = "SELECT pg_notify('longshore_cancel', $1)";
+
+/// Channel of [`NOTIFY_AVAILABLE`] and the insert trigger.
+pub(crate) const CHANNEL_AVAILABLE: &str = "longshore_task_available";
+/// Channel of [`NOTIFY_CANCEL`].
+pub(crate) const CHANNEL_CANCEL: &str = "longshore_cancel";

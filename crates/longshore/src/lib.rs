@@ -1,0 +1,68 @@
+//! Durable background tasks for Rust applications.
+//!
+//! # Brief overview
+//!
+//! Longshore stores each task as a row in PostgreSQL; workers on one or
+//! many machines claim due tasks in batches under short leases, run them,
+//! retry failures with backoff, and record what each execution logged.
+//!
+//! - Define work with [`Task`] (typed) or [`Actor`] (raw JSON) and register
+//!   it in a [`Registry`].
+//! - Enqueue with a [`Client`], in bulk with [`Client::enqueue_many`], or
+//!   inside your own transaction with [`postgres::enqueue_in`].
+//! - Run a [`Worker`] in-process and stop it with [`WorkerHandle::shutdown`].
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use longshore::{Client, Registry, Task, TaskContext, TaskError, Worker, WorkerConfig};
+//! use longshore::postgres::{PgOptions, PgStore};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Greet { name: String }
+//!
+//! impl Task for Greet {
+//!     const ACTOR: &'static str = "greet";
+//!     async fn run(self, ctx: TaskContext) -> Result<(), TaskError> {
+//!         ctx.info(format!("hello, {}", self.name));
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # async fn main_() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = PgStore::connect("postgres://localhost/app", &PgOptions::default()).await?;
+//! store.migrate_verbose().await?;
+//! let store: Arc<dyn longshore::Store> = Arc::new(store);
+//!
+//! Client::new(store.clone()).enqueue(Greet { name: "world".into() }).await?;
+//!
+//! let mut registry = Registry::new();
+//! registry.register::<Greet>();
+//! let worker = Worker::new(store, registry, WorkerConfig::default())?.start();
+//! tokio::signal::ctrl_c().await?;
+//! worker.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+mod actor;
+mod client;
+mod context;
+mod error;
+mod worker;
+
+pub use actor::{Actor, Registry, Task};
+pub use client::{Client, EnqueueOptions, new_task};
+pub use context::{CancelReason, TaskContext};
+pub use error::{Error, TaskError};
+pub use worker::{Worker, WorkerConfig, WorkerHandle, default_worker_id};
+
+pub use longshore_core as core;
+pub use longshore_core::{
+    EnqueueResult, LogEntry, LogLevel, NewTask, Related, RetryPolicy, Status, Store, StoreError,
+    TaskRow, TaskState,
+};
+
+/// The PostgreSQL engine.
+pub mod postgres {
+    pub use longshore_postgres::{PgOptions, PgStore, enqueue_in, latest_version};
+}

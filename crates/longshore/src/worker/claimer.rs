@@ -1,0 +1,90 @@
+//! The claimer: waits for free slots, claims that many due tasks in one
+//! statement, and starts them. Memory does not grow with the backlog: it
+//! never holds more tasks than free slots.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use longshore_core::Claim;
+use tokio_util::sync::CancellationToken;
+
+use super::{Shared, executor};
+
+pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
+    let config = &shared.config;
+    let mut idle = config.idle_min;
+    let mut claim = Claim {
+        owner: config.id.clone(),
+        queues: config.queues.clone(),
+        limit: 0,
+        lease: config.lease,
+    };
+    loop {
+        // Wait for one free slot, then take every other free one.
+        let first = tokio::select! {
+            permit = shared.slots.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            () = stop.cancelled() => return,
+        };
+        let mut permits = vec![first];
+        while let Ok(permit) = shared.slots.clone().try_acquire_owned() {
+            permits.push(permit);
+        }
+        claim.limit = permits.len();
+
+        let claimed = tokio::select! {
+            result = shared.store.claim(&claim) => result,
+            () = stop.cancelled() => return,
+        };
+        match claimed {
+            Ok(tasks) if !tasks.is_empty() => {
+                idle = config.idle_min;
+                for task in tasks {
+                    let Some(permit) = permits.pop() else {
+                        tracing::error!("the store returned more tasks than asked for");
+                        break;
+                    };
+                    executor::spawn(&shared, task, permit);
+                }
+                // Unused slots go back with `permits`; look again at once.
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(worker = %config.id, error = %e, "claim failed; retrying");
+                idle = config.idle_max;
+            }
+        }
+        drop(permits);
+
+        // Nothing due: sleep until woken or until the next poll.
+        tokio::select! {
+            () = shared.wake.notified() => idle = config.idle_min,
+            () = tokio::time::sleep(idle) => idle = next_idle(idle, config.idle_max),
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+fn next_idle(idle: Duration, max: Duration) -> Duration {
+    idle.saturating_mul(2).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_backoff_doubles_up_to_max() {
+        let max = Duration::from_secs(1);
+        let mut idle = Duration::from_millis(50);
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            idle = next_idle(idle, max);
+            seen.push(idle.as_millis());
+        }
+        assert_eq!(seen, [100, 200, 400, 800, 1000, 1000, 1000, 1000]);
+    }
+}

@@ -1,0 +1,178 @@
+//! A worker's settings.
+
+use std::time::Duration;
+
+use longshore_core::RetryPolicy;
+
+use crate::error::Error;
+
+/// How a worker runs. `Default` gives the documented defaults.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Identifies the worker as lease owner; unique per process
+    /// (default: host name, process id and a random suffix).
+    pub id: String,
+    /// Queues served (default `["default"]`).
+    pub queues: Vec<String>,
+    /// Executions at once (default 16).
+    pub concurrency: usize,
+    /// Lease length (default 30 s).
+    pub lease: Duration,
+    /// Lease renewal interval (default 10 s); must be under the lease.
+    pub heartbeat: Duration,
+    /// First poll interval after an empty claim (default 50 ms).
+    pub idle_min: Duration,
+    /// Longest poll interval while idle (default 1 s).
+    pub idle_max: Duration,
+    /// Longest wait on the LISTEN connection before polling anyway (default 30 s).
+    pub listen_timeout: Duration,
+    /// On stop, how long in-flight tasks may finish before they are
+    /// cancelled and returned to the queue (default 20 s).
+    pub drain_timeout: Duration,
+    /// After a cancellation, how long a handler has to stop before it is
+    /// aborted (default 5 s).
+    pub cancel_grace: Duration,
+    /// Time limit of an execution whose task and actor set none (default 10 min).
+    pub default_time_limit: Duration,
+    /// Backoff between attempts.
+    pub retry: RetryPolicy,
+    /// Most completions written per statement (default 1,000).
+    pub completer_batch: usize,
+    /// How often delayed tasks are promoted and expired leases rescued (default 1 s).
+    pub maintenance_interval: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            id: default_worker_id(),
+            queues: vec![longshore_core::NewTask::DEFAULT_QUEUE.to_owned()],
+            concurrency: 16,
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(10),
+            idle_min: Duration::from_millis(50),
+            idle_max: Duration::from_secs(1),
+            listen_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(20),
+            cancel_grace: Duration::from_secs(5),
+            default_time_limit: Duration::from_secs(600),
+            retry: RetryPolicy::default(),
+            completer_batch: 1000,
+            maintenance_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// Checks the settings together; the error names the setting.
+    pub fn validate(&self) -> Result<(), Error> {
+        let fail = |msg: String| Err(Error::Config(msg));
+        if self.id.trim().is_empty() {
+            return fail("worker.id must not be empty".into());
+        }
+        if self.queues.is_empty() || self.queues.iter().any(|q| q.trim().is_empty()) {
+            return fail("worker.queues must name at least one queue, none empty".into());
+        }
+        if self.concurrency == 0 {
+            return fail("worker.concurrency must be at least 1".into());
+        }
+        if self.lease < Duration::from_secs(1) {
+            return fail(format!(
+                "worker.lease must be at least 1s, got {:?}",
+                self.lease
+            ));
+        }
+        if self.heartbeat.is_zero() || self.heartbeat >= self.lease {
+            return fail(format!(
+                "worker.heartbeat ({:?}) must be above zero and below worker.lease ({:?})",
+                self.heartbeat, self.lease
+            ));
+        }
+        if self.idle_min.is_zero() || self.idle_min > self.idle_max {
+            return fail(format!(
+                "worker.idle_min ({:?}) must be above zero and at most worker.idle_max ({:?})",
+                self.idle_min, self.idle_max
+            ));
+        }
+        if self.listen_timeout.is_zero() {
+            return fail("worker.listen_timeout must be above zero".into());
+        }
+        if self.default_time_limit.is_zero() {
+            return fail("worker.time_limit must be above zero".into());
+        }
+        if self.retry.base.is_zero() || self.retry.base > self.retry.max {
+            return fail(format!(
+                "retry.base ({:?}) must be above zero and at most retry.max ({:?})",
+                self.retry.base, self.retry.max
+            ));
+        }
+        if self.completer_batch == 0 {
+            return fail("worker.completer_batch must be at least 1".into());
+        }
+        if self.maintenance_interval.is_zero() {
+            return fail("worker.maintenance_interval must be above zero".into());
+        }
+        Ok(())
+    }
+}
+
+/// `host-pid-xxxx`: readable in `tasks show`, unique across restarts.
+pub fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "worker".to_owned());
+    format!("{host}-{}-{:04x}", std::process::id(), fastrand_u16())
+}
+
+fn fastrand_u16() -> u16 {
+    // Uuid's random bits save a dependency here.
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    u16::from_be_bytes([bytes[0], bytes[1]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert!(WorkerConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn invalid_settings_are_named() {
+        let bad = WorkerConfig {
+            concurrency: 0,
+            ..WorkerConfig::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("worker.concurrency")
+        );
+        let bad = WorkerConfig {
+            heartbeat: Duration::from_secs(30),
+            ..WorkerConfig::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("worker.heartbeat")
+        );
+        let bad = WorkerConfig {
+            idle_min: Duration::from_secs(5),
+            ..WorkerConfig::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("worker.idle_min")
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! One execution: run the handler under its time limit and cancellation,
+//! turn what happened into an [`Outcome`], hand it to the completer.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use longshore_core::{Completion, Outcome, TaskRow};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::Shared;
+use crate::context::{CancelReason, Execution, TaskContext};
+use crate::error::TaskError;
+
+/// Starts `task` in the slot held by `permit`.
+pub(super) fn spawn(shared: &Arc<Shared>, task: TaskRow, permit: OwnedSemaphorePermit) {
+    let execution = Execution::new(task.id, task.attempt);
+    if let Ok(mut map) = shared.inflight.lock() {
+        map.insert(task.id, execution.clone());
+    }
+    let shared = shared.clone();
+    shared.executions.clone().spawn(async move {
+        let outcome = execute(&shared, &task, &execution).await;
+        match outcome {
+            Some(outcome) => {
+                let completion = Completion {
+                    id: task.id,
+                    queue: task.queue.clone(),
+                    attempt: task.attempt,
+                    transition: outcome.transition(
+                        task.attempt,
+                        task.max_attempts,
+                        &shared.config.retry,
+                    ),
+                    worst_level: execution.worst_level(),
+                    logs: execution.take_logs(),
+                };
+                // The slot frees only once the completer has the result, so a
+                // slow database slows claiming instead of piling up results.
+                if shared.completions.send(completion).await.is_err() {
+                    tracing::error!(task = %task.id, "the completer has stopped; the task will be rescued when its lease expires");
+                }
+            }
+            None => {
+                // The lease is gone: whoever holds the task now records it.
+                shared.forget(task.id, task.attempt);
+            }
+        }
+        drop(permit);
+    });
+}
+
+/// Runs the handler. `None` means the result must not be recorded (the
+/// worker lost the lease).
+async fn execute(shared: &Shared, task: &TaskRow, execution: &Arc<Execution>) -> Option<Outcome> {
+    let Some(actor) = shared.registry.get(&task.actor).cloned() else {
+        // Retryable: during a rolling deploy another worker may know it.
+        return Some(Outcome::Failed {
+            error: format!(
+                "no actor named `{}` is registered on worker {}",
+                task.actor, shared.config.id
+            ),
+            fatal: false,
+        });
+    };
+    let limit = task
+        .time_limit_ms
+        .and_then(|ms| u64::try_from(ms).ok())
+        .map(Duration::from_millis)
+        .or_else(|| actor.time_limit())
+        .unwrap_or(shared.config.default_time_limit);
+    let ctx = TaskContext {
+        execution: execution.clone(),
+        queue: Arc::from(task.queue.as_str()),
+        actor: Arc::from(task.actor.as_str()),
+        max_attempts: task.max_attempts,
+    };
+    let args = task.args.clone();
+    // Its own Tokio task, so that a panic is caught and the handler can be
+    // aborted if it ignores cancellation.
+    let mut handle = tokio::spawn(async move { actor.run(args, ctx).await });
+
+    let finished = tokio::select! {
+        result = &mut handle => Some(result),
+        () = tokio::time::sleep(limit) => {
+            execution.cancel(CancelReason::TimeLimit);
+            None
+        }
+        () = execution.token.cancelled() => None,
+    };
+    let result = match finished {
+        Some(result) => result,
+        None => match tokio::time::timeout(shared.config.cancel_grace, &mut handle).await {
+            Ok(result) => result,
+            Err(_) => {
+                handle.abort();
+                handle.await
+            }
+        },
+    };
+
+    let reason = execution.cancel_reason();
+    if reason == Some(CancelReason::LeaseLost) {
+        return None;
+    }
+    let failure = match result {
+        Ok(Ok(())) => return Some(Outcome::Succeeded),
+        Ok(Err(error)) => error,
+        Err(join) if join.is_panic() => TaskError::retry(format!(
+            "handler panicked: {}",
+            panic_message(join.into_panic())
+        )),
+        Err(_) => TaskError::retry("handler aborted"),
+    };
+    Some(match reason {
+        None => Outcome::Failed {
+            error: failure.message().to_owned(),
+            fatal: !failure.is_retryable(),
+        },
+        Some(CancelReason::TimeLimit) => {
+            let error = format!("time limit of {} exceeded", humanize(limit));
+            execution.log(longshore_core::LogLevel::Error, error.clone());
+            Outcome::Failed {
+                error,
+                fatal: false,
+            }
+        }
+        Some(CancelReason::Operator) => Outcome::Cancelled,
+        Some(CancelReason::Shutdown | CancelReason::LeaseLost) => Outcome::Released,
+    })
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-text panic payload".to_owned()
+    }
+}
+
+fn humanize(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}

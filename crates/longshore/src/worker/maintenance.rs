@@ -1,0 +1,59 @@
+//! Maintenance: promotes delayed tasks that became due (waking their
+//! workers) and rescues running tasks whose lease expired.
+//!
+//! Both statements skip rows another node has locked, so every worker may
+//! run them; each pass handles a bounded batch and repeats while batches
+//! come back full.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Shared;
+
+const BATCH: i64 = 1000;
+
+pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
+    let interval = shared.config.maintenance_interval;
+    loop {
+        // Spread the nodes' passes so that they do not all run at once.
+        let jitter = interval.mul_f64(fastrand_fraction() * 0.2);
+        tokio::select! {
+            () = tokio::time::sleep(interval + jitter) => {}
+            () = stop.cancelled() => return,
+        }
+        loop {
+            match shared.store.promote_due(BATCH).await {
+                Ok(n) if n as i64 == BATCH => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "promoting due tasks failed");
+                    break;
+                }
+            }
+        }
+        loop {
+            match shared.store.rescue_expired(BATCH).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    tracing::warn!(
+                        rescued = n,
+                        "returned tasks with expired leases to the queue"
+                    );
+                    if (n as i64) < BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "rescuing expired leases failed");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+fn fastrand_fraction() -> f64 {
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    f64::from(u16::from_be_bytes([bytes[0], bytes[1]])) / f64::from(u16::MAX)
+}

@@ -1,0 +1,253 @@
+//! The worker runtime: claims due tasks, runs them, records what happened.
+//!
+//! A running [`Worker`] is a handful of named loops that share one
+//! [`Shared`] state, each with its own file:
+//!
+//! | loop | file | does |
+//! |---|---|---|
+//! | claimer | `claimer.rs` | claims up to the free slots' worth of due tasks and starts them |
+//! | executor | `executor.rs` | runs one execution under its time limit and cancellation |
+//! | completer | `completer.rs` | writes finished executions in batches |
+//! | heartbeat | `heartbeat.rs` | renews leases, writes logs of running tasks, learns of cancellations |
+//! | listener | `listener.rs` | wakes the claimer on NOTIFY, forwards cancellations |
+//! | maintenance | `maintenance.rs` | promotes due delayed tasks, rescues expired leases |
+//!
+//! Stopping ([`WorkerHandle::shutdown`]) stops claiming, lets in-flight
+//! executions finish for the drain timeout, cancels the rest and hands
+//! their tasks straight back to the queue, flushes the completer, then ends
+//! the remaining loops.
+
+mod claimer;
+mod completer;
+mod config;
+mod executor;
+mod heartbeat;
+mod listener;
+mod maintenance;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use longshore_core::{Completion, Store};
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+pub use config::{WorkerConfig, default_worker_id};
+
+use crate::actor::Registry;
+use crate::context::{CancelReason, Execution};
+use crate::error::Error;
+
+/// What every loop of one worker shares.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) config: WorkerConfig,
+    /// Executions started and not yet recorded, by task id.
+    pub(crate) inflight: Mutex<HashMap<Uuid, Arc<Execution>>>,
+    /// Nudges the claimer: tasks may be due.
+    pub(crate) wake: Notify,
+    /// One permit per free execution slot.
+    pub(crate) slots: Arc<Semaphore>,
+    /// Running executions.
+    pub(crate) executions: TaskTracker,
+    /// Into the completer.
+    pub(crate) completions: mpsc::Sender<Completion>,
+}
+
+impl Shared {
+    pub(crate) fn inflight_snapshot(&self) -> Vec<Arc<Execution>> {
+        self.inflight
+            .lock()
+            .map(|map| map.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn inflight_get(&self, id: &Uuid) -> Option<Arc<Execution>> {
+        self.inflight
+            .lock()
+            .ok()
+            .and_then(|map| map.get(id).cloned())
+    }
+
+    /// Forgets an execution once its result is recorded (only that attempt:
+    /// the same task may already be running again).
+    pub(crate) fn forget(&self, id: Uuid, attempt: i32) {
+        if let Ok(mut map) = self.inflight.lock()
+            && map.get(&id).is_some_and(|e| e.attempt == attempt)
+        {
+            map.remove(&id);
+        }
+    }
+
+    fn cancel_all(&self, reason: CancelReason) {
+        for execution in self.inflight_snapshot() {
+            execution.cancel(reason);
+        }
+    }
+}
+
+/// A worker, ready to start.
+///
+/// ```no_run
+/// # async fn example(store: std::sync::Arc<dyn longshore::Store>) -> Result<(), longshore::Error> {
+/// use longshore::{Registry, Worker, WorkerConfig};
+/// let registry = Registry::new();
+/// let handle = Worker::new(store, registry, WorkerConfig::default())?.start();
+/// // ... until the process is asked to stop:
+/// handle.shutdown().await?;
+/// # Ok(()) }
+/// ```
+pub struct Worker {
+    store: Arc<dyn Store>,
+    registry: Registry,
+    config: WorkerConfig,
+}
+
+impl Worker {
+    /// A worker running `registry`'s actors from `store`; fails if `config`
+    /// is invalid.
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Registry,
+        config: WorkerConfig,
+    ) -> Result<Worker, Error> {
+        config.validate()?;
+        Ok(Worker {
+            store,
+            registry,
+            config,
+        })
+    }
+
+    /// Starts the worker's loops on the current Tokio runtime.
+    pub fn start(self) -> WorkerHandle {
+        let (tx, rx) = mpsc::channel(self.config.completer_batch.max(self.config.concurrency) * 2);
+        let shared = Arc::new(Shared {
+            store: self.store,
+            registry: Arc::new(self.registry),
+            slots: Arc::new(Semaphore::new(self.config.concurrency)),
+            config: self.config,
+            inflight: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            executions: TaskTracker::new(),
+            completions: tx,
+        });
+        let shutdown = CancellationToken::new();
+        let id = shared.config.id.clone();
+        let supervisor = tokio::spawn(supervise(shared, rx, shutdown.clone()));
+        WorkerHandle {
+            id,
+            shutdown,
+            supervisor,
+        }
+    }
+}
+
+/// Controls a started worker.
+pub struct WorkerHandle {
+    id: String,
+    shutdown: CancellationToken,
+    supervisor: JoinHandle<Result<(), Error>>,
+}
+
+impl WorkerHandle {
+    /// The worker's id (its lease owner name).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Asks the worker to stop, without waiting.
+    pub fn stop(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Stops gracefully and waits until every loop has ended.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        self.shutdown.cancel();
+        self.stopped().await
+    }
+
+    /// Waits until the worker has stopped (after [`WorkerHandle::stop`]).
+    pub async fn stopped(self) -> Result<(), Error> {
+        match self.supervisor.await {
+            Ok(result) => result,
+            Err(e) => Err(Error::Worker(format!(
+                "the worker's supervisor failed: {e}"
+            ))),
+        }
+    }
+}
+
+async fn supervise(
+    shared: Arc<Shared>,
+    completions: mpsc::Receiver<Completion>,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    let stop_claiming = CancellationToken::new();
+    let stop_completer = CancellationToken::new();
+    let stop_background = CancellationToken::new();
+    tracing::info!(
+        worker = %shared.config.id,
+        queues = ?shared.config.queues,
+        concurrency = shared.config.concurrency,
+        engine = shared.store.engine(),
+        "worker started"
+    );
+
+    let claimer = tokio::spawn(claimer::run(shared.clone(), stop_claiming.clone()));
+    let completer = tokio::spawn(completer::run(
+        shared.clone(),
+        completions,
+        stop_completer.clone(),
+    ));
+    let background = [
+        tokio::spawn(heartbeat::run(shared.clone(), stop_background.clone())),
+        tokio::spawn(listener::run(shared.clone(), stop_background.clone())),
+        tokio::spawn(maintenance::run(shared.clone(), stop_background.clone())),
+    ];
+
+    shutdown.cancelled().await;
+    tracing::info!(worker = %shared.config.id, "stopping: no new claims");
+    stop_claiming.cancel();
+    let mut failures = Vec::new();
+    if let Err(e) = claimer.await {
+        failures.push(format!("claimer: {e}"));
+    }
+
+    shared.executions.close();
+    let drain = shared.config.drain_timeout;
+    if tokio::time::timeout(drain, shared.executions.wait())
+        .await
+        .is_err()
+    {
+        let left = shared.executions.len();
+        tracing::warn!(
+            worker = %shared.config.id,
+            left,
+            "drain timeout passed: cancelling in-flight tasks and returning them to the queue"
+        );
+        shared.cancel_all(CancelReason::Shutdown);
+        shared.executions.wait().await;
+    }
+
+    stop_completer.cancel();
+    if let Err(e) = completer.await {
+        failures.push(format!("completer: {e}"));
+    }
+    stop_background.cancel();
+    for task in background {
+        if let Err(e) = task.await {
+            failures.push(format!("background loop: {e}"));
+        }
+    }
+    tracing::info!(worker = %shared.config.id, "worker stopped");
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Worker(failures.join("; ")))
+    }
+}
