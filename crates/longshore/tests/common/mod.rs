@@ -1,0 +1,186 @@
+//! Shared test harness: every test gets its own freshly migrated
+//! PostgreSQL database, dropped when the test ends (even by panic).
+//!
+//! The server is `LONGSHORE_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); `scripts/test` makes sure
+//! one is running.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use longshore::postgres::{PgOptions, PgStore};
+use longshore::{Registry, Store, TaskRow, TaskState, Worker, WorkerConfig, WorkerHandle};
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+pub fn admin_url() -> String {
+    std::env::var("LONGSHORE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database of its own for one test.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub store: PgStore,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        let admin = admin_url();
+        let name = format!("longshore_test_{}", Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .expect("connect to the test PostgreSQL server (is it running? see scripts/test)");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let url = with_database(&admin, &name);
+        let store = PgStore::connect(&url, &PgOptions::default())
+            .await
+            .expect("connect to test database");
+        store.migrate_verbose().await.expect("migrate");
+        TestDb { name, url, store }
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::new(self.store.clone())
+    }
+
+    pub async fn task(&self, id: Uuid) -> TaskRow {
+        self.store
+            .task(id)
+            .await
+            .expect("read task")
+            .expect("task exists")
+    }
+
+    pub async fn count(&self, state: TaskState) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM longshore_tasks WHERE state::text = $1")
+            .bind(state.as_str())
+            .fetch_one(self.store.pool())
+            .await
+            .expect("count")
+    }
+
+    pub async fn total(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM longshore_tasks")
+            .fetch_one(self.store.pool())
+            .await
+            .expect("count")
+    }
+
+    /// A worker on this database with quick test timings.
+    pub fn worker(&self, registry: Registry, config: WorkerConfig) -> WorkerHandle {
+        Worker::new(self.store(), registry, config)
+            .expect("valid worker config")
+            .start()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = admin_url();
+        let name = self.name.clone();
+        // The pool belongs to the test's runtime, which is blocked here: do not
+        // touch it. FORCE ends its connections. A thread with its own runtime
+        // does the work because `drop` cannot await.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut conn) = PgConnection::connect(&admin).await {
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = match base.rfind('/') {
+        Some(slash) if base[..slash].ends_with('/') => format!("{base}/{name}"),
+        Some(slash) => format!("{}/{name}", &base[..slash]),
+        None => format!("{base}/{name}"),
+    };
+    match query {
+        Some(query) => format!("{base}?{query}"),
+        None => base,
+    }
+}
+
+/// Worker settings with short timings so that tests finish quickly.
+pub fn quick_config() -> WorkerConfig {
+    WorkerConfig {
+        concurrency: 4,
+        lease: Duration::from_secs(2),
+        heartbeat: Duration::from_millis(300),
+        idle_min: Duration::from_millis(20),
+        idle_max: Duration::from_millis(200),
+        drain_timeout: Duration::from_secs(5),
+        cancel_grace: Duration::from_secs(1),
+        maintenance_interval: Duration::from_millis(200),
+        retry: longshore::RetryPolicy {
+            base: Duration::from_millis(50),
+            max: Duration::from_millis(200),
+        },
+        ..WorkerConfig::default()
+    }
+}
+
+/// Waits until `check` returns `Some`, polling; panics with `what` after
+/// `deadline`. Tests wait on conditions, never on fixed sleeps.
+pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if start.elapsed() > deadline {
+            panic!("timed out after {deadline:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until task `id` is in `state`.
+pub async fn wait_state(db: &TestDb, id: Uuid, state: TaskState) -> TaskRow {
+    wait_for(
+        &format!("task {id} to be {state}"),
+        Duration::from_secs(20),
+        || async {
+            let task = db.task(id).await;
+            (task.state == state).then_some(task)
+        },
+    )
+    .await
+}
