@@ -1,1 +1,115 @@
-fn main() {}
+//! `longshore`: the command-line face of Longshore. It wires the libraries
+//! together; the logic lives in the `longshore` crates.
+
+mod actors;
+mod commands;
+mod output;
+mod settings;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use commands::{bench, enqueue, tasks, worker};
+
+#[derive(Parser)]
+#[command(
+    name = "longshore",
+    version,
+    about = "Durable background tasks: run workers, enqueue, inspect and steer tasks.",
+    long_about = None,
+)]
+struct Cli {
+    /// PostgreSQL URL, e.g. postgres://user@localhost:5432/app [env: LONGSHORE_DATABASE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+
+    /// YAML settings file (see docs/configuration.md)
+    #[arg(long, global = true, value_name = "FILE", env = "LONGSHORE_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Log filter, e.g. `info` or `longshore=debug` [default: info for worker and bench, warn otherwise]
+    #[arg(long, global = true, value_name = "FILTER", env = "LONGSHORE_LOG")]
+    log: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply the database migrations embedded in this binary (safe to run
+    /// from several nodes at once).
+    Migrate,
+    /// Run a worker node with the built-in actors until SIGTERM or SIGINT.
+    Worker(worker::Args),
+    /// Enqueue tasks for an actor; prints the new task ids.
+    Enqueue(enqueue::Args),
+    /// Inspect and steer tasks.
+    #[command(subcommand)]
+    Tasks(tasks::Command),
+    /// Measure throughput and latency (bulk, latency, steady state) on a
+    /// scratch database it creates and drops.
+    Bench(bench::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_log = match cli.command {
+        Command::Worker(_) | Command::Bench(_) | Command::Migrate => "info",
+        _ => "warn",
+    };
+    let filter = cli
+        .log
+        .clone()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| default_log.to_owned());
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    // One TLS implementation for every client in the process (PostgreSQL and
+    // the http actor): ring, which builds without a C toolchain beyond cc.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut overrides = Vec::new();
+    if let Some(url) = &cli.database_url {
+        overrides.push(("database_url", url.clone().into()));
+    }
+    if let Command::Worker(args) = &cli.command {
+        args.overrides(&mut overrides);
+    }
+    let settings =
+        settings::Settings::load(cli.config.as_deref(), &overrides).map_err(anyhow::Error::msg)?;
+    match cli.command {
+        Command::Migrate => commands::migrate(&settings).await,
+        Command::Worker(_) => worker::run(&settings).await,
+        Command::Enqueue(args) => enqueue::run(&settings, args).await,
+        Command::Tasks(command) => tasks::run(&settings, command).await,
+        Command::Bench(args) => bench::run(&settings, args).await,
+    }
+}

@@ -72,9 +72,26 @@ impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/db`). Fails at once,
     /// with the reason, if the database cannot be reached.
     pub async fn connect(url: &str, options: &PgOptions) -> Result<PgStore, StoreError> {
-        let connect: PgConnectOptions = url.parse().map_err(|e| {
-            StoreError::InvalidInput(format!("database URL is not a valid PostgreSQL URL: {e}"))
-        })?;
+        PgStore::connect_with(parse_url(url)?, options).await
+    }
+
+    /// Connects with sqlx's connection options.
+    pub async fn connect_with(
+        connect: PgConnectOptions,
+        options: &PgOptions,
+    ) -> Result<PgStore, StoreError> {
+        // One direct connection first: a pool would retry until its timeout
+        // and report only that it timed out, hiding the cause.
+        let probe = tokio::time::timeout(
+            options.acquire_timeout,
+            PgConnection::connect_with(&connect),
+        )
+        .await
+        .map_err(|_| {
+            StoreError::Unavailable(format!("no answer within {:?}", options.acquire_timeout))
+        })?
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
@@ -141,6 +158,13 @@ impl PgStore {
             .map_err(from_sqlx)?;
         Ok(())
     }
+}
+
+/// Parses a `postgres://` URL, with an error that says so.
+pub fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
+    url.parse().map_err(|e| {
+        StoreError::InvalidInput(format!("database URL is not a valid PostgreSQL URL: {e}"))
+    })
 }
 
 /// Inserts `tasks` on `conn`, which may be inside the caller's transaction:

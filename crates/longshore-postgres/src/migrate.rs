@@ -42,16 +42,25 @@ pub(crate) async fn run(pool: &PgPool) -> Result<Vec<i32>, StoreError> {
         .execute(&mut *tx)
         .await
         .map_err(from_sqlx)?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS longshore_migrations (
-             version    integer PRIMARY KEY,
-             name       text NOT NULL,
-             applied_at timestamptz NOT NULL DEFAULT now()
-         )",
-    )
-    .execute(&mut *tx)
-    .await
-    .map_err(from_sqlx)?;
+    // Under the lock, so checking first is race-free (and avoids the notice
+    // that CREATE TABLE IF NOT EXISTS prints on every start).
+    let ledger: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('longshore_migrations')::text")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+    if ledger.is_none() {
+        sqlx::query(
+            "CREATE TABLE longshore_migrations (
+                 version    integer PRIMARY KEY,
+                 name       text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+    }
     let applied: Vec<i32> = sqlx::query_scalar("SELECT version FROM longshore_migrations")
         .fetch_all(&mut *tx)
         .await

@@ -64,5 +64,6 @@ pub use longshore_core::{
 
 /// The PostgreSQL engine.
 pub mod postgres {
-    pub use longshore_postgres::{PgOptions, PgStore, enqueue_in, latest_version};
+    pub use longshore_postgres::{PgOptions, PgStore, enqueue_in, latest_version, parse_url};
+    pub use sqlx::postgres::PgConnectOptions;
 }

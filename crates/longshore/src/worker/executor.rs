@@ -5,7 +5,7 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use longshore_core::{Completion, Outcome, TaskRow};
+use longshore_core::{Completion, LogLevel, Outcome, TaskRow};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::Shared;
@@ -112,21 +112,50 @@ async fn execute(shared: &Shared, task: &TaskRow, execution: &Arc<Execution>) ->
         )),
         Err(_) => TaskError::retry("handler aborted"),
     };
+    // Each execution's log says how it ended, so that earlier executions
+    // explain themselves next to the current one.
     Some(match reason {
-        None => Outcome::Failed {
-            error: failure.message().to_owned(),
-            fatal: !failure.is_retryable(),
-        },
+        None => {
+            let fatal = !failure.is_retryable();
+            execution.log(
+                LogLevel::Error,
+                format!(
+                    "{}: {}",
+                    if fatal {
+                        "failed (not retried)"
+                    } else {
+                        "failed"
+                    },
+                    failure.message()
+                ),
+            );
+            Outcome::Failed {
+                error: failure.message().to_owned(),
+                fatal,
+            }
+        }
         Some(CancelReason::TimeLimit) => {
             let error = format!("time limit of {} exceeded", humanize(limit));
-            execution.log(longshore_core::LogLevel::Error, error.clone());
+            execution.log(LogLevel::Error, error.clone());
             Outcome::Failed {
                 error,
                 fatal: false,
             }
         }
-        Some(CancelReason::Operator) => Outcome::Cancelled,
-        Some(CancelReason::Shutdown | CancelReason::LeaseLost) => Outcome::Released,
+        Some(CancelReason::Operator) => {
+            execution.log(LogLevel::Info, "cancelled by an operator".to_owned());
+            Outcome::Cancelled
+        }
+        Some(CancelReason::Shutdown | CancelReason::LeaseLost) => {
+            execution.log(
+                LogLevel::Warning,
+                format!(
+                    "interrupted: worker {} shut down; the task was returned to the queue",
+                    shared.config.id
+                ),
+            );
+            Outcome::Released
+        }
     })
 }
 

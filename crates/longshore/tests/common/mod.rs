@@ -7,12 +7,16 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use longshore::postgres::{PgOptions, PgStore};
-use longshore::{Registry, Store, TaskRow, TaskState, Worker, WorkerConfig, WorkerHandle};
+use longshore::{
+    Actor, NewTask, Registry, Store, TaskContext, TaskError, TaskRow, TaskState, Worker,
+    WorkerConfig, WorkerHandle,
+};
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
@@ -183,4 +187,167 @@ pub async fn wait_state(db: &TestDb, id: Uuid, state: TaskState) -> TaskRow {
         },
     )
     .await
+}
+
+/// Waits until `n` tasks are in `state`.
+pub async fn wait_count(db: &TestDb, state: TaskState, n: i64, deadline: Duration) {
+    wait_for(&format!("{n} tasks to be {state}"), deadline, || async {
+        (db.count(state).await == n).then_some(())
+    })
+    .await;
+}
+
+impl TestDb {
+    /// A second, independent connection pool on this test's database: what
+    /// another node of the cluster would have.
+    pub async fn other_store(&self) -> PgStore {
+        PgStore::connect(&self.url, &PgOptions::default())
+            .await
+            .expect("connect a second pool")
+    }
+
+    /// Inserts `tasks` through the store; returns their ids.
+    pub async fn enqueue(&self, tasks: Vec<NewTask>) -> Vec<Uuid> {
+        self.store
+            .enqueue(tasks)
+            .await
+            .expect("enqueue")
+            .into_iter()
+            .map(|r| r.id)
+            .collect()
+    }
+
+    /// Inserts one task; returns its id.
+    pub async fn enqueue_one(&self, task: NewTask) -> Uuid {
+        self.enqueue(vec![task]).await[0]
+    }
+
+    /// Backends of this database (other than the caller's) that are
+    /// listening for notifications, judged by their last statement.
+    pub async fn listening_backends(&self) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND query LIKE 'LISTEN%'",
+        )
+        .fetch_one(self.store.pool())
+        .await
+        .expect("read pg_stat_activity")
+    }
+
+    /// Ends every other backend of this database, from a connection of its
+    /// own; returns how many were ended.
+    pub async fn terminate_other_backends(&self) -> i64 {
+        let mut conn = PgConnection::connect(&self.url)
+            .await
+            .expect("connect to terminate backends");
+        let ended: i64 = sqlx::query_scalar(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("terminate backends");
+        let _ = conn.close().await;
+        ended
+    }
+
+    /// How many tasks are in `running` state.
+    pub async fn running(&self) -> i64 {
+        self.count(TaskState::Running).await
+    }
+}
+
+/// A worker on any store (e.g. a pool of its own).
+pub fn start_worker(
+    store: Arc<dyn Store>,
+    registry: Registry,
+    config: WorkerConfig,
+) -> WorkerHandle {
+    Worker::new(store, registry, config)
+        .expect("valid worker config")
+        .start()
+}
+
+/// `n` tasks for `actor` with empty arguments.
+pub fn tasks(actor: &str, n: usize) -> Vec<NewTask> {
+    (0..n)
+        .map(|i| NewTask::new(actor, serde_json::json!({ "n": i })))
+        .collect()
+}
+
+/// A task for `actor` with empty arguments.
+pub fn task(actor: &str) -> NewTask {
+    NewTask::new(actor, serde_json::json!({}))
+}
+
+/// How many times each task's handler was entered.
+#[derive(Clone, Debug, Default)]
+pub struct Runs(Arc<Mutex<HashMap<Uuid, usize>>>);
+
+impl Runs {
+    pub fn new() -> Runs {
+        Runs::default()
+    }
+
+    /// Records one execution of `id`; returns how many there have been.
+    pub fn record(&self, id: Uuid) -> usize {
+        let mut map = self.0.lock().unwrap();
+        let n = map.entry(id).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    pub fn of(&self, id: Uuid) -> usize {
+        self.0.lock().unwrap().get(&id).copied().unwrap_or(0)
+    }
+
+    pub fn snapshot(&self) -> HashMap<Uuid, usize> {
+        self.0.lock().unwrap().clone()
+    }
+
+    pub fn total(&self) -> usize {
+        self.0.lock().unwrap().values().sum()
+    }
+}
+
+/// An actor made of a closure, so that a test's handler can share state
+/// with the test.
+pub struct FnActor<F>(pub F);
+
+#[async_trait::async_trait]
+impl<F, Fut> Actor for FnActor<F>
+where
+    F: Fn(serde_json::Value, TaskContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), TaskError>> + Send + 'static,
+{
+    async fn run(&self, args: serde_json::Value, ctx: TaskContext) -> Result<(), TaskError> {
+        (self.0)(args, ctx).await
+    }
+}
+
+/// A registry with one actor, `name`, that records its executions in
+/// `runs` and succeeds.
+pub fn counting_registry(name: &str, runs: &Runs) -> Registry {
+    let runs = runs.clone();
+    let mut registry = Registry::new();
+    registry.register_actor(
+        name,
+        FnActor(move |_args, ctx: TaskContext| {
+            runs.record(ctx.task_id());
+            async { Ok(()) }
+        }),
+    );
+    registry
+}
+
+/// A registry with one closure actor.
+pub fn registry_with<F, Fut>(name: &str, f: F) -> Registry
+where
+    F: Fn(serde_json::Value, TaskContext) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), TaskError>> + Send + 'static,
+{
+    let mut registry = Registry::new();
+    registry.register_actor(name, FnActor(f));
+    registry
 }

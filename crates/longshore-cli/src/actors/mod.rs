@@ -1,0 +1,139 @@
+//! Built-in actors, so that the binary is useful without writing Rust:
+//! `noop`, `sleep`, `fail` and `http`. Each one checks its arguments at
+//! enqueue time too ([`validate`]), so a bad enqueue is refused before
+//! anything is written.
+
+mod http;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use longshore::{Actor, Registry, TaskContext, TaskError};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::settings::HttpSettings;
+
+pub(crate) use http::HttpActor;
+
+/// The names of the built-in actors.
+pub(crate) const NAMES: &[&str] = &["noop", "sleep", "fail", "http"];
+
+/// A registry with every built-in actor.
+pub(crate) fn registry(http: &HttpSettings) -> Result<Registry, String> {
+    let mut registry = Registry::new();
+    registry
+        .register_actor("noop", Noop)
+        .register_actor("sleep", Sleep)
+        .register_actor("fail", Fail)
+        .register_actor("http", HttpActor::new(http)?);
+    Ok(registry)
+}
+
+/// Checks `args` for built-in actor `actor`; the error says what is wrong.
+pub(crate) fn validate(actor: &str, args: &serde_json::Value) -> Result<(), String> {
+    match actor {
+        "noop" => Ok(()),
+        "sleep" => parse::<SleepArgs>(actor, args).map(|_| ()),
+        "fail" => parse::<FailArgs>(actor, args).map(|_| ()),
+        "http" => http::validate(args),
+        other => Err(format!(
+            "unknown actor `{other}`: the built-in actors are {}",
+            NAMES.join(", ")
+        )),
+    }
+}
+
+fn parse<T: DeserializeOwned>(actor: &str, args: &serde_json::Value) -> Result<T, String> {
+    serde_json::from_value(args.clone())
+        .map_err(|e| format!("invalid arguments for actor `{actor}`: {e}"))
+}
+
+fn parse_task<T: DeserializeOwned>(actor: &str, args: serde_json::Value) -> Result<T, TaskError> {
+    parse(actor, &args).map_err(TaskError::fatal)
+}
+
+/// Does nothing; for benchmarks and smoke tests.
+struct Noop;
+
+#[async_trait]
+impl Actor for Noop {
+    async fn run(&self, _args: serde_json::Value, _ctx: TaskContext) -> Result<(), TaskError> {
+        Ok(())
+    }
+}
+
+/// `{"ms": N}`: waits N milliseconds, stopping early if cancelled.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SleepArgs {
+    ms: u64,
+}
+
+struct Sleep;
+
+#[async_trait]
+impl Actor for Sleep {
+    async fn run(&self, args: serde_json::Value, ctx: TaskContext) -> Result<(), TaskError> {
+        let args: SleepArgs = parse_task("sleep", args)?;
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(args.ms)) => Ok(()),
+            () = ctx.cancelled() => Err(TaskError::retry("cancelled while sleeping")),
+        }
+    }
+}
+
+/// `{"times": N, "message": "…"}`: fails its first N attempts, then
+/// succeeds; for trying out retries.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FailArgs {
+    #[serde(default = "one")]
+    times: i32,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+fn one() -> i32 {
+    1
+}
+
+struct Fail;
+
+#[async_trait]
+impl Actor for Fail {
+    async fn run(&self, args: serde_json::Value, ctx: TaskContext) -> Result<(), TaskError> {
+        let args: FailArgs = parse_task("fail", args)?;
+        if ctx.attempt() <= args.times {
+            let message = args.message.unwrap_or_else(|| {
+                format!(
+                    "failing on purpose (attempt {} of {} failures)",
+                    ctx.attempt(),
+                    args.times
+                )
+            });
+            return Err(TaskError::retry(message));
+        }
+        ctx.info(format!("succeeded after {} failures", args.times));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn arguments_are_checked_at_enqueue() {
+        assert!(validate("noop", &json!({})).is_ok());
+        assert!(validate("sleep", &json!({"ms": 5})).is_ok());
+        let err = validate("sleep", &json!({"ms": "five"})).unwrap_err();
+        assert!(err.contains("sleep"), "{err}");
+        assert!(validate("sleep", &json!({})).is_err());
+        assert!(validate("fail", &json!({"times": 2})).is_ok());
+        assert!(validate("fail", &json!({"tims": 2})).is_err());
+        let err = validate("mail", &json!({})).unwrap_err();
+        assert!(err.contains("unknown actor `mail`"), "{err}");
+    }
+}

@@ -1,0 +1,474 @@
+//! `longshore bench`: throughput and latency, measured the way the peers
+//! are measured, on a scratch database this command creates and drops.
+//!
+//! - A, bulk: insert N tasks in chunks of 1,000, then time one worker
+//!   (concurrency 16) until all are recorded as succeeded.
+//! - B, latency: an idle, listening worker; tasks enqueued one at a time at
+//!   a fixed interval; enqueue-call-to-handler-start percentiles.
+//! - C, steady state: one producer enqueues single tasks back to back for a
+//!   while as the worker consumes; sustained rates and the final backlog.
+//! - D, memory (not run by default): a worker over a large backlog; the
+//!   process's peak resident memory.
+//!
+//! Handlers do nothing but record when they started.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use async_trait::async_trait;
+use longshore::postgres::{PgOptions, PgStore};
+use longshore::{
+    Actor, NewTask, Registry, Store, TaskContext, TaskError, Worker, WorkerConfig, WorkerHandle,
+};
+use serde::Serialize;
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+use crate::settings::Settings;
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory)
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c")]
+    workloads: Vec<Workload>,
+    /// A: tasks to insert and process
+    #[arg(long, default_value_t = 50_000)]
+    bulk_tasks: usize,
+    /// Worker concurrency for every workload
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// B: tasks to enqueue one at a time
+    #[arg(long, default_value_t = 500)]
+    latency_tasks: usize,
+    /// B: time between two enqueues
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10ms")]
+    latency_interval: Duration,
+    /// C: how long the producer runs
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
+    steady_duration: Duration,
+    /// D: backlog size
+    #[arg(long, default_value_t = 1_000_000)]
+    backlog_tasks: usize,
+    /// D: how long the worker runs over the backlog
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
+    backlog_duration: Duration,
+    /// Also write the results as JSON to this file
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<PathBuf>,
+    /// Keep the scratch database afterwards
+    #[arg(long)]
+    keep: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Workload {
+    A,
+    B,
+    C,
+    D,
+}
+
+/// What a handler saw.
+#[derive(Default)]
+struct Probe {
+    runs: AtomicU64,
+    started: Mutex<HashMap<Uuid, Instant>>,
+}
+
+struct ProbeActor(Arc<Probe>);
+
+#[async_trait]
+impl Actor for ProbeActor {
+    async fn run(&self, _args: serde_json::Value, ctx: TaskContext) -> Result<(), TaskError> {
+        let now = Instant::now();
+        if let Ok(mut started) = self.0.started.lock() {
+            started.insert(ctx.task_id(), now);
+        }
+        self.0.runs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[derive(Default, Serialize)]
+struct Report {
+    engine: &'static str,
+    server: String,
+    fsync: String,
+    synchronous_commit: String,
+    concurrency: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    a_bulk: Option<BulkReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    b_latency: Option<LatencyReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    c_steady: Option<SteadyReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    d_memory: Option<MemoryReport>,
+}
+
+#[derive(Serialize)]
+struct BulkReport {
+    tasks: usize,
+    insert_seconds: f64,
+    insert_per_sec: f64,
+    process_seconds: f64,
+    process_per_sec: f64,
+}
+
+#[derive(Serialize)]
+struct LatencyReport {
+    tasks: usize,
+    interval_ms: f64,
+    p50_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+#[derive(Serialize)]
+struct SteadyReport {
+    seconds: f64,
+    enqueued: u64,
+    enqueue_per_sec: f64,
+    completed: u64,
+    completed_per_sec: f64,
+    final_backlog: i64,
+}
+
+#[derive(Serialize)]
+struct MemoryReport {
+    backlog: usize,
+    seconds: f64,
+    processed: u64,
+    rss_before_mib: f64,
+    peak_rss_mib: f64,
+}
+
+pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
+    if args.concurrency == 0 || args.bulk_tasks == 0 || args.latency_tasks == 0 {
+        bail!("--concurrency, --bulk-tasks and --latency-tasks must be at least 1");
+    }
+    let url = settings.database_url().map_err(anyhow::Error::msg)?;
+    let admin_options = longshore::postgres::parse_url(url)?;
+    let name = format!("longshore_bench_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect_with(&admin_options)
+        .await
+        .with_context(|| format!("cannot connect to {}", super::redact(url)))?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await
+        .context("creating the scratch database (the user needs CREATEDB)")?;
+    tracing::info!(database = %name, "scratch database created");
+
+    let options = PgOptions {
+        max_connections: (args.concurrency as u32 / 2).max(8),
+        ..PgOptions::default()
+    };
+    let result = async {
+        let store = PgStore::connect_with(admin_options.clone().database(&name), &options).await?;
+        store.migrate().await?;
+        run_workloads(&store, &args).await
+    }
+    .await;
+
+    if args.keep {
+        println!("scratch database kept: {name}");
+    } else {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await
+        .context("dropping the scratch database")?;
+    }
+    let report = result?;
+    print_report(&report);
+    if let Some(path) = &args.json_out {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+async fn run_workloads(store: &PgStore, args: &Args) -> anyhow::Result<Report> {
+    let show = |q: &'static str| async move {
+        sqlx::query_scalar::<_, String>(q)
+            .fetch_one(store.pool())
+            .await
+            .unwrap_or_else(|_| "?".into())
+    };
+    let mut report = Report {
+        engine: "postgres",
+        server: show("SHOW server_version").await,
+        fsync: show("SHOW fsync").await,
+        synchronous_commit: show("SHOW synchronous_commit").await,
+        concurrency: args.concurrency,
+        ..Report::default()
+    };
+    let store: Arc<dyn Store> = Arc::new(store.clone());
+    if args.workloads.contains(&Workload::A) {
+        report.a_bulk = Some(bulk(&store, args).await?);
+    }
+    if args.workloads.contains(&Workload::B) {
+        report.b_latency = Some(latency(&store, args).await?);
+    }
+    if args.workloads.contains(&Workload::C) {
+        report.c_steady = Some(steady(&store, args).await?);
+    }
+    if args.workloads.contains(&Workload::D) {
+        report.d_memory = Some(memory(&store, args).await?);
+    }
+    Ok(report)
+}
+
+fn start_worker(
+    store: &Arc<dyn Store>,
+    queue: &str,
+    concurrency: usize,
+) -> anyhow::Result<(WorkerHandle, Arc<Probe>)> {
+    let probe = Arc::new(Probe::default());
+    let mut registry = Registry::new();
+    registry.register_actor("bench", ProbeActor(probe.clone()));
+    let config = WorkerConfig {
+        queues: vec![queue.to_owned()],
+        concurrency,
+        ..WorkerConfig::default()
+    };
+    let handle = Worker::new(store.clone(), registry, config)?.start();
+    Ok((handle, probe))
+}
+
+fn task(queue: &str) -> NewTask {
+    let mut task = NewTask::new("bench", serde_json::json!({}));
+    task.queue = queue.to_owned();
+    task
+}
+
+async fn insert_bulk(store: &Arc<dyn Store>, queue: &str, n: usize) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut remaining = n;
+    while remaining > 0 {
+        let chunk = remaining.min(1000);
+        store
+            .enqueue((0..chunk).map(|_| task(queue)).collect())
+            .await?;
+        remaining -= chunk;
+    }
+    Ok(start.elapsed())
+}
+
+async fn count_succeeded(store: &Arc<dyn Store>, queue: &str) -> anyhow::Result<i64> {
+    let rows = store.stats(longshore::core::StatsKey::Queue).await?;
+    Ok(rows
+        .iter()
+        .filter(|r| r.key == queue && r.state == longshore::TaskState::Succeeded)
+        .map(|r| r.count)
+        .sum())
+}
+
+async fn backlog(store: &Arc<dyn Store>, queue: &str) -> anyhow::Result<i64> {
+    let rows = store.stats(longshore::core::StatsKey::Queue).await?;
+    Ok(rows
+        .iter()
+        .filter(|r| r.key == queue && !r.state.is_terminal())
+        .map(|r| r.count)
+        .sum())
+}
+
+async fn bulk(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<BulkReport> {
+    let queue = "bench_a";
+    let n = args.bulk_tasks;
+    tracing::info!(tasks = n, "A: inserting");
+    let insert = insert_bulk(store, queue, n).await?;
+    tracing::info!(tasks = n, "A: processing");
+    let start = Instant::now();
+    let (worker, probe) = start_worker(store, queue, args.concurrency)?;
+    // Watch the handler count first (cheap), then confirm in the database.
+    while probe.runs.load(Ordering::Relaxed) < n as u64 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if start.elapsed() > Duration::from_secs(600) {
+            bail!("A: not done after 10 minutes");
+        }
+    }
+    while count_succeeded(store, queue).await? < n as i64 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let process = start.elapsed();
+    worker.shutdown().await?;
+    Ok(BulkReport {
+        tasks: n,
+        insert_seconds: insert.as_secs_f64(),
+        insert_per_sec: n as f64 / insert.as_secs_f64(),
+        process_seconds: process.as_secs_f64(),
+        process_per_sec: n as f64 / process.as_secs_f64(),
+    })
+}
+
+async fn latency(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<LatencyReport> {
+    let queue = "bench_b";
+    let n = args.latency_tasks;
+    let (worker, probe) = start_worker(store, queue, args.concurrency)?;
+    // Let the worker connect its listener and go idle.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    tracing::info!(tasks = n, "B: enqueueing one at a time");
+    let mut sent = HashMap::with_capacity(n);
+    let mut ticker = tokio::time::interval(args.latency_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for _ in 0..n {
+        ticker.tick().await;
+        let task = task(queue);
+        let id = task.id;
+        let at = Instant::now();
+        store.enqueue(vec![task]).await?;
+        sent.insert(id, at);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while probe.runs.load(Ordering::Relaxed) < n as u64 {
+        if Instant::now() > deadline {
+            bail!("B: tasks not started after 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    worker.shutdown().await?;
+    let started = probe
+        .started
+        .lock()
+        .map_err(|_| anyhow::anyhow!("probe lock poisoned"))?;
+    let mut millis: Vec<f64> = sent
+        .iter()
+        .filter_map(|(id, at)| {
+            started
+                .get(id)
+                .map(|s| s.duration_since(*at).as_secs_f64() * 1e3)
+        })
+        .collect();
+    millis.sort_by(f64::total_cmp);
+    let pct =
+        |p: f64| millis[((millis.len() as f64 * p).ceil() as usize).clamp(1, millis.len()) - 1];
+    Ok(LatencyReport {
+        tasks: n,
+        interval_ms: args.latency_interval.as_secs_f64() * 1e3,
+        p50_ms: pct(0.50),
+        p95_ms: pct(0.95),
+        p99_ms: pct(0.99),
+        max_ms: millis.last().copied().unwrap_or(0.0),
+    })
+}
+
+async fn steady(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<SteadyReport> {
+    let queue = "bench_c";
+    let (worker, probe) = start_worker(store, queue, args.concurrency)?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    tracing::info!(seconds = args.steady_duration.as_secs_f64(), "C: producing");
+    let start = Instant::now();
+    let mut enqueued = 0u64;
+    while start.elapsed() < args.steady_duration {
+        store.enqueue(vec![task(queue)]).await?;
+        enqueued += 1;
+    }
+    let elapsed = start.elapsed();
+    let completed = probe.runs.load(Ordering::Relaxed);
+    let final_backlog = backlog(store, queue).await?;
+    worker.shutdown().await?;
+    Ok(SteadyReport {
+        seconds: elapsed.as_secs_f64(),
+        enqueued,
+        enqueue_per_sec: enqueued as f64 / elapsed.as_secs_f64(),
+        completed,
+        completed_per_sec: completed as f64 / elapsed.as_secs_f64(),
+        final_backlog,
+    })
+}
+
+async fn memory(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<MemoryReport> {
+    let queue = "bench_d";
+    tracing::info!(tasks = args.backlog_tasks, "D: inserting the backlog");
+    insert_bulk(store, queue, args.backlog_tasks).await?;
+    let rss_before = rss_mib("VmRSS");
+    tracing::info!("D: working over the backlog");
+    let (worker, probe) = start_worker(store, queue, args.concurrency)?;
+    tokio::time::sleep(args.backlog_duration).await;
+    let processed = probe.runs.load(Ordering::Relaxed);
+    // The probe's own map grows with every task run; clear it so that what
+    // is measured is the worker.
+    if let Ok(mut started) = probe.started.lock() {
+        started.clear();
+        started.shrink_to_fit();
+    }
+    worker.shutdown().await?;
+    Ok(MemoryReport {
+        backlog: args.backlog_tasks,
+        seconds: args.backlog_duration.as_secs_f64(),
+        processed,
+        rss_before_mib: rss_before,
+        peak_rss_mib: rss_mib("VmHWM"),
+    })
+}
+
+/// A memory figure of this process from /proc, in MiB (0 where unavailable).
+fn rss_mib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|line| {
+                line.strip_prefix(field)
+                    .and_then(|rest| rest.trim_start_matches(':').trim().strip_suffix("kB"))
+                    .and_then(|kb| kb.trim().parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn print_report(r: &Report) {
+    println!(
+        "longshore bench: {} {} (fsync {}, synchronous_commit {}), concurrency {}",
+        r.engine, r.server, r.fsync, r.synchronous_commit, r.concurrency
+    );
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut row = |w: &str, m: &str, v: String| rows.push(vec![w.into(), m.into(), v]);
+    if let Some(a) = &r.a_bulk {
+        row(
+            "A bulk",
+            &format!("insert ({} tasks)", a.tasks),
+            format!("{:.0} tasks/s", a.insert_per_sec),
+        );
+        row(
+            "A bulk",
+            "process",
+            format!("{:.0} tasks/s", a.process_per_sec),
+        );
+    }
+    if let Some(b) = &r.b_latency {
+        row("B latency", "p50", format!("{:.2} ms", b.p50_ms));
+        row("B latency", "p95", format!("{:.2} ms", b.p95_ms));
+        row("B latency", "p99", format!("{:.2} ms", b.p99_ms));
+        row("B latency", "max", format!("{:.2} ms", b.max_ms));
+    }
+    if let Some(c) = &r.c_steady {
+        row(
+            "C steady",
+            "enqueued (1 producer)",
+            format!("{:.0} tasks/s", c.enqueue_per_sec),
+        );
+        row(
+            "C steady",
+            "completed",
+            format!("{:.0} tasks/s", c.completed_per_sec),
+        );
+        row("C steady", "final backlog", c.final_backlog.to_string());
+    }
+    if let Some(d) = &r.d_memory {
+        row(
+            "D memory",
+            &format!("backlog {}", d.backlog),
+            format!("{} run in {:.0} s", d.processed, d.seconds),
+        );
+        row("D memory", "peak RSS", format!("{:.1} MiB", d.peak_rss_mib));
+    }
+    crate::output::table(&["WORKLOAD", "METRIC", "VALUE"], &rows);
+}

@@ -1,0 +1,139 @@
+//! `longshore enqueue`.
+
+use std::time::Duration;
+
+use anyhow::bail;
+use longshore::{EnqueueOptions, NewTask, Related, Store};
+
+use crate::actors;
+use crate::settings::Settings;
+
+/// Tasks per insert statement for `--count`.
+const CHUNK: usize = 1000;
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The actor to run (built-in: noop, sleep, fail, http)
+    actor: String,
+    /// Arguments as a JSON object
+    #[arg(long, default_value = "{}", value_name = "JSON")]
+    args: String,
+    /// Queue
+    #[arg(long, default_value = NewTask::DEFAULT_QUEUE, value_name = "Q")]
+    queue: String,
+    /// Lower runs first
+    #[arg(
+        long,
+        default_value_t = 0,
+        allow_negative_numbers = true,
+        value_name = "P"
+    )]
+    priority: i16,
+    /// Run no earlier than this long from now, e.g. 30s, 5m
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    delay: Option<Duration>,
+    /// Executions allowed [default: setting retry.max_attempts]
+    #[arg(long, value_name = "N")]
+    max_attempts: Option<i32>,
+    /// Time limit of each execution, e.g. 90s [default: the worker's worker.time_limit]
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    time_limit: Option<Duration>,
+    /// While an active task holds this key, no other is inserted
+    #[arg(long, value_name = "KEY")]
+    unique_key: Option<String>,
+    /// The object the task works on, as TYPE:ID (e.g. user:42)
+    #[arg(long, value_name = "TYPE:ID")]
+    related: Option<String>,
+    /// Enqueue this many copies, in bulk
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    count: usize,
+    /// Accept an actor that is not built in (one your own workers register)
+    #[arg(long)]
+    any_actor: bool,
+    /// Print only the number of tasks enqueued, not their ids
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
+    // Everything is checked before anything is written.
+    let json: serde_json::Value = serde_json::from_str(&args.args)
+        .map_err(|e| anyhow::anyhow!("--args is not valid JSON: {e}"))?;
+    if !json.is_object() {
+        bail!("--args must be a JSON object, e.g. '{{\"ms\": 100}}'");
+    }
+    if args.any_actor {
+        if args.actor.trim().is_empty() {
+            bail!("the actor name is empty");
+        }
+    } else {
+        actors::validate(&args.actor, &json).map_err(|e| {
+            if e.starts_with("unknown actor") {
+                anyhow::anyhow!("{e} (pass --any-actor for an actor your own workers register)")
+            } else {
+                anyhow::anyhow!(e)
+            }
+        })?;
+    }
+    if args.count == 0 {
+        bail!("--count must be at least 1");
+    }
+    let related = match &args.related {
+        Some(text) => match text.split_once(':') {
+            Some((kind, id)) if !kind.is_empty() && !id.is_empty() => Some(Related {
+                kind: kind.to_owned(),
+                id: id.to_owned(),
+            }),
+            _ => bail!("--related must be TYPE:ID, e.g. user:42; got `{text}`"),
+        },
+        None => None,
+    };
+    let options = EnqueueOptions {
+        queue: Some(args.queue.clone()),
+        priority: Some(args.priority),
+        delay: args.delay,
+        max_attempts: Some(args.max_attempts.unwrap_or(settings.retry.max_attempts)),
+        time_limit: args.time_limit,
+        unique_key: args.unique_key.clone(),
+        related,
+        ..EnqueueOptions::default()
+    };
+    let template = {
+        let mut task = NewTask::new(args.actor.clone(), json);
+        options.apply(&mut task);
+        task.validate().map_err(anyhow::Error::msg)?;
+        task
+    };
+
+    let store = super::connect(settings).await?;
+    let mut inserted = 0usize;
+    let mut remaining = args.count;
+    while remaining > 0 {
+        let n = remaining.min(CHUNK);
+        let batch: Vec<NewTask> = (0..n)
+            .map(|_| NewTask {
+                id: uuid::Uuid::now_v7(),
+                ..template.clone()
+            })
+            .collect();
+        for result in store.enqueue(batch).await? {
+            if result.inserted {
+                inserted += 1;
+                if !args.quiet {
+                    println!("{}", result.id);
+                }
+            } else {
+                eprintln!(
+                    "unique key `{}` is held by active task {}; not inserted",
+                    args.unique_key.as_deref().unwrap_or_default(),
+                    result.id
+                );
+            }
+        }
+        remaining -= n;
+    }
+    if args.quiet {
+        println!("{inserted}");
+    }
+    Ok(())
+}

@@ -1,0 +1,372 @@
+//! `longshore tasks …`: list, show, stats, retry, cancel.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use chrono::Utc;
+use longshore::core::{CancelResult, StatsKey, TaskFilter};
+use longshore::{LogEntry, Status, Store, TaskRow, TaskState};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::output;
+use crate::settings::Settings;
+
+#[derive(clap::Subcommand)]
+pub(crate) enum Command {
+    /// List tasks, newest first.
+    List {
+        /// Only these states, comma-separated (scheduled, queued, running, succeeded, failed, cancelled)
+        #[arg(long, value_delimiter = ',', value_name = "STATE,...")]
+        state: Vec<String>,
+        /// Only this actor
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only this queue
+        #[arg(long)]
+        queue: Option<String>,
+        /// At most this many
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        limit: i64,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one task with its logs, by execution.
+    Show {
+        /// Task id
+        id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count tasks by state, actor or queue.
+    Stats {
+        /// How to group
+        #[arg(long, value_enum, default_value = "state")]
+        by: GroupBy,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a finished task again, with a fresh set of attempts.
+    Retry {
+        /// Task id
+        id: String,
+    },
+    /// Cancel a waiting task, or signal a running one to stop.
+    Cancel {
+        /// Task id
+        id: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum GroupBy {
+    State,
+    Actor,
+    Queue,
+}
+
+pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::List {
+            state,
+            actor,
+            queue,
+            limit,
+            json,
+        } => {
+            let states = state
+                .iter()
+                .map(|s| s.trim().parse::<TaskState>())
+                .collect::<Result<Vec<_>, _>>()?;
+            let filter = TaskFilter {
+                states,
+                actor,
+                queue,
+                before: None,
+                limit,
+            };
+            let store = super::connect(settings).await?;
+            let tasks = store.list(&filter).await?;
+            list(&tasks, json)
+        }
+        Command::Show { id, json } => {
+            let id = parse_id(&id)?;
+            let store = super::connect(settings).await?;
+            let task = store
+                .task(id)
+                .await?
+                .ok_or(longshore::StoreError::NotFound(id))?;
+            let logs = store.logs(id).await?;
+            show(&task, logs, json)
+        }
+        Command::Stats { by, json } => {
+            let store = super::connect(settings).await?;
+            stats(&store, by, json).await
+        }
+        Command::Retry { id } => {
+            let id = parse_id(&id)?;
+            let store = super::connect(settings).await?;
+            let task = store.retry(id).await?;
+            println!(
+                "task {id} queued again: attempt {} of {} is next",
+                task.attempt + 1,
+                task.max_attempts
+            );
+            Ok(())
+        }
+        Command::Cancel { id } => {
+            let id = parse_id(&id)?;
+            let store = super::connect(settings).await?;
+            let result = store.cancel(id).await?;
+            match result {
+                CancelResult::Cancelled => println!("task {id} cancelled"),
+                CancelResult::Signalled => {
+                    println!("task {id} is running: its worker was told to cancel it")
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn parse_id(text: &str) -> anyhow::Result<Uuid> {
+    Uuid::parse_str(text.trim()).with_context(|| format!("`{text}` is not a task id (a UUID)"))
+}
+
+/// A task as printed in JSON: the row plus its status.
+#[derive(Serialize)]
+struct TaskView<'a> {
+    #[serde(flatten)]
+    task: &'a TaskRow,
+    status: Status,
+    status_label: &'static str,
+}
+
+impl<'a> TaskView<'a> {
+    fn new(task: &'a TaskRow) -> TaskView<'a> {
+        let status = task.status_at(Utc::now());
+        TaskView {
+            task,
+            status,
+            status_label: status.label(),
+        }
+    }
+}
+
+fn list(tasks: &[TaskRow], json: bool) -> anyhow::Result<()> {
+    if json {
+        let views: Vec<TaskView<'_>> = tasks.iter().map(TaskView::new).collect();
+        println!("{}", serde_json::to_string_pretty(&views)?);
+        return Ok(());
+    }
+    let now = Utc::now();
+    let rows: Vec<Vec<String>> = tasks
+        .iter()
+        .map(|t| {
+            vec![
+                t.id.to_string(),
+                t.actor.clone(),
+                t.queue.clone(),
+                t.state.to_string(),
+                t.status_at(now).label().to_owned(),
+                format!("{}/{}", t.attempt, t.max_attempts),
+                output::time(t.created_at),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "ID", "ACTOR", "QUEUE", "STATE", "STATUS", "ATTEMPT", "CREATED",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+/// The logs of the current execution and of each earlier one.
+#[derive(Serialize)]
+struct Executions {
+    current: Vec<LogEntry>,
+    previous: Vec<Execution>,
+}
+
+#[derive(Serialize)]
+struct Execution {
+    attempt: i32,
+    logs: Vec<LogEntry>,
+}
+
+fn split_logs(task: &TaskRow, logs: Vec<LogEntry>) -> Executions {
+    let mut by_attempt: BTreeMap<i32, Vec<LogEntry>> = BTreeMap::new();
+    for line in logs {
+        by_attempt.entry(line.attempt).or_default().push(line);
+    }
+    let current = by_attempt.remove(&task.attempt).unwrap_or_default();
+    let previous = by_attempt
+        .into_iter()
+        .rev()
+        .map(|(attempt, logs)| Execution { attempt, logs })
+        .collect();
+    Executions { current, previous }
+}
+
+fn show(task: &TaskRow, logs: Vec<LogEntry>, json: bool) -> anyhow::Result<()> {
+    let executions = split_logs(task, logs);
+    if json {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            task: TaskView<'a>,
+            logs: Executions,
+        }
+        let shown = Shown {
+            task: TaskView::new(task),
+            logs: executions,
+        };
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+        return Ok(());
+    }
+    let status = task.status_at(Utc::now());
+    let field = |name: &str, value: String| println!("{name:<12} {value}");
+    field("id", task.id.to_string());
+    field("actor", task.actor.clone());
+    field("queue", task.queue.clone());
+    field(
+        "status",
+        format!("{} (state {})", status.label(), task.state),
+    );
+    field(
+        "attempt",
+        format!("{} of {}", task.attempt, task.max_attempts),
+    );
+    field("priority", task.priority.to_string());
+    field("args", task.args.to_string());
+    field("created", output::time(task.created_at));
+    field("run at", output::time(task.run_at));
+    field("started", output::maybe_time(task.started_at));
+    field("finished", output::maybe_time(task.finished_at));
+    if let Some(owner) = &task.lease_owner {
+        field(
+            "lease",
+            format!(
+                "{owner} until {}",
+                output::maybe_time(task.lease_expires_at)
+            ),
+        );
+    }
+    if let Some(ms) = task.time_limit_ms {
+        field("time limit", format!("{ms} ms"));
+    }
+    if let Some(key) = &task.unique_key {
+        field("unique key", key.clone());
+    }
+    field(
+        "related",
+        task.related.as_ref().map_or_else(
+            || "standalone".to_owned(),
+            |r| format!("{}:{}", r.kind, r.id),
+        ),
+    );
+    if let Some(error) = &task.last_error {
+        field("last error", error.clone());
+    }
+    if task.cancel_requested {
+        field("cancel", "requested".to_owned());
+    }
+    println!();
+    println!("Current execution (attempt {}):", task.attempt);
+    print_lines(&executions.current);
+    for execution in &executions.previous {
+        println!("Previous execution (attempt {}):", execution.attempt);
+        print_lines(&execution.logs);
+    }
+    Ok(())
+}
+
+fn print_lines(lines: &[LogEntry]) {
+    if lines.is_empty() {
+        println!("  (no log lines)");
+    }
+    for line in lines {
+        println!(
+            "  {}  {:<7}  {}",
+            output::time(line.at),
+            line.level.as_str(),
+            line.message
+        );
+    }
+}
+
+async fn stats(store: &dyn Store, by: GroupBy, json: bool) -> anyhow::Result<()> {
+    let key = match by {
+        GroupBy::State => StatsKey::State,
+        GroupBy::Actor => StatsKey::Actor,
+        GroupBy::Queue => StatsKey::Queue,
+    };
+    let rows = store.stats(key).await?;
+    if let GroupBy::State = by {
+        let mut counts: BTreeMap<TaskState, i64> = TaskState::ALL.iter().map(|s| (*s, 0)).collect();
+        for row in rows {
+            counts.insert(row.state, row.count);
+        }
+        if json {
+            let map: BTreeMap<&str, i64> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+            println!("{}", serde_json::to_string_pretty(&map)?);
+        } else {
+            let mut table: Vec<Vec<String>> = counts
+                .iter()
+                .map(|(s, n)| vec![s.to_string(), n.to_string()])
+                .collect();
+            table.push(vec![
+                "total".into(),
+                counts.values().sum::<i64>().to_string(),
+            ]);
+            output::table(&["STATE", "COUNT"], &table);
+        }
+        return Ok(());
+    }
+    let mut grouped: BTreeMap<String, BTreeMap<TaskState, i64>> = BTreeMap::new();
+    for row in rows {
+        grouped
+            .entry(row.key)
+            .or_default()
+            .insert(row.state, row.count);
+    }
+    if json {
+        let map: BTreeMap<&str, BTreeMap<&str, i64>> = grouped
+            .iter()
+            .map(|(k, counts)| {
+                (
+                    k.as_str(),
+                    counts.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
+                )
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&map)?);
+        return Ok(());
+    }
+    let header = match by {
+        GroupBy::Actor => "ACTOR",
+        _ => "QUEUE",
+    };
+    let mut headers = vec![header];
+    headers.extend(TaskState::ALL.iter().map(|s| s.as_str()));
+    headers.push("total");
+    let rows: Vec<Vec<String>> = grouped
+        .iter()
+        .map(|(key, counts)| {
+            let mut row = vec![key.clone()];
+            row.extend(
+                TaskState::ALL
+                    .iter()
+                    .map(|s| counts.get(s).copied().unwrap_or(0).to_string()),
+            );
+            row.push(counts.values().sum::<i64>().to_string());
+            row
+        })
+        .collect();
+    output::table(&headers, &rows);
+    Ok(())
+}

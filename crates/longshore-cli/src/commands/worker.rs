@@ -1,0 +1,76 @@
+//! `longshore worker`: a worker node running the built-in actors.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use figment::value::Value;
+use longshore::{Store, Worker};
+
+use crate::actors;
+use crate::settings::Settings;
+
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Queues to serve, comma-separated [setting: worker.queues, default: default]
+    #[arg(long, value_delimiter = ',', value_name = "Q,...")]
+    queues: Option<Vec<String>>,
+    /// Tasks run at once [setting: worker.concurrency, default: 16]
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// This worker's id, its name as lease owner [setting: worker.id, default: host-pid-random]
+    #[arg(long, value_name = "ID")]
+    worker_id: Option<String>,
+    /// Rely on polling only, for PgBouncer in transaction mode [setting: database.poll_only]
+    #[arg(long)]
+    poll_only: bool,
+}
+
+impl Args {
+    pub(crate) fn overrides(&self, out: &mut Vec<(&'static str, Value)>) {
+        if let Some(queues) = &self.queues {
+            out.push(("worker.queues", Value::from(queues.clone())));
+        }
+        if let Some(n) = self.concurrency {
+            out.push(("worker.concurrency", Value::from(n)));
+        }
+        if let Some(id) = &self.worker_id {
+            out.push(("worker.id", Value::from(id.clone())));
+        }
+        if self.poll_only {
+            out.push(("database.poll_only", Value::from(true)));
+        }
+    }
+}
+
+pub(crate) async fn run(settings: &Settings) -> anyhow::Result<()> {
+    let store = super::connect(settings).await?;
+    if settings.database.migrate_on_start {
+        store.migrate().await.context("migrating the database")?;
+    }
+    let registry = actors::registry(&settings.actors.http).map_err(anyhow::Error::msg)?;
+    let config = settings.worker_config();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let handle = Worker::new(store, registry, config)?.start();
+    wait_for_stop_signal().await?;
+    tracing::info!("stop signal received; draining (send it again to stop at once)");
+    let stopping = handle.shutdown();
+    tokio::pin!(stopping);
+    tokio::select! {
+        result = &mut stopping => result?,
+        () = async { let _ = wait_for_stop_signal().await; } => {
+            tracing::warn!("second stop signal: exiting now; unfinished tasks return when their leases expire");
+        }
+    }
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT.
+pub(crate) async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("installing the SIGINT handler")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

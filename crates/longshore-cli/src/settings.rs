@@ -1,0 +1,280 @@
+//! Settings: built-in defaults, then a YAML file (`--config`), then
+//! `LONGSHORE_*` environment variables (`LONGSHORE_WORKER__CONCURRENCY=32`
+//! sets `worker.concurrency`), then command-line flags. Every setting and
+//! its default is listed in docs/configuration.md.
+
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Yaml};
+use longshore::{RetryPolicy, WorkerConfig};
+use serde::{Deserialize, Serialize};
+
+/// Every setting.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Settings {
+    /// Where the tasks live: `postgres://user@host:5432/db`.
+    pub(crate) database_url: Option<String>,
+    pub(crate) database: DatabaseSettings,
+    pub(crate) worker: WorkerSettings,
+    pub(crate) retry: RetrySettings,
+    pub(crate) actors: ActorSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DatabaseSettings {
+    pub(crate) max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub(crate) acquire_timeout: Duration,
+    pub(crate) poll_only: bool,
+    pub(crate) migrate_on_start: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            poll_only: false,
+            migrate_on_start: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct WorkerSettings {
+    pub(crate) id: Option<String>,
+    pub(crate) queues: Vec<String>,
+    pub(crate) concurrency: usize,
+    #[serde(with = "humantime_serde")]
+    pub(crate) lease: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) heartbeat: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) idle_min: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) idle_max: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) listen_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) drain_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) cancel_grace: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) time_limit: Duration,
+    pub(crate) completer_batch: usize,
+    #[serde(with = "humantime_serde")]
+    pub(crate) maintenance_interval: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        let d = WorkerConfig::default();
+        WorkerSettings {
+            id: None,
+            queues: d.queues,
+            concurrency: d.concurrency,
+            lease: d.lease,
+            heartbeat: d.heartbeat,
+            idle_min: d.idle_min,
+            idle_max: d.idle_max,
+            listen_timeout: d.listen_timeout,
+            drain_timeout: d.drain_timeout,
+            cancel_grace: d.cancel_grace,
+            time_limit: d.default_time_limit,
+            completer_batch: d.completer_batch,
+            maintenance_interval: d.maintenance_interval,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RetrySettings {
+    #[serde(with = "humantime_serde")]
+    pub(crate) base: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) max: Duration,
+    pub(crate) max_attempts: i32,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        let d = RetryPolicy::default();
+        RetrySettings {
+            base: d.base,
+            max: d.max,
+            max_attempts: longshore::NewTask::DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ActorSettings {
+    pub(crate) http: HttpSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct HttpSettings {
+    #[serde(with = "humantime_serde")]
+    pub(crate) timeout: Duration,
+    pub(crate) max_excerpt_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            timeout: Duration::from_secs(30),
+            max_excerpt_bytes: 1024,
+        }
+    }
+}
+
+/// The top-level keys, so that unrelated `LONGSHORE_*` variables (such as
+/// the test suite's `LONGSHORE_TEST_DATABASE_URL`) are not read as settings.
+const SECTIONS: &[&str] = &["database_url", "database", "worker", "retry", "actors"];
+
+impl Settings {
+    /// Loads settings from the layers, with `overrides` (from flags) last.
+    pub(crate) fn load(
+        file: Option<&Path>,
+        overrides: &[(&str, figment::value::Value)],
+    ) -> Result<Settings, String> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(format!("config file {} does not exist", path.display()));
+            }
+            figment = figment.merge(Yaml::file_exact(path));
+        }
+        figment = figment.merge(
+            Env::prefixed("LONGSHORE_")
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    let top = key.split("__").next().unwrap_or_default().to_owned();
+                    SECTIONS.contains(&top.as_str())
+                })
+                .split("__"),
+        );
+        for (key, value) in overrides {
+            figment = figment.merge(Serialized::default(key, value.clone()));
+        }
+        let settings: Settings = figment.extract().map_err(|e| {
+            // One line per problem, each naming the setting and where it came from.
+            e.into_iter()
+                .map(|e| format!("invalid setting: {e}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.database.max_connections < 2 {
+            return Err(format!(
+                "invalid setting: database.max_connections must be at least 2 (a worker listens on one connection), got {}",
+                self.database.max_connections
+            ));
+        }
+        if self.retry.max_attempts < 1 {
+            return Err(format!(
+                "invalid setting: retry.max_attempts must be at least 1, got {}",
+                self.retry.max_attempts
+            ));
+        }
+        if self.actors.http.timeout.is_zero() {
+            return Err("invalid setting: actors.http.timeout must be above zero".into());
+        }
+        self.worker_config().validate().map_err(|e| e.to_string())
+    }
+
+    /// The database URL, or the error a newcomer needs.
+    pub(crate) fn database_url(&self) -> Result<&str, String> {
+        self.database_url.as_deref().ok_or_else(|| {
+            "no database configured: pass --database-url postgres://USER@HOST:PORT/DB or set LONGSHORE_DATABASE_URL".to_owned()
+        })
+    }
+
+    pub(crate) fn worker_config(&self) -> WorkerConfig {
+        let w = &self.worker;
+        WorkerConfig {
+            id: w.id.clone().unwrap_or_else(longshore::default_worker_id),
+            queues: w.queues.clone(),
+            concurrency: w.concurrency,
+            lease: w.lease,
+            heartbeat: w.heartbeat,
+            idle_min: w.idle_min,
+            idle_max: w.idle_max,
+            listen_timeout: w.listen_timeout,
+            drain_timeout: w.drain_timeout,
+            cancel_grace: w.cancel_grace,
+            default_time_limit: w.time_limit,
+            retry: RetryPolicy {
+                base: self.retry.base,
+                max: self.retry.max,
+            },
+            completer_batch: w.completer_batch,
+            maintenance_interval: w.maintenance_interval,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::value::Value;
+
+    #[test]
+    fn defaults_load_and_are_valid() {
+        let settings = Settings::load(None, &[]).unwrap();
+        assert_eq!(settings.worker.concurrency, 16);
+        assert_eq!(settings.worker.lease, Duration::from_secs(30));
+        assert_eq!(settings.retry.max, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn a_yaml_file_and_flags_layer_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("longshore.yaml");
+        std::fs::write(
+            &path,
+            "worker:\n  concurrency: 8\n  lease: 45s\nretry:\n  base: 2s\n",
+        )
+        .unwrap();
+        let flags = [("worker.concurrency", Value::from(3u32))];
+        let settings = Settings::load(Some(&path), &flags).unwrap();
+        assert_eq!(settings.worker.concurrency, 3);
+        assert_eq!(settings.worker.lease, Duration::from_secs(45));
+        assert_eq!(settings.retry.base, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn an_unknown_or_malformed_setting_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.yaml");
+        std::fs::write(&path, "worker:\n  concurency: 8\n").unwrap();
+        let err = Settings::load(Some(&path), &[]).unwrap_err();
+        assert!(err.contains("concurency"), "{err}");
+
+        std::fs::write(&path, "worker:\n  lease: soon\n").unwrap();
+        let err = Settings::load(Some(&path), &[]).unwrap_err();
+        assert!(err.contains("lease"), "{err}");
+
+        let flags = [("worker.concurrency", Value::from(0u32))];
+        let err = Settings::load(None, &flags).unwrap_err();
+        assert!(err.contains("worker.concurrency"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        let err = Settings::load(Some(Path::new("/nonexistent/longshore.yaml")), &[]).unwrap_err();
+        assert!(err.contains("does not exist"), "{err}");
+    }
+}
