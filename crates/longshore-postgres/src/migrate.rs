@@ -4,7 +4,7 @@
 //! sqlx's `_sqlx_migrations`, so it never collides with an application's own
 //! migrations in the same database.
 
-use sqlx::{Connection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 
 use longshore_core::StoreError;
 
@@ -37,6 +37,12 @@ pub fn latest_version() -> i32 {
 pub(crate) async fn run(pool: &PgPool) -> Result<Vec<i32>, StoreError> {
     let mut conn = pool.acquire().await.map_err(from_sqlx)?;
     let mut tx = conn.begin().await.map_err(from_sqlx)?;
+    let newly = apply(&mut tx).await?;
+    tx.commit().await.map_err(from_sqlx)?;
+    Ok(newly)
+}
+
+async fn apply(tx: &mut PgConnection) -> Result<Vec<i32>, StoreError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(LOCK_KEY)
         .execute(&mut *tx)
@@ -77,10 +83,13 @@ pub(crate) async fn run(pool: &PgPool) -> Result<Vec<i32>, StoreError> {
             "the database schema is newer than this build; running it anyway"
         );
     }
+    let pending: Vec<&Migration> = MIGRATIONS
+        .iter()
+        .filter(|m| !applied.contains(&m.version))
+        .collect();
     let mut newly = Vec::new();
-    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(migration.sql))
-            .execute(&mut *tx)
+    for migration in pending {
+        sqlx::Executor::execute(&mut *tx, migration.sql)
             .await
             .map_err(|e| {
                 StoreError::Migration(format!(
@@ -96,6 +105,5 @@ pub(crate) async fn run(pool: &PgPool) -> Result<Vec<i32>, StoreError> {
             .map_err(from_sqlx)?;
         newly.push(migration.version);
     }
-    tx.commit().await.map_err(from_sqlx)?;
     Ok(newly)
 }

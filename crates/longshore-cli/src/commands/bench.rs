@@ -158,7 +158,7 @@ pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
     let mut admin = PgConnection::connect_with(&admin_options)
         .await
         .with_context(|| format!("cannot connect to {}", super::redact(url)))?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .await
         .context("creating the scratch database (the user needs CREATEDB)")?;
@@ -178,12 +178,10 @@ pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
     if args.keep {
         println!("scratch database kept: {name}");
     } else {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await
-        .context("dropping the scratch database")?;
+        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .context("dropping the scratch database")?;
     }
     let report = result?;
     print_report(&report);
