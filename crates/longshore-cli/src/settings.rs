@@ -30,6 +30,7 @@ pub(crate) struct DatabaseSettings {
     #[serde(with = "humantime_serde")]
     pub(crate) acquire_timeout: Duration,
     pub(crate) poll_only: bool,
+    pub(crate) durable_hot_path: bool,
     pub(crate) migrate_on_start: bool,
 }
 
@@ -39,6 +40,7 @@ impl Default for DatabaseSettings {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
             poll_only: false,
+            durable_hot_path: false,
             migrate_on_start: true,
         }
     }
@@ -50,6 +52,7 @@ pub(crate) struct WorkerSettings {
     pub(crate) id: Option<String>,
     pub(crate) queues: Vec<String>,
     pub(crate) concurrency: usize,
+    pub(crate) claimers: usize,
     #[serde(with = "humantime_serde")]
     pub(crate) lease: Duration,
     #[serde(with = "humantime_serde")]
@@ -78,6 +81,7 @@ impl Default for WorkerSettings {
             id: None,
             queues: d.queues,
             concurrency: d.concurrency,
+            claimers: d.claimers,
             lease: d.lease,
             heartbeat: d.heartbeat,
             idle_min: d.idle_min,
@@ -208,6 +212,7 @@ impl Settings {
             id: w.id.clone().unwrap_or_else(longshore::default_worker_id),
             queues: w.queues.clone(),
             concurrency: w.concurrency,
+            claimers: w.claimers,
             lease: w.lease,
             heartbeat: w.heartbeat,
             idle_min: w.idle_min,

@@ -49,6 +49,11 @@ pub struct PgOptions {
     /// Do not LISTEN: rely on polling alone (for PgBouncer in transaction
     /// mode, which cannot hold a LISTEN).
     pub poll_only: bool,
+    /// Make claims, heartbeats and completions wait for the WAL flush like
+    /// enqueues do (default false: see the "Durability" section of
+    /// docs/configuration.md; a database crash can then re-run, never lose,
+    /// a task).
+    pub durable_hot_path: bool,
 }
 
 impl Default for PgOptions {
@@ -57,6 +62,7 @@ impl Default for PgOptions {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
             poll_only: false,
+            durable_hot_path: false,
         }
     }
 }
@@ -66,6 +72,7 @@ impl Default for PgOptions {
 pub struct PgStore {
     pool: PgPool,
     poll_only: bool,
+    commit_mode: &'static str,
 }
 
 impl PgStore {
@@ -104,6 +111,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             poll_only: options.poll_only,
+            commit_mode: commit_mode(options.durable_hot_path),
         })
     }
 
@@ -112,6 +120,7 @@ impl PgStore {
         PgStore {
             pool,
             poll_only: false,
+            commit_mode: commit_mode(false),
         }
     }
 
@@ -129,34 +138,6 @@ impl PgStore {
     /// Applies migrations and returns the versions it applied.
     pub async fn migrate_verbose(&self) -> Result<Vec<i32>, StoreError> {
         migrate::run(&self.pool).await
-    }
-
-    async fn write_logs(conn: &mut PgConnection, logs: &[LogEntry]) -> Result<(), StoreError> {
-        if logs.is_empty() {
-            return Ok(());
-        }
-        let mut ids = Vec::with_capacity(logs.len());
-        let mut attempts = Vec::with_capacity(logs.len());
-        let mut ats = Vec::with_capacity(logs.len());
-        let mut levels = Vec::with_capacity(logs.len());
-        let mut messages = Vec::with_capacity(logs.len());
-        for log in logs {
-            ids.push(log.task_id);
-            attempts.push(log.attempt);
-            ats.push(log.at);
-            levels.push(log.level.as_i16());
-            messages.push(log.message.as_str());
-        }
-        sqlx::query(sql::INSERT_LOGS)
-            .bind(ids)
-            .bind(attempts)
-            .bind(ats)
-            .bind(levels)
-            .bind(messages)
-            .execute(conn)
-            .await
-            .map_err(from_sqlx)?;
-        Ok(())
     }
 }
 
@@ -278,6 +259,59 @@ pub async fn enqueue_in(
         .collect())
 }
 
+fn commit_mode(durable: bool) -> &'static str {
+    if durable {
+        sql::COMMIT_MODE_DURABLE
+    } else {
+        sql::COMMIT_MODE_FAST
+    }
+}
+
+/// Log lines as the parallel arrays that the heartbeat and completion
+/// statements insert from.
+struct LogColumns<'a> {
+    ids: Vec<Uuid>,
+    attempts: Vec<i32>,
+    ats: Vec<chrono::DateTime<chrono::Utc>>,
+    levels: Vec<i16>,
+    messages: Vec<&'a str>,
+}
+
+impl<'a> LogColumns<'a> {
+    fn new<I: IntoIterator<Item = &'a LogEntry>>(logs: I) -> LogColumns<'a> {
+        let mut columns = LogColumns {
+            ids: Vec::new(),
+            attempts: Vec::new(),
+            ats: Vec::new(),
+            levels: Vec::new(),
+            messages: Vec::new(),
+        };
+        for log in logs {
+            columns.ids.push(log.task_id);
+            columns.attempts.push(log.attempt);
+            columns.ats.push(log.at);
+            columns.levels.push(log.level.as_i16());
+            columns.messages.push(log.message.as_str());
+        }
+        columns
+    }
+
+    fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>
+    where
+        'a: 'q,
+    {
+        query
+            .bind(self.ids)
+            .bind(self.attempts)
+            .bind(self.ats)
+            .bind(self.levels)
+            .bind(self.messages)
+    }
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -306,6 +340,7 @@ impl Store for PgStore {
             .bind(i64::try_from(claim.limit).unwrap_or(i64::MAX))
             .bind(&claim.owner)
             .bind(millis(claim.lease))
+            .bind(self.commit_mode)
             .fetch_all(&self.pool)
             .await
             .map_err(from_sqlx)?;
@@ -319,21 +354,22 @@ impl Store for PgStore {
         lease: Duration,
         logs: &[LogEntry],
     ) -> Result<Heartbeat, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(from_sqlx)?;
-        PgStore::write_logs(&mut conn, logs).await?;
-        if held.is_empty() {
+        if held.is_empty() && logs.is_empty() {
             return Ok(Heartbeat::default());
         }
         let (task_ids, attempts): (Vec<Uuid>, Vec<i32>) = held.iter().copied().unzip();
-        let rows = sqlx::query(sql::HEARTBEAT)
+        let query = sqlx::query(sql::HEARTBEAT)
             .bind(&task_ids)
             .bind(&attempts)
             .bind(owner)
             .bind(millis(lease))
-            .fetch_all(&mut *conn)
+            .bind(self.commit_mode);
+        let rows = LogColumns::new(logs)
+            .bind(query)
+            .fetch_all(&self.pool)
             .await
             .map_err(from_sqlx)?;
-        let mut held = HashSet::with_capacity(rows.len());
+        let mut held_now = HashSet::with_capacity(rows.len());
         let mut cancel_requested = Vec::new();
         for row in &rows {
             let id: Uuid = row.try_get(0).map_err(from_sqlx)?;
@@ -341,11 +377,11 @@ impl Store for PgStore {
             if cancel {
                 cancel_requested.push(id);
             }
-            held.insert(id);
+            held_now.insert(id);
         }
         let lost = task_ids
             .into_iter()
-            .filter(|id| !held.contains(id))
+            .filter(|id| !held_now.contains(id))
             .collect();
         Ok(Heartbeat {
             lost,
@@ -369,7 +405,6 @@ impl Store for PgStore {
         let mut errors = Vec::with_capacity(n);
         let mut worst = Vec::with_capacity(n);
         let mut extend = Vec::with_capacity(n);
-        let mut logs = Vec::new();
         for c in completions {
             ids.push(c.id);
             attempts.push(c.attempt);
@@ -378,11 +413,8 @@ impl Store for PgStore {
             errors.push(c.transition.error.as_deref());
             worst.push(c.worst_level.map(|l| l.as_i16()));
             extend.push(c.transition.extend_attempts);
-            logs.extend(c.logs.iter().cloned());
         }
-        let mut conn = self.pool.acquire().await.map_err(from_sqlx)?;
-        let mut tx = conn.begin().await.map_err(from_sqlx)?;
-        let applied: HashSet<Uuid> = sqlx::query_scalar(sql::COMPLETE)
+        let query = sqlx::query(sql::COMPLETE)
             .bind(owner)
             .bind(&ids)
             .bind(attempts)
@@ -391,28 +423,16 @@ impl Store for PgStore {
             .bind(errors)
             .bind(worst)
             .bind(extend)
-            .fetch_all(&mut *tx)
+            .bind(self.commit_mode);
+        let applied: HashSet<Uuid> = LogColumns::new(completions.iter().flat_map(|c| &c.logs))
+            .bind(query)
+            .fetch_all(&self.pool)
             .await
             .map_err(from_sqlx)?
-            .into_iter()
-            .collect();
-        // Logs are what happened, even for an execution whose result was
-        // fenced off: keep them.
-        PgStore::write_logs(&mut tx, &logs).await?;
-        // Releases (due again at once) wake their queues' workers.
-        let due_queues: HashSet<&str> = completions
             .iter()
-            .filter(|c| applied.contains(&c.id) && c.transition.delay == Some(Duration::ZERO))
-            .map(|c| c.queue.as_str())
-            .collect();
-        for queue in due_queues {
-            sqlx::query(sql::NOTIFY_AVAILABLE)
-                .bind(queue)
-                .execute(&mut *tx)
-                .await
-                .map_err(from_sqlx)?;
-        }
-        tx.commit().await.map_err(from_sqlx)?;
+            .map(|row| row.try_get::<Uuid, _>(0))
+            .collect::<Result<_, _>>()
+            .map_err(from_sqlx)?;
         Ok(ids.into_iter().filter(|id| !applied.contains(id)).collect())
     }
 

@@ -39,9 +39,12 @@ WHERE unique_key = ANY($1) AND state IN ('scheduled', 'queued', 'running')";
 /// Claim: per queue, walk `longshore_tasks_claim` in order and lock up to
 /// the free slots' worth with SKIP LOCKED; across queues keep the most urgent;
 /// mark them running under a lease. One statement, one round trip.
+///
+/// `$5` is the commit mode (see [`COMMIT_MODE`]).
 pub(crate) const CLAIM: &str = concat!(
     "
-WITH picked AS (
+WITH commit_mode AS (SELECT set_config('synchronous_commit', $5, true)),
+picked AS (
     SELECT c.id
     FROM unnest($1::text[]) AS q(name)
     CROSS JOIN LATERAL (
@@ -58,7 +61,7 @@ UPDATE longshore_tasks AS t
 SET state = 'running', attempt = t.attempt + 1, lease_owner = $3,
     lease_expires_at = now() + $4 * interval '1 millisecond',
     started_at = now(), modified_at = now(), worst_level = NULL
-FROM picked
+FROM picked CROSS JOIN commit_mode
 WHERE t.id = picked.id
 RETURNING ",
     task_columns!()
@@ -66,18 +69,28 @@ RETURNING ",
 
 /// Heartbeat: renew the leases this worker still holds, fenced on
 /// (id, attempt, owner, running); report cancellation requests.
+/// Writes the executions' pending log lines in the same statement.
 pub(crate) const HEARTBEAT: &str = "
+WITH commit_mode AS (SELECT set_config('synchronous_commit', $5, true)),
+logged AS (
+    INSERT INTO longshore_task_logs (task_id, attempt, at, level, message)
+    SELECT * FROM unnest($6::uuid[], $7::int4[], $8::timestamptz[], $9::int2[], $10::text[])
+)
 UPDATE longshore_tasks AS t
 SET lease_expires_at = now() + $4 * interval '1 millisecond'
-FROM unnest($1::uuid[], $2::int4[]) AS h(id, attempt)
+FROM unnest($1::uuid[], $2::int4[]) AS h(id, attempt) CROSS JOIN commit_mode
 WHERE t.id = h.id AND t.attempt = h.attempt AND t.state = 'running' AND t.lease_owner = $3
 RETURNING t.id, t.cancel_requested";
 
 /// Completion of many executions at once, each fenced on
-/// (running, owner, attempt). A task an operator asked to cancel is not
-/// retried, whatever the worker reported.
+/// (running, owner, attempt), in one statement: the state change, the
+/// executions' last log lines (kept even when the fence rejects the result:
+/// they are what happened), and a wake-up for queues that got a task back at
+/// once (a release). A task an operator asked to cancel is not retried,
+/// whatever the worker reported.
 pub(crate) const COMPLETE: &str = "
-WITH c AS (
+WITH commit_mode AS (SELECT set_config('synchronous_commit', $9, true)),
+c AS (
     SELECT c.*,
            CASE WHEN t.cancel_requested AND c.next IN ('scheduled', 'queued')
                 THEN 'cancelled' ELSE c.next END::longshore_task_state AS final
@@ -85,26 +98,40 @@ WITH c AS (
                 $8::bool[])
          AS c(id, attempt, next, delay_ms, error, worst_level, extend_attempts)
     JOIN longshore_tasks AS t ON t.id = c.id
+),
+logged AS (
+    INSERT INTO longshore_task_logs (task_id, attempt, at, level, message)
+    SELECT * FROM unnest($10::uuid[], $11::int4[], $12::timestamptz[], $13::int2[], $14::text[])
+),
+updated AS (
+    UPDATE longshore_tasks AS t
+    SET state = c.final,
+        run_at = CASE WHEN c.delay_ms IS NULL THEN t.run_at
+                      ELSE now() + c.delay_ms * interval '1 millisecond' END,
+        max_attempts = t.max_attempts + c.extend_attempts::int,
+        last_error = COALESCE(c.error, t.last_error),
+        worst_level = c.worst_level,
+        lease_owner = NULL,
+        lease_expires_at = NULL,
+        finished_at = CASE WHEN c.final IN ('succeeded', 'failed', 'cancelled') THEN now() END,
+        modified_at = now()
+    FROM c CROSS JOIN commit_mode
+    WHERE t.id = c.id AND t.state = 'running' AND t.lease_owner = $1 AND t.attempt = c.attempt
+    RETURNING t.id, t.queue, t.state
 )
-UPDATE longshore_tasks AS t
-SET state = c.final,
-    run_at = CASE WHEN c.delay_ms IS NULL THEN t.run_at
-                  ELSE now() + c.delay_ms * interval '1 millisecond' END,
-    max_attempts = t.max_attempts + c.extend_attempts::int,
-    last_error = COALESCE(c.error, t.last_error),
-    worst_level = c.worst_level,
-    lease_owner = NULL,
-    lease_expires_at = NULL,
-    finished_at = CASE WHEN c.final IN ('succeeded', 'failed', 'cancelled') THEN now() END,
-    modified_at = now()
-FROM c
-WHERE t.id = c.id AND t.state = 'running' AND t.lease_owner = $1 AND t.attempt = c.attempt
-RETURNING t.id";
+SELECT u.id,
+       (SELECT count(pg_notify('longshore_task_available', q.queue))
+        FROM (SELECT DISTINCT queue FROM updated WHERE state = 'queued') AS q) AS woken
+FROM updated AS u";
 
-/// Log lines from parallel arrays (`longshore_task_logs_task`).
-pub(crate) const INSERT_LOGS: &str = "
-INSERT INTO longshore_task_logs (task_id, attempt, at, level, message)
-SELECT * FROM unnest($1::uuid[], $2::int4[], $3::timestamptz[], $4::int2[], $5::text[])";
+/// The commit mode of claims, heartbeats and completions: `off` lets them
+/// return before the WAL is flushed. Safe for at-least-once delivery: a
+/// crash can only undo a claim or completion, and the task then runs again
+/// (after its lease expires); it is never lost. Enqueues always wait for
+/// the flush. `PgOptions::durable_hot_path` chooses `on` instead.
+pub(crate) const COMMIT_MODE_FAST: &str = "off";
+/// See [`COMMIT_MODE_FAST`].
+pub(crate) const COMMIT_MODE_DURABLE: &str = "on";
 
 /// Rescue: running tasks whose lease expired (`longshore_tasks_lease`) go
 /// back to the queue, or fail when their attempts are spent; each gets a log

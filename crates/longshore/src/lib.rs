@@ -62,6 +62,11 @@ pub use longshore_core::{
     TaskRow, TaskState,
 };
 
+/// The README's examples, compiled as doctests so that they stay true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// The PostgreSQL engine.
 pub mod postgres {
     pub use longshore_postgres::{PgOptions, PgStore, enqueue_in, latest_version, parse_url};

@@ -41,6 +41,9 @@ pub(crate) struct Args {
     /// Worker concurrency for every workload
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// Claim loops per worker [default: setting worker.claimers]
+    #[arg(long)]
+    claimers: Option<usize>,
     /// B: tasks to enqueue one at a time
     #[arg(long, default_value_t = 500)]
     latency_tasks: usize,
@@ -227,15 +230,17 @@ async fn run_workloads(store: &PgStore, args: &Args) -> anyhow::Result<Report> {
 fn start_worker(
     store: &Arc<dyn Store>,
     queue: &str,
-    concurrency: usize,
+    args: &Args,
 ) -> anyhow::Result<(WorkerHandle, Arc<Probe>)> {
     let probe = Arc::new(Probe::default());
     let mut registry = Registry::new();
     registry.register_actor("bench", ProbeActor(probe.clone()));
+    let defaults = WorkerConfig::default();
     let config = WorkerConfig {
         queues: vec![queue.to_owned()],
-        concurrency,
-        ..WorkerConfig::default()
+        concurrency: args.concurrency,
+        claimers: args.claimers.unwrap_or(defaults.claimers),
+        ..defaults
     };
     let handle = Worker::new(store.clone(), registry, config)?.start();
     Ok((handle, probe))
@@ -285,7 +290,7 @@ async fn bulk(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<BulkReport>
     let insert = insert_bulk(store, queue, n).await?;
     tracing::info!(tasks = n, "A: processing");
     let start = Instant::now();
-    let (worker, probe) = start_worker(store, queue, args.concurrency)?;
+    let (worker, probe) = start_worker(store, queue, args)?;
     // Watch the handler count first (cheap), then confirm in the database.
     while probe.runs.load(Ordering::Relaxed) < n as u64 {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -310,7 +315,7 @@ async fn bulk(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<BulkReport>
 async fn latency(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<LatencyReport> {
     let queue = "bench_b";
     let n = args.latency_tasks;
-    let (worker, probe) = start_worker(store, queue, args.concurrency)?;
+    let (worker, probe) = start_worker(store, queue, args)?;
     // Let the worker connect its listener and go idle.
     tokio::time::sleep(Duration::from_secs(1)).await;
     tracing::info!(tasks = n, "B: enqueueing one at a time");
@@ -360,7 +365,7 @@ async fn latency(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<LatencyR
 
 async fn steady(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<SteadyReport> {
     let queue = "bench_c";
-    let (worker, probe) = start_worker(store, queue, args.concurrency)?;
+    let (worker, probe) = start_worker(store, queue, args)?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     tracing::info!(seconds = args.steady_duration.as_secs_f64(), "C: producing");
     let start = Instant::now();
@@ -389,7 +394,7 @@ async fn memory(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<MemoryRep
     insert_bulk(store, queue, args.backlog_tasks).await?;
     let rss_before = rss_mib("VmRSS");
     tracing::info!("D: working over the backlog");
-    let (worker, probe) = start_worker(store, queue, args.concurrency)?;
+    let (worker, probe) = start_worker(store, queue, args)?;
     tokio::time::sleep(args.backlog_duration).await;
     let processed = probe.runs.load(Ordering::Relaxed);
     // The probe's own map grows with every task run; clear it so that what

@@ -17,6 +17,7 @@ pub(crate) async fn connect(settings: &Settings) -> anyhow::Result<PgStore> {
         max_connections: settings.database.max_connections,
         acquire_timeout: settings.database.acquire_timeout,
         poll_only: settings.database.poll_only,
+        durable_hot_path: settings.database.durable_hot_path,
     };
     PgStore::connect(url, &options)
         .await

@@ -198,7 +198,9 @@ async fn supervise(
         "worker started"
     );
 
-    let claimer = tokio::spawn(claimer::run(shared.clone(), stop_claiming.clone()));
+    let claimers: Vec<_> = (0..shared.config.claimers)
+        .map(|_| tokio::spawn(claimer::run(shared.clone(), stop_claiming.clone())))
+        .collect();
     let completer = tokio::spawn(completer::run(
         shared.clone(),
         completions,
@@ -214,8 +216,10 @@ async fn supervise(
     tracing::info!(worker = %shared.config.id, "stopping: no new claims");
     stop_claiming.cancel();
     let mut failures = Vec::new();
-    if let Err(e) = claimer.await {
-        failures.push(format!("claimer: {e}"));
+    for claimer in claimers {
+        if let Err(e) = claimer.await {
+            failures.push(format!("claimer: {e}"));
+        }
     }
 
     shared.executions.close();
