@@ -1,0 +1,441 @@
+//! The `longshore` binary, driven as an operator would: real processes
+//! against a real PostgreSQL database of their own.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use longshore_testing::ScratchDb;
+use sqlx::PgPool;
+
+const BIN: &str = env!("CARGO_BIN_EXE_longshore");
+
+/// A database plus a pool the test reads it through.
+struct Env {
+    db: ScratchDb,
+    pool: PgPool,
+}
+
+impl Env {
+    async fn new() -> Env {
+        let db = ScratchDb::create().await;
+        let out = Env::command_for(&db.url).arg("migrate").output().unwrap();
+        assert!(out.status.success(), "migrate: {}", text(&out.stderr));
+        let pool = PgPool::connect_with(db.options()).await.unwrap();
+        Env { db, pool }
+    }
+
+    fn command_for(url: &str) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LONGSHORE_DATABASE_URL", url)
+            .env("LONGSHORE_LOG", "warn")
+            // Quick timings so that leases expire within a test's patience.
+            .env("LONGSHORE_WORKER__LEASE", "2s")
+            .env("LONGSHORE_WORKER__HEARTBEAT", "500ms")
+            .env("LONGSHORE_WORKER__IDLE_MAX", "200ms")
+            .env("LONGSHORE_WORKER__MAINTENANCE_INTERVAL", "200ms")
+            .env("LONGSHORE_WORKER__CANCEL_GRACE", "1s")
+            .env("LONGSHORE_RETRY__BASE", "100ms")
+            .env("LONGSHORE_RETRY__MAX", "200ms");
+        cmd
+    }
+
+    fn cmd(&self) -> Command {
+        Env::command_for(&self.db.url)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "longshore {args:?} failed: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn worker(&self, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        let mut cmd = self.cmd();
+        cmd.arg("worker")
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Proc(cmd.spawn().unwrap())
+    }
+
+    async fn counts(&self) -> HashMap<String, i64> {
+        sqlx::query_as::<_, (String, i64)>(
+            "SELECT state::text, count(*) FROM longshore_tasks GROUP BY state",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+    }
+
+    async fn total(&self) -> i64 {
+        self.counts().await.values().sum()
+    }
+
+    async fn wait_until(&self, what: &str, mut done: impl AsyncFnMut(&Env) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !done(self).await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; counts {:?}",
+                self.counts().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// A child process killed (SIGKILL) if the test ends without stopping it.
+struct Proc(Child);
+
+impl Proc {
+    fn pid(&self) -> String {
+        self.0.id().to_string()
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit, failing the test after `limit`.
+    async fn exit_within(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "process did not exit within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ids(stdout: &str) -> Vec<String> {
+    stdout.lines().map(str::to_owned).collect()
+}
+
+/// A command that must fail with exactly one line saying `expected`, and
+/// write nothing.
+async fn refused(env: &Env, args: &[&str], expected: &str) {
+    let before = env.total().await;
+    let out = env.run(args);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+    assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{args:?} printed {}",
+        text(&out.stdout)
+    );
+    assert_eq!(env.total().await, before, "{args:?} wrote tasks");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_one_line_and_changes_nothing() {
+    let env = Env::new().await;
+    env.ok(&["enqueue", "noop"]);
+    refused(&env, &["enqueue", "mail"], "unknown actor `mail`").await;
+    refused(
+        &env,
+        &["enqueue", "sleep", "--args", "{ms: 5}"],
+        "not valid JSON",
+    )
+    .await;
+    refused(&env, &["enqueue", "sleep", "--args", "[1]"], "JSON object").await;
+    refused(
+        &env,
+        &["enqueue", "sleep", "--args", r#"{"ms": "x"}"#],
+        "actor `sleep`",
+    )
+    .await;
+    refused(
+        &env,
+        &["enqueue", "http", "--args", r#"{"url": "ftp://x"}"#],
+        "scheme",
+    )
+    .await;
+    refused(
+        &env,
+        &["enqueue", "noop", "--max-attempts", "0"],
+        "max attempts",
+    )
+    .await;
+    refused(&env, &["enqueue", "noop", "--related", "user"], "TYPE:ID").await;
+    refused(&env, &["enqueue", "noop", "--count", "0"], "--count").await;
+    let unknown = "01a202cc-2e6d-73f6-abce-fa5a7ca4b2e4";
+    refused(&env, &["tasks", "show", unknown], "no task with id").await;
+    refused(&env, &["tasks", "retry", unknown], "no task with id").await;
+    refused(&env, &["tasks", "cancel", unknown], "no task with id").await;
+    refused(&env, &["tasks", "show", "not-an-id"], "not a task id").await;
+    refused(
+        &env,
+        &["tasks", "list", "--state", "done"],
+        "unknown task state `done`",
+    )
+    .await;
+    assert_eq!(env.total().await, 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_database_or_a_bad_setting_is_one_line() {
+    let env = Env::new().await;
+    let out = env
+        .cmd()
+        .args([
+            "--database-url",
+            "postgres://postgres@127.0.0.1:1/x",
+            "enqueue",
+            "noop",
+        ])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+
+    let out = env
+        .cmd()
+        .env("LONGSHORE_WORKER__CONCURRENCY", "many")
+        .arg("worker")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("CONCURRENCY"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("longshore.yaml");
+    std::fs::write(&path, "worker:\n  concurency: 4\n").unwrap();
+    let out = env
+        .cmd()
+        .args(["--config", path.to_str().unwrap(), "worker"])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("concurency"), "{stderr}");
+    assert_eq!(env.total().await, 0);
+}
+
+#[tokio::test]
+async fn migrations_run_once_when_nodes_start_together() {
+    let db = ScratchDb::create().await;
+    let children: Vec<Child> = (0..4)
+        .map(|_| {
+            Env::command_for(&db.url)
+                .arg("migrate")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let pool = PgPool::connect_with(db.options()).await.unwrap();
+    let versions: Vec<i32> = sqlx::query_scalar("SELECT version FROM longshore_migrations")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(versions, vec![1]);
+}
+
+#[tokio::test]
+async fn enqueue_count_inserts_in_bulk_and_stats_count_them() {
+    let env = Env::new().await;
+    let out = env.ok(&["enqueue", "noop", "--count", "2500", "--queue", "bulk"]);
+    let printed = ids(&out);
+    assert_eq!(printed.len(), 2500);
+    let stats: serde_json::Value =
+        serde_json::from_str(&env.ok(&["tasks", "stats", "--by", "queue", "--json"])).unwrap();
+    assert_eq!(stats["bulk"]["queued"], 2500);
+    let stats: serde_json::Value =
+        serde_json::from_str(&env.ok(&["tasks", "stats", "--json"])).unwrap();
+    assert_eq!(stats["queued"], 2500);
+    assert_eq!(stats["running"], 0);
+}
+
+#[tokio::test]
+async fn a_unique_key_enqueued_twice_keeps_one_task() {
+    let env = Env::new().await;
+    let first = env.ok(&["enqueue", "noop", "--unique-key", "sync:42"]);
+    let out = env.run(&["enqueue", "noop", "--unique-key", "sync:42"]);
+    assert!(out.status.success());
+    assert!(text(&out.stderr).contains("held by active task"));
+    assert!(text(&out.stderr).contains(first.trim()));
+    assert_eq!(env.total().await, 1);
+}
+
+#[tokio::test]
+async fn a_worker_runs_tasks_and_show_prints_each_execution() {
+    let env = Env::new().await;
+    let id = env.ok(&["enqueue", "fail", "--args", r#"{"times": 2}"#]);
+    let id = id.trim();
+    let _worker = env.worker(&[], &[]);
+    env.wait_until("the task to succeed", async |env| {
+        env.counts().await.get("succeeded") == Some(&1)
+    })
+    .await;
+    let shown: serde_json::Value =
+        serde_json::from_str(&env.ok(&["tasks", "show", id, "--json"])).unwrap();
+    assert_eq!(shown["task"]["attempt"], 3);
+    assert_eq!(shown["task"]["status"], "successful");
+    assert_eq!(shown["logs"]["previous"].as_array().unwrap().len(), 2);
+    let human = env.ok(&["tasks", "show", id]);
+    assert!(human.contains("Current execution (attempt 3)"), "{human}");
+    assert!(human.contains("Previous execution (attempt 1)"), "{human}");
+    assert!(human.contains("failing on purpose"), "{human}");
+    let listed: serde_json::Value =
+        serde_json::from_str(&env.ok(&["tasks", "list", "--state", "succeeded", "--json"]))
+            .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn cancel_and_retry_from_the_command_line() {
+    let env = Env::new().await;
+    let id = env.ok(&["enqueue", "noop", "--delay", "1h"]);
+    let id = id.trim();
+    let out = env.ok(&["tasks", "cancel", id]);
+    assert!(out.contains("cancelled"), "{out}");
+    assert_eq!(env.counts().await.get("cancelled"), Some(&1));
+    let out = env.ok(&["tasks", "retry", id]);
+    assert!(out.contains("queued again"), "{out}");
+    assert_eq!(env.counts().await.get("queued"), Some(&1));
+    // A waiting task cannot be retried.
+    let out = env.run(&["tasks", "retry", id]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("cannot retry"));
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_task_loses_nothing() {
+    let env = Env::new().await;
+    let out = env.ok(&[
+        "enqueue",
+        "sleep",
+        "--args",
+        r#"{"ms": 1500}"#,
+        "--count",
+        "12",
+    ]);
+    assert_eq!(ids(&out).len(), 12);
+    let mut doomed = env.worker(&["--worker-id", "doomed", "--concurrency", "4"], &[]);
+    env.wait_until("the doomed worker to hold four tasks", async |env| {
+        let running: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM longshore_tasks WHERE state = 'running' AND lease_owner = 'doomed'",
+        )
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+        running == 4
+    })
+    .await;
+    doomed.0.kill().unwrap(); // SIGKILL: no drain, no goodbye
+    doomed.0.wait().unwrap();
+
+    let _survivor = env.worker(&["--worker-id", "survivor", "--concurrency", "6"], &[]);
+    env.wait_until("every task to succeed", async |env| {
+        env.counts().await.get("succeeded") == Some(&12)
+    })
+    .await;
+    assert_eq!(env.total().await, 12, "tasks lost or duplicated");
+    // The killed worker's tasks ran again after their leases expired, and
+    // their logs say why.
+    let rescued: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT task_id) FROM longshore_task_logs WHERE message LIKE '%lease of worker doomed expired%'",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert!(rescued >= 4, "only {rescued} rescue log lines");
+}
+
+#[tokio::test]
+async fn two_worker_processes_run_each_task_once() {
+    let env = Env::new().await;
+    env.ok(&["enqueue", "noop", "--count", "1500", "--quiet"]);
+    let _a = env.worker(&["--worker-id", "a"], &[]);
+    let _b = env.worker(&["--worker-id", "b"], &[]);
+    env.wait_until("all tasks to succeed", async |env| {
+        env.counts().await.get("succeeded") == Some(&1500)
+    })
+    .await;
+    // Claimed exactly once each: no task needed a second execution.
+    let attempts: Vec<i32> = sqlx::query_scalar("SELECT DISTINCT attempt FROM longshore_tasks")
+        .fetch_all(&env.pool)
+        .await
+        .unwrap();
+    assert_eq!(attempts, vec![1]);
+}
+
+#[tokio::test]
+async fn sigterm_drains_then_returns_unfinished_tasks_to_the_queue() {
+    let env = Env::new().await;
+    let short = env.ok(&["enqueue", "sleep", "--args", r#"{"ms": 300}"#]);
+    let long = env.ok(&["enqueue", "sleep", "--args", r#"{"ms": 600000}"#]);
+    let mut worker = env.worker(
+        &["--worker-id", "leaving"],
+        &[("LONGSHORE_WORKER__DRAIN_TIMEOUT", "2s")],
+    );
+    env.wait_until("both tasks to run", async |env| {
+        env.counts().await.get("running") == Some(&2)
+    })
+    .await;
+    worker.signal("TERM");
+    let status = worker.exit_within(Duration::from_secs(15)).await;
+    assert!(status.success(), "worker exited with {status}");
+
+    let state = |id: String| {
+        let pool = env.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, Option<String>)>(
+                "SELECT state::text, lease_owner FROM longshore_tasks WHERE id = $1::uuid",
+            )
+            .bind(id.trim())
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(state(short).await, ("succeeded".to_owned(), None));
+    // Back in the queue at once, not after a lease expiry.
+    assert_eq!(state(long).await, ("queued".to_owned(), None));
+    assert_eq!(env.total().await, 2);
+}
