@@ -91,13 +91,9 @@ RETURNING t.id, t.cancel_requested";
 pub(crate) const COMPLETE: &str = "
 WITH commit_mode AS (SELECT set_config('synchronous_commit', $9, true)),
 c AS (
-    SELECT c.*,
-           CASE WHEN t.cancel_requested AND c.next IN ('scheduled', 'queued')
-                THEN 'cancelled' ELSE c.next END::longshore_task_state AS final
-    FROM unnest($2::uuid[], $3::int4[], $4::text[], $5::int8[], $6::text[], $7::int2[],
-                $8::bool[])
+    SELECT * FROM unnest($2::uuid[], $3::int4[], $4::longshore_task_state[], $5::int8[],
+                         $6::text[], $7::int2[], $8::bool[])
          AS c(id, attempt, next, delay_ms, error, worst_level, extend_attempts)
-    JOIN longshore_tasks AS t ON t.id = c.id
 ),
 logged AS (
     INSERT INTO longshore_task_logs (task_id, attempt, at, level, message)
@@ -105,7 +101,8 @@ logged AS (
 ),
 updated AS (
     UPDATE longshore_tasks AS t
-    SET state = c.final,
+    SET state = CASE WHEN t.cancel_requested AND c.next IN ('scheduled', 'queued')
+                     THEN 'cancelled' ELSE c.next END,
         run_at = CASE WHEN c.delay_ms IS NULL THEN t.run_at
                       ELSE now() + c.delay_ms * interval '1 millisecond' END,
         max_attempts = t.max_attempts + c.extend_attempts::int,
@@ -113,7 +110,8 @@ updated AS (
         worst_level = c.worst_level,
         lease_owner = NULL,
         lease_expires_at = NULL,
-        finished_at = CASE WHEN c.final IN ('succeeded', 'failed', 'cancelled') THEN now() END,
+        finished_at = CASE WHEN c.next IN ('succeeded', 'failed', 'cancelled')
+                             OR t.cancel_requested THEN now() END,
         modified_at = now()
     FROM c CROSS JOIN commit_mode
     WHERE t.id = c.id AND t.state = 'running' AND t.lease_owner = $1 AND t.attempt = c.attempt
