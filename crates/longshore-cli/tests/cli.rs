@@ -1,6 +1,9 @@
 //! The `longshore` binary, driven as an operator would: real processes
 //! against a real PostgreSQL database of their own.
 
+// Test helpers may panic on any failure: that is how a test fails.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;

@@ -51,13 +51,13 @@ async fn claim_and_let_expire(db: &TestDb, owner: &str) -> Uuid {
         .store
         .claim(&claim(owner, 1, Duration::from_secs(1)))
         .await
-        .unwrap();
+        .expect("claim");
     assert_eq!(claimed.len(), 1);
     let id = claimed[0].id;
     wait_for(
         "the lease to expire and be rescued",
         Duration::from_secs(10),
-        || async { (db.store.rescue_expired(10).await.unwrap() > 0).then_some(()) },
+        || async { (db.store.rescue_expired(10).await.expect("rescue") > 0).then_some(()) },
     )
     .await;
     assert_eq!(db.task(id).await.state, TaskState::Queued);
@@ -561,4 +561,90 @@ async fn a_completion_for_a_previous_attempt_is_rejected_even_from_the_same_owne
     assert_eq!(row.state, TaskState::Running);
     assert_eq!(row.attempt, 2);
     assert_eq!(row.lease_owner.as_deref(), Some("w"));
+}
+
+#[tokio::test]
+async fn a_worker_stops_an_execution_whose_lease_it_lost_and_records_nothing() {
+    let db = TestDb::new().await;
+    let reasons = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = reasons.clone();
+    let runs = Runs::new();
+    let started = runs.clone();
+    let registry = registry_with("long", move |_args, ctx: TaskContext| {
+        started.record(ctx.task_id());
+        let seen = seen.clone();
+        async move {
+            ctx.cancelled().await;
+            seen.lock().unwrap().push(ctx.cancel_reason());
+            Err(TaskError::retry("stopped"))
+        }
+    });
+    let worker = db.worker(registry, quick_config());
+    let id = db.enqueue_one(task("long")).await;
+    wait_for("the handler to start", Duration::from_secs(20), || async {
+        (runs.of(id) == 1).then_some(())
+    })
+    .await;
+    // Another worker now holds the task (as after a rescue and a new claim).
+    sqlx::query(
+        "UPDATE longshore_tasks SET lease_owner = 'thief',
+                lease_expires_at = now() + interval '1 hour' WHERE id = $1",
+    )
+    .bind(id)
+    .execute(db.store.pool())
+    .await
+    .unwrap();
+
+    wait_for(
+        "the handler to be stopped",
+        Duration::from_secs(10),
+        || async { (!reasons.lock().unwrap().is_empty()).then_some(()) },
+    )
+    .await;
+    worker.shutdown().await.unwrap();
+    assert_eq!(
+        *reasons.lock().unwrap(),
+        [Some(longshore::CancelReason::LeaseLost)]
+    );
+    // The new holder's task is untouched.
+    let row = db.task(id).await;
+    assert_eq!(row.state, TaskState::Running);
+    assert_eq!(row.lease_owner.as_deref(), Some("thief"));
+    assert_eq!(row.attempt, 1);
+    assert!(row.last_error.is_none());
+}
+
+#[tokio::test]
+async fn a_worker_runs_only_the_queues_it_serves() {
+    let db = TestDb::new().await;
+    let in_queue = |queue: &str, n| {
+        let mut batch = tasks(NOOP, n);
+        for t in &mut batch {
+            t.queue = queue.to_owned();
+        }
+        batch
+    };
+    let served_a = db.enqueue(in_queue("a", 5)).await;
+    let served_b = db.enqueue(in_queue("b", 5)).await;
+    let other = db.enqueue(in_queue("c", 5)).await;
+    let runs = Runs::new();
+    let config = WorkerConfig {
+        queues: vec!["a".into(), "b".into()],
+        ..quick_config()
+    };
+    let worker = db.worker(counting_registry(NOOP, &runs), config);
+    wait_count(&db, TaskState::Succeeded, 10, Duration::from_secs(20)).await;
+    // One more task on a served queue, to be sure the worker kept looking.
+    let mut last = task(NOOP);
+    last.queue = "b".into();
+    let last = db.enqueue_one(last).await;
+    wait_state(&db, last, TaskState::Succeeded).await;
+    worker.shutdown().await.unwrap();
+    for id in served_a.iter().chain(&served_b) {
+        assert_eq!(runs.of(*id), 1);
+    }
+    for id in other {
+        assert_eq!(runs.of(id), 0);
+        assert_eq!(db.task(id).await.state, TaskState::Queued);
+    }
 }

@@ -34,11 +34,9 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         }
         claim.limit = permits.len();
 
-        let claimed = tokio::select! {
-            result = shared.store.claim(&claim) => result,
-            () = stop.cancelled() => return,
-        };
-        match claimed {
+        // Not raced against `stop`: once sent, the claim may commit, and its
+        // tasks must then be started (and drained or released) like any other.
+        match shared.store.claim(&claim).await {
             Ok(tasks) if !tasks.is_empty() => {
                 idle = config.idle_min;
                 for task in tasks {

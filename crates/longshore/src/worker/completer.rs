@@ -1,7 +1,8 @@
 //! The completer: records finished executions many per statement.
 //!
 //! While one batch is being written, the next accumulates, so the batch
-//! size follows the load by itself. A batch whose write fails is kept and
+//! size follows the load by itself. Each result arrives with its worker
+//! slot, which is freed only once the result is written. A batch whose write fails is kept and
 //! written again: nothing finished is forgotten. Results whose fence did not
 //! hold (the lease was lost) are discarded by the store and logged here.
 
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use longshore_core::Completion;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
@@ -20,16 +21,16 @@ const SHUTDOWN_FLUSH_LIMIT: Duration = Duration::from_secs(10);
 
 pub(super) async fn run(
     shared: Arc<Shared>,
-    mut incoming: mpsc::Receiver<Completion>,
+    mut incoming: mpsc::Receiver<(Completion, OwnedSemaphorePermit)>,
     stop: CancellationToken,
 ) {
     let max = shared.config.completer_batch;
-    let mut batch: Vec<Completion> = Vec::with_capacity(max);
+    let mut batch = Batch::with_capacity(max);
     loop {
         if batch.is_empty() {
             tokio::select! {
                 received = incoming.recv() => match received {
-                    Some(completion) => batch.push(completion),
+                    Some(item) => batch.push(item),
                     None => return,
                 },
                 () = stop.cancelled() => break,
@@ -37,7 +38,7 @@ pub(super) async fn run(
         }
         while batch.len() < max {
             match incoming.try_recv() {
-                Ok(completion) => batch.push(completion),
+                Ok(item) => batch.push(item),
                 Err(_) => break,
             }
         }
@@ -50,29 +51,62 @@ pub(super) async fn run(
     }
     // Stopping: every execution has ended, so whatever is queued is final.
     incoming.close();
-    while let Ok(completion) = incoming.try_recv() {
-        batch.push(completion);
+    while let Ok(item) = incoming.try_recv() {
+        batch.push(item);
     }
     let deadline = tokio::time::Instant::now() + SHUTDOWN_FLUSH_LIMIT;
     while !batch.is_empty() {
-        let chunk_len = batch.len().min(max);
-        let mut chunk: Vec<Completion> = batch.drain(..chunk_len).collect();
-        while !flush(&shared, &mut chunk).await {
-            if tokio::time::Instant::now() >= deadline {
-                tracing::error!(
-                    left = chunk.len() + batch.len(),
-                    "could not record finished tasks before stopping; they will be rescued when their leases expire"
-                );
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+        if flush(&shared, &mut batch).await {
+            continue;
         }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::error!(
+                left = batch.len(),
+                "could not record finished tasks before stopping; they will be rescued when their leases expire"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
-/// Writes `batch`; on success empties it and returns true.
-async fn flush(shared: &Shared, batch: &mut Vec<Completion>) -> bool {
-    match shared.store.complete(&shared.config.id, batch).await {
+/// Results waiting to be written, with the slots they hold.
+struct Batch {
+    completions: Vec<Completion>,
+    slots: Vec<OwnedSemaphorePermit>,
+}
+
+impl Batch {
+    fn with_capacity(n: usize) -> Batch {
+        Batch {
+            completions: Vec::with_capacity(n),
+            slots: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, (completion, slot): (Completion, OwnedSemaphorePermit)) {
+        self.completions.push(completion);
+        self.slots.push(slot);
+    }
+
+    fn len(&self) -> usize {
+        self.completions.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.completions.is_empty()
+    }
+}
+
+/// Writes up to `completer_batch` results of `batch`; on success removes
+/// them (freeing their slots) and returns true.
+async fn flush(shared: &Shared, batch: &mut Batch) -> bool {
+    let n = batch.len().min(shared.config.completer_batch);
+    match shared
+        .store
+        .complete(&shared.config.id, &batch.completions[..n])
+        .await
+    {
         Ok(rejected) => {
             for id in &rejected {
                 tracing::warn!(
@@ -81,9 +115,10 @@ async fn flush(shared: &Shared, batch: &mut Vec<Completion>) -> bool {
                     "result discarded: this worker no longer held the task's lease"
                 );
             }
-            for completion in batch.drain(..) {
+            for completion in batch.completions.drain(..n) {
                 shared.forget(completion.id, completion.attempt);
             }
+            batch.slots.drain(..n);
             true
         }
         Err(e) => {

@@ -35,18 +35,17 @@ pub(super) fn spawn(shared: &Arc<Shared>, task: TaskRow, permit: OwnedSemaphoreP
                     worst_level: execution.worst_level(),
                     logs: execution.take_logs(),
                 };
-                // The slot frees only once the completer has the result, so a
-                // slow database slows claiming instead of piling up results.
-                if shared.completions.send(completion).await.is_err() {
+                // The completer frees the slot once the result is recorded.
+                if shared.completions.send((completion, permit)).await.is_err() {
                     tracing::error!(task = %task.id, "the completer has stopped; the task will be rescued when its lease expires");
                 }
             }
             None => {
                 // The lease is gone: whoever holds the task now records it.
                 shared.forget(task.id, task.attempt);
+                drop(permit);
             }
         }
-        drop(permit);
     });
 }
 

@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use longshore_core::{Completion, Store};
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -54,8 +54,10 @@ pub(crate) struct Shared {
     pub(crate) slots: Arc<Semaphore>,
     /// Running executions.
     pub(crate) executions: TaskTracker,
-    /// Into the completer.
-    pub(crate) completions: mpsc::Sender<Completion>,
+    /// Into the completer, each result with the slot it occupies: the slot
+    /// frees only once the result is recorded, so the database never shows
+    /// more running tasks than the worker's concurrency.
+    pub(crate) completions: mpsc::Sender<(Completion, OwnedSemaphorePermit)>,
 }
 
 impl Shared {
@@ -184,7 +186,7 @@ impl WorkerHandle {
 
 async fn supervise(
     shared: Arc<Shared>,
-    completions: mpsc::Receiver<Completion>,
+    completions: mpsc::Receiver<(Completion, OwnedSemaphorePermit)>,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
     let stop_claiming = CancellationToken::new();

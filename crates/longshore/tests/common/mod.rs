@@ -17,19 +17,16 @@ use longshore::{
     Actor, NewTask, Registry, Store, TaskContext, TaskError, TaskRow, TaskState, Worker,
     WorkerConfig, WorkerHandle,
 };
+use longshore_testing::ScratchDb;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
-pub fn admin_url() -> String {
-    std::env::var("LONGSHORE_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// A database of its own for one test.
+/// A database of its own for one test, migrated, with a store on it.
+/// The database is dropped when this value is (even by panic).
 pub struct TestDb {
-    pub name: String,
-    pub url: String,
     pub store: PgStore,
+    // Declared last: dropped after the store's pool handle.
+    pub scratch: ScratchDb,
 }
 
 impl TestDb {
@@ -41,21 +38,12 @@ impl TestDb {
             )
             .with_test_writer()
             .try_init();
-        let admin = admin_url();
-        let name = format!("longshore_test_{}", Uuid::new_v4().simple());
-        let mut conn = PgConnection::connect(&admin)
-            .await
-            .expect("connect to the test PostgreSQL server (is it running? see scripts/test)");
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create test database");
-        let url = with_database(&admin, &name);
-        let store = PgStore::connect(&url, &PgOptions::default())
+        let scratch = ScratchDb::create().await;
+        let store = PgStore::connect_with(scratch.options(), &PgOptions::default())
             .await
             .expect("connect to test database");
         store.migrate_verbose().await.expect("migrate");
-        TestDb { name, url, store }
+        TestDb { store, scratch }
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
@@ -90,49 +78,6 @@ impl TestDb {
         Worker::new(self.store(), registry, config)
             .expect("valid worker config")
             .start()
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let admin = admin_url();
-        let name = self.name.clone();
-        // The pool belongs to the test's runtime, which is blocked here: do not
-        // touch it. FORCE ends its connections. A thread with its own runtime
-        // does the work because `drop` cannot await.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(mut conn) = PgConnection::connect(&admin).await {
-                    let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-/// `url` with its database name replaced by `name`.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let base = match base.rfind('/') {
-        Some(slash) if base[..slash].ends_with('/') => format!("{base}/{name}"),
-        Some(slash) => format!("{}/{name}", &base[..slash]),
-        None => format!("{base}/{name}"),
-    };
-    match query {
-        Some(query) => format!("{base}?{query}"),
-        None => base,
     }
 }
 
@@ -199,7 +144,7 @@ impl TestDb {
     /// A second, independent connection pool on this test's database: what
     /// another node of the cluster would have.
     pub async fn other_store(&self) -> PgStore {
-        PgStore::connect(&self.url, &PgOptions::default())
+        PgStore::connect_with(self.scratch.options(), &PgOptions::default())
             .await
             .expect("connect a second pool")
     }
@@ -233,10 +178,22 @@ impl TestDb {
         .expect("read pg_stat_activity")
     }
 
+    /// The process ids of the backends [`TestDb::listening_backends`] counts.
+    pub async fn listening_pids(&self) -> Vec<i32> {
+        sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND query LIKE 'LISTEN%'",
+        )
+        .fetch_all(self.store.pool())
+        .await
+        .expect("read pg_stat_activity")
+    }
+
     /// Ends every other backend of this database, from a connection of its
     /// own; returns how many were ended.
     pub async fn terminate_other_backends(&self) -> i64 {
-        let mut conn = PgConnection::connect(&self.url)
+        let mut conn = PgConnection::connect_with(&self.scratch.options())
             .await
             .expect("connect to terminate backends");
         let ended: i64 = sqlx::query_scalar(
@@ -290,22 +247,27 @@ impl Runs {
 
     /// Records one execution of `id`; returns how many there have been.
     pub fn record(&self, id: Uuid) -> usize {
-        let mut map = self.0.lock().unwrap();
+        let mut map = self.0.lock().expect("runs lock");
         let n = map.entry(id).or_insert(0);
         *n += 1;
         *n
     }
 
     pub fn of(&self, id: Uuid) -> usize {
-        self.0.lock().unwrap().get(&id).copied().unwrap_or(0)
+        self.0
+            .lock()
+            .expect("runs lock")
+            .get(&id)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn snapshot(&self) -> HashMap<Uuid, usize> {
-        self.0.lock().unwrap().clone()
+        self.0.lock().expect("runs lock").clone()
     }
 
     pub fn total(&self) -> usize {
-        self.0.lock().unwrap().values().sum()
+        self.0.lock().expect("runs lock").values().sum()
     }
 }
 
