@@ -99,6 +99,10 @@ impl PgStore {
         })?
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let _ = probe.close().await;
+        // The hot-path statements take arrays and a limit; their best plan does
+        // not depend on the values, so plan them once per connection instead
+        // of on every execution.
+        let connect = connect.options([("plan_cache_mode", "force_generic_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
