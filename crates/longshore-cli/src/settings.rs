@@ -52,7 +52,6 @@ pub(crate) struct WorkerSettings {
     pub(crate) id: Option<String>,
     pub(crate) queues: Vec<String>,
     pub(crate) concurrency: usize,
-    pub(crate) claimers: usize,
     #[serde(with = "humantime_serde")]
     pub(crate) lease: Duration,
     #[serde(with = "humantime_serde")]
@@ -81,7 +80,6 @@ impl Default for WorkerSettings {
             id: None,
             queues: d.queues,
             concurrency: d.concurrency,
-            claimers: d.claimers,
             lease: d.lease,
             heartbeat: d.heartbeat,
             idle_min: d.idle_min,
@@ -212,7 +210,6 @@ impl Settings {
             id: w.id.clone().unwrap_or_else(longshore::default_worker_id),
             queues: w.queues.clone(),
             concurrency: w.concurrency,
-            claimers: w.claimers,
             lease: w.lease,
             heartbeat: w.heartbeat,
             idle_min: w.idle_min,

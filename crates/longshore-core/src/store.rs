@@ -217,6 +217,21 @@ pub trait Store: Send + Sync + 'static {
         completions: &[Completion],
     ) -> Result<Vec<Uuid>, StoreError>;
 
+    /// [`Store::complete`], then [`Store::claim`] of up to `refill.limit`
+    /// tasks, as one unit: the worker hands the slots of the tasks it just
+    /// finished straight to new ones. Engines that can should do both in one
+    /// round trip; this default makes two.
+    async fn complete_and_claim(
+        &self,
+        owner: &str,
+        completions: &[Completion],
+        refill: &Claim,
+    ) -> Result<(Vec<Uuid>, Vec<TaskRow>), StoreError> {
+        let rejected = self.complete(owner, completions).await?;
+        let claimed = self.claim(refill).await?;
+        Ok((rejected, claimed))
+    }
+
     /// Returns up to `limit` running tasks whose lease expired to the queue
     /// (or fails them when their attempts are spent). Returns how many.
     async fn rescue_expired(&self, limit: i64) -> Result<u64, StoreError>;

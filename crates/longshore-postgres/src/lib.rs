@@ -316,6 +316,52 @@ impl<'a> LogColumns<'a> {
     }
 }
 
+/// The completion statement `sql` with its first fourteen parameters bound.
+fn completion_query<'q>(
+    sql: &'q str,
+    owner: &'q str,
+    completions: &'q [Completion],
+    commit_mode: &'static str,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let n = completions.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut attempts = Vec::with_capacity(n);
+    let mut states = Vec::with_capacity(n);
+    let mut delays = Vec::with_capacity(n);
+    let mut errors = Vec::with_capacity(n);
+    let mut worst = Vec::with_capacity(n);
+    let mut extend = Vec::with_capacity(n);
+    for c in completions {
+        ids.push(c.id);
+        attempts.push(c.attempt);
+        states.push(c.transition.state.as_str());
+        delays.push(c.transition.delay.map(millis));
+        errors.push(c.transition.error.as_deref());
+        worst.push(c.worst_level.map(|l| l.as_i16()));
+        extend.push(c.transition.extend_attempts);
+    }
+    let query = sqlx::query(sql)
+        .bind(owner)
+        .bind(ids)
+        .bind(attempts)
+        .bind(states)
+        .bind(delays)
+        .bind(errors)
+        .bind(worst)
+        .bind(extend)
+        .bind(commit_mode);
+    LogColumns::new(completions.iter().flat_map(|c| &c.logs)).bind(query)
+}
+
+/// The completions whose fence did not hold.
+fn rejected(completions: &[Completion], applied: &HashSet<Uuid>) -> Vec<Uuid> {
+    completions
+        .iter()
+        .map(|c| c.id)
+        .filter(|id| !applied.contains(id))
+        .collect()
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -401,43 +447,52 @@ impl Store for PgStore {
         if completions.is_empty() {
             return Ok(Vec::new());
         }
-        let n = completions.len();
-        let mut ids = Vec::with_capacity(n);
-        let mut attempts = Vec::with_capacity(n);
-        let mut states = Vec::with_capacity(n);
-        let mut delays = Vec::with_capacity(n);
-        let mut errors = Vec::with_capacity(n);
-        let mut worst = Vec::with_capacity(n);
-        let mut extend = Vec::with_capacity(n);
-        for c in completions {
-            ids.push(c.id);
-            attempts.push(c.attempt);
-            states.push(c.transition.state.as_str());
-            delays.push(c.transition.delay.map(millis));
-            errors.push(c.transition.error.as_deref());
-            worst.push(c.worst_level.map(|l| l.as_i16()));
-            extend.push(c.transition.extend_attempts);
+        let applied: HashSet<Uuid> =
+            completion_query(sql::COMPLETE, owner, completions, self.commit_mode)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(from_sqlx)?
+                .iter()
+                .map(|row| row.try_get::<Uuid, _>(0))
+                .collect::<Result<_, _>>()
+                .map_err(from_sqlx)?;
+        Ok(rejected(completions, &applied))
+    }
+
+    async fn complete_and_claim(
+        &self,
+        owner: &str,
+        completions: &[Completion],
+        refill: &Claim,
+    ) -> Result<(Vec<Uuid>, Vec<TaskRow>), StoreError> {
+        if refill.limit == 0 || refill.queues.is_empty() {
+            return Ok((self.complete(owner, completions).await?, Vec::new()));
         }
-        let query = sqlx::query(sql::COMPLETE)
-            .bind(owner)
-            .bind(&ids)
-            .bind(attempts)
-            .bind(states)
-            .bind(delays)
-            .bind(errors)
-            .bind(worst)
-            .bind(extend)
-            .bind(self.commit_mode);
-        let applied: HashSet<Uuid> = LogColumns::new(completions.iter().flat_map(|c| &c.logs))
-            .bind(query)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(from_sqlx)?
-            .iter()
-            .map(|row| row.try_get::<Uuid, _>(0))
-            .collect::<Result<_, _>>()
-            .map_err(from_sqlx)?;
-        Ok(ids.into_iter().filter(|id| !applied.contains(id)).collect())
+        let rows = completion_query(
+            sql::COMPLETE_AND_CLAIM,
+            owner,
+            completions,
+            self.commit_mode,
+        )
+        .bind(&refill.queues)
+        .bind(i64::try_from(refill.limit).unwrap_or(i64::MAX))
+        .bind(millis(refill.lease))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        let mut applied = HashSet::new();
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if applied.is_empty() {
+                let ids: Vec<Uuid> = row.try_get("applied").map_err(from_sqlx)?;
+                applied.extend(ids);
+            }
+            let id: Option<Uuid> = row.try_get("id").map_err(from_sqlx)?;
+            if id.is_some() {
+                claimed.push(row::task(row)?);
+            }
+        }
+        Ok((rejected(completions, &applied), claimed))
     }
 
     async fn rescue_expired(&self, limit: i64) -> Result<u64, StoreError> {

@@ -36,35 +36,61 @@ pub(crate) const UNIQUE_HOLDERS: &str = "
 SELECT unique_key, id FROM longshore_tasks
 WHERE unique_key = ANY($1) AND state IN ('scheduled', 'queued', 'running')";
 
-/// Claim: per queue, walk `longshore_tasks_claim` in order and lock up to
-/// the free slots' worth with SKIP LOCKED; across queues keep the most urgent;
-/// mark them running under a lease. One statement, one round trip.
-///
-/// `$5` is the commit mode (see [`COMMIT_MODE`]).
-pub(crate) const CLAIM: &str = concat!(
-    "
-WITH commit_mode AS (SELECT set_config('synchronous_commit', $5, true)),
-picked AS (
+/// The claim's body: per queue, walk `longshore_tasks_claim` in order and
+/// lock up to `$limit` due tasks with SKIP LOCKED; across queues keep the
+/// most urgent; mark them running under `$owner`'s lease. Used alone
+/// ([`CLAIM`]) and after a completion ([`COMPLETE_AND_CLAIM`]).
+macro_rules! claim_ctes {
+    ($queues:literal, $limit:literal, $owner:literal, $lease:literal) => {
+        concat!(
+            "picked AS (
     SELECT c.id
-    FROM unnest($1::text[]) AS q(name)
+    FROM unnest(",
+            $queues,
+            "::text[]) AS q(name)
     CROSS JOIN LATERAL (
         SELECT id, priority, run_at FROM longshore_tasks
         WHERE queue = q.name AND state IN ('scheduled', 'queued') AND run_at <= now()
         ORDER BY priority, run_at, id
-        LIMIT $2
+        LIMIT ",
+            $limit,
+            "
         FOR UPDATE SKIP LOCKED
     ) AS c
     ORDER BY c.priority, c.run_at, c.id
-    LIMIT $2
-)
-UPDATE longshore_tasks AS t
-SET state = 'running', attempt = t.attempt + 1, lease_owner = $3,
-    lease_expires_at = now() + $4 * interval '1 millisecond',
-    started_at = now(), modified_at = now(), worst_level = NULL
-FROM picked CROSS JOIN commit_mode
-WHERE t.id = picked.id
-RETURNING ",
-    task_columns!()
+    LIMIT ",
+            $limit,
+            "
+),
+claimed AS (
+    UPDATE longshore_tasks AS t
+    SET state = 'running', attempt = t.attempt + 1, lease_owner = ",
+            $owner,
+            ",
+        lease_expires_at = now() + ",
+            $lease,
+            " * interval '1 millisecond',
+        started_at = now(), modified_at = now(), worst_level = NULL
+    FROM picked CROSS JOIN commit_mode
+    WHERE t.id = picked.id
+    RETURNING ",
+            task_columns!(),
+            "
+)"
+        )
+    };
+}
+
+/// Claim: up to the free slots' worth of due tasks, in one statement.
+///
+/// `$5` is the commit mode (see [`COMMIT_MODE_FAST`]).
+pub(crate) const CLAIM: &str = concat!(
+    "
+WITH commit_mode AS (SELECT set_config('synchronous_commit', $5, true)),
+",
+    claim_ctes!("$1", "$2", "$3", "$4"),
+    "
+SELECT * FROM claimed"
 );
 
 /// Heartbeat: renew the leases this worker still holds, fenced on
@@ -88,8 +114,9 @@ RETURNING t.id, t.cancel_requested";
 /// they are what happened), and a wake-up for queues that got a task back at
 /// once (a release). A task an operator asked to cancel is not retried,
 /// whatever the worker reported.
-pub(crate) const COMPLETE: &str = "
-WITH commit_mode AS (SELECT set_config('synchronous_commit', $9, true)),
+macro_rules! complete_ctes {
+    () => {
+        "WITH commit_mode AS (SELECT set_config('synchronous_commit', $9, true)),
 c AS (
     SELECT * FROM unnest($2::uuid[], $3::int4[], $4::longshore_task_state[], $5::int8[],
                          $6::text[], $7::int2[], $8::bool[])
@@ -116,11 +143,36 @@ updated AS (
     FROM c CROSS JOIN commit_mode
     WHERE t.id = c.id AND t.state = 'running' AND t.lease_owner = $1 AND t.attempt = c.attempt
     RETURNING t.id, t.queue, t.state
-)
-SELECT u.id,
-       (SELECT count(pg_notify('longshore_task_available', q.queue))
-        FROM (SELECT DISTINCT queue FROM updated WHERE state = 'queued') AS q) AS woken
-FROM updated AS u";
+),
+woken AS (
+    SELECT count(pg_notify('longshore_task_available', q.queue)) AS n
+    FROM (SELECT DISTINCT queue FROM updated WHERE state = 'queued') AS q
+)"
+    };
+}
+
+pub(crate) const COMPLETE: &str = concat!(
+    complete_ctes!(),
+    "
+SELECT u.id, (SELECT n FROM woken) AS woken FROM updated AS u"
+);
+
+/// [`COMPLETE`] and, in the same statement, a claim of up to `$16` tasks
+/// from the queues `$15` under a lease of `$17` ms: the slots just freed go
+/// straight to new tasks, one round trip instead of two. One row comes back
+/// per claimed task (a single row of NULL task columns when none was), each
+/// carrying the ids whose completion applied. The two updates touch
+/// disjoint rows: completions update running tasks, the claim due ones.
+pub(crate) const COMPLETE_AND_CLAIM: &str = concat!(
+    complete_ctes!(),
+    ",
+",
+    claim_ctes!("$15", "$16", "$1", "$17"),
+    "
+SELECT d.applied, cl.*
+FROM (SELECT array(SELECT id FROM updated) AS applied, (SELECT n FROM woken) AS woken) AS d
+LEFT JOIN claimed AS cl ON true"
+);
 
 /// The commit mode of claims, heartbeats and completions: `off` lets them
 /// return before the WAL is flushed. Safe for at-least-once delivery: a

@@ -41,9 +41,6 @@ pub(crate) struct Args {
     /// Worker concurrency for every workload
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
-    /// Claim loops per worker [default: setting worker.claimers]
-    #[arg(long)]
-    claimers: Option<usize>,
     /// B: tasks to enqueue one at a time
     #[arg(long, default_value_t = 500)]
     latency_tasks: usize,
@@ -235,12 +232,10 @@ fn start_worker(
     let probe = Arc::new(Probe::default());
     let mut registry = Registry::new();
     registry.register_actor("bench", ProbeActor(probe.clone()));
-    let defaults = WorkerConfig::default();
     let config = WorkerConfig {
         queues: vec![queue.to_owned()],
         concurrency: args.concurrency,
-        claimers: args.claimers.unwrap_or(defaults.claimers),
-        ..defaults
+        ..WorkerConfig::default()
     };
     let handle = Worker::new(store.clone(), registry, config)?.start();
     Ok((handle, probe))

@@ -2,18 +2,22 @@
 //!
 //! While one batch is being written, the next accumulates, so the batch
 //! size follows the load by itself. Each result arrives with its worker
-//! slot, which is freed only once the result is written. A batch whose write fails is kept and
+//! slot, which is freed only once the result is written. While the worker
+//! is claiming, the same statement claims up to that many new tasks and the
+//! slots pass straight to them: under load, one round trip per batch both
+//! records results and fetches work. Slots left over go back to the
+//! claimer. A batch whose write fails is kept and
 //! written again: nothing finished is forgotten. Results whose fence did not
 //! hold (the lease was lost) are discarded by the store and logged here.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use longshore_core::Completion;
+use longshore_core::{Claim, Completion};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use super::{Shared, executor};
 
 /// How long a shutdown keeps retrying a batch while the database is away;
 /// after that the tasks come back through lease expiry.
@@ -98,16 +102,35 @@ impl Batch {
     }
 }
 
-/// Writes up to `completer_batch` results of `batch`; on success removes
-/// them (freeing their slots) and returns true.
-async fn flush(shared: &Shared, batch: &mut Batch) -> bool {
+/// Writes up to `completer_batch` results of `batch`, claiming as many new
+/// tasks for their slots while claiming is open; on success removes them
+/// from the batch, starts the new tasks, frees the slots left over, and
+/// returns true.
+async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
     let n = batch.len().min(shared.config.completer_batch);
-    match shared
-        .store
-        .complete(&shared.config.id, &batch.completions[..n])
-        .await
-    {
-        Ok(rejected) => {
+    let owner = &shared.config.id;
+    let completions = &batch.completions[..n];
+    let gate = shared.claim_gate.read().await;
+    let result = if *gate {
+        let refill = Claim {
+            owner: owner.clone(),
+            queues: shared.config.queues.clone(),
+            limit: n,
+            lease: shared.config.lease,
+        };
+        shared
+            .store
+            .complete_and_claim(owner, completions, &refill)
+            .await
+    } else {
+        shared
+            .store
+            .complete(owner, completions)
+            .await
+            .map(|rejected| (rejected, Vec::new()))
+    };
+    match result {
+        Ok((rejected, claimed)) => {
             for id in &rejected {
                 tracing::warn!(
                     task = %id,
@@ -118,7 +141,17 @@ async fn flush(shared: &Shared, batch: &mut Batch) -> bool {
             for completion in batch.completions.drain(..n) {
                 shared.forget(completion.id, completion.attempt);
             }
-            batch.slots.drain(..n);
+            let mut slots: Vec<_> = batch.slots.drain(..n).collect();
+            for task in claimed {
+                match slots.pop() {
+                    Some(slot) => executor::spawn(shared, task, slot),
+                    None => {
+                        tracing::error!("the store returned more tasks than asked for");
+                        break;
+                    }
+                }
+            }
+            drop(gate);
             true
         }
         Err(e) => {

@@ -16,10 +16,6 @@ pub struct WorkerConfig {
     pub queues: Vec<String>,
     /// Executions at once (default 16).
     pub concurrency: usize,
-    /// Claim loops sharing the free slots (default 1). With more than one, a
-    /// claim can be on its way to the database while slots freed meanwhile
-    /// are claimed by another, so short tasks do not wait on round trips.
-    pub claimers: usize,
     /// Lease length (default 30 s).
     pub lease: Duration,
     /// Lease renewal interval (default 10 s); must be under the lease.
@@ -52,7 +48,6 @@ impl Default for WorkerConfig {
             id: default_worker_id(),
             queues: vec![longshore_core::NewTask::DEFAULT_QUEUE.to_owned()],
             concurrency: 16,
-            claimers: 1,
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(10),
             idle_min: Duration::from_millis(50),
@@ -80,12 +75,6 @@ impl WorkerConfig {
         }
         if self.concurrency == 0 {
             return fail("worker.concurrency must be at least 1".into());
-        }
-        if self.claimers == 0 || self.claimers > self.concurrency {
-            return fail(format!(
-                "worker.claimers must be between 1 and worker.concurrency ({}), got {}",
-                self.concurrency, self.claimers
-            ));
         }
         if self.lease < Duration::from_secs(1) {
             return fail(format!(

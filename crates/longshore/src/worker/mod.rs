@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | claimer | `claimer.rs` | claims up to the free slots' worth of due tasks and starts them |
 //! | executor | `executor.rs` | runs one execution under its time limit and cancellation |
-//! | completer | `completer.rs` | writes finished executions in batches |
+//! | completer | `completer.rs` | writes finished executions in batches, claiming replacements for their slots in the same statement |
 //! | heartbeat | `heartbeat.rs` | renews leases, writes logs of running tasks, learns of cancellations |
 //! | listener | `listener.rs` | wakes the claimer on NOTIFY, forwards cancellations |
 //! | maintenance | `maintenance.rs` | promotes due delayed tasks, rescues expired leases |
@@ -54,6 +54,10 @@ pub(crate) struct Shared {
     pub(crate) slots: Arc<Semaphore>,
     /// Running executions.
     pub(crate) executions: TaskTracker,
+    /// True while new tasks may be claimed. The completer holds a read lock
+    /// while it claims and starts refills; stopping takes the write lock to
+    /// close it, so no refill can slip in after the drain has begun.
+    pub(crate) claim_gate: tokio::sync::RwLock<bool>,
     /// Into the completer, each result with the slot it occupies: the slot
     /// frees only once the result is recorded, so the database never shows
     /// more running tasks than the worker's concurrency.
@@ -136,6 +140,7 @@ impl Worker {
             inflight: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             executions: TaskTracker::new(),
+            claim_gate: tokio::sync::RwLock::new(true),
             completions: tx,
         });
         let shutdown = CancellationToken::new();
@@ -200,9 +205,7 @@ async fn supervise(
         "worker started"
     );
 
-    let claimers: Vec<_> = (0..shared.config.claimers)
-        .map(|_| tokio::spawn(claimer::run(shared.clone(), stop_claiming.clone())))
-        .collect();
+    let claimer = tokio::spawn(claimer::run(shared.clone(), stop_claiming.clone()));
     let completer = tokio::spawn(completer::run(
         shared.clone(),
         completions,
@@ -218,12 +221,11 @@ async fn supervise(
     tracing::info!(worker = %shared.config.id, "stopping: no new claims");
     stop_claiming.cancel();
     let mut failures = Vec::new();
-    for claimer in claimers {
-        if let Err(e) = claimer.await {
-            failures.push(format!("claimer: {e}"));
-        }
+    if let Err(e) = claimer.await {
+        failures.push(format!("claimer: {e}"));
     }
 
+    *shared.claim_gate.write().await = false;
     shared.executions.close();
     let drain = shared.config.drain_timeout;
     if tokio::time::timeout(drain, shared.executions.wait())
