@@ -175,30 +175,23 @@ pub async fn enqueue_in(
         task.validate().map_err(StoreError::InvalidInput)?;
     }
     let n = tasks.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut queues = Vec::with_capacity(n);
-    let mut actors = Vec::with_capacity(n);
-    let mut args = Vec::with_capacity(n);
-    let mut priorities = Vec::with_capacity(n);
-    let mut run_ats = Vec::with_capacity(n);
-    let mut max_attempts = Vec::with_capacity(n);
-    let mut time_limits = Vec::with_capacity(n);
-    let mut unique_keys = Vec::with_capacity(n);
-    let mut related_kinds = Vec::with_capacity(n);
-    let mut related_ids = Vec::with_capacity(n);
-    for task in &tasks {
-        ids.push(task.id);
-        queues.push(task.queue.as_str());
-        actors.push(task.actor.as_str());
-        args.push(&task.args);
-        priorities.push(task.priority);
-        run_ats.push(task.run_at);
-        max_attempts.push(task.max_attempts);
-        time_limits.push(task.time_limit_ms);
-        unique_keys.push(task.unique_key.as_deref());
-        related_kinds.push(task.related.as_ref().map(|r| r.kind.as_str()));
-        related_ids.push(task.related.as_ref().map(|r| r.id.as_str()));
-    }
+    let ids: Vec<Uuid> = tasks.iter().map(|t| t.id).collect();
+    let queues: Vec<&str> = tasks.iter().map(|t| t.queue.as_str()).collect();
+    let actors: Vec<&str> = tasks.iter().map(|t| t.actor.as_str()).collect();
+    let args: Vec<&serde_json::Value> = tasks.iter().map(|t| &t.args).collect();
+    let priorities: Vec<i16> = tasks.iter().map(|t| t.priority).collect();
+    let run_ats: Vec<_> = tasks.iter().map(|t| t.run_at).collect();
+    let max_attempts: Vec<i32> = tasks.iter().map(|t| t.max_attempts).collect();
+    let time_limits: Vec<Option<i64>> = tasks.iter().map(|t| t.time_limit_ms).collect();
+    let unique_keys: Vec<Option<&str>> = tasks.iter().map(|t| t.unique_key.as_deref()).collect();
+    let related_kinds: Vec<Option<&str>> = tasks
+        .iter()
+        .map(|t| t.related.as_ref().map(|r| r.kind.as_str()))
+        .collect();
+    let related_ids: Vec<Option<&str>> = tasks
+        .iter()
+        .map(|t| t.related.as_ref().map(|r| r.id.as_str()))
+        .collect();
     let inserted: HashSet<Uuid> = sqlx::query_scalar(sql::ENQUEUE)
         .bind(&ids)
         .bind(queues)
@@ -283,21 +276,14 @@ struct LogColumns<'a> {
 
 impl<'a> LogColumns<'a> {
     fn new<I: IntoIterator<Item = &'a LogEntry>>(logs: I) -> LogColumns<'a> {
-        let mut columns = LogColumns {
-            ids: Vec::new(),
-            attempts: Vec::new(),
-            ats: Vec::new(),
-            levels: Vec::new(),
-            messages: Vec::new(),
-        };
-        for log in logs {
-            columns.ids.push(log.task_id);
-            columns.attempts.push(log.attempt);
-            columns.ats.push(log.at);
-            columns.levels.push(log.level.as_i16());
-            columns.messages.push(log.message.as_str());
+        let logs: Vec<&LogEntry> = logs.into_iter().collect();
+        LogColumns {
+            ids: logs.iter().map(|l| l.task_id).collect(),
+            attempts: logs.iter().map(|l| l.attempt).collect(),
+            ats: logs.iter().map(|l| l.at).collect(),
+            levels: logs.iter().map(|l| l.level.as_i16()).collect(),
+            messages: logs.iter().map(|l| l.message.as_str()).collect(),
         }
-        columns
     }
 
     fn bind<'q>(
@@ -323,23 +309,28 @@ fn completion_query<'q>(
     completions: &'q [Completion],
     commit_mode: &'static str,
 ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    let n = completions.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut attempts = Vec::with_capacity(n);
-    let mut states = Vec::with_capacity(n);
-    let mut delays = Vec::with_capacity(n);
-    let mut errors = Vec::with_capacity(n);
-    let mut worst = Vec::with_capacity(n);
-    let mut extend = Vec::with_capacity(n);
-    for c in completions {
-        ids.push(c.id);
-        attempts.push(c.attempt);
-        states.push(c.transition.state.as_str());
-        delays.push(c.transition.delay.map(millis));
-        errors.push(c.transition.error.as_deref());
-        worst.push(c.worst_level.map(|l| l.as_i16()));
-        extend.push(c.transition.extend_attempts);
-    }
+    let ids: Vec<Uuid> = completions.iter().map(|c| c.id).collect();
+    let attempts: Vec<i32> = completions.iter().map(|c| c.attempt).collect();
+    let states: Vec<&str> = completions
+        .iter()
+        .map(|c| c.transition.state.as_str())
+        .collect();
+    let delays: Vec<Option<i64>> = completions
+        .iter()
+        .map(|c| c.transition.delay.map(millis))
+        .collect();
+    let errors: Vec<Option<&str>> = completions
+        .iter()
+        .map(|c| c.transition.error.as_deref())
+        .collect();
+    let worst: Vec<Option<i16>> = completions
+        .iter()
+        .map(|c| c.worst_level.map(|l| l.as_i16()))
+        .collect();
+    let extend: Vec<bool> = completions
+        .iter()
+        .map(|c| c.transition.extend_attempts)
+        .collect();
     let query = sqlx::query(sql)
         .bind(owner)
         .bind(ids)

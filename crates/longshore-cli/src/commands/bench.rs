@@ -76,7 +76,9 @@ enum Workload {
 #[derive(Default)]
 struct Probe {
     runs: AtomicU64,
-    started: Mutex<HashMap<Uuid, Instant>>,
+    /// Start times by task id: only for workload B, so that the other
+    /// workloads measure the worker and not this map.
+    started: Option<Mutex<HashMap<Uuid, Instant>>>,
 }
 
 struct ProbeActor(Arc<Probe>);
@@ -85,7 +87,7 @@ struct ProbeActor(Arc<Probe>);
 impl Actor for ProbeActor {
     async fn run(&self, _args: serde_json::Value, ctx: TaskContext) -> Result<(), TaskError> {
         let now = Instant::now();
-        if let Ok(mut started) = self.0.started.lock() {
+        if let Some(Ok(mut started)) = self.0.started.as_ref().map(Mutex::lock) {
             started.insert(ctx.task_id(), now);
         }
         self.0.runs.fetch_add(1, Ordering::Relaxed);
@@ -228,8 +230,12 @@ fn start_worker(
     store: &Arc<dyn Store>,
     queue: &str,
     args: &Args,
+    record_starts: bool,
 ) -> anyhow::Result<(WorkerHandle, Arc<Probe>)> {
-    let probe = Arc::new(Probe::default());
+    let probe = Arc::new(Probe {
+        runs: AtomicU64::new(0),
+        started: record_starts.then(|| Mutex::new(HashMap::new())),
+    });
     let mut registry = Registry::new();
     registry.register_actor("bench", ProbeActor(probe.clone()));
     let config = WorkerConfig {
@@ -285,7 +291,7 @@ async fn bulk(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<BulkReport>
     let insert = insert_bulk(store, queue, n).await?;
     tracing::info!(tasks = n, "A: processing");
     let start = Instant::now();
-    let (worker, probe) = start_worker(store, queue, args)?;
+    let (worker, probe) = start_worker(store, queue, args, false)?;
     // Watch the handler count first (cheap), then confirm in the database.
     while probe.runs.load(Ordering::Relaxed) < n as u64 {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -310,7 +316,7 @@ async fn bulk(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<BulkReport>
 async fn latency(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<LatencyReport> {
     let queue = "bench_b";
     let n = args.latency_tasks;
-    let (worker, probe) = start_worker(store, queue, args)?;
+    let (worker, probe) = start_worker(store, queue, args, true)?;
     // Let the worker connect its listener and go idle.
     tokio::time::sleep(Duration::from_secs(1)).await;
     tracing::info!(tasks = n, "B: enqueueing one at a time");
@@ -335,8 +341,10 @@ async fn latency(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<LatencyR
     worker.shutdown().await?;
     let started = probe
         .started
-        .lock()
-        .map_err(|_| anyhow::anyhow!("probe lock poisoned"))?;
+        .as_ref()
+        .map(Mutex::lock)
+        .and_then(Result::ok)
+        .ok_or_else(|| anyhow::anyhow!("the latency probe recorded nothing"))?;
     let mut millis: Vec<f64> = sent
         .iter()
         .filter_map(|(id, at)| {
@@ -360,7 +368,7 @@ async fn latency(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<LatencyR
 
 async fn steady(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<SteadyReport> {
     let queue = "bench_c";
-    let (worker, probe) = start_worker(store, queue, args)?;
+    let (worker, probe) = start_worker(store, queue, args, false)?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     tracing::info!(seconds = args.steady_duration.as_secs_f64(), "C: producing");
     let start = Instant::now();
@@ -389,15 +397,9 @@ async fn memory(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<MemoryRep
     insert_bulk(store, queue, args.backlog_tasks).await?;
     let rss_before = rss_mib("VmRSS");
     tracing::info!("D: working over the backlog");
-    let (worker, probe) = start_worker(store, queue, args)?;
+    let (worker, probe) = start_worker(store, queue, args, false)?;
     tokio::time::sleep(args.backlog_duration).await;
     let processed = probe.runs.load(Ordering::Relaxed);
-    // The probe's own map grows with every task run; clear it so that what
-    // is measured is the worker.
-    if let Ok(mut started) = probe.started.lock() {
-        started.clear();
-        started.shrink_to_fit();
-    }
     worker.shutdown().await?;
     Ok(MemoryReport {
         backlog: args.backlog_tasks,
