@@ -68,19 +68,3 @@ CREATE TABLE longshore_task_logs (
 );
 
 CREATE INDEX longshore_task_logs_task ON longshore_task_logs (task_id, id);
-
--- One notification per queue per transaction, delivered at commit: PostgreSQL
--- folds identical notifications raised in one transaction into one.
-CREATE FUNCTION longshore_notify_available() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('longshore_task_available', queue)
-    FROM (SELECT DISTINCT queue FROM new_rows WHERE state = 'queued') AS due;
-    RETURN NULL;
-END;
-$$;
-
-CREATE TRIGGER longshore_tasks_notify_insert
-    AFTER INSERT ON longshore_tasks
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION longshore_notify_available();

@@ -9,7 +9,7 @@
 //!   `FOR UPDATE SKIP LOCKED` in one statement;
 //! - completions, heartbeats and log lines are written many rows per
 //!   statement, from array parameters;
-//! - an insert trigger raises one `NOTIFY` per queue per transaction, which
+//! - an enqueue raises one `NOTIFY` per queue per transaction, which
 //!   PostgreSQL delivers at commit; workers `LISTEN` on a dedicated
 //!   connection ([`PgStore::listen`]) and poll as a safety net;
 //! - [`enqueue_in`] inserts tasks inside the caller's own transaction, so a
@@ -104,6 +104,10 @@ impl PgStore {
         // of on every execution.
         let connect = connect.options([("plan_cache_mode", "force_generic_plan")]);
         let pool = PgPoolOptions::new()
+            // sqlx pings every connection it hands out by default: one more
+            // round trip per statement. Every caller here already treats a
+            // broken connection as a transient error and retries.
+            .test_before_acquire(false)
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)

@@ -13,23 +13,32 @@ macro_rules! task_columns {
 
 /// Bulk insert from parallel arrays, one round trip for the whole batch.
 /// A task whose unique key is held by an active task is skipped
-/// (`longshore_tasks_unique_key`). The insert trigger notifies workers.
+/// (`longshore_tasks_unique_key`). Workers of each queue that got a due task
+/// are notified once: PostgreSQL folds identical notifications of one
+/// transaction into one and delivers them at commit, so a caller's
+/// transaction wakes workers only if it commits.
 pub(crate) const ENQUEUE: &str = "
-INSERT INTO longshore_tasks AS t
-    (id, queue, actor, args, priority, state, run_at, max_attempts, time_limit_ms,
-     unique_key, related_kind, related_id)
-SELECT i.id, i.queue, i.actor, i.args, i.priority,
-       CASE WHEN i.run_at > now() THEN 'scheduled' ELSE 'queued' END::longshore_task_state,
-       COALESCE(i.run_at, now()), i.max_attempts, i.time_limit_ms,
-       i.unique_key, i.related_kind, i.related_id
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int2[], $6::timestamptz[],
-            $7::int4[], $8::int8[], $9::text[], $10::text[], $11::text[])
-     AS i(id, queue, actor, args, priority, run_at, max_attempts, time_limit_ms,
-          unique_key, related_kind, related_id)
-ON CONFLICT (unique_key)
-    WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'queued', 'running')
-    DO NOTHING
-RETURNING t.id";
+WITH inserted AS (
+    INSERT INTO longshore_tasks AS t
+        (id, queue, actor, args, priority, state, run_at, max_attempts, time_limit_ms,
+         unique_key, related_kind, related_id)
+    SELECT i.id, i.queue, i.actor, i.args, i.priority,
+           CASE WHEN i.run_at > now() THEN 'scheduled' ELSE 'queued' END::longshore_task_state,
+           COALESCE(i.run_at, now()), i.max_attempts, i.time_limit_ms,
+           i.unique_key, i.related_kind, i.related_id
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int2[], $6::timestamptz[],
+                $7::int4[], $8::int8[], $9::text[], $10::text[], $11::text[])
+         AS i(id, queue, actor, args, priority, run_at, max_attempts, time_limit_ms,
+              unique_key, related_kind, related_id)
+    ON CONFLICT (unique_key)
+        WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'queued', 'running')
+        DO NOTHING
+    RETURNING t.id, t.queue, t.state
+)
+SELECT i.id,
+       (SELECT count(pg_notify('longshore_task_available', q.queue))
+        FROM (SELECT DISTINCT queue FROM inserted WHERE state = 'queued') AS q) AS woken
+FROM inserted AS i";
 
 /// The active holders of unique keys, for reporting duplicates.
 pub(crate) const UNIQUE_HOLDERS: &str = "
@@ -307,7 +316,7 @@ pub(crate) const NOTIFY_AVAILABLE: &str = "SELECT pg_notify('longshore_task_avai
 /// Tells whichever worker runs a task to cancel it.
 pub(crate) const NOTIFY_CANCEL: &str = "SELECT pg_notify('longshore_cancel', $1)";
 
-/// Channel of [`NOTIFY_AVAILABLE`] and the insert trigger.
+/// Channel of [`NOTIFY_AVAILABLE`] and of the enqueue, claim and rescue statements.
 pub(crate) const CHANNEL_AVAILABLE: &str = "longshore_task_available";
 /// Channel of [`NOTIFY_CANCEL`].
 pub(crate) const CHANNEL_CANCEL: &str = "longshore_cancel";

@@ -34,7 +34,7 @@ async fn running_tasks_in_the_database_never_exceed_the_worker_concurrency() {
                     count(*) FILTER (WHERE state = 'succeeded')
              FROM longshore_tasks",
         )
-        .fetch_one(db.store.pool())
+        .fetch_one(&db.observer)
         .await
         .unwrap();
         most = most.max(running);

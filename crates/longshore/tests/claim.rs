@@ -368,7 +368,7 @@ async fn two_workers_racing_over_a_backlog_run_every_task_exactly_once() {
     assert_eq!(runs_a.total() + runs_b.total(), 2000);
     let not_first: i64 =
         sqlx::query_scalar("SELECT count(*) FROM longshore_tasks WHERE attempt <> 1")
-            .fetch_one(db.store.pool())
+            .fetch_one(&db.observer)
             .await
             .unwrap();
     assert_eq!(not_first, 0);
@@ -591,7 +591,7 @@ async fn a_worker_stops_an_execution_whose_lease_it_lost_and_records_nothing() {
                 lease_expires_at = now() + interval '1 hour' WHERE id = $1",
     )
     .bind(id)
-    .execute(db.store.pool())
+    .execute(&db.observer)
     .await
     .unwrap();
 

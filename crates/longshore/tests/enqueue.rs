@@ -34,7 +34,7 @@ async fn enqueue_many_inserts_every_task_of_a_large_batch() {
     let reported: HashSet<Uuid> = results.iter().map(|r| r.id).collect();
     assert_eq!(reported, wanted);
     let stored: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM longshore_tasks")
-        .fetch_all(db.store.pool())
+        .fetch_all(&db.observer)
         .await
         .unwrap();
     assert_eq!(stored.into_iter().collect::<HashSet<_>>(), wanted);

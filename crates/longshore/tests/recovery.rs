@@ -61,7 +61,7 @@ async fn a_worker_recovers_when_its_database_connections_are_cut() {
     }
     // Every recorded success belongs to an execution that ran here.
     let stored: Vec<(Uuid, i32)> = sqlx::query_as("SELECT id, attempt FROM longshore_tasks")
-        .fetch_all(db.store.pool())
+        .fetch_all(&db.observer)
         .await
         .unwrap();
     for (id, attempt) in stored {

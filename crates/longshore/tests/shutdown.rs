@@ -248,7 +248,7 @@ async fn shutdown_never_leaves_a_claimed_task_running() {
         worker.shutdown().await.unwrap();
         let left: Vec<(Uuid, Option<String>)> =
             sqlx::query_as("SELECT id, lease_owner FROM longshore_tasks WHERE state = 'running'")
-                .fetch_all(db.store.pool())
+                .fetch_all(&db.observer)
                 .await
                 .unwrap();
         assert!(

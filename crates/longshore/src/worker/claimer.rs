@@ -3,6 +3,7 @@
 //! never holds more tasks than free slots.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use longshore_core::Claim;
@@ -37,8 +38,12 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         // Not raced against `stop`: once sent, the claim may commit, and its
         // tasks must then be started (and drained or released) like any other.
         match shared.store.claim(&claim).await {
-            Ok(tasks) if !tasks.is_empty() => {
-                idle = config.idle_min;
+            Ok(tasks) => {
+                let full = tasks.len() == claim.limit;
+                shared.backlog.store(full, Ordering::Relaxed);
+                if !tasks.is_empty() {
+                    idle = config.idle_min;
+                }
                 for task in tasks {
                     let Some(permit) = permits.pop() else {
                         tracing::error!("the store returned more tasks than asked for");
@@ -46,10 +51,13 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                     };
                     executor::spawn(&shared, task, permit);
                 }
-                // Unused slots go back with `permits`; look again at once.
-                continue;
+                if full {
+                    // More may be due: look again as soon as a slot frees.
+                    continue;
+                }
+                // Short: the queue is drained for now. Wait for a wake-up
+                // (one that arrived meanwhile is kept by `Notify`) or a poll.
             }
-            Ok(_) => {}
             Err(e) => {
                 tracing::warn!(worker = %config.id, error = %e, "claim failed; retrying");
                 idle = config.idle_max;
@@ -57,7 +65,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         }
         drop(permits);
 
-        // Nothing due: sleep until woken or until the next poll.
+        // Sleep until woken or until the next poll.
         tokio::select! {
             () = shared.wake.notified() => idle = config.idle_min,
             () = tokio::time::sleep(idle) => idle = next_idle(idle, config.idle_max),

@@ -11,6 +11,7 @@
 //! hold (the lease was lost) are discarded by the store and logged here.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use longshore_core::{Claim, Completion};
@@ -111,7 +112,7 @@ async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
     let owner = &shared.config.id;
     let completions = &batch.completions[..n];
     let gate = shared.claim_gate.read().await;
-    let result = if *gate {
+    let result = if *gate && shared.backlog.load(Ordering::Relaxed) {
         let refill = Claim {
             owner: owner.clone(),
             queues: shared.config.queues.clone(),
@@ -131,6 +132,12 @@ async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
     };
     match result {
         Ok((rejected, claimed)) => {
+            if *gate {
+                // A short refill means the queue is drained.
+                shared
+                    .backlog
+                    .store(claimed.len() == n && n > 0, Ordering::Relaxed);
+            }
             for id in &rejected {
                 tracing::warn!(
                     task = %id,

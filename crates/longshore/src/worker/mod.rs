@@ -26,6 +26,7 @@ mod listener;
 mod maintenance;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use longshore_core::{Completion, Store};
@@ -58,6 +59,10 @@ pub(crate) struct Shared {
     /// while it claims and starts refills; stopping takes the write lock to
     /// close it, so no refill can slip in after the drain has begun.
     pub(crate) claim_gate: tokio::sync::RwLock<bool>,
+    /// The last claim came back full: more tasks are probably due, so the
+    /// completer should claim replacements with its results. When it came
+    /// back short, the queue is drained and refills would find nothing.
+    pub(crate) backlog: AtomicBool,
     /// Into the completer, each result with the slot it occupies: the slot
     /// frees only once the result is recorded, so the database never shows
     /// more running tasks than the worker's concurrency.
@@ -141,6 +146,7 @@ impl Worker {
             wake: Notify::new(),
             executions: TaskTracker::new(),
             claim_gate: tokio::sync::RwLock::new(true),
+            backlog: AtomicBool::new(false),
             completions: tx,
         });
         let shutdown = CancellationToken::new();

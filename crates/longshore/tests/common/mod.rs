@@ -18,13 +18,17 @@ use longshore::{
     WorkerConfig, WorkerHandle,
 };
 use longshore_testing::ScratchDb;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 /// A database of its own for one test, migrated, with a store on it.
 /// The database is dropped when this value is (even by panic).
 pub struct TestDb {
     pub store: PgStore,
+    /// What tests read the database through: a pool of its own with sqlx's
+    /// default ping-on-checkout, so that it survives the connection cuts
+    /// some tests make on purpose (the store under test does not ping).
+    pub observer: PgPool,
     // Declared last: dropped after the store's pool handle.
     pub scratch: ScratchDb,
 }
@@ -43,7 +47,14 @@ impl TestDb {
             .await
             .expect("connect to test database");
         store.migrate_verbose().await.expect("migrate");
-        TestDb { store, scratch }
+        let observer = PgPool::connect_with(scratch.options())
+            .await
+            .expect("connect the observer pool");
+        TestDb {
+            store,
+            observer,
+            scratch,
+        }
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
@@ -61,14 +72,14 @@ impl TestDb {
     pub async fn count(&self, state: TaskState) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM longshore_tasks WHERE state::text = $1")
             .bind(state.as_str())
-            .fetch_one(self.store.pool())
+            .fetch_one(&self.observer)
             .await
             .expect("count")
     }
 
     pub async fn total(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM longshore_tasks")
-            .fetch_one(self.store.pool())
+            .fetch_one(&self.observer)
             .await
             .expect("count")
     }
@@ -173,7 +184,7 @@ impl TestDb {
              WHERE datname = current_database() AND pid <> pg_backend_pid()
                AND query LIKE 'LISTEN%'",
         )
-        .fetch_one(self.store.pool())
+        .fetch_one(&self.observer)
         .await
         .expect("read pg_stat_activity")
     }
@@ -185,7 +196,7 @@ impl TestDb {
              WHERE datname = current_database() AND pid <> pg_backend_pid()
                AND query LIKE 'LISTEN%'",
         )
-        .fetch_all(self.store.pool())
+        .fetch_all(&self.observer)
         .await
         .expect("read pg_stat_activity")
     }
