@@ -442,3 +442,100 @@ async fn sigterm_drains_then_returns_unfinished_tasks_to_the_queue() {
     assert_eq!(state(long).await, ("queued".to_owned(), None));
     assert_eq!(env.total().await, 2);
 }
+
+/// A one-connection-at-a-time HTTP server on loopback that answers every
+/// request with `status` and `body`, and reports what it received.
+async fn http_server(
+    status: &'static str,
+    body: &'static str,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (seen, requests) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head, then as much body as Content-Length says.
+            loop {
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request);
+                if let Some(head_end) = text.find("\r\n\r\n") {
+                    let length = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if request.len() >= head_end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let _ = seen.send(String::from_utf8_lossy(&request).into_owned());
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        }
+    });
+    (url, requests)
+}
+
+#[tokio::test]
+async fn the_http_actor_calls_the_webhook_and_logs_the_response() {
+    let env = Env::new().await;
+    let (url, mut requests) = http_server("201 Created", "thanks").await;
+    let args = serde_json::json!({
+        "url": url,
+        "headers": {"x-longshore-test": "yes"},
+        "body": {"hello": "world"},
+        "expect_status": [201],
+    })
+    .to_string();
+    let id = env.ok(&["enqueue", "http", "--args", &args]);
+    let _worker = env.worker(&[], &[]);
+    env.wait_until("the webhook task to succeed", async |env| {
+        env.counts().await.get("succeeded") == Some(&1)
+    })
+    .await;
+    let request = requests.recv().await.unwrap();
+    assert!(request.starts_with("POST /hook HTTP/1.1"), "{request}");
+    assert!(request.contains("x-longshore-test: yes"), "{request}");
+    assert!(request.ends_with(r#"{"hello":"world"}"#), "{request}");
+    let shown = env.ok(&["tasks", "show", id.trim()]);
+    assert!(
+        shown.contains("status 201 Created; body: thanks"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn the_http_actor_retries_an_unexpected_status_then_fails() {
+    let env = Env::new().await;
+    let (url, _requests) = http_server("503 Service Unavailable", "busy").await;
+    let args = serde_json::json!({ "url": url }).to_string();
+    let id = env.ok(&["enqueue", "http", "--args", &args, "--max-attempts", "2"]);
+    let _worker = env.worker(&[], &[]);
+    env.wait_until("the webhook task to fail", async |env| {
+        env.counts().await.get("failed") == Some(&1)
+    })
+    .await;
+    let shown: serde_json::Value =
+        serde_json::from_str(&env.ok(&["tasks", "show", id.trim(), "--json"])).unwrap();
+    assert_eq!(shown["task"]["attempt"], 2);
+    assert_eq!(
+        shown["task"]["last_error"],
+        "unexpected status 503 Service Unavailable"
+    );
+    assert_eq!(shown["logs"]["previous"].as_array().unwrap().len(), 1);
+}
