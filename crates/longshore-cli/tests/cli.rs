@@ -198,6 +198,26 @@ async fn bad_input_is_refused_with_one_line_and_changes_nothing() {
     .await;
     refused(&env, &["enqueue", "noop", "--related", "user"], "TYPE:ID").await;
     refused(&env, &["enqueue", "noop", "--count", "0"], "--count").await;
+    let dir = tempfile::tempdir().unwrap();
+    let oversized = dir.path().join("big.json");
+    std::fs::write(
+        &oversized,
+        format!(r#"{{"blob": "{}"}}"#, "x".repeat(1024 * 1024)),
+    )
+    .unwrap();
+    let from_file = format!("@{}", oversized.display());
+    refused(
+        &env,
+        &["enqueue", "noop", "--args", &from_file],
+        "the limit is",
+    )
+    .await;
+    refused(
+        &env,
+        &["enqueue", "noop", "--args", "@/nonexistent.json"],
+        "cannot read",
+    )
+    .await;
     let unknown = "01a202cc-2e6d-73f6-abce-fa5a7ca4b2e4";
     refused(&env, &["tasks", "show", unknown], "no task with id").await;
     refused(&env, &["tasks", "retry", unknown], "no task with id").await;

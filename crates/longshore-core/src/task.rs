@@ -231,6 +231,10 @@ impl NewTask {
     pub const DEFAULT_QUEUE: &'static str = "default";
     /// The default number of attempts.
     pub const DEFAULT_MAX_ATTEMPTS: i32 = 20;
+    /// The largest arguments a task may carry, as serialised JSON (1 MiB).
+    /// Bigger payloads belong in the application's own storage, with the
+    /// task carrying a reference.
+    pub const MAX_ARGS_BYTES: usize = 1024 * 1024;
 
     /// A task for `actor` with `args`, on the default queue, due now.
     pub fn new(actor: impl Into<String>, args: serde_json::Value) -> NewTask {
@@ -277,6 +281,13 @@ impl NewTask {
         }
         if matches!(&self.unique_key, Some(key) if key.is_empty()) {
             return Err("unique key is empty".into());
+        }
+        let size = serde_json::to_string(&self.args).map_or(0, |json| json.len());
+        if size > NewTask::MAX_ARGS_BYTES {
+            return Err(format!(
+                "arguments are {size} bytes of JSON; the limit is {} bytes (store large data elsewhere and pass a reference)",
+                NewTask::MAX_ARGS_BYTES
+            ));
         }
         Ok(())
     }
@@ -426,5 +437,16 @@ mod tests {
         task.actor = "x".into();
         task.unique_key = Some(String::new());
         assert!(task.validate().unwrap_err().contains("unique key"));
+    }
+
+    #[test]
+    fn arguments_over_the_limit_are_refused() {
+        let just_fits = "x".repeat(NewTask::MAX_ARGS_BYTES - 2); // plus two quotes
+        let task = NewTask::new("noop", serde_json::json!(just_fits));
+        assert!(task.validate().is_ok());
+        let too_big = "x".repeat(NewTask::MAX_ARGS_BYTES);
+        let task = NewTask::new("noop", serde_json::json!(too_big));
+        let err = task.validate().unwrap_err();
+        assert!(err.contains("the limit is 1048576 bytes"), "{err}");
     }
 }

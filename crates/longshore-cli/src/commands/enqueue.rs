@@ -15,7 +15,7 @@ const CHUNK: usize = 1000;
 pub(crate) struct Args {
     /// The actor to run (built-in: noop, sleep, fail, http)
     actor: String,
-    /// Arguments as a JSON object
+    /// Arguments as a JSON object, or @FILE to read them from a file (@- for stdin)
     #[arg(long, default_value = "{}", value_name = "JSON")]
     args: String,
     /// Queue
@@ -57,7 +57,14 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
     // Everything is checked before anything is written.
-    let json: serde_json::Value = serde_json::from_str(&args.args)
+    let text = match args.args.strip_prefix('@') {
+        Some("-") => std::io::read_to_string(std::io::stdin())
+            .map_err(|e| anyhow::anyhow!("cannot read --args from stdin: {e}"))?,
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read --args file {path}: {e}"))?,
+        None => args.args.clone(),
+    };
+    let json: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| anyhow::anyhow!("--args is not valid JSON: {e}"))?;
     if !json.is_object() {
         bail!("--args must be a JSON object, e.g. '{{\"ms\": 100}}'");
