@@ -101,6 +101,7 @@ struct Report {
     server: String,
     fsync: String,
     synchronous_commit: String,
+    durable_hot_path: bool,
     concurrency: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     a_bulk: Option<BulkReport>,
@@ -168,12 +169,16 @@ pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
 
     let options = PgOptions {
         max_connections: (args.concurrency as u32 / 2).max(8),
+        durable_hot_path: settings.database.durable_hot_path,
         ..PgOptions::default()
     };
     let result = async {
         let store = PgStore::connect_with(admin_options.clone().database(&name), &options).await?;
         store.migrate().await?;
-        run_workloads(&store, &args).await
+        let report = run_workloads(&store, &args, options.durable_hot_path).await;
+        // Close before the scratch database is dropped under it.
+        store.pool().close().await;
+        report
     }
     .await;
 
@@ -195,7 +200,11 @@ pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_workloads(store: &PgStore, args: &Args) -> anyhow::Result<Report> {
+async fn run_workloads(
+    store: &PgStore,
+    args: &Args,
+    durable_hot_path: bool,
+) -> anyhow::Result<Report> {
     let show = |q: &'static str| async move {
         sqlx::query_scalar::<_, String>(q)
             .fetch_one(store.pool())
@@ -207,6 +216,7 @@ async fn run_workloads(store: &PgStore, args: &Args) -> anyhow::Result<Report> {
         server: show("SHOW server_version").await,
         fsync: show("SHOW fsync").await,
         synchronous_commit: show("SHOW synchronous_commit").await,
+        durable_hot_path,
         concurrency: args.concurrency,
         ..Report::default()
     };
@@ -426,8 +436,17 @@ fn rss_mib(field: &str) -> f64 {
 
 fn print_report(r: &Report) {
     println!(
-        "longshore bench: {} {} (fsync {}, synchronous_commit {}), concurrency {}",
-        r.engine, r.server, r.fsync, r.synchronous_commit, r.concurrency
+        "longshore bench: {} {} (fsync {}, synchronous_commit {}), concurrency {}, hot path commits {}",
+        r.engine,
+        r.server,
+        r.fsync,
+        r.synchronous_commit,
+        r.concurrency,
+        if r.durable_hot_path {
+            "durable"
+        } else {
+            "asynchronous"
+        }
     );
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut row = |w: &str, m: &str, v: String| rows.push(vec![w.into(), m.into(), v]);
