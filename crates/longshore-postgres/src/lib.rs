@@ -102,7 +102,13 @@ impl PgStore {
         // The hot-path statements take arrays and a limit; their best plan does
         // not depend on the values, so plan them once per connection instead
         // of on every execution.
-        let connect = connect.options([("plan_cache_mode", "force_generic_plan")]);
+        // Not in poll-only mode: that mode is for PgBouncer in transaction
+        // pooling, which refuses unknown startup parameters.
+        let connect = if options.poll_only {
+            connect
+        } else {
+            connect.options([("plan_cache_mode", "force_generic_plan")])
+        };
         let pool = PgPoolOptions::new()
             // sqlx pings every connection it hands out by default: one more
             // round trip per statement. Every caller here already treats a

@@ -109,7 +109,9 @@ pub(crate) const HEARTBEAT: &str = "
 WITH commit_mode AS (SELECT set_config('synchronous_commit', $5, true)),
 logged AS (
     INSERT INTO longshore_task_logs (task_id, attempt, at, level, message)
-    SELECT * FROM unnest($6::uuid[], $7::int4[], $8::timestamptz[], $9::int2[], $10::text[])
+    SELECT l.* FROM unnest($6::uuid[], $7::int4[], $8::timestamptz[], $9::int2[], $10::text[])
+         AS l(task_id, attempt, at, level, message)
+    WHERE EXISTS (SELECT 1 FROM longshore_tasks WHERE id = l.task_id)
 )
 UPDATE longshore_tasks AS t
 SET lease_expires_at = now() + $4 * interval '1 millisecond'
@@ -132,8 +134,11 @@ c AS (
          AS c(id, attempt, next, delay_ms, error, worst_level, extend_attempts)
 ),
 logged AS (
+    -- Only for tasks that still exist: an operator may have deleted one.
     INSERT INTO longshore_task_logs (task_id, attempt, at, level, message)
-    SELECT * FROM unnest($10::uuid[], $11::int4[], $12::timestamptz[], $13::int2[], $14::text[])
+    SELECT l.* FROM unnest($10::uuid[], $11::int4[], $12::timestamptz[], $13::int2[], $14::text[])
+         AS l(task_id, attempt, at, level, message)
+    WHERE EXISTS (SELECT 1 FROM longshore_tasks WHERE id = l.task_id)
 ),
 updated AS (
     UPDATE longshore_tasks AS t
@@ -178,7 +183,7 @@ pub(crate) const COMPLETE_AND_CLAIM: &str = concat!(
 ",
     claim_ctes!("$15", "$16", "$1", "$17"),
     "
-SELECT d.applied, cl.*
+SELECT d.applied, d.woken, cl.*
 FROM (SELECT array(SELECT id FROM updated) AS applied, (SELECT n FROM woken) AS woken) AS d
 LEFT JOIN claimed AS cl ON true"
 );
@@ -207,7 +212,7 @@ WITH expired AS (
     SET state = CASE WHEN t.cancel_requested THEN 'cancelled'
                      WHEN t.attempt < t.max_attempts THEN 'queued'
                      ELSE 'failed' END::longshore_task_state,
-        last_error = 'the lease of worker ' || t.lease_owner
+        last_error = 'the lease of worker ' || COALESCE(t.lease_owner, '(unknown)')
                      || ' expired: the worker stopped or lost the database',
         worst_level = 2,
         lease_owner = NULL,

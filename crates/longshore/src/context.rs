@@ -34,6 +34,17 @@ impl CancelReason {
     }
 }
 
+/// `text` as PostgreSQL can store it: text columns refuse the NUL
+/// character, which a lossily decoded binary body (or any handler) may
+/// produce. One bad line must never block a worker's results.
+pub(crate) fn storable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
 /// State shared by one execution, its context and the worker.
 #[derive(Debug)]
 pub(crate) struct Execution {
@@ -70,6 +81,7 @@ impl Execution {
     }
 
     pub(crate) fn log(&self, level: LogLevel, message: String) {
+        let message = storable(message);
         // Stored as level + 1 so that 0 means "nothing logged yet".
         self.worst.fetch_max(level as u8 + 1, Ordering::AcqRel);
         let entry = LogEntry {

@@ -175,9 +175,58 @@ async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
             drop(gate);
             true
         }
-        Err(e) => {
+        Err(e) if e.is_transient() => {
             tracing::warn!(error = %e, pending = batch.len(), "recording finished tasks failed; retrying");
             false
         }
+        Err(e) => {
+            // Retrying the same batch would fail the same way, forever, and
+            // hold every later result behind it: find the culprit.
+            tracing::error!(error = %e, "recording finished tasks failed; writing them one at a time");
+            drop(gate);
+            isolate(shared, batch, n).await;
+            true
+        }
+    }
+}
+
+/// Writes the first `n` results of `batch` one by one. A result that still
+/// fails is written without its log lines; one that fails even so is given
+/// up (its task comes back when its lease expires). Results that meet a
+/// transient error go back into the batch.
+async fn isolate(shared: &Shared, batch: &mut Batch, n: usize) {
+    let owner = &shared.config.id;
+    let completions: Vec<Completion> = batch.completions.drain(..n).collect();
+    let slots: Vec<OwnedSemaphorePermit> = batch.slots.drain(..n).collect();
+    for (mut completion, slot) in completions.into_iter().zip(slots) {
+        let mut result = shared
+            .store
+            .complete(owner, std::slice::from_ref(&completion))
+            .await;
+        if matches!(&result, Err(e) if !e.is_transient()) && !completion.logs.is_empty() {
+            tracing::error!(task = %completion.id, "dropping this execution's log lines to record its result");
+            completion.logs.clear();
+            result = shared
+                .store
+                .complete(owner, std::slice::from_ref(&completion))
+                .await;
+        }
+        match result {
+            Ok(rejected) if rejected.is_empty() => {}
+            Ok(_) => tracing::warn!(
+                task = %completion.id,
+                "result discarded: this worker no longer held the task's lease"
+            ),
+            Err(e) if e.is_transient() => {
+                batch.push((completion, slot));
+                continue;
+            }
+            Err(e) => tracing::error!(
+                task = %completion.id,
+                error = %e,
+                "cannot record this result; the task will run again when its lease expires"
+            ),
+        }
+        shared.forget(completion.id, completion.attempt);
     }
 }

@@ -9,7 +9,7 @@ use longshore_core::{Completion, LogLevel, Outcome, TaskRow};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::Shared;
-use crate::context::{CancelReason, Execution, TaskContext};
+use crate::context::{CancelReason, Execution, TaskContext, storable};
 use crate::error::TaskError;
 
 /// Starts `task` in the slot held by `permit`.
@@ -129,7 +129,7 @@ async fn execute(shared: &Shared, task: &TaskRow, execution: &Arc<Execution>) ->
                 ),
             );
             Outcome::Failed {
-                error: failure.message().to_owned(),
+                error: storable(failure.message().to_owned()),
                 fatal,
             }
         }

@@ -2,13 +2,14 @@
 //! log lines so that people can follow a long task, and learns which tasks
 //! were lost or asked to cancel.
 //!
-//! If renewals keep failing for a whole lease, other workers may already
-//! have rescued the tasks: this worker then stops its executions rather
-//! than run them twice side by side for long.
+//! If renewals keep failing, this worker stops its executions before their
+//! leases can expire, so that they never run side by side with the
+//! rescued copies on another worker.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use longshore_core::StoreError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -30,21 +31,31 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         }
         let held: Vec<_> = executions.iter().map(|e| (e.task_id, e.attempt)).collect();
         let logs: Vec<_> = executions.iter().flat_map(|e| e.take_logs()).collect();
-        match shared
-            .store
-            .heartbeat(&config.id, &held, config.lease, &logs)
-            .await
-        {
+        // A renewal gets one heartbeat interval: a call that hangs (a
+        // partitioned network) is given up early enough to stop the
+        // executions before their leases expire.
+        let renewal = tokio::time::timeout(
+            config.heartbeat,
+            shared
+                .store
+                .heartbeat(&config.id, &held, config.lease, &logs),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "lease renewal timed out".to_owned(),
+            ))
+        });
+        match renewal {
             Ok(beat) => {
                 last_renewed = Instant::now();
-                for id in &beat.lost {
-                    if let Some(execution) = shared.inflight_get(id) {
-                        tracing::warn!(task = %id, "lease lost; stopping the execution");
+                // Act on the executions of this snapshot: the same task may
+                // already run again as a newer attempt, which is not lost.
+                for execution in &executions {
+                    if beat.lost.contains(&execution.task_id) {
+                        tracing::warn!(task = %execution.task_id, attempt = execution.attempt, "lease lost; stopping the execution");
                         execution.cancel(CancelReason::LeaseLost);
-                    }
-                }
-                for id in &beat.cancel_requested {
-                    if let Some(execution) = shared.inflight_get(id) {
+                    } else if beat.cancel_requested.contains(&execution.task_id) {
                         execution.cancel(CancelReason::Operator);
                     }
                 }
@@ -52,9 +63,11 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             Err(e) => {
                 tracing::warn!(error = %e, running = held.len(), "lease renewal failed");
                 restore(&shared, logs);
-                if last_renewed.elapsed() >= config.lease {
+                // Stop before the leases can expire, not after: once they
+                // have, another worker may already be running these tasks.
+                if last_renewed.elapsed() + config.heartbeat >= config.lease {
                     tracing::error!(
-                        "leases not renewed for a whole lease period; stopping this worker's executions"
+                        "leases could not be renewed and are about to expire; stopping this worker's executions"
                     );
                     for execution in executions {
                         execution.cancel(CancelReason::LeaseLost);
