@@ -49,9 +49,16 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         match renewal {
             Ok(beat) => {
                 last_renewed = Instant::now();
-                // Act on the executions of this snapshot: the same task may
-                // already run again as a newer attempt, which is not lost.
+                // Act only on executions of this snapshot that are still in
+                // flight: one recorded meanwhile looks "lost" but is done,
+                // and the same task may already run again as a newer attempt.
                 for execution in &executions {
+                    let current = shared
+                        .inflight_get(&execution.task_id)
+                        .is_some_and(|e| Arc::ptr_eq(&e, execution));
+                    if !current {
+                        continue;
+                    }
                     if beat.lost.contains(&execution.task_id) {
                         tracing::warn!(task = %execution.task_id, attempt = execution.attempt, "lease lost; stopping the execution");
                         execution.cancel(CancelReason::LeaseLost);
