@@ -12,7 +12,8 @@
 
 pg_log() { printf 'postgres: %s\n' "$*" >&2; }
 
-pg_try() { psql "$1" -Atqc 'SELECT 1' >/dev/null 2>&1; }
+# -w: never prompt for a password (a script must not hang on a prompt).
+pg_try() { PGCONNECT_TIMEOUT=5 psql -w "$1" -Atqc 'SELECT 1' >/dev/null 2>&1; }
 
 pg_as_postgres() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
