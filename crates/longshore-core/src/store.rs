@@ -232,6 +232,14 @@ pub trait Store: Send + Sync + 'static {
         Ok((rejected, claimed))
     }
 
+    /// Returns to the queue, due now, every task running under `owner`
+    /// whose id is not in `tracked`: claims that committed although their
+    /// reply never reached the worker (the connection broke after the
+    /// commit). Their execution never started, so each gets one more allowed
+    /// attempt. Returns how many. The caller must make sure no claim of its
+    /// own is in flight meanwhile.
+    async fn release_untracked(&self, owner: &str, tracked: &[Uuid]) -> Result<u64, StoreError>;
+
     /// Returns up to `limit` running tasks whose lease expired to the queue
     /// (or fails them when their attempts are spent). Returns how many.
     async fn rescue_expired(&self, limit: i64) -> Result<u64, StoreError>;

@@ -505,6 +505,16 @@ impl Store for PgStore {
         Ok(u64::try_from(rescued).unwrap_or(0))
     }
 
+    async fn release_untracked(&self, owner: &str, tracked: &[Uuid]) -> Result<u64, StoreError> {
+        let released: i64 = sqlx::query_scalar(sql::RELEASE_UNTRACKED)
+            .bind(owner)
+            .bind(tracked)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(u64::try_from(released).unwrap_or(0))
+    }
+
     async fn promote_due(&self, limit: i64) -> Result<u64, StoreError> {
         let promoted: i64 = sqlx::query_scalar(sql::PROMOTE)
             .bind(limit)

@@ -233,6 +233,22 @@ SELECT count(*) AS rescued,
         FROM (SELECT DISTINCT queue FROM rescued WHERE state = 'queued') AS q) AS notified
 FROM rescued";
 
+/// Release of claims the worker never received (see
+/// `Store::release_untracked`): back to the queue with one more allowed
+/// attempt, waking the queues' workers.
+pub(crate) const RELEASE_UNTRACKED: &str = "
+WITH released AS (
+    UPDATE longshore_tasks AS t
+    SET state = 'queued', max_attempts = t.max_attempts + 1, run_at = now(),
+        lease_owner = NULL, lease_expires_at = NULL, modified_at = now()
+    WHERE t.lease_owner = $1 AND t.state = 'running' AND NOT (t.id = ANY($2::uuid[]))
+    RETURNING t.queue
+)
+SELECT count(*) AS released,
+       (SELECT count(pg_notify('longshore_task_available', queue))
+        FROM (SELECT DISTINCT queue FROM released) AS q) AS notified
+FROM released";
+
 /// Promotion of delayed tasks that became due (`longshore_tasks_scheduled`),
 /// waking the workers of their queues.
 pub(crate) const PROMOTE: &str = "

@@ -144,3 +144,153 @@ async fn a_result_the_database_refuses_does_not_hold_back_the_others() {
     // rescued when its lease expires.
     assert!(!db.task(poison).await.state.is_terminal());
 }
+
+/// The real engine, except that its first claim that takes a task commits
+/// and then reports a broken connection, as when the connection dies after
+/// the commit and before the reply.
+struct LostClaimReply {
+    inner: longshore::postgres::PgStore,
+    armed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl longshore::Store for LostClaimReply {
+    fn engine(&self) -> &'static str {
+        self.inner.engine()
+    }
+    async fn migrate(&self) -> Result<(), longshore::StoreError> {
+        self.inner.migrate().await
+    }
+    async fn enqueue(
+        &self,
+        tasks: Vec<longshore::NewTask>,
+    ) -> Result<Vec<longshore::EnqueueResult>, longshore::StoreError> {
+        self.inner.enqueue(tasks).await
+    }
+    async fn claim(
+        &self,
+        claim: &longshore::core::Claim,
+    ) -> Result<Vec<longshore::TaskRow>, longshore::StoreError> {
+        let claimed = self.inner.claim(claim).await?;
+        if !claimed.is_empty() && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(longshore::StoreError::Unavailable(
+                "connection reset after commit (injected)".into(),
+            ));
+        }
+        Ok(claimed)
+    }
+    async fn heartbeat(
+        &self,
+        owner: &str,
+        held: &[(Uuid, i32)],
+        lease: Duration,
+        logs: &[longshore::LogEntry],
+    ) -> Result<longshore::core::Heartbeat, longshore::StoreError> {
+        self.inner.heartbeat(owner, held, lease, logs).await
+    }
+    async fn complete(
+        &self,
+        owner: &str,
+        completions: &[longshore::core::Completion],
+    ) -> Result<Vec<Uuid>, longshore::StoreError> {
+        self.inner.complete(owner, completions).await
+    }
+    async fn release_untracked(
+        &self,
+        owner: &str,
+        tracked: &[Uuid],
+    ) -> Result<u64, longshore::StoreError> {
+        self.inner.release_untracked(owner, tracked).await
+    }
+    async fn rescue_expired(&self, limit: i64) -> Result<u64, longshore::StoreError> {
+        self.inner.rescue_expired(limit).await
+    }
+    async fn promote_due(&self, limit: i64) -> Result<u64, longshore::StoreError> {
+        self.inner.promote_due(limit).await
+    }
+    async fn task(&self, id: Uuid) -> Result<Option<longshore::TaskRow>, longshore::StoreError> {
+        self.inner.task(id).await
+    }
+    async fn logs(&self, id: Uuid) -> Result<Vec<longshore::LogEntry>, longshore::StoreError> {
+        self.inner.logs(id).await
+    }
+    async fn list(
+        &self,
+        filter: &longshore::core::TaskFilter,
+    ) -> Result<Vec<longshore::TaskRow>, longshore::StoreError> {
+        self.inner.list(filter).await
+    }
+    async fn stats(
+        &self,
+        key: longshore::core::StatsKey,
+    ) -> Result<Vec<longshore::core::StatsRow>, longshore::StoreError> {
+        self.inner.stats(key).await
+    }
+    async fn retry(&self, id: Uuid) -> Result<longshore::TaskRow, longshore::StoreError> {
+        self.inner.retry(id).await
+    }
+    async fn cancel(
+        &self,
+        id: Uuid,
+    ) -> Result<longshore::core::CancelResult, longshore::StoreError> {
+        self.inner.cancel(id).await
+    }
+    async fn listen(
+        &self,
+    ) -> Result<Option<Box<dyn longshore::core::EventSource>>, longshore::StoreError> {
+        self.inner.listen().await
+    }
+}
+
+#[tokio::test]
+async fn a_claim_whose_reply_is_lost_goes_back_to_the_queue_at_once() {
+    let db = TestDb::new().await;
+    let mut one_try = common::task("once");
+    one_try.max_attempts = 1;
+    let id = db.enqueue_one(one_try).await;
+    let runs = Runs::new();
+    let store = std::sync::Arc::new(LostClaimReply {
+        inner: db.store.clone(),
+        armed: std::sync::atomic::AtomicBool::new(true),
+    });
+    let config = WorkerConfig {
+        // Long enough that a lease expiry cannot explain a success.
+        lease: Duration::from_secs(60),
+        heartbeat: Duration::from_secs(20),
+        ..quick_config()
+    };
+    let worker = common::start_worker(store, common::counting_registry("once", &runs), config);
+    let done = common::wait_state(&db, id, TaskState::Succeeded).await;
+    worker.shutdown().await.unwrap();
+    assert_eq!(runs.of(id), 1, "it ran exactly once");
+    // The lost claim's attempt did not count against the task.
+    assert_eq!((done.attempt, done.max_attempts), (2, 2));
+}
+
+#[tokio::test]
+async fn release_untracked_touches_only_the_owners_untracked_tasks() {
+    use longshore::Store;
+    let db = TestDb::new().await;
+    db.enqueue(tasks("t", 3)).await;
+    let claim = |owner: &str, limit| longshore::core::Claim {
+        owner: owner.to_owned(),
+        queues: vec!["default".to_owned()],
+        limit,
+        lease: Duration::from_secs(60),
+    };
+    let mine = db.store.claim(&claim("me", 2)).await.unwrap();
+    let theirs = db.store.claim(&claim("them", 1)).await.unwrap();
+    let (tracked, lost) = (mine[0].id, mine[1].id);
+
+    let released = db.store.release_untracked("me", &[tracked]).await.unwrap();
+    assert_eq!(released, 1);
+    let lost = db.task(lost).await;
+    assert_eq!(lost.state, TaskState::Queued);
+    assert_eq!(lost.lease_owner, None);
+    assert_eq!((lost.attempt, lost.max_attempts), (1, 21));
+    assert_eq!(db.task(tracked).await.state, TaskState::Running);
+    assert_eq!(
+        db.task(theirs[0].id).await.lease_owner.as_deref(),
+        Some("them")
+    );
+}

@@ -37,6 +37,8 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
 
         // Not raced against `stop`: once sent, the claim may commit, and its
         // tasks must then be started (and drained or released) like any other.
+        // The gate is held until they are started (see `release_untracked`).
+        let gate = shared.claim_gate.read().await;
         match shared.store.claim(&claim).await {
             Ok(tasks) => {
                 let full = tasks.len() == claim.limit;
@@ -51,6 +53,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                     };
                     executor::spawn(&shared, task, permit);
                 }
+                drop(gate);
                 if full {
                     // More may be due: look again as soon as a slot frees.
                     continue;
@@ -61,6 +64,9 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             Err(e) => {
                 tracing::warn!(worker = %config.id, error = %e, "claim failed; retrying");
                 idle = config.idle_max;
+                drop(gate);
+                // It may have failed after committing.
+                shared.release_untracked().await;
             }
         }
         drop(permits);

@@ -126,7 +126,8 @@ async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
     let owner = &shared.config.id;
     let completions = &batch.completions[..n];
     let gate = shared.claim_gate.read().await;
-    let result = if *gate && shared.backlog.load(Ordering::Relaxed) {
+    let refill = *gate && shared.backlog.load(Ordering::Relaxed);
+    let result = if refill {
         let refill = Claim {
             owner: owner.clone(),
             queues: shared.config.queues.clone(),
@@ -175,15 +176,19 @@ async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
             drop(gate);
             true
         }
-        Err(e) if e.is_transient() => {
-            tracing::warn!(error = %e, pending = batch.len(), "recording finished tasks failed; retrying");
-            false
-        }
         Err(e) => {
+            drop(gate);
+            if refill {
+                // The claim half may have committed before the error.
+                shared.release_untracked().await;
+            }
+            if e.is_transient() {
+                tracing::warn!(error = %e, pending = batch.len(), "recording finished tasks failed; retrying");
+                return false;
+            }
             // Retrying the same batch would fail the same way, forever, and
             // hold every later result behind it: find the culprit.
             tracing::error!(error = %e, "recording finished tasks failed; writing them one at a time");
-            drop(gate);
             isolate(shared, batch, n).await;
             true
         }

@@ -94,6 +94,34 @@ impl Shared {
         }
     }
 
+    /// After a claim whose outcome is unknown (an error that may have come
+    /// after the commit), returns to the queue whatever this worker owns but
+    /// does not track. Holds the claim gate's write lock, so no claim of
+    /// this worker is between its commit and the start of its tasks.
+    pub(crate) async fn release_untracked(&self) {
+        let _gate = self.claim_gate.write().await;
+        let tracked: Vec<Uuid> = self
+            .inflight
+            .lock()
+            .map(|map| map.keys().copied().collect())
+            .unwrap_or_default();
+        match self
+            .store
+            .release_untracked(&self.config.id, &tracked)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                released = n,
+                "returned claimed tasks whose claim reply was lost to the queue"
+            ),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "could not check for lost claims; any will return when their leases expire"
+            ),
+        }
+    }
+
     fn cancel_all(&self, reason: CancelReason) {
         for execution in self.inflight_snapshot() {
             execution.cancel(reason);
