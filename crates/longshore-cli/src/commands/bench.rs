@@ -276,20 +276,16 @@ async fn insert_bulk(store: &Arc<dyn Store>, queue: &str, n: usize) -> anyhow::R
     Ok(start.elapsed())
 }
 
-async fn count_succeeded(store: &Arc<dyn Store>, queue: &str) -> anyhow::Result<i64> {
+/// Tasks of `queue` whose state satisfies `which`.
+async fn count(
+    store: &Arc<dyn Store>,
+    queue: &str,
+    which: impl Fn(longshore::TaskState) -> bool,
+) -> anyhow::Result<i64> {
     let rows = store.stats(longshore::core::StatsKey::Queue).await?;
     Ok(rows
         .iter()
-        .filter(|r| r.key == queue && r.state == longshore::TaskState::Succeeded)
-        .map(|r| r.count)
-        .sum())
-}
-
-async fn backlog(store: &Arc<dyn Store>, queue: &str) -> anyhow::Result<i64> {
-    let rows = store.stats(longshore::core::StatsKey::Queue).await?;
-    Ok(rows
-        .iter()
-        .filter(|r| r.key == queue && !r.state.is_terminal())
+        .filter(|r| r.key == queue && which(r.state))
         .map(|r| r.count)
         .sum())
 }
@@ -309,7 +305,7 @@ async fn bulk(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<BulkReport>
             bail!("A: not done after 10 minutes");
         }
     }
-    while count_succeeded(store, queue).await? < n as i64 {
+    while count(store, queue, |s| s == longshore::TaskState::Succeeded).await? < n as i64 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let process = start.elapsed();
@@ -389,7 +385,7 @@ async fn steady(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<SteadyRep
     }
     let elapsed = start.elapsed();
     let completed = probe.runs.load(Ordering::Relaxed);
-    let final_backlog = backlog(store, queue).await?;
+    let final_backlog = count(store, queue, |s| !s.is_terminal()).await?;
     worker.shutdown().await?;
     Ok(SteadyReport {
         seconds: elapsed.as_secs_f64(),

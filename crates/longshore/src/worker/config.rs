@@ -124,13 +124,7 @@ pub fn default_worker_id() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "worker".to_owned());
-    format!("{host}-{}-{:04x}", std::process::id(), fastrand_u16())
-}
-
-fn fastrand_u16() -> u16 {
-    // Uuid's random bits save a dependency here.
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    u16::from_be_bytes([bytes[0], bytes[1]])
+    format!("{host}-{}-{:04x}", std::process::id(), fastrand::u16(..))
 }
 
 #[cfg(test)]

@@ -13,14 +13,16 @@ use crate::context::{CancelReason, Execution, TaskContext, storable};
 use crate::error::TaskError;
 
 /// Starts `task` in the slot held by `permit`.
-pub(super) fn spawn(shared: &Arc<Shared>, task: TaskRow, permit: OwnedSemaphorePermit) {
+pub(super) fn spawn(shared: &Arc<Shared>, mut task: TaskRow, permit: OwnedSemaphorePermit) {
     let execution = Execution::new(task.id, task.attempt);
     if let Ok(mut map) = shared.inflight.lock() {
         map.insert(task.id, execution.clone());
     }
     let shared = shared.clone();
     shared.executions.clone().spawn(async move {
-        let outcome = execute(&shared, &task, &execution).await;
+        // The handler owns the arguments; the rest of the row stays here.
+        let args = std::mem::take(&mut task.args);
+        let outcome = execute(&shared, &task, args, &execution).await;
         match outcome {
             Some(outcome) => {
                 let completion = Completion {
@@ -51,7 +53,12 @@ pub(super) fn spawn(shared: &Arc<Shared>, task: TaskRow, permit: OwnedSemaphoreP
 
 /// Runs the handler. `None` means the result must not be recorded (the
 /// worker lost the lease).
-async fn execute(shared: &Shared, task: &TaskRow, execution: &Arc<Execution>) -> Option<Outcome> {
+async fn execute(
+    shared: &Shared,
+    task: &TaskRow,
+    args: serde_json::Value,
+    execution: &Arc<Execution>,
+) -> Option<Outcome> {
     let Some(actor) = shared.registry.get(&task.actor).cloned() else {
         // Retryable: during a rolling deploy another worker may know it.
         return Some(Outcome::Failed {
@@ -74,7 +81,6 @@ async fn execute(shared: &Shared, task: &TaskRow, execution: &Arc<Execution>) ->
         actor: Arc::from(task.actor.as_str()),
         max_attempts: task.max_attempts,
     };
-    let args = task.args.clone();
     // Its own Tokio task, so that a panic is caught and the handler can be
     // aborted if it ignores cancellation.
     let mut handle = tokio::spawn(async move { actor.run(args, ctx).await });

@@ -17,7 +17,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let interval = shared.config.maintenance_interval;
     loop {
         // Spread the nodes' passes so that they do not all run at once.
-        let jitter = interval.mul_f64(fastrand_fraction() * 0.2);
+        let jitter = interval.mul_f64(fastrand::f64() * 0.2);
         tokio::select! {
             () = tokio::time::sleep(interval + jitter) => {}
             () = stop.cancelled() => return,
@@ -51,9 +51,4 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             }
         }
     }
-}
-
-fn fastrand_fraction() -> f64 {
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    f64::from(u16::from_be_bytes([bytes[0], bytes[1]])) / f64::from(u16::MAX)
 }
