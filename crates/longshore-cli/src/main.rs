@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{bench, enqueue, tasks, worker};
+use commands::{bench, enqueue, serve, tasks, worker};
 
 #[derive(Parser)]
 #[command(
@@ -21,9 +21,13 @@ use commands::{bench, enqueue, tasks, worker};
     long_about = None,
 )]
 struct Cli {
-    /// PostgreSQL URL, e.g. postgres://user@localhost:5432/app [env: LONGSHORE_DATABASE_URL]
+    /// postgres://user@host:5432/db or sqlite://path/to/file.db [env: LONGSHORE_DATABASE_URL; default: the data directory's SQLite file]
     #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
+
+    /// Where the embedded SQLite database lives when no URL is given [env: LONGSHORE_DATA_DIR; default: ./longshore-data]
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
 
     /// YAML settings file (see docs/configuration.md)
     #[arg(long, global = true, value_name = "FILE", env = "LONGSHORE_CONFIG")]
@@ -39,6 +43,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run everything in one process: an inline worker with the built-in
+    /// actors and the HTTP side, on the data directory's SQLite file unless
+    /// a database URL is given. Stops gracefully on SIGTERM or SIGINT.
+    Serve(serve::Args),
     /// Apply the database migrations embedded in this binary (safe to run
     /// from several nodes at once).
     Migrate,
@@ -57,7 +65,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_log = match cli.command {
-        Command::Worker(_) | Command::Bench(_) | Command::Migrate => "info",
+        Command::Serve(_) | Command::Worker(_) | Command::Bench(_) | Command::Migrate => "info",
         _ => "warn",
     };
     let filter = cli
@@ -100,12 +108,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(url) = &cli.database_url {
         overrides.push(("database_url", url.clone().into()));
     }
-    if let Command::Worker(args) = &cli.command {
-        args.overrides(&mut overrides);
+    if let Some(dir) = &cli.data_dir {
+        overrides.push(("data_dir", dir.display().to_string().into()));
+    }
+    match &cli.command {
+        Command::Worker(args) => args.overrides(&mut overrides),
+        Command::Serve(args) => args.overrides(&mut overrides),
+        _ => {}
     }
     let settings =
         settings::Settings::load(cli.config.as_deref(), &overrides).map_err(anyhow::Error::msg)?;
     match cli.command {
+        Command::Serve(_) => serve::run(&settings).await,
         Command::Migrate => commands::migrate(&settings).await,
         Command::Worker(_) => worker::run(&settings).await,
         Command::Enqueue(args) => enqueue::run(&settings, args).await,

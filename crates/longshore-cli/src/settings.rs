@@ -3,7 +3,8 @@
 //! sets `worker.concurrency`), then command-line flags. Every setting and
 //! its default is listed in docs/configuration.md.
 
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use figment::Figment;
@@ -12,15 +13,48 @@ use longshore::{RetryPolicy, WorkerConfig};
 use serde::{Deserialize, Serialize};
 
 /// Every setting.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct Settings {
-    /// Where the tasks live: `postgres://user@host:5432/db`.
+    /// Where the tasks live: `postgres://user@host:5432/db` or
+    /// `sqlite://path/to/file.db`; when unset, a SQLite file in `data_dir`.
     pub(crate) database_url: Option<String>,
+    /// Where the embedded SQLite database lives when no URL is given.
+    pub(crate) data_dir: PathBuf,
     pub(crate) database: DatabaseSettings,
+    pub(crate) http: HttpServerSettings,
     pub(crate) worker: WorkerSettings,
     pub(crate) retry: RetrySettings,
     pub(crate) actors: ActorSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: None,
+            data_dir: PathBuf::from("longshore-data"),
+            database: DatabaseSettings::default(),
+            http: HttpServerSettings::default(),
+            worker: WorkerSettings::default(),
+            retry: RetrySettings::default(),
+            actors: ActorSettings::default(),
+        }
+    }
+}
+
+/// The HTTP side of `longshore serve`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct HttpServerSettings {
+    pub(crate) listen: SocketAddr,
+}
+
+impl Default for HttpServerSettings {
+    fn default() -> Self {
+        HttpServerSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -29,6 +63,8 @@ pub(crate) struct DatabaseSettings {
     pub(crate) max_connections: u32,
     #[serde(with = "humantime_serde")]
     pub(crate) acquire_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) busy_timeout: Duration,
     pub(crate) poll_only: bool,
     pub(crate) durable_hot_path: bool,
     pub(crate) migrate_on_start: bool,
@@ -39,6 +75,7 @@ impl Default for DatabaseSettings {
         DatabaseSettings {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
             poll_only: false,
             durable_hot_path: false,
             migrate_on_start: true,
@@ -140,7 +177,15 @@ impl Default for HttpSettings {
 
 /// The top-level keys, so that unrelated `LONGSHORE_*` variables (such as
 /// the test suite's `LONGSHORE_TEST_DATABASE_URL`) are not read as settings.
-const SECTIONS: &[&str] = &["database_url", "database", "worker", "retry", "actors"];
+const SECTIONS: &[&str] = &[
+    "database_url",
+    "data_dir",
+    "database",
+    "http",
+    "worker",
+    "retry",
+    "actors",
+];
 
 impl Settings {
     /// Loads settings from the layers, with `overrides` (from flags) last.
@@ -195,13 +240,6 @@ impl Settings {
             return Err("invalid setting: actors.http.timeout must be above zero".into());
         }
         self.worker_config().validate().map_err(|e| e.to_string())
-    }
-
-    /// The database URL, or the error a newcomer needs.
-    pub(crate) fn database_url(&self) -> Result<&str, String> {
-        self.database_url.as_deref().ok_or_else(|| {
-            "no database configured: pass --database-url postgres://USER@HOST:PORT/DB or set LONGSHORE_DATABASE_URL".to_owned()
-        })
     }
 
     pub(crate) fn worker_config(&self) -> WorkerConfig {

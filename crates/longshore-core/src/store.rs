@@ -188,8 +188,15 @@ pub trait Store: Send + Sync + 'static {
     /// The engine's name, e.g. `postgres`.
     fn engine(&self) -> &'static str;
 
-    /// Applies pending migrations; safe when several nodes run it at once.
-    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Applies pending migrations and returns the versions it applied;
+    /// safe when several nodes run it at once.
+    async fn migrate(&self) -> Result<Vec<i32>, StoreError>;
+
+    /// The newest schema version this build knows.
+    fn schema_version(&self) -> i32;
+
+    /// One trivial round trip: is the database answering?
+    async fn ping(&self) -> Result<(), StoreError>;
 
     /// Inserts tasks in one round trip. Tasks whose unique key is held by an
     /// active task are not inserted. Invalid tasks reject the whole batch.

@@ -373,8 +373,20 @@ impl Store for PgStore {
         "postgres"
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        migrate::run(&self.pool).await.map(|_| ())
+    async fn migrate(&self) -> Result<Vec<i32>, StoreError> {
+        migrate::run(&self.pool).await
+    }
+
+    fn schema_version(&self) -> i32 {
+        latest_version()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
     }
 
     async fn enqueue(&self, tasks: Vec<NewTask>) -> Result<Vec<EnqueueResult>, StoreError> {

@@ -72,3 +72,9 @@ pub mod postgres {
     pub use longshore_postgres::{PgOptions, PgStore, enqueue_in, latest_version, parse_url};
     pub use sqlx::postgres::PgConnectOptions;
 }
+
+/// The embedded SQLite engine.
+pub mod sqlite {
+    pub use longshore_sqlite::{SqliteOptions, SqliteStore, latest_version, parse_url};
+    pub use sqlx::sqlite::SqliteConnectOptions;
+}

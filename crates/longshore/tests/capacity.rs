@@ -1,86 +1,83 @@
 //! A worker never runs more than its concurrency at once, however deep the
 //! queue.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{Runs, TestDb, counting_registry, quick_config, registry_with, tasks, wait_count};
+use common::{Runs, counting_registry, quick_config, registry_with, tasks, wait_count};
 use longshore::{TaskContext, TaskState, WorkerConfig};
 
 const NOOP: &str = "noop";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn running_tasks_in_the_database_never_exceed_the_worker_concurrency() {
-    let db = TestDb::new().await;
-    for _ in 0..4 {
-        db.enqueue(tasks(NOOP, 500)).await;
-    }
-    let runs = Runs::new();
-    let config = WorkerConfig {
-        concurrency: 4,
-        ..quick_config()
-    };
-    let worker = db.worker(counting_registry(NOOP, &runs), config);
-
-    let mut most = 0;
-    let mut samples = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (running, succeeded): (i64, i64) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE state = 'running'),
-                    count(*) FILTER (WHERE state = 'succeeded')
-             FROM longshore_tasks",
-        )
-        .fetch_one(&db.observer)
-        .await
-        .unwrap();
-        most = most.max(running);
-        samples += 1;
-        if succeeded == 2000 {
-            break;
+conformance! {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn running_tasks_in_the_database_never_exceed_the_worker_concurrency(db) {
+        for _ in 0..4 {
+            db.enqueue(tasks(NOOP, 500)).await;
         }
+        let runs = Runs::new();
+        let config = WorkerConfig {
+            concurrency: 4,
+            ..quick_config()
+        };
+        let worker = db.worker(counting_registry(NOOP, &runs), config);
+
+        let mut most = 0;
+        let mut samples = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            // Both counts from one snapshot of the table.
+            let counts = db.state_counts().await;
+            let running = counts.get(&TaskState::Running).copied().unwrap_or(0);
+            let succeeded = counts.get(&TaskState::Succeeded).copied().unwrap_or(0);
+            most = most.max(running);
+            samples += 1;
+            if succeeded == 2000 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out: {succeeded} of 2000 succeeded"
+            );
+        }
+        worker.shutdown().await.unwrap();
+        assert!(samples > 10, "too few samples ({samples}) to judge");
         assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out: {succeeded} of 2000 succeeded"
+            most <= 4,
+            "{most} tasks were running at once with concurrency 4"
         );
+        assert_eq!(runs.total(), 2000);
     }
-    worker.shutdown().await.unwrap();
-    assert!(samples > 10, "too few samples ({samples}) to judge");
-    assert!(
-        most <= 4,
-        "{most} tasks were running at once with concurrency 4"
-    );
-    assert_eq!(runs.total(), 2000);
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn handlers_in_flight_never_exceed_the_worker_concurrency() {
-    let db = TestDb::new().await;
-    db.enqueue(tasks("busy", 200)).await;
-    let current = Arc::new(AtomicUsize::new(0));
-    let most = Arc::new(AtomicUsize::new(0));
-    let (c, m) = (current.clone(), most.clone());
-    let registry = registry_with("busy", move |_args, _ctx: TaskContext| {
-        let (current, most) = (c.clone(), m.clone());
-        async move {
-            let now = current.fetch_add(1, Ordering::SeqCst) + 1;
-            most.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            current.fetch_sub(1, Ordering::SeqCst);
-            Ok(())
-        }
-    });
-    let config = WorkerConfig {
-        concurrency: 4,
-        ..quick_config()
-    };
-    let worker = db.worker(registry, config);
-    wait_count(&db, TaskState::Succeeded, 200, Duration::from_secs(30)).await;
-    worker.shutdown().await.unwrap();
-    let most = most.load(Ordering::SeqCst);
-    assert!(most <= 4, "{most} handlers ran at once with concurrency 4");
-    assert_eq!(most, 4, "the worker should use all of its slots");
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn handlers_in_flight_never_exceed_the_worker_concurrency(db) {
+        db.enqueue(tasks("busy", 200)).await;
+        let current = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (c, m) = (current.clone(), most.clone());
+        let registry = registry_with("busy", move |_args, _ctx: TaskContext| {
+            let (current, most) = (c.clone(), m.clone());
+            async move {
+                let now = current.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                current.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            }
+        });
+        let config = WorkerConfig {
+            concurrency: 4,
+            ..quick_config()
+        };
+        let worker = db.worker(registry, config);
+        wait_count(&db, TaskState::Succeeded, 200, Duration::from_secs(30)).await;
+        worker.shutdown().await.unwrap();
+        let most = most.load(Ordering::SeqCst);
+        assert!(most <= 4, "{most} handlers ran at once with concurrency 4");
+        assert_eq!(most, 4, "the worker should use all of its slots");
+    }
 }

@@ -1,13 +1,14 @@
 //! Enqueueing: bulk inserts, unique keys, enqueue inside the caller's own
 //! transaction, and bad input that changes nothing.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
 
 use common::{Runs, TestDb, counting_registry, quick_config, task, tasks, wait_state};
 use longshore::postgres::enqueue_in;
-use longshore::{Client, EnqueueResult, NewTask, Store, StoreError, TaskState};
+use longshore::{Client, EnqueueResult, NewTask, StoreError, TaskState};
 use uuid::Uuid;
 
 const NOOP: &str = "noop";
@@ -18,184 +19,6 @@ fn keyed(key: &str, n: usize) -> Vec<NewTask> {
         t.unique_key = Some(key.to_owned());
     }
     batch
-}
-
-// ---------------------------------------------------------------- bulk
-
-#[tokio::test]
-async fn enqueue_many_inserts_every_task_of_a_large_batch() {
-    let db = TestDb::new().await;
-    let client = Client::new(db.store());
-    let batch = tasks(NOOP, 5000);
-    let wanted: HashSet<Uuid> = batch.iter().map(|t| t.id).collect();
-    let results = client.enqueue_many(batch).await.unwrap();
-    assert_eq!(results.len(), 5000);
-    assert!(results.iter().all(|r| r.inserted));
-    let reported: HashSet<Uuid> = results.iter().map(|r| r.id).collect();
-    assert_eq!(reported, wanted);
-    let stored: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM longshore_tasks")
-        .fetch_all(&db.observer)
-        .await
-        .unwrap();
-    assert_eq!(stored.into_iter().collect::<HashSet<_>>(), wanted);
-    assert_eq!(db.count(TaskState::Queued).await, 5000);
-}
-
-#[tokio::test]
-async fn enqueued_fields_are_stored_as_given() {
-    let db = TestDb::new().await;
-    let mut t = task(NOOP);
-    t.queue = "mail".into();
-    t.args = serde_json::json!({ "to": "a@example.com", "n": [1, 2] });
-    t.priority = -3;
-    t.max_attempts = 7;
-    t.time_limit_ms = Some(1234);
-    t.unique_key = Some("mail:a".into());
-    t.related = Some(longshore::Related {
-        kind: "user".into(),
-        id: "42".into(),
-    });
-    let id = db.enqueue_one(t.clone()).await;
-    let row = db.task(id).await;
-    assert_eq!(row.queue, t.queue);
-    assert_eq!(row.actor, t.actor);
-    assert_eq!(row.args, t.args);
-    assert_eq!(row.priority, -3);
-    assert_eq!(row.max_attempts, 7);
-    assert_eq!(row.time_limit_ms, Some(1234));
-    assert_eq!(row.unique_key, t.unique_key);
-    assert_eq!(row.related, t.related);
-    assert_eq!(row.attempt, 0);
-    assert_eq!(row.state, TaskState::Queued);
-    assert!(row.lease_owner.is_none() && row.started_at.is_none());
-}
-
-// ---------------------------------------------------------------- unique keys
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn enqueuing_a_held_unique_key_ten_thousand_times_leaves_one_task() {
-    let db = TestDb::new().await;
-    // The first batch: one of its thousand becomes the holder.
-    let first = db.store.enqueue(keyed("report:7", 1000)).await.unwrap();
-    let holders: Vec<&EnqueueResult> = first.iter().filter(|r| r.inserted).collect();
-    assert_eq!(holders.len(), 1);
-    let holder = holders[0].id;
-    assert!(first.iter().all(|r| r.id == holder));
-
-    // Nine more thousand, concurrently, while the holder still waits.
-    let mut calls = Vec::new();
-    for _ in 0..9 {
-        let store = db.store.clone();
-        calls.push(tokio::spawn(async move {
-            store.enqueue(keyed("report:7", 1000)).await.unwrap()
-        }));
-    }
-    for call in calls {
-        let results = call.await.unwrap();
-        assert_eq!(results.len(), 1000);
-        assert!(results.iter().all(|r| !r.inserted && r.id == holder));
-    }
-    assert_eq!(db.total().await, 1);
-    assert_eq!(db.task(holder).await.state, TaskState::Queued);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_first_enqueues_of_a_unique_key_insert_exactly_one() {
-    let db = TestDb::new().await;
-    let mut calls = Vec::new();
-    for _ in 0..10 {
-        // Separate pools: separate sessions racing for the key.
-        let store = db.other_store().await;
-        calls.push(tokio::spawn(async move {
-            store.enqueue(keyed("sync:acme", 100)).await.unwrap()
-        }));
-    }
-    let mut results = Vec::new();
-    for call in calls {
-        results.extend(call.await.unwrap());
-    }
-    let inserted: Vec<Uuid> = results
-        .iter()
-        .filter(|r| r.inserted)
-        .map(|r| r.id)
-        .collect();
-    assert_eq!(inserted.len(), 1, "{inserted:?}");
-    assert!(results.iter().all(|r| r.id == inserted[0]));
-    assert_eq!(db.total().await, 1);
-}
-
-#[tokio::test]
-async fn a_unique_key_can_be_enqueued_again_once_its_holder_finished() {
-    let db = TestDb::new().await;
-    let first = db.store.enqueue(keyed("nightly", 1)).await.unwrap()[0];
-    assert!(first.inserted);
-    let while_waiting = db.store.enqueue(keyed("nightly", 1)).await.unwrap()[0];
-    assert_eq!(
-        while_waiting,
-        EnqueueResult {
-            id: first.id,
-            inserted: false
-        }
-    );
-
-    let runs = Runs::new();
-    let worker = db.worker(counting_registry(NOOP, &runs), quick_config());
-    wait_state(&db, first.id, TaskState::Succeeded).await;
-    worker.shutdown().await.unwrap();
-
-    let again = db.store.enqueue(keyed("nightly", 1)).await.unwrap()[0];
-    assert!(again.inserted);
-    assert_ne!(again.id, first.id);
-    assert_eq!(db.total().await, 2);
-}
-
-#[tokio::test]
-async fn a_unique_key_is_held_by_a_scheduled_task_too() {
-    let db = TestDb::new().await;
-    let mut later = keyed("digest", 1);
-    later[0].run_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
-    let holder = db.store.enqueue(later).await.unwrap()[0];
-    assert!(holder.inserted);
-    assert_eq!(db.task(holder.id).await.state, TaskState::Scheduled);
-    let dup = db.store.enqueue(keyed("digest", 1)).await.unwrap()[0];
-    assert!(!dup.inserted);
-    assert_eq!(dup.id, holder.id);
-    assert_eq!(db.total().await, 1);
-}
-
-// ---------------------------------------------------------------- transactions
-
-#[tokio::test]
-async fn a_task_enqueued_in_a_rolled_back_transaction_does_not_exist() {
-    let db = TestDb::new().await;
-    let mut tx = db.store.pool().begin().await.unwrap();
-    let results = enqueue_in(&mut tx, vec![task(NOOP)]).await.unwrap();
-    assert!(results[0].inserted);
-    tx.rollback().await.unwrap();
-    assert!(db.store.task(results[0].id).await.unwrap().is_none());
-    assert_eq!(db.total().await, 0);
-}
-
-#[tokio::test]
-async fn a_task_enqueued_in_a_committed_transaction_exists_and_runs() {
-    let db = TestDb::new().await;
-    let runs = Runs::new();
-    let worker = db.worker(counting_registry(NOOP, &runs), quick_config());
-    let mut tx = db.store.pool().begin().await.unwrap();
-    // The application's own write in the same transaction.
-    sqlx::query("CREATE TABLE orders (id int PRIMARY KEY)")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    let id = enqueue_in(&mut tx, vec![task(NOOP)]).await.unwrap()[0].id;
-    // Invisible to everyone else until the commit.
-    assert!(db.store.task(id).await.unwrap().is_none());
-    tx.commit().await.unwrap();
-
-    let done = wait_state(&db, id, TaskState::Succeeded).await;
-    worker.shutdown().await.unwrap();
-    assert_eq!(done.attempt, 1);
-    assert_eq!(runs.of(id), 1);
 }
 
 // ---------------------------------------------------------------- bad input
@@ -215,37 +38,219 @@ fn invalid_tasks() -> Vec<(&'static str, NewTask)> {
     ]
 }
 
-#[tokio::test]
-async fn an_invalid_task_is_rejected_as_invalid_input_and_nothing_is_written() {
-    let db = TestDb::new().await;
-    for (what, bad) in invalid_tasks() {
-        match db.store.enqueue(vec![bad]).await {
-            Err(StoreError::InvalidInput(message)) => assert!(!message.is_empty(), "{what}"),
-            other => panic!("{what}: expected InvalidInput, got {other:?}"),
+conformance! {
+    // ---------------------------------------------------------------- bulk
+
+    #[tokio::test]
+    async fn enqueue_many_inserts_every_task_of_a_large_batch(db) {
+        let client = Client::new(db.store());
+        let batch = tasks(NOOP, 5000);
+        let wanted: HashSet<Uuid> = batch.iter().map(|t| t.id).collect();
+        let results = client.enqueue_many(batch).await.unwrap();
+        assert_eq!(results.len(), 5000);
+        assert!(results.iter().all(|r| r.inserted));
+        let reported: HashSet<Uuid> = results.iter().map(|r| r.id).collect();
+        assert_eq!(reported, wanted);
+        let stored: Vec<Uuid> = db.ids().await;
+        assert_eq!(stored.into_iter().collect::<HashSet<_>>(), wanted);
+        assert_eq!(db.count(TaskState::Queued).await, 5000);
+    }
+
+    #[tokio::test]
+    async fn enqueued_fields_are_stored_as_given(db) {
+        let mut t = task(NOOP);
+        t.queue = "mail".into();
+        t.args = serde_json::json!({ "to": "a@example.com", "n": [1, 2] });
+        t.priority = -3;
+        t.max_attempts = 7;
+        t.time_limit_ms = Some(1234);
+        t.unique_key = Some("mail:a".into());
+        t.related = Some(longshore::Related {
+            kind: "user".into(),
+            id: "42".into(),
+        });
+        let id = db.enqueue_one(t.clone()).await;
+        let row = db.task(id).await;
+        assert_eq!(row.queue, t.queue);
+        assert_eq!(row.actor, t.actor);
+        assert_eq!(row.args, t.args);
+        assert_eq!(row.priority, -3);
+        assert_eq!(row.max_attempts, 7);
+        assert_eq!(row.time_limit_ms, Some(1234));
+        assert_eq!(row.unique_key, t.unique_key);
+        assert_eq!(row.related, t.related);
+        assert_eq!(row.attempt, 0);
+        assert_eq!(row.state, TaskState::Queued);
+        assert!(row.lease_owner.is_none() && row.started_at.is_none());
+    }
+
+    // ---------------------------------------------------------------- unique keys
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn enqueuing_a_held_unique_key_ten_thousand_times_leaves_one_task(db) {
+        // The first batch: one of its thousand becomes the holder.
+        let first = db.store.enqueue(keyed("report:7", 1000)).await.unwrap();
+        let holders: Vec<&EnqueueResult> = first.iter().filter(|r| r.inserted).collect();
+        assert_eq!(holders.len(), 1);
+        let holder = holders[0].id;
+        assert!(first.iter().all(|r| r.id == holder));
+
+        // Nine more thousand, concurrently, while the holder still waits.
+        let mut calls = Vec::new();
+        for _ in 0..9 {
+            let store = db.store.clone();
+            calls.push(tokio::spawn(async move {
+                store.enqueue(keyed("report:7", 1000)).await.unwrap()
+            }));
+        }
+        for call in calls {
+            let results = call.await.unwrap();
+            assert_eq!(results.len(), 1000);
+            assert!(results.iter().all(|r| !r.inserted && r.id == holder));
+        }
+        assert_eq!(db.total().await, 1);
+        assert_eq!(db.task(holder).await.state, TaskState::Queued);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_first_enqueues_of_a_unique_key_insert_exactly_one(db) {
+        let mut calls = Vec::new();
+        for _ in 0..10 {
+            // Separate pools: separate sessions racing for the key.
+            let store = db.other_store().await;
+            calls.push(tokio::spawn(async move {
+                store.enqueue(keyed("sync:acme", 100)).await.unwrap()
+            }));
+        }
+        let mut results = Vec::new();
+        for call in calls {
+            results.extend(call.await.unwrap());
+        }
+        let inserted: Vec<Uuid> = results
+            .iter()
+            .filter(|r| r.inserted)
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(inserted.len(), 1, "{inserted:?}");
+        assert!(results.iter().all(|r| r.id == inserted[0]));
+        assert_eq!(db.total().await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_unique_key_can_be_enqueued_again_once_its_holder_finished(db) {
+        let first = db.store.enqueue(keyed("nightly", 1)).await.unwrap()[0];
+        assert!(first.inserted);
+        let while_waiting = db.store.enqueue(keyed("nightly", 1)).await.unwrap()[0];
+        assert_eq!(
+            while_waiting,
+            EnqueueResult {
+                id: first.id,
+                inserted: false
+            }
+        );
+
+        let runs = Runs::new();
+        let worker = db.worker(counting_registry(NOOP, &runs), quick_config());
+        wait_state(&db, first.id, TaskState::Succeeded).await;
+        worker.shutdown().await.unwrap();
+
+        let again = db.store.enqueue(keyed("nightly", 1)).await.unwrap()[0];
+        assert!(again.inserted);
+        assert_ne!(again.id, first.id);
+        assert_eq!(db.total().await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_unique_key_is_held_by_a_scheduled_task_too(db) {
+        let mut later = keyed("digest", 1);
+        later[0].run_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
+        let holder = db.store.enqueue(later).await.unwrap()[0];
+        assert!(holder.inserted);
+        assert_eq!(db.task(holder.id).await.state, TaskState::Scheduled);
+        let dup = db.store.enqueue(keyed("digest", 1)).await.unwrap()[0];
+        assert!(!dup.inserted);
+        assert_eq!(dup.id, holder.id);
+        assert_eq!(db.total().await, 1);
+    }
+
+    // ---------------------------------------------------------------- bad input
+
+    #[tokio::test]
+    async fn an_invalid_task_is_rejected_as_invalid_input_and_nothing_is_written(db) {
+        for (what, bad) in invalid_tasks() {
+            match db.store.enqueue(vec![bad]).await {
+                Err(StoreError::InvalidInput(message)) => assert!(!message.is_empty(), "{what}"),
+                other => panic!("{what}: expected InvalidInput, got {other:?}"),
+            }
+        }
+        assert_eq!(db.total().await, 0);
+    }
+
+    #[tokio::test]
+    async fn a_batch_containing_one_invalid_task_inserts_none_of_them(db) {
+        for (what, bad) in invalid_tasks() {
+            let mut batch = tasks(NOOP, 100);
+            batch.insert(50, bad);
+            let result = db.store.enqueue(batch).await;
+            assert!(
+                matches!(result, Err(StoreError::InvalidInput(_))),
+                "{what}: {result:?}"
+            );
+            assert_eq!(db.total().await, 0, "{what}");
         }
     }
+}
+
+// ---------------------------------------------------------------- PostgreSQL only
+//
+// Tests of behaviour that only exists on PostgreSQL; not part of the
+// conformance suite.
+
+// ---------------------------------------------------------------- transactions
+
+// PostgreSQL only: `longshore::postgres::enqueue_in` takes the caller's
+// sqlx PostgreSQL transaction.
+#[tokio::test]
+async fn a_task_enqueued_in_a_rolled_back_transaction_does_not_exist() {
+    let db = TestDb::postgres().await;
+    let mut tx = db.pg().store.pool().begin().await.unwrap();
+    let results = enqueue_in(&mut tx, vec![task(NOOP)]).await.unwrap();
+    assert!(results[0].inserted);
+    tx.rollback().await.unwrap();
+    assert!(db.store.task(results[0].id).await.unwrap().is_none());
     assert_eq!(db.total().await, 0);
 }
 
+// PostgreSQL only: `longshore::postgres::enqueue_in` takes the caller's
+// sqlx PostgreSQL transaction.
 #[tokio::test]
-async fn a_batch_containing_one_invalid_task_inserts_none_of_them() {
-    let db = TestDb::new().await;
-    for (what, bad) in invalid_tasks() {
-        let mut batch = tasks(NOOP, 100);
-        batch.insert(50, bad);
-        let result = db.store.enqueue(batch).await;
-        assert!(
-            matches!(result, Err(StoreError::InvalidInput(_))),
-            "{what}: {result:?}"
-        );
-        assert_eq!(db.total().await, 0, "{what}");
-    }
+async fn a_task_enqueued_in_a_committed_transaction_exists_and_runs() {
+    let db = TestDb::postgres().await;
+    let runs = Runs::new();
+    let worker = db.worker(counting_registry(NOOP, &runs), quick_config());
+    let mut tx = db.pg().store.pool().begin().await.unwrap();
+    // The application's own write in the same transaction.
+    sqlx::query("CREATE TABLE orders (id int PRIMARY KEY)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let id = enqueue_in(&mut tx, vec![task(NOOP)]).await.unwrap()[0].id;
+    // Invisible to everyone else until the commit.
+    assert!(db.store.task(id).await.unwrap().is_none());
+    tx.commit().await.unwrap();
+
+    let done = wait_state(&db, id, TaskState::Succeeded).await;
+    worker.shutdown().await.unwrap();
+    assert_eq!(done.attempt, 1);
+    assert_eq!(runs.of(id), 1);
 }
 
+// PostgreSQL only: `longshore::postgres::enqueue_in` takes the caller's
+// sqlx PostgreSQL transaction.
 #[tokio::test]
 async fn an_invalid_task_in_the_callers_transaction_is_rejected_before_writing() {
-    let db = TestDb::new().await;
-    let mut tx = db.store.pool().begin().await.unwrap();
+    let db = TestDb::postgres().await;
+    let mut tx = db.pg().store.pool().begin().await.unwrap();
     let mut bad = task(NOOP);
     bad.max_attempts = 0;
     let result = enqueue_in(&mut tx, vec![task(NOOP), bad]).await;

@@ -1,5 +1,7 @@
 //! `longshore bench`: throughput and latency, measured the way the peers
-//! are measured, on a scratch database this command creates and drops.
+//! are measured, on a scratch database this command creates and drops: a
+//! PostgreSQL database on the configured server, or a SQLite file in a
+//! temporary directory when the configured engine is SQLite (the default).
 //!
 //! - A, bulk: insert N tasks in chunks of 1,000, then time one worker
 //!   (concurrency 16) until all are recorded as succeeded.
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use async_trait::async_trait;
 use longshore::postgres::{PgOptions, PgStore};
+use longshore::sqlite::{SqliteOptions, SqliteStore};
 use longshore::{
     Actor, NewTask, Registry, Store, TaskContext, TaskError, Worker, WorkerConfig, WorkerHandle,
 };
@@ -28,6 +31,7 @@ use serde::Serialize;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
+use super::Database;
 use crate::settings::Settings;
 
 #[derive(clap::Args)]
@@ -59,7 +63,7 @@ pub(crate) struct Args {
     /// Also write the results as JSON to this file
     #[arg(long, value_name = "FILE")]
     json_out: Option<PathBuf>,
-    /// Keep the scratch database afterwards
+    /// Keep the scratch database (or SQLite file) afterwards
     #[arg(long)]
     keep: bool,
 }
@@ -99,8 +103,8 @@ impl Actor for ProbeActor {
 struct Report {
     engine: &'static str,
     server: String,
-    fsync: String,
-    synchronous_commit: String,
+    /// The settings that decide when a commit is on disk.
+    durability: String,
     durable_hot_path: bool,
     concurrency: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,7 +159,22 @@ pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
     if args.concurrency == 0 || args.bulk_tasks == 0 || args.latency_tasks == 0 {
         bail!("--concurrency, --bulk-tasks and --latency-tasks must be at least 1");
     }
-    let url = settings.database_url().map_err(anyhow::Error::msg)?;
+    let durable = settings.database.durable_hot_path;
+    let report = match Database::from_settings(settings)? {
+        Database::Postgres { url } => on_postgres(&url, &args, durable).await?,
+        Database::Sqlite { .. } => on_sqlite(settings, &args).await?,
+    };
+    print_report(&report);
+    if let Some(path) = &args.json_out {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+/// The workloads on a scratch database of the PostgreSQL server at `url`.
+async fn on_postgres(url: &str, args: &Args, durable: bool) -> anyhow::Result<Report> {
     let admin_options = longshore::postgres::parse_url(url)?;
     let name = format!("longshore_bench_{}", Uuid::new_v4().simple());
     let mut admin = PgConnection::connect_with(&admin_options)
@@ -169,13 +188,39 @@ pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
 
     let options = PgOptions {
         max_connections: (args.concurrency as u32 / 2).max(8),
-        durable_hot_path: settings.database.durable_hot_path,
+        durable_hot_path: durable,
         ..PgOptions::default()
     };
     let result = async {
         let store = PgStore::connect_with(admin_options.clone().database(&name), &options).await?;
         store.migrate().await?;
-        let report = run_workloads(&store, &args, options.durable_hot_path).await;
+        let show = |q: &'static str| {
+            let pool = store.pool().clone();
+            async move {
+                sqlx::query_scalar::<_, String>(q)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap_or_else(|_| "?".into())
+            }
+        };
+        let report = Report {
+            engine: "postgres",
+            server: show("SHOW server_version").await,
+            durability: format!(
+                "fsync {}, synchronous_commit {}; claims and completions {}",
+                show("SHOW fsync").await,
+                show("SHOW synchronous_commit").await,
+                if durable {
+                    "wait for the WAL flush"
+                } else {
+                    "with synchronous_commit off"
+                }
+            ),
+            durable_hot_path: durable,
+            concurrency: args.concurrency,
+            ..Report::default()
+        };
+        let report = run_workloads(Arc::new(store.clone()), args, report).await;
         // Close before the scratch database is dropped under it.
         store.pool().close().await;
         report
@@ -190,37 +235,58 @@ pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
             .await
             .context("dropping the scratch database")?;
     }
-    let report = result?;
-    print_report(&report);
-    if let Some(path) = &args.json_out {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    println!("{}", serde_json::to_string(&report)?);
-    Ok(())
+    result
 }
 
-async fn run_workloads(
-    store: &PgStore,
-    args: &Args,
-    durable_hot_path: bool,
-) -> anyhow::Result<Report> {
-    let show = |q: &'static str| async move {
-        sqlx::query_scalar::<_, String>(q)
-            .fetch_one(store.pool())
-            .await
-            .unwrap_or_else(|_| "?".into())
+/// The workloads on a SQLite file in a fresh temporary directory.
+async fn on_sqlite(settings: &Settings, args: &Args) -> anyhow::Result<Report> {
+    let dir = tempfile::Builder::new()
+        .prefix("longshore-bench-")
+        .tempdir()
+        .context("creating a scratch directory")?;
+    let path = dir.path().join(super::DATA_FILE);
+    let durable = settings.database.durable_hot_path;
+    let options = SqliteOptions {
+        durable_hot_path: durable,
+        ..SqliteOptions::default()
     };
-    let mut report = Report {
-        engine: "postgres",
-        server: show("SHOW server_version").await,
-        fsync: show("SHOW fsync").await,
-        synchronous_commit: show("SHOW synchronous_commit").await,
-        durable_hot_path,
+    let store = SqliteStore::open(&path, &options).await?;
+    store.migrate().await?;
+    let report = Report {
+        engine: "sqlite",
+        server: format!("SQLite {}", sqlite_version(&store).await),
+        durability: format!(
+            "WAL; enqueues synchronous=FULL, claims and completions synchronous={}",
+            if durable { "FULL" } else { "NORMAL" }
+        ),
+        durable_hot_path: durable,
         concurrency: args.concurrency,
         ..Report::default()
     };
-    let store: Arc<dyn Store> = Arc::new(store.clone());
+    let report = run_workloads(Arc::new(store.clone()), args, report).await;
+    store.close().await;
+    if args.keep {
+        let kept = dir.keep();
+        println!(
+            "scratch database kept: {}",
+            kept.join(super::DATA_FILE).display()
+        );
+    }
+    report
+}
+
+async fn sqlite_version(store: &SqliteStore) -> String {
+    sqlx::query_scalar::<_, String>("SELECT sqlite_version()")
+        .fetch_one(store.read_pool())
+        .await
+        .unwrap_or_else(|_| "?".into())
+}
+
+async fn run_workloads(
+    store: Arc<dyn Store>,
+    args: &Args,
+    mut report: Report,
+) -> anyhow::Result<Report> {
     if args.workloads.contains(&Workload::A) {
         report.a_bulk = Some(bulk(&store, args).await?);
     }
@@ -432,17 +498,8 @@ fn rss_mib(field: &str) -> f64 {
 
 fn print_report(r: &Report) {
     println!(
-        "longshore bench: {} {} (fsync {}, synchronous_commit {}), concurrency {}, hot path commits {}",
-        r.engine,
-        r.server,
-        r.fsync,
-        r.synchronous_commit,
-        r.concurrency,
-        if r.durable_hot_path {
-            "durable"
-        } else {
-            "asynchronous"
-        }
+        "longshore bench: {} {} ({}), concurrency {}",
+        r.engine, r.server, r.durability, r.concurrency,
     );
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut row = |w: &str, m: &str, v: String| rows.push(vec![w.into(), m.into(), v]);

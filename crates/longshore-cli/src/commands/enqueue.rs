@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::bail;
-use longshore::{EnqueueOptions, NewTask, Related, Store};
+use longshore::{EnqueueOptions, NewTask, Related};
 
 use crate::actors;
 use crate::settings::Settings;
@@ -112,7 +112,7 @@ pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
         task
     };
 
-    let store = super::connect(settings).await?;
+    let store = super::connect(settings, super::Missing::Refuse).await?;
     let mut inserted = 0usize;
     let mut remaining = args.count;
     while remaining > 0 {

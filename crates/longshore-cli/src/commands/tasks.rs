@@ -88,13 +88,13 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
                 before: None,
                 limit,
             };
-            let store = super::connect(settings).await?;
+            let store = super::connect(settings, super::Missing::Refuse).await?;
             let tasks = store.list(&filter).await?;
             list(&tasks, json)
         }
         Command::Show { id, json } => {
             let id = parse_id(&id)?;
-            let store = super::connect(settings).await?;
+            let store = super::connect(settings, super::Missing::Refuse).await?;
             let task = store
                 .task(id)
                 .await?
@@ -103,12 +103,12 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
             show(&task, logs, json)
         }
         Command::Stats { by, json } => {
-            let store = super::connect(settings).await?;
-            stats(&store, by, json).await
+            let store = super::connect(settings, super::Missing::Refuse).await?;
+            stats(store.as_ref(), by, json).await
         }
         Command::Retry { id } => {
             let id = parse_id(&id)?;
-            let store = super::connect(settings).await?;
+            let store = super::connect(settings, super::Missing::Refuse).await?;
             let task = store.retry(id).await?;
             println!(
                 "task {id} queued again: attempt {} of {} is next",
@@ -119,7 +119,7 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
         }
         Command::Cancel { id } => {
             let id = parse_id(&id)?;
-            let store = super::connect(settings).await?;
+            let store = super::connect(settings, super::Missing::Refuse).await?;
             let result = store.cancel(id).await?;
             match result {
                 CancelResult::Cancelled => println!("task {id} cancelled"),

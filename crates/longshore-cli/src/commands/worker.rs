@@ -4,12 +4,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use figment::value::Value;
-use longshore::{Store, Worker};
+use longshore::{Store, Worker, WorkerConfig, WorkerHandle};
 
 use crate::actors;
 use crate::settings::Settings;
 
 #[derive(clap::Args)]
+#[group(skip)]
 pub(crate) struct Args {
     /// Queues to serve, comma-separated [setting: worker.queues, default: default]
     #[arg(long, value_delimiter = ',', value_name = "Q,...")]
@@ -43,15 +44,29 @@ impl Args {
 }
 
 pub(crate) async fn run(settings: &Settings) -> anyhow::Result<()> {
-    let store = super::connect(settings).await?;
+    let store = super::connect(settings, super::Missing::Create).await?;
+    let handle = start(settings, store, settings.worker_config()).await?;
+    wait_for_stop_signal().await?;
+    drain(handle).await
+}
+
+/// Migrates (unless turned off) and starts a worker with the built-in
+/// actors on `store`.
+pub(crate) async fn start(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    config: WorkerConfig,
+) -> anyhow::Result<WorkerHandle> {
     if settings.database.migrate_on_start {
         store.migrate().await.context("migrating the database")?;
     }
     let registry = actors::registry(&settings.actors.http).map_err(anyhow::Error::msg)?;
-    let config = settings.worker_config();
-    let store: Arc<dyn Store> = Arc::new(store);
-    let handle = Worker::new(store, registry, config)?.start();
-    wait_for_stop_signal().await?;
+    Ok(Worker::new(store, registry, config)?.start())
+}
+
+/// Stops the worker gracefully after a stop signal; a second signal stops
+/// it at once.
+pub(crate) async fn drain(handle: WorkerHandle) -> anyhow::Result<()> {
     tracing::info!("stop signal received; draining (send it again to stop at once)");
     let stopping = handle.shutdown();
     tokio::pin!(stopping);

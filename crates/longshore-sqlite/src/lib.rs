@@ -1,0 +1,919 @@
+//! The embedded SQLite storage engine for Longshore.
+//!
+//! # Brief overview
+//!
+//! [`SqliteStore`] implements [`longshore_core::Store`] on one SQLite file,
+//! for a single process (the `longshore serve` default) and the occasional
+//! second one (a `longshore enqueue` from another terminal):
+//!
+//! - the file runs in WAL mode, so reads never wait for the writer;
+//! - every write goes through one connection, so writers of this process
+//!   queue in the pool instead of fighting over SQLite's file lock; other
+//!   processes wait for that lock up to a busy timeout;
+//! - transactions that write take the lock up front (`BEGIN IMMEDIATE`);
+//! - many rows travel as one JSON array parameter, one statement for a whole
+//!   batch, as the PostgreSQL engine does with arrays;
+//! - where PostgreSQL has `NOTIFY`, this engine wakes the workers of its own
+//!   process directly ([`SqliteStore::listen`]); workers poll for tasks that
+//!   another process wrote.
+//!
+//! All SQL lives in `sql.rs`; the schema and its indexes in `migrations/`.
+
+mod error;
+mod migrate;
+mod row;
+mod sql;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use longshore_core::{
+    CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, LogEntry, NewTask,
+    StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow, TaskState,
+};
+use serde::Serialize;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+pub use migrate::latest_version;
+
+use error::from_sqlx;
+
+/// How to open the database file.
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    /// How long a write waits for another process's lock on the file before
+    /// it is reported as unavailable (default 5 s).
+    pub busy_timeout: Duration,
+    /// Connections for reads (default 4). Writes always use one connection.
+    pub read_connections: u32,
+    /// Do not wake this process's workers directly: rely on polling alone.
+    pub poll_only: bool,
+    /// Make claims, heartbeats and completions wait for the disk like
+    /// enqueues do (default false: a crash of the machine, not of the
+    /// process, can then undo the last ones, and the tasks run again).
+    pub durable_hot_path: bool,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            busy_timeout: Duration::from_secs(5),
+            read_connections: 4,
+            poll_only: false,
+            durable_hot_path: false,
+        }
+    }
+}
+
+/// Events for this process's workers: what `NOTIFY` is to PostgreSQL.
+/// Enough room for bursts; a listener that falls further behind is told to
+/// poll.
+const EVENT_CAPACITY: usize = 1024;
+
+/// The SQLite engine. Cheap to clone.
+///
+/// Every store this process opens on one file shares that file's
+/// connections and events (the first opening's options hold): writers of
+/// the process then queue for the one write connection in turn, instead of
+/// racing for SQLite's file lock, and every worker on the file is woken
+/// when tasks arrive.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    file: Arc<File>,
+    poll_only: bool,
+}
+
+/// One open database file.
+#[derive(Debug)]
+struct File {
+    /// The one connection that writes.
+    writer: SqlitePool,
+    /// Connections that only read.
+    reader: SqlitePool,
+    path: PathBuf,
+    events: broadcast::Sender<StoreEvent>,
+    durable_hot_path: bool,
+    /// Claim statements by number of queues, built once each.
+    claims: Mutex<HashMap<usize, Arc<str>>>,
+}
+
+/// The files this process has open, by canonical path. An entry goes when
+/// the last store on its file does.
+fn open_files() -> &'static tokio::sync::Mutex<HashMap<PathBuf, Weak<File>>> {
+    static FILES: OnceLock<tokio::sync::Mutex<HashMap<PathBuf, Weak<File>>>> = OnceLock::new();
+    FILES.get_or_init(tokio::sync::Mutex::default)
+}
+
+/// `path` spelled one way whatever way it was given (the file itself need
+/// not exist yet; its directory must).
+fn canonical(path: &Path) -> PathBuf {
+    let name = path.file_name().map(ToOwned::to_owned);
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(dir), name) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.to_owned(),
+    }
+}
+
+/// Microseconds since the Unix epoch: how the schema stores time.
+pub(crate) fn now_us() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database file at `path`. Fails at
+    /// once, with the reason, if the file cannot be opened.
+    pub async fn open(
+        path: impl AsRef<Path>,
+        options: &SqliteOptions,
+    ) -> Result<SqliteStore, StoreError> {
+        let connect = SqliteConnectOptions::new().filename(path.as_ref());
+        SqliteStore::connect_with(connect, options).await
+    }
+
+    /// Opens the database a `sqlite://PATH` (or `sqlite:PATH`) URL names,
+    /// creating the file if missing.
+    pub async fn connect(url: &str, options: &SqliteOptions) -> Result<SqliteStore, StoreError> {
+        SqliteStore::connect_with(parse_url(url)?, options).await
+    }
+
+    /// Opens with sqlx's connection options (WAL, the busy timeout and the
+    /// synchronous level are set here whatever they say).
+    pub async fn connect_with(
+        connect: SqliteConnectOptions,
+        options: &SqliteOptions,
+    ) -> Result<SqliteStore, StoreError> {
+        let path = connect.get_filename().to_owned();
+        if path.as_os_str() == ":memory:" {
+            return Err(StoreError::InvalidInput(
+                "an in-memory SQLite database cannot be shared by the engine's connections: \
+                 give a file path"
+                    .into(),
+            ));
+        }
+        let key = canonical(&path);
+        // Held while opening, so that two opens of one file make one.
+        let mut files = open_files().lock().await;
+        files.retain(|_, file| file.strong_count() > 0);
+        if let Some(file) = files.get(&key).and_then(Weak::upgrade) {
+            if file.durable_hot_path != options.durable_hot_path {
+                tracing::warn!(
+                    path = %path.display(),
+                    "this SQLite file is already open in this process with durable_hot_path = {}; keeping that",
+                    file.durable_hot_path
+                );
+            }
+            return Ok(SqliteStore {
+                file,
+                poll_only: options.poll_only,
+            });
+        }
+        let synchronous = if options.durable_hot_path {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        };
+        let connect = connect
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
+            .busy_timeout(options.busy_timeout)
+            .foreign_keys(true);
+        let unavailable = |e: sqlx::Error| {
+            StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
+        };
+        // Opened first, alone: it switches a new file to WAL before readers
+        // arrive, and a wrong path fails here with SQLite's reason.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_before_acquire(false)
+            .connect_with(connect.clone())
+            .await
+            .map_err(unavailable)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.read_connections.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .test_before_acquire(false)
+            .connect_with(connect)
+            .await
+            .map_err(unavailable)?;
+        let file = Arc::new(File {
+            writer,
+            reader,
+            path,
+            events: broadcast::channel(EVENT_CAPACITY).0,
+            durable_hot_path: options.durable_hot_path,
+            claims: Mutex::default(),
+        });
+        files.insert(key, Arc::downgrade(&file));
+        Ok(SqliteStore {
+            file,
+            poll_only: options.poll_only,
+        })
+    }
+
+    /// Relies on polling only: this store's workers are not woken directly.
+    pub fn with_poll_only(mut self, poll_only: bool) -> SqliteStore {
+        self.poll_only = poll_only;
+        self
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.file.path
+    }
+
+    /// The connections that only read, for an application's own queries.
+    pub fn read_pool(&self) -> &SqlitePool {
+        &self.file.reader
+    }
+
+    /// How many workers of this process listen for events on this file.
+    pub fn listeners(&self) -> usize {
+        self.file.events.receiver_count()
+    }
+
+    /// Applies migrations and returns the versions it applied.
+    pub async fn migrate_verbose(&self) -> Result<Vec<i32>, StoreError> {
+        migrate::run(&self.file.writer).await
+    }
+
+    /// Closes every connection (checkpointing the write-ahead log), for
+    /// every store of this process on the file.
+    pub async fn close(&self) {
+        self.file.reader.close().await;
+        self.file.writer.close().await;
+    }
+
+    /// A write transaction holding the file's write lock from the start, so
+    /// that it never has to give up half-way for another writer.
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.file
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(from_sqlx)
+    }
+
+    /// Wakes this process's workers of each queue in `queues`.
+    fn wake<'a>(&self, queues: impl IntoIterator<Item = &'a str>) {
+        if self.file.events.receiver_count() == 0 {
+            return;
+        }
+        let distinct: HashSet<&str> = queues.into_iter().collect();
+        for queue in distinct {
+            // Err only means nobody listens any more.
+            let _ = self.file.events.send(StoreEvent::TaskAvailable {
+                queue: queue.to_owned(),
+            });
+        }
+    }
+
+    /// The claim statement for `queues` queues.
+    fn claim_sql(&self, queues: usize) -> Arc<str> {
+        let mut cache = self
+            .file
+            .claims
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .entry(queues)
+            .or_insert_with(|| Arc::from(sql::claim(queues)))
+            .clone()
+    }
+
+    /// Claims on `conn` (inside the caller's transaction or alone).
+    async fn claim_on(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        claim: &Claim,
+        now: i64,
+    ) -> Result<Vec<TaskRow>, StoreError> {
+        let statement = self.claim_sql(claim.queues.len());
+        let mut query = sqlx::query(&statement)
+            .bind(now)
+            .bind(i64::try_from(claim.limit).unwrap_or(i64::MAX))
+            .bind(&claim.owner)
+            .bind(now.saturating_add(micros(claim.lease)));
+        for queue in &claim.queues {
+            query = query.bind(queue);
+        }
+        let rows = query.fetch_all(conn).await.map_err(from_sqlx)?;
+        let mut claimed = rows.iter().map(row::task).collect::<Result<Vec<_>, _>>()?;
+        // RETURNING comes in the order rows were updated, not picked: hand
+        // the batch out most urgent first, as the PostgreSQL engine does.
+        claimed.sort_by_key(|t| (t.priority, t.run_at, t.id));
+        Ok(claimed)
+    }
+
+    /// Applies completions on `conn`; returns the ids whose fence held and
+    /// the queues that got a task back at once.
+    async fn complete_on(
+        conn: &mut sqlx::SqliteConnection,
+        owner: &str,
+        completions: &[Completion],
+        now: i64,
+    ) -> Result<(HashSet<Uuid>, Vec<String>), StoreError> {
+        let rows = sqlx::query(sql::COMPLETE)
+            .bind(now)
+            .bind(owner)
+            .bind(completions_json(completions)?)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
+        let mut applied = HashSet::with_capacity(rows.len());
+        let mut requeued = Vec::new();
+        for row in &rows {
+            let id: String = row.try_get(0).map_err(from_sqlx)?;
+            applied.insert(row::uuid(&id)?);
+            let state: String = row.try_get(2).map_err(from_sqlx)?;
+            if state == TaskState::Queued.as_str() {
+                requeued.push(row.try_get(1).map_err(from_sqlx)?);
+            }
+        }
+        insert_logs(conn, completions.iter().flat_map(|c| &c.logs)).await?;
+        Ok((applied, requeued))
+    }
+}
+
+/// Parses a `sqlite://PATH` or `sqlite:PATH` URL, with an error that says so.
+pub fn parse_url(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    SqliteConnectOptions::from_str(url).map_err(|e| {
+        StoreError::InvalidInput(format!("database URL is not a valid SQLite URL: {e}"))
+    })
+}
+
+/// One task as the enqueue statement reads it.
+#[derive(Serialize)]
+struct TaskJson<'a> {
+    id: Uuid,
+    queue: &'a str,
+    actor: &'a str,
+    args: &'a serde_json::Value,
+    priority: i16,
+    run_at: Option<i64>,
+    max_attempts: i32,
+    time_limit_ms: Option<i64>,
+    unique_key: Option<&'a str>,
+    related_kind: Option<&'a str>,
+    related_id: Option<&'a str>,
+}
+
+/// One completion as the completion statement reads it.
+#[derive(Serialize)]
+struct CompletionJson<'a> {
+    id: Uuid,
+    attempt: i32,
+    next: &'static str,
+    delay_us: Option<i64>,
+    error: Option<&'a str>,
+    worst_level: Option<i16>,
+    extend_attempts: i32,
+}
+
+/// One log line as the log statement reads it.
+#[derive(Serialize)]
+struct LogJson<'a> {
+    task_id: Uuid,
+    attempt: i32,
+    at: i64,
+    level: i16,
+    message: &'a str,
+}
+
+/// One held execution as the heartbeat reads it.
+#[derive(Serialize)]
+struct HeldJson {
+    id: Uuid,
+    attempt: i32,
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::InvalidInput(format!("cannot encode parameters: {e}")))
+}
+
+fn completions_json(completions: &[Completion]) -> Result<String, StoreError> {
+    let rows: Vec<CompletionJson<'_>> = completions
+        .iter()
+        .map(|c| CompletionJson {
+            id: c.id,
+            attempt: c.attempt,
+            next: c.transition.state.as_str(),
+            delay_us: c.transition.delay.map(micros),
+            error: c.transition.error.as_deref(),
+            worst_level: c.worst_level.map(|l| l.as_i16()),
+            extend_attempts: i32::from(c.transition.extend_attempts),
+        })
+        .collect();
+    to_json(&rows)
+}
+
+async fn insert_logs<'a>(
+    conn: &mut sqlx::SqliteConnection,
+    logs: impl IntoIterator<Item = &'a LogEntry>,
+) -> Result<(), StoreError> {
+    let rows: Vec<LogJson<'_>> = logs
+        .into_iter()
+        .map(|l| LogJson {
+            task_id: l.task_id,
+            attempt: l.attempt,
+            at: l.at.timestamp_micros(),
+            level: l.level.as_i16(),
+            message: &l.message,
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(sql::INSERT_LOGS)
+        .bind(to_json(&rows)?)
+        .execute(conn)
+        .await
+        .map_err(from_sqlx)?;
+    Ok(())
+}
+
+/// The completions whose fence did not hold.
+fn rejected(completions: &[Completion], applied: &HashSet<Uuid>) -> Vec<Uuid> {
+    completions
+        .iter()
+        .map(|c| c.id)
+        .filter(|id| !applied.contains(id))
+        .collect()
+}
+
+/// The first column of each row, a queue name.
+fn queues(rows: &[SqliteRow]) -> Result<Vec<String>, StoreError> {
+    rows.iter()
+        .map(|row| row.try_get::<String, _>("queue").map_err(from_sqlx))
+        .collect()
+}
+
+/// What one enqueue did: the ids inserted, the queues that got a due task,
+/// and the active holders of the unique keys that refused a task.
+type Enqueued = (HashSet<Uuid>, Vec<String>, HashMap<String, Uuid>);
+
+/// Inserts `tasks` at time `now` inside the caller's transaction.
+async fn enqueue_on(
+    conn: &mut sqlx::SqliteConnection,
+    tasks: &[NewTask],
+    now: i64,
+) -> Result<Enqueued, StoreError> {
+    let rows: Vec<TaskJson<'_>> = tasks
+        .iter()
+        .map(|t| TaskJson {
+            id: t.id,
+            queue: &t.queue,
+            actor: &t.actor,
+            args: &t.args,
+            priority: t.priority,
+            run_at: t.run_at.map(|at| at.timestamp_micros()),
+            max_attempts: t.max_attempts,
+            time_limit_ms: t.time_limit_ms,
+            unique_key: t.unique_key.as_deref(),
+            related_kind: t.related.as_ref().map(|r| r.kind.as_str()),
+            related_id: t.related.as_ref().map(|r| r.id.as_str()),
+        })
+        .collect();
+    let inserted_rows = sqlx::query(sql::ENQUEUE)
+        .bind(to_json(&rows)?)
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+    let mut inserted = HashSet::with_capacity(inserted_rows.len());
+    let mut due_queues = Vec::new();
+    for row in &inserted_rows {
+        let id: String = row.try_get(0).map_err(from_sqlx)?;
+        inserted.insert(row::uuid(&id)?);
+        let state: String = row.try_get(2).map_err(from_sqlx)?;
+        if state == TaskState::Queued.as_str() {
+            due_queues.push(row.try_get(1).map_err(from_sqlx)?);
+        }
+    }
+    let mut holders = HashMap::new();
+    if inserted.len() < tasks.len() {
+        // Some were duplicates of active tasks: find whose key holds them.
+        let keys: Vec<&str> = tasks
+            .iter()
+            .filter(|t| !inserted.contains(&t.id))
+            .filter_map(|t| t.unique_key.as_deref())
+            .collect();
+        for row in sqlx::query(sql::UNIQUE_HOLDERS)
+            .bind(to_json(&keys)?)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(from_sqlx)?
+        {
+            let key: String = row.try_get(0).map_err(from_sqlx)?;
+            let id: String = row.try_get(1).map_err(from_sqlx)?;
+            holders.insert(key, row::uuid(&id)?);
+        }
+    }
+    Ok((inserted, due_queues, holders))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn engine(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<Vec<i32>, StoreError> {
+        migrate::run(&self.file.writer).await
+    }
+
+    fn schema_version(&self) -> i32 {
+        latest_version()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn enqueue(&self, tasks: Vec<NewTask>) -> Result<Vec<EnqueueResult>, StoreError> {
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        for task in &tasks {
+            task.validate().map_err(StoreError::InvalidInput)?;
+        }
+        // Enqueues are durable whatever the hot path's setting: the commit
+        // waits for the disk (synchronous=FULL) while claims and completions
+        // need not.
+        let mut conn = self.file.writer.acquire().await.map_err(from_sqlx)?;
+        if !self.file.durable_hot_path {
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *conn)
+                .await
+                .map_err(from_sqlx)?;
+        }
+        let result = async {
+            let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+                .await
+                .map_err(from_sqlx)?;
+            let enqueued = enqueue_on(&mut tx, &tasks, now_us()).await?;
+            tx.commit().await.map_err(from_sqlx)?;
+            Ok::<_, StoreError>(enqueued)
+        }
+        .await;
+        if !self.file.durable_hot_path {
+            sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *conn)
+                .await
+                .map_err(from_sqlx)?;
+        }
+        let (inserted, due_queues, holders) = result?;
+        self.wake(due_queues.iter().map(String::as_str));
+        Ok(tasks
+            .iter()
+            .map(|task| {
+                if inserted.contains(&task.id) {
+                    EnqueueResult {
+                        id: task.id,
+                        inserted: true,
+                    }
+                } else {
+                    let holder = task
+                        .unique_key
+                        .as_ref()
+                        .and_then(|key| holders.get(key))
+                        .copied()
+                        .unwrap_or(task.id);
+                    EnqueueResult {
+                        id: holder,
+                        inserted: false,
+                    }
+                }
+            })
+            .collect())
+    }
+
+    async fn claim(&self, claim: &Claim) -> Result<Vec<TaskRow>, StoreError> {
+        if claim.limit == 0 || claim.queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement: its own transaction, which takes the write lock as
+        // it starts.
+        let mut conn = self.file.writer.acquire().await.map_err(from_sqlx)?;
+        self.claim_on(&mut conn, claim, now_us()).await
+    }
+
+    async fn heartbeat(
+        &self,
+        owner: &str,
+        held: &[(Uuid, i32)],
+        lease: Duration,
+        logs: &[LogEntry],
+    ) -> Result<Heartbeat, StoreError> {
+        if held.is_empty() && logs.is_empty() {
+            return Ok(Heartbeat::default());
+        }
+        let now = now_us();
+        let held_json: Vec<HeldJson> = held
+            .iter()
+            .map(|&(id, attempt)| HeldJson { id, attempt })
+            .collect();
+        let mut tx = self.begin().await?;
+        insert_logs(&mut tx, logs).await?;
+        let rows = sqlx::query(sql::HEARTBEAT)
+            .bind(now)
+            .bind(now.saturating_add(micros(lease)))
+            .bind(owner)
+            .bind(to_json(&held_json)?)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        let mut held_now = HashSet::with_capacity(rows.len());
+        let mut cancel_requested = Vec::new();
+        for row in &rows {
+            let id: String = row.try_get(0).map_err(from_sqlx)?;
+            let id = row::uuid(&id)?;
+            let cancel: i64 = row.try_get(1).map_err(from_sqlx)?;
+            if cancel != 0 {
+                cancel_requested.push(id);
+            }
+            held_now.insert(id);
+        }
+        let lost = held
+            .iter()
+            .map(|&(id, _)| id)
+            .filter(|id| !held_now.contains(id))
+            .collect();
+        Ok(Heartbeat {
+            lost,
+            cancel_requested,
+        })
+    }
+
+    async fn complete(
+        &self,
+        owner: &str,
+        completions: &[Completion],
+    ) -> Result<Vec<Uuid>, StoreError> {
+        if completions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let (applied, requeued) = Self::complete_on(&mut tx, owner, completions, now_us()).await?;
+        tx.commit().await.map_err(from_sqlx)?;
+        self.wake(requeued.iter().map(String::as_str));
+        Ok(rejected(completions, &applied))
+    }
+
+    async fn complete_and_claim(
+        &self,
+        owner: &str,
+        completions: &[Completion],
+        refill: &Claim,
+    ) -> Result<(Vec<Uuid>, Vec<TaskRow>), StoreError> {
+        if refill.limit == 0 || refill.queues.is_empty() {
+            return Ok((self.complete(owner, completions).await?, Vec::new()));
+        }
+        let now = now_us();
+        let mut tx = self.begin().await?;
+        let (applied, requeued) = Self::complete_on(&mut tx, owner, completions, now).await?;
+        let claimed = self.claim_on(&mut tx, refill, now).await?;
+        tx.commit().await.map_err(from_sqlx)?;
+        self.wake(requeued.iter().map(String::as_str));
+        Ok((rejected(completions, &applied), claimed))
+    }
+
+    async fn release_untracked(&self, owner: &str, tracked: &[Uuid]) -> Result<u64, StoreError> {
+        let rows = sqlx::query(sql::RELEASE_UNTRACKED)
+            .bind(owner)
+            .bind(to_json(tracked)?)
+            .bind(now_us())
+            .fetch_all(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        let queues = queues(&rows)?;
+        self.wake(queues.iter().map(String::as_str));
+        Ok(rows.len() as u64)
+    }
+
+    async fn rescue_expired(&self, limit: i64) -> Result<u64, StoreError> {
+        let now = now_us();
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(sql::RESCUE)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        let mut logs = Vec::with_capacity(rows.len());
+        let mut requeued = Vec::new();
+        for row in &rows {
+            let id: String = row.try_get("id").map_err(from_sqlx)?;
+            let attempt: i64 = row.try_get("attempt").map_err(from_sqlx)?;
+            let state: String = row.try_get("state").map_err(from_sqlx)?;
+            if state == TaskState::Queued.as_str() {
+                requeued.push(row.try_get::<String, _>("queue").map_err(from_sqlx)?);
+            }
+            logs.push(LogEntry {
+                task_id: row::uuid(&id)?,
+                attempt: i32::try_from(attempt).unwrap_or(i32::MAX),
+                at: row::time(now)?,
+                level: longshore_core::LogLevel::Error,
+                message: row.try_get("last_error").map_err(from_sqlx)?,
+            });
+        }
+        insert_logs(&mut tx, &logs).await?;
+        tx.commit().await.map_err(from_sqlx)?;
+        self.wake(requeued.iter().map(String::as_str));
+        Ok(rows.len() as u64)
+    }
+
+    async fn promote_due(&self, limit: i64) -> Result<u64, StoreError> {
+        let rows = sqlx::query(sql::PROMOTE)
+            .bind(now_us())
+            .bind(limit)
+            .fetch_all(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        let queues = queues(&rows)?;
+        self.wake(queues.iter().map(String::as_str));
+        Ok(rows.len() as u64)
+    }
+
+    async fn task(&self, id: Uuid) -> Result<Option<TaskRow>, StoreError> {
+        let row = sqlx::query(sql::TASK)
+            .bind(id.to_string())
+            .fetch_optional(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?;
+        row.as_ref().map(row::task).transpose()
+    }
+
+    async fn logs(&self, id: Uuid) -> Result<Vec<LogEntry>, StoreError> {
+        let rows = sqlx::query(sql::LOGS)
+            .bind(id.to_string())
+            .fetch_all(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?;
+        rows.iter().map(row::log).collect()
+    }
+
+    async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
+        let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
+        let rows = sqlx::query(sql::LIST)
+            .bind(to_json(&states)?)
+            .bind(filter.actor.as_deref())
+            .bind(filter.queue.as_deref())
+            .bind(filter.before.map(|id| id.to_string()))
+            .bind(filter.limit.max(0))
+            .fetch_all(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?;
+        rows.iter().map(row::task).collect()
+    }
+
+    async fn stats(&self, key: StatsKey) -> Result<Vec<StatsRow>, StoreError> {
+        let query = match key {
+            StatsKey::State => sql::STATS_BY_STATE,
+            StatsKey::Actor => sql::STATS_BY_ACTOR,
+            StatsKey::Queue => sql::STATS_BY_QUEUE,
+        };
+        let rows = sqlx::query(query)
+            .fetch_all(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?;
+        rows.iter()
+            .map(|row| {
+                let state: String = row.try_get(1).map_err(from_sqlx)?;
+                Ok(StatsRow {
+                    key: row.try_get(0).map_err(from_sqlx)?,
+                    state: row::state(&state)?,
+                    count: row.try_get(2).map_err(from_sqlx)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError> {
+        let mut tx = self.begin().await?;
+        let current = sqlx::query(sql::TASK)
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(from_sqlx)?
+            .ok_or(StoreError::NotFound(id))?;
+        let current = row::task(&current)?;
+        if !current.state.is_terminal() {
+            return Err(StoreError::InvalidState {
+                id,
+                state: current.state,
+                action: "retry",
+            });
+        }
+        let row = sqlx::query(sql::RETRY)
+            .bind(id.to_string())
+            .bind(now_us())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(from_sqlx)
+            .map_err(|e| match e {
+                StoreError::UniqueConflict { .. } => StoreError::UniqueConflict {
+                    key: current.unique_key.clone().unwrap_or_default(),
+                },
+                other => other,
+            })?;
+        tx.commit().await.map_err(from_sqlx)?;
+        self.wake([current.queue.as_str()]);
+        row::task(&row)
+    }
+
+    async fn cancel(&self, id: Uuid) -> Result<CancelResult, StoreError> {
+        let mut tx = self.begin().await?;
+        let current = sqlx::query(sql::TASK)
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(from_sqlx)?
+            .ok_or(StoreError::NotFound(id))?;
+        let state = row::task(&current)?.state;
+        let (statement, result) = match state {
+            TaskState::Scheduled | TaskState::Queued => {
+                (sql::CANCEL_WAITING, CancelResult::Cancelled)
+            }
+            TaskState::Running => (sql::CANCEL_RUNNING, CancelResult::Signalled),
+            terminal => {
+                return Err(StoreError::InvalidState {
+                    id,
+                    state: terminal,
+                    action: "cancel",
+                });
+            }
+        };
+        sqlx::query(statement)
+            .bind(id.to_string())
+            .bind(now_us())
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        if result == CancelResult::Signalled {
+            // A worker of another process learns of it from its heartbeat.
+            let _ = self.file.events.send(StoreEvent::CancelRequested { id });
+        }
+        Ok(result)
+    }
+
+    async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError> {
+        if self.poll_only {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(SqliteEvents {
+            receiver: self.file.events.subscribe(),
+        })))
+    }
+}
+
+/// This process's events.
+struct SqliteEvents {
+    receiver: broadcast::Receiver<StoreEvent>,
+}
+
+#[async_trait]
+impl EventSource for SqliteEvents {
+    async fn recv(&mut self) -> Result<StoreEvent, StoreError> {
+        match self.receiver.recv().await {
+            Ok(event) => Ok(event),
+            // Events were dropped: the caller polls, then listens again
+            // (the receiver goes on from the oldest event still held).
+            Err(broadcast::error::RecvError::Lagged(missed)) => Err(StoreError::Unavailable(
+                format!("missed {missed} events while busy"),
+            )),
+            Err(broadcast::error::RecvError::Closed) => {
+                Err(StoreError::Unavailable("the store was dropped".into()))
+            }
+        }
+    }
+}

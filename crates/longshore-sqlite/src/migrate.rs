@@ -1,0 +1,87 @@
+//! Embedded, versioned migrations, applied under SQLite's write lock.
+//!
+//! The same ledger as the PostgreSQL engine's (`longshore_migrations`).
+//! `BEGIN IMMEDIATE` takes the database's single write lock before the
+//! ledger is read, so processes starting together apply each migration once.
+
+use sqlx::SqlitePool;
+
+use longshore_core::StoreError;
+
+use crate::error::from_sqlx;
+
+/// A migration compiled into the binary.
+struct Migration {
+    version: i32,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "tasks",
+    sql: include_str!("../migrations/0001_tasks.sql"),
+}];
+
+/// The newest schema version this build knows.
+pub fn latest_version() -> i32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Applies every migration not yet applied, in one transaction; returns
+/// the versions it applied.
+pub(crate) async fn run(writer: &SqlitePool) -> Result<Vec<i32>, StoreError> {
+    let mut tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(from_sqlx)?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS longshore_migrations (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT NOT NULL,
+             applied_at INTEGER NOT NULL
+         ) STRICT",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(from_sqlx)?;
+    let applied: Vec<i32> = sqlx::query_scalar("SELECT version FROM longshore_migrations")
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+    if let Some(newer) = applied
+        .iter()
+        .copied()
+        .filter(|v| *v > latest_version())
+        .max()
+    {
+        tracing::warn!(
+            database = newer,
+            binary = latest_version(),
+            "the database schema is newer than this build; running it anyway"
+        );
+    }
+    let mut newly = Vec::new();
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        sqlx::Executor::execute(&mut *tx, migration.sql)
+            .await
+            .map_err(|e| {
+                StoreError::Migration(format!(
+                    "migration {} ({}) failed: {e}",
+                    migration.version, migration.name
+                ))
+            })?;
+        sqlx::query(
+            "INSERT INTO longshore_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+        )
+        .bind(migration.version)
+        .bind(migration.name)
+        .bind(crate::now_us())
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+        newly.push(migration.version);
+    }
+    tx.commit().await.map_err(from_sqlx)?;
+    Ok(newly)
+}

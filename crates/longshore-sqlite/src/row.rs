@@ -1,0 +1,92 @@
+//! Reading rows into the core types.
+
+use chrono::{DateTime, Utc};
+use longshore_core::{LogEntry, LogLevel, Related, StoreError, TaskRow, TaskState};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use uuid::Uuid;
+
+use crate::error::from_sqlx;
+
+/// A value the schema guarantees but the file did not hold: someone wrote
+/// the table by hand.
+fn corrupt(what: String) -> StoreError {
+    StoreError::Database(what.into())
+}
+
+pub(crate) fn uuid(text: &str) -> Result<Uuid, StoreError> {
+    text.parse()
+        .map_err(|e| corrupt(format!("stored task id `{text}` is not a UUID: {e}")))
+}
+
+pub(crate) fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| corrupt(format!("stored time {micros} µs is out of range")))
+}
+
+fn opt_time(micros: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    micros.map(time).transpose()
+}
+
+pub(crate) fn state(name: &str) -> Result<TaskState, StoreError> {
+    name.parse()
+        .map_err(|e: longshore_core::task::UnknownState| StoreError::Database(Box::new(e)))
+}
+
+fn level(n: i64) -> LogLevel {
+    LogLevel::from_i16(i16::try_from(n).unwrap_or(i16::MAX))
+}
+
+/// A row selected with `task_columns!()`.
+pub(crate) fn task(row: &SqliteRow) -> Result<TaskRow, StoreError> {
+    let get_i64 = |name: &str| row.try_get::<i64, _>(name).map_err(from_sqlx);
+    let get_opt_i64 = |name: &str| row.try_get::<Option<i64>, _>(name).map_err(from_sqlx);
+    let get_str = |name: &str| row.try_get::<String, _>(name).map_err(from_sqlx);
+    let get_opt_str = |name: &str| row.try_get::<Option<String>, _>(name).map_err(from_sqlx);
+    let args = get_str("args")?;
+    let related_kind = get_opt_str("related_kind")?;
+    let related_id = get_opt_str("related_id")?;
+    Ok(TaskRow {
+        id: uuid(&get_str("id")?)?,
+        queue: get_str("queue")?,
+        actor: get_str("actor")?,
+        args: serde_json::from_str(&args)
+            .map_err(|e| corrupt(format!("stored task args are not JSON: {e}")))?,
+        priority: i16::try_from(get_i64("priority")?)
+            .map_err(|e| corrupt(format!("stored priority out of range: {e}")))?,
+        state: state(&get_str("state")?)?,
+        run_at: time(get_i64("run_at")?)?,
+        attempt: i32::try_from(get_i64("attempt")?)
+            .map_err(|e| corrupt(format!("stored attempt out of range: {e}")))?,
+        max_attempts: i32::try_from(get_i64("max_attempts")?)
+            .map_err(|e| corrupt(format!("stored max_attempts out of range: {e}")))?,
+        time_limit_ms: get_opt_i64("time_limit_ms")?,
+        lease_owner: get_opt_str("lease_owner")?,
+        lease_expires_at: opt_time(get_opt_i64("lease_expires_at")?)?,
+        unique_key: get_opt_str("unique_key")?,
+        related: related_kind
+            .zip(related_id)
+            .map(|(kind, id)| Related { kind, id }),
+        worst_level: get_opt_i64("worst_level")?.map(level),
+        last_error: get_opt_str("last_error")?,
+        cancel_requested: get_i64("cancel_requested")? != 0,
+        created_at: time(get_i64("created_at")?)?,
+        started_at: opt_time(get_opt_i64("started_at")?)?,
+        finished_at: opt_time(get_opt_i64("finished_at")?)?,
+        modified_at: time(get_i64("modified_at")?)?,
+    })
+}
+
+/// A row of `sql::LOGS`.
+pub(crate) fn log(row: &SqliteRow) -> Result<LogEntry, StoreError> {
+    let task_id: String = row.try_get("task_id").map_err(from_sqlx)?;
+    let attempt: i64 = row.try_get("attempt").map_err(from_sqlx)?;
+    Ok(LogEntry {
+        task_id: uuid(&task_id)?,
+        attempt: i32::try_from(attempt)
+            .map_err(|e| corrupt(format!("stored attempt out of range: {e}")))?,
+        at: time(row.try_get("at").map_err(from_sqlx)?)?,
+        level: level(row.try_get("level").map_err(from_sqlx)?),
+        message: row.try_get("message").map_err(from_sqlx)?,
+    })
+}

@@ -1,0 +1,221 @@
+//! Every statement the engine runs. The indexes each one relies on are
+//! named beside it; they are created in `migrations/`.
+//!
+//! Conventions: the caller passes "now" (`microseconds since the epoch`) as
+//! a parameter, so one statement sees one instant and every process on the
+//! machine shares the clock; many rows travel as one JSON array parameter
+//! read with `json_each`, SQLite's counterpart of PostgreSQL's `unnest`.
+
+/// The columns of a task, in the names `row::task` reads.
+macro_rules! task_columns {
+    () => {
+        "id, queue, actor, args, priority, state, run_at, attempt, max_attempts, \
+         time_limit_ms, lease_owner, lease_expires_at, unique_key, related_kind, related_id, \
+         worst_level, last_error, cancel_requested, created_at, started_at, finished_at, \
+         modified_at"
+    };
+}
+
+/// Bulk insert of the JSON array `?1` at time `?2`. A task whose unique key
+/// is held by an active task is skipped (`longshore_tasks_unique_key`).
+/// (`WHERE true` tells the parser that `ON CONFLICT` is not a join's `ON`.)
+pub(crate) const ENQUEUE: &str = "
+INSERT INTO longshore_tasks
+    (id, queue, actor, args, priority, state, run_at, max_attempts, time_limit_ms,
+     unique_key, related_kind, related_id, created_at, modified_at)
+SELECT t.value ->> 'id', t.value ->> 'queue', t.value ->> 'actor', t.value -> 'args',
+       t.value ->> 'priority',
+       CASE WHEN t.value ->> 'run_at' > ?2 THEN 'scheduled' ELSE 'queued' END,
+       COALESCE(t.value ->> 'run_at', ?2), t.value ->> 'max_attempts',
+       t.value ->> 'time_limit_ms', t.value ->> 'unique_key', t.value ->> 'related_kind',
+       t.value ->> 'related_id', ?2, ?2
+FROM json_each(?1) AS t
+WHERE true
+ON CONFLICT (unique_key)
+    WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'queued', 'running')
+    DO NOTHING
+RETURNING id, queue, state";
+
+/// The active holders of the unique keys in the JSON array `?1`.
+pub(crate) const UNIQUE_HOLDERS: &str = "
+SELECT unique_key, id FROM longshore_tasks
+WHERE unique_key IN (SELECT value FROM json_each(?1))
+  AND state IN ('scheduled', 'queued', 'running')";
+
+/// The claim of up to `?2` due tasks at time `?1` for owner `?3` under a
+/// lease ending at `?4`, from `queues` queues bound as `?5`, `?6`, ….
+///
+/// Each queue's due tasks are read in (priority, run_at, id) order from
+/// `longshore_tasks_claim`, stopping after `?2`; the most urgent of those
+/// across queues are marked running. (An `IN` list of queues would make
+/// SQLite sort every due task of those queues.) SQLite has one writer at a
+/// time, so the statement needs no row locks.
+pub(crate) fn claim(queues: usize) -> String {
+    let per_queue: Vec<String> = (0..queues)
+        .map(|i| {
+            format!(
+                "SELECT * FROM (SELECT id, priority, run_at FROM longshore_tasks
+                 WHERE queue = ?{} AND state IN ('scheduled', 'queued') AND run_at <= ?1
+                 ORDER BY priority, run_at, id LIMIT ?2)",
+                i + 5
+            )
+        })
+        .collect();
+    format!(
+        "WITH picked AS (
+    SELECT id FROM ({})
+    ORDER BY priority, run_at, id
+    LIMIT ?2
+)
+UPDATE longshore_tasks
+SET state = 'running', attempt = attempt + 1, lease_owner = ?3, lease_expires_at = ?4,
+    started_at = ?1, modified_at = ?1, worst_level = NULL
+WHERE id IN (SELECT id FROM picked)
+RETURNING {}",
+        per_queue.join("\n    UNION ALL\n    "),
+        task_columns!()
+    )
+}
+
+/// Log lines from the JSON array `?1`, for tasks that still exist (an
+/// operator may have deleted one).
+pub(crate) const INSERT_LOGS: &str = "
+INSERT INTO longshore_task_logs (task_id, attempt, at, level, message)
+SELECT l.value ->> 'task_id', l.value ->> 'attempt', l.value ->> 'at', l.value ->> 'level',
+       l.value ->> 'message'
+FROM json_each(?1) AS l
+WHERE EXISTS (SELECT 1 FROM longshore_tasks WHERE id = l.value ->> 'task_id')";
+
+/// Heartbeat at time `?1`: renew until `?2` the leases of the executions
+/// in the JSON array `?4` that `?3` still holds, fenced on
+/// (id, attempt, owner, running); report cancellation requests.
+pub(crate) const HEARTBEAT: &str = "
+UPDATE longshore_tasks AS t
+SET lease_expires_at = ?2
+FROM (SELECT value ->> 'id' AS id, value ->> 'attempt' AS attempt FROM json_each(?4)) AS h
+WHERE t.id = h.id AND t.attempt = h.attempt AND t.state = 'running' AND t.lease_owner = ?3
+RETURNING id, cancel_requested";
+
+/// Completion at time `?1` of the executions in the JSON array `?3`, each
+/// fenced on (running, owner `?2`, attempt). A task an operator asked to
+/// cancel is not retried, whatever the worker reported.
+pub(crate) const COMPLETE: &str = "
+UPDATE longshore_tasks AS t
+SET state = CASE WHEN t.cancel_requested AND c.next IN ('scheduled', 'queued')
+                 THEN 'cancelled' ELSE c.next END,
+    run_at = CASE WHEN c.delay_us IS NULL THEN t.run_at ELSE ?1 + c.delay_us END,
+    max_attempts = t.max_attempts + c.extend_attempts,
+    last_error = COALESCE(c.error, t.last_error),
+    worst_level = c.worst_level,
+    lease_owner = NULL,
+    lease_expires_at = NULL,
+    finished_at = CASE WHEN c.next IN ('succeeded', 'failed', 'cancelled')
+                         OR t.cancel_requested THEN ?1 END,
+    modified_at = ?1
+FROM (SELECT value ->> 'id' AS id, value ->> 'attempt' AS attempt, value ->> 'next' AS next,
+             value ->> 'delay_us' AS delay_us, value ->> 'error' AS error,
+             value ->> 'worst_level' AS worst_level,
+             value ->> 'extend_attempts' AS extend_attempts
+      FROM json_each(?3)) AS c
+WHERE t.id = c.id AND t.state = 'running' AND t.lease_owner = ?2 AND t.attempt = c.attempt
+RETURNING id, queue, state";
+
+/// Rescue at time `?1` of up to `?2` running tasks whose lease expired
+/// (`longshore_tasks_lease`): back to the queue, or failed when their
+/// attempts are spent. The caller writes the log line each one gets.
+pub(crate) const RESCUE: &str = "
+UPDATE longshore_tasks
+SET state = CASE WHEN cancel_requested THEN 'cancelled'
+                 WHEN attempt < max_attempts THEN 'queued'
+                 ELSE 'failed' END,
+    last_error = 'the lease of worker ' || COALESCE(lease_owner, '(unknown)')
+                 || ' expired: the worker stopped or lost the database',
+    worst_level = 2,
+    lease_owner = NULL,
+    lease_expires_at = NULL,
+    run_at = ?1,
+    finished_at = CASE WHEN cancel_requested OR attempt >= max_attempts THEN ?1 END,
+    modified_at = ?1
+WHERE id IN (SELECT id FROM longshore_tasks
+             WHERE state = 'running' AND lease_expires_at < ?1
+             ORDER BY lease_expires_at
+             LIMIT ?2)
+RETURNING id, attempt, last_error, queue, state";
+
+/// Release at time `?3` of claims `?1` never received (see
+/// `Store::release_untracked`): every task it runs whose id is not in the
+/// JSON array `?2`, back to the queue with one more allowed attempt.
+pub(crate) const RELEASE_UNTRACKED: &str = "
+UPDATE longshore_tasks
+SET state = 'queued', max_attempts = max_attempts + 1, run_at = ?3,
+    lease_owner = NULL, lease_expires_at = NULL, modified_at = ?3
+WHERE lease_owner = ?1 AND state = 'running'
+  AND id NOT IN (SELECT value FROM json_each(?2))
+RETURNING queue";
+
+/// Promotion at time `?1` of up to `?2` delayed tasks that became due
+/// (`longshore_tasks_scheduled`).
+pub(crate) const PROMOTE: &str = "
+UPDATE longshore_tasks SET state = 'queued', modified_at = ?1
+WHERE id IN (SELECT id FROM longshore_tasks
+             WHERE state = 'scheduled' AND run_at <= ?1
+             ORDER BY run_at
+             LIMIT ?2)
+RETURNING queue";
+
+/// One task.
+pub(crate) const TASK: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM longshore_tasks WHERE id = ?1"
+);
+
+/// A task's log, every execution, oldest first.
+pub(crate) const LOGS: &str = "
+SELECT task_id, attempt, at, level, message FROM longshore_task_logs
+WHERE task_id = ?1 ORDER BY id";
+
+/// Tasks newest first with optional filters (`?1` a JSON array of states),
+/// keyset-paginated on id.
+pub(crate) const LIST: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM longshore_tasks
+WHERE (json_array_length(?1) = 0 OR state IN (SELECT value FROM json_each(?1)))
+  AND (?2 IS NULL OR actor = ?2)
+  AND (?3 IS NULL OR queue = ?3)
+  AND (?4 IS NULL OR id < ?4)
+ORDER BY id DESC
+LIMIT ?5"
+);
+
+/// Counts by state.
+pub(crate) const STATS_BY_STATE: &str =
+    "SELECT state, state, count(*) FROM longshore_tasks GROUP BY state ORDER BY state";
+/// Counts by actor and state.
+pub(crate) const STATS_BY_ACTOR: &str = "SELECT actor, state, count(*) FROM longshore_tasks
+GROUP BY actor, state ORDER BY actor, state";
+/// Counts by queue and state.
+pub(crate) const STATS_BY_QUEUE: &str = "SELECT queue, state, count(*) FROM longshore_tasks
+GROUP BY queue, state ORDER BY queue, state";
+
+/// Retry at time `?2` of a finished task: due now, with a fresh set of
+/// attempts after the ones already used (execution numbers stay unique).
+pub(crate) const RETRY: &str = concat!(
+    "UPDATE longshore_tasks
+SET state = 'queued', run_at = ?2, max_attempts = attempt + max_attempts,
+    worst_level = NULL, cancel_requested = 0, finished_at = NULL, modified_at = ?2
+WHERE id = ?1
+RETURNING ",
+    task_columns!()
+);
+
+/// Cancel at time `?2` of a task that has not started.
+pub(crate) const CANCEL_WAITING: &str = "
+UPDATE longshore_tasks SET state = 'cancelled', finished_at = ?2, modified_at = ?2
+WHERE id = ?1";
+
+/// Cancel at time `?2` of a running task: its worker learns of it from its
+/// next heartbeat (or at once when it runs in this process).
+pub(crate) const CANCEL_RUNNING: &str = "
+UPDATE longshore_tasks SET cancel_requested = 1, modified_at = ?2 WHERE id = ?1";
