@@ -5,6 +5,7 @@
 //! different: the shared conformance tests in the `longshore` crate are the
 //! specification.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -68,6 +69,40 @@ pub struct EnqueueResult {
     pub inserted: bool,
 }
 
+impl EnqueueResult {
+    /// The result of each of `tasks`, in order, given the ids an engine
+    /// inserted and the active holders (by unique key) of the keys that
+    /// refused the others. A refused task whose holder finished in the
+    /// meantime is reported with its own id.
+    pub fn for_batch(
+        tasks: &[NewTask],
+        inserted: &HashSet<Uuid>,
+        holders: &HashMap<String, Uuid>,
+    ) -> Vec<EnqueueResult> {
+        tasks
+            .iter()
+            .map(|task| {
+                if inserted.contains(&task.id) {
+                    return EnqueueResult {
+                        id: task.id,
+                        inserted: true,
+                    };
+                }
+                let holder = task
+                    .unique_key
+                    .as_ref()
+                    .and_then(|key| holders.get(key))
+                    .copied()
+                    .unwrap_or(task.id);
+                EnqueueResult {
+                    id: holder,
+                    inserted: false,
+                }
+            })
+            .collect()
+    }
+}
+
 /// A request to claim due tasks.
 #[derive(Clone, Debug)]
 pub struct Claim {
@@ -97,6 +132,18 @@ pub struct Completion {
     pub worst_level: Option<LogLevel>,
     /// Log lines not yet written.
     pub logs: Vec<LogEntry>,
+}
+
+impl Completion {
+    /// The ids of `completions` not in `applied`: those whose fence did not
+    /// hold, as [`Store::complete`] reports them.
+    pub fn rejected(completions: &[Completion], applied: &HashSet<Uuid>) -> Vec<Uuid> {
+        completions
+            .iter()
+            .map(|c| c.id)
+            .filter(|id| !applied.contains(id))
+            .collect()
+    }
 }
 
 /// What a heartbeat learned.

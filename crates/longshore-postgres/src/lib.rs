@@ -148,11 +148,6 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
-
-    /// Applies migrations and returns the versions it applied.
-    pub async fn migrate_verbose(&self) -> Result<Vec<i32>, StoreError> {
-        migrate::run(&self.pool).await
-    }
 }
 
 /// Parses a `postgres://` URL, with an error that says so.
@@ -220,10 +215,7 @@ pub async fn enqueue_in(
         .into_iter()
         .collect();
     if inserted.len() == n {
-        return Ok(ids
-            .into_iter()
-            .map(|id| EnqueueResult { id, inserted: true })
-            .collect());
+        return Ok(EnqueueResult::for_batch(&tasks, &inserted, &HashMap::new()));
     }
     // Some were duplicates of active tasks: report whose key holds them.
     let skipped_keys: Vec<&str> = tasks
@@ -240,30 +232,7 @@ pub async fn enqueue_in(
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
         .collect::<Result<_, sqlx::Error>>()
         .map_err(from_sqlx)?;
-    Ok(tasks
-        .iter()
-        .map(|task| {
-            if inserted.contains(&task.id) {
-                EnqueueResult {
-                    id: task.id,
-                    inserted: true,
-                }
-            } else {
-                // The holder may have finished in between; then report the
-                // key's owner as unknown by pointing at the refused task's id.
-                let holder = task
-                    .unique_key
-                    .as_ref()
-                    .and_then(|key| holders.get(key))
-                    .copied()
-                    .unwrap_or(task.id);
-                EnqueueResult {
-                    id: holder,
-                    inserted: false,
-                }
-            }
-        })
-        .collect())
+    Ok(EnqueueResult::for_batch(&tasks, &inserted, &holders))
 }
 
 fn commit_mode(durable: bool) -> &'static str {
@@ -352,15 +321,6 @@ fn completion_query<'q>(
         .bind(extend)
         .bind(commit_mode);
     LogColumns::new(completions.iter().flat_map(|c| &c.logs)).bind(query)
-}
-
-/// The completions whose fence did not hold.
-fn rejected(completions: &[Completion], applied: &HashSet<Uuid>) -> Vec<Uuid> {
-    completions
-        .iter()
-        .map(|c| c.id)
-        .filter(|id| !applied.contains(id))
-        .collect()
 }
 
 fn millis(d: Duration) -> i64 {
@@ -469,7 +429,7 @@ impl Store for PgStore {
                 .map(|row| row.try_get::<Uuid, _>(0))
                 .collect::<Result<_, _>>()
                 .map_err(from_sqlx)?;
-        Ok(rejected(completions, &applied))
+        Ok(Completion::rejected(completions, &applied))
     }
 
     async fn complete_and_claim(
@@ -505,7 +465,7 @@ impl Store for PgStore {
                 claimed.push(row::task(row)?);
             }
         }
-        Ok((rejected(completions, &applied), claimed))
+        Ok((Completion::rejected(completions, &applied), claimed))
     }
 
     async fn rescue_expired(&self, limit: i64) -> Result<u64, StoreError> {

@@ -254,11 +254,6 @@ impl SqliteStore {
         self.file.events.receiver_count()
     }
 
-    /// Applies migrations and returns the versions it applied.
-    pub async fn migrate_verbose(&self) -> Result<Vec<i32>, StoreError> {
-        migrate::run(&self.file.writer).await
-    }
-
     /// Closes every connection (checkpointing the write-ahead log), for
     /// every store of this process on the file.
     pub async fn close(&self) {
@@ -342,16 +337,7 @@ impl SqliteStore {
             .fetch_all(&mut *conn)
             .await
             .map_err(from_sqlx)?;
-        let mut applied = HashSet::with_capacity(rows.len());
-        let mut requeued = Vec::new();
-        for row in &rows {
-            let id: String = row.try_get(0).map_err(from_sqlx)?;
-            applied.insert(row::uuid(&id)?);
-            let state: String = row.try_get(2).map_err(from_sqlx)?;
-            if state == TaskState::Queued.as_str() {
-                requeued.push(row.try_get(1).map_err(from_sqlx)?);
-            }
-        }
+        let (applied, requeued) = ids_and_due_queues(&rows)?;
         insert_logs(conn, completions.iter().flat_map(|c| &c.logs)).await?;
         Ok((applied, requeued))
     }
@@ -455,13 +441,20 @@ async fn insert_logs<'a>(
     Ok(())
 }
 
-/// The completions whose fence did not hold.
-fn rejected(completions: &[Completion], applied: &HashSet<Uuid>) -> Vec<Uuid> {
-    completions
-        .iter()
-        .map(|c| c.id)
-        .filter(|id| !applied.contains(id))
-        .collect()
+/// From rows of (id, queue, state): the ids, and the queues of the rows
+/// now `queued` (whose workers to wake).
+fn ids_and_due_queues(rows: &[SqliteRow]) -> Result<(HashSet<Uuid>, Vec<String>), StoreError> {
+    let mut ids = HashSet::with_capacity(rows.len());
+    let mut due_queues = Vec::new();
+    for row in rows {
+        let id: String = row.try_get(0).map_err(from_sqlx)?;
+        ids.insert(row::uuid(&id)?);
+        let state: String = row.try_get(2).map_err(from_sqlx)?;
+        if state == TaskState::Queued.as_str() {
+            due_queues.push(row.try_get(1).map_err(from_sqlx)?);
+        }
+    }
+    Ok((ids, due_queues))
 }
 
 /// The first column of each row, a queue name.
@@ -503,16 +496,7 @@ async fn enqueue_on(
         .fetch_all(&mut *conn)
         .await
         .map_err(from_sqlx)?;
-    let mut inserted = HashSet::with_capacity(inserted_rows.len());
-    let mut due_queues = Vec::new();
-    for row in &inserted_rows {
-        let id: String = row.try_get(0).map_err(from_sqlx)?;
-        inserted.insert(row::uuid(&id)?);
-        let state: String = row.try_get(2).map_err(from_sqlx)?;
-        if state == TaskState::Queued.as_str() {
-            due_queues.push(row.try_get(1).map_err(from_sqlx)?);
-        }
-    }
+    let (inserted, due_queues) = ids_and_due_queues(&inserted_rows)?;
     let mut holders = HashMap::new();
     if inserted.len() < tasks.len() {
         // Some were duplicates of active tasks: find whose key holds them.
@@ -591,28 +575,7 @@ impl Store for SqliteStore {
         }
         let (inserted, due_queues, holders) = result?;
         self.wake(due_queues.iter().map(String::as_str));
-        Ok(tasks
-            .iter()
-            .map(|task| {
-                if inserted.contains(&task.id) {
-                    EnqueueResult {
-                        id: task.id,
-                        inserted: true,
-                    }
-                } else {
-                    let holder = task
-                        .unique_key
-                        .as_ref()
-                        .and_then(|key| holders.get(key))
-                        .copied()
-                        .unwrap_or(task.id);
-                    EnqueueResult {
-                        id: holder,
-                        inserted: false,
-                    }
-                }
-            })
-            .collect())
+        Ok(EnqueueResult::for_batch(&tasks, &inserted, &holders))
     }
 
     async fn claim(&self, claim: &Claim) -> Result<Vec<TaskRow>, StoreError> {
@@ -685,7 +648,7 @@ impl Store for SqliteStore {
         let (applied, requeued) = Self::complete_on(&mut tx, owner, completions, now_us()).await?;
         tx.commit().await.map_err(from_sqlx)?;
         self.wake(requeued.iter().map(String::as_str));
-        Ok(rejected(completions, &applied))
+        Ok(Completion::rejected(completions, &applied))
     }
 
     async fn complete_and_claim(
@@ -703,7 +666,7 @@ impl Store for SqliteStore {
         let claimed = self.claim_on(&mut tx, refill, now).await?;
         tx.commit().await.map_err(from_sqlx)?;
         self.wake(requeued.iter().map(String::as_str));
-        Ok((rejected(completions, &applied), claimed))
+        Ok((Completion::rejected(completions, &applied), claimed))
     }
 
     async fn release_untracked(&self, owner: &str, tracked: &[Uuid]) -> Result<u64, StoreError> {

@@ -2,9 +2,11 @@
 //!
 //! # Brief overview
 //!
-//! Longshore stores each task as a row in PostgreSQL; workers on one or
-//! many machines claim due tasks in batches under short leases, run them,
-//! retry failures with backoff, and record what each execution logged.
+//! Longshore stores each task as a row in a database — an embedded SQLite
+//! file ([`sqlite::SqliteStore`]) or PostgreSQL shared by many machines
+//! ([`postgres::PgStore`]); workers claim due tasks in batches under short
+//! leases, run them, retry failures with backoff, and record what each
+//! execution logged. Both engines implement [`Store`] and behave the same.
 //!
 //! - Define work with [`Task`] (typed) or [`Actor`] (raw JSON) and register
 //!   it in a [`Registry`].
@@ -31,8 +33,8 @@
 //!
 //! # async fn main_() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = PgStore::connect("postgres://localhost/app", &PgOptions::default()).await?;
-//! store.migrate_verbose().await?;
 //! let store: Arc<dyn longshore::Store> = Arc::new(store);
+//! store.migrate().await?;
 //!
 //! Client::new(store.clone()).enqueue(Greet { name: "world".into() }).await?;
 //!

@@ -508,7 +508,7 @@ impl Pg {
         let store = PgStore::connect_with(scratch.options(), &PgOptions::default())
             .await
             .expect("connect to test database");
-        store.migrate_verbose().await.expect("migrate");
+        store.migrate().await.expect("migrate");
         let observer = PgPool::connect_with(scratch.options())
             .await
             .expect("connect the observer pool");
