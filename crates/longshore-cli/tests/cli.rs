@@ -1,152 +1,53 @@
 //! The `longshore` binary, driven as an operator would: real processes
-//! against a real PostgreSQL database of their own.
+//! against a real database of their own, on each engine (every test runs
+//! as `postgres::NAME` and `sqlite::NAME`).
 
 // Test helpers may panic on any failure: that is how a test fails.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
-use std::process::{Child, Command, Output, Stdio};
+mod support;
+
+use std::process::Stdio;
 use std::time::Duration;
 
-use longshore_testing::ScratchDb;
-use sqlx::PgPool;
+use support::{Engine, Env, ids, text};
 
-const BIN: &str = env!("CARGO_BIN_EXE_longshore");
-
-/// A database plus a pool the test reads it through.
-struct Env {
-    db: ScratchDb,
-    pool: PgPool,
-}
-
-impl Env {
-    async fn new() -> Env {
-        let db = ScratchDb::create().await;
-        let out = Env::command_for(&db.url).arg("migrate").output().unwrap();
-        assert!(out.status.success(), "migrate: {}", text(&out.stderr));
-        let pool = PgPool::connect_with(db.options()).await.unwrap();
-        Env { db, pool }
-    }
-
-    fn command_for(url: &str) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("LONGSHORE_DATABASE_URL", url)
-            .env("LONGSHORE_LOG", "warn")
-            // Quick timings so that leases expire within a test's patience.
-            .env("LONGSHORE_WORKER__LEASE", "2s")
-            .env("LONGSHORE_WORKER__HEARTBEAT", "500ms")
-            .env("LONGSHORE_WORKER__IDLE_MAX", "200ms")
-            .env("LONGSHORE_WORKER__MAINTENANCE_INTERVAL", "200ms")
-            .env("LONGSHORE_WORKER__CANCEL_GRACE", "1s")
-            .env("LONGSHORE_RETRY__BASE", "100ms")
-            .env("LONGSHORE_RETRY__MAX", "200ms");
-        cmd
-    }
-
-    fn cmd(&self) -> Command {
-        Env::command_for(&self.db.url)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "longshore {args:?} failed: {}",
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    fn worker(&self, args: &[&str], env: &[(&str, &str)]) -> Proc {
-        let mut cmd = self.cmd();
-        cmd.arg("worker")
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        Proc(cmd.spawn().unwrap())
-    }
-
-    async fn counts(&self) -> HashMap<String, i64> {
-        sqlx::query_as::<_, (String, i64)>(
-            "SELECT state::text, count(*) FROM longshore_tasks GROUP BY state",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect()
-    }
-
-    async fn total(&self) -> i64 {
-        self.counts().await.values().sum()
-    }
-
-    async fn wait_until(&self, what: &str, mut done: impl AsyncFnMut(&Env) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !done(self).await {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}; counts {:?}",
-                self.counts().await
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+/// Every behavioural test, once per engine.
+macro_rules! on_both_engines {
+    ($($test:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Engine::Postgres).await;
+                }
+            )*
         }
-    }
-}
-
-/// A child process killed (SIGKILL) if the test ends without stopping it.
-struct Proc(Child);
-
-impl Proc {
-    fn pid(&self) -> String {
-        self.0.id().to_string()
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.pid()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit, failing the test after `limit`.
-    async fn exit_within(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "process did not exit within {limit:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Engine::Sqlite).await;
+                }
+            )*
         }
-    }
+    };
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn ids(stdout: &str) -> Vec<String> {
-    stdout.lines().map(str::to_owned).collect()
-}
+on_both_engines!(
+    bad_input_is_refused_with_one_line_and_changes_nothing,
+    an_unreachable_database_or_a_bad_setting_is_one_line,
+    migrations_run_once_when_nodes_start_together,
+    enqueue_count_inserts_in_bulk_and_stats_count_them,
+    a_unique_key_enqueued_twice_keeps_one_task,
+    a_worker_runs_tasks_and_show_prints_each_execution,
+    cancel_and_retry_from_the_command_line,
+    a_worker_killed_mid_task_loses_nothing,
+    two_worker_processes_run_each_task_once,
+    sigterm_drains_then_returns_unfinished_tasks_to_the_queue,
+    the_http_actor_calls_the_webhook_and_logs_the_response,
+    the_http_actor_retries_an_unexpected_status_then_fails,
+);
 
 /// A command that must fail with exactly one line saying `expected`, and
 /// write nothing.
@@ -166,9 +67,8 @@ async fn refused(env: &Env, args: &[&str], expected: &str) {
     assert_eq!(env.total().await, before, "{args:?} wrote tasks");
 }
 
-#[tokio::test]
-async fn bad_input_is_refused_with_one_line_and_changes_nothing() {
-    let env = Env::new().await;
+async fn bad_input_is_refused_with_one_line_and_changes_nothing(engine: Engine) {
+    let env = Env::new(engine).await;
     env.ok(&["enqueue", "noop"]);
     refused(&env, &["enqueue", "mail"], "unknown actor `mail`").await;
     refused(
@@ -232,23 +132,32 @@ async fn bad_input_is_refused_with_one_line_and_changes_nothing() {
     assert_eq!(env.total().await, 1);
 }
 
-#[tokio::test]
-async fn an_unreachable_database_or_a_bad_setting_is_one_line() {
-    let env = Env::new().await;
+async fn an_unreachable_database_or_a_bad_setting_is_one_line(engine: Engine) {
+    let env = Env::new(engine).await;
+    let missing = env.dir.path().join("missing").join("x.db");
+    let (unreachable, expected) = match engine {
+        Engine::Postgres => (
+            "postgres://postgres@127.0.0.1:1/x".to_owned(),
+            "cannot connect",
+        ),
+        Engine::Sqlite => (
+            format!("sqlite://{}", missing.display()),
+            "no SQLite database at",
+        ),
+    };
     let out = env
         .cmd()
-        .args([
-            "--database-url",
-            "postgres://postgres@127.0.0.1:1/x",
-            "enqueue",
-            "noop",
-        ])
+        .args(["--database-url", &unreachable, "enqueue", "noop"])
         .output()
         .unwrap();
     let stderr = text(&out.stderr);
     assert!(!out.status.success());
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("cannot connect"), "{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(
+        !missing.parent().unwrap().exists(),
+        "enqueue created a directory"
+    );
 
     let out = env
         .cmd()
@@ -274,12 +183,12 @@ async fn an_unreachable_database_or_a_bad_setting_is_one_line() {
     assert_eq!(env.total().await, 0);
 }
 
-#[tokio::test]
-async fn migrations_run_once_when_nodes_start_together() {
-    let db = ScratchDb::create().await;
-    let children: Vec<Child> = (0..4)
+async fn migrations_run_once_when_nodes_start_together(engine: Engine) {
+    // On SQLite the file does not exist yet: the four create it together.
+    let env = Env::unmigrated(engine).await;
+    let children: Vec<_> = (0..4)
         .map(|_| {
-            Env::command_for(&db.url)
+            env.cmd()
                 .arg("migrate")
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -291,17 +200,16 @@ async fn migrations_run_once_when_nodes_start_together() {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
-    let pool = PgPool::connect_with(db.options()).await.unwrap();
-    let versions: Vec<i32> = sqlx::query_scalar("SELECT version FROM longshore_migrations")
-        .fetch_all(&pool)
+    let versions = env
+        .observer()
         .await
-        .unwrap();
+        .i64s("SELECT CAST(version AS BIGINT) FROM longshore_migrations")
+        .await;
     assert_eq!(versions, vec![1]);
 }
 
-#[tokio::test]
-async fn enqueue_count_inserts_in_bulk_and_stats_count_them() {
-    let env = Env::new().await;
+async fn enqueue_count_inserts_in_bulk_and_stats_count_them(engine: Engine) {
+    let env = Env::new(engine).await;
     let out = env.ok(&["enqueue", "noop", "--count", "2500", "--queue", "bulk"]);
     let printed = ids(&out);
     assert_eq!(printed.len(), 2500);
@@ -314,9 +222,8 @@ async fn enqueue_count_inserts_in_bulk_and_stats_count_them() {
     assert_eq!(stats["running"], 0);
 }
 
-#[tokio::test]
-async fn a_unique_key_enqueued_twice_keeps_one_task() {
-    let env = Env::new().await;
+async fn a_unique_key_enqueued_twice_keeps_one_task(engine: Engine) {
+    let env = Env::new(engine).await;
     let first = env.ok(&["enqueue", "noop", "--unique-key", "sync:42"]);
     let out = env.run(&["enqueue", "noop", "--unique-key", "sync:42"]);
     assert!(out.status.success());
@@ -325,9 +232,8 @@ async fn a_unique_key_enqueued_twice_keeps_one_task() {
     assert_eq!(env.total().await, 1);
 }
 
-#[tokio::test]
-async fn a_worker_runs_tasks_and_show_prints_each_execution() {
-    let env = Env::new().await;
+async fn a_worker_runs_tasks_and_show_prints_each_execution(engine: Engine) {
+    let env = Env::new(engine).await;
     let id = env.ok(&["enqueue", "fail", "--args", r#"{"times": 2}"#]);
     let id = id.trim();
     let _worker = env.worker(&[], &[]);
@@ -350,9 +256,8 @@ async fn a_worker_runs_tasks_and_show_prints_each_execution() {
     assert_eq!(listed.as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn cancel_and_retry_from_the_command_line() {
-    let env = Env::new().await;
+async fn cancel_and_retry_from_the_command_line(engine: Engine) {
+    let env = Env::new(engine).await;
     let id = env.ok(&["enqueue", "noop", "--delay", "1h"]);
     let id = id.trim();
     let out = env.ok(&["tasks", "cancel", id]);
@@ -367,9 +272,8 @@ async fn cancel_and_retry_from_the_command_line() {
     assert!(text(&out.stderr).contains("cannot retry"));
 }
 
-#[tokio::test]
-async fn a_worker_killed_mid_task_loses_nothing() {
-    let env = Env::new().await;
+async fn a_worker_killed_mid_task_loses_nothing(engine: Engine) {
+    let env = Env::new(engine).await;
     let out = env.ok(&[
         "enqueue",
         "sleep",
@@ -381,17 +285,18 @@ async fn a_worker_killed_mid_task_loses_nothing() {
     assert_eq!(ids(&out).len(), 12);
     let mut doomed = env.worker(&["--worker-id", "doomed", "--concurrency", "4"], &[]);
     env.wait_until("the doomed worker to hold four tasks", async |env| {
-        let running: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM longshore_tasks WHERE state = 'running' AND lease_owner = 'doomed'",
-        )
-        .fetch_one(&env.pool)
-        .await
-        .unwrap();
+        let running = env
+            .observer()
+            .await
+            .i64(
+                "SELECT count(*) FROM longshore_tasks WHERE state = 'running' AND lease_owner = 'doomed'",
+            )
+            .await;
         running == 4
     })
     .await;
-    doomed.0.kill().unwrap(); // SIGKILL: no drain, no goodbye
-    doomed.0.wait().unwrap();
+    doomed.child.kill().unwrap(); // SIGKILL: no drain, no goodbye
+    doomed.child.wait().unwrap();
 
     let _survivor = env.worker(&["--worker-id", "survivor", "--concurrency", "6"], &[]);
     env.wait_until("every task to succeed", async |env| {
@@ -401,18 +306,18 @@ async fn a_worker_killed_mid_task_loses_nothing() {
     assert_eq!(env.total().await, 12, "tasks lost or duplicated");
     // The killed worker's tasks ran again after their leases expired, and
     // their logs say why.
-    let rescued: i64 = sqlx::query_scalar(
-        "SELECT count(DISTINCT task_id) FROM longshore_task_logs WHERE message LIKE '%lease of worker doomed expired%'",
-    )
-    .fetch_one(&env.pool)
-    .await
-    .unwrap();
+    let rescued = env
+        .observer()
+        .await
+        .i64(
+            "SELECT count(DISTINCT task_id) FROM longshore_task_logs WHERE message LIKE '%lease of worker doomed expired%'",
+        )
+        .await;
     assert!(rescued >= 4, "only {rescued} rescue log lines");
 }
 
-#[tokio::test]
-async fn two_worker_processes_run_each_task_once() {
-    let env = Env::new().await;
+async fn two_worker_processes_run_each_task_once(engine: Engine) {
+    let env = Env::new(engine).await;
     env.ok(&["enqueue", "noop", "--count", "1500", "--quiet"]);
     let _a = env.worker(&["--worker-id", "a"], &[]);
     let _b = env.worker(&["--worker-id", "b"], &[]);
@@ -421,16 +326,16 @@ async fn two_worker_processes_run_each_task_once() {
     })
     .await;
     // Claimed exactly once each: no task needed a second execution.
-    let attempts: Vec<i32> = sqlx::query_scalar("SELECT DISTINCT attempt FROM longshore_tasks")
-        .fetch_all(&env.pool)
+    let attempts = env
+        .observer()
         .await
-        .unwrap();
+        .i64s("SELECT DISTINCT CAST(attempt AS BIGINT) FROM longshore_tasks")
+        .await;
     assert_eq!(attempts, vec![1]);
 }
 
-#[tokio::test]
-async fn sigterm_drains_then_returns_unfinished_tasks_to_the_queue() {
-    let env = Env::new().await;
+async fn sigterm_drains_then_returns_unfinished_tasks_to_the_queue(engine: Engine) {
+    let env = Env::new(engine).await;
     let short = env.ok(&["enqueue", "sleep", "--args", r#"{"ms": 300}"#]);
     let long = env.ok(&["enqueue", "sleep", "--args", r#"{"ms": 600000}"#]);
     let mut worker = env.worker(
@@ -445,21 +350,12 @@ async fn sigterm_drains_then_returns_unfinished_tasks_to_the_queue() {
     let status = worker.exit_within(Duration::from_secs(15)).await;
     assert!(status.success(), "worker exited with {status}");
 
-    let state = |id: String| {
-        let pool = env.pool.clone();
-        async move {
-            sqlx::query_as::<_, (String, Option<String>)>(
-                "SELECT state::text, lease_owner FROM longshore_tasks WHERE id = $1::uuid",
-            )
-            .bind(id.trim())
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-        }
-    };
-    assert_eq!(state(short).await, ("succeeded".to_owned(), None));
+    let observer = env.observer().await;
+    let (state, owner, _) = observer.task(&short).await;
+    assert_eq!((state, owner), ("succeeded".to_owned(), None));
     // Back in the queue at once, not after a lease expiry.
-    assert_eq!(state(long).await, ("queued".to_owned(), None));
+    let (state, owner, _) = observer.task(&long).await;
+    assert_eq!((state, owner), ("queued".to_owned(), None));
     assert_eq!(env.total().await, 2);
 }
 
@@ -511,9 +407,8 @@ async fn http_server(
     (url, requests)
 }
 
-#[tokio::test]
-async fn the_http_actor_calls_the_webhook_and_logs_the_response() {
-    let env = Env::new().await;
+async fn the_http_actor_calls_the_webhook_and_logs_the_response(engine: Engine) {
+    let env = Env::new(engine).await;
     let (url, mut requests) = http_server("201 Created", "thanks").await;
     let args = serde_json::json!({
         "url": url,
@@ -539,9 +434,8 @@ async fn the_http_actor_calls_the_webhook_and_logs_the_response() {
     );
 }
 
-#[tokio::test]
-async fn the_http_actor_retries_an_unexpected_status_then_fails() {
-    let env = Env::new().await;
+async fn the_http_actor_retries_an_unexpected_status_then_fails(engine: Engine) {
+    let env = Env::new(engine).await;
     let (url, _requests) = http_server("503 Service Unavailable", "busy").await;
     let args = serde_json::json!({ "url": url }).to_string();
     let id = env.ok(&["enqueue", "http", "--args", &args, "--max-attempts", "2"]);

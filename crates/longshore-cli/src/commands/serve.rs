@@ -39,6 +39,8 @@ impl Args {
 }
 
 pub(crate) async fn run(settings: &Settings) -> anyhow::Result<()> {
+    // Before anything starts: a signal from now on means "drain".
+    let mut signals = worker::StopSignals::install()?;
     let database = Database::from_settings(settings)?;
     let store = super::connect(settings, Missing::Create).await?;
     // Bound before the worker starts, so that a taken port stops start-up
@@ -75,8 +77,8 @@ pub(crate) async fn run(settings: &Settings) -> anyhow::Result<()> {
         }
     });
 
-    worker::wait_for_stop_signal().await?;
-    let drained = worker::drain(handle).await;
+    signals.recv().await;
+    let drained = worker::drain(handle, &mut signals).await;
     stop_http.cancel();
     match server.await {
         Ok(Ok(())) => {}

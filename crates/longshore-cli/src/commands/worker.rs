@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use figment::value::Value;
 use longshore::{Store, Worker, WorkerConfig, WorkerHandle};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::actors;
 use crate::settings::Settings;
@@ -44,10 +45,12 @@ impl Args {
 }
 
 pub(crate) async fn run(settings: &Settings) -> anyhow::Result<()> {
+    // Before any task is claimed: a signal from now on means "drain".
+    let mut signals = StopSignals::install()?;
     let store = super::connect(settings, super::Missing::Create).await?;
     let handle = start(settings, store, settings.worker_config()).await?;
-    wait_for_stop_signal().await?;
-    drain(handle).await
+    signals.recv().await;
+    drain(handle, &mut signals).await
 }
 
 /// Migrates (unless turned off) and starts a worker with the built-in
@@ -66,26 +69,39 @@ pub(crate) async fn start(
 
 /// Stops the worker gracefully after a stop signal; a second signal stops
 /// it at once.
-pub(crate) async fn drain(handle: WorkerHandle) -> anyhow::Result<()> {
+pub(crate) async fn drain(handle: WorkerHandle, signals: &mut StopSignals) -> anyhow::Result<()> {
     tracing::info!("stop signal received; draining (send it again to stop at once)");
     let stopping = handle.shutdown();
     tokio::pin!(stopping);
     tokio::select! {
         result = &mut stopping => result?,
-        () = async { let _ = wait_for_stop_signal().await; } => {
+        () = signals.recv() => {
             tracing::warn!("second stop signal: exiting now; unfinished tasks return when their leases expire");
         }
     }
     Ok(())
 }
 
-/// Waits for SIGTERM or SIGINT.
-pub(crate) async fn wait_for_stop_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("installing the SIGINT handler")?,
-        _ = term.recv() => {}
+/// SIGTERM and SIGINT, caught from the moment this is made (until then
+/// they would kill the process without a drain).
+pub(crate) struct StopSignals {
+    term: Signal,
+    int: Signal,
+}
+
+impl StopSignals {
+    pub(crate) fn install() -> anyhow::Result<StopSignals> {
+        Ok(StopSignals {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
     }
-    Ok(())
+
+    /// Waits for the next SIGTERM or SIGINT.
+    pub(crate) async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
