@@ -242,7 +242,8 @@ pub trait Store: Send + Sync + 'static {
     /// The newest schema version this build knows.
     fn schema_version(&self) -> i32;
 
-    /// One trivial round trip: is the database answering?
+    /// One trivial round trip: is the database answering, with a schema
+    /// (its migration ledger at least)?
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Inserts tasks in one round trip. Tasks whose unique key is held by an
@@ -290,8 +291,9 @@ pub trait Store: Send + Sync + 'static {
     /// whose id is not in `tracked`: claims that committed although their
     /// reply never reached the worker (the connection broke after the
     /// commit). Their execution never started, so each gets one more allowed
-    /// attempt. Returns how many. The caller must make sure no claim of its
-    /// own is in flight meanwhile.
+    /// attempt; one an operator asked to cancel meanwhile is cancelled.
+    /// Returns how many. The caller must make sure no claim of its own is in
+    /// flight meanwhile.
     async fn release_untracked(&self, owner: &str, tracked: &[Uuid]) -> Result<u64, StoreError>;
 
     /// Returns up to `limit` running tasks whose lease expired to the queue

@@ -231,6 +231,10 @@ impl NewTask {
     pub const DEFAULT_QUEUE: &'static str = "default";
     /// The default number of attempts.
     pub const DEFAULT_MAX_ATTEMPTS: i32 = 20;
+    /// The deepest nesting of arrays and objects a task's arguments may
+    /// have: stored arguments must be readable back (serde_json, like most
+    /// JSON readers, refuses documents nested deeper than 128).
+    pub const MAX_ARGS_DEPTH: usize = 64;
     /// The largest arguments a task may carry, as serialised JSON (1 MiB).
     /// Bigger payloads belong in the application's own storage, with the
     /// task carrying a reference.
@@ -282,6 +286,13 @@ impl NewTask {
         if matches!(&self.unique_key, Some(key) if key.is_empty()) {
             return Err("unique key is empty".into());
         }
+        let depth = json_depth(&self.args);
+        if depth > NewTask::MAX_ARGS_DEPTH {
+            return Err(format!(
+                "arguments nest {depth} levels deep; the limit is {} (JSON readers refuse deeper documents)",
+                NewTask::MAX_ARGS_DEPTH
+            ));
+        }
         let size = serde_json::to_string(&self.args).map_or(0, |json| json.len());
         if size > NewTask::MAX_ARGS_BYTES {
             return Err(format!(
@@ -291,6 +302,22 @@ impl NewTask {
         }
         Ok(())
     }
+}
+
+/// How deeply `value` nests (a scalar is 0, `[1]` is 1), without
+/// recursion, so that any depth can be measured.
+fn json_depth(value: &serde_json::Value) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 0usize)];
+    while let Some((value, depth)) = pending.pop() {
+        deepest = deepest.max(depth);
+        match value {
+            serde_json::Value::Array(items) => pending.extend(items.iter().map(|v| (v, depth + 1))),
+            serde_json::Value::Object(map) => pending.extend(map.values().map(|v| (v, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// A task as stored.
@@ -371,6 +398,22 @@ pub struct LogEntry {
 mod tests {
     use super::*;
     use chrono::Duration;
+
+    #[test]
+    fn nesting_depth_is_measured_and_limited() {
+        assert_eq!(super::json_depth(&serde_json::json!(1)), 0);
+        assert_eq!(
+            super::json_depth(&serde_json::json!({"a": [1, {"b": []}]})),
+            3
+        );
+        let mut deep = serde_json::json!(null);
+        for _ in 0..NewTask::MAX_ARGS_DEPTH {
+            deep = serde_json::json!({ "x": deep });
+        }
+        assert!(NewTask::new("a", deep.clone()).validate().is_ok());
+        let deeper = NewTask::new("a", serde_json::json!([deep])).validate();
+        assert!(deeper.is_err_and(|e| e.contains("nest")));
+    }
 
     #[test]
     fn state_names_round_trip() {

@@ -342,7 +342,7 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
+        sqlx::query("SELECT 1 FROM longshore_migrations LIMIT 1")
             .execute(&self.pool)
             .await
             .map_err(from_sqlx)?;

@@ -236,17 +236,21 @@ FROM rescued";
 /// Release of claims the worker never received (see
 /// `Store::release_untracked`): back to the queue with one more allowed
 /// attempt, waking the queues' workers.
+/// A task an operator asked to cancel meanwhile is cancelled instead.
 pub(crate) const RELEASE_UNTRACKED: &str = "
 WITH released AS (
     UPDATE longshore_tasks AS t
-    SET state = 'queued', max_attempts = t.max_attempts + 1, run_at = now(),
+    SET state = CASE WHEN t.cancel_requested THEN 'cancelled'
+                     ELSE 'queued' END::longshore_task_state,
+        max_attempts = t.max_attempts + 1, run_at = now(),
+        finished_at = CASE WHEN t.cancel_requested THEN now() END,
         lease_owner = NULL, lease_expires_at = NULL, modified_at = now()
     WHERE t.lease_owner = $1 AND t.state = 'running' AND NOT (t.id = ANY($2::uuid[]))
-    RETURNING t.queue
+    RETURNING t.queue, t.state
 )
 SELECT count(*) AS released,
        (SELECT count(pg_notify('longshore_task_available', queue))
-        FROM (SELECT DISTINCT queue FROM released) AS q) AS notified
+        FROM (SELECT DISTINCT queue FROM released WHERE state = 'queued') AS q) AS notified
 FROM released";
 
 /// Promotion of delayed tasks that became due (`longshore_tasks_scheduled`),

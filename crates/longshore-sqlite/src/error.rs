@@ -7,6 +7,10 @@ use longshore_core::StoreError;
 /// byte (e.g. `SQLITE_BUSY_SNAPSHOT` = 517).
 const SQLITE_BUSY: i64 = 5;
 const SQLITE_LOCKED: i64 = 6;
+/// The disk failed or is full: nothing was written, and the same write may
+/// succeed once the disk has room.
+const SQLITE_IOERR: i64 = 10;
+const SQLITE_FULL: i64 = 13;
 
 /// Maps a sqlx error onto [`StoreError`]'s kinds.
 pub(crate) fn from_sqlx(error: sqlx::Error) -> StoreError {
@@ -25,6 +29,8 @@ pub(crate) fn from_sqlx(error: sqlx::Error) -> StoreError {
                 StoreError::Unavailable(format!(
                     "the database file is locked by another connection: {message}"
                 ))
+            } else if matches!(code & 0xff, SQLITE_IOERR | SQLITE_FULL) {
+                StoreError::Unavailable(format!("the database file cannot be written: {message}"))
             } else if message.starts_with("no such table") || message.starts_with("no such column")
             {
                 StoreError::Migration(format!(

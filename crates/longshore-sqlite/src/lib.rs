@@ -36,11 +36,12 @@ use longshore_core::{
     StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow, TaskState,
 };
 use serde::Serialize;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Connection, Row, Sqlite, Transaction};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -161,7 +162,8 @@ impl SqliteStore {
         options: &SqliteOptions,
     ) -> Result<SqliteStore, StoreError> {
         let path = connect.get_filename().to_owned();
-        if path.as_os_str() == ":memory:" {
+        let name = path.to_string_lossy();
+        if name == ":memory:" || name.starts_with("file:sqlx-in-memory") {
             return Err(StoreError::InvalidInput(
                 "an in-memory SQLite database cannot be shared by the engine's connections: \
                  give a file path"
@@ -172,7 +174,11 @@ impl SqliteStore {
         // Held while opening, so that two opens of one file make one.
         let mut files = open_files().lock().await;
         files.retain(|_, file| file.strong_count() > 0);
-        if let Some(file) = files.get(&key).and_then(Weak::upgrade) {
+        if let Some(file) = files
+            .get(&key)
+            .and_then(Weak::upgrade)
+            .filter(|file| !file.writer.is_closed())
+        {
             if file.durable_hot_path != options.durable_hot_path {
                 tracing::warn!(
                     path = %path.display(),
@@ -257,6 +263,10 @@ impl SqliteStore {
     /// Closes every connection (checkpointing the write-ahead log), for
     /// every store of this process on the file.
     pub async fn close(&self) {
+        open_files().lock().await.retain(|_, file| {
+            file.upgrade()
+                .is_some_and(|file| !Arc::ptr_eq(&file, &self.file))
+        });
         self.file.reader.close().await;
         self.file.writer.close().await;
     }
@@ -264,11 +274,68 @@ impl SqliteStore {
     /// A write transaction holding the file's write lock from the start, so
     /// that it never has to give up half-way for another writer.
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.file
-            .writer
-            .begin_with("BEGIN IMMEDIATE")
+        match self.file.writer.begin_with("BEGIN IMMEDIATE").await {
+            Err(sqlx::Error::InvalidSavePointStatement) => {
+                // The connection believes a transaction is still open (see
+                // `writer`): replace it and try once more.
+                drop(self.writer().await?);
+                self.file
+                    .writer
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(from_sqlx)
+            }
+            other => other.map_err(from_sqlx),
+        }
+    }
+
+    /// The write connection, replaced first if it is unusable: when a
+    /// statement fails with a disk-full or I/O error, SQLite rolls the
+    /// transaction back by itself, sqlx still counts it as open, and would
+    /// refuse every later transaction on that connection.
+    async fn writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        let mut conn = self.file.writer.acquire().await.map_err(from_sqlx)?;
+        if conn.is_in_transaction() {
+            tracing::warn!(
+                path = %self.file.path.display(),
+                "replacing the SQLite write connection after a transaction SQLite rolled back by itself"
+            );
+            conn.close_on_drop();
+            drop(conn);
+            conn = self.file.writer.acquire().await.map_err(from_sqlx)?;
+        }
+        Ok(conn)
+    }
+
+    /// The write connection, set to wait for the disk at commit (enqueues
+    /// and operators' changes, whatever the hot path's setting). Hand it
+    /// back with [`SqliteStore::restore`].
+    async fn durable_writer(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        let mut conn = self.writer().await?;
+        if !self.file.durable_hot_path {
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *conn)
+                .await
+                .map_err(from_sqlx)?;
+        }
+        Ok(conn)
+    }
+
+    /// Puts a [`SqliteStore::durable_writer`] connection back to the hot
+    /// path's setting. Its work is committed by now, so a failure here is
+    /// not the caller's: the connection is replaced instead (a new one
+    /// starts with the hot path's setting).
+    async fn restore(&self, mut conn: PoolConnection<Sqlite>) {
+        if self.file.durable_hot_path {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
             .await
-            .map_err(from_sqlx)
+        {
+            tracing::warn!(error = %e, "cannot reset the SQLite write connection; replacing it");
+            conn.close_on_drop();
+        }
     }
 
     /// Wakes this process's workers of each queue in `queues`.
@@ -519,6 +586,103 @@ async fn enqueue_on(
     Ok((inserted, due_queues, holders))
 }
 
+/// The most queues one claim may read: SQLite allows 500 parts in one
+/// compound SELECT, and the claim has a part per queue.
+const MAX_CLAIM_QUEUES: usize = 400;
+
+fn check_queue_count(claim: &Claim) -> Result<(), StoreError> {
+    if claim.queues.len() > MAX_CLAIM_QUEUES {
+        return Err(StoreError::InvalidInput(format!(
+            "a worker on SQLite serves at most {MAX_CLAIM_QUEUES} queues, got {}",
+            claim.queues.len()
+        )));
+    }
+    Ok(())
+}
+
+/// What an operator's change needs to know of a task.
+struct Current {
+    state: TaskState,
+    queue: String,
+    unique_key: Option<String>,
+}
+
+async fn current(conn: &mut sqlx::SqliteConnection, id: Uuid) -> Result<Current, StoreError> {
+    let row = sqlx::query(sql::TASK_STATE)
+        .bind(id.to_string())
+        .fetch_optional(conn)
+        .await
+        .map_err(from_sqlx)?
+        .ok_or(StoreError::NotFound(id))?;
+    let state: String = row.try_get("state").map_err(from_sqlx)?;
+    Ok(Current {
+        state: row::state(&state)?,
+        queue: row.try_get("queue").map_err(from_sqlx)?,
+        unique_key: row.try_get("unique_key").map_err(from_sqlx)?,
+    })
+}
+
+/// [`Store::retry`] on `conn`; returns the task and its queue.
+async fn retry_on(
+    conn: &mut sqlx::SqliteConnection,
+    id: Uuid,
+) -> Result<(TaskRow, String), StoreError> {
+    let mut tx = Connection::begin_with(conn, "BEGIN IMMEDIATE")
+        .await
+        .map_err(from_sqlx)?;
+    let current = current(&mut tx, id).await?;
+    if !current.state.is_terminal() {
+        return Err(StoreError::InvalidState {
+            id,
+            state: current.state,
+            action: "retry",
+        });
+    }
+    let row = sqlx::query(sql::RETRY)
+        .bind(id.to_string())
+        .bind(now_us())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(from_sqlx)
+        .map_err(|e| match e {
+            StoreError::UniqueConflict { .. } => StoreError::UniqueConflict {
+                key: current.unique_key.clone().unwrap_or_default(),
+            },
+            other => other,
+        })?;
+    tx.commit().await.map_err(from_sqlx)?;
+    Ok((row::task(&row)?, current.queue))
+}
+
+/// [`Store::cancel`] on `conn`.
+async fn cancel_on(
+    conn: &mut sqlx::SqliteConnection,
+    id: Uuid,
+) -> Result<CancelResult, StoreError> {
+    let mut tx = Connection::begin_with(conn, "BEGIN IMMEDIATE")
+        .await
+        .map_err(from_sqlx)?;
+    let (statement, result) = match current(&mut tx, id).await?.state {
+        TaskState::Scheduled | TaskState::Queued => (sql::CANCEL_WAITING, CancelResult::Cancelled),
+        TaskState::Running => (sql::CANCEL_RUNNING, CancelResult::Signalled),
+        terminal => {
+            return Err(StoreError::InvalidState {
+                id,
+                state: terminal,
+                action: "cancel",
+            });
+        }
+    };
+    sqlx::query(statement)
+        .bind(id.to_string())
+        .bind(now_us())
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+    tx.commit().await.map_err(from_sqlx)?;
+    Ok(result)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn engine(&self) -> &'static str {
@@ -534,7 +698,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
+        sqlx::query("SELECT 1 FROM longshore_migrations LIMIT 1")
             .execute(&self.file.reader)
             .await
             .map_err(from_sqlx)?;
@@ -548,18 +712,9 @@ impl Store for SqliteStore {
         for task in &tasks {
             task.validate().map_err(StoreError::InvalidInput)?;
         }
-        // Enqueues are durable whatever the hot path's setting: the commit
-        // waits for the disk (synchronous=FULL) while claims and completions
-        // need not.
-        let mut conn = self.file.writer.acquire().await.map_err(from_sqlx)?;
-        if !self.file.durable_hot_path {
-            sqlx::query("PRAGMA synchronous = FULL")
-                .execute(&mut *conn)
-                .await
-                .map_err(from_sqlx)?;
-        }
+        let mut conn = self.durable_writer().await?;
         let result = async {
-            let mut tx = sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+            let mut tx = Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
                 .await
                 .map_err(from_sqlx)?;
             let enqueued = enqueue_on(&mut tx, &tasks, now_us()).await?;
@@ -567,12 +722,7 @@ impl Store for SqliteStore {
             Ok::<_, StoreError>(enqueued)
         }
         .await;
-        if !self.file.durable_hot_path {
-            sqlx::query("PRAGMA synchronous = NORMAL")
-                .execute(&mut *conn)
-                .await
-                .map_err(from_sqlx)?;
-        }
+        self.restore(conn).await;
         let (inserted, due_queues, holders) = result?;
         self.wake(due_queues.iter().map(String::as_str));
         Ok(EnqueueResult::for_batch(&tasks, &inserted, &holders))
@@ -582,6 +732,7 @@ impl Store for SqliteStore {
         if claim.limit == 0 || claim.queues.is_empty() {
             return Ok(Vec::new());
         }
+        check_queue_count(claim)?;
         // One statement: its own transaction, which takes the write lock as
         // it starts.
         let mut conn = self.file.writer.acquire().await.map_err(from_sqlx)?;
@@ -598,12 +749,13 @@ impl Store for SqliteStore {
         if held.is_empty() && logs.is_empty() {
             return Ok(Heartbeat::default());
         }
-        let now = now_us();
         let held_json: Vec<HeldJson> = held
             .iter()
             .map(|&(id, attempt)| HeldJson { id, attempt })
             .collect();
         let mut tx = self.begin().await?;
+        // Read once the lock is held: waiting for it must not shorten leases.
+        let now = now_us();
         insert_logs(&mut tx, logs).await?;
         let rows = sqlx::query(sql::HEARTBEAT)
             .bind(now)
@@ -645,7 +797,8 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let mut tx = self.begin().await?;
-        let (applied, requeued) = Self::complete_on(&mut tx, owner, completions, now_us()).await?;
+        let now = now_us();
+        let (applied, requeued) = Self::complete_on(&mut tx, owner, completions, now).await?;
         tx.commit().await.map_err(from_sqlx)?;
         self.wake(requeued.iter().map(String::as_str));
         Ok(Completion::rejected(completions, &applied))
@@ -660,10 +813,13 @@ impl Store for SqliteStore {
         if refill.limit == 0 || refill.queues.is_empty() {
             return Ok((self.complete(owner, completions).await?, Vec::new()));
         }
-        let now = now_us();
+        check_queue_count(refill)?;
         let mut tx = self.begin().await?;
-        let (applied, requeued) = Self::complete_on(&mut tx, owner, completions, now).await?;
+        let now = now_us();
+        // The claim first: it must not see tasks this completion puts back
+        // in the queue (PostgreSQL's single statement does not either).
         let claimed = self.claim_on(&mut tx, refill, now).await?;
+        let (applied, requeued) = Self::complete_on(&mut tx, owner, completions, now).await?;
         tx.commit().await.map_err(from_sqlx)?;
         self.wake(requeued.iter().map(String::as_str));
         Ok((Completion::rejected(completions, &applied), claimed))
@@ -677,17 +833,17 @@ impl Store for SqliteStore {
             .fetch_all(&self.file.writer)
             .await
             .map_err(from_sqlx)?;
-        let queues = queues(&rows)?;
-        self.wake(queues.iter().map(String::as_str));
+        let (_, requeued) = ids_and_due_queues(&rows)?;
+        self.wake(requeued.iter().map(String::as_str));
         Ok(rows.len() as u64)
     }
 
     async fn rescue_expired(&self, limit: i64) -> Result<u64, StoreError> {
-        let now = now_us();
         let mut tx = self.begin().await?;
+        let now = now_us();
         let rows = sqlx::query(sql::RESCUE)
             .bind(now)
-            .bind(limit)
+            .bind(limit.max(0))
             .fetch_all(&mut *tx)
             .await
             .map_err(from_sqlx)?;
@@ -717,7 +873,7 @@ impl Store for SqliteStore {
     async fn promote_due(&self, limit: i64) -> Result<u64, StoreError> {
         let rows = sqlx::query(sql::PROMOTE)
             .bind(now_us())
-            .bind(limit)
+            .bind(limit.max(0))
             .fetch_all(&self.file.writer)
             .await
             .map_err(from_sqlx)?;
@@ -781,67 +937,19 @@ impl Store for SqliteStore {
     }
 
     async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError> {
-        let mut tx = self.begin().await?;
-        let current = sqlx::query(sql::TASK)
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(from_sqlx)?
-            .ok_or(StoreError::NotFound(id))?;
-        let current = row::task(&current)?;
-        if !current.state.is_terminal() {
-            return Err(StoreError::InvalidState {
-                id,
-                state: current.state,
-                action: "retry",
-            });
-        }
-        let row = sqlx::query(sql::RETRY)
-            .bind(id.to_string())
-            .bind(now_us())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(from_sqlx)
-            .map_err(|e| match e {
-                StoreError::UniqueConflict { .. } => StoreError::UniqueConflict {
-                    key: current.unique_key.clone().unwrap_or_default(),
-                },
-                other => other,
-            })?;
-        tx.commit().await.map_err(from_sqlx)?;
-        self.wake([current.queue.as_str()]);
-        row::task(&row)
+        let mut conn = self.durable_writer().await?;
+        let result = retry_on(&mut conn, id).await;
+        self.restore(conn).await;
+        let (row, queue) = result?;
+        self.wake([queue.as_str()]);
+        Ok(row)
     }
 
     async fn cancel(&self, id: Uuid) -> Result<CancelResult, StoreError> {
-        let mut tx = self.begin().await?;
-        let current = sqlx::query(sql::TASK)
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(from_sqlx)?
-            .ok_or(StoreError::NotFound(id))?;
-        let state = row::task(&current)?.state;
-        let (statement, result) = match state {
-            TaskState::Scheduled | TaskState::Queued => {
-                (sql::CANCEL_WAITING, CancelResult::Cancelled)
-            }
-            TaskState::Running => (sql::CANCEL_RUNNING, CancelResult::Signalled),
-            terminal => {
-                return Err(StoreError::InvalidState {
-                    id,
-                    state: terminal,
-                    action: "cancel",
-                });
-            }
-        };
-        sqlx::query(statement)
-            .bind(id.to_string())
-            .bind(now_us())
-            .execute(&mut *tx)
-            .await
-            .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)?;
+        let mut conn = self.durable_writer().await?;
+        let result = cancel_on(&mut conn, id).await;
+        self.restore(conn).await;
+        let result = result?;
         if result == CancelResult::Signalled {
             // A worker of another process learns of it from its heartbeat.
             let _ = self.file.events.send(StoreEvent::CancelRequested { id });
@@ -878,5 +986,76 @@ impl EventSource for SqliteEvents {
                 Err(StoreError::Unavailable("the store was dropped".into()))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write that fails because the disk is full is reported as worth
+    /// retrying, writes nothing, and the store goes on writing once there
+    /// is room.
+    #[tokio::test]
+    async fn a_full_disk_is_a_transient_error_and_writes_resume() {
+        let dir = tempfile::tempdir().expect("scratch directory");
+        let store = SqliteStore::open(dir.path().join("t.db"), &SqliteOptions::default())
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        // "The disk is full": the write connection may not grow the file.
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&store.file.writer)
+            .await
+            .expect("page count");
+        sqlx::query(&format!("PRAGMA max_page_count = {pages}"))
+            .execute(&store.file.writer)
+            .await
+            .expect("limit the file");
+        let big: Vec<NewTask> = (0..2000)
+            .map(|i| NewTask::new("a", serde_json::json!({ "pad": "x".repeat(200), "i": i })))
+            .collect();
+        let full = store.enqueue(big).await;
+        assert!(
+            matches!(&full, Err(e) if e.is_transient()),
+            "a full disk is worth retrying: {full:?}"
+        );
+        assert_eq!(
+            store.stats(StatsKey::State).await.expect("stats"),
+            Vec::new()
+        );
+        // There is room again.
+        sqlx::query("PRAGMA max_page_count = 1073741823")
+            .execute(&store.file.writer)
+            .await
+            .expect("lift the limit");
+        let id = store
+            .enqueue(vec![NewTask::new("a", serde_json::json!({}))])
+            .await
+            .expect("enqueue after the failure")[0]
+            .id;
+        let claim = Claim {
+            owner: "w".into(),
+            queues: vec!["default".into()],
+            limit: 10,
+            lease: Duration::from_secs(30),
+        };
+        assert_eq!(store.claim(&claim).await.expect("claim").len(), 1);
+        assert!(
+            store
+                .retry(id)
+                .await
+                .is_err_and(|e| matches!(e, StoreError::InvalidState { .. }))
+        );
+        assert_eq!(
+            store
+                .stats(StatsKey::State)
+                .await
+                .expect("stats")
+                .iter()
+                .map(|r| r.count)
+                .sum::<i64>(),
+            1
+        );
     }
 }

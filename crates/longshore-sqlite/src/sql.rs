@@ -145,13 +145,16 @@ RETURNING id, attempt, last_error, queue, state";
 /// Release at time `?3` of claims `?1` never received (see
 /// `Store::release_untracked`): every task it runs whose id is not in the
 /// JSON array `?2`, back to the queue with one more allowed attempt.
+/// A task an operator asked to cancel meanwhile is cancelled instead.
 pub(crate) const RELEASE_UNTRACKED: &str = "
 UPDATE longshore_tasks
-SET state = 'queued', max_attempts = max_attempts + 1, run_at = ?3,
+SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
+    max_attempts = max_attempts + 1, run_at = ?3,
+    finished_at = CASE WHEN cancel_requested THEN ?3 END,
     lease_owner = NULL, lease_expires_at = NULL, modified_at = ?3
 WHERE lease_owner = ?1 AND state = 'running'
   AND id NOT IN (SELECT value FROM json_each(?2))
-RETURNING queue";
+RETURNING id, queue, state";
 
 /// Promotion at time `?1` of up to `?2` delayed tasks that became due
 /// (`longshore_tasks_scheduled`).
@@ -169,6 +172,10 @@ pub(crate) const TASK: &str = concat!(
     task_columns!(),
     " FROM longshore_tasks WHERE id = ?1"
 );
+
+/// What an operator's change needs to know of a task (not its arguments).
+pub(crate) const TASK_STATE: &str =
+    "SELECT state, queue, unique_key FROM longshore_tasks WHERE id = ?1";
 
 /// A task's log, every execution, oldest first.
 pub(crate) const LOGS: &str = "
@@ -189,15 +196,29 @@ ORDER BY id DESC
 LIMIT ?5"
 );
 
+/// States in their life order, as PostgreSQL's enum sorts them.
+macro_rules! state_order {
+    () => {
+        "CASE state WHEN 'scheduled' THEN 0 WHEN 'queued' THEN 1 WHEN 'running' THEN 2 \
+         WHEN 'succeeded' THEN 3 WHEN 'failed' THEN 4 ELSE 5 END"
+    };
+}
+
 /// Counts by state.
-pub(crate) const STATS_BY_STATE: &str =
-    "SELECT state, state, count(*) FROM longshore_tasks GROUP BY state ORDER BY state";
+pub(crate) const STATS_BY_STATE: &str = concat!(
+    "SELECT state, state, count(*) FROM longshore_tasks GROUP BY state ORDER BY ",
+    state_order!()
+);
 /// Counts by actor and state.
-pub(crate) const STATS_BY_ACTOR: &str = "SELECT actor, state, count(*) FROM longshore_tasks
-GROUP BY actor, state ORDER BY actor, state";
+pub(crate) const STATS_BY_ACTOR: &str = concat!(
+    "SELECT actor, state, count(*) FROM longshore_tasks GROUP BY actor, state ORDER BY actor, ",
+    state_order!()
+);
 /// Counts by queue and state.
-pub(crate) const STATS_BY_QUEUE: &str = "SELECT queue, state, count(*) FROM longshore_tasks
-GROUP BY queue, state ORDER BY queue, state";
+pub(crate) const STATS_BY_QUEUE: &str = concat!(
+    "SELECT queue, state, count(*) FROM longshore_tasks GROUP BY queue, state ORDER BY queue, ",
+    state_order!()
+);
 
 /// Retry at time `?2` of a finished task: due now, with a fresh set of
 /// attempts after the ones already used (execution numbers stay unique).

@@ -30,11 +30,19 @@ fn invalid_tasks() -> Vec<(&'static str, NewTask)> {
     empty_key.unique_key = Some(String::new());
     let mut zero_limit = task(NOOP);
     zero_limit.time_limit_ms = Some(0);
+    // Built in code, not parsed: a parser would refuse it, a task must too,
+    // or it could never be read back once stored.
+    let mut deep = serde_json::json!(1);
+    for _ in 0..200 {
+        deep = serde_json::json!([deep]);
+    }
+    let too_deep = NewTask::new(NOOP, deep);
     vec![
         ("max_attempts 0", no_attempts),
         ("empty actor", task("")),
         ("empty unique key", empty_key),
         ("time limit 0", zero_limit),
+        ("args nested 200 deep", too_deep),
     ]
 }
 

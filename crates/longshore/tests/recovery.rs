@@ -204,6 +204,26 @@ conformance! {
             Some("them")
         );
     }
+
+    #[tokio::test]
+    async fn a_released_claim_an_operator_cancelled_meanwhile_is_cancelled_not_queued(db) {
+        let id = db.enqueue_one(common::task("t")).await;
+        let claim = longshore::core::Claim {
+            owner: "me".to_owned(),
+            queues: vec!["default".to_owned()],
+            limit: 1,
+            lease: Duration::from_secs(60),
+        };
+        assert_eq!(db.store.claim(&claim).await.unwrap().len(), 1);
+        assert_eq!(
+            db.store.cancel(id).await.unwrap(),
+            longshore::core::CancelResult::Signalled
+        );
+        assert_eq!(db.store.release_untracked("me", &[]).await.unwrap(), 1);
+        let task = db.task(id).await;
+        assert_eq!(task.state, TaskState::Cancelled);
+        assert!(task.finished_at.is_some());
+    }
 }
 
 // ---------------------------------------------------------------- PostgreSQL only
