@@ -368,6 +368,12 @@ pub struct TaskRow {
 }
 
 impl TaskRow {
+    /// The order claims hand tasks out in: lower priority first, then the
+    /// earlier due, then the older.
+    pub fn urgency(&self) -> (i16, DateTime<Utc>, Uuid) {
+        (self.priority, self.run_at, self.id)
+    }
+
     /// The status people see, at `now`.
     pub fn status_at(&self, now: DateTime<Utc>) -> Status {
         Status::derive(self.state, self.run_at, self.worst_level, now)

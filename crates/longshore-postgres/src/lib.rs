@@ -367,7 +367,10 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(from_sqlx)?;
-        rows.iter().map(row::task).collect()
+        let mut claimed = rows.iter().map(row::task).collect::<Result<Vec<_>, _>>()?;
+        // RETURNING follows the update, not the pick: most urgent first.
+        claimed.sort_by_key(TaskRow::urgency);
+        Ok(claimed)
     }
 
     async fn heartbeat(
@@ -465,6 +468,7 @@ impl Store for PgStore {
                 claimed.push(row::task(row)?);
             }
         }
+        claimed.sort_by_key(TaskRow::urgency);
         Ok((Completion::rejected(completions, &applied), claimed))
     }
 

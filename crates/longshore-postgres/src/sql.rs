@@ -45,26 +45,48 @@ pub(crate) const UNIQUE_HOLDERS: &str = "
 SELECT unique_key, id FROM longshore_tasks
 WHERE unique_key = ANY($1) AND state IN ('scheduled', 'queued', 'running')";
 
-/// The claim's body: per queue, walk `longshore_tasks_claim` in order and
-/// lock up to `$limit` due tasks with SKIP LOCKED; across queues keep the
-/// most urgent; mark them running under `$owner`'s lease. Used alone
-/// ([`CLAIM`]) and after a completion ([`COMPLETE_AND_CLAIM`]).
+/// The claim's body: per queue, lock up to `$limit` queued tasks in
+/// urgency order (`longshore_tasks_queued`) and up to `$limit` scheduled
+/// tasks that have become due, earliest first (`longshore_tasks_due`), with
+/// SKIP LOCKED; of those, keep the most urgent; mark them running under
+/// `$owner`'s lease. Two scans, so that tasks not yet due are never walked.
+/// (When more than `$limit` scheduled tasks fall due at once, their
+/// priority counts only among the earliest; the maintenance pass soon
+/// makes them queued.) Used alone ([`CLAIM`]) and after a completion
+/// ([`COMPLETE_AND_CLAIM`]).
 macro_rules! claim_ctes {
     ($queues:literal, $limit:literal, $owner:literal, $lease:literal) => {
         concat!(
             "picked AS (
     SELECT c.id
-    FROM unnest(",
+    FROM (
+        SELECT qd.id, qd.priority, qd.run_at
+        FROM unnest(",
             $queues,
             "::text[]) AS q(name)
-    CROSS JOIN LATERAL (
-        SELECT id, priority, run_at FROM longshore_tasks
-        WHERE queue = q.name AND state IN ('scheduled', 'queued') AND run_at <= now()
-        ORDER BY priority, run_at, id
-        LIMIT ",
+        CROSS JOIN LATERAL (
+            SELECT id, priority, run_at FROM longshore_tasks
+            WHERE queue = q.name AND state = 'queued' AND run_at <= now()
+            ORDER BY priority, run_at, id
+            LIMIT ",
             $limit,
             "
-        FOR UPDATE SKIP LOCKED
+            FOR UPDATE SKIP LOCKED
+        ) AS qd
+        UNION ALL
+        SELECT sd.id, sd.priority, sd.run_at
+        FROM unnest(",
+            $queues,
+            "::text[]) AS q(name)
+        CROSS JOIN LATERAL (
+            SELECT id, priority, run_at FROM longshore_tasks
+            WHERE queue = q.name AND state = 'scheduled' AND run_at <= now()
+            ORDER BY run_at
+            LIMIT ",
+            $limit,
+            "
+            FOR UPDATE SKIP LOCKED
+        ) AS sd
     ) AS c
     ORDER BY c.priority, c.run_at, c.id
     LIMIT ",

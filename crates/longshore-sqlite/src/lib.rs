@@ -385,7 +385,7 @@ impl SqliteStore {
         let mut claimed = rows.iter().map(row::task).collect::<Result<Vec<_>, _>>()?;
         // RETURNING comes in the order rows were updated, not picked: hand
         // the batch out most urgent first, as the PostgreSQL engine does.
-        claimed.sort_by_key(|t| (t.priority, t.run_at, t.id));
+        claimed.sort_by_key(TaskRow::urgency);
         Ok(claimed)
     }
 
@@ -587,8 +587,8 @@ async fn enqueue_on(
 }
 
 /// The most queues one claim may read: SQLite allows 500 parts in one
-/// compound SELECT, and the claim has a part per queue.
-const MAX_CLAIM_QUEUES: usize = 400;
+/// compound SELECT, and the claim has two per queue.
+const MAX_CLAIM_QUEUES: usize = 200;
 
 fn check_queue_count(claim: &Claim) -> Result<(), StoreError> {
     if claim.queues.len() > MAX_CLAIM_QUEUES {

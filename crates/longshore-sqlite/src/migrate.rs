@@ -17,11 +17,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "tasks",
-    sql: include_str!("../migrations/0001_tasks.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "tasks",
+        sql: include_str!("../migrations/0001_tasks.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "claim_indexes",
+        sql: include_str!("../migrations/0002_claim_indexes.sql"),
+    },
+];
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i32 {

@@ -45,19 +45,25 @@ WHERE unique_key IN (SELECT value FROM json_each(?1))
 /// The claim of up to `?2` due tasks at time `?1` for owner `?3` under a
 /// lease ending at `?4`, from `queues` queues bound as `?5`, `?6`, ….
 ///
-/// Each queue's due tasks are read in (priority, run_at, id) order from
-/// `longshore_tasks_claim`, stopping after `?2`; the most urgent of those
-/// across queues are marked running. (An `IN` list of queues would make
-/// SQLite sort every due task of those queues.) SQLite has one writer at a
-/// time, so the statement needs no row locks.
+/// Per queue, two index walks that stop after `?2`: queued tasks in
+/// (priority, run_at, id) order (`longshore_tasks_queued`) and scheduled
+/// tasks that have become due, earliest first (`longshore_tasks_due`), so
+/// that tasks not yet due are never walked; the most urgent of all those
+/// are marked running. (An `IN` list of queues would make SQLite sort every
+/// due task of those queues.) SQLite has one writer at a time, so the
+/// statement needs no row locks.
 pub(crate) fn claim(queues: usize) -> String {
     let per_queue: Vec<String> = (0..queues)
         .map(|i| {
+            let q = i + 5;
             format!(
                 "SELECT * FROM (SELECT id, priority, run_at FROM longshore_tasks
-                 WHERE queue = ?{} AND state IN ('scheduled', 'queued') AND run_at <= ?1
-                 ORDER BY priority, run_at, id LIMIT ?2)",
-                i + 5
+                 WHERE queue = ?{q} AND state = 'queued' AND run_at <= ?1
+                 ORDER BY priority, run_at, id LIMIT ?2)
+    UNION ALL
+    SELECT * FROM (SELECT id, priority, run_at FROM longshore_tasks
+                 WHERE queue = ?{q} AND state = 'scheduled' AND run_at <= ?1
+                 ORDER BY run_at LIMIT ?2)"
             )
         })
         .collect();

@@ -9,6 +9,9 @@
 //!   a fixed interval; enqueue-call-to-handler-start percentiles.
 //! - C, steady state: one producer enqueues single tasks back to back for a
 //!   while as the worker consumes; sustained rates and the final backlog.
+//! - E, far backlog (not run by default): many tasks due next week; the
+//!   cost of a claim that finds nothing due, which an idle worker pays on
+//!   every poll.
 //! - D, memory (not run by default): a worker over a large backlog; the
 //!   process's peak resident memory.
 //!
@@ -36,7 +39,7 @@ use crate::settings::Settings;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory)
+    /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory), e (far backlog)
     #[arg(long, value_delimiter = ',', default_value = "a,b,c")]
     workloads: Vec<Workload>,
     /// A: tasks to insert and process
@@ -54,7 +57,7 @@ pub(crate) struct Args {
     /// C: how long the producer runs
     #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
     steady_duration: Duration,
-    /// D: backlog size
+    /// D and E: backlog size
     #[arg(long, default_value_t = 1_000_000)]
     backlog_tasks: usize,
     /// D: how long the worker runs over the backlog
@@ -74,6 +77,7 @@ enum Workload {
     B,
     C,
     D,
+    E,
 }
 
 /// What a handler saw.
@@ -115,6 +119,8 @@ struct Report {
     c_steady: Option<SteadyReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     d_memory: Option<MemoryReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e_far_backlog: Option<FarBacklogReport>,
 }
 
 #[derive(Serialize)]
@@ -144,6 +150,13 @@ struct SteadyReport {
     completed: u64,
     completed_per_sec: f64,
     final_backlog: i64,
+}
+
+#[derive(Serialize)]
+struct FarBacklogReport {
+    not_due: usize,
+    claims: usize,
+    mean_empty_claim_ms: f64,
 }
 
 #[derive(Serialize)]
@@ -298,6 +311,9 @@ async fn run_workloads(
     }
     if args.workloads.contains(&Workload::D) {
         report.d_memory = Some(memory(&store, args).await?);
+    }
+    if args.workloads.contains(&Workload::E) {
+        report.e_far_backlog = Some(far_backlog(&store, args).await?);
     }
     Ok(report)
 }
@@ -482,6 +498,48 @@ async fn memory(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<MemoryRep
     })
 }
 
+async fn far_backlog(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<FarBacklogReport> {
+    let queue = "bench_e";
+    let n = args.backlog_tasks;
+    tracing::info!(tasks = n, "E: inserting tasks due in a week");
+    let due = chrono::Utc::now() + chrono::Duration::days(7);
+    let mut remaining = n;
+    while remaining > 0 {
+        let chunk = remaining.min(1000);
+        store
+            .enqueue(
+                (0..chunk)
+                    .map(|_| {
+                        let mut t = task(queue);
+                        t.run_at = Some(due);
+                        t
+                    })
+                    .collect(),
+            )
+            .await?;
+        remaining -= chunk;
+    }
+    let claim = longshore::core::Claim {
+        owner: "bench-e".into(),
+        queues: vec![queue.to_owned()],
+        limit: args.concurrency,
+        lease: Duration::from_secs(30),
+    };
+    let claims = 200;
+    let start = Instant::now();
+    for _ in 0..claims {
+        let claimed = store.claim(&claim).await?;
+        if !claimed.is_empty() {
+            bail!("E: a claim took a task that is not due");
+        }
+    }
+    Ok(FarBacklogReport {
+        not_due: n,
+        claims,
+        mean_empty_claim_ms: start.elapsed().as_secs_f64() * 1000.0 / claims as f64,
+    })
+}
+
 /// A memory figure of this process from /proc, in MiB (0 where unavailable).
 fn rss_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -541,6 +599,13 @@ fn print_report(r: &Report) {
             format!("{} run in {:.0} s", d.processed, d.seconds),
         );
         row("D memory", "peak RSS", format!("{:.1} MiB", d.peak_rss_mib));
+    }
+    if let Some(e) = &r.e_far_backlog {
+        row(
+            "E far backlog",
+            &format!("empty claim, {} not due", e.not_due),
+            format!("{:.3} ms", e.mean_empty_claim_ms),
+        );
     }
     crate::output::table(&["WORKLOAD", "METRIC", "VALUE"], &rows);
 }
