@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{bench, enqueue, serve, tasks, worker};
+use commands::{bench, enqueue, queues, serve, tasks, worker};
 
 #[derive(Parser)]
 #[command(
@@ -57,6 +57,9 @@ enum Command {
     /// Inspect and steer tasks.
     #[command(subcommand)]
     Tasks(tasks::Command),
+    /// List queues; pause and resume them for every node.
+    #[command(subcommand)]
+    Queues(queues::Command),
     /// Measure throughput and latency (bulk, latency, steady state) on a
     /// scratch database it creates and drops.
     Bench(bench::Args),
@@ -124,6 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker(_) => worker::run(&settings).await,
         Command::Enqueue(args) => enqueue::run(&settings, args).await,
         Command::Tasks(command) => tasks::run(&settings, command).await,
+        Command::Queues(command) => queues::run(&settings, command).await,
         Command::Bench(args) => bench::run(&settings, args).await,
     }
 }

@@ -47,6 +47,7 @@ on_both_engines!(
     sigterm_drains_then_returns_unfinished_tasks_to_the_queue,
     the_http_actor_calls_the_webhook_and_logs_the_response,
     the_http_actor_retries_an_unexpected_status_then_fails,
+    a_paused_queue_keeps_its_tasks_until_resumed,
 );
 
 /// A command that must fail with exactly one line saying `expected`, and
@@ -206,7 +207,7 @@ async fn migrations_run_once_when_nodes_start_together(engine: Engine) {
         .i64s("SELECT CAST(version AS BIGINT) FROM longshore_migrations ORDER BY version")
         .await;
     // Every migration the binary carries, each applied once.
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
 }
 
 async fn enqueue_count_inserts_in_bulk_and_stats_count_them(engine: Engine) {
@@ -255,6 +256,44 @@ async fn a_worker_runs_tasks_and_show_prints_each_execution(engine: Engine) {
         serde_json::from_str(&env.ok(&["tasks", "list", "--state", "succeeded", "--json"]))
             .unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1);
+}
+
+async fn a_paused_queue_keeps_its_tasks_until_resumed(engine: Engine) {
+    let env = Env::new(engine).await;
+    let paused = env.ok(&["queues", "pause", "mail"]);
+    assert!(paused.contains("queue mail paused"), "{paused}");
+    env.ok(&["enqueue", "noop", "--queue", "mail"]);
+    env.ok(&["enqueue", "noop"]);
+    let _worker = env.worker(&["--queues", "default,mail"], &[]);
+    env.wait_until("the default queue's task to succeed", async |env| {
+        env.counts().await.get("succeeded") == Some(&1)
+    })
+    .await;
+    let listed: serde_json::Value =
+        serde_json::from_str(&env.ok(&["queues", "list", "--json"])).unwrap();
+    let mail = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "mail")
+        .unwrap();
+    assert_eq!(mail["paused"], true);
+    assert_eq!(mail["tasks"]["queued"], 1);
+    let human = env.ok(&["queues", "list"]);
+    assert!(
+        human
+            .lines()
+            .any(|l| l.starts_with("mail") && l.contains("yes")),
+        "{human}"
+    );
+
+    env.ok(&["queues", "resume", "mail"]);
+    env.wait_until("the mail task to succeed after the resume", async |env| {
+        env.counts().await.get("succeeded") == Some(&2)
+    })
+    .await;
+    // A name no task could carry changes nothing.
+    refused(&env, &["queues", "pause", ""], "queue name is empty").await;
 }
 
 async fn cancel_and_retry_from_the_command_line(engine: Engine) {

@@ -24,7 +24,7 @@ pub mod task;
 pub use lifecycle::{Outcome, Transition};
 pub use retry::RetryPolicy;
 pub use store::{
-    CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, StatsKey, StatsRow,
-    Store, StoreError, StoreEvent, TaskFilter,
+    CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, QueueSettings,
+    StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter,
 };
 pub use task::{LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};

@@ -203,6 +203,25 @@ pub struct StatsRow {
     pub count: i64,
 }
 
+/// A queue's runtime settings, shared by every node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// The queue.
+    pub name: String,
+    /// No node claims its tasks while it is paused.
+    pub paused: bool,
+}
+
+impl QueueSettings {
+    /// Refuses a name no task could carry.
+    pub fn check_name(queue: &str) -> Result<(), StoreError> {
+        if queue.trim().is_empty() {
+            return Err(StoreError::InvalidInput("queue name is empty".into()));
+        }
+        Ok(())
+    }
+}
+
 /// A change another process made that a worker wants to hear about at once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreEvent {
@@ -321,6 +340,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cancels a waiting task, or signals a running one's worker.
     async fn cancel(&self, id: Uuid) -> Result<CancelResult, StoreError>;
+
+    /// Pauses (`true`) or resumes a queue for every node. A paused queue's
+    /// tasks stay where they are: claims started after this returns do not
+    /// take them; tasks already running finish. Resuming wakes the queue's
+    /// workers.
+    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError>;
+
+    /// The queues that have settings of their own, by name.
+    async fn queue_settings(&self) -> Result<Vec<QueueSettings>, StoreError>;
 
     /// A dedicated event stream, or `None` when the engine or its
     /// configuration (poll-only) has none.

@@ -28,7 +28,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use longshore_core::{
     CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, LogEntry, NewTask,
-    StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow, TaskState,
+    QueueSettings, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow,
+    TaskState,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Row};
@@ -637,6 +638,32 @@ impl Store for PgStore {
         };
         tx.commit().await.map_err(from_sqlx)?;
         Ok(result)
+    }
+
+    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError> {
+        QueueSettings::check_name(queue)?;
+        sqlx::query(sql::SET_QUEUE_PAUSED)
+            .bind(queue)
+            .bind(paused)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn queue_settings(&self) -> Result<Vec<QueueSettings>, StoreError> {
+        sqlx::query(sql::QUEUE_SETTINGS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(|row| {
+                Ok(QueueSettings {
+                    name: row.try_get("name").map_err(from_sqlx)?,
+                    paused: row.try_get("paused").map_err(from_sqlx)?,
+                })
+            })
+            .collect()
     }
 
     async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError> {

@@ -45,7 +45,7 @@ pub(crate) const UNIQUE_HOLDERS: &str = "
 SELECT unique_key, id FROM longshore_tasks
 WHERE unique_key = ANY($1) AND state IN ('scheduled', 'queued', 'running')";
 
-/// The claim's body: per queue, lock up to `$limit` queued tasks in
+/// The claim's body: per queue that is not paused (`longshore_queues`), lock up to `$limit` queued tasks in
 /// urgency order (`longshore_tasks_queued`) and up to `$limit` scheduled
 /// tasks that have become due, earliest first (`longshore_tasks_due`), with
 /// SKIP LOCKED; of those, keep the most urgent; mark them running under
@@ -57,13 +57,17 @@ WHERE unique_key = ANY($1) AND state IN ('scheduled', 'queued', 'running')";
 macro_rules! claim_ctes {
     ($queues:literal, $limit:literal, $owner:literal, $lease:literal) => {
         concat!(
-            "picked AS (
+            "open_queues AS (
+    SELECT u.name FROM unnest(",
+            $queues,
+            "::text[]) AS u(name)
+    WHERE NOT EXISTS (SELECT 1 FROM longshore_queues AS p WHERE p.name = u.name AND p.paused)
+),
+picked AS (
     SELECT c.id
     FROM (
         SELECT qd.id, qd.priority, qd.run_at
-        FROM unnest(",
-            $queues,
-            "::text[]) AS q(name)
+        FROM open_queues AS q
         CROSS JOIN LATERAL (
             SELECT id, priority, run_at FROM longshore_tasks
             WHERE queue = q.name AND state = 'queued' AND run_at <= now()
@@ -75,9 +79,7 @@ macro_rules! claim_ctes {
         ) AS qd
         UNION ALL
         SELECT sd.id, sd.priority, sd.run_at
-        FROM unnest(",
-            $queues,
-            "::text[]) AS q(name)
+        FROM open_queues AS q
         CROSS JOIN LATERAL (
             SELECT id, priority, run_at FROM longshore_tasks
             WHERE queue = q.name AND state = 'scheduled' AND run_at <= now()
@@ -367,3 +369,18 @@ pub(crate) const NOTIFY_CANCEL: &str = "SELECT pg_notify('longshore_cancel', $1)
 pub(crate) const CHANNEL_AVAILABLE: &str = "longshore_task_available";
 /// Channel of [`NOTIFY_CANCEL`].
 pub(crate) const CHANNEL_CANCEL: &str = "longshore_cancel";
+
+/// Pauses or resumes a queue; a resume wakes the queue's workers at commit.
+pub(crate) const SET_QUEUE_PAUSED: &str = "
+WITH changed AS (
+    INSERT INTO longshore_queues AS q (name, paused) VALUES ($1, $2)
+    ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, modified_at = now()
+    RETURNING q.name, q.paused
+)
+SELECT count(*) AS changed,
+       (SELECT count(pg_notify('longshore_task_available', name))
+        FROM changed WHERE NOT paused) AS woken
+FROM changed";
+
+/// Every queue's settings.
+pub(crate) const QUEUE_SETTINGS: &str = "SELECT name, paused FROM longshore_queues ORDER BY name";

@@ -33,7 +33,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use longshore_core::{
     CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, LogEntry, NewTask,
-    StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow, TaskState,
+    QueueSettings, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow,
+    TaskState,
 };
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
@@ -955,6 +956,39 @@ impl Store for SqliteStore {
             let _ = self.file.events.send(StoreEvent::CancelRequested { id });
         }
         Ok(result)
+    }
+
+    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError> {
+        QueueSettings::check_name(queue)?;
+        let mut conn = self.durable_writer().await?;
+        let result = sqlx::query(sql::SET_QUEUE_PAUSED)
+            .bind(queue)
+            .bind(paused)
+            .bind(now_us())
+            .execute(&mut *conn)
+            .await
+            .map_err(from_sqlx);
+        self.restore(conn).await;
+        result?;
+        if !paused {
+            self.wake([queue]);
+        }
+        Ok(())
+    }
+
+    async fn queue_settings(&self) -> Result<Vec<QueueSettings>, StoreError> {
+        sqlx::query(sql::QUEUE_SETTINGS)
+            .fetch_all(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(|row| {
+                Ok(QueueSettings {
+                    name: row.try_get("name").map_err(from_sqlx)?,
+                    paused: row.try_get::<i64, _>("paused").map_err(from_sqlx)? != 0,
+                })
+            })
+            .collect()
     }
 
     async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError> {

@@ -28,6 +28,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "claim_indexes",
         sql: include_str!("../migrations/0002_claim_indexes.sql"),
     },
+    Migration {
+        version: 3,
+        name: "queues",
+        sql: include_str!("../migrations/0003_queues.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

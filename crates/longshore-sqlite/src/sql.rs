@@ -45,7 +45,8 @@ WHERE unique_key IN (SELECT value FROM json_each(?1))
 /// The claim of up to `?2` due tasks at time `?1` for owner `?3` under a
 /// lease ending at `?4`, from `queues` queues bound as `?5`, `?6`, ….
 ///
-/// Per queue, two index walks that stop after `?2`: queued tasks in
+/// Per queue that is not paused (`longshore_queues`), two index walks that
+/// stop after `?2`: queued tasks in
 /// (priority, run_at, id) order (`longshore_tasks_queued`) and scheduled
 /// tasks that have become due, earliest first (`longshore_tasks_due`), so
 /// that tasks not yet due are never walked; the most urgent of all those
@@ -59,10 +60,12 @@ pub(crate) fn claim(queues: usize) -> String {
             format!(
                 "SELECT * FROM (SELECT id, priority, run_at FROM longshore_tasks
                  WHERE queue = ?{q} AND state = 'queued' AND run_at <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM longshore_queues WHERE name = ?{q} AND paused)
                  ORDER BY priority, run_at, id LIMIT ?2)
     UNION ALL
     SELECT * FROM (SELECT id, priority, run_at FROM longshore_tasks
                  WHERE queue = ?{q} AND state = 'scheduled' AND run_at <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM longshore_queues WHERE name = ?{q} AND paused)
                  ORDER BY run_at LIMIT ?2)"
             )
         })
@@ -246,3 +249,11 @@ WHERE id = ?1";
 /// next heartbeat (or at once when it runs in this process).
 pub(crate) const CANCEL_RUNNING: &str = "
 UPDATE longshore_tasks SET cancel_requested = 1, modified_at = ?2 WHERE id = ?1";
+
+/// Pauses (`?2` = 1) or resumes a queue at time `?3`.
+pub(crate) const SET_QUEUE_PAUSED: &str = "
+INSERT INTO longshore_queues (name, paused, modified_at) VALUES (?1, ?2, ?3)
+ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, modified_at = excluded.modified_at";
+
+/// Every queue's settings.
+pub(crate) const QUEUE_SETTINGS: &str = "SELECT name, paused FROM longshore_queues ORDER BY name";

@@ -33,6 +33,18 @@ impl longshore::Store for LostClaimReply {
     async fn ping(&self) -> Result<(), longshore::StoreError> {
         self.inner.ping().await
     }
+    async fn set_queue_paused(
+        &self,
+        queue: &str,
+        paused: bool,
+    ) -> Result<(), longshore::StoreError> {
+        self.inner.set_queue_paused(queue, paused).await
+    }
+    async fn queue_settings(
+        &self,
+    ) -> Result<Vec<longshore::core::QueueSettings>, longshore::StoreError> {
+        self.inner.queue_settings().await
+    }
     async fn enqueue(
         &self,
         tasks: Vec<longshore::NewTask>,

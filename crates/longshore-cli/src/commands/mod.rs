@@ -2,6 +2,7 @@
 
 pub(crate) mod bench;
 pub(crate) mod enqueue;
+pub(crate) mod queues;
 pub(crate) mod serve;
 pub(crate) mod tasks;
 pub(crate) mod worker;
