@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{bench, enqueue, queues, serve, tasks, worker};
+use commands::{bench, enqueue, queues, serve, tasks, worker, workers};
 
 #[derive(Parser)]
 #[command(
@@ -60,6 +60,9 @@ enum Command {
     /// List queues; pause and resume them for every node.
     #[command(subcommand)]
     Queues(queues::Command),
+    /// The live worker nodes.
+    #[command(subcommand)]
+    Workers(workers::Command),
     /// Measure throughput and latency (bulk, latency, steady state) on a
     /// scratch database it creates and drops.
     Bench(bench::Args),
@@ -128,6 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Enqueue(args) => enqueue::run(&settings, args).await,
         Command::Tasks(command) => tasks::run(&settings, command).await,
         Command::Queues(command) => queues::run(&settings, command).await,
+        Command::Workers(command) => workers::run(&settings, command).await,
         Command::Bench(args) => bench::run(&settings, args).await,
     }
 }

@@ -48,6 +48,7 @@ on_both_engines!(
     the_http_actor_calls_the_webhook_and_logs_the_response,
     the_http_actor_retries_an_unexpected_status_then_fails,
     a_paused_queue_keeps_its_tasks_until_resumed,
+    workers_list_shows_a_running_worker_until_it_stops,
 );
 
 /// A command that must fail with exactly one line saying `expected`, and
@@ -207,7 +208,7 @@ async fn migrations_run_once_when_nodes_start_together(engine: Engine) {
         .i64s("SELECT CAST(version AS BIGINT) FROM longshore_migrations ORDER BY version")
         .await;
     // Every migration the binary carries, each applied once.
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
 }
 
 async fn enqueue_count_inserts_in_bulk_and_stats_count_them(engine: Engine) {
@@ -294,6 +295,30 @@ async fn a_paused_queue_keeps_its_tasks_until_resumed(engine: Engine) {
     .await;
     // A name no task could carry changes nothing.
     refused(&env, &["queues", "pause", ""], "queue name is empty").await;
+}
+
+async fn workers_list_shows_a_running_worker_until_it_stops(engine: Engine) {
+    let env = Env::new(engine).await;
+    let worker = env.worker(&["--worker-id", "node-7", "--queues", "default,mail"], &[]);
+    env.wait_until("the worker to be listed", async |env| {
+        env.ok(&["workers", "list"]).contains("node-7")
+    })
+    .await;
+    let listed: serde_json::Value =
+        serde_json::from_str(&env.ok(&["workers", "list", "--json"])).unwrap();
+    let node = &listed.as_array().unwrap()[0];
+    assert_eq!(node["id"], "node-7");
+    assert_eq!(node["queues"], serde_json::json!(["default", "mail"]));
+    assert_eq!(node["concurrency"], 16);
+    let human = env.ok(&["workers", "list"]);
+    assert!(human.starts_with("ID"), "{human}");
+    assert!(human.contains("0/16"), "{human}");
+
+    worker.signal("TERM");
+    env.wait_until("the stopped worker to leave the list", async |env| {
+        env.ok(&["workers", "list", "--json"]).trim() == "[]"
+    })
+    .await;
 }
 
 async fn cancel_and_retry_from_the_command_line(engine: Engine) {

@@ -25,6 +25,6 @@ pub use lifecycle::{Outcome, Transition};
 pub use retry::RetryPolicy;
 pub use store::{
     CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, QueueSettings,
-    StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter,
+    StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, WorkerInfo, WorkerPresence,
 };
 pub use task::{LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::lifecycle::Transition;
@@ -222,6 +223,34 @@ impl QueueSettings {
     }
 }
 
+/// What a worker node says of itself at start and on every heartbeat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerPresence {
+    /// Its id, the lease owner of its tasks.
+    pub id: String,
+    /// The machine it runs on.
+    pub host: String,
+    /// The version of Longshore it runs.
+    pub version: String,
+    /// The queues it serves.
+    pub queues: Vec<String>,
+    /// Its slots.
+    pub concurrency: i32,
+    /// Tasks it runs now.
+    pub running: i32,
+}
+
+/// A live worker node, as [`Store::workers`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerInfo {
+    /// What it last said of itself.
+    pub presence: WorkerPresence,
+    /// When it first said so.
+    pub started_at: DateTime<Utc>,
+    /// When it last said so.
+    pub last_seen_at: DateTime<Utc>,
+}
+
 /// A change another process made that a worker wants to hear about at once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreEvent {
@@ -349,6 +378,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// The queues that have settings of their own, by name.
     async fn queue_settings(&self) -> Result<Vec<QueueSettings>, StoreError>;
+
+    /// Records that a worker node is alive, with what it says of itself
+    /// (the first call also records when it started).
+    async fn worker_seen(&self, worker: &WorkerPresence) -> Result<(), StoreError>;
+
+    /// Removes a worker node that stopped.
+    async fn worker_stopped(&self, id: &str) -> Result<(), StoreError>;
+
+    /// The worker nodes that are alive, by id.
+    async fn workers(&self) -> Result<Vec<WorkerInfo>, StoreError>;
+
+    /// Removes the worker nodes not seen for `unseen_for` (they died
+    /// without saying so); returns how many.
+    async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, StoreError>;
 
     /// A dedicated event stream, or `None` when the engine or its
     /// configuration (poll-only) has none.

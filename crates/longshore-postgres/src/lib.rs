@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use longshore_core::{
     CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, LogEntry, NewTask,
     QueueSettings, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow,
-    TaskState,
+    TaskState, WorkerInfo, WorkerPresence,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Row};
@@ -664,6 +664,62 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn worker_seen(&self, worker: &WorkerPresence) -> Result<(), StoreError> {
+        sqlx::query(sql::WORKER_SEEN)
+            .bind(&worker.id)
+            .bind(&worker.host)
+            .bind(&worker.version)
+            .bind(&worker.queues)
+            .bind(worker.concurrency)
+            .bind(worker.running)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn worker_stopped(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::WORKER_STOPPED)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerInfo>, StoreError> {
+        sqlx::query(sql::WORKERS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(|row| {
+                Ok(WorkerInfo {
+                    presence: WorkerPresence {
+                        id: row.try_get("id")?,
+                        host: row.try_get("host")?,
+                        version: row.try_get("version")?,
+                        queues: row.try_get("queues")?,
+                        concurrency: row.try_get("concurrency")?,
+                        running: row.try_get("running")?,
+                    },
+                    started_at: row.try_get("started_at")?,
+                    last_seen_at: row.try_get("last_seen_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(from_sqlx)
+    }
+
+    async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::FORGET_WORKERS)
+            .bind(millis(unseen_for))
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(done.rows_affected())
     }
 
     async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError> {

@@ -384,3 +384,24 @@ FROM changed";
 
 /// Every queue's settings.
 pub(crate) const QUEUE_SETTINGS: &str = "SELECT name, paused FROM longshore_queues ORDER BY name";
+
+/// A worker node says it is alive.
+pub(crate) const WORKER_SEEN: &str = "
+INSERT INTO longshore_workers
+    (id, host, version, queues, concurrency, running, started_at, last_seen_at)
+VALUES ($1, $2, $3, $4, $5, $6, now(), now())
+ON CONFLICT (id) DO UPDATE
+SET host = excluded.host, version = excluded.version, queues = excluded.queues,
+    concurrency = excluded.concurrency, running = excluded.running, last_seen_at = now()";
+
+/// A worker node stopped.
+pub(crate) const WORKER_STOPPED: &str = "DELETE FROM longshore_workers WHERE id = $1";
+
+/// The live worker nodes.
+pub(crate) const WORKERS: &str = "
+SELECT id, host, version, queues, concurrency, running, started_at, last_seen_at
+FROM longshore_workers ORDER BY id";
+
+/// Worker nodes not seen for `$1` ms (`longshore_workers_seen`).
+pub(crate) const FORGET_WORKERS: &str = "
+DELETE FROM longshore_workers WHERE last_seen_at < now() - $1 * interval '1 millisecond'";

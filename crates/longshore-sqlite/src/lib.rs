@@ -34,7 +34,7 @@ use async_trait::async_trait;
 use longshore_core::{
     CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, LogEntry, NewTask,
     QueueSettings, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow,
-    TaskState,
+    TaskState, WorkerInfo, WorkerPresence,
 };
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
@@ -989,6 +989,67 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn worker_seen(&self, worker: &WorkerPresence) -> Result<(), StoreError> {
+        sqlx::query(sql::WORKER_SEEN)
+            .bind(&worker.id)
+            .bind(&worker.host)
+            .bind(&worker.version)
+            .bind(to_json(&worker.queues)?)
+            .bind(worker.concurrency)
+            .bind(worker.running)
+            .bind(now_us())
+            .execute(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn worker_stopped(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::WORKER_STOPPED)
+            .bind(id)
+            .execute(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerInfo>, StoreError> {
+        sqlx::query(sql::WORKERS)
+            .fetch_all(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(|row| {
+                let queues: String = row.try_get("queues").map_err(from_sqlx)?;
+                Ok(WorkerInfo {
+                    presence: WorkerPresence {
+                        id: row.try_get("id").map_err(from_sqlx)?,
+                        host: row.try_get("host").map_err(from_sqlx)?,
+                        version: row.try_get("version").map_err(from_sqlx)?,
+                        queues: serde_json::from_str(&queues).map_err(|e| {
+                            StoreError::Database(
+                                format!("stored queues are not a JSON list: {e}").into(),
+                            )
+                        })?,
+                        concurrency: row.try_get("concurrency").map_err(from_sqlx)?,
+                        running: row.try_get("running").map_err(from_sqlx)?,
+                    },
+                    started_at: row::time(row.try_get("started_at").map_err(from_sqlx)?)?,
+                    last_seen_at: row::time(row.try_get("last_seen_at").map_err(from_sqlx)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::FORGET_WORKERS)
+            .bind(now_us().saturating_sub(micros(unseen_for)))
+            .execute(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(done.rows_affected())
     }
 
     async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError> {

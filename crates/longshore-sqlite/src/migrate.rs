@@ -33,6 +33,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "queues",
         sql: include_str!("../migrations/0003_queues.sql"),
     },
+    Migration {
+        version: 4,
+        name: "workers",
+        sql: include_str!("../migrations/0004_workers.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

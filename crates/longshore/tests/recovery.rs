@@ -45,6 +45,21 @@ impl longshore::Store for LostClaimReply {
     ) -> Result<Vec<longshore::core::QueueSettings>, longshore::StoreError> {
         self.inner.queue_settings().await
     }
+    async fn worker_seen(
+        &self,
+        worker: &longshore::core::WorkerPresence,
+    ) -> Result<(), longshore::StoreError> {
+        self.inner.worker_seen(worker).await
+    }
+    async fn worker_stopped(&self, id: &str) -> Result<(), longshore::StoreError> {
+        self.inner.worker_stopped(id).await
+    }
+    async fn workers(&self) -> Result<Vec<longshore::core::WorkerInfo>, longshore::StoreError> {
+        self.inner.workers().await
+    }
+    async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, longshore::StoreError> {
+        self.inner.forget_workers(unseen_for).await
+    }
     async fn enqueue(
         &self,
         tasks: Vec<longshore::NewTask>,

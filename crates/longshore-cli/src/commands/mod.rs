@@ -6,6 +6,7 @@ pub(crate) mod queues;
 pub(crate) mod serve;
 pub(crate) mod tasks;
 pub(crate) mod worker;
+pub(crate) mod workers;
 
 use std::path::PathBuf;
 use std::sync::Arc;

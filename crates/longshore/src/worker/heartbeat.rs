@@ -1,6 +1,6 @@
-//! The heartbeat: renews the leases of running executions, writes their
-//! log lines so that people can follow a long task, and learns which tasks
-//! were lost or asked to cancel.
+//! The heartbeat: tells the cluster this worker is alive, renews the leases
+//! of running executions, writes their log lines so that people can follow
+//! a long task, and learns which tasks were lost or asked to cancel.
 //!
 //! If renewals keep failing, this worker stops its executions before their
 //! leases can expire, so that they never run side by side with the
@@ -24,6 +24,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             () = tokio::time::sleep(config.heartbeat) => {}
             () = stop.cancelled() => return,
         }
+        shared.announce().await;
         let executions = shared.inflight_snapshot();
         if executions.is_empty() {
             last_renewed = Instant::now();

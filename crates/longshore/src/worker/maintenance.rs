@@ -1,5 +1,6 @@
 //! Maintenance: promotes delayed tasks that became due (waking their
-//! workers) and rescues running tasks whose lease expired.
+//! workers), forgets workers not seen for a lease, and rescues running
+//! tasks whose lease expired.
 //!
 //! Both statements skip rows another node has locked, so every worker may
 //! run them; each pass handles a bounded batch and repeats while batches
@@ -31,6 +32,13 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                     break;
                 }
             }
+        }
+        // A worker not seen for a lease is dead: its tasks are rescued
+        // below, and it leaves the list of live ones.
+        match shared.store.forget_workers(shared.config.lease).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(forgotten = n, "removed workers not seen for a lease"),
+            Err(e) => tracing::warn!(error = %e, "removing workers not seen failed"),
         }
         loop {
             match shared.store.rescue_expired(BATCH).await {

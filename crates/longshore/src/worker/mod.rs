@@ -70,6 +70,26 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Tells the cluster this worker is alive (`longshore workers list`).
+    /// A failure only delays that; the next heartbeat tries again.
+    pub(crate) async fn announce(&self) {
+        let config = &self.config;
+        let presence = longshore_core::WorkerPresence {
+            id: config.id.clone(),
+            host: config::host_name(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            queues: config.queues.clone(),
+            concurrency: i32::try_from(config.concurrency).unwrap_or(i32::MAX),
+            running: i32::try_from(self.inflight_snapshot().len()).unwrap_or(i32::MAX),
+        };
+        let seen = tokio::time::timeout(config.heartbeat, self.store.worker_seen(&presence)).await;
+        match seen {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot record this worker as alive"),
+            Err(_) => tracing::warn!("recording this worker as alive timed out"),
+        }
+    }
+
     pub(crate) fn inflight_snapshot(&self) -> Vec<Arc<Execution>> {
         self.inflight
             .lock()
@@ -238,6 +258,7 @@ async fn supervise(
         engine = shared.store.engine(),
         "worker started"
     );
+    shared.announce().await;
 
     let claimer = tokio::spawn(claimer::run(shared.clone(), stop_claiming.clone()));
     let completer = tokio::spawn(completer::run(
@@ -285,6 +306,9 @@ async fn supervise(
         if let Err(e) = task.await {
             failures.push(format!("background loop: {e}"));
         }
+    }
+    if let Err(e) = shared.store.worker_stopped(&shared.config.id).await {
+        tracing::warn!(error = %e, "cannot remove this worker from the live ones; it goes once unseen for a lease");
     }
     tracing::info!(worker = %shared.config.id, "worker stopped");
     if failures.is_empty() {

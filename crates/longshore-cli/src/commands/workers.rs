@@ -1,0 +1,84 @@
+//! `longshore workers list`: the live worker nodes.
+
+use chrono::Utc;
+use serde::Serialize;
+
+use super::Missing;
+use crate::output;
+use crate::settings::Settings;
+
+#[derive(clap::Subcommand)]
+pub(crate) enum Command {
+    /// The worker nodes that are alive: id, host, version, queues, running
+    /// tasks of their slots, when they started and were last seen.
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// One worker as `list --json` prints it.
+#[derive(Serialize)]
+struct WorkerJson<'a> {
+    id: &'a str,
+    host: &'a str,
+    version: &'a str,
+    queues: &'a [String],
+    concurrency: i32,
+    running: i32,
+    started_at: chrono::DateTime<Utc>,
+    last_seen_at: chrono::DateTime<Utc>,
+}
+
+pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
+    let store = super::connect(settings, Missing::Refuse).await?;
+    let Command::List { json } = command;
+    let workers = store.workers().await?;
+    if json {
+        let list: Vec<WorkerJson<'_>> = workers
+            .iter()
+            .map(|w| WorkerJson {
+                id: &w.presence.id,
+                host: &w.presence.host,
+                version: &w.presence.version,
+                queues: &w.presence.queues,
+                concurrency: w.presence.concurrency,
+                running: w.presence.running,
+                started_at: w.started_at,
+                last_seen_at: w.last_seen_at,
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    let now = Utc::now();
+    let rows: Vec<Vec<String>> = workers
+        .iter()
+        .map(|w| {
+            let seen = (now - w.last_seen_at).num_milliseconds().max(0) as f64 / 1000.0;
+            vec![
+                w.presence.id.clone(),
+                w.presence.host.clone(),
+                w.presence.version.clone(),
+                w.presence.queues.join(","),
+                format!("{}/{}", w.presence.running, w.presence.concurrency),
+                output::time(w.started_at),
+                format!("{seen:.1}s ago"),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "ID",
+            "HOST",
+            "VERSION",
+            "QUEUES",
+            "RUNNING",
+            "STARTED",
+            "LAST SEEN",
+        ],
+        &rows,
+    );
+    Ok(())
+}
