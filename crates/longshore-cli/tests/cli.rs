@@ -49,6 +49,7 @@ on_both_engines!(
     the_http_actor_retries_an_unexpected_status_then_fails,
     a_paused_queue_keeps_its_tasks_until_resumed,
     workers_list_shows_a_running_worker_until_it_stops,
+    killing_the_leader_hands_maintenance_to_another_worker_within_a_lease,
 );
 
 /// A command that must fail with exactly one line saying `expected`, and
@@ -208,7 +209,7 @@ async fn migrations_run_once_when_nodes_start_together(engine: Engine) {
         .i64s("SELECT CAST(version AS BIGINT) FROM longshore_migrations ORDER BY version")
         .await;
     // Every migration the binary carries, each applied once.
-    assert_eq!(versions, vec![1, 2, 3, 4]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5]);
 }
 
 async fn enqueue_count_inserts_in_bulk_and_stats_count_them(engine: Engine) {
@@ -317,6 +318,39 @@ async fn workers_list_shows_a_running_worker_until_it_stops(engine: Engine) {
     worker.signal("TERM");
     env.wait_until("the stopped worker to leave the list", async |env| {
         env.ok(&["workers", "list", "--json"]).trim() == "[]"
+    })
+    .await;
+}
+
+/// Which worker `workers list` says holds the maintenance role.
+fn maintenance_leader(env: &Env) -> Option<String> {
+    let listed: serde_json::Value =
+        serde_json::from_str(&env.ok(&["workers", "list", "--json"])).unwrap();
+    listed.as_array().unwrap().iter().find_map(|w| {
+        let leads = w["leads"].as_array()?;
+        leads
+            .iter()
+            .any(|role| role == "maintenance")
+            .then(|| w["id"].as_str().unwrap_or_default().to_owned())
+    })
+}
+
+async fn killing_the_leader_hands_maintenance_to_another_worker_within_a_lease(engine: Engine) {
+    let env = Env::new(engine).await;
+    let first = env.worker(&["--worker-id", "first"], &[]);
+    env.wait_until("the first worker to lead", async |env| {
+        maintenance_leader(env).as_deref() == Some("first")
+    })
+    .await;
+    let _second = env.worker(&["--worker-id", "second"], &[]);
+    env.wait_until("the second worker to be listed", async |env| {
+        env.ok(&["workers", "list"]).contains("second")
+    })
+    .await;
+    first.signal("KILL");
+    // The lease is 2 s here: the role passes once it runs out.
+    env.wait_until("the second worker to lead", async |env| {
+        maintenance_leader(env).as_deref() == Some("second")
     })
     .await;
 }

@@ -24,7 +24,8 @@ pub mod task;
 pub use lifecycle::{Outcome, Transition};
 pub use retry::RetryPolicy;
 pub use store::{
-    CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, QueueSettings,
-    StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, WorkerInfo, WorkerPresence,
+    CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, Leadership,
+    QueueSettings, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, WorkerInfo,
+    WorkerPresence,
 };
 pub use task::{LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};

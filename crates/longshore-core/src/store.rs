@@ -251,6 +251,25 @@ pub struct WorkerInfo {
     pub last_seen_at: DateTime<Utc>,
 }
 
+/// Who holds a cluster-wide role (see [`Store::try_lead`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leadership {
+    /// The role, e.g. [`Leadership::MAINTENANCE`].
+    pub name: String,
+    /// The node holding it.
+    pub holder: String,
+    /// Since when this holder has held it.
+    pub acquired_at: DateTime<Utc>,
+    /// When its lease runs out unless renewed.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Leadership {
+    /// The role of the node that runs the cluster's maintenance (promotion
+    /// of due tasks, rescue of expired leases, forgetting dead workers).
+    pub const MAINTENANCE: &'static str = "maintenance";
+}
+
 /// A change another process made that a worker wants to hear about at once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreEvent {
@@ -392,6 +411,19 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the worker nodes not seen for `unseen_for` (they died
     /// without saying so); returns how many.
     async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, StoreError>;
+
+    /// Takes or renews the cluster-wide role `name` for `holder` for `ttl`:
+    /// true when `holder` holds it now (it did and renewed it, nobody held
+    /// it, or the last holder's lease expired), false when another node
+    /// holds an unexpired lease on it.
+    async fn try_lead(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
+
+    /// Gives up role `name` if `holder` holds it, so that another node may
+    /// take it at once.
+    async fn resign(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// Who holds each role with an unexpired lease, by role.
+    async fn leaders(&self) -> Result<Vec<Leadership>, StoreError>;
 
     /// A dedicated event stream, or `None` when the engine or its
     /// configuration (poll-only) has none.

@@ -27,8 +27,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use longshore_core::{
-    CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, LogEntry, NewTask,
-    QueueSettings, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow,
+    CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, Leadership, LogEntry,
+    NewTask, QueueSettings, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow,
     TaskState, WorkerInfo, WorkerPresence,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
@@ -720,6 +720,45 @@ impl Store for PgStore {
             .await
             .map_err(from_sqlx)?;
         Ok(done.rows_affected())
+    }
+
+    async fn try_lead(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let held = sqlx::query(sql::TRY_LEAD)
+            .bind(name)
+            .bind(holder)
+            .bind(millis(ttl))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(held.is_some())
+    }
+
+    async fn resign(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::RESIGN)
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn leaders(&self) -> Result<Vec<Leadership>, StoreError> {
+        sqlx::query(sql::LEADERS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(|row| {
+                Ok(Leadership {
+                    name: row.try_get("name")?,
+                    holder: row.try_get("holder")?,
+                    acquired_at: row.try_get("acquired_at")?,
+                    expires_at: row.try_get("expires_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(from_sqlx)
     }
 
     async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError> {

@@ -32,8 +32,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use longshore_core::{
-    CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, LogEntry, NewTask,
-    QueueSettings, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow,
+    CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, Leadership, LogEntry,
+    NewTask, QueueSettings, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow,
     TaskState, WorkerInfo, WorkerPresence,
 };
 use serde::Serialize;
@@ -1050,6 +1050,49 @@ impl Store for SqliteStore {
             .await
             .map_err(from_sqlx)?;
         Ok(done.rows_affected())
+    }
+
+    async fn try_lead(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut conn = self.writer().await?;
+        // Read once the lock is near: waiting must not shorten the lease.
+        let now = now_us();
+        let held = sqlx::query(sql::TRY_LEAD)
+            .bind(name)
+            .bind(holder)
+            .bind(now)
+            .bind(now.saturating_add(micros(ttl)))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(held.is_some())
+    }
+
+    async fn resign(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::RESIGN)
+            .bind(name)
+            .bind(holder)
+            .execute(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn leaders(&self) -> Result<Vec<Leadership>, StoreError> {
+        sqlx::query(sql::LEADERS)
+            .bind(now_us())
+            .fetch_all(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(|row| {
+                Ok(Leadership {
+                    name: row.try_get("name").map_err(from_sqlx)?,
+                    holder: row.try_get("holder").map_err(from_sqlx)?,
+                    acquired_at: row::time(row.try_get("acquired_at").map_err(from_sqlx)?)?,
+                    expires_at: row::time(row.try_get("expires_at").map_err(from_sqlx)?)?,
+                })
+            })
+            .collect()
     }
 
     async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError> {

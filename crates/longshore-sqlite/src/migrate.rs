@@ -38,6 +38,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "workers",
         sql: include_str!("../migrations/0004_workers.sql"),
     },
+    Migration {
+        version: 5,
+        name: "leases",
+        sql: include_str!("../migrations/0005_leases.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -278,3 +278,24 @@ FROM longshore_workers ORDER BY id";
 
 /// Worker nodes last seen before time `?1` (`longshore_workers_seen`).
 pub(crate) const FORGET_WORKERS: &str = "DELETE FROM longshore_workers WHERE last_seen_at < ?1";
+
+/// Takes or renews role `?1` for `?2` at time `?3` until `?4`: the row
+/// comes back only when `?2` holds the role afterwards.
+pub(crate) const TRY_LEAD: &str = "
+INSERT INTO longshore_leases (name, holder, acquired_at, expires_at)
+VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (name) DO UPDATE
+SET holder = excluded.holder,
+    acquired_at = CASE WHEN longshore_leases.holder = excluded.holder
+                       THEN longshore_leases.acquired_at ELSE excluded.acquired_at END,
+    expires_at = excluded.expires_at
+WHERE longshore_leases.holder = excluded.holder OR longshore_leases.expires_at < ?3
+RETURNING holder";
+
+/// Gives up role `?1` if `?2` holds it.
+pub(crate) const RESIGN: &str = "DELETE FROM longshore_leases WHERE name = ?1 AND holder = ?2";
+
+/// The roles held at time `?1` under an unexpired lease.
+pub(crate) const LEADERS: &str = "
+SELECT name, holder, acquired_at, expires_at FROM longshore_leases
+WHERE expires_at >= ?1 ORDER BY name";

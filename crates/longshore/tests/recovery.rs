@@ -60,6 +60,20 @@ impl longshore::Store for LostClaimReply {
     async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, longshore::StoreError> {
         self.inner.forget_workers(unseen_for).await
     }
+    async fn try_lead(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, longshore::StoreError> {
+        self.inner.try_lead(name, holder, ttl).await
+    }
+    async fn resign(&self, name: &str, holder: &str) -> Result<(), longshore::StoreError> {
+        self.inner.resign(name, holder).await
+    }
+    async fn leaders(&self) -> Result<Vec<longshore::core::Leadership>, longshore::StoreError> {
+        self.inner.leaders().await
+    }
     async fn enqueue(
         &self,
         tasks: Vec<longshore::NewTask>,

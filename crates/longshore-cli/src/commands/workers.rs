@@ -10,7 +10,8 @@ use crate::settings::Settings;
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
     /// The worker nodes that are alive: id, host, version, queues, running
-    /// tasks of their slots, when they started and were last seen.
+    /// tasks of their slots, the cluster-wide roles they hold, when they
+    /// started and were last seen.
     List {
         /// Print JSON
         #[arg(long)]
@@ -27,6 +28,8 @@ struct WorkerJson<'a> {
     queues: &'a [String],
     concurrency: i32,
     running: i32,
+    /// Cluster-wide roles it holds, e.g. `maintenance`.
+    leads: Vec<&'a str>,
     started_at: chrono::DateTime<Utc>,
     last_seen_at: chrono::DateTime<Utc>,
 }
@@ -35,6 +38,14 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
     let store = super::connect(settings, Missing::Refuse).await?;
     let Command::List { json } = command;
     let workers = store.workers().await?;
+    let leaders = store.leaders().await?;
+    let leads = |id: &str| -> Vec<&str> {
+        leaders
+            .iter()
+            .filter(|l| l.holder == id)
+            .map(|l| l.name.as_str())
+            .collect()
+    };
     if json {
         let list: Vec<WorkerJson<'_>> = workers
             .iter()
@@ -45,6 +56,7 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
                 queues: &w.presence.queues,
                 concurrency: w.presence.concurrency,
                 running: w.presence.running,
+                leads: leads(&w.presence.id),
                 started_at: w.started_at,
                 last_seen_at: w.last_seen_at,
             })
@@ -63,6 +75,7 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
                 w.presence.version.clone(),
                 w.presence.queues.join(","),
                 format!("{}/{}", w.presence.running, w.presence.concurrency),
+                leads(&w.presence.id).join(","),
                 output::time(w.started_at),
                 format!("{seen:.1}s ago"),
             ]

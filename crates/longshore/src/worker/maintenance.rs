@@ -2,12 +2,16 @@
 //! workers), forgets workers not seen for a lease, and rescues running
 //! tasks whose lease expired.
 //!
-//! Both statements skip rows another node has locked, so every worker may
-//! run them; each pass handles a bounded batch and repeats while batches
-//! come back full.
+//! One node of the cluster does it at a time: the holder of the
+//! maintenance role ([`Leadership::MAINTENANCE`]), a lease every worker
+//! tries to take or renew on each pass. When the holder dies, another
+//! worker takes the role within one lease; when it stops, it resigns and
+//! another takes it at its next pass. Each pass handles bounded batches
+//! and repeats while they come back full.
 
 use std::sync::Arc;
 
+use longshore_core::Leadership;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
@@ -15,13 +19,37 @@ use super::Shared;
 const BATCH: i64 = 1000;
 
 pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
-    let interval = shared.config.maintenance_interval;
+    let config = &shared.config;
+    let interval = config.maintenance_interval;
+    let mut leading = false;
     loop {
         // Spread the nodes' passes so that they do not all run at once.
         let jitter = interval.mul_f64(fastrand::f64() * 0.2);
         tokio::select! {
             () = tokio::time::sleep(interval + jitter) => {}
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => break,
+        }
+        let now_leading = match shared
+            .store
+            .try_lead(Leadership::MAINTENANCE, &config.id, config.lease)
+            .await
+        {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take or renew the maintenance role");
+                false
+            }
+        };
+        if now_leading != leading {
+            if now_leading {
+                tracing::info!(worker = %config.id, "this worker now runs the cluster's maintenance");
+            } else {
+                tracing::info!(worker = %config.id, "another worker runs the cluster's maintenance now");
+            }
+            leading = now_leading;
+        }
+        if !leading {
+            continue;
         }
         loop {
             match shared.store.promote_due(BATCH).await {
@@ -35,7 +63,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         }
         // A worker not seen for a lease is dead: its tasks are rescued
         // below, and it leaves the list of live ones.
-        match shared.store.forget_workers(shared.config.lease).await {
+        match shared.store.forget_workers(config.lease).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(forgotten = n, "removed workers not seen for a lease"),
             Err(e) => tracing::warn!(error = %e, "removing workers not seen failed"),
@@ -57,6 +85,16 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                     break;
                 }
             }
+        }
+    }
+    if leading {
+        // Let another worker take over at its next pass, not after a lease.
+        if let Err(e) = shared
+            .store
+            .resign(Leadership::MAINTENANCE, &config.id)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot resign the maintenance role; it passes on when its lease expires");
         }
     }
 }
