@@ -25,7 +25,31 @@ pub(crate) struct Settings {
     pub(crate) http: HttpServerSettings,
     pub(crate) worker: WorkerSettings,
     pub(crate) retry: RetrySettings,
+    pub(crate) retention: RetentionSettings,
     pub(crate) actors: ActorSettings,
+}
+
+/// How long finished tasks are kept, by state.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RetentionSettings {
+    #[serde(with = "humantime_serde")]
+    pub(crate) succeeded: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) failed: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) cancelled: Duration,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        let d = longshore::Retention::default();
+        RetentionSettings {
+            succeeded: d.succeeded,
+            failed: d.failed,
+            cancelled: d.cancelled,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -37,6 +61,7 @@ impl Default for Settings {
             http: HttpServerSettings::default(),
             worker: WorkerSettings::default(),
             retry: RetrySettings::default(),
+            retention: RetentionSettings::default(),
             actors: ActorSettings::default(),
         }
     }
@@ -108,6 +133,8 @@ pub(crate) struct WorkerSettings {
     pub(crate) completer_batch: usize,
     #[serde(with = "humantime_serde")]
     pub(crate) maintenance_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub(crate) purge_interval: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -127,6 +154,7 @@ impl Default for WorkerSettings {
             time_limit: d.default_time_limit,
             completer_batch: d.completer_batch,
             maintenance_interval: d.maintenance_interval,
+            purge_interval: d.purge_interval,
         }
     }
 }
@@ -184,6 +212,7 @@ const SECTIONS: &[&str] = &[
     "http",
     "worker",
     "retry",
+    "retention",
     "actors",
 ];
 
@@ -262,6 +291,12 @@ impl Settings {
             },
             completer_batch: w.completer_batch,
             maintenance_interval: w.maintenance_interval,
+            retention: longshore::Retention {
+                succeeded: self.retention.succeeded,
+                failed: self.retention.failed,
+                cancelled: self.retention.cancelled,
+            },
+            purge_interval: w.purge_interval,
         }
     }
 }
@@ -310,6 +345,24 @@ mod tests {
         let flags = [("worker.concurrency", Value::from(0u32))];
         let err = Settings::load(None, &flags).unwrap_err();
         assert!(err.contains("worker.concurrency"), "{err}");
+    }
+
+    #[test]
+    fn retention_is_set_per_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("longshore.yaml");
+        std::fs::write(
+            &path,
+            "retention:\n  succeeded: 7d\nworker:\n  purge_interval: 5m\n",
+        )
+        .unwrap();
+        let config = Settings::load(Some(&path), &[]).unwrap().worker_config();
+        assert_eq!(
+            config.retention.succeeded,
+            Duration::from_secs(7 * 24 * 3600)
+        );
+        assert_eq!(config.retention.failed, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(config.purge_interval, Duration::from_secs(300));
     }
 
     #[test]

@@ -213,6 +213,17 @@ pub struct QueueSettings {
     pub paused: bool,
 }
 
+/// Refuses a purge of tasks that are not finished.
+pub fn check_purgeable(state: TaskState) -> Result<(), StoreError> {
+    if state.is_terminal() {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidInput(format!(
+            "only finished tasks are purged; {state} is not a finished state"
+        )))
+    }
+}
+
 impl QueueSettings {
     /// Refuses a name no task could carry.
     pub fn check_name(queue: &str) -> Result<(), StoreError> {
@@ -411,6 +422,16 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the worker nodes not seen for `unseen_for` (they died
     /// without saying so); returns how many.
     async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, StoreError>;
+
+    /// Deletes up to `limit` tasks in the terminal `state` that finished
+    /// more than `older_than` ago, oldest first, with their logs; returns
+    /// how many. Refuses a state that is not terminal.
+    async fn purge_finished(
+        &self,
+        state: TaskState,
+        older_than: Duration,
+        limit: i64,
+    ) -> Result<u64, StoreError>;
 
     /// Takes or renews the cluster-wide role `name` for `holder` for `ttl`:
     /// true when `holder` holds it now (it did and renewed it, nobody held

@@ -722,6 +722,23 @@ impl Store for PgStore {
         Ok(done.rows_affected())
     }
 
+    async fn purge_finished(
+        &self,
+        state: TaskState,
+        older_than: Duration,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        longshore_core::store::check_purgeable(state)?;
+        let done = sqlx::query(sql::PURGE_FINISHED)
+            .bind(state.as_str())
+            .bind(millis(older_than))
+            .bind(limit.max(0))
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(done.rows_affected())
+    }
+
     async fn try_lead(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
         let held = sqlx::query(sql::TRY_LEAD)
             .bind(name)

@@ -425,3 +425,15 @@ pub(crate) const RESIGN: &str = "DELETE FROM longshore_leases WHERE name = $1 AN
 pub(crate) const LEADERS: &str = "
 SELECT name, holder, acquired_at, expires_at FROM longshore_leases
 WHERE expires_at >= now() ORDER BY name";
+
+/// Deletes up to `$3` tasks in state `$1` finished more than `$2` ms ago,
+/// oldest first (`longshore_tasks_finished`); their logs go with them.
+pub(crate) const PURGE_FINISHED: &str = "
+DELETE FROM longshore_tasks WHERE id IN (
+    SELECT id FROM longshore_tasks
+    WHERE state = $1::longshore_task_state
+      AND finished_at < now() - $2 * interval '1 millisecond'
+    ORDER BY finished_at
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)";

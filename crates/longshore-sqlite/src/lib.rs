@@ -1052,6 +1052,23 @@ impl Store for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn purge_finished(
+        &self,
+        state: TaskState,
+        older_than: Duration,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        longshore_core::store::check_purgeable(state)?;
+        let done = sqlx::query(sql::PURGE_FINISHED)
+            .bind(state.as_str())
+            .bind(now_us().saturating_sub(micros(older_than)))
+            .bind(limit.max(0))
+            .execute(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(done.rows_affected())
+    }
+
     async fn try_lead(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
         let mut conn = self.writer().await?;
         // Read once the lock is near: waiting must not shorten the lease.

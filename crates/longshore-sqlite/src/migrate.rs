@@ -43,6 +43,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "leases",
         sql: include_str!("../migrations/0005_leases.sql"),
     },
+    Migration {
+        version: 6,
+        name: "finished_index",
+        sql: include_str!("../migrations/0006_finished_index.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

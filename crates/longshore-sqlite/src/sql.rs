@@ -299,3 +299,13 @@ pub(crate) const RESIGN: &str = "DELETE FROM longshore_leases WHERE name = ?1 AN
 pub(crate) const LEADERS: &str = "
 SELECT name, holder, acquired_at, expires_at FROM longshore_leases
 WHERE expires_at >= ?1 ORDER BY name";
+
+/// Deletes up to `?3` tasks in state `?1` finished before time `?2`,
+/// oldest first (`longshore_tasks_finished`); their logs go with them.
+pub(crate) const PURGE_FINISHED: &str = "
+DELETE FROM longshore_tasks WHERE id IN (
+    SELECT id FROM longshore_tasks
+    WHERE state = ?1 AND finished_at < ?2
+    ORDER BY finished_at
+    LIMIT ?3
+)";

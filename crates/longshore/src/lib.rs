@@ -56,7 +56,7 @@ pub use actor::{Actor, Registry, Task};
 pub use client::{Client, EnqueueOptions, new_task};
 pub use context::{CancelReason, TaskContext};
 pub use error::{Error, TaskError};
-pub use worker::{Worker, WorkerConfig, WorkerHandle, default_worker_id};
+pub use worker::{Retention, Worker, WorkerConfig, WorkerHandle, default_worker_id};
 
 pub use longshore_core as core;
 pub use longshore_core::{

@@ -60,6 +60,14 @@ impl longshore::Store for LostClaimReply {
     async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, longshore::StoreError> {
         self.inner.forget_workers(unseen_for).await
     }
+    async fn purge_finished(
+        &self,
+        state: TaskState,
+        older_than: Duration,
+        limit: i64,
+    ) -> Result<u64, longshore::StoreError> {
+        self.inner.purge_finished(state, older_than, limit).await
+    }
     async fn try_lead(
         &self,
         name: &str,

@@ -40,6 +40,35 @@ pub struct WorkerConfig {
     pub completer_batch: usize,
     /// How often delayed tasks are promoted and expired leases rescued (default 1 s).
     pub maintenance_interval: Duration,
+    /// How long finished tasks are kept, by state, before the maintenance
+    /// leader purges them with their logs.
+    pub retention: Retention,
+    /// How often the maintenance leader purges (default 1 min). Each purge
+    /// deletes in batches of 1,000 until nothing past retention is left, so
+    /// it keeps up however busy the workers are.
+    pub purge_interval: Duration,
+}
+
+/// How long finished tasks are kept, by state (default 30 days each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Tasks that succeeded.
+    pub succeeded: Duration,
+    /// Tasks that failed.
+    pub failed: Duration,
+    /// Tasks that were cancelled.
+    pub cancelled: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        let month = Duration::from_secs(30 * 24 * 3600);
+        Retention {
+            succeeded: month,
+            failed: month,
+            cancelled: month,
+        }
+    }
 }
 
 impl Default for WorkerConfig {
@@ -58,6 +87,8 @@ impl Default for WorkerConfig {
             default_time_limit: Duration::from_secs(600),
             retry: RetryPolicy::default(),
             completer_batch: 1000,
+            retention: Retention::default(),
+            purge_interval: Duration::from_secs(60),
             maintenance_interval: Duration::from_secs(1),
         }
     }
@@ -108,6 +139,9 @@ impl WorkerConfig {
         }
         if self.completer_batch == 0 {
             return fail("worker.completer_batch must be at least 1".into());
+        }
+        if self.purge_interval.is_zero() {
+            return fail("worker.purge_interval must be above zero".into());
         }
         if self.maintenance_interval.is_zero() {
             return fail("worker.maintenance_interval must be above zero".into());

@@ -1,6 +1,7 @@
 //! Maintenance: promotes delayed tasks that became due (waking their
-//! workers), forgets workers not seen for a lease, and rescues running
-//! tasks whose lease expired.
+//! workers), forgets workers not seen for a lease, rescues running tasks
+//! whose lease expired, and every purge interval deletes finished tasks
+//! past their retention.
 //!
 //! One node of the cluster does it at a time: the holder of the
 //! maintenance role ([`Leadership::MAINTENANCE`]), a lease every worker
@@ -11,7 +12,7 @@
 
 use std::sync::Arc;
 
-use longshore_core::Leadership;
+use longshore_core::{Leadership, TaskState};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
@@ -22,6 +23,8 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let config = &shared.config;
     let interval = config.maintenance_interval;
     let mut leading = false;
+    // The first pass as leader purges; then every purge interval.
+    let mut next_purge = tokio::time::Instant::now();
     loop {
         // Spread the nodes' passes so that they do not all run at once.
         let jitter = interval.mul_f64(fastrand::f64() * 0.2);
@@ -61,6 +64,10 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                 }
             }
         }
+        if tokio::time::Instant::now() >= next_purge {
+            purge(&shared).await;
+            next_purge = tokio::time::Instant::now() + config.purge_interval;
+        }
         // A worker not seen for a lease is dead: its tasks are rescued
         // below, and it leaves the list of live ones.
         match shared.store.forget_workers(config.lease).await {
@@ -95,6 +102,37 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             .await
         {
             tracing::warn!(error = %e, "cannot resign the maintenance role; it passes on when its lease expires");
+        }
+    }
+}
+
+/// Deletes finished tasks past their retention, state by state, in batches
+/// until none is left: it runs on the leader beside the workers' claims,
+/// whatever the load, so it keeps up with any rate of finished tasks.
+async fn purge(shared: &Shared) {
+    let retention = shared.config.retention;
+    for (state, keep) in [
+        (TaskState::Succeeded, retention.succeeded),
+        (TaskState::Failed, retention.failed),
+        (TaskState::Cancelled, retention.cancelled),
+    ] {
+        let mut purged = 0;
+        loop {
+            match shared.store.purge_finished(state, keep, BATCH).await {
+                Ok(n) => {
+                    purged += n;
+                    if (n as i64) < BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, %state, "purging finished tasks failed");
+                    break;
+                }
+            }
+        }
+        if purged > 0 {
+            tracing::info!(%state, purged, retention = ?keep, "purged finished tasks past retention");
         }
     }
 }

@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-pub use config::{WorkerConfig, default_worker_id};
+pub use config::{Retention, WorkerConfig, default_worker_id};
 
 use crate::actor::Registry;
 use crate::context::{CancelReason, Execution};

@@ -316,6 +316,11 @@ impl TestDb {
         self.observer.delete_task(id).await;
     }
 
+    /// See [`Observer::backdate_finished`].
+    pub async fn backdate_finished(&self, id: Uuid, finished_at: DateTime<Utc>) {
+        self.observer.backdate_finished(id, finished_at).await;
+    }
+
     /// See [`Observer::set_lease`].
     pub async fn set_lease(&self, id: Uuid, owner: &str, expires_at: DateTime<Utc>) {
         self.observer.set_lease(id, owner, expires_at).await;
@@ -466,6 +471,29 @@ impl Observer {
                     .execute(pool)
                     .await
                     .expect("delete task");
+            }
+        }
+    }
+
+    /// Makes finished task `id` look finished at `finished_at`, behind the
+    /// store's back.
+    pub async fn backdate_finished(&self, id: Uuid, finished_at: DateTime<Utc>) {
+        match self {
+            Observer::Postgres(pool) => {
+                sqlx::query("UPDATE longshore_tasks SET finished_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(finished_at)
+                    .execute(pool)
+                    .await
+                    .expect("backdate");
+            }
+            Observer::Sqlite(pool) => {
+                sqlx::query("UPDATE longshore_tasks SET finished_at = ?2 WHERE id = ?1")
+                    .bind(id.to_string())
+                    .bind(finished_at.timestamp_micros())
+                    .execute(pool)
+                    .await
+                    .expect("backdate");
             }
         }
     }
