@@ -4,6 +4,10 @@ use chrono::{DateTime, Utc};
 
 /// Prints rows under headers, each column as wide as its widest cell.
 pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
+    debug_assert!(
+        rows.iter().all(|row| row.len() == headers.len()),
+        "a row's cells do not match the headers"
+    );
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

@@ -312,8 +312,14 @@ async fn workers_list_shows_a_running_worker_until_it_stops(engine: Engine) {
     assert_eq!(node["queues"], serde_json::json!(["default", "mail"]));
     assert_eq!(node["concurrency"], 16);
     let human = env.ok(&["workers", "list"]);
-    assert!(human.starts_with("ID"), "{human}");
-    assert!(human.contains("0/16"), "{human}");
+    let header = human.lines().next().unwrap_or_default();
+    assert!(
+        header.starts_with("ID") && header.ends_with("LAST SEEN"),
+        "{human}"
+    );
+    assert!(header.contains("LEADS"), "{human}");
+    let row = human.lines().nth(1).unwrap_or_default();
+    assert!(row.contains("0/16") && row.ends_with("s ago"), "{human}");
 
     worker.signal("TERM");
     env.wait_until("the stopped worker to leave the list", async |env| {

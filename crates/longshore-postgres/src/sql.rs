@@ -432,6 +432,7 @@ pub(crate) const PURGE_FINISHED: &str = "
 DELETE FROM longshore_tasks WHERE id IN (
     SELECT id FROM longshore_tasks
     WHERE state = $1::longshore_task_state
+      AND state IN ('succeeded', 'failed', 'cancelled')
       AND finished_at < now() - $2 * interval '1 millisecond'
     ORDER BY finished_at
     LIMIT $3

@@ -306,6 +306,8 @@ pub(crate) const PURGE_FINISHED: &str = "
 DELETE FROM longshore_tasks WHERE id IN (
     SELECT id FROM longshore_tasks
     WHERE state = ?1 AND finished_at < ?2
+      -- Word for word the index's condition, for SQLite to use it.
+      AND state IN ('succeeded', 'failed', 'cancelled')
     ORDER BY finished_at
     LIMIT ?3
 )";

@@ -26,17 +26,20 @@ conformance! {
         wait_count(&db, TaskState::Succeeded, 6, Duration::from_secs(20)).await;
         worker.shutdown().await.unwrap();
         let waiting = db.enqueue_one(task(NOOP)).await;
-        let week_ago = Utc::now() - chrono::Duration::days(7);
+        // Tight around a retention of one hour: two hours old goes, half an
+        // hour old stays.
+        let two_hours_ago = Utc::now() - chrono::Duration::hours(2);
         for id in &done[..4] {
-            db.backdate_finished(*id, week_ago).await;
+            db.backdate_finished(*id, two_hours_ago).await;
         }
+        db.backdate_finished(done[4], Utc::now() - chrono::Duration::minutes(30)).await;
         assert!(!db.store.logs(done[0]).await.unwrap().is_empty());
 
         // Batches: 4 old ones, 3 at a time.
-        let day = Duration::from_secs(24 * 3600);
-        assert_eq!(db.store.purge_finished(TaskState::Succeeded, day, 3).await.unwrap(), 3);
-        assert_eq!(db.store.purge_finished(TaskState::Succeeded, day, 3).await.unwrap(), 1);
-        assert_eq!(db.store.purge_finished(TaskState::Succeeded, day, 3).await.unwrap(), 0);
+        let hour = Duration::from_secs(3600);
+        assert_eq!(db.store.purge_finished(TaskState::Succeeded, hour, 3).await.unwrap(), 3);
+        assert_eq!(db.store.purge_finished(TaskState::Succeeded, hour, 3).await.unwrap(), 1);
+        assert_eq!(db.store.purge_finished(TaskState::Succeeded, hour, 3).await.unwrap(), 0);
         // Another state's retention does not touch them.
         assert_eq!(db.store.purge_finished(TaskState::Failed, Duration::ZERO, 100).await.unwrap(), 0);
         for id in &done[..4] {
@@ -72,7 +75,11 @@ conformance! {
         };
         let worker = db.worker(counting_registry(NOOP, &runs), config);
         let early = db.enqueue(tasks(NOOP, 50)).await;
-        wait_count(&db, TaskState::Succeeded, 50, Duration::from_secs(20)).await;
+        // All ran (some may already be purged).
+        wait_for("the early tasks to run", Duration::from_secs(20), || async {
+            early.iter().all(|id| runs.of(*id) == 1).then_some(())
+        })
+        .await;
 
         // A steady load from now on.
         let producing = Arc::new(AtomicBool::new(true));
@@ -98,11 +105,14 @@ conformance! {
         .await;
         // Tasks that finished within the retention are all still there.
         let recent = db.enqueue(tasks(NOOP, 5)).await;
+        wait_for("the recent tasks to run", Duration::from_secs(20), || async {
+            recent.iter().all(|id| runs.of(*id) == 1).then_some(())
+        })
+        .await;
+        // Run well within the retention (2 s): every one must still be there.
         for id in &recent {
-            common::wait_state(&db, *id, TaskState::Succeeded).await;
-        }
-        for id in &recent {
-            assert!(db.store.task(*id).await.unwrap().is_some(), "a recent task was purged");
+            let task = db.store.task(*id).await.unwrap();
+            assert!(task.is_some(), "a task finished within its retention was purged");
         }
         producing.store(false, Ordering::Relaxed);
         producer.await.unwrap();

@@ -106,12 +106,19 @@ conformance! {
             listen_timeout: Duration::from_secs(60),
             ..quick_config()
         };
+        let config = WorkerConfig {
+            queues: vec!["default".into(), "other".into()],
+            ..config
+        };
         let worker = db.worker(counting_registry(NOOP, &runs), config);
         wait_for("the worker to listen", Duration::from_secs(10), || async {
             (db.listeners().await > 0).then_some(())
         })
         .await;
-        // Its first look found the queue paused; now it sleeps.
+        // A task of its other queue runs: the worker has claimed since it
+        // started, found the paused queue's task not claimable, and sleeps.
+        let other = db.enqueue_one(in_queue("other", 1).remove(0)).await;
+        common::wait_state(&db, other, TaskState::Succeeded).await;
         db.store.set_queue_paused("default", false).await.unwrap();
         common::wait_state(&db, id, TaskState::Succeeded).await;
         worker.shutdown().await.unwrap();

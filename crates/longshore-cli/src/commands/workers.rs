@@ -88,6 +88,7 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
             "VERSION",
             "QUEUES",
             "RUNNING",
+            "LEADS",
             "STARTED",
             "LAST SEEN",
         ],

@@ -143,6 +143,23 @@ impl WorkerConfig {
         if self.purge_interval.is_zero() {
             return fail("worker.purge_interval must be above zero".into());
         }
+        for (state, keep) in [
+            ("succeeded", self.retention.succeeded),
+            ("failed", self.retention.failed),
+            ("cancelled", self.retention.cancelled),
+        ] {
+            if keep < Duration::from_secs(1) {
+                return fail(format!(
+                    "retention.{state} must be at least 1s, got {keep:?}"
+                ));
+            }
+        }
+        if self.maintenance_interval * 2 > self.lease {
+            return fail(format!(
+                "worker.maintenance_interval ({:?}) must be at most half of worker.lease ({:?}): the maintenance leader renews its role at every pass",
+                self.maintenance_interval, self.lease
+            ));
+        }
         if self.maintenance_interval.is_zero() {
             return fail("worker.maintenance_interval must be above zero".into());
         }
@@ -173,6 +190,25 @@ pub(crate) fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_and_the_maintenance_pace_are_checked() {
+        let no_retention = WorkerConfig {
+            retention: Retention {
+                failed: Duration::ZERO,
+                ..Retention::default()
+            },
+            ..WorkerConfig::default()
+        };
+        let err = no_retention.validate().unwrap_err().to_string();
+        assert!(err.contains("retention.failed"), "{err}");
+        let slow = WorkerConfig {
+            maintenance_interval: Duration::from_secs(20),
+            ..WorkerConfig::default()
+        };
+        let err = slow.validate().unwrap_err().to_string();
+        assert!(err.contains("worker.maintenance_interval"), "{err}");
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -24,9 +24,9 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             () = tokio::time::sleep(config.heartbeat) => {}
             () = stop.cancelled() => return,
         }
-        shared.announce().await;
         let executions = shared.inflight_snapshot();
         if executions.is_empty() {
+            shared.announce().await;
             last_renewed = Instant::now();
             continue;
         }
@@ -35,18 +35,23 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         // A renewal gets one heartbeat interval: a call that hangs (a
         // partitioned network) is given up early enough to stop the
         // executions before their leases expire.
-        let renewal = tokio::time::timeout(
-            config.heartbeat,
-            shared
-                .store
-                .heartbeat(&config.id, &held, config.lease, &logs),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(
-                "lease renewal timed out".to_owned(),
-            ))
-        });
+        let renewal = async {
+            tokio::time::timeout(
+                config.heartbeat,
+                shared
+                    .store
+                    .heartbeat(&config.id, &held, config.lease, &logs),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "lease renewal timed out".to_owned(),
+                ))
+            })
+        };
+        // Side by side: saying this worker is alive must never delay the
+        // renewal of its leases.
+        let ((), renewal) = tokio::join!(shared.announce(), renewal);
         match renewal {
             Ok(beat) => {
                 last_renewed = Instant::now();
