@@ -157,6 +157,33 @@ pub struct Heartbeat {
     pub cancel_requested: Vec<Uuid>,
 }
 
+impl Heartbeat {
+    /// What a renewal of the `held` executions learned, from the ones it
+    /// renewed, each with whether an operator asked to cancel it: every
+    /// other held execution was lost.
+    pub fn from_renewed(
+        held: &[(Uuid, i32)],
+        renewed: impl IntoIterator<Item = (Uuid, bool)>,
+    ) -> Heartbeat {
+        let mut still_held = HashSet::with_capacity(held.len());
+        let mut cancel_requested = Vec::new();
+        for (id, cancel) in renewed {
+            if cancel {
+                cancel_requested.push(id);
+            }
+            still_held.insert(id);
+        }
+        Heartbeat {
+            lost: held
+                .iter()
+                .map(|&(id, _)| id)
+                .filter(|id| !still_held.contains(id))
+                .collect(),
+            cancel_requested,
+        }
+    }
+}
+
 /// What [`Store::cancel`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CancelResult {

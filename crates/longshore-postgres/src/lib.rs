@@ -396,24 +396,12 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(from_sqlx)?;
-        let mut held_now = HashSet::with_capacity(rows.len());
-        let mut cancel_requested = Vec::new();
-        for row in &rows {
-            let id: Uuid = row.try_get(0).map_err(from_sqlx)?;
-            let cancel: bool = row.try_get(1).map_err(from_sqlx)?;
-            if cancel {
-                cancel_requested.push(id);
-            }
-            held_now.insert(id);
-        }
-        let lost = task_ids
-            .into_iter()
-            .filter(|id| !held_now.contains(id))
-            .collect();
-        Ok(Heartbeat {
-            lost,
-            cancel_requested,
-        })
+        let renewed = rows
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<Vec<(Uuid, bool)>, sqlx::Error>>()
+            .map_err(from_sqlx)?;
+        Ok(Heartbeat::from_renewed(held, renewed))
     }
 
     async fn complete(

@@ -767,26 +767,15 @@ impl Store for SqliteStore {
             .await
             .map_err(from_sqlx)?;
         tx.commit().await.map_err(from_sqlx)?;
-        let mut held_now = HashSet::with_capacity(rows.len());
-        let mut cancel_requested = Vec::new();
-        for row in &rows {
-            let id: String = row.try_get(0).map_err(from_sqlx)?;
-            let id = row::uuid(&id)?;
-            let cancel: i64 = row.try_get(1).map_err(from_sqlx)?;
-            if cancel != 0 {
-                cancel_requested.push(id);
-            }
-            held_now.insert(id);
-        }
-        let lost = held
+        let renewed = rows
             .iter()
-            .map(|&(id, _)| id)
-            .filter(|id| !held_now.contains(id))
-            .collect();
-        Ok(Heartbeat {
-            lost,
-            cancel_requested,
-        })
+            .map(|row| {
+                let id: String = row.try_get(0).map_err(from_sqlx)?;
+                let cancel: i64 = row.try_get(1).map_err(from_sqlx)?;
+                Ok((row::uuid(&id)?, cancel != 0))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Heartbeat::from_renewed(held, renewed))
     }
 
     async fn complete(

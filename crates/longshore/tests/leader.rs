@@ -12,6 +12,17 @@ use longshore::{Registry, WorkerConfig};
 
 const ROLE: &str = "test-role";
 
+/// Who holds the maintenance role now, if anyone.
+async fn maintenance_holder(db: &common::TestDb) -> Option<String> {
+    db.store
+        .leaders()
+        .await
+        .expect("read the roles")
+        .into_iter()
+        .find(|l| l.name == Leadership::MAINTENANCE)
+        .map(|l| l.holder)
+}
+
 conformance! {
     #[tokio::test]
     async fn a_role_is_held_by_one_node_until_its_lease_expires(db) {
@@ -54,15 +65,7 @@ conformance! {
         let node = |id: &str| WorkerConfig { id: id.into(), ..quick_config() };
         let a = start_worker(db.other_store().await, Registry::new(), node("a"));
         let b = start_worker(db.other_store().await, Registry::new(), node("b"));
-        let first = wait_for("a leader", Duration::from_secs(10), || async {
-            db.store
-                .leaders()
-                .await
-                .unwrap()
-                .into_iter()
-                .find(|l| l.name == Leadership::MAINTENANCE)
-                .map(|l| l.holder)
-        })
+        let first = wait_for("a leader", Duration::from_secs(10), || maintenance_holder(&db))
         .await;
         assert!(first == "a" || first == "b", "{first}");
         // Several renewals later, still the same tenure: a takeover in
@@ -77,15 +80,7 @@ conformance! {
 
         let (leader, other) = if first == "a" { (a, b) } else { (b, a) };
         leader.shutdown().await.unwrap();
-        let next = wait_for("the other worker to lead", Duration::from_secs(10), || async {
-            db.store
-                .leaders()
-                .await
-                .unwrap()
-                .into_iter()
-                .find(|l| l.name == Leadership::MAINTENANCE)
-                .map(|l| l.holder)
-        })
+        let next = wait_for("the other worker to lead", Duration::from_secs(10), || maintenance_holder(&db))
         .await;
         assert_ne!(next, first);
         other.shutdown().await.unwrap();

@@ -100,12 +100,7 @@ conformance! {
         let runs = Runs::new();
         // Polling every 30 s (and a 60 s listen timeout) cannot explain a
         // pick-up within a few seconds of the resume.
-        let config = WorkerConfig {
-            idle_min: Duration::from_secs(30),
-            idle_max: Duration::from_secs(30),
-            listen_timeout: Duration::from_secs(60),
-            ..quick_config()
-        };
+        let config = common::slow_poll_config();
         let config = WorkerConfig {
             queues: vec!["default".into(), "other".into()],
             ..config

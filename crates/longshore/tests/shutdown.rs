@@ -197,12 +197,7 @@ conformance! {
         let staying = common::start_worker(
             db.other_store().await,
             common::counting_registry("slow", &staying_runs),
-            WorkerConfig {
-                idle_min: Duration::from_secs(30),
-                idle_max: Duration::from_secs(30),
-                listen_timeout: Duration::from_secs(60),
-                ..quick_config()
-            },
+            common::slow_poll_config(),
         );
         wait_for(
             "the second worker to listen",

@@ -30,12 +30,7 @@ conformance! {
         let runs = Runs::new();
         // Polling every 30 s (and a 60 s listen timeout) cannot explain a pick-up
         // within a few seconds.
-        let config = WorkerConfig {
-            idle_min: Duration::from_secs(30),
-            idle_max: Duration::from_secs(30),
-            listen_timeout: Duration::from_secs(60),
-            ..quick_config()
-        };
+        let config = common::slow_poll_config();
         let worker = db.worker(counting_registry(NOOP, &runs), config);
         wait_for("the worker to listen", Duration::from_secs(10), || async {
             (db.listeners().await > 0).then_some(())
@@ -84,12 +79,7 @@ conformance! {
         let ids = db.enqueue(tasks(NOOP, 50)).await;
         // Poll slowly: only the start-up claim (and the claims that follow a
         // full batch) can explain the backlog running quickly.
-        let config = WorkerConfig {
-            idle_min: Duration::from_secs(30),
-            idle_max: Duration::from_secs(30),
-            listen_timeout: Duration::from_secs(60),
-            ..quick_config()
-        };
+        let config = common::slow_poll_config();
         let store = db.poll_only_store().await;
         let worker = start_worker(store, counting_registry(NOOP, &runs), config);
         wait_count(&db, TaskState::Succeeded, 50, Duration::from_secs(20)).await;
@@ -102,12 +92,7 @@ conformance! {
     #[tokio::test]
     async fn a_delayed_task_wakes_an_idle_listening_worker_when_it_becomes_due(db) {
         let runs = Runs::new();
-        let config = WorkerConfig {
-            idle_min: Duration::from_secs(30),
-            idle_max: Duration::from_secs(30),
-            listen_timeout: Duration::from_secs(60),
-            ..quick_config()
-        };
+        let config = common::slow_poll_config();
         let worker = db.worker(counting_registry(NOOP, &runs), config);
         wait_for("the worker to listen", Duration::from_secs(10), || async {
             (db.listeners().await > 0).then_some(())
@@ -136,12 +121,7 @@ conformance! {
 async fn a_listening_worker_listens_again_after_its_connection_is_cut() {
     let db = TestDb::postgres().await;
     let runs = Runs::new();
-    let config = WorkerConfig {
-        idle_min: Duration::from_secs(30),
-        idle_max: Duration::from_secs(30),
-        listen_timeout: Duration::from_secs(60),
-        ..quick_config()
-    };
+    let config = common::slow_poll_config();
     let worker = db.worker(counting_registry(NOOP, &runs), config);
     let before = wait_for("the worker to LISTEN", Duration::from_secs(10), || async {
         let pids = db.pg().listening_pids().await;

@@ -609,6 +609,18 @@ pub fn quick_config() -> WorkerConfig {
     }
 }
 
+/// [`quick_config`] with polling every 30 s and a 60 s listen timeout:
+/// polling cannot explain anything such a worker does within seconds, so a
+/// quick pick-up shows that it was woken.
+pub fn slow_poll_config() -> WorkerConfig {
+    WorkerConfig {
+        idle_min: Duration::from_secs(30),
+        idle_max: Duration::from_secs(30),
+        listen_timeout: Duration::from_secs(60),
+        ..quick_config()
+    }
+}
+
 /// Waits until `check` returns `Some`, polling; panics with `what` after
 /// `deadline`. Tests wait on conditions, never on fixed sleeps.
 pub async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
