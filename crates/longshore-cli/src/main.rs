@@ -11,7 +11,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use commands::{bench, enqueue, queues, serve, tasks, worker, workers};
+use commands::{
+    bench, enqueue, queues, runtime_settings, schedules, serve, tasks, worker, workers,
+};
 
 #[derive(Parser)]
 #[command(
@@ -63,6 +65,15 @@ enum Command {
     /// The live worker nodes.
     #[command(subcommand)]
     Workers(workers::Command),
+    /// Cron schedules: add, edit, list, show, pause, resume, run by hand,
+    /// delete.
+    #[command(subcommand)]
+    Schedules(schedules::Command),
+    /// Runtime settings stored in the database (caps on running tasks),
+    /// taking effect on every node within a few seconds. Not the binary's
+    /// own settings (YAML file, LONGSHORE_* variables).
+    #[command(subcommand)]
+    Settings(runtime_settings::Command),
     /// Measure throughput and latency (bulk, latency, steady state) on a
     /// scratch database it creates and drops.
     Bench(bench::Args),
@@ -132,6 +143,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tasks(command) => tasks::run(&settings, command).await,
         Command::Queues(command) => queues::run(&settings, command).await,
         Command::Workers(command) => workers::run(&settings, command).await,
+        Command::Schedules(command) => schedules::run(&settings, command).await,
+        Command::Settings(command) => runtime_settings::run(&settings, command).await,
         Command::Bench(args) => bench::run(&settings, args).await,
     }
 }

@@ -134,7 +134,7 @@ pub(crate) struct WorkerSettings {
     #[serde(with = "humantime_serde")]
     pub(crate) maintenance_interval: Duration,
     #[serde(with = "humantime_serde")]
-    pub(crate) purge_interval: Duration,
+    pub(crate) scheduler_interval: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -154,7 +154,7 @@ impl Default for WorkerSettings {
             time_limit: d.default_time_limit,
             completer_batch: d.completer_batch,
             maintenance_interval: d.maintenance_interval,
-            purge_interval: d.purge_interval,
+            scheduler_interval: d.scheduler_interval,
         }
     }
 }
@@ -296,7 +296,8 @@ impl Settings {
                 failed: self.retention.failed,
                 cancelled: self.retention.cancelled,
             },
-            purge_interval: w.purge_interval,
+            scheduler_interval: w.scheduler_interval,
+            schedules: Vec::new(),
         }
     }
 }
@@ -353,7 +354,7 @@ mod tests {
         let path = dir.path().join("longshore.yaml");
         std::fs::write(
             &path,
-            "retention:\n  succeeded: 7d\nworker:\n  purge_interval: 5m\n",
+            "retention:\n  succeeded: 7d\nworker:\n  scheduler_interval: 5s\n",
         )
         .unwrap();
         let config = Settings::load(Some(&path), &[]).unwrap().worker_config();
@@ -362,7 +363,7 @@ mod tests {
             Duration::from_secs(7 * 24 * 3600)
         );
         assert_eq!(config.retention.failed, Duration::from_secs(30 * 24 * 3600));
-        assert_eq!(config.purge_interval, Duration::from_secs(300));
+        assert_eq!(config.scheduler_interval, Duration::from_secs(5));
     }
 
     #[test]

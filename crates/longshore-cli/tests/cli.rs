@@ -50,6 +50,12 @@ on_both_engines!(
     a_paused_queue_keeps_its_tasks_until_resumed,
     workers_list_shows_a_running_worker_until_it_stops,
     killing_the_leader_hands_maintenance_to_another_worker_within_a_lease,
+    schedules_round_trip_from_the_command_line,
+    bad_schedule_input_is_refused_and_stores_nothing,
+    a_schedule_fires_through_a_worker_and_resume_runs_it_at_once,
+    runtime_settings_round_trip_and_bad_keys_change_nothing,
+    the_global_cap_is_never_exceeded_across_three_worker_processes,
+    a_queue_cap_is_never_exceeded_across_worker_processes,
 );
 
 /// A command that must fail with exactly one line saying `expected`, and
@@ -209,7 +215,7 @@ async fn migrations_run_once_when_nodes_start_together(engine: Engine) {
         .i64s("SELECT CAST(version AS BIGINT) FROM longshore_migrations ORDER BY version")
         .await;
     // Every migration the binary carries, each applied once.
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7]);
 }
 
 async fn enqueue_count_inserts_in_bulk_and_stats_count_them(engine: Engine) {
@@ -328,15 +334,14 @@ async fn workers_list_shows_a_running_worker_until_it_stops(engine: Engine) {
     .await;
 }
 
-/// Which worker `workers list` says holds the maintenance role.
-fn maintenance_leader(env: &Env) -> Option<String> {
-    let listed: serde_json::Value =
-        serde_json::from_str(&env.ok(&["workers", "list", "--json"])).unwrap();
+/// Which worker `workers list` says holds `role`.
+fn leader(env: &Env, role: &str) -> Option<String> {
+    let listed = env.json(&["workers", "list", "--json"]);
     listed.as_array().unwrap().iter().find_map(|w| {
         let leads = w["leads"].as_array()?;
         leads
             .iter()
-            .any(|role| role == "maintenance")
+            .any(|held| held == role)
             .then(|| w["id"].as_str().unwrap_or_default().to_owned())
     })
 }
@@ -344,8 +349,9 @@ fn maintenance_leader(env: &Env) -> Option<String> {
 async fn killing_the_leader_hands_maintenance_to_another_worker_within_a_lease(engine: Engine) {
     let env = Env::new(engine).await;
     let first = env.worker(&["--worker-id", "first"], &[]);
-    env.wait_until("the first worker to lead", async |env| {
-        maintenance_leader(env).as_deref() == Some("first")
+    env.wait_until("the first worker to hold both roles", async |env| {
+        leader(env, "maintenance").as_deref() == Some("first")
+            && leader(env, "scheduler").as_deref() == Some("first")
     })
     .await;
     let _second = env.worker(&["--worker-id", "second"], &[]);
@@ -354,10 +360,16 @@ async fn killing_the_leader_hands_maintenance_to_another_worker_within_a_lease(e
     })
     .await;
     first.signal("KILL");
-    // The lease is 2 s here: the role passes once it runs out.
-    env.wait_until("the second worker to lead", async |env| {
-        maintenance_leader(env).as_deref() == Some("second")
-    })
+    // The lease is 2 s here: each role passes once it runs out (the slack
+    // is for the second worker's next try and the listing itself).
+    env.wait_within(
+        Duration::from_secs(6),
+        "the second worker to hold both roles",
+        async |env| {
+            leader(env, "maintenance").as_deref() == Some("second")
+                && leader(env, "scheduler").as_deref() == Some("second")
+        },
+    )
     .await;
 }
 
@@ -557,4 +569,666 @@ async fn the_http_actor_retries_an_unexpected_status_then_fails(engine: Engine) 
         "unexpected status 503 Service Unavailable"
     );
     assert_eq!(shown["logs"]["previous"].as_array().unwrap().len(), 1);
+}
+
+/// [`refused`], and `snapshot` (a read-only command) prints the same
+/// before and after: nothing was stored.
+async fn refused_keeping(env: &Env, args: &[&str], expected: &str, snapshot: &[&str]) {
+    let before = env.ok(snapshot);
+    refused(env, args, expected).await;
+    assert_eq!(env.ok(snapshot), before, "{args:?} changed {snapshot:?}");
+}
+
+/// The schedule `name` as `schedules list --json` prints it.
+fn listed_schedule(env: &Env, name: &str) -> Option<serde_json::Value> {
+    env.json(&["schedules", "list", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .cloned()
+}
+
+fn json_time(value: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a time: {value}"))
+        .parse()
+        .unwrap()
+}
+
+async fn schedules_round_trip_from_the_command_line(engine: Engine) {
+    let env = Env::new(engine).await;
+    let added = env.ok(&[
+        "schedules",
+        "add",
+        "nightly",
+        "--actor",
+        "sleep",
+        "--args",
+        r#"{"ms": 5}"#,
+        "--cron",
+        "0 3 * * *",
+        "--tz",
+        "Europe/Paris",
+        "--queue",
+        "reports",
+        "--overlap",
+        "skip",
+    ]);
+    assert!(
+        added.starts_with("schedule nightly created; next run: "),
+        "{added}"
+    );
+
+    // Listed beside the built-in ones.
+    let nightly = listed_schedule(&env, "nightly").unwrap();
+    assert_eq!(nightly["actor"], "sleep");
+    assert_eq!(nightly["args"]["ms"], 5);
+    assert_eq!(nightly["cron"], "0 3 * * *");
+    assert_eq!(nightly["time_zone"], "Europe/Paris");
+    assert_eq!(nightly["queue"], "reports");
+    assert_eq!(nightly["overlap"], "skip");
+    assert_eq!(nightly["paused"], false);
+    assert_eq!(nightly["builtin"], false);
+    let next = json_time(&nightly["next_run_at"]);
+    assert!(next > chrono::Utc::now(), "{nightly}");
+    // Three in the morning in Paris is 01:00 or 02:00 UTC.
+    assert!(
+        added.contains(&next.format("%Y-%m-%d %H:%M:%S").to_string()),
+        "{added} vs {next}"
+    );
+    let purge = listed_schedule(&env, "longshore.purge").unwrap();
+    assert_eq!(purge["builtin"], true);
+    let human = env.ok(&["schedules", "list"]);
+    let header = human.lines().next().unwrap_or_default();
+    for column in [
+        "NAME",
+        "CRON",
+        "TZ",
+        "OVERLAP",
+        "PAUSED",
+        "NEXT RUN",
+        "LAST RUN",
+        "LAST TASK",
+        "SKIPPED",
+    ] {
+        assert!(header.contains(column), "{column}: {human}");
+    }
+    assert!(
+        human
+            .lines()
+            .any(|l| l.starts_with("longshore.purge") && l.contains("built-in")),
+        "{human}"
+    );
+    assert!(
+        human
+            .lines()
+            .any(|l| l.starts_with("nightly") && l.contains("Europe/Paris")),
+        "{human}"
+    );
+    let shown = env.json(&["schedules", "show", "nightly", "--json"]);
+    assert_eq!(shown["schedule"]["name"], "nightly");
+    assert_eq!(shown["recent_runs"], serde_json::json!([]));
+
+    // Paused, it still runs by hand; the run points back to it.
+    let paused = env.ok(&["schedules", "pause", "nightly"]);
+    assert!(paused.contains("schedule nightly paused"), "{paused}");
+    let ran = env.ok(&["schedules", "run", "nightly"]);
+    let task = ran
+        .trim()
+        .strip_prefix("schedule nightly: enqueued task ")
+        .unwrap_or_else(|| panic!("{ran}"))
+        .to_owned();
+    let runs = env.json(&["tasks", "list", "--schedule", "nightly", "--json"]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["id"], task.as_str());
+    assert_eq!(runs[0]["schedule"], "nightly");
+    assert_eq!(runs[0]["queue"], "reports");
+    assert_eq!(runs[0]["args"]["ms"], 5);
+    let task_shown = env.ok(&["tasks", "show", &task]);
+    assert!(
+        task_shown
+            .lines()
+            .any(|l| l.starts_with("schedule") && l.ends_with("nightly")),
+        "{task_shown}"
+    );
+    let shown = env.json(&["schedules", "show", "nightly", "--json"]);
+    assert_eq!(shown["schedule"]["paused"], true);
+    assert_eq!(shown["schedule"]["last_task_id"], task.as_str());
+    assert_eq!(shown["recent_runs"][0]["id"], task.as_str());
+    let human = env.ok(&["schedules", "show", "nightly"]);
+    assert!(human.contains("Recent runs"), "{human}");
+    assert!(human.contains(&task), "{human}");
+    // Its run is still active: the skip policy drops a second one.
+    let skipped = env.ok(&["schedules", "run", "nightly"]);
+    assert!(
+        skipped.contains(&format!("skipped: task {task} still active (overlap skip)")),
+        "{skipped}"
+    );
+    assert_eq!(env.total().await, 1);
+    assert_eq!(listed_schedule(&env, "nightly").unwrap()["skipped_runs"], 1);
+
+    // Resumed, it is due at once.
+    let resumed = env.ok(&["schedules", "resume", "nightly"]);
+    assert!(resumed.contains("runs at once"), "{resumed}");
+    let nightly = listed_schedule(&env, "nightly").unwrap();
+    assert_eq!(nightly["paused"], false);
+    let due = json_time(&nightly["next_run_at"]);
+    assert!(due <= chrono::Utc::now(), "{nightly}");
+
+    // An edit that leaves the timing alone keeps the next run; a new
+    // cron expression moves it.
+    let edited = env.ok(&[
+        "schedules",
+        "edit",
+        "nightly",
+        "--priority",
+        "3",
+        "--overlap",
+        "replace",
+    ]);
+    assert!(edited.contains("schedule nightly updated"), "{edited}");
+    let nightly = listed_schedule(&env, "nightly").unwrap();
+    assert_eq!(nightly["priority"], 3);
+    assert_eq!(nightly["overlap"], "replace");
+    assert_eq!(nightly["cron"], "0 3 * * *");
+    assert_eq!(json_time(&nightly["next_run_at"]), due);
+    env.ok(&["schedules", "edit", "nightly", "--cron", "30 4 * * *"]);
+    let nightly = listed_schedule(&env, "nightly").unwrap();
+    assert_eq!(nightly["cron"], "30 4 * * *");
+    assert!(json_time(&nightly["next_run_at"]) > chrono::Utc::now());
+
+    // Deleting takes --yes; the tasks it made stay.
+    let snapshot = ["schedules", "list", "--json"];
+    refused_keeping(
+        &env,
+        &["schedules", "delete", "nightly"],
+        "without --yes",
+        &snapshot,
+    )
+    .await;
+    let deleted = env.ok(&["schedules", "delete", "nightly", "--yes"]);
+    assert!(deleted.contains("schedule nightly deleted"), "{deleted}");
+    assert!(listed_schedule(&env, "nightly").is_none());
+    refused(
+        &env,
+        &["schedules", "show", "nightly"],
+        "no schedule named `nightly`",
+    )
+    .await;
+    assert_eq!(env.total().await, 1);
+
+    // The built-in ones: retimed, never deleted nor changed otherwise.
+    refused_keeping(
+        &env,
+        &["schedules", "delete", "longshore.purge", "--yes"],
+        "built-in schedule and cannot be deleted",
+        &snapshot,
+    )
+    .await;
+    refused_keeping(
+        &env,
+        &["schedules", "edit", "longshore.purge", "--queue", "other"],
+        "only --cron and --tz can change",
+        &snapshot,
+    )
+    .await;
+    let retimed = env.ok(&[
+        "schedules",
+        "edit",
+        "longshore.purge",
+        "--cron",
+        "*/10 * * * * *",
+    ]);
+    assert!(
+        retimed.contains("schedule longshore.purge updated"),
+        "{retimed}"
+    );
+    let purge = listed_schedule(&env, "longshore.purge").unwrap();
+    assert_eq!(purge["cron"], "*/10 * * * * *");
+    assert_eq!(purge["builtin"], true);
+    let ran = env.ok(&["schedules", "run", "longshore.purge"]);
+    assert!(ran.contains("the maintenance leader runs it"), "{ran}");
+    let purge = listed_schedule(&env, "longshore.purge").unwrap();
+    assert_eq!(purge["run_requested"], true, "{purge}");
+    assert_eq!(env.total().await, 1, "a built-in run enqueued a task");
+}
+
+async fn bad_schedule_input_is_refused_and_stores_nothing(engine: Engine) {
+    let env = Env::new(engine).await;
+    env.ok(&[
+        "schedules",
+        "add",
+        "taken",
+        "--actor",
+        "noop",
+        "--cron",
+        "@hourly",
+    ]);
+    let snapshot = ["schedules", "list", "--json"];
+    let add = |rest: &[&'static str]| -> Vec<&'static str> {
+        let mut args = vec!["schedules", "add", "fresh"];
+        args.extend_from_slice(rest);
+        args
+    };
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            add(&["--actor", "noop", "--cron", "61 * * * *"]),
+            "invalid cron expression `61 * * * *`",
+        ),
+        (
+            add(&["--actor", "noop", "--cron", "* * *"]),
+            "invalid cron expression",
+        ),
+        (
+            add(&["--actor", "noop", "--cron", "0 0 31 2 *"]),
+            "never comes due",
+        ),
+        (
+            add(&[
+                "--actor",
+                "noop",
+                "--cron",
+                "@daily",
+                "--tz",
+                "Mars/Olympus",
+            ]),
+            "unknown time zone `Mars/Olympus`",
+        ),
+        (
+            add(&["--actor", "mail", "--cron", "@daily"]),
+            "unknown actor `mail`",
+        ),
+        (
+            add(&["--actor", "sleep", "--cron", "@daily", "--args", "{ms: 5}"]),
+            "--args is not valid JSON",
+        ),
+        (
+            add(&[
+                "--actor",
+                "sleep",
+                "--cron",
+                "@daily",
+                "--args",
+                r#"{"ms": "x"}"#,
+            ]),
+            "actor `sleep`",
+        ),
+        (
+            add(&["--actor", "noop", "--cron", "@daily", "--overlap", "wait"]),
+            "unknown overlap policy `wait`",
+        ),
+        (
+            add(&["--actor", "noop", "--cron", "@daily", "--related", "user"]),
+            "TYPE:ID",
+        ),
+        (
+            add(&["--actor", "noop", "--cron", "@daily", "--max-attempts", "0"]),
+            "max attempts",
+        ),
+        (
+            add(&[
+                "--actor",
+                "noop",
+                "--cron",
+                "@daily",
+                "--time-limit",
+                "soon",
+            ]),
+            "--time-limit",
+        ),
+        (
+            vec![
+                "schedules",
+                "add",
+                "taken",
+                "--actor",
+                "noop",
+                "--cron",
+                "@daily",
+            ],
+            "a schedule named `taken` exists already",
+        ),
+        (
+            vec![
+                "schedules",
+                "add",
+                "longshore.mine",
+                "--actor",
+                "noop",
+                "--cron",
+                "@daily",
+            ],
+            "reserved for built-in schedules",
+        ),
+        (
+            vec!["schedules", "edit", "missing", "--cron", "@daily"],
+            "no schedule named `missing`",
+        ),
+        (vec!["schedules", "edit", "taken"], "nothing to change"),
+        (
+            vec!["schedules", "edit", "taken", "--cron", "@never"],
+            "invalid cron expression",
+        ),
+        (
+            vec!["schedules", "edit", "taken", "--actor", "mail"],
+            "unknown actor `mail`",
+        ),
+        (vec!["schedules", "pause", "missing"], "no schedule named"),
+        (vec!["schedules", "run", "missing"], "no schedule named"),
+        (
+            vec!["schedules", "delete", "missing", "--yes"],
+            "no schedule named",
+        ),
+    ];
+    for (args, expected) in &cases {
+        refused_keeping(&env, args, expected, &snapshot).await;
+    }
+    // An actor of the user's own is taken when said so.
+    env.ok(&[
+        "schedules",
+        "add",
+        "custom",
+        "--actor",
+        "mail",
+        "--any-actor",
+        "--cron",
+        "@daily",
+    ]);
+    assert_eq!(listed_schedule(&env, "custom").unwrap()["actor"], "mail");
+    assert_eq!(env.total().await, 0);
+}
+
+/// Tasks of schedule `name` in `state`.
+async fn schedule_runs(env: &Env, name: &str, state: &str) -> i64 {
+    env.observer()
+        .await
+        .i64(&format!(
+            "SELECT count(*) FROM longshore_tasks WHERE schedule_name = '{name}' AND state = '{state}'"
+        ))
+        .await
+}
+
+async fn a_schedule_fires_through_a_worker_and_resume_runs_it_at_once(engine: Engine) {
+    let env = Env::new(engine).await;
+    // Every second (a leading seconds field).
+    env.ok(&[
+        "schedules",
+        "add",
+        "tick",
+        "--actor",
+        "noop",
+        "--cron",
+        "* * * * * *",
+    ]);
+    // Once a year, created paused: only the resume runs it here.
+    let added = env.ok(&[
+        "schedules",
+        "add",
+        "yearly",
+        "--actor",
+        "noop",
+        "--cron",
+        "0 0 1 1 *",
+        "--paused",
+    ]);
+    assert!(added.contains("paused"), "{added}");
+    let _worker = env.worker(&["--worker-id", "only"], &[]);
+    env.wait_until("the every-second schedule to run twice", async |env| {
+        schedule_runs(env, "tick", "succeeded").await >= 2
+    })
+    .await;
+    assert_eq!(schedule_runs(&env, "yearly", "succeeded").await, 0);
+    env.ok(&["schedules", "pause", "tick"]);
+    env.ok(&["schedules", "resume", "yearly"]);
+    env.wait_until("the resumed schedule to run at once", async |env| {
+        schedule_runs(env, "yearly", "succeeded").await == 1
+    })
+    .await;
+    let yearly = listed_schedule(&env, "yearly").unwrap();
+    assert!(
+        json_time(&yearly["next_run_at"]) > chrono::Utc::now() + chrono::Duration::days(1),
+        "after its run it follows its cron again: {yearly}"
+    );
+    assert!(!yearly["last_run_at"].is_null(), "{yearly}");
+    // The paused one stays put (its last run may still be finishing).
+    let ticks = env
+        .observer()
+        .await
+        .i64("SELECT count(*) FROM longshore_tasks WHERE schedule_name = 'tick'")
+        .await;
+    env.wait_until("the last tick to finish", async |env| {
+        schedule_runs(env, "tick", "succeeded").await == ticks
+    })
+    .await;
+    let shown = env.json(&["schedules", "show", "tick", "--json"]);
+    assert_eq!(shown["schedule"]["paused"], true);
+    assert_eq!(
+        shown["recent_runs"].as_array().unwrap().len() as i64,
+        ticks.min(10)
+    );
+}
+
+async fn runtime_settings_round_trip_and_bad_keys_change_nothing(engine: Engine) {
+    let env = Env::new(engine).await;
+    assert_eq!(
+        env.json(&["settings", "get", "--json"]),
+        serde_json::json!({"max_running": null})
+    );
+    assert_eq!(env.ok(&["settings", "get", "max_running"]).trim(), "none");
+    let set = env.ok(&["settings", "set", "max_running", "3"]);
+    assert!(set.starts_with("max_running = 3"), "{set}");
+    assert!(set.contains("every node"), "{set}");
+    env.ok(&["settings", "set", "queues.mail.max_running", "2"]);
+    assert_eq!(env.ok(&["settings", "get", "max_running"]).trim(), "3");
+    assert_eq!(
+        env.ok(&["settings", "get", "queues.mail.max_running"])
+            .trim(),
+        "2"
+    );
+    assert_eq!(
+        env.json(&["settings", "get", "--json"]),
+        serde_json::json!({"max_running": 3, "queues.mail.max_running": 2})
+    );
+    let human = env.ok(&["settings", "get"]);
+    assert!(
+        human
+            .lines()
+            .any(|l| l.starts_with("queues.mail.max_running") && l.ends_with('2')),
+        "{human}"
+    );
+    // The queue's cap shows in `queues list`, and a pause keeps it.
+    env.ok(&["queues", "pause", "mail"]);
+    let queues = env.json(&["queues", "list", "--json"]);
+    let mail = queues
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "mail")
+        .unwrap();
+    assert_eq!(mail["max_running"], 2);
+    assert_eq!(mail["paused"], true);
+    let human = env.ok(&["queues", "list"]);
+    assert!(
+        human
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .contains("MAX RUNNING"),
+        "{human}"
+    );
+    assert!(
+        human
+            .lines()
+            .any(|l| l.starts_with("mail") && l.contains(" 2 ")),
+        "{human}"
+    );
+
+    let snapshot = ["settings", "get", "--json"];
+    for (args, expected) in [
+        (
+            vec!["settings", "set", "worker.concurrency", "4"],
+            "unknown runtime setting `worker.concurrency`",
+        ),
+        (vec!["settings", "set", "max_running", "0"], "at least 1"),
+        (vec!["settings", "set", "max_running", "-1"], "at least 1"),
+        (
+            vec!["settings", "set", "max_running", "many"],
+            "positive whole number or `none`",
+        ),
+        (
+            vec!["settings", "set", "queues..max_running", "2"],
+            "names no queue",
+        ),
+        (
+            vec!["settings", "set", "queues.mail.max_running", "1.5"],
+            "positive whole number",
+        ),
+        (
+            vec!["settings", "get", "max_runing"],
+            "unknown runtime setting `max_runing`",
+        ),
+    ] {
+        refused_keeping(&env, &args, expected, &snapshot).await;
+    }
+
+    env.ok(&["settings", "set", "max_running", "none"]);
+    env.ok(&["settings", "set", "queues.mail.max_running", "none"]);
+    assert_eq!(
+        env.json(&["settings", "get", "--json"]),
+        serde_json::json!({"max_running": null, "queues.mail.max_running": null})
+    );
+    // Lifting the cap kept the pause.
+    let queues = env.json(&["queues", "list", "--json"]);
+    assert_eq!(queues[0]["paused"], true, "{queues}");
+}
+
+/// Samples the running tasks of each of `queues` (`None`: of every
+/// queue), one sample each per round, as fast as the database answers,
+/// until `total` tasks have succeeded; returns every sample by queue.
+async fn sample_running(env: &Env, queues: &[Option<&str>], total: i64) -> Vec<Vec<i64>> {
+    let observer = env.observer().await;
+    let statements: Vec<String> = queues
+        .iter()
+        .map(|queue| match queue {
+            Some(q) => format!(
+                "SELECT count(*) FROM longshore_tasks WHERE state = 'running' AND queue = '{q}'"
+            ),
+            None => "SELECT count(*) FROM longshore_tasks WHERE state = 'running'".to_owned(),
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut samples = vec![Vec::new(); queues.len()];
+    loop {
+        for (sql, samples) in statements.iter().zip(&mut samples) {
+            samples.push(observer.i64(sql).await);
+        }
+        if env.count("succeeded").await == total {
+            return samples;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out; counts {:?}",
+            env.counts().await
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Every task succeeded at its first attempt, none failed or vanished.
+async fn each_ran_once(env: &Env, total: i64) {
+    assert_eq!(env.total().await, total, "tasks lost or duplicated");
+    assert_eq!(env.count("succeeded").await, total);
+    let attempts = env
+        .observer()
+        .await
+        .i64s("SELECT DISTINCT CAST(attempt AS BIGINT) FROM longshore_tasks")
+        .await;
+    assert_eq!(attempts, vec![1], "some task ran more than once");
+}
+
+async fn the_global_cap_is_never_exceeded_across_three_worker_processes(engine: Engine) {
+    let env = Env::new(engine).await;
+    env.ok(&["settings", "set", "max_running", "3"]);
+    env.ok(&[
+        "enqueue",
+        "sleep",
+        "--args",
+        r#"{"ms": 40}"#,
+        "--count",
+        "60",
+        "--quiet",
+    ]);
+    let _workers: Vec<_> = ["a", "b", "c"]
+        .into_iter()
+        .map(|id| env.worker(&["--worker-id", id, "--concurrency", "4"], &[]))
+        .collect();
+    let samples = sample_running(&env, &[None], 60).await.remove(0);
+    let max = samples.iter().copied().max().unwrap_or(0);
+    assert!(
+        max <= 3,
+        "{max} tasks ran at once under a cap of 3; samples {samples:?}"
+    );
+    // The cap is a ceiling, not a throttle to one.
+    assert_eq!(max, 3, "never reached the cap; samples {samples:?}");
+    each_ran_once(&env, 60).await;
+}
+
+async fn a_queue_cap_is_never_exceeded_across_worker_processes(engine: Engine) {
+    let env = Env::new(engine).await;
+    env.ok(&["settings", "set", "queues.slow.max_running", "2"]);
+    env.ok(&[
+        "enqueue",
+        "sleep",
+        "--args",
+        r#"{"ms": 40}"#,
+        "--count",
+        "30",
+        "--queue",
+        "slow",
+        "--quiet",
+    ]);
+    env.ok(&[
+        "enqueue",
+        "sleep",
+        "--args",
+        r#"{"ms": 100}"#,
+        "--count",
+        "30",
+        "--queue",
+        "free",
+        "--quiet",
+    ]);
+    let _workers: Vec<_> = ["a", "b"]
+        .into_iter()
+        .map(|id| {
+            env.worker(
+                &[
+                    "--worker-id",
+                    id,
+                    "--concurrency",
+                    "4",
+                    "--queues",
+                    "slow,free",
+                ],
+                &[],
+            )
+        })
+        .collect();
+    let samples = sample_running(&env, &[Some("slow"), Some("free")], 60).await;
+    let (slow, free) = (&samples[0], &samples[1]);
+    let max_slow = slow.iter().copied().max().unwrap_or(0);
+    assert!(
+        max_slow <= 2,
+        "{max_slow} tasks of a queue capped at 2 ran at once: {slow:?}"
+    );
+    // The other queue is not held to it.
+    let max_free = free.iter().copied().max().unwrap_or(0);
+    assert!(
+        max_free > 2,
+        "the uncapped queue never ran more than {max_free}: {free:?}"
+    );
+    each_ran_once(&env, 60).await;
 }

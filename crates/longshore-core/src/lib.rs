@@ -10,6 +10,8 @@
 //! - [`lifecycle`]: what a finished execution turns into ([`Outcome`] →
 //!   [`Transition`]); the state machine, tested as plain data.
 //! - [`retry`]: the backoff between attempts ([`RetryPolicy`]).
+//! - [`schedule`]: cron schedules ([`ScheduleDef`], [`Schedule`]) and
+//!   when they come due ([`CronSpec`]).
 //! - [`store`]: the storage interface ([`Store`]) every engine implements,
 //!   and its error type ([`StoreError`]).
 //!
@@ -18,14 +20,18 @@
 
 pub mod lifecycle;
 pub mod retry;
+pub mod schedule;
 pub mod store;
 pub mod task;
 
 pub use lifecycle::{Outcome, Transition};
 pub use retry::RetryPolicy;
+pub use schedule::{
+    CronSpec, Fire, FireKind, FireOutcome, Overlap, PutMode, Schedule, ScheduleDef,
+};
 pub use store::{
-    CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, Leadership,
-    QueueSettings, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, WorkerInfo,
-    WorkerPresence,
+    CancelResult, Claim, ClusterSettings, Completion, EnqueueResult, EventSource, Heartbeat,
+    Leadership, QueueSettings, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter,
+    WorkerInfo, WorkerPresence,
 };
 pub use task::{LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};

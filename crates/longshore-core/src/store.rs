@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::lifecycle::Transition;
+use crate::schedule::{Fire, FireOutcome, PutMode, Schedule, ScheduleDef};
 use crate::task::{LogEntry, LogLevel, NewTask, TaskRow, TaskState};
 
 /// What went wrong in storage. Callers match on the kind; the message names
@@ -33,6 +34,12 @@ pub enum StoreError {
         /// What was asked, e.g. `retry`.
         action: &'static str,
     },
+    /// No schedule has this name.
+    #[error("no schedule named `{0}`")]
+    ScheduleNotFound(String),
+    /// A schedule of this name exists already.
+    #[error("a schedule named `{0}` exists already")]
+    ScheduleExists(String),
     /// Another active task holds the unique key.
     #[error("an active task already holds unique key `{key}`")]
     UniqueConflict {
@@ -115,6 +122,11 @@ pub struct Claim {
     pub limit: usize,
     /// Lease length.
     pub lease: Duration,
+    /// The cluster has running-task caps (per queue or global): claims
+    /// must take the cluster-wide claim lock so that two nodes cannot both
+    /// fill the last free place. Engines whose writes are serialised anyway
+    /// may ignore it. The caps themselves are read by every claim.
+    pub capped: bool,
 }
 
 /// One finished execution, applied only while the worker still holds the
@@ -203,6 +215,8 @@ pub struct TaskFilter {
     pub actor: Option<String>,
     /// Only this queue.
     pub queue: Option<String>,
+    /// Only tasks created by this schedule.
+    pub schedule: Option<String>,
     /// Only tasks older than this id (keyset pagination).
     pub before: Option<Uuid>,
     /// At most this many.
@@ -238,6 +252,29 @@ pub struct QueueSettings {
     pub name: String,
     /// No node claims its tasks while it is paused.
     pub paused: bool,
+    /// At most this many of its tasks run at once across the cluster
+    /// (`None`: no limit of its own).
+    pub max_running: Option<i32>,
+}
+
+/// Settings that hold for the whole cluster, stored in the database and
+/// changeable while it runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// At most this many tasks run at once across all nodes (`None`: no cap).
+    pub max_running: Option<i32>,
+}
+
+impl ClusterSettings {
+    /// Refuses a cap no task could run under.
+    pub fn check_cap(cap: Option<i32>) -> Result<(), StoreError> {
+        match cap {
+            Some(n) if n < 1 => Err(StoreError::InvalidInput(format!(
+                "a running-task cap must be at least 1 (or none), got {n}"
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Refuses a purge of tasks that are not finished.
@@ -306,6 +343,8 @@ impl Leadership {
     /// The role of the node that runs the cluster's maintenance (promotion
     /// of due tasks, rescue of expired leases, forgetting dead workers).
     pub const MAINTENANCE: &'static str = "maintenance";
+    /// The role of the node that fires due schedules.
+    pub const SCHEDULER: &'static str = "scheduler";
 }
 
 /// A change another process made that a worker wants to hear about at once.
@@ -472,6 +511,54 @@ pub trait Store: Send + Sync + 'static {
 
     /// Who holds each role with an unexpired lease, by role.
     async fn leaders(&self) -> Result<Vec<Leadership>, StoreError>;
+
+    /// Caps a queue's running tasks across the cluster (`None` lifts it).
+    async fn set_queue_limit(
+        &self,
+        queue: &str,
+        max_running: Option<i32>,
+    ) -> Result<(), StoreError>;
+
+    /// The cluster-wide settings.
+    async fn cluster_settings(&self) -> Result<ClusterSettings, StoreError>;
+
+    /// Caps the running tasks of the whole cluster (`None` lifts it).
+    async fn set_max_running(&self, max_running: Option<i32>) -> Result<(), StoreError>;
+
+    /// Creates or changes a schedule (see [`PutMode`]). `next_run_at` is
+    /// stored when the schedule is created or its timing (cron expression,
+    /// time zone) changes; otherwise its next run stays. A paused schedule
+    /// stays paused. The caller validates `def` (see
+    /// [`ScheduleDef::validate`]); built-in schedules only take a new timing.
+    async fn put_schedule(
+        &self,
+        def: &ScheduleDef,
+        mode: PutMode,
+        next_run_at: Option<DateTime<Utc>>,
+    ) -> Result<Schedule, StoreError>;
+
+    /// One schedule.
+    async fn schedule(&self, name: &str) -> Result<Option<Schedule>, StoreError>;
+
+    /// Every schedule, by name.
+    async fn schedules(&self) -> Result<Vec<Schedule>, StoreError>;
+
+    /// Pauses or resumes a schedule. Resuming makes it due at once: it runs
+    /// at the scheduler's next pass, then follows its cron expression.
+    async fn set_schedule_paused(&self, name: &str, paused: bool) -> Result<Schedule, StoreError>;
+
+    /// Deletes a schedule (not a built-in one). The tasks it created stay
+    /// and keep its name.
+    async fn delete_schedule(&self, name: &str) -> Result<(), StoreError>;
+
+    /// Up to `limit` schedules that are not built in and have a run to fire:
+    /// not paused and due, or with a run by hand pending.
+    async fn due_schedules(&self, limit: i64) -> Result<Vec<Schedule>, StoreError>;
+
+    /// Fires one run of a schedule in one transaction: applies its overlap
+    /// policy against its previous run, enqueues the task, records the run
+    /// and the next due time. See [`FireKind`](crate::FireKind) for the fences.
+    async fn fire_schedule(&self, fire: &Fire) -> Result<FireOutcome, StoreError>;
 
     /// A dedicated event stream, or `None` when the engine or its
     /// configuration (poll-only) has none.

@@ -224,6 +224,9 @@ pub struct NewTask {
     pub unique_key: Option<String>,
     /// The object it works on.
     pub related: Option<Related>,
+    /// The schedule that created it (`None`: enqueued directly).
+    #[serde(default)]
+    pub schedule: Option<String>,
 }
 
 impl NewTask {
@@ -253,6 +256,7 @@ impl NewTask {
             time_limit_ms: None,
             unique_key: None,
             related: None,
+            schedule: None,
         }
     }
 
@@ -351,6 +355,8 @@ pub struct TaskRow {
     pub unique_key: Option<String>,
     /// The object it works on, if any.
     pub related: Option<Related>,
+    /// The schedule that created it, if any.
+    pub schedule: Option<String>,
     /// Worst log level of the current execution.
     pub worst_level: Option<LogLevel>,
     /// The last error a handler returned, if any.

@@ -26,10 +26,13 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use longshore_core::schedule::{FireWrite, check_builtin_edit, plan_fire};
 use longshore_core::{
-    CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, Leadership, LogEntry,
-    NewTask, QueueSettings, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow,
-    TaskState, WorkerInfo, WorkerPresence,
+    CancelResult, Claim, ClusterSettings, Completion, EnqueueResult, EventSource, Fire, FireKind,
+    FireOutcome, Heartbeat, Leadership, LogEntry, NewTask, PutMode, QueueSettings, Schedule,
+    ScheduleDef, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow, TaskState,
+    WorkerInfo, WorkerPresence,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Row};
@@ -145,6 +148,28 @@ impl PgStore {
         self
     }
 
+    /// Runs a statement that claims. Under running-task caps, in a
+    /// transaction holding the cluster-wide claim lock: one claim at a time,
+    /// each seeing the others' commits, so two nodes cannot both fill the
+    /// last place.
+    async fn fetch_claiming(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+        capped: bool,
+    ) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
+        if !capped {
+            return query.fetch_all(&self.pool).await.map_err(from_sqlx);
+        }
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        sqlx::query(sql::CLAIM_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        let rows = query.fetch_all(&mut *tx).await.map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(rows)
+    }
+
     /// The pool, for an application that wants to share it.
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -198,6 +223,7 @@ pub async fn enqueue_in(
         .iter()
         .map(|t| t.related.as_ref().map(|r| r.id.as_str()))
         .collect();
+    let schedules: Vec<Option<&str>> = tasks.iter().map(|t| t.schedule.as_deref()).collect();
     let inserted: HashSet<Uuid> = sqlx::query_scalar(sql::ENQUEUE)
         .bind(&ids)
         .bind(queues)
@@ -210,6 +236,7 @@ pub async fn enqueue_in(
         .bind(unique_keys)
         .bind(related_kinds)
         .bind(related_ids)
+        .bind(schedules)
         .fetch_all(&mut *conn)
         .await
         .map_err(from_sqlx)?
@@ -324,6 +351,65 @@ fn completion_query<'q>(
     LogColumns::new(completions.iter().flat_map(|c| &c.logs)).bind(query)
 }
 
+/// Cancels task `id`, locked in `tx` and found in `state`: a waiting task
+/// at once, a running one by telling its worker at commit.
+async fn cancel_locked(
+    tx: &mut PgConnection,
+    id: Uuid,
+    state: TaskState,
+) -> Result<CancelResult, StoreError> {
+    match state {
+        TaskState::Scheduled | TaskState::Queued => {
+            sqlx::query(sql::CANCEL_WAITING)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+            Ok(CancelResult::Cancelled)
+        }
+        TaskState::Running => {
+            sqlx::query(sql::CANCEL_RUNNING)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+            sqlx::query(sql::NOTIFY_CANCEL)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+            Ok(CancelResult::Signalled)
+        }
+        terminal => Err(StoreError::InvalidState {
+            id,
+            state: terminal,
+            action: "cancel",
+        }),
+    }
+}
+
+/// The schedule-definition parameters `$1`..`$13` of `sql` bound.
+fn schedule_query<'q>(
+    sql: &'q str,
+    def: &'q ScheduleDef,
+    next_run_at: Option<DateTime<Utc>>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(sql)
+        .bind(&def.name)
+        .bind(&def.actor)
+        .bind(&def.args)
+        .bind(&def.queue)
+        .bind(def.priority)
+        .bind(def.max_attempts)
+        .bind(def.time_limit_ms)
+        .bind(def.related.as_ref().map(|r| r.kind.as_str()))
+        .bind(def.related.as_ref().map(|r| r.id.as_str()))
+        .bind(&def.cron)
+        .bind(&def.time_zone)
+        .bind(def.overlap.as_str())
+        .bind(next_run_at)
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -359,15 +445,13 @@ impl Store for PgStore {
         if claim.limit == 0 || claim.queues.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(sql::CLAIM)
+        let query = sqlx::query(sql::CLAIM)
             .bind(&claim.queues)
             .bind(i64::try_from(claim.limit).unwrap_or(i64::MAX))
             .bind(&claim.owner)
             .bind(millis(claim.lease))
-            .bind(self.commit_mode)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
+            .bind(self.commit_mode);
+        let rows = self.fetch_claiming(query, claim.capped).await?;
         let mut claimed = rows.iter().map(row::task).collect::<Result<Vec<_>, _>>()?;
         // RETURNING follows the update, not the pick: most urgent first.
         claimed.sort_by_key(TaskRow::urgency);
@@ -433,7 +517,7 @@ impl Store for PgStore {
         if refill.limit == 0 || refill.queues.is_empty() {
             return Ok((self.complete(owner, completions).await?, Vec::new()));
         }
-        let rows = completion_query(
+        let query = completion_query(
             sql::COMPLETE_AND_CLAIM,
             owner,
             completions,
@@ -441,10 +525,8 @@ impl Store for PgStore {
         )
         .bind(&refill.queues)
         .bind(i64::try_from(refill.limit).unwrap_or(i64::MAX))
-        .bind(millis(refill.lease))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
+        .bind(millis(refill.lease));
+        let rows = self.fetch_claiming(query, refill.capped).await?;
         let mut applied = HashSet::new();
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -515,6 +597,7 @@ impl Store for PgStore {
             .bind(filter.queue.as_deref())
             .bind(filter.before)
             .bind(filter.limit.max(0))
+            .bind(filter.schedule.as_deref())
             .fetch_all(&self.pool)
             .await
             .map_err(from_sqlx)?;
@@ -594,36 +677,7 @@ impl Store for PgStore {
             .map_err(from_sqlx)?
             .ok_or(StoreError::NotFound(id))?;
         let state = row::task(&current)?.state;
-        let result = match state {
-            TaskState::Scheduled | TaskState::Queued => {
-                sqlx::query(sql::CANCEL_WAITING)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(from_sqlx)?;
-                CancelResult::Cancelled
-            }
-            TaskState::Running => {
-                sqlx::query(sql::CANCEL_RUNNING)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(from_sqlx)?;
-                sqlx::query(sql::NOTIFY_CANCEL)
-                    .bind(id.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(from_sqlx)?;
-                CancelResult::Signalled
-            }
-            terminal => {
-                return Err(StoreError::InvalidState {
-                    id,
-                    state: terminal,
-                    action: "cancel",
-                });
-            }
-        };
+        let result = cancel_locked(&mut tx, id, state).await?;
         tx.commit().await.map_err(from_sqlx)?;
         Ok(result)
     }
@@ -649,6 +703,7 @@ impl Store for PgStore {
                 Ok(QueueSettings {
                     name: row.try_get("name").map_err(from_sqlx)?,
                     paused: row.try_get("paused").map_err(from_sqlx)?,
+                    max_running: row.try_get("max_running").map_err(from_sqlx)?,
                 })
             })
             .collect()
@@ -764,6 +819,224 @@ impl Store for PgStore {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(from_sqlx)
+    }
+
+    async fn set_queue_limit(
+        &self,
+        queue: &str,
+        max_running: Option<i32>,
+    ) -> Result<(), StoreError> {
+        QueueSettings::check_name(queue)?;
+        ClusterSettings::check_cap(max_running)?;
+        sqlx::query(sql::SET_QUEUE_LIMIT)
+            .bind(queue)
+            .bind(max_running)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn cluster_settings(&self) -> Result<ClusterSettings, StoreError> {
+        let max_running: Option<i32> = sqlx::query_scalar(sql::MAX_RUNNING)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .flatten();
+        Ok(ClusterSettings { max_running })
+    }
+
+    async fn set_max_running(&self, max_running: Option<i32>) -> Result<(), StoreError> {
+        ClusterSettings::check_cap(max_running)?;
+        let query = match max_running {
+            Some(cap) => sqlx::query(sql::SET_MAX_RUNNING).bind(cap),
+            None => sqlx::query(sql::LIFT_MAX_RUNNING),
+        };
+        query.execute(&self.pool).await.map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn put_schedule(
+        &self,
+        def: &ScheduleDef,
+        mode: PutMode,
+        next_run_at: Option<DateTime<Utc>>,
+    ) -> Result<Schedule, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        let existing = sqlx::query(sql::SCHEDULE_FOR_UPDATE)
+            .bind(&def.name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(from_sqlx)?
+            .as_ref()
+            .map(row::schedule)
+            .transpose()?;
+        match (mode, &existing) {
+            (PutMode::Create, Some(_)) => return Err(StoreError::ScheduleExists(def.name.clone())),
+            (PutMode::Update, None) => return Err(StoreError::ScheduleNotFound(def.name.clone())),
+            _ => {}
+        }
+        check_builtin_edit(existing.as_ref(), def)?;
+        let statement = match mode {
+            PutMode::Create => sql::CREATE_SCHEDULE,
+            PutMode::Update | PutMode::Upsert => sql::PUT_SCHEDULE,
+        };
+        let row = schedule_query(statement, def, next_run_at)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(from_sqlx)?
+            // Created by someone else since the read above.
+            .ok_or_else(|| StoreError::ScheduleExists(def.name.clone()))?;
+        let schedule = row::schedule(&row)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(schedule)
+    }
+
+    async fn schedule(&self, name: &str) -> Result<Option<Schedule>, StoreError> {
+        sqlx::query(sql::SCHEDULE)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .as_ref()
+            .map(row::schedule)
+            .transpose()
+    }
+
+    async fn schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+        sqlx::query(sql::SCHEDULES)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(row::schedule)
+            .collect()
+    }
+
+    async fn set_schedule_paused(&self, name: &str, paused: bool) -> Result<Schedule, StoreError> {
+        let row = sqlx::query(sql::SET_SCHEDULE_PAUSED)
+            .bind(name)
+            .bind(paused)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .ok_or_else(|| StoreError::ScheduleNotFound(name.to_owned()))?;
+        row::schedule(&row)
+    }
+
+    async fn delete_schedule(&self, name: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        let existing = sqlx::query(sql::SCHEDULE_FOR_UPDATE)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(from_sqlx)?
+            .ok_or_else(|| StoreError::ScheduleNotFound(name.to_owned()))?;
+        if row::schedule(&existing)?.builtin {
+            return Err(StoreError::InvalidInput(format!(
+                "{name} is a built-in schedule and cannot be deleted; pause it instead"
+            )));
+        }
+        sqlx::query(sql::DELETE_SCHEDULE)
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn due_schedules(&self, limit: i64) -> Result<Vec<Schedule>, StoreError> {
+        sqlx::query(sql::DUE_SCHEDULES)
+            .bind(limit.max(0))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(row::schedule)
+            .collect()
+    }
+
+    async fn fire_schedule(&self, fire: &Fire) -> Result<FireOutcome, StoreError> {
+        if let Some(task) = &fire.task {
+            task.validate().map_err(StoreError::InvalidInput)?;
+        }
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        let Some(row) = sqlx::query(sql::SCHEDULE_FOR_UPDATE)
+            .bind(&fire.name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(from_sqlx)?
+        else {
+            return match fire.kind {
+                FireKind::Now => Err(StoreError::ScheduleNotFound(fire.name.clone())),
+                _ => Ok(FireOutcome::Stale),
+            };
+        };
+        let schedule = row::schedule(&row)?;
+        let previous = match schedule.last_task_id {
+            Some(id) if fire.task.is_some() => {
+                let state: Option<String> = sqlx::query_scalar(sql::TASK_STATE_FOR_UPDATE)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+                match state {
+                    Some(state) => Some((
+                        id,
+                        state
+                            .parse::<TaskState>()
+                            .map_err(|e| StoreError::Database(Box::new(e)))?,
+                    )),
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        let (outcome, writes) = plan_fire(&schedule, fire, previous)?;
+        let due = matches!(fire.kind, FireKind::Due(_));
+        for write in writes {
+            match write {
+                FireWrite::RequestRun => {
+                    sqlx::query(sql::SCHEDULE_REQUEST_RUN)
+                        .bind(&fire.name)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(from_sqlx)?;
+                }
+                FireWrite::Skip {
+                    moves_next,
+                    clears_request,
+                } => {
+                    sqlx::query(sql::SCHEDULE_SKIPPED)
+                        .bind(&fire.name)
+                        .bind(moves_next)
+                        .bind(fire.next_run_at)
+                        .bind(clears_request)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(from_sqlx)?;
+                }
+                FireWrite::Cancel(id, state) => {
+                    cancel_locked(&mut tx, id, state).await?;
+                }
+                FireWrite::Enqueue(task) => {
+                    enqueue_in(&mut tx, vec![*task]).await?;
+                }
+                FireWrite::Ran(task) => {
+                    sqlx::query(sql::SCHEDULE_RAN)
+                        .bind(&fire.name)
+                        .bind(task)
+                        .bind(due)
+                        .bind(fire.next_run_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(from_sqlx)?;
+                }
+            }
+        }
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(outcome)
     }
 
     async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError> {

@@ -48,6 +48,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "finished_index",
         sql: include_str!("../migrations/0006_finished_index.sql"),
     },
+    Migration {
+        version: 7,
+        name: "schedules_capacity",
+        sql: include_str!("../migrations/0007_schedules_capacity.sql"),
+    },
 ];
 
 /// Key of the transaction-scoped advisory lock that serialises migrators

@@ -1,6 +1,8 @@
 //! Reading rows into the core types.
 
-use longshore_core::{LogEntry, LogLevel, Related, StoreError, TaskRow, TaskState};
+use longshore_core::{
+    LogEntry, LogLevel, Overlap, Related, Schedule, ScheduleDef, StoreError, TaskRow, TaskState,
+};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -39,6 +41,43 @@ pub(crate) fn task(row: &PgRow) -> Result<TaskRow, StoreError> {
         created_at: row.try_get("created_at").map_err(from_sqlx)?,
         started_at: row.try_get("started_at").map_err(from_sqlx)?,
         finished_at: row.try_get("finished_at").map_err(from_sqlx)?,
+        modified_at: row.try_get("modified_at").map_err(from_sqlx)?,
+        schedule: row.try_get("schedule_name").map_err(from_sqlx)?,
+    })
+}
+
+/// A row selected with `schedule_columns!()`.
+pub(crate) fn schedule(row: &PgRow) -> Result<Schedule, StoreError> {
+    let related_kind: Option<String> = row.try_get("related_kind").map_err(from_sqlx)?;
+    let related_id: Option<String> = row.try_get("related_id").map_err(from_sqlx)?;
+    let overlap: String = row.try_get("overlap").map_err(from_sqlx)?;
+    Ok(Schedule {
+        def: ScheduleDef {
+            name: row.try_get("name").map_err(from_sqlx)?,
+            actor: row.try_get("actor").map_err(from_sqlx)?,
+            args: row.try_get("args").map_err(from_sqlx)?,
+            queue: row.try_get("queue").map_err(from_sqlx)?,
+            priority: row.try_get("priority").map_err(from_sqlx)?,
+            max_attempts: row.try_get("max_attempts").map_err(from_sqlx)?,
+            time_limit_ms: row.try_get("time_limit_ms").map_err(from_sqlx)?,
+            related: related_kind
+                .zip(related_id)
+                .map(|(kind, id)| Related { kind, id }),
+            cron: row.try_get("cron").map_err(from_sqlx)?,
+            time_zone: row.try_get("time_zone").map_err(from_sqlx)?,
+            overlap: overlap
+                .parse::<Overlap>()
+                .map_err(|e| StoreError::Database(e.into()))?,
+        },
+        paused: row.try_get("paused").map_err(from_sqlx)?,
+        builtin: row.try_get("builtin").map_err(from_sqlx)?,
+        next_run_at: row.try_get("next_run_at").map_err(from_sqlx)?,
+        last_run_at: row.try_get("last_run_at").map_err(from_sqlx)?,
+        last_task_id: row.try_get("last_task_id").map_err(from_sqlx)?,
+        run_requested: row.try_get("run_requested").map_err(from_sqlx)?,
+        skipped_runs: row.try_get("skipped_runs").map_err(from_sqlx)?,
+        last_skipped_at: row.try_get("last_skipped_at").map_err(from_sqlx)?,
+        created_at: row.try_get("created_at").map_err(from_sqlx)?,
         modified_at: row.try_get("modified_at").map_err(from_sqlx)?,
     })
 }

@@ -7,7 +7,8 @@ macro_rules! task_columns {
         "t.id, t.queue, t.actor, t.args, t.priority, t.state::text AS state, t.run_at, \
          t.attempt, t.max_attempts, t.time_limit_ms, t.lease_owner, t.lease_expires_at, \
          t.unique_key, t.related_kind, t.related_id, t.worst_level, t.last_error, \
-         t.cancel_requested, t.created_at, t.started_at, t.finished_at, t.modified_at"
+         t.cancel_requested, t.created_at, t.started_at, t.finished_at, t.modified_at, \
+         t.schedule_name"
     };
 }
 
@@ -21,15 +22,15 @@ pub(crate) const ENQUEUE: &str = "
 WITH inserted AS (
     INSERT INTO longshore_tasks AS t
         (id, queue, actor, args, priority, state, run_at, max_attempts, time_limit_ms,
-         unique_key, related_kind, related_id)
+         unique_key, related_kind, related_id, schedule_name)
     SELECT i.id, i.queue, i.actor, i.args, i.priority,
            CASE WHEN i.run_at > now() THEN 'scheduled' ELSE 'queued' END::longshore_task_state,
            COALESCE(i.run_at, now()), i.max_attempts, i.time_limit_ms,
-           i.unique_key, i.related_kind, i.related_id
+           i.unique_key, i.related_kind, i.related_id, i.schedule_name
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int2[], $6::timestamptz[],
-                $7::int4[], $8::int8[], $9::text[], $10::text[], $11::text[])
+                $7::int4[], $8::int8[], $9::text[], $10::text[], $11::text[], $12::text[])
          AS i(id, queue, actor, args, priority, run_at, max_attempts, time_limit_ms,
-              unique_key, related_kind, related_id)
+              unique_key, related_kind, related_id, schedule_name)
     ON CONFLICT (unique_key)
         WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'queued', 'running')
         DO NOTHING
@@ -45,7 +46,8 @@ pub(crate) const UNIQUE_HOLDERS: &str = "
 SELECT unique_key, id FROM longshore_tasks
 WHERE unique_key = ANY($1) AND state IN ('scheduled', 'queued', 'running')";
 
-/// The claim's body: per queue that is not paused (`longshore_queues`), lock up to `$limit` queued tasks in
+/// The claim's body: per queue that is not paused (`longshore_queues`), lock up to `$limit` queued tasks (fewer
+/// under the queue's running-task cap) in
 /// urgency order (`longshore_tasks_queued`) and up to `$limit` scheduled
 /// tasks that have become due, earliest first (`longshore_tasks_due`), with
 /// SKIP LOCKED; of those, keep the most urgent; mark them running under
@@ -54,14 +56,48 @@ WHERE unique_key = ANY($1) AND state IN ('scheduled', 'queued', 'running')";
 /// priority counts only among the earliest; the maintenance pass soon
 /// makes them queued.) Used alone ([`CLAIM`]) and after a completion
 /// ([`COMPLETE_AND_CLAIM`]).
+///
+/// Running-task caps: a queue's `max_running` bounds what is taken from it,
+/// the cluster's (`longshore_settings`) bounds the whole claim, each minus
+/// what runs now (counted through `longshore_tasks_lease`, whose rows are
+/// the running tasks, less the ones the same statement finishes:
+/// `$finishing_in_queue` and `$finishing`). The counts run only where a cap is set. They are
+/// exact only if no other claim commits meanwhile: claimers that know of
+/// caps serialise on an advisory lock first ([`CLAIM_LOCK`]).
 macro_rules! claim_ctes {
-    ($queues:literal, $limit:literal, $owner:literal, $lease:literal) => {
+    ($queues:literal, $limit:literal, $owner:literal, $lease:literal,
+     $finishing_in_queue:literal, $finishing:literal) => {
         concat!(
             "open_queues AS (
-    SELECT u.name FROM unnest(",
+    SELECT u.name,
+           CASE WHEN p.max_running IS NULL THEN ",
+            $limit,
+            "
+                ELSE GREATEST(0, LEAST(",
+            $limit,
+            ", p.max_running - (
+                    SELECT count(*) FROM longshore_tasks AS r
+                    WHERE r.queue = u.name AND r.state = 'running') + ",
+            $finishing_in_queue,
+            ")) END AS room
+    FROM unnest(",
             $queues,
             "::text[]) AS u(name)
-    WHERE NOT EXISTS (SELECT 1 FROM longshore_queues AS p WHERE p.name = u.name AND p.paused)
+    LEFT JOIN longshore_queues AS p ON p.name = u.name
+    WHERE p.paused IS NOT TRUE
+),
+cluster_room AS (
+    SELECT CASE WHEN s.cap IS NULL THEN ",
+            $limit,
+            "
+                ELSE GREATEST(0, LEAST(",
+            $limit,
+            ", s.cap - (
+                    SELECT count(*) FROM longshore_tasks WHERE state = 'running') + ",
+            $finishing,
+            ")) END AS room
+    FROM (SELECT (SELECT (value #>> '{}')::bigint FROM longshore_settings
+                  WHERE name = 'max_running') AS cap) AS s
 ),
 picked AS (
     SELECT c.id
@@ -72,9 +108,7 @@ picked AS (
             SELECT id, priority, run_at FROM longshore_tasks
             WHERE queue = q.name AND state = 'queued' AND run_at <= now()
             ORDER BY priority, run_at, id
-            LIMIT ",
-            $limit,
-            "
+            LIMIT q.room
             FOR UPDATE SKIP LOCKED
         ) AS qd
         UNION ALL
@@ -84,16 +118,12 @@ picked AS (
             SELECT id, priority, run_at FROM longshore_tasks
             WHERE queue = q.name AND state = 'scheduled' AND run_at <= now()
             ORDER BY run_at
-            LIMIT ",
-            $limit,
-            "
+            LIMIT q.room
             FOR UPDATE SKIP LOCKED
         ) AS sd
     ) AS c
     ORDER BY c.priority, c.run_at, c.id
-    LIMIT ",
-            $limit,
-            "
+    LIMIT (SELECT room FROM cluster_room)
 ),
 claimed AS (
     UPDATE longshore_tasks AS t
@@ -121,7 +151,7 @@ pub(crate) const CLAIM: &str = concat!(
     "
 WITH commit_mode AS (SELECT set_config('synchronous_commit', $5, true)),
 ",
-    claim_ctes!("$1", "$2", "$3", "$4"),
+    claim_ctes!("$1", "$2", "$3", "$4", "0", "0"),
     "
 SELECT * FROM claimed"
 );
@@ -205,12 +235,27 @@ pub(crate) const COMPLETE_AND_CLAIM: &str = concat!(
     complete_ctes!(),
     ",
 ",
-    claim_ctes!("$15", "$16", "$1", "$17"),
+    // The tasks this statement finishes still count as running in its
+    // snapshot: their places are free for the refill.
+    claim_ctes!(
+        "$15",
+        "$16",
+        "$1",
+        "$17",
+        "(SELECT count(*) FROM updated AS f WHERE f.queue = u.name)",
+        "(SELECT count(*) FROM updated)"
+    ),
     "
 SELECT d.applied, d.woken, cl.*
 FROM (SELECT array(SELECT id FROM updated) AS applied, (SELECT n FROM woken) AS woken) AS d
 LEFT JOIN claimed AS cl ON true"
 );
+
+/// Serialises the claims of nodes that know of running-task caps, taken in
+/// the claim's transaction before the claim statement (whose snapshot must
+/// then include every claim committed before it). The key is the bytes of
+/// "lsclaim!".
+pub(crate) const CLAIM_LOCK: &str = "SELECT pg_advisory_xact_lock(7814990643345877281)";
 
 /// The commit mode of claims, heartbeats and completions: `off` lets them
 /// return before the WAL is flushed. Safe for at-least-once delivery: a
@@ -324,6 +369,7 @@ WHERE (cardinality($1::text[]) = 0 OR t.state::text = ANY($1))
   AND ($2::text IS NULL OR t.actor = $2)
   AND ($3::text IS NULL OR t.queue = $3)
   AND ($4::uuid IS NULL OR t.id < $4)
+  AND ($6::text IS NULL OR t.schedule_name = $6)
 ORDER BY t.id DESC
 LIMIT $5"
 );
@@ -383,7 +429,147 @@ SELECT count(*) AS changed,
 FROM changed";
 
 /// Every queue's settings.
-pub(crate) const QUEUE_SETTINGS: &str = "SELECT name, paused FROM longshore_queues ORDER BY name";
+pub(crate) const QUEUE_SETTINGS: &str =
+    "SELECT name, paused, max_running FROM longshore_queues ORDER BY name";
+
+/// Sets or lifts a queue's running-task cap; wakes its workers at commit
+/// (a higher cap may let waiting tasks run).
+pub(crate) const SET_QUEUE_LIMIT: &str = "
+WITH changed AS (
+    INSERT INTO longshore_queues AS q (name, max_running) VALUES ($1, $2)
+    ON CONFLICT (name) DO UPDATE SET max_running = excluded.max_running, modified_at = now()
+    RETURNING q.name
+)
+SELECT count(pg_notify('longshore_task_available', name)) FROM changed";
+
+/// The cluster-wide running-task cap, if set.
+pub(crate) const MAX_RUNNING: &str =
+    "SELECT (value #>> '{}')::int4 FROM longshore_settings WHERE name = 'max_running'";
+
+/// Sets the cluster-wide running-task cap.
+pub(crate) const SET_MAX_RUNNING: &str = "
+INSERT INTO longshore_settings (name, value) VALUES ('max_running', to_jsonb($1::int4))
+ON CONFLICT (name) DO UPDATE SET value = excluded.value, modified_at = now()";
+
+/// Lifts the cluster-wide running-task cap.
+pub(crate) const LIFT_MAX_RUNNING: &str =
+    "DELETE FROM longshore_settings WHERE name = 'max_running'";
+
+/// The columns of a schedule, in the order `row::schedule` reads them.
+macro_rules! schedule_columns {
+    () => {
+        "name, actor, args, queue, priority, max_attempts, time_limit_ms, related_kind, \
+         related_id, cron, time_zone, overlap, paused, builtin, next_run_at, last_run_at, \
+         last_task_id, run_requested, skipped_runs, last_skipped_at, created_at, modified_at"
+    };
+}
+
+/// The definition columns and parameters of [`CREATE_SCHEDULE`] and [`PUT_SCHEDULE`].
+macro_rules! schedule_insert {
+    () => {
+        "INSERT INTO longshore_schedules AS s
+    (name, actor, args, queue, priority, max_attempts, time_limit_ms, related_kind, related_id,
+     cron, time_zone, overlap, next_run_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    };
+}
+
+/// Creates a schedule; no row comes back when the name is taken.
+pub(crate) const CREATE_SCHEDULE: &str = concat!(
+    schedule_insert!(),
+    "
+ON CONFLICT (name) DO NOTHING
+RETURNING ",
+    schedule_columns!()
+);
+
+/// Creates or redefines a schedule. Its state (pause, runs) stays; its next
+/// run changes only with its timing.
+pub(crate) const PUT_SCHEDULE: &str = concat!(
+    schedule_insert!(),
+    "
+ON CONFLICT (name) DO UPDATE
+SET actor = excluded.actor, args = excluded.args, queue = excluded.queue,
+    priority = excluded.priority, max_attempts = excluded.max_attempts,
+    time_limit_ms = excluded.time_limit_ms, related_kind = excluded.related_kind,
+    related_id = excluded.related_id, cron = excluded.cron, time_zone = excluded.time_zone,
+    overlap = excluded.overlap,
+    next_run_at = CASE WHEN s.cron <> excluded.cron OR s.time_zone <> excluded.time_zone
+                       THEN excluded.next_run_at ELSE s.next_run_at END,
+    modified_at = now()
+RETURNING ",
+    schedule_columns!()
+);
+
+/// One schedule.
+pub(crate) const SCHEDULE: &str = concat!(
+    "SELECT ",
+    schedule_columns!(),
+    " FROM longshore_schedules WHERE name = $1"
+);
+
+/// One schedule, locked for a change or a run.
+pub(crate) const SCHEDULE_FOR_UPDATE: &str = concat!(
+    "SELECT ",
+    schedule_columns!(),
+    " FROM longshore_schedules WHERE name = $1 FOR UPDATE"
+);
+
+/// Every schedule.
+pub(crate) const SCHEDULES: &str = concat!(
+    "SELECT ",
+    schedule_columns!(),
+    " FROM longshore_schedules ORDER BY name"
+);
+
+/// Pauses, or resumes and makes due at once.
+pub(crate) const SET_SCHEDULE_PAUSED: &str = concat!(
+    "UPDATE longshore_schedules
+SET paused = $2, next_run_at = CASE WHEN $2 THEN next_run_at ELSE now() END, modified_at = now()
+WHERE name = $1
+RETURNING ",
+    schedule_columns!()
+);
+
+/// Deletes a schedule.
+pub(crate) const DELETE_SCHEDULE: &str = "DELETE FROM longshore_schedules WHERE name = $1";
+
+/// Schedules with a run to fire (the table is small: a scan).
+pub(crate) const DUE_SCHEDULES: &str = concat!(
+    "SELECT ",
+    schedule_columns!(),
+    " FROM longshore_schedules
+WHERE NOT builtin AND ((NOT paused AND next_run_at <= now()) OR run_requested)
+ORDER BY next_run_at NULLS LAST, name
+LIMIT $1"
+);
+
+/// The state of a schedule's previous run, locked (it may be cancelled).
+pub(crate) const TASK_STATE_FOR_UPDATE: &str =
+    "SELECT state::text FROM longshore_tasks WHERE id = $1 FOR UPDATE";
+
+/// Records a run: `$2` the task (NULL for a built-in job), `$3` whether it
+/// was the cron run (which moves the next run to `$4`).
+pub(crate) const SCHEDULE_RAN: &str = "
+UPDATE longshore_schedules
+SET last_run_at = now(), last_task_id = COALESCE($2, last_task_id), run_requested = false,
+    next_run_at = CASE WHEN $3 THEN $4 ELSE next_run_at END, modified_at = now()
+WHERE name = $1";
+
+/// Records a run dropped by the `skip` policy: `$2` whether it was the cron
+/// run (which moves the next run to `$3`), `$4` whether it was a pending
+/// run by hand (whose request is dropped).
+pub(crate) const SCHEDULE_SKIPPED: &str = "
+UPDATE longshore_schedules
+SET skipped_runs = skipped_runs + 1, last_skipped_at = now(),
+    next_run_at = CASE WHEN $2 THEN $3 ELSE next_run_at END,
+    run_requested = run_requested AND NOT $4,
+    modified_at = now()
+WHERE name = $1";
+
+/// A run by hand that must wait for the previous run.
+pub(crate) const SCHEDULE_REQUEST_RUN: &str =
+    "UPDATE longshore_schedules SET run_requested = true, modified_at = now() WHERE name = $1";
 
 /// A worker node says it is alive.
 pub(crate) const WORKER_SEEN: &str = "

@@ -31,10 +31,13 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use longshore_core::schedule::{FireWrite, check_builtin_edit, plan_fire};
 use longshore_core::{
-    CancelResult, Claim, Completion, EnqueueResult, EventSource, Heartbeat, Leadership, LogEntry,
-    NewTask, QueueSettings, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow,
-    TaskState, WorkerInfo, WorkerPresence,
+    CancelResult, Claim, ClusterSettings, Completion, EnqueueResult, EventSource, Fire, FireKind,
+    FireOutcome, Heartbeat, Leadership, LogEntry, NewTask, PutMode, QueueSettings, Schedule,
+    ScheduleDef, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow, TaskState,
+    WorkerInfo, WorkerPresence,
 };
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
@@ -105,8 +108,9 @@ struct File {
     path: PathBuf,
     events: broadcast::Sender<StoreEvent>,
     durable_hot_path: bool,
-    /// Claim statements by number of queues, built once each.
-    claims: Mutex<HashMap<usize, Arc<str>>>,
+    /// Claim statements by number of queues and whether they are capped,
+    /// built once each.
+    claims: Mutex<HashMap<(usize, bool), Arc<str>>>,
 }
 
 /// The files this process has open, by canonical path. An entry goes when
@@ -353,34 +357,68 @@ impl SqliteStore {
         }
     }
 
-    /// The claim statement for `queues` queues.
-    fn claim_sql(&self, queues: usize) -> Arc<str> {
+    /// The claim statement for `queues` queues, capped or not.
+    fn claim_sql(&self, queues: usize, capped: bool) -> Arc<str> {
         let mut cache = self
             .file
             .claims
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         cache
-            .entry(queues)
-            .or_insert_with(|| Arc::from(sql::claim(queues)))
+            .entry((queues, capped))
+            .or_insert_with(|| {
+                Arc::from(if capped {
+                    sql::claim_capped(queues)
+                } else {
+                    sql::claim(queues)
+                })
+            })
             .clone()
     }
 
-    /// Claims on `conn` (inside the caller's transaction or alone).
+    /// Claims on `conn` (inside the caller's transaction or alone), within
+    /// `limits` when caps apply (read in the same write transaction).
     async fn claim_on(
         &self,
         conn: &mut sqlx::SqliteConnection,
         claim: &Claim,
         now: i64,
+        limits: Option<&ClaimLimits>,
     ) -> Result<Vec<TaskRow>, StoreError> {
-        let statement = self.claim_sql(claim.queues.len());
-        let mut query = sqlx::query(&statement)
-            .bind(now)
-            .bind(i64::try_from(claim.limit).unwrap_or(i64::MAX))
-            .bind(&claim.owner)
-            .bind(now.saturating_add(micros(claim.lease)));
-        for queue in &claim.queues {
-            query = query.bind(queue);
+        let limit = claim_limit(claim);
+        let statement = self.claim_sql(claim.queues.len(), limits.is_some());
+        let mut query = sqlx::query(&statement);
+        match limits {
+            None => {
+                query = query
+                    .bind(now)
+                    .bind(limit)
+                    .bind(&claim.owner)
+                    .bind(now.saturating_add(micros(claim.lease)));
+                for queue in &claim.queues {
+                    query = query.bind(queue);
+                }
+            }
+            Some(limits) => {
+                let total = limits.total.min(limit);
+                let per_queue = |queue: &str| {
+                    limits
+                        .per_queue
+                        .get(queue)
+                        .map_or(total, |room| (*room).min(total))
+                };
+                if total == 0 || claim.queues.iter().all(|q| per_queue(q) == 0) {
+                    return Ok(Vec::new());
+                }
+                query = query
+                    .bind(now)
+                    .bind(total)
+                    .bind(&claim.owner)
+                    .bind(now.saturating_add(micros(claim.lease)));
+                for queue in &claim.queues {
+                    query = query.bind(queue).bind(per_queue(queue));
+                }
+            }
         }
         let rows = query.fetch_all(conn).await.map_err(from_sqlx)?;
         let mut claimed = rows.iter().map(row::task).collect::<Result<Vec<_>, _>>()?;
@@ -432,6 +470,7 @@ struct TaskJson<'a> {
     unique_key: Option<&'a str>,
     related_kind: Option<&'a str>,
     related_id: Option<&'a str>,
+    schedule_name: Option<&'a str>,
 }
 
 /// One completion as the completion statement reads it.
@@ -556,6 +595,7 @@ async fn enqueue_on(
             unique_key: t.unique_key.as_deref(),
             related_kind: t.related.as_ref().map(|r| r.kind.as_str()),
             related_id: t.related.as_ref().map(|r| r.id.as_str()),
+            schedule_name: t.schedule.as_deref(),
         })
         .collect();
     let inserted_rows = sqlx::query(sql::ENQUEUE)
@@ -590,6 +630,79 @@ async fn enqueue_on(
 /// The most queues one claim may read: SQLite allows 500 parts in one
 /// compound SELECT, and the claim has two per queue.
 const MAX_CLAIM_QUEUES: usize = 200;
+
+/// The most a claim may take in all and from each of its capped queues,
+/// under the running-task caps: the room each cap leaves.
+struct ClaimLimits {
+    /// In all (the claim's own limit when the cluster has no cap).
+    total: i64,
+    /// From each queue of the claim that has a cap (the others: `total`).
+    per_queue: HashMap<String, i64>,
+}
+
+/// A claim's own limit, as SQLite takes it.
+fn claim_limit(claim: &Claim) -> i64 {
+    i64::try_from(claim.limit).unwrap_or(i64::MAX)
+}
+
+/// The room the running-task caps leave `claim`, read on `conn` inside the
+/// claim's write transaction; `None` when no cap applies to it (the claim
+/// then needs no counts). `queues` is the claim's queues as JSON.
+///
+/// `finishing` is the owner and the completions (as `completions_json`) of
+/// a completion applied in the same transaction as the claim: the tasks it
+/// finishes no longer run once it commits, so their places are free.
+async fn claim_limits(
+    conn: &mut sqlx::SqliteConnection,
+    claim: &Claim,
+    queues: &str,
+    finishing: Option<(&str, &str)>,
+) -> Result<Option<ClaimLimits>, StoreError> {
+    let caps = sqlx::query(sql::CLAIM_CAPS)
+        .bind(queues)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(from_sqlx)?;
+    if caps.is_empty() {
+        return Ok(None);
+    }
+    let mut finished: HashMap<String, i64> = HashMap::new();
+    if let Some((owner, completions)) = finishing {
+        for row in sqlx::query(sql::FINISHING)
+            .bind(owner)
+            .bind(completions)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(from_sqlx)?
+        {
+            finished.insert(
+                row.try_get("queue").map_err(from_sqlx)?,
+                row.try_get("finishing").map_err(from_sqlx)?,
+            );
+        }
+    }
+    let mut limits = ClaimLimits {
+        total: claim_limit(claim),
+        per_queue: HashMap::new(),
+    };
+    for row in &caps {
+        let queue: Option<String> = row.try_get("queue").map_err(from_sqlx)?;
+        let cap: i64 = row.try_get("max_running").map_err(from_sqlx)?;
+        let running: i64 = row.try_get("running").map_err(from_sqlx)?;
+        let freed = match &queue {
+            Some(queue) => finished.get(queue).copied().unwrap_or(0),
+            None => finished.values().sum(),
+        };
+        let room = cap.saturating_sub(running.saturating_sub(freed)).max(0);
+        match queue {
+            Some(queue) => {
+                limits.per_queue.insert(queue, room);
+            }
+            None => limits.total = limits.total.min(room),
+        }
+    }
+    Ok(Some(limits))
+}
 
 fn check_queue_count(claim: &Claim) -> Result<(), StoreError> {
     if claim.queues.len() > MAX_CLAIM_QUEUES {
@@ -684,6 +797,227 @@ async fn cancel_on(
     Ok(result)
 }
 
+fn opt_micros(at: Option<DateTime<Utc>>) -> Option<i64> {
+    at.map(|at| at.timestamp_micros())
+}
+
+/// [`Store::put_schedule`] on `conn`, in one transaction.
+async fn put_schedule_on(
+    conn: &mut sqlx::SqliteConnection,
+    def: &ScheduleDef,
+    mode: PutMode,
+    next_run_at: Option<DateTime<Utc>>,
+) -> Result<Schedule, StoreError> {
+    let mut tx = Connection::begin_with(conn, "BEGIN IMMEDIATE")
+        .await
+        .map_err(from_sqlx)?;
+    let existing = sqlx::query(sql::SCHEDULE)
+        .bind(&def.name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(from_sqlx)?
+        .as_ref()
+        .map(row::schedule)
+        .transpose()?;
+    match (mode, &existing) {
+        (PutMode::Create, Some(_)) => return Err(StoreError::ScheduleExists(def.name.clone())),
+        (PutMode::Update, None) => return Err(StoreError::ScheduleNotFound(def.name.clone())),
+        _ => {}
+    }
+    check_builtin_edit(existing.as_ref(), def)?;
+    let statement = if existing.is_some() {
+        sql::UPDATE_SCHEDULE
+    } else {
+        sql::INSERT_SCHEDULE
+    };
+    let row = sqlx::query(statement)
+        .bind(&def.name)
+        .bind(&def.actor)
+        .bind(to_json(&def.args)?)
+        .bind(&def.queue)
+        .bind(def.priority)
+        .bind(def.max_attempts)
+        .bind(def.time_limit_ms)
+        .bind(def.related.as_ref().map(|r| r.kind.as_str()))
+        .bind(def.related.as_ref().map(|r| r.id.as_str()))
+        .bind(&def.cron)
+        .bind(&def.time_zone)
+        .bind(def.overlap.as_str())
+        .bind(opt_micros(next_run_at))
+        .bind(now_us())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+    let schedule = row::schedule(&row)?;
+    tx.commit().await.map_err(from_sqlx)?;
+    Ok(schedule)
+}
+
+/// [`Store::delete_schedule`] on `conn`, in one transaction.
+async fn delete_schedule_on(
+    conn: &mut sqlx::SqliteConnection,
+    name: &str,
+) -> Result<(), StoreError> {
+    let mut tx = Connection::begin_with(conn, "BEGIN IMMEDIATE")
+        .await
+        .map_err(from_sqlx)?;
+    let builtin: i64 = sqlx::query_scalar(sql::SCHEDULE_BUILTIN)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(from_sqlx)?
+        .ok_or_else(|| StoreError::ScheduleNotFound(name.to_owned()))?;
+    if builtin != 0 {
+        return Err(StoreError::InvalidInput(format!(
+            "{name} is a built-in schedule and cannot be deleted; pause it instead"
+        )));
+    }
+    sqlx::query(sql::DELETE_SCHEDULE)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?;
+    tx.commit().await.map_err(from_sqlx)?;
+    Ok(())
+}
+
+/// What [`fire_on`] did, and what to tell this process's workers once it
+/// committed.
+struct Fired {
+    outcome: FireOutcome,
+    /// The running previous run that `replace` asked to cancel.
+    cancel_signalled: Option<Uuid>,
+    /// The queue of the new run, when it is due at once.
+    wake: Vec<String>,
+}
+
+/// [`Store::fire_schedule`] on `conn`, in one transaction: the schedule and
+/// its previous run as read under the write lock, the overlap rules
+/// ([`plan_fire`], shared with the other engines), then their writes.
+async fn fire_on(conn: &mut sqlx::SqliteConnection, fire: &Fire) -> Result<Fired, StoreError> {
+    let mut tx = Connection::begin_with(conn, "BEGIN IMMEDIATE")
+        .await
+        .map_err(from_sqlx)?;
+    let now = now_us();
+    let Some(row) = sqlx::query(sql::SCHEDULE)
+        .bind(&fire.name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(from_sqlx)?
+    else {
+        return match fire.kind {
+            FireKind::Now => Err(StoreError::ScheduleNotFound(fire.name.clone())),
+            FireKind::Due(_) | FireKind::Requested => Ok(Fired {
+                outcome: FireOutcome::Stale,
+                cancel_signalled: None,
+                wake: Vec::new(),
+            }),
+        };
+    };
+    let schedule = row::schedule(&row)?;
+    let previous = match schedule.last_task_id {
+        Some(id) if fire.task.is_some() => {
+            // Gone (purged): as good as finished.
+            match sqlx::query(sql::TASK_STATE)
+                .bind(id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(from_sqlx)?
+            {
+                Some(row) => Some((
+                    id,
+                    row::state(&row.try_get::<String, _>("state").map_err(from_sqlx)?)?,
+                )),
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let (outcome, writes) = plan_fire(&schedule, fire, previous)?;
+    let due = matches!(fire.kind, FireKind::Due(_));
+    let next_run_at = opt_micros(fire.next_run_at);
+    let mut cancel_signalled = None;
+    let mut wake = Vec::new();
+    for write in writes {
+        match write {
+            FireWrite::RequestRun => {
+                sqlx::query(sql::SCHEDULE_REQUEST_RUN)
+                    .bind(&fire.name)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+            }
+            FireWrite::Skip {
+                moves_next,
+                clears_request,
+            } => {
+                sqlx::query(sql::SCHEDULE_SKIPPED)
+                    .bind(&fire.name)
+                    .bind(now)
+                    .bind(moves_next)
+                    .bind(next_run_at)
+                    .bind(clears_request)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+            }
+            FireWrite::Cancel(id, state) => {
+                // As `Store::cancel` does.
+                let statement = match state {
+                    TaskState::Scheduled | TaskState::Queued => sql::CANCEL_WAITING,
+                    TaskState::Running => {
+                        cancel_signalled = Some(id);
+                        sql::CANCEL_RUNNING
+                    }
+                    terminal => {
+                        return Err(StoreError::InvalidState {
+                            id,
+                            state: terminal,
+                            action: "cancel",
+                        });
+                    }
+                };
+                sqlx::query(statement)
+                    .bind(id.to_string())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+            }
+            FireWrite::Enqueue(task) => {
+                let (inserted, due_queues, _) =
+                    enqueue_on(&mut tx, std::slice::from_ref(&*task), now).await?;
+                if !inserted.contains(&task.id) {
+                    // An active task holds its unique key: nothing is
+                    // recorded, the run stays due.
+                    return Err(StoreError::UniqueConflict {
+                        key: task.unique_key.clone().unwrap_or_default(),
+                    });
+                }
+                wake = due_queues;
+            }
+            FireWrite::Ran(task) => {
+                sqlx::query(sql::SCHEDULE_RAN)
+                    .bind(&fire.name)
+                    .bind(now)
+                    .bind(task.map(|id| id.to_string()))
+                    .bind(due)
+                    .bind(next_run_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+            }
+        }
+    }
+    tx.commit().await.map_err(from_sqlx)?;
+    Ok(Fired {
+        outcome,
+        cancel_signalled,
+        wake,
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn engine(&self) -> &'static str {
@@ -734,10 +1068,28 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         check_queue_count(claim)?;
-        // One statement: its own transaction, which takes the write lock as
-        // it starts.
-        let mut conn = self.file.writer.acquire().await.map_err(from_sqlx)?;
-        self.claim_on(&mut conn, claim, now_us()).await
+        let queues = to_json(&claim.queues)?;
+        // Caps are rare: look for one without the write lock. The uncapped
+        // claim checks again itself, so a cap set meanwhile is not missed.
+        let capped: i64 = sqlx::query_scalar(sql::CLAIM_CAPPED)
+            .bind(&queues)
+            .fetch_one(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?;
+        if capped == 0 {
+            // One statement: its own transaction, which takes the write
+            // lock as it starts.
+            let mut conn = self.file.writer.acquire().await.map_err(from_sqlx)?;
+            return self.claim_on(&mut conn, claim, now_us(), None).await;
+        }
+        // The counts and the claim in one write transaction: no other
+        // claim can fill the same places meanwhile.
+        let mut tx = self.begin().await?;
+        let now = now_us();
+        let limits = claim_limits(&mut tx, claim, &queues, None).await?;
+        let claimed = self.claim_on(&mut tx, claim, now, limits.as_ref()).await?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(claimed)
     }
 
     async fn heartbeat(
@@ -804,11 +1156,16 @@ impl Store for SqliteStore {
             return Ok((self.complete(owner, completions).await?, Vec::new()));
         }
         check_queue_count(refill)?;
+        let queues = to_json(&refill.queues)?;
+        let finishing = completions_json(completions)?;
         let mut tx = self.begin().await?;
         let now = now_us();
         // The claim first: it must not see tasks this completion puts back
-        // in the queue (PostgreSQL's single statement does not either).
-        let claimed = self.claim_on(&mut tx, refill, now).await?;
+        // in the queue (PostgreSQL's single statement does not either). The
+        // tasks the completion finishes leave their places under the caps
+        // to the claim.
+        let limits = claim_limits(&mut tx, refill, &queues, Some((owner, &finishing))).await?;
+        let claimed = self.claim_on(&mut tx, refill, now, limits.as_ref()).await?;
         let (applied, requeued) = Self::complete_on(&mut tx, owner, completions, now).await?;
         tx.commit().await.map_err(from_sqlx)?;
         self.wake(requeued.iter().map(String::as_str));
@@ -892,12 +1249,20 @@ impl Store for SqliteStore {
 
     async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
         let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
-        let rows = sqlx::query(sql::LIST)
+        let statement = match filter.schedule {
+            Some(_) => sql::LIST_BY_SCHEDULE,
+            None => sql::LIST,
+        };
+        let mut query = sqlx::query(statement)
             .bind(to_json(&states)?)
             .bind(filter.actor.as_deref())
             .bind(filter.queue.as_deref())
             .bind(filter.before.map(|id| id.to_string()))
-            .bind(filter.limit.max(0))
+            .bind(filter.limit.max(0));
+        if let Some(schedule) = &filter.schedule {
+            query = query.bind(schedule);
+        }
+        let rows = query
             .fetch_all(&self.file.reader)
             .await
             .map_err(from_sqlx)?;
@@ -972,9 +1337,23 @@ impl Store for SqliteStore {
             .map_err(from_sqlx)?
             .iter()
             .map(|row| {
+                let name: String = row.try_get("name").map_err(from_sqlx)?;
+                let max_running = row
+                    .try_get::<Option<i64>, _>("max_running")
+                    .map_err(from_sqlx)?
+                    .map(|n| {
+                        i32::try_from(n).map_err(|e| {
+                            StoreError::Database(
+                                format!("queue {name}: stored max_running out of range: {e}")
+                                    .into(),
+                            )
+                        })
+                    })
+                    .transpose()?;
                 Ok(QueueSettings {
-                    name: row.try_get("name").map_err(from_sqlx)?,
                     paused: row.try_get::<i64, _>("paused").map_err(from_sqlx)? != 0,
+                    max_running,
+                    name,
                 })
             })
             .collect()
@@ -1101,6 +1480,163 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn set_queue_limit(
+        &self,
+        queue: &str,
+        max_running: Option<i32>,
+    ) -> Result<(), StoreError> {
+        QueueSettings::check_name(queue)?;
+        ClusterSettings::check_cap(max_running)?;
+        let mut conn = self.durable_writer().await?;
+        let result = sqlx::query(sql::SET_QUEUE_LIMIT)
+            .bind(queue)
+            .bind(max_running)
+            .bind(now_us())
+            .execute(&mut *conn)
+            .await
+            .map_err(from_sqlx);
+        self.restore(conn).await;
+        result?;
+        // A higher cap or none may leave room for the queue's tasks.
+        self.wake([queue]);
+        Ok(())
+    }
+
+    async fn cluster_settings(&self) -> Result<ClusterSettings, StoreError> {
+        let value: Option<String> = sqlx::query_scalar(sql::MAX_RUNNING)
+            .fetch_optional(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?;
+        let corrupt = |what: &str| {
+            StoreError::Database(
+                format!("stored setting max_running is not a running-task cap: {what}").into(),
+            )
+        };
+        let max_running = match value {
+            None => None,
+            Some(text) => match serde_json::from_str::<serde_json::Value>(&text)
+                .map_err(|e| corrupt(&e.to_string()))?
+            {
+                serde_json::Value::Null => None,
+                value => Some(
+                    value
+                        .as_i64()
+                        .and_then(|n| i32::try_from(n).ok())
+                        .ok_or_else(|| corrupt(&text))?,
+                ),
+            },
+        };
+        Ok(ClusterSettings { max_running })
+    }
+
+    async fn set_max_running(&self, max_running: Option<i32>) -> Result<(), StoreError> {
+        ClusterSettings::check_cap(max_running)?;
+        let mut conn = self.durable_writer().await?;
+        let result = match max_running {
+            Some(cap) => {
+                sqlx::query(sql::SET_MAX_RUNNING)
+                    .bind(cap.to_string())
+                    .bind(now_us())
+                    .execute(&mut *conn)
+                    .await
+            }
+            None => {
+                sqlx::query(sql::DELETE_MAX_RUNNING)
+                    .execute(&mut *conn)
+                    .await
+            }
+        }
+        .map_err(from_sqlx);
+        self.restore(conn).await;
+        result?;
+        Ok(())
+    }
+
+    async fn put_schedule(
+        &self,
+        def: &ScheduleDef,
+        mode: PutMode,
+        next_run_at: Option<DateTime<Utc>>,
+    ) -> Result<Schedule, StoreError> {
+        let mut conn = self.durable_writer().await?;
+        let result = put_schedule_on(&mut conn, def, mode, next_run_at).await;
+        self.restore(conn).await;
+        result
+    }
+
+    async fn schedule(&self, name: &str) -> Result<Option<Schedule>, StoreError> {
+        sqlx::query(sql::SCHEDULE)
+            .bind(name)
+            .fetch_optional(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?
+            .as_ref()
+            .map(row::schedule)
+            .transpose()
+    }
+
+    async fn schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+        sqlx::query(sql::SCHEDULES)
+            .fetch_all(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(row::schedule)
+            .collect()
+    }
+
+    async fn set_schedule_paused(&self, name: &str, paused: bool) -> Result<Schedule, StoreError> {
+        let mut conn = self.durable_writer().await?;
+        let result = sqlx::query(sql::SET_SCHEDULE_PAUSED)
+            .bind(name)
+            .bind(paused)
+            .bind(now_us())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(from_sqlx);
+        self.restore(conn).await;
+        result?
+            .as_ref()
+            .map(row::schedule)
+            .transpose()?
+            .ok_or_else(|| StoreError::ScheduleNotFound(name.to_owned()))
+    }
+
+    async fn delete_schedule(&self, name: &str) -> Result<(), StoreError> {
+        let mut conn = self.durable_writer().await?;
+        let result = delete_schedule_on(&mut conn, name).await;
+        self.restore(conn).await;
+        result
+    }
+
+    async fn due_schedules(&self, limit: i64) -> Result<Vec<Schedule>, StoreError> {
+        sqlx::query(sql::DUE_SCHEDULES)
+            .bind(now_us())
+            .bind(limit.max(0))
+            .fetch_all(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(row::schedule)
+            .collect()
+    }
+
+    async fn fire_schedule(&self, fire: &Fire) -> Result<FireOutcome, StoreError> {
+        if let Some(task) = &fire.task {
+            task.validate().map_err(StoreError::InvalidInput)?;
+        }
+        let mut conn = self.durable_writer().await?;
+        let result = fire_on(&mut conn, fire).await;
+        self.restore(conn).await;
+        let fired = result?;
+        if let Some(id) = fired.cancel_signalled {
+            // A worker of another process learns of it from its heartbeat.
+            let _ = self.file.events.send(StoreEvent::CancelRequested { id });
+        }
+        self.wake(fired.wake.iter().map(String::as_str));
+        Ok(fired.outcome)
+    }
+
     async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError> {
         if self.poll_only {
             return Ok(None);
@@ -1183,6 +1719,7 @@ mod tests {
             queues: vec!["default".into()],
             limit: 10,
             lease: Duration::from_secs(30),
+            capped: false,
         };
         assert_eq!(store.claim(&claim).await.expect("claim").len(), 1);
         assert!(

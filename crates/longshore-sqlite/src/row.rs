@@ -1,7 +1,9 @@
 //! Reading rows into the core types.
 
 use chrono::{DateTime, Utc};
-use longshore_core::{LogEntry, LogLevel, Related, StoreError, TaskRow, TaskState};
+use longshore_core::{
+    LogEntry, LogLevel, Overlap, Related, Schedule, ScheduleDef, StoreError, TaskRow, TaskState,
+};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use uuid::Uuid;
@@ -67,6 +69,7 @@ pub(crate) fn task(row: &SqliteRow) -> Result<TaskRow, StoreError> {
         related: related_kind
             .zip(related_id)
             .map(|(kind, id)| Related { kind, id }),
+        schedule: get_opt_str("schedule_name")?,
         worst_level: get_opt_i64("worst_level")?.map(level),
         last_error: get_opt_str("last_error")?,
         cancel_requested: get_i64("cancel_requested")? != 0,
@@ -88,5 +91,59 @@ pub(crate) fn log(row: &SqliteRow) -> Result<LogEntry, StoreError> {
         at: time(row.try_get("at").map_err(from_sqlx)?)?,
         level: level(row.try_get("level").map_err(from_sqlx)?),
         message: row.try_get("message").map_err(from_sqlx)?,
+    })
+}
+
+/// A row selected with `schedule_columns!()`.
+pub(crate) fn schedule(row: &SqliteRow) -> Result<Schedule, StoreError> {
+    let get_i64 = |name: &str| row.try_get::<i64, _>(name).map_err(from_sqlx);
+    let get_opt_i64 = |name: &str| row.try_get::<Option<i64>, _>(name).map_err(from_sqlx);
+    let get_str = |name: &str| row.try_get::<String, _>(name).map_err(from_sqlx);
+    let get_opt_str = |name: &str| row.try_get::<Option<String>, _>(name).map_err(from_sqlx);
+    let name = get_str("name")?;
+    let args = get_str("args")?;
+    let related_kind = get_opt_str("related_kind")?;
+    let related_id = get_opt_str("related_id")?;
+    let overlap: Overlap = get_str("overlap")?
+        .parse()
+        .map_err(|e| corrupt(format!("schedule {name}: stored {e}")))?;
+    Ok(Schedule {
+        def: ScheduleDef {
+            actor: get_str("actor")?,
+            args: serde_json::from_str(&args)
+                .map_err(|e| corrupt(format!("schedule {name}: stored args are not JSON: {e}")))?,
+            queue: get_str("queue")?,
+            priority: i16::try_from(get_i64("priority")?).map_err(|e| {
+                corrupt(format!(
+                    "schedule {name}: stored priority out of range: {e}"
+                ))
+            })?,
+            max_attempts: i32::try_from(get_i64("max_attempts")?).map_err(|e| {
+                corrupt(format!(
+                    "schedule {name}: stored max_attempts out of range: {e}"
+                ))
+            })?,
+            time_limit_ms: get_opt_i64("time_limit_ms")?,
+            related: related_kind
+                .zip(related_id)
+                .map(|(kind, id)| Related { kind, id }),
+            cron: get_str("cron")?,
+            time_zone: get_str("time_zone")?,
+            overlap,
+            name,
+        },
+        paused: get_i64("paused")? != 0,
+        builtin: get_i64("builtin")? != 0,
+        next_run_at: opt_time(get_opt_i64("next_run_at")?)?,
+        last_run_at: opt_time(get_opt_i64("last_run_at")?)?,
+        last_task_id: get_opt_str("last_task_id")?
+            .as_deref()
+            .map(uuid)
+            .transpose()?,
+        run_requested: get_i64("run_requested")? != 0,
+        skipped_runs: get_i64("skipped_runs")?,
+        last_skipped_at: opt_time(get_opt_i64("last_skipped_at")?)?,
+        created_at: time(get_i64("created_at")?)?,
+        modified_at: time(get_i64("modified_at")?)?,
     })
 }

@@ -12,7 +12,7 @@ macro_rules! task_columns {
         "id, queue, actor, args, priority, state, run_at, attempt, max_attempts, \
          time_limit_ms, lease_owner, lease_expires_at, unique_key, related_kind, related_id, \
          worst_level, last_error, cancel_requested, created_at, started_at, finished_at, \
-         modified_at"
+         modified_at, schedule_name"
     };
 }
 
@@ -22,13 +22,13 @@ macro_rules! task_columns {
 pub(crate) const ENQUEUE: &str = "
 INSERT INTO longshore_tasks
     (id, queue, actor, args, priority, state, run_at, max_attempts, time_limit_ms,
-     unique_key, related_kind, related_id, created_at, modified_at)
+     unique_key, related_kind, related_id, schedule_name, created_at, modified_at)
 SELECT t.value ->> 'id', t.value ->> 'queue', t.value ->> 'actor', t.value -> 'args',
        t.value ->> 'priority',
        CASE WHEN t.value ->> 'run_at' > ?2 THEN 'scheduled' ELSE 'queued' END,
        COALESCE(t.value ->> 'run_at', ?2), t.value ->> 'max_attempts',
        t.value ->> 'time_limit_ms', t.value ->> 'unique_key', t.value ->> 'related_kind',
-       t.value ->> 'related_id', ?2, ?2
+       t.value ->> 'related_id', t.value ->> 'schedule_name', ?2, ?2
 FROM json_each(?1) AS t
 WHERE true
 ON CONFLICT (unique_key)
@@ -43,7 +43,9 @@ WHERE unique_key IN (SELECT value FROM json_each(?1))
   AND state IN ('scheduled', 'queued', 'running')";
 
 /// The claim of up to `?2` due tasks at time `?1` for owner `?3` under a
-/// lease ending at `?4`, from `queues` queues bound as `?5`, `?6`, ….
+/// lease ending at `?4`, from `queues` queues bound as `?5`, `?6`, …, when
+/// none of them has a running-task cap and the cluster has none either
+/// (see [`CLAIM_CAPS`]; [`claim_capped`] otherwise).
 ///
 /// Per queue that is not paused (`longshore_queues`), two index walks that
 /// stop after `?2`: queued tasks in
@@ -53,6 +55,12 @@ WHERE unique_key IN (SELECT value FROM json_each(?1))
 /// are marked running. (An `IN` list of queues would make SQLite sort every
 /// due task of those queues.) SQLite has one writer at a time, so the
 /// statement needs no row locks.
+///
+/// The caller may have found "no caps" outside the write transaction, so
+/// the statement checks again, for nothing: a queue that has a cap by now
+/// gives nothing, and nothing is claimed at all once the cluster has a cap
+/// (primary-key probes, evaluated once each). The worker then simply claims
+/// again.
 pub(crate) fn claim(queues: usize) -> String {
     let per_queue: Vec<String> = (0..queues)
         .map(|i| {
@@ -60,13 +68,59 @@ pub(crate) fn claim(queues: usize) -> String {
             format!(
                 "SELECT * FROM (SELECT id, priority, run_at FROM longshore_tasks
                  WHERE queue = ?{q} AND state = 'queued' AND run_at <= ?1
-                   AND NOT EXISTS (SELECT 1 FROM longshore_queues WHERE name = ?{q} AND paused)
+                   AND NOT EXISTS (SELECT 1 FROM longshore_queues
+                                   WHERE name = ?{q} AND (paused OR max_running IS NOT NULL))
                  ORDER BY priority, run_at, id LIMIT ?2)
     UNION ALL
     SELECT * FROM (SELECT id, priority, run_at FROM longshore_tasks
                  WHERE queue = ?{q} AND state = 'scheduled' AND run_at <= ?1
-                   AND NOT EXISTS (SELECT 1 FROM longshore_queues WHERE name = ?{q} AND paused)
+                   AND NOT EXISTS (SELECT 1 FROM longshore_queues
+                                   WHERE name = ?{q} AND (paused OR max_running IS NOT NULL))
                  ORDER BY run_at LIMIT ?2)"
+            )
+        })
+        .collect();
+    format!(
+        "WITH picked AS (
+    SELECT id FROM ({})
+    WHERE NOT EXISTS (SELECT 1 FROM longshore_settings WHERE name = 'max_running')
+    ORDER BY priority, run_at, id
+    LIMIT ?2
+)
+{}",
+        per_queue.join("\n    UNION ALL\n    "),
+        claim_update()
+    )
+}
+
+/// The claim under running-task caps: up to `?2` due tasks in all at time
+/// `?1` for owner `?3` under a lease ending at `?4`, from `queues` queues,
+/// queue `i` bound as `?(5 + 2i)` with the most it may give as
+/// `?(6 + 2i)`. The caller computes both limits from [`CLAIM_CAPS`] in the
+/// same write transaction.
+///
+/// The same index walks as [`claim`] (`longshore_tasks_queued`,
+/// `longshore_tasks_due`), each stopping after the queue's limit; the
+/// queue's most urgent tasks among both (at most twice its limit, sorted)
+/// then give at most its limit, and the most urgent of all those at most
+/// `?2`.
+pub(crate) fn claim_capped(queues: usize) -> String {
+    let per_queue: Vec<String> = (0..queues)
+        .map(|i| {
+            let q = 2 * i + 5;
+            let l = q + 1;
+            format!(
+                "SELECT * FROM (
+        SELECT * FROM (SELECT id, priority, run_at FROM longshore_tasks
+                     WHERE queue = ?{q} AND state = 'queued' AND run_at <= ?1
+                       AND NOT EXISTS (SELECT 1 FROM longshore_queues WHERE name = ?{q} AND paused)
+                     ORDER BY priority, run_at, id LIMIT ?{l})
+        UNION ALL
+        SELECT * FROM (SELECT id, priority, run_at FROM longshore_tasks
+                     WHERE queue = ?{q} AND state = 'scheduled' AND run_at <= ?1
+                       AND NOT EXISTS (SELECT 1 FROM longshore_queues WHERE name = ?{q} AND paused)
+                     ORDER BY run_at LIMIT ?{l})
+        ORDER BY priority, run_at, id LIMIT ?{l})"
             )
         })
         .collect();
@@ -76,15 +130,60 @@ pub(crate) fn claim(queues: usize) -> String {
     ORDER BY priority, run_at, id
     LIMIT ?2
 )
-UPDATE longshore_tasks
+{}",
+        per_queue.join("\n    UNION ALL\n    "),
+        claim_update()
+    )
+}
+
+/// What both claims do to the tasks they picked.
+fn claim_update() -> String {
+    format!(
+        "UPDATE longshore_tasks
 SET state = 'running', attempt = attempt + 1, lease_owner = ?3, lease_expires_at = ?4,
     started_at = ?1, modified_at = ?1, worst_level = NULL
 WHERE id IN (SELECT id FROM picked)
 RETURNING {}",
-        per_queue.join("\n    UNION ALL\n    "),
         task_columns!()
     )
 }
+
+/// Whether a claim from the queues in the JSON array `?1` is capped: the
+/// cluster or one of them has a running-task cap (primary-key probe of
+/// `longshore_settings`; `longshore_queues` is a handful of rows).
+pub(crate) const CLAIM_CAPPED: &str = "
+SELECT EXISTS (SELECT 1 FROM longshore_settings WHERE name = 'max_running')
+    OR EXISTS (SELECT 1 FROM longshore_queues
+               WHERE max_running IS NOT NULL AND name IN (SELECT value FROM json_each(?1)))";
+
+/// The running-task caps a claim from the queues in the JSON array `?1`
+/// must respect, each with the tasks running under it now: one row per
+/// open queue with a cap of its own (`queue` its name), and one for the
+/// cluster's cap (`queue` NULL). Tasks are counted only where there is a
+/// cap, through the running tasks' index (`longshore_tasks_lease`): no
+/// row, no count.
+pub(crate) const CLAIM_CAPS: &str = "
+SELECT q.name AS queue, q.max_running AS max_running,
+       (SELECT count(*) FROM longshore_tasks AS t
+        WHERE t.queue = q.name AND t.state = 'running') AS running
+FROM longshore_queues AS q
+WHERE q.max_running IS NOT NULL AND NOT q.paused
+  AND q.name IN (SELECT value FROM json_each(?1))
+UNION ALL
+SELECT NULL, s.value ->> '$',
+       (SELECT count(*) FROM longshore_tasks WHERE state = 'running')
+FROM longshore_settings AS s
+WHERE s.name = 'max_running'";
+
+/// Of the executions in the JSON array `?2` (completions, as [`COMPLETE`]
+/// reads them), those the completion will finish, by queue: still running
+/// under owner `?1` at the same attempt (primary key).
+pub(crate) const FINISHING: &str = "
+SELECT t.queue AS queue, count(*) AS finishing
+FROM json_each(?2) AS c
+JOIN longshore_tasks AS t ON t.id = c.value ->> 'id'
+WHERE t.state = 'running' AND t.lease_owner = ?1 AND t.attempt = c.value ->> 'attempt'
+GROUP BY t.queue";
 
 /// Log lines from the JSON array `?1`, for tasks that still exist (an
 /// operator may have deleted one).
@@ -191,16 +290,39 @@ pub(crate) const LOGS: &str = "
 SELECT task_id, attempt, at, level, message FROM longshore_task_logs
 WHERE task_id = ?1 ORDER BY id";
 
-/// Tasks newest first with optional filters (`?1` a JSON array of states),
-/// keyset-paginated on id.
+/// The filters of a task list: states in the JSON array `?1` (all when
+/// empty), actor `?2`, queue `?3`, ids before `?4` (each when not NULL).
+macro_rules! list_filters {
+    () => {
+        "(json_array_length(?1) = 0 OR state IN (SELECT value FROM json_each(?1)))
+  AND (?2 IS NULL OR actor = ?2)
+  AND (?3 IS NULL OR queue = ?3)
+  AND (?4 IS NULL OR id < ?4)"
+    };
+}
+
+/// Up to `?5` tasks newest first with optional filters (`list_filters!`),
+/// keyset-paginated on id (the primary key, backwards).
 pub(crate) const LIST: &str = concat!(
     "SELECT ",
     task_columns!(),
     " FROM longshore_tasks
-WHERE (json_array_length(?1) = 0 OR state IN (SELECT value FROM json_each(?1)))
-  AND (?2 IS NULL OR actor = ?2)
-  AND (?3 IS NULL OR queue = ?3)
-  AND (?4 IS NULL OR id < ?4)
+WHERE ",
+    list_filters!(),
+    "
+ORDER BY id DESC
+LIMIT ?5"
+);
+
+/// [`LIST`] of the tasks schedule `?6` created, newest first
+/// (`longshore_tasks_schedule`, backwards).
+pub(crate) const LIST_BY_SCHEDULE: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM longshore_tasks
+WHERE schedule_name = ?6 AND ",
+    list_filters!(),
+    "
 ORDER BY id DESC
 LIMIT ?5"
 );
@@ -255,8 +377,29 @@ pub(crate) const SET_QUEUE_PAUSED: &str = "
 INSERT INTO longshore_queues (name, paused, modified_at) VALUES (?1, ?2, ?3)
 ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, modified_at = excluded.modified_at";
 
+/// Caps queue `?1`'s running tasks at `?2` (NULL: no cap) at time `?3`,
+/// keeping its pause.
+pub(crate) const SET_QUEUE_LIMIT: &str = "
+INSERT INTO longshore_queues (name, paused, max_running, modified_at) VALUES (?1, 0, ?2, ?3)
+ON CONFLICT (name) DO UPDATE
+SET max_running = excluded.max_running, modified_at = excluded.modified_at";
+
 /// Every queue's settings.
-pub(crate) const QUEUE_SETTINGS: &str = "SELECT name, paused FROM longshore_queues ORDER BY name";
+pub(crate) const QUEUE_SETTINGS: &str =
+    "SELECT name, paused, max_running FROM longshore_queues ORDER BY name";
+
+/// The cluster's running-task cap (its JSON value), if it has one.
+pub(crate) const MAX_RUNNING: &str =
+    "SELECT value FROM longshore_settings WHERE name = 'max_running'";
+
+/// Caps the cluster's running tasks at `?1` (a JSON number) at time `?2`.
+pub(crate) const SET_MAX_RUNNING: &str = "
+INSERT INTO longshore_settings (name, value, modified_at) VALUES ('max_running', ?1, ?2)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value, modified_at = excluded.modified_at";
+
+/// Lifts the cluster's running-task cap.
+pub(crate) const DELETE_MAX_RUNNING: &str =
+    "DELETE FROM longshore_settings WHERE name = 'max_running'";
 
 /// A worker node says it is alive at time `?7` (`?4` its queues as JSON).
 pub(crate) const WORKER_SEEN: &str = "
@@ -311,3 +454,106 @@ DELETE FROM longshore_tasks WHERE id IN (
     ORDER BY finished_at
     LIMIT ?3
 )";
+
+/// The columns of a schedule, in the names `row::schedule` reads.
+macro_rules! schedule_columns {
+    () => {
+        "name, actor, args, queue, priority, max_attempts, time_limit_ms, related_kind, \
+         related_id, cron, time_zone, overlap, paused, builtin, next_run_at, last_run_at, \
+         last_task_id, run_requested, skipped_runs, last_skipped_at, created_at, modified_at"
+    };
+}
+
+/// One schedule (primary key).
+pub(crate) const SCHEDULE: &str = concat!(
+    "SELECT ",
+    schedule_columns!(),
+    " FROM longshore_schedules WHERE name = ?1"
+);
+
+/// Every schedule, by name (primary key).
+pub(crate) const SCHEDULES: &str = concat!(
+    "SELECT ",
+    schedule_columns!(),
+    " FROM longshore_schedules ORDER BY name"
+);
+
+/// A new schedule: its definition in `?1` (name) to `?12` (overlap), due at
+/// `?13`, at time `?14`.
+pub(crate) const INSERT_SCHEDULE: &str = concat!(
+    "INSERT INTO longshore_schedules
+    (name, actor, args, queue, priority, max_attempts, time_limit_ms, related_kind, related_id,
+     cron, time_zone, overlap, next_run_at, created_at, modified_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)
+RETURNING ",
+    schedule_columns!()
+);
+
+/// A schedule's new definition, bound as for [`INSERT_SCHEDULE`]: due at
+/// `?13` only when its timing (cron expression `?10`, time zone `?11`)
+/// changed. Its pause and its runs' record stay.
+pub(crate) const UPDATE_SCHEDULE: &str = concat!(
+    "UPDATE longshore_schedules
+SET actor = ?2, args = ?3, queue = ?4, priority = ?5, max_attempts = ?6, time_limit_ms = ?7,
+    related_kind = ?8, related_id = ?9, cron = ?10, time_zone = ?11, overlap = ?12,
+    next_run_at = CASE WHEN cron IS NOT ?10 OR time_zone IS NOT ?11 THEN ?13
+                       ELSE next_run_at END,
+    modified_at = ?14
+WHERE name = ?1
+RETURNING ",
+    schedule_columns!()
+);
+
+/// Pauses (`?2` = 1) or resumes schedule `?1` at time `?3`; resuming makes
+/// it due at once.
+pub(crate) const SET_SCHEDULE_PAUSED: &str = concat!(
+    "UPDATE longshore_schedules
+SET paused = ?2, next_run_at = CASE WHEN ?2 THEN next_run_at ELSE ?3 END, modified_at = ?3
+WHERE name = ?1
+RETURNING ",
+    schedule_columns!()
+);
+
+/// Whether schedule `?1` is built in (no row: no such schedule).
+pub(crate) const SCHEDULE_BUILTIN: &str = "SELECT builtin FROM longshore_schedules WHERE name = ?1";
+
+/// Deletes schedule `?1`.
+pub(crate) const DELETE_SCHEDULE: &str = "DELETE FROM longshore_schedules WHERE name = ?1";
+
+/// Up to `?2` schedules, not built in, with a run to fire at time `?1`: due
+/// and not paused, or run by hand. Soonest due first, those never due last.
+/// (A scan: there are few schedules.)
+pub(crate) const DUE_SCHEDULES: &str = concat!(
+    "SELECT ",
+    schedule_columns!(),
+    " FROM longshore_schedules
+WHERE NOT builtin AND ((NOT paused AND next_run_at <= ?1) OR run_requested)
+ORDER BY next_run_at NULLS LAST, name
+LIMIT ?2"
+);
+
+/// Records a run of schedule `?1` at time `?2`: `?3` its task (NULL for a
+/// built-in job its caller ran itself), `?4` whether it was the cron run
+/// (which moves the next run to `?5`). A pending run by hand is served.
+pub(crate) const SCHEDULE_RAN: &str = "
+UPDATE longshore_schedules
+SET last_run_at = ?2, last_task_id = COALESCE(?3, last_task_id), run_requested = 0,
+    next_run_at = CASE WHEN ?4 THEN ?5 ELSE next_run_at END, modified_at = ?2
+WHERE name = ?1";
+
+/// Records a run of schedule `?1` dropped by the `skip` policy at time
+/// `?2`: `?3` whether it was the cron run (which moves the next run to
+/// `?4`), `?5` whether it was a pending run by hand (whose request is
+/// dropped).
+pub(crate) const SCHEDULE_SKIPPED: &str = "
+UPDATE longshore_schedules
+SET skipped_runs = skipped_runs + 1, last_skipped_at = ?2,
+    next_run_at = CASE WHEN ?3 THEN ?4 ELSE next_run_at END,
+    run_requested = run_requested AND NOT ?5,
+    modified_at = ?2
+WHERE name = ?1";
+
+/// A run by hand of schedule `?1`, asked for at time `?2`, that must wait
+/// (for the previous run, or for the leader that runs a built-in job).
+pub(crate) const SCHEDULE_REQUEST_RUN: &str =
+    "UPDATE longshore_schedules SET run_requested = 1, modified_at = ?2 WHERE name = ?1";

@@ -60,8 +60,8 @@ pub use worker::{Retention, Worker, WorkerConfig, WorkerHandle, default_worker_i
 
 pub use longshore_core as core;
 pub use longshore_core::{
-    EnqueueResult, LogEntry, LogLevel, NewTask, Related, RetryPolicy, Status, Store, StoreError,
-    TaskRow, TaskState,
+    EnqueueResult, LogEntry, LogLevel, NewTask, Overlap, Related, RetryPolicy, Schedule,
+    ScheduleDef, Status, Store, StoreError, TaskRow, TaskState,
 };
 
 /// The README's examples, compiled as doctests so that they stay true.

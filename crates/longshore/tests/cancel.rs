@@ -222,6 +222,7 @@ conformance! {
                 queues: vec![longshore::NewTask::DEFAULT_QUEUE.into()],
                 limit: 1,
                 lease: Duration::from_secs(1),
+                capped: false,
             })
             .await
             .unwrap();

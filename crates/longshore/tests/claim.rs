@@ -26,6 +26,7 @@ fn claim(owner: &str, limit: usize, lease: Duration) -> Claim {
         queues: vec![NewTask::DEFAULT_QUEUE.to_owned()],
         limit,
         lease,
+        capped: false,
     }
 }
 
@@ -246,6 +247,7 @@ conformance! {
                 queues: vec!["slow".into(), "fast".into()],
                 limit: 2,
                 lease: Duration::from_secs(30),
+                capped: false,
             })
             .await
             .unwrap();

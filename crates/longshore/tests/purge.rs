@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::{Runs, counting_registry, quick_config, task, tasks, wait_count, wait_for};
+use longshore::core::PutMode;
+use longshore::core::schedule::builtin;
 use longshore::{Retention, StoreError, TaskState, WorkerConfig};
 
 const NOOP: &str = "noop";
@@ -64,13 +66,25 @@ conformance! {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn the_leader_purges_past_retention_while_a_steady_load_runs(db) {
+        // The built-in purge runs every second instead of every minute.
+        let mut purge = db
+            .store
+            .schedule(builtin::PURGE)
+            .await
+            .unwrap()
+            .expect("the built-in purge schedule is seeded")
+            .def;
+        purge.cron = "* * * * * *".into();
+        db.store
+            .put_schedule(&purge, PutMode::Update, Some(Utc::now()))
+            .await
+            .unwrap();
         let runs = Runs::new();
         let config = WorkerConfig {
             retention: Retention {
                 succeeded: Duration::from_secs(2),
                 ..Retention::default()
             },
-            purge_interval: Duration::from_millis(200),
             ..quick_config()
         };
         let worker = db.worker(counting_registry(NOOP, &runs), config);

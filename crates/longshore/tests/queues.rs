@@ -27,6 +27,7 @@ fn claim_of(queue: &str) -> Claim {
         queues: vec![queue.to_owned()],
         limit: 10,
         lease: Duration::from_secs(30),
+        capped: false,
     }
 }
 
@@ -87,8 +88,8 @@ conformance! {
         assert_eq!(
             db.store.queue_settings().await.unwrap(),
             vec![
-                QueueSettings { name: "a".into(), paused: true },
-                QueueSettings { name: "b".into(), paused: false },
+                QueueSettings { name: "a".into(), paused: true, max_running: None },
+                QueueSettings { name: "b".into(), paused: false, max_running: None },
             ]
         );
     }

@@ -161,6 +161,60 @@ impl longshore::Store for LostClaimReply {
     ) -> Result<Option<Box<dyn longshore::core::EventSource>>, longshore::StoreError> {
         self.inner.listen().await
     }
+    async fn set_queue_limit(
+        &self,
+        queue: &str,
+        max_running: Option<i32>,
+    ) -> Result<(), longshore::StoreError> {
+        self.inner.set_queue_limit(queue, max_running).await
+    }
+    async fn cluster_settings(
+        &self,
+    ) -> Result<longshore::core::ClusterSettings, longshore::StoreError> {
+        self.inner.cluster_settings().await
+    }
+    async fn set_max_running(&self, max_running: Option<i32>) -> Result<(), longshore::StoreError> {
+        self.inner.set_max_running(max_running).await
+    }
+    async fn put_schedule(
+        &self,
+        def: &longshore::core::ScheduleDef,
+        mode: longshore::core::PutMode,
+        next_run_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<longshore::core::Schedule, longshore::StoreError> {
+        self.inner.put_schedule(def, mode, next_run_at).await
+    }
+    async fn schedule(
+        &self,
+        name: &str,
+    ) -> Result<Option<longshore::core::Schedule>, longshore::StoreError> {
+        self.inner.schedule(name).await
+    }
+    async fn schedules(&self) -> Result<Vec<longshore::core::Schedule>, longshore::StoreError> {
+        self.inner.schedules().await
+    }
+    async fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+    ) -> Result<longshore::core::Schedule, longshore::StoreError> {
+        self.inner.set_schedule_paused(name, paused).await
+    }
+    async fn delete_schedule(&self, name: &str) -> Result<(), longshore::StoreError> {
+        self.inner.delete_schedule(name).await
+    }
+    async fn due_schedules(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<longshore::core::Schedule>, longshore::StoreError> {
+        self.inner.due_schedules(limit).await
+    }
+    async fn fire_schedule(
+        &self,
+        fire: &longshore::core::Fire,
+    ) -> Result<longshore::core::FireOutcome, longshore::StoreError> {
+        self.inner.fire_schedule(fire).await
+    }
 }
 
 conformance! {
@@ -236,6 +290,7 @@ conformance! {
             queues: vec!["default".to_owned()],
             limit,
             lease: Duration::from_secs(60),
+            capped: false,
         };
         let mine = db.store.claim(&claim("me", 2)).await.unwrap();
         let theirs = db.store.claim(&claim("them", 1)).await.unwrap();
@@ -262,6 +317,7 @@ conformance! {
             queues: vec!["default".to_owned()],
             limit: 1,
             lease: Duration::from_secs(60),
+            capped: false,
         };
         assert_eq!(db.store.claim(&claim).await.unwrap().len(), 1);
         assert_eq!(

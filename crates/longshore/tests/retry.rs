@@ -60,6 +60,7 @@ conformance! {
                 queues: vec![NewTask::DEFAULT_QUEUE.into()],
                 limit: 1,
                 lease: Duration::from_secs(30),
+                capped: false,
             })
             .await
             .unwrap();

@@ -524,6 +524,7 @@ async fn far_backlog(store: &Arc<dyn Store>, args: &Args) -> anyhow::Result<FarB
         queues: vec![queue.to_owned()],
         limit: args.concurrency,
         lease: Duration::from_secs(30),
+        capped: false,
     };
     let claims = 200;
     let start = Instant::now();

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use anyhow::bail;
-use longshore::{EnqueueOptions, NewTask, Related};
+use longshore::{EnqueueOptions, NewTask};
 
-use crate::actors;
+use super::task_input;
 use crate::settings::Settings;
 
 /// Tasks per insert statement for `--count`.
@@ -57,44 +57,16 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
     // Everything is checked before anything is written.
-    let text = match args.args.strip_prefix('@') {
-        Some("-") => std::io::read_to_string(std::io::stdin())
-            .map_err(|e| anyhow::anyhow!("cannot read --args from stdin: {e}"))?,
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read --args file {path}: {e}"))?,
-        None => args.args.clone(),
-    };
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("--args is not valid JSON: {e}"))?;
-    if !json.is_object() {
-        bail!("--args must be a JSON object, e.g. '{{\"ms\": 100}}'");
-    }
-    if args.any_actor {
-        if args.actor.trim().is_empty() {
-            bail!("the actor name is empty");
-        }
-    } else {
-        actors::validate(&args.actor, &json).map_err(|e| {
-            if e.starts_with("unknown actor") {
-                anyhow::anyhow!("{e} (pass --any-actor for an actor your own workers register)")
-            } else {
-                anyhow::anyhow!(e)
-            }
-        })?;
-    }
+    let json = task_input::read_args(&args.args)?;
+    task_input::check_actor(&args.actor, &json, args.any_actor)?;
     if args.count == 0 {
         bail!("--count must be at least 1");
     }
-    let related = match &args.related {
-        Some(text) => match text.split_once(':') {
-            Some((kind, id)) if !kind.is_empty() && !id.is_empty() => Some(Related {
-                kind: kind.to_owned(),
-                id: id.to_owned(),
-            }),
-            _ => bail!("--related must be TYPE:ID, e.g. user:42; got `{text}`"),
-        },
-        None => None,
-    };
+    let related = args
+        .related
+        .as_deref()
+        .map(task_input::parse_related)
+        .transpose()?;
     let options = EnqueueOptions {
         queue: Some(args.queue.clone()),
         priority: Some(args.priority),

@@ -3,7 +3,10 @@
 pub(crate) mod bench;
 pub(crate) mod enqueue;
 pub(crate) mod queues;
+pub(crate) mod runtime_settings;
+pub(crate) mod schedules;
 pub(crate) mod serve;
+pub(crate) mod task_input;
 pub(crate) mod tasks;
 pub(crate) mod worker;
 pub(crate) mod workers;

@@ -13,7 +13,9 @@ use crate::settings::Settings;
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
-    /// Every queue with tasks or settings: paused or not, tasks by state.
+    /// Every queue with tasks or settings: paused or not, its cap on running
+    /// tasks (`longshore settings set queues.NAME.max_running N`), tasks by
+    /// state.
     List {
         /// Print JSON
         #[arg(long)]
@@ -31,11 +33,21 @@ pub(crate) enum Command {
     },
 }
 
+/// A queue's settings and its tasks by state.
+#[derive(Default)]
+struct Queue {
+    paused: bool,
+    max_running: Option<i32>,
+    counts: BTreeMap<TaskState, i64>,
+}
+
 /// One queue as `list --json` prints it.
 #[derive(Serialize)]
 struct QueueJson<'a> {
     name: &'a str,
     paused: bool,
+    /// At most this many of its tasks run at once across the cluster.
+    max_running: Option<i32>,
     tasks: BTreeMap<&'static str, i64>,
 }
 
@@ -53,42 +65,51 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
             println!("queue {queue} resumed");
         }
         Command::List { json } => {
-            let mut queues: BTreeMap<String, (bool, BTreeMap<TaskState, i64>)> = BTreeMap::new();
+            let mut queues: BTreeMap<String, Queue> = BTreeMap::new();
             for setting in store.queue_settings().await? {
-                queues.entry(setting.name).or_default().0 = setting.paused;
+                let queue = queues.entry(setting.name).or_default();
+                queue.paused = setting.paused;
+                queue.max_running = setting.max_running;
             }
             for row in store.stats(StatsKey::Queue).await? {
                 queues
                     .entry(row.key)
                     .or_default()
-                    .1
+                    .counts
                     .insert(row.state, row.count);
             }
             if json {
                 let list: Vec<QueueJson<'_>> = queues
                     .iter()
-                    .map(|(name, (paused, counts))| QueueJson {
+                    .map(|(name, queue)| QueueJson {
                         name,
-                        paused: *paused,
+                        paused: queue.paused,
+                        max_running: queue.max_running,
                         tasks: TaskState::ALL
                             .iter()
-                            .map(|s| (s.as_str(), counts.get(s).copied().unwrap_or(0)))
+                            .map(|s| (s.as_str(), queue.counts.get(s).copied().unwrap_or(0)))
                             .collect(),
                     })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&list)?);
                 return Ok(());
             }
-            let mut headers = vec!["QUEUE", "PAUSED"];
+            let mut headers = vec!["QUEUE", "PAUSED", "MAX RUNNING"];
             headers.extend(TaskState::ALL.iter().map(|s| s.as_str()));
             let rows: Vec<Vec<String>> = queues
                 .iter()
-                .map(|(name, (paused, counts))| {
-                    let mut row = vec![name.clone(), if *paused { "yes" } else { "no" }.into()];
+                .map(|(name, queue)| {
+                    let mut row = vec![
+                        name.clone(),
+                        if queue.paused { "yes" } else { "no" }.into(),
+                        queue
+                            .max_running
+                            .map_or_else(|| "-".to_owned(), |n| n.to_string()),
+                    ];
                     row.extend(
                         TaskState::ALL
                             .iter()
-                            .map(|s| counts.get(s).copied().unwrap_or(0).to_string()),
+                            .map(|s| queue.counts.get(s).copied().unwrap_or(0).to_string()),
                     );
                     row
                 })

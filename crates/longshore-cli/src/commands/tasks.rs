@@ -25,6 +25,9 @@ pub(crate) enum Command {
         /// Only this queue
         #[arg(long)]
         queue: Option<String>,
+        /// Only the runs of this schedule
+        #[arg(long, value_name = "NAME")]
+        schedule: Option<String>,
         /// At most this many
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=10_000))]
         limit: i64,
@@ -74,6 +77,7 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
             state,
             actor,
             queue,
+            schedule,
             limit,
             json,
         } => {
@@ -85,6 +89,7 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
                 states,
                 actor,
                 queue,
+                schedule,
                 before: None,
                 limit,
             };
@@ -138,7 +143,7 @@ fn parse_id(text: &str) -> anyhow::Result<Uuid> {
 
 /// A task as printed in JSON: the row plus its status.
 #[derive(Serialize)]
-struct TaskView<'a> {
+pub(crate) struct TaskView<'a> {
     #[serde(flatten)]
     task: &'a TaskRow,
     status: Status,
@@ -146,7 +151,7 @@ struct TaskView<'a> {
 }
 
 impl<'a> TaskView<'a> {
-    fn new(task: &'a TaskRow) -> TaskView<'a> {
+    pub(crate) fn new(task: &'a TaskRow) -> TaskView<'a> {
         let status = task.status_at(Utc::now());
         TaskView {
             task,
@@ -233,6 +238,9 @@ fn show(task: &TaskRow, logs: Vec<LogEntry>, json: bool) -> anyhow::Result<()> {
     field("id", task.id.to_string());
     field("actor", task.actor.clone());
     field("queue", task.queue.clone());
+    if let Some(schedule) = &task.schedule {
+        field("schedule", schedule.clone());
+    }
     field(
         "status",
         format!("{} (state {})", status.label(), task.state),

@@ -215,6 +215,7 @@ impl Env {
             .env("LONGSHORE_WORKER__HEARTBEAT", "500ms")
             .env("LONGSHORE_WORKER__IDLE_MAX", "200ms")
             .env("LONGSHORE_WORKER__MAINTENANCE_INTERVAL", "200ms")
+            .env("LONGSHORE_WORKER__SCHEDULER_INTERVAL", "200ms")
             .env("LONGSHORE_WORKER__CANCEL_GRACE", "1s")
             .env("LONGSHORE_RETRY__BASE", "100ms")
             .env("LONGSHORE_RETRY__MAX", "200ms");
@@ -236,6 +237,12 @@ impl Env {
             text(&out.stderr)
         );
         text(&out.stdout)
+    }
+
+    /// The JSON a command prints.
+    pub(crate) fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.ok(args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("longshore {args:?}: {e}: {out}"))
     }
 
     pub(crate) fn worker(&self, args: &[&str], env: &[(&str, &str)]) -> Proc {
@@ -260,8 +267,18 @@ impl Env {
         self.counts().await.get(state).copied().unwrap_or(0)
     }
 
-    pub(crate) async fn wait_until(&self, what: &str, mut done: impl AsyncFnMut(&Env) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    pub(crate) async fn wait_until(&self, what: &str, done: impl AsyncFnMut(&Env) -> bool) {
+        self.wait_within(Duration::from_secs(30), what, done).await;
+    }
+
+    /// [`Env::wait_until`] with a deadline of `limit`.
+    pub(crate) async fn wait_within(
+        &self,
+        limit: Duration,
+        what: &str,
+        mut done: impl AsyncFnMut(&Env) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + limit;
         while !done(self).await {
             assert!(
                 tokio::time::Instant::now() < deadline,

@@ -19,6 +19,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         queues: config.queues.clone(),
         limit: 0,
         lease: config.lease,
+        capped: false,
     };
     loop {
         // Wait for one free slot, then take every other free one.
@@ -34,6 +35,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             permits.push(permit);
         }
         claim.limit = permits.len();
+        claim.capped = shared.capped.load(Ordering::Relaxed);
 
         // Not raced against `stop`: once sent, the claim may commit, and its
         // tasks must then be started (and drained or released) like any other.

@@ -126,13 +126,18 @@ async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
     let owner = &shared.config.id;
     let completions = &batch.completions[..n];
     let gate = shared.claim_gate.read().await;
-    let refill = *gate && shared.backlog.load(Ordering::Relaxed);
+    // Under running-task caps the claimer claims alone: its claims take the
+    // cluster-wide claim lock, which a statement that also completes would
+    // hold while it writes results.
+    let refill =
+        *gate && shared.backlog.load(Ordering::Relaxed) && !shared.capped.load(Ordering::Relaxed);
     let result = if refill {
         let refill = Claim {
             owner: owner.clone(),
             queues: shared.config.queues.clone(),
             limit: n,
             lease: shared.config.lease,
+            capped: false,
         };
         shared
             .store

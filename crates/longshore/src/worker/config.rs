@@ -38,15 +38,19 @@ pub struct WorkerConfig {
     pub retry: RetryPolicy,
     /// Most completions written per statement (default 1,000).
     pub completer_batch: usize,
-    /// How often delayed tasks are promoted and expired leases rescued (default 1 s).
+    /// How often the maintenance leader runs: promotes delayed tasks and
+    /// runs the built-in maintenance schedules that are due (default 1 s).
     pub maintenance_interval: Duration,
     /// How long finished tasks are kept, by state, before the maintenance
     /// leader purges them with their logs.
     pub retention: Retention,
-    /// How often the maintenance leader purges (default 1 min). Each purge
-    /// deletes in batches of 1,000 until nothing past retention is left, so
-    /// it keeps up however busy the workers are.
-    pub purge_interval: Duration,
+    /// How often the scheduler leader looks for due schedules (default 1 s).
+    pub scheduler_interval: Duration,
+    /// Schedules this application defines in code, created or updated by
+    /// name when the worker starts (so a redeploy does not duplicate them;
+    /// an operator's pause stays). Each must be valid and name an actor of
+    /// the worker's registry, or the worker does not start.
+    pub schedules: Vec<longshore_core::ScheduleDef>,
 }
 
 /// How long finished tasks are kept, by state (default 30 days each).
@@ -88,7 +92,8 @@ impl Default for WorkerConfig {
             retry: RetryPolicy::default(),
             completer_batch: 1000,
             retention: Retention::default(),
-            purge_interval: Duration::from_secs(60),
+            scheduler_interval: Duration::from_secs(1),
+            schedules: Vec::new(),
             maintenance_interval: Duration::from_secs(1),
         }
     }
@@ -140,8 +145,8 @@ impl WorkerConfig {
         if self.completer_batch == 0 {
             return fail("worker.completer_batch must be at least 1".into());
         }
-        if self.purge_interval.is_zero() {
-            return fail("worker.purge_interval must be above zero".into());
+        if self.scheduler_interval.is_zero() {
+            return fail("worker.scheduler_interval must be above zero".into());
         }
         for (state, keep) in [
             ("succeeded", self.retention.succeeded),

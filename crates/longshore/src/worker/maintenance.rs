@@ -1,7 +1,10 @@
 //! Maintenance: promotes delayed tasks that became due (waking their
-//! workers), forgets workers not seen for a lease, rescues running tasks
-//! whose lease expired, and every purge interval deletes finished tasks
-//! past their retention.
+//! workers), then runs the built-in schedules that are due: rescue of
+//! running tasks whose lease expired (`longshore.rescue`, every second by
+//! default), forgetting workers not seen for a lease (`longshore.workers`,
+//! every five seconds) and the purge of finished tasks past their retention
+//! (`longshore.purge`, every minute). Operators see, pause and retime them
+//! with `longshore schedules` like any schedule.
 //!
 //! One node of the cluster does it at a time: the holder of the
 //! maintenance role ([`Leadership::MAINTENANCE`]), a lease every worker
@@ -14,11 +17,13 @@
 
 use std::sync::Arc;
 
-use longshore_core::{Leadership, TaskState};
+use chrono::Utc;
+use longshore_core::schedule::builtin;
+use longshore_core::{CronSpec, Leadership, TaskState};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use super::{Shared, scheduler};
 
 const BATCH: i64 = 1000;
 
@@ -33,8 +38,6 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let mut leading = false;
     let mut failed_passes = 0;
     let mut stand_down_until: Option<Instant> = None;
-    // The first pass as leader purges; then every purge interval.
-    let mut purge_due = Instant::now();
     loop {
         // Spread the nodes' passes so that they do not all run at once.
         let jitter = interval.mul_f64(fastrand::f64() * 0.2);
@@ -42,6 +45,8 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             () = tokio::time::sleep(interval + jitter) => {}
             () = stop.cancelled() => break,
         }
+        // Every node, leader or not, keeps up with the cluster's caps.
+        shared.refresh_caps().await;
         if stand_down_until.is_some_and(|until| Instant::now() < until) {
             continue;
         }
@@ -67,7 +72,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         if !leading {
             continue;
         }
-        if pass(&shared).await {
+        if pass(&shared, &stop).await {
             failed_passes = 0;
         } else {
             failed_passes += 1;
@@ -80,17 +85,6 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                 leading = false;
                 failed_passes = 0;
                 stand_down_until = Some(Instant::now() + config.lease);
-                continue;
-            }
-        }
-        if Instant::now() >= purge_due {
-            // At most a third of a lease per pass, so that the role (renewed
-            // for a lease at each pass) cannot lapse meanwhile and the next
-            // pass's rescue is not held up; an unfinished purge goes on at
-            // the next pass.
-            let budget = Instant::now() + config.lease / 3;
-            if purge(&shared, budget, &stop).await {
-                purge_due = Instant::now() + config.purge_interval;
             }
         }
     }
@@ -100,51 +94,124 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     resign(&shared).await;
 }
 
-/// One pass of the leader's duties that must not wait: promote due tasks,
-/// rescue expired leases, forget dead workers. True when every step worked.
-async fn pass(shared: &Shared) -> bool {
-    let mut ok = true;
+/// How a maintenance job went.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Job {
+    /// Done: its run is recorded.
+    Done,
+    /// Stopped at its time budget: it goes on at the next pass.
+    Unfinished,
+    /// A step failed.
+    Failed,
+}
+
+/// One pass of the leader: promote due tasks, then each built-in schedule
+/// that is due — rescue of expired leases, forgetting dead workers, purge —
+/// in that order, so that a long purge never holds up a rescue. True when
+/// every step worked.
+async fn pass(shared: &Shared, stop: &CancellationToken) -> bool {
+    let mut ok = promote(shared).await;
+    for name in builtin::ALL {
+        // What to record once the job is done; `None` with `run` true: the
+        // schedule cannot be read, so the job runs at every pass rather
+        // than never.
+        let (fire, run) = match shared.store.schedule(name).await {
+            Ok(Some(schedule)) => {
+                match CronSpec::parse(&schedule.def.cron, &schedule.def.time_zone) {
+                    Ok(spec) => {
+                        let fire = scheduler::next_fire(&schedule, &spec, Utc::now(), false);
+                        let run = fire.is_some();
+                        (fire, run)
+                    }
+                    Err(e) => {
+                        tracing::error!(schedule = name, error = %e, "built-in schedule cannot be read; running it at every pass");
+                        (None, true)
+                    }
+                }
+            }
+            Ok(None) => (None, true),
+            Err(e) => {
+                tracing::warn!(schedule = name, error = %e, "cannot read a built-in schedule");
+                ok = false;
+                continue;
+            }
+        };
+        if !run {
+            continue;
+        }
+        let job = match name {
+            builtin::RESCUE => rescue(shared).await,
+            builtin::WORKERS => forget_workers(shared).await,
+            _ => {
+                // At most a third of a lease, so that the role (renewed for
+                // a lease at each pass) cannot lapse meanwhile and the next
+                // pass's rescue is not held up.
+                let budget = Instant::now() + shared.config.lease / 3;
+                purge(shared, budget, stop).await
+            }
+        };
+        match (job, fire) {
+            (Job::Done, Some(fire)) => {
+                if let Err(e) = shared.store.fire_schedule(&fire).await {
+                    tracing::warn!(schedule = name, error = %e, "cannot record the run of a built-in schedule");
+                    ok = false;
+                }
+            }
+            (Job::Failed, _) => ok = false,
+            _ => {}
+        }
+    }
+    ok
+}
+
+async fn promote(shared: &Shared) -> bool {
     loop {
         match shared.store.promote_due(BATCH).await {
             Ok(n) if n as i64 == BATCH => continue,
-            Ok(_) => break,
+            Ok(_) => return true,
             Err(e) => {
                 tracing::warn!(error = %e, "promoting due tasks failed");
-                ok = false;
-                break;
+                return false;
             }
         }
     }
+}
+
+async fn rescue(shared: &Shared) -> Job {
     loop {
         match shared.store.rescue_expired(BATCH).await {
-            Ok(0) => break,
+            Ok(0) => return Job::Done,
             Ok(n) => {
                 tracing::warn!(
                     rescued = n,
                     "returned tasks with expired leases to the queue"
                 );
                 if (n as i64) < BATCH {
-                    break;
+                    return Job::Done;
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "rescuing expired leases failed");
-                ok = false;
-                break;
+                return Job::Failed;
             }
         }
     }
-    // A worker not seen for a lease is dead: its tasks were rescued above,
-    // and it leaves the list of live ones.
+}
+
+/// A worker not seen for a lease is dead: its tasks are rescued, and it
+/// leaves the list of live ones.
+async fn forget_workers(shared: &Shared) -> Job {
     match shared.store.forget_workers(shared.config.lease).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(forgotten = n, "removed workers not seen for a lease"),
+        Ok(0) => Job::Done,
+        Ok(n) => {
+            tracing::info!(forgotten = n, "removed workers not seen for a lease");
+            Job::Done
+        }
         Err(e) => {
             tracing::warn!(error = %e, "removing workers not seen failed");
-            ok = false;
+            Job::Failed
         }
     }
-    ok
 }
 
 async fn resign(shared: &Shared) {
@@ -158,20 +225,20 @@ async fn resign(shared: &Shared) {
 }
 
 /// Deletes finished tasks past their retention, state by state, in batches,
-/// until none is left (true) or `budget` is reached or the worker stops
-/// (false: the rest waits for the next pass).
-async fn purge(shared: &Shared, budget: Instant, stop: &CancellationToken) -> bool {
+/// until none is left, or `budget` is reached or the worker stops (the rest
+/// waits for the next pass).
+async fn purge(shared: &Shared, budget: Instant, stop: &CancellationToken) -> Job {
     let retention = shared.config.retention;
-    let mut finished = true;
     for (state, keep) in [
         (TaskState::Succeeded, retention.succeeded),
         (TaskState::Failed, retention.failed),
         (TaskState::Cancelled, retention.cancelled),
     ] {
         let mut purged = 0;
+        let mut job = Job::Done;
         loop {
             if Instant::now() >= budget || stop.is_cancelled() {
-                finished = false;
+                job = Job::Unfinished;
                 break;
             }
             match shared.store.purge_finished(state, keep, BATCH).await {
@@ -183,6 +250,7 @@ async fn purge(shared: &Shared, budget: Instant, stop: &CancellationToken) -> bo
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, %state, "purging finished tasks failed");
+                    job = Job::Failed;
                     break;
                 }
             }
@@ -190,9 +258,9 @@ async fn purge(shared: &Shared, budget: Instant, stop: &CancellationToken) -> bo
         if purged > 0 {
             tracing::info!(%state, purged, retention = ?keep, "purged finished tasks past retention");
         }
-        if !finished {
-            break;
+        if job != Job::Done {
+            return job;
         }
     }
-    finished
+    Job::Done
 }

@@ -10,7 +10,8 @@
 //! | completer | `completer.rs` | writes finished executions in batches, claiming replacements for their slots in the same statement |
 //! | heartbeat | `heartbeat.rs` | renews leases, writes logs of running tasks, learns of cancellations |
 //! | listener | `listener.rs` | wakes the claimer on NOTIFY, forwards cancellations |
-//! | maintenance | `maintenance.rs` | promotes due delayed tasks, rescues expired leases |
+//! | maintenance | `maintenance.rs` | on the maintenance leader: promotes due delayed tasks, runs the built-in schedules (rescue, purge, forget dead workers); on every node: reads the cluster's caps |
+//! | scheduler | `scheduler.rs` | on the scheduler leader: fires due schedules |
 //!
 //! Stopping ([`WorkerHandle::shutdown`]) stops claiming, lets in-flight
 //! executions finish for the drain timeout, cancels the rest and hands
@@ -24,9 +25,10 @@ mod executor;
 mod heartbeat;
 mod listener;
 mod maintenance;
+mod scheduler;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use longshore_core::{Completion, Store};
@@ -67,6 +69,10 @@ pub(crate) struct Shared {
     /// frees only once the result is recorded, so the database never shows
     /// more running tasks than the worker's concurrency.
     pub(crate) completions: mpsc::Sender<(Completion, OwnedSemaphorePermit)>,
+    /// The cluster has running-task caps, as last read: claims then take
+    /// the cluster-wide claim lock, and the completer leaves claiming to the
+    /// claimer (whose claims take it).
+    pub(crate) capped: AtomicBool,
 }
 
 impl Shared {
@@ -87,6 +93,30 @@ impl Shared {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot record this worker as alive"),
             Err(_) => tracing::warn!("recording this worker as alive timed out"),
+        }
+    }
+
+    /// Reads whether the cluster has running-task caps. On failure the
+    /// last answer stands (every claim reads the caps themselves anyway;
+    /// only the claim lock depends on this).
+    pub(crate) async fn refresh_caps(&self) {
+        let store = &self.store;
+        let read = async {
+            let global = store.cluster_settings().await?.max_running.is_some();
+            let queues = store.queue_settings().await?;
+            Ok::<_, longshore_core::StoreError>(
+                global || queues.iter().any(|q| q.max_running.is_some()),
+            )
+        };
+        match tokio::time::timeout(self.config.heartbeat, read).await {
+            Ok(Ok(capped)) => {
+                let was = self.capped.swap(capped, Ordering::Relaxed);
+                if was != capped {
+                    tracing::info!(capped, "the cluster's running-task caps changed");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the cluster's running-task caps"),
+            Err(_) => tracing::warn!("reading the cluster's running-task caps timed out"),
         }
     }
 
@@ -175,6 +205,20 @@ impl Worker {
         config: WorkerConfig,
     ) -> Result<Worker, Error> {
         config.validate()?;
+        for def in &config.schedules {
+            def.validate()
+                .map_err(|e| Error::Config(format!("schedule {}: {e}", def.name)))?;
+            if !registry.contains(&def.actor) {
+                return Err(Error::Config(format!(
+                    "schedule {}: unknown actor `{}`: this worker's registry has {}",
+                    def.name,
+                    def.actor,
+                    registry.names().join(", ")
+                )));
+            }
+            longshore_core::schedule::check_builtin_edit(None, def)
+                .map_err(|e| Error::Config(format!("schedule {}: {e}", def.name)))?;
+        }
         Ok(Worker {
             store,
             registry,
@@ -196,6 +240,7 @@ impl Worker {
             claim_gate: tokio::sync::RwLock::new(true),
             backlog: AtomicBool::new(false),
             completions: tx,
+            capped: AtomicBool::new(false),
         });
         let shutdown = CancellationToken::new();
         let id = shared.config.id.clone();
@@ -259,6 +304,7 @@ async fn supervise(
         "worker started"
     );
     shared.announce().await;
+    shared.refresh_caps().await;
 
     let claimer = tokio::spawn(claimer::run(shared.clone(), stop_claiming.clone()));
     let completer = tokio::spawn(completer::run(
@@ -270,6 +316,7 @@ async fn supervise(
         tokio::spawn(heartbeat::run(shared.clone(), stop_background.clone())),
         tokio::spawn(listener::run(shared.clone(), stop_background.clone())),
         tokio::spawn(maintenance::run(shared.clone(), stop_background.clone())),
+        tokio::spawn(scheduler::run(shared.clone(), stop_background.clone())),
     ];
 
     shutdown.cancelled().await;

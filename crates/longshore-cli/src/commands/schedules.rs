@@ -1,0 +1,628 @@
+//! `longshore schedules …`: cron schedules. Add, change, list and show
+//! them; pause, resume, run by hand and delete them.
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use longshore::core::schedule::check_builtin_edit;
+use longshore::core::{
+    Fire, FireKind, FireOutcome, Overlap, PutMode, Schedule, ScheduleDef, TaskFilter,
+};
+use longshore::{NewTask, Related, Store, StoreError, TaskRow};
+use serde::Serialize;
+
+use super::{Missing, task_input};
+use crate::output;
+use crate::settings::Settings;
+
+/// How many runs `show` lists.
+const RECENT_RUNS: i64 = 10;
+
+#[derive(clap::Subcommand)]
+pub(crate) enum Command {
+    /// Create a schedule: a task enqueued on a cron expression, in a time
+    /// zone. Prints its next run.
+    Add(AddArgs),
+    /// Change a schedule: only the fields given. A new cron expression or
+    /// time zone moves its next run; built-in schedules (`longshore.*`)
+    /// take only --cron and --tz.
+    Edit(EditArgs),
+    /// Every schedule, built-in ones included: timing, overlap policy,
+    /// pause, next and last run.
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// One schedule, every field, with its most recent runs.
+    Show {
+        /// Schedule name
+        name: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a schedule from running on its own (it can still be run by
+    /// hand).
+    Pause {
+        /// Schedule name
+        name: String,
+    },
+    /// Let a paused schedule run again: it runs at once, then follows its
+    /// cron expression.
+    Resume {
+        /// Schedule name
+        name: String,
+    },
+    /// Run a schedule now, paused or not, under its overlap policy.
+    Run {
+        /// Schedule name
+        name: String,
+    },
+    /// Delete a schedule (not a built-in one). The tasks it created stay.
+    Delete {
+        /// Schedule name
+        name: String,
+        /// Really delete it
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct AddArgs {
+    /// Schedule name, unique across the cluster
+    name: String,
+    /// The actor each run calls (built-in: noop, sleep, fail, http)
+    #[arg(long, value_name = "A")]
+    actor: String,
+    /// Cron expression: minute hour day-of-month month day-of-week (a
+    /// leading seconds field is accepted), or @hourly, @daily, @weekly…
+    #[arg(long, value_name = "EXPR")]
+    cron: String,
+    #[command(flatten)]
+    fields: Fields,
+    /// Create it paused: it runs only by hand until resumed
+    #[arg(long)]
+    paused: bool,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct EditArgs {
+    /// Schedule name
+    name: String,
+    /// The actor each run calls
+    #[arg(long, value_name = "A")]
+    actor: Option<String>,
+    /// Cron expression (see `schedules add --help`)
+    #[arg(long, value_name = "EXPR")]
+    cron: Option<String>,
+    #[command(flatten)]
+    fields: Fields,
+}
+
+/// The flags `add` and `edit` share; on `edit`, each one given replaces
+/// the stored value.
+#[derive(clap::Args)]
+struct Fields {
+    /// IANA time zone the cron expression is read in, e.g. Europe/Paris [add default: UTC]
+    #[arg(long, value_name = "ZONE")]
+    tz: Option<String>,
+    /// Arguments of each run as a JSON object, or @FILE to read them from a file (@- for stdin) [add default: {}]
+    #[arg(long, value_name = "JSON")]
+    args: Option<String>,
+    /// Queue each run goes to [add default: default]
+    #[arg(long, value_name = "Q")]
+    queue: Option<String>,
+    /// Priority of each run, lower runs first [add default: 0]
+    #[arg(long, allow_negative_numbers = true, value_name = "P")]
+    priority: Option<i16>,
+    /// Executions each run may have [add default: setting retry.max_attempts]
+    #[arg(long, value_name = "N")]
+    max_attempts: Option<i32>,
+    /// Time limit of each execution, e.g. 90s; `none` for the worker's [add default: none]
+    #[arg(long, value_name = "DURATION")]
+    time_limit: Option<String>,
+    /// The object each run works on, as TYPE:ID (e.g. user:42); `none` for none
+    #[arg(long, value_name = "TYPE:ID")]
+    related: Option<String>,
+    /// While the previous run is still active, a due run waits for it
+    /// (queue), is dropped and counted (skip), or cancels it and starts
+    /// (replace) [add default: queue]
+    #[arg(long, value_name = "POLICY")]
+    overlap: Option<String>,
+    /// Accept an actor that is not built in (one your own workers register)
+    #[arg(long)]
+    any_actor: bool,
+}
+
+/// The parsed `Fields`: every one checked before anything is read or
+/// written.
+struct Changes {
+    time_zone: Option<String>,
+    args: Option<serde_json::Value>,
+    queue: Option<String>,
+    priority: Option<i16>,
+    max_attempts: Option<i32>,
+    time_limit_ms: Option<Option<i64>>,
+    related: Option<Option<Related>>,
+    overlap: Option<Overlap>,
+}
+
+impl Fields {
+    fn parse(&self) -> anyhow::Result<Changes> {
+        let args = self
+            .args
+            .as_deref()
+            .map(task_input::read_args)
+            .transpose()?;
+        let time_limit_ms = match self.time_limit.as_deref() {
+            None => None,
+            Some("none") => Some(None),
+            Some(text) => {
+                let limit = humantime::parse_duration(text).map_err(|e| {
+                    anyhow::anyhow!("--time-limit `{text}`: {e} (e.g. 90s, 5m, or none)")
+                })?;
+                Some(Some(task_input::time_limit_ms(limit)))
+            }
+        };
+        let related = match self.related.as_deref() {
+            None => None,
+            Some("none") => Some(None),
+            Some(text) => Some(Some(task_input::parse_related(text)?)),
+        };
+        let overlap = self
+            .overlap
+            .as_deref()
+            .map(str::parse::<Overlap>)
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        Ok(Changes {
+            time_zone: self.tz.clone(),
+            args,
+            queue: self.queue.clone(),
+            priority: self.priority,
+            max_attempts: self.max_attempts,
+            time_limit_ms,
+            related,
+            overlap,
+        })
+    }
+}
+
+impl Changes {
+    /// Whether a flag other than the timing ones (--tz) was given.
+    fn touches_the_job(&self) -> bool {
+        self.args.is_some()
+            || self.queue.is_some()
+            || self.priority.is_some()
+            || self.max_attempts.is_some()
+            || self.time_limit_ms.is_some()
+            || self.related.is_some()
+            || self.overlap.is_some()
+    }
+
+    fn apply(self, def: &mut ScheduleDef) {
+        if let Some(zone) = self.time_zone {
+            def.time_zone = zone;
+        }
+        if let Some(args) = self.args {
+            def.args = args;
+        }
+        if let Some(queue) = self.queue {
+            def.queue = queue;
+        }
+        if let Some(priority) = self.priority {
+            def.priority = priority;
+        }
+        if let Some(max) = self.max_attempts {
+            def.max_attempts = max;
+        }
+        if let Some(limit) = self.time_limit_ms {
+            def.time_limit_ms = limit;
+        }
+        if let Some(related) = self.related {
+            def.related = related;
+        }
+        if let Some(overlap) = self.overlap {
+            def.overlap = overlap;
+        }
+    }
+}
+
+/// A definition's own checks, with the message alone (not prefixed by
+/// `invalid input:`); returns when it next comes due from now.
+fn check(def: &ScheduleDef) -> anyhow::Result<Option<chrono::DateTime<Utc>>> {
+    let spec = def.validate().map_err(plain)?;
+    Ok(spec.next_after(Utc::now()))
+}
+
+/// The message of an invalid-input error without its prefix (the CLI
+/// says what was wrong with what was typed); other errors unchanged.
+fn plain(e: StoreError) -> anyhow::Error {
+    match e {
+        StoreError::InvalidInput(message) => anyhow::Error::msg(message),
+        other => other.into(),
+    }
+}
+
+pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Add(args) => add(settings, args).await,
+        Command::Edit(args) => edit(settings, args).await,
+        Command::List { json } => {
+            let store = super::connect(settings, Missing::Refuse).await?;
+            list(&store.schedules().await?, json)
+        }
+        Command::Show { name, json } => {
+            let store = super::connect(settings, Missing::Refuse).await?;
+            let schedule = load(store.as_ref(), &name).await?;
+            let runs = store
+                .list(&TaskFilter {
+                    schedule: Some(name),
+                    limit: RECENT_RUNS,
+                    ..TaskFilter::default()
+                })
+                .await?;
+            show(&schedule, &runs, json)
+        }
+        Command::Pause { name } => {
+            let store = super::connect(settings, Missing::Refuse).await?;
+            store.set_schedule_paused(&name, true).await?;
+            println!(
+                "schedule {name} paused: it does not run on its own until `longshore schedules resume {name}` \
+                 (`longshore schedules run {name}` still runs it by hand)"
+            );
+            Ok(())
+        }
+        Command::Resume { name } => {
+            let store = super::connect(settings, Missing::Refuse).await?;
+            let schedule = store.set_schedule_paused(&name, false).await?;
+            println!(
+                "schedule {name} resumed: it runs at once (at the scheduler's next pass), then on its cron `{}` ({})",
+                schedule.def.cron, schedule.def.time_zone
+            );
+            Ok(())
+        }
+        Command::Run { name } => run_now(settings, &name).await,
+        Command::Delete { name, yes } => {
+            if ScheduleDef::is_builtin_name(&name) {
+                bail!(
+                    "{name} is a built-in schedule and cannot be deleted; pause it instead (`longshore schedules pause {name}`)"
+                );
+            }
+            if !yes {
+                bail!(
+                    "not deleting schedule {name} without --yes (the tasks it created stay; `longshore schedules pause {name}` stops it without deleting it)"
+                );
+            }
+            let store = super::connect(settings, Missing::Refuse).await?;
+            store.delete_schedule(&name).await.map_err(plain)?;
+            println!("schedule {name} deleted (the tasks it created stay)");
+            Ok(())
+        }
+    }
+}
+
+/// The schedule `name`, or the store's not-found error.
+async fn load(store: &dyn Store, name: &str) -> anyhow::Result<Schedule> {
+    Ok(store
+        .schedule(name)
+        .await?
+        .ok_or_else(|| StoreError::ScheduleNotFound(name.to_owned()))?)
+}
+
+async fn add(settings: &Settings, args: AddArgs) -> anyhow::Result<()> {
+    // Everything is checked before anything is written.
+    let changes = args.fields.parse()?;
+    let mut def = ScheduleDef::new(args.name.clone(), args.actor.clone(), args.cron.clone());
+    def.max_attempts = settings.retry.max_attempts;
+    changes.apply(&mut def);
+    let next = check(&def)?;
+    check_builtin_edit(None, &def).map_err(plain)?;
+    task_input::check_actor(&def.actor, &def.args, args.fields.any_actor)?;
+
+    let store = super::connect(settings, Missing::Refuse).await?;
+    if args.paused {
+        // Created with no next run, then paused: it cannot come due in
+        // between. Resuming makes it due at once.
+        store
+            .put_schedule(&def, PutMode::Create, None)
+            .await
+            .map_err(plain)?;
+        store
+            .set_schedule_paused(&def.name, true)
+            .await
+            .with_context(|| {
+                format!(
+                    "schedule {} was created but not paused: it has no next run until `longshore schedules resume {}`",
+                    def.name, def.name
+                )
+            })?;
+        println!(
+            "schedule {} created, paused: it runs only by hand until `longshore schedules resume {}`, \
+             which runs it at once and then on its cron",
+            def.name, def.name
+        );
+        return Ok(());
+    }
+    let schedule = store
+        .put_schedule(&def, PutMode::Create, next)
+        .await
+        .map_err(plain)?;
+    println!(
+        "schedule {} created; next run: {}",
+        schedule.def.name,
+        next_run(&schedule)
+    );
+    Ok(())
+}
+
+async fn edit(settings: &Settings, args: EditArgs) -> anyhow::Result<()> {
+    let changes = args.fields.parse()?;
+    let touches_job = changes.touches_the_job() || args.actor.is_some();
+    if !touches_job && args.cron.is_none() && changes.time_zone.is_none() {
+        bail!(
+            "nothing to change: pass at least one of --actor, --cron, --tz, --args, --queue, --priority, \
+             --max-attempts, --time-limit, --related, --overlap"
+        );
+    }
+    let store = super::connect(settings, Missing::Refuse).await?;
+    let old = load(store.as_ref(), &args.name).await?;
+    if old.builtin && touches_job {
+        bail!(
+            "{} is a built-in schedule: only --cron and --tz can change (and `schedules pause|resume` stop and start it)",
+            args.name
+        );
+    }
+    let mut def = old.def.clone();
+    if let Some(actor) = &args.actor {
+        def.actor.clone_from(actor);
+    }
+    if let Some(cron) = &args.cron {
+        def.cron.clone_from(cron);
+    }
+    let checks_actor = args.actor.is_some() || changes.args.is_some();
+    changes.apply(&mut def);
+    let next = check(&def)?;
+    if checks_actor {
+        task_input::check_actor(&def.actor, &def.args, args.fields.any_actor)?;
+    }
+    if def == old.def {
+        println!("schedule {} unchanged", def.name);
+        return Ok(());
+    }
+    let schedule = store
+        .put_schedule(&def, PutMode::Update, next)
+        .await
+        .map_err(plain)?;
+    let paused = if schedule.paused {
+        " (paused: it runs only by hand until resumed)"
+    } else {
+        ""
+    };
+    println!(
+        "schedule {} updated; next run: {}{paused}",
+        schedule.def.name,
+        next_run(&schedule)
+    );
+    Ok(())
+}
+
+/// `schedules run NAME`.
+async fn run_now(settings: &Settings, name: &str) -> anyhow::Result<()> {
+    let store = super::connect(settings, Missing::Refuse).await?;
+    let schedule = load(store.as_ref(), name).await?;
+    // A built-in job is the maintenance leader's to run; a user schedule's
+    // run is a task like any other.
+    let task: Option<NewTask> = (!schedule.builtin).then(|| schedule.def.task());
+    let outcome = store
+        .fire_schedule(&Fire {
+            name: name.to_owned(),
+            kind: FireKind::Now,
+            next_run_at: None,
+            task,
+        })
+        .await
+        .map_err(plain)?;
+    match outcome {
+        // Whatever the engine reports for a built-in job, it is the
+        // maintenance leader that runs it.
+        FireOutcome::Waiting { .. } | FireOutcome::Enqueued { .. } if schedule.builtin => {
+            println!("schedule {name}: requested; the maintenance leader runs it at its next pass");
+        }
+        FireOutcome::Enqueued {
+            task,
+            replaced: None,
+        } => println!("schedule {name}: enqueued task {task}"),
+        FireOutcome::Enqueued {
+            task,
+            replaced: Some(previous),
+        } => println!(
+            "schedule {name}: enqueued task {task}, replacing {previous} (overlap replace: the previous run was cancelled)"
+        ),
+        FireOutcome::Waiting { behind } => println!(
+            "schedule {name}: waiting behind task {behind} (overlap queue: runs once it finishes)"
+        ),
+        FireOutcome::Skipped { behind } => {
+            println!("schedule {name}: skipped: task {behind} still active (overlap skip)")
+        }
+        FireOutcome::Stale => println!(
+            "schedule {name}: nothing done (it changed meanwhile); look with `longshore schedules show {name}`"
+        ),
+    }
+    Ok(())
+}
+
+/// When a schedule next runs, for people.
+fn next_run(schedule: &Schedule) -> String {
+    if schedule.run_requested && schedule.builtin {
+        return "at the maintenance leader's next pass (a run by hand is pending)".to_owned();
+    }
+    if schedule.run_requested {
+        return "as soon as its previous run finishes (a run by hand is pending)".to_owned();
+    }
+    match schedule.next_run_at {
+        Some(at) if schedule.paused => format!("{} UTC if resumed before then", output::time(at)),
+        Some(at) => format!("{} UTC", output::time(at)),
+        None if schedule.paused => "none while paused".to_owned(),
+        None => "never (its cron expression does not come due again)".to_owned(),
+    }
+}
+
+/// The task id a schedule's last run created; built-in ones create none.
+fn last_task(schedule: &Schedule) -> Option<uuid::Uuid> {
+    schedule.last_task_id.filter(|id| !id.is_nil())
+}
+
+fn yes_no(flag: bool) -> String {
+    if flag { "yes" } else { "no" }.to_owned()
+}
+
+fn list(schedules: &[Schedule], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(schedules)?);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = schedules
+        .iter()
+        .map(|s| {
+            let next = if s.run_requested {
+                "pending (by hand)".to_owned()
+            } else {
+                output::maybe_time(s.next_run_at)
+            };
+            vec![
+                s.def.name.clone(),
+                if s.builtin { "built-in" } else { "user" }.to_owned(),
+                s.def.actor.clone(),
+                s.def.cron.clone(),
+                s.def.time_zone.clone(),
+                s.def.overlap.to_string(),
+                yes_no(s.paused),
+                next,
+                output::maybe_time(s.last_run_at),
+                last_task(s).map_or_else(|| "-".to_owned(), |id| id.to_string()),
+                s.skipped_runs.to_string(),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "NAME",
+            "KIND",
+            "ACTOR",
+            "CRON",
+            "TZ",
+            "OVERLAP",
+            "PAUSED",
+            "NEXT RUN",
+            "LAST RUN",
+            "LAST TASK",
+            "SKIPPED",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+fn overlap_meaning(overlap: Overlap) -> &'static str {
+    match overlap {
+        Overlap::Queue => "a due run waits for the previous one to finish",
+        Overlap::Skip => "a due run is dropped while the previous one is active",
+        Overlap::Replace => "a due run cancels the previous one if still active",
+    }
+}
+
+fn show(schedule: &Schedule, runs: &[TaskRow], json: bool) -> anyhow::Result<()> {
+    if json {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            schedule: &'a Schedule,
+            recent_runs: Vec<super::tasks::TaskView<'a>>,
+        }
+        let shown = Shown {
+            schedule,
+            recent_runs: runs.iter().map(super::tasks::TaskView::new).collect(),
+        };
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+        return Ok(());
+    }
+    let def = &schedule.def;
+    let field = |name: &str, value: String| println!("{name:<14} {value}");
+    field("name", def.name.clone());
+    if schedule.builtin {
+        field(
+            "kind",
+            "built-in: the maintenance leader runs it itself (only its timing and pause can change)"
+                .to_owned(),
+        );
+    }
+    field("actor", def.actor.clone());
+    field("args", def.args.to_string());
+    field("queue", def.queue.clone());
+    field("priority", def.priority.to_string());
+    field("max attempts", def.max_attempts.to_string());
+    field(
+        "time limit",
+        def.time_limit_ms
+            .map_or_else(|| "the worker's".to_owned(), |ms| format!("{ms} ms")),
+    );
+    field(
+        "related",
+        def.related.as_ref().map_or_else(
+            || "standalone".to_owned(),
+            |r| format!("{}:{}", r.kind, r.id),
+        ),
+    );
+    field("cron", def.cron.clone());
+    field("time zone", def.time_zone.clone());
+    field(
+        "overlap",
+        format!("{} ({})", def.overlap, overlap_meaning(def.overlap)),
+    );
+    field("paused", yes_no(schedule.paused));
+    field("next run", next_run(schedule));
+    field("last run", output::maybe_time(schedule.last_run_at));
+    field(
+        "last task",
+        last_task(schedule).map_or_else(|| "-".to_owned(), |id| id.to_string()),
+    );
+    field(
+        "skipped runs",
+        match schedule.last_skipped_at {
+            Some(at) => format!("{} (last at {})", schedule.skipped_runs, output::time(at)),
+            None => schedule.skipped_runs.to_string(),
+        },
+    );
+    field("created", output::time(schedule.created_at));
+    field("modified", output::time(schedule.modified_at));
+    println!();
+    if schedule.builtin {
+        println!("Recent runs: none recorded as tasks (a built-in schedule enqueues no task).");
+        return Ok(());
+    }
+    if runs.is_empty() {
+        println!("Recent runs: none yet.");
+        return Ok(());
+    }
+    println!("Recent runs (newest first):");
+    let now = Utc::now();
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|t| {
+            vec![
+                t.id.to_string(),
+                t.state.to_string(),
+                t.status_at(now).label().to_owned(),
+                format!("{}/{}", t.attempt, t.max_attempts),
+                output::time(t.created_at),
+                output::maybe_time(t.finished_at),
+            ]
+        })
+        .collect();
+    output::table(
+        &["ID", "STATE", "STATUS", "ATTEMPT", "CREATED", "FINISHED"],
+        &rows,
+    );
+    Ok(())
+}
