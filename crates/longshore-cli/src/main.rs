@@ -2,6 +2,7 @@
 //! together; the logic lives in the `longshore` crates.
 
 mod actors;
+mod api;
 mod commands;
 mod output;
 mod settings;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use commands::{
-    bench, enqueue, queues, runtime_settings, schedules, serve, tasks, worker, workers,
+    bench, enqueue, queues, runtime_settings, schedules, serve, tasks, tokens, worker, workers,
 };
 
 #[derive(Parser)]
@@ -74,6 +75,10 @@ enum Command {
     /// own settings (YAML file, LONGSHORE_* variables).
     #[command(subcommand)]
     Settings(runtime_settings::Command),
+    /// Bearer tokens for the HTTP API: create (the secret is shown once),
+    /// list, revoke.
+    #[command(subcommand)]
+    Tokens(tokens::Command),
     /// Measure throughput and latency (bulk, latency, steady state) on a
     /// scratch database it creates and drops.
     Bench(bench::Args),
@@ -145,6 +150,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Workers(command) => workers::run(&settings, command).await,
         Command::Schedules(command) => schedules::run(&settings, command).await,
         Command::Settings(command) => runtime_settings::run(&settings, command).await,
+        Command::Tokens(command) => tokens::run(&settings, command).await,
         Command::Bench(args) => bench::run(&settings, args).await,
     }
 }

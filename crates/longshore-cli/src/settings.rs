@@ -72,12 +72,21 @@ impl Default for Settings {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct HttpServerSettings {
     pub(crate) listen: SocketAddr,
+    /// The largest request body the API reads.
+    pub(crate) max_body_bytes: usize,
+}
+
+impl HttpServerSettings {
+    /// The smallest body limit allowed: below it, even a small request
+    /// would be refused.
+    pub(crate) const MIN_BODY_BYTES: usize = 1024;
 }
 
 impl Default for HttpServerSettings {
     fn default() -> Self {
         HttpServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 1024 * 1024,
         }
     }
 }
@@ -265,6 +274,13 @@ impl Settings {
                 self.retry.max_attempts
             ));
         }
+        if self.http.max_body_bytes < HttpServerSettings::MIN_BODY_BYTES {
+            return Err(format!(
+                "invalid setting: http.max_body_bytes must be at least {}, got {}",
+                HttpServerSettings::MIN_BODY_BYTES,
+                self.http.max_body_bytes
+            ));
+        }
         if self.actors.http.timeout.is_zero() {
             return Err("invalid setting: actors.http.timeout must be above zero".into());
         }
@@ -364,6 +380,17 @@ mod tests {
         );
         assert_eq!(config.retention.failed, Duration::from_secs(30 * 24 * 3600));
         assert_eq!(config.scheduler_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_api_body_limit_has_a_floor() {
+        assert_eq!(
+            Settings::load(None, &[]).unwrap().http.max_body_bytes,
+            1024 * 1024
+        );
+        let flags = [("http.max_body_bytes", Value::from(10u32))];
+        let err = Settings::load(None, &flags).unwrap_err();
+        assert!(err.contains("http.max_body_bytes"), "{err}");
     }
 
     #[test]

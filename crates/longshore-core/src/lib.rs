@@ -14,6 +14,8 @@
 //!   when they come due ([`CronSpec`]).
 //! - [`store`]: the storage interface ([`Store`]) every engine implements,
 //!   and its error type ([`StoreError`]).
+//! - [`token`]: API tokens ([`TokenInfo`], [`TokenScope`]) and how their
+//!   secrets are made and stored ([`TokenSecret`]).
 //!
 //! Engines (`longshore-postgres`) implement [`Store`]; the worker runtime
 //! (`longshore`) drives it.
@@ -23,6 +25,7 @@ pub mod retry;
 pub mod schedule;
 pub mod store;
 pub mod task;
+pub mod token;
 
 pub use lifecycle::{Outcome, Transition};
 pub use retry::RetryPolicy;
@@ -35,3 +38,4 @@ pub use store::{
     WorkerInfo, WorkerPresence,
 };
 pub use task::{LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};
+pub use token::{TokenInfo, TokenScope, TokenSecret};

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::lifecycle::Transition;
 use crate::schedule::{Fire, FireOutcome, PutMode, Schedule, ScheduleDef};
 use crate::task::{LogEntry, LogLevel, NewTask, TaskRow, TaskState};
+use crate::token::{TokenInfo, TokenScope};
 
 /// What went wrong in storage. Callers match on the kind; the message names
 /// what was wrong and, where it helps, what to do.
@@ -40,6 +41,15 @@ pub enum StoreError {
     /// A schedule of this name exists already.
     #[error("a schedule named `{0}` exists already")]
     ScheduleExists(String),
+    /// No API token has this name.
+    #[error("no API token named `{0}`")]
+    TokenNotFound(String),
+    /// An API token of this name exists already (perhaps revoked: names
+    /// are never reused, so that logs naming a token stay unambiguous).
+    #[error(
+        "an API token named `{0}` exists already (names of revoked tokens are kept too): choose another name"
+    )]
+    TokenExists(String),
     /// Another active task holds the unique key.
     #[error("an active task already holds unique key `{key}`")]
     UniqueConflict {
@@ -563,4 +573,33 @@ pub trait Store: Send + Sync + 'static {
     /// A dedicated event stream, or `None` when the engine or its
     /// configuration (poll-only) has none.
     async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError>;
+
+    /// Stores a new API token `name` with `scope`, of which only the hash
+    /// of its secret is kept (see [`TokenSecret`](crate::TokenSecret) for
+    /// how a secret is made and hashed). Refuses a name already taken, by a
+    /// revoked token too ([`StoreError::TokenExists`]), a malformed name and
+    /// anything but a SHA-256 hex hash.
+    async fn create_token(
+        &self,
+        name: &str,
+        scope: TokenScope,
+        secret_hash: &str,
+    ) -> Result<TokenInfo, StoreError>;
+
+    /// Every API token, revoked ones too, by name.
+    async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
+
+    /// Revokes the token `name`: requests bearing it are refused from the
+    /// moment this returns. Returns the token as it is now; revoking a
+    /// revoked token changes nothing (it keeps its first revocation time).
+    /// A name no token has is [`StoreError::TokenNotFound`].
+    async fn revoke_token(&self, name: &str) -> Result<TokenInfo, StoreError>;
+
+    /// The token that is not revoked whose secret hashes to `secret_hash`,
+    /// if any: what the API asks on every request. Records the use in
+    /// `last_used_at` only when the recorded one is older than
+    /// [`TokenInfo::LAST_USED_PRECISION`], so that a busy client costs a
+    /// write a minute, not one per request; a failure to record it does not
+    /// refuse the token.
+    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenInfo>, StoreError>;
 }

@@ -21,6 +21,8 @@ pub(crate) fn from_sqlx(error: sqlx::Error) -> StoreError {
                     key: db.message().to_owned(),
                 }
             }
+            // lock_not_available: a bounded wait for a lock ran out.
+            Some("55P03") => StoreError::Unavailable(db.message().to_owned()),
             // admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away.
             Some("57P01" | "57P02" | "57P03") => StoreError::Unavailable(db.message().to_owned()),
             Some(code) if code.starts_with("08") => {

@@ -32,7 +32,7 @@ use longshore_core::{
     CancelResult, Claim, ClusterSettings, Completion, EnqueueResult, EventSource, Fire, FireKind,
     FireOutcome, Heartbeat, Leadership, LogEntry, NewTask, PutMode, QueueSettings, Schedule,
     ScheduleDef, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow, TaskState,
-    WorkerInfo, WorkerPresence,
+    TokenInfo, TokenScope, WorkerInfo, WorkerPresence,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Row};
@@ -591,16 +591,21 @@ impl Store for PgStore {
 
     async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
         let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
-        let rows = sqlx::query(sql::LIST)
+        let statement = if filter.schedule.is_some() {
+            sql::LIST_BY_SCHEDULE
+        } else {
+            sql::LIST
+        };
+        let mut query = sqlx::query(statement)
             .bind(states)
             .bind(filter.actor.as_deref())
             .bind(filter.queue.as_deref())
             .bind(filter.before)
-            .bind(filter.limit.max(0))
-            .bind(filter.schedule.as_deref())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
+            .bind(filter.limit.max(0));
+        if let Some(schedule) = &filter.schedule {
+            query = query.bind(schedule);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(from_sqlx)?;
         rows.iter().map(row::task).collect()
     }
 
@@ -1037,6 +1042,89 @@ impl Store for PgStore {
         }
         tx.commit().await.map_err(from_sqlx)?;
         Ok(outcome)
+    }
+
+    async fn create_token(
+        &self,
+        name: &str,
+        scope: TokenScope,
+        secret_hash: &str,
+    ) -> Result<TokenInfo, StoreError> {
+        TokenInfo::check_name(name)?;
+        longshore_core::token::check_hash(secret_hash)?;
+        sqlx::query(sql::CREATE_TOKEN)
+            .bind(Uuid::now_v7())
+            .bind(name)
+            .bind(scope.as_str())
+            .bind(secret_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .as_ref()
+            .map(row::token)
+            .transpose()?
+            .ok_or_else(|| StoreError::TokenExists(name.to_owned()))
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        sqlx::query(sql::TOKENS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(row::token)
+            .collect()
+    }
+
+    async fn revoke_token(&self, name: &str) -> Result<TokenInfo, StoreError> {
+        sqlx::query(sql::REVOKE_TOKEN)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .as_ref()
+            .map(row::token)
+            .transpose()?
+            .ok_or_else(|| StoreError::TokenNotFound(name.to_owned()))
+    }
+
+    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenInfo>, StoreError> {
+        let Some(mut token) = sqlx::query(sql::TOKEN_BY_HASH)
+            .bind(secret_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .as_ref()
+            .map(row::token)
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let precision = TokenInfo::LAST_USED_PRECISION;
+        let stale = token.last_used_at.is_none_or(|at| {
+            Utc::now()
+                .signed_duration_since(at)
+                .to_std()
+                .unwrap_or_default()
+                >= precision
+        });
+        if stale {
+            // The database's clock decides; this process's only spares the
+            // write when it is plainly not needed.
+            match sqlx::query_scalar::<_, DateTime<Utc>>(sql::TOUCH_TOKEN)
+                .bind(token.id)
+                .bind(millis(precision))
+                .fetch_optional(&self.pool)
+                .await
+            {
+                Ok(Some(at)) => token.last_used_at = Some(at),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(token = %token.name, error = %e, "cannot record a token's use")
+                }
+            }
+        }
+        Ok(Some(token))
     }
 
     async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError> {

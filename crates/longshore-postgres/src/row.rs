@@ -2,6 +2,7 @@
 
 use longshore_core::{
     LogEntry, LogLevel, Overlap, Related, Schedule, ScheduleDef, StoreError, TaskRow, TaskState,
+    TokenInfo,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -91,5 +92,20 @@ pub(crate) fn log(row: &PgRow) -> Result<LogEntry, StoreError> {
         at: row.try_get("at").map_err(from_sqlx)?,
         level: LogLevel::from_i16(level),
         message: row.try_get("message").map_err(from_sqlx)?,
+    })
+}
+
+/// A row selected with `token_columns!()`.
+pub(crate) fn token(row: &PgRow) -> Result<TokenInfo, StoreError> {
+    let scope: String = row.try_get("scope").map_err(from_sqlx)?;
+    Ok(TokenInfo {
+        id: row.try_get("id").map_err(from_sqlx)?,
+        name: row.try_get("name").map_err(from_sqlx)?,
+        scope: scope
+            .parse()
+            .map_err(|e: longshore_core::token::UnknownScope| StoreError::Database(Box::new(e)))?,
+        created_at: row.try_get("created_at").map_err(from_sqlx)?,
+        last_used_at: row.try_get("last_used_at").map_err(from_sqlx)?,
+        revoked_at: row.try_get("revoked_at").map_err(from_sqlx)?,
     })
 }

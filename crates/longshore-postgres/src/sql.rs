@@ -101,26 +101,29 @@ cluster_room AS (
 ),
 picked AS (
     SELECT c.id
-    FROM (
-        SELECT qd.id, qd.priority, qd.run_at
-        FROM open_queues AS q
-        CROSS JOIN LATERAL (
-            SELECT id, priority, run_at FROM longshore_tasks
-            WHERE queue = q.name AND state = 'queued' AND run_at <= now()
-            ORDER BY priority, run_at, id
-            LIMIT q.room
-            FOR UPDATE SKIP LOCKED
-        ) AS qd
-        UNION ALL
-        SELECT sd.id, sd.priority, sd.run_at
-        FROM open_queues AS q
-        CROSS JOIN LATERAL (
-            SELECT id, priority, run_at FROM longshore_tasks
-            WHERE queue = q.name AND state = 'scheduled' AND run_at <= now()
-            ORDER BY run_at
-            LIMIT q.room
-            FOR UPDATE SKIP LOCKED
-        ) AS sd
+    FROM open_queues AS q
+    CROSS JOIN LATERAL (
+        -- A queue's room bounds its queued and due tasks together.
+        SELECT b.id, b.priority, b.run_at
+        FROM (
+            SELECT * FROM (
+                SELECT id, priority, run_at FROM longshore_tasks
+                WHERE queue = q.name AND state = 'queued' AND run_at <= now()
+                ORDER BY priority, run_at, id
+                LIMIT q.room
+                FOR UPDATE SKIP LOCKED
+            ) AS qd
+            UNION ALL
+            SELECT * FROM (
+                SELECT id, priority, run_at FROM longshore_tasks
+                WHERE queue = q.name AND state = 'scheduled' AND run_at <= now()
+                ORDER BY run_at
+                LIMIT q.room
+                FOR UPDATE SKIP LOCKED
+            ) AS sd
+        ) AS b
+        ORDER BY b.priority, b.run_at, b.id
+        LIMIT q.room
     ) AS c
     ORDER BY c.priority, c.run_at, c.id
     LIMIT (SELECT room FROM cluster_room)
@@ -254,8 +257,14 @@ LEFT JOIN claimed AS cl ON true"
 /// Serialises the claims of nodes that know of running-task caps, taken in
 /// the claim's transaction before the claim statement (whose snapshot must
 /// then include every claim committed before it). The key is the bytes of
-/// "lsclaim!".
-pub(crate) const CLAIM_LOCK: &str = "SELECT pg_advisory_xact_lock(7814990643345877281)";
+/// "lsclaim!". A holder cut off before its commit would stall every capped
+/// claim of the cluster until its connection is found dead: the wait is
+/// bounded (`lock_timeout`, a transient error the claimer retries) and so
+/// is the holder's idle time in the transaction.
+pub(crate) const CLAIM_LOCK: &str = "
+SELECT pg_advisory_xact_lock(7814699095559859489)
+FROM (SELECT set_config('lock_timeout', '5s', true),
+             set_config('idle_in_transaction_session_timeout', '10s', true)) AS limits";
 
 /// The commit mode of claims, heartbeats and completions: `off` lets them
 /// return before the WAL is flushed. Safe for at-least-once delivery: a
@@ -369,7 +378,22 @@ WHERE (cardinality($1::text[]) = 0 OR t.state::text = ANY($1))
   AND ($2::text IS NULL OR t.actor = $2)
   AND ($3::text IS NULL OR t.queue = $3)
   AND ($4::uuid IS NULL OR t.id < $4)
-  AND ($6::text IS NULL OR t.schedule_name = $6)
+ORDER BY t.id DESC
+LIMIT $5"
+);
+
+/// [`LIST`] of one schedule's tasks (`longshore_tasks_schedule`): a
+/// statement of its own, as a generic plan of an optional filter could not
+/// use the index.
+pub(crate) const LIST_BY_SCHEDULE: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM longshore_tasks AS t
+WHERE (cardinality($1::text[]) = 0 OR t.state::text = ANY($1))
+  AND ($2::text IS NULL OR t.actor = $2)
+  AND ($3::text IS NULL OR t.queue = $3)
+  AND ($4::uuid IS NULL OR t.id < $4)
+  AND t.schedule_name = $6
 ORDER BY t.id DESC
 LIMIT $5"
 );
@@ -522,10 +546,12 @@ pub(crate) const SCHEDULES: &str = concat!(
     " FROM longshore_schedules ORDER BY name"
 );
 
-/// Pauses, or resumes and makes due at once.
+/// Pauses, or resumes and makes due at once (resuming a schedule that is not
+/// paused changes nothing).
 pub(crate) const SET_SCHEDULE_PAUSED: &str = concat!(
     "UPDATE longshore_schedules
-SET paused = $2, next_run_at = CASE WHEN $2 THEN next_run_at ELSE now() END, modified_at = now()
+SET paused = $2, next_run_at = CASE WHEN $2 OR NOT paused THEN next_run_at ELSE now() END,
+    modified_at = now()
 WHERE name = $1
 RETURNING ",
     schedule_columns!()
@@ -624,3 +650,50 @@ DELETE FROM longshore_tasks WHERE id IN (
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 )";
+
+/// The columns of a token, as `row::token` reads them (never its hash).
+macro_rules! token_columns {
+    () => {
+        "id, name, scope, created_at, last_used_at, revoked_at"
+    };
+}
+
+/// Stores token `$2` (id `$1`, scope `$3`, secret hash `$4`); no row when
+/// the name is taken (`longshore_tokens_name_key`).
+pub(crate) const CREATE_TOKEN: &str = concat!(
+    "INSERT INTO longshore_tokens (id, name, scope, secret_hash) VALUES ($1, $2, $3, $4)
+ON CONFLICT (name) DO NOTHING
+RETURNING ",
+    token_columns!()
+);
+
+/// Every token, by name.
+pub(crate) const TOKENS: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " FROM longshore_tokens ORDER BY name"
+);
+
+/// Revokes token `$1`, keeping the first revocation's time; no row when no
+/// token has the name.
+pub(crate) const REVOKE_TOKEN: &str = concat!(
+    "UPDATE longshore_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE name = $1
+RETURNING ",
+    token_columns!()
+);
+
+/// The token that is not revoked whose secret hashes to `$1`
+/// (`longshore_tokens_secret_hash_key`).
+pub(crate) const TOKEN_BY_HASH: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " FROM longshore_tokens WHERE secret_hash = $1 AND revoked_at IS NULL"
+);
+
+/// Records a use of token `$1` unless one was recorded less than `$2` ms
+/// ago; returns the recorded time when it wrote one.
+pub(crate) const TOUCH_TOKEN: &str = "
+UPDATE longshore_tokens SET last_used_at = now()
+WHERE id = $1 AND revoked_at IS NULL
+  AND (last_used_at IS NULL OR last_used_at < now() - $2 * interval '1 millisecond')
+RETURNING last_used_at";

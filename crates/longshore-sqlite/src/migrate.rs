@@ -53,6 +53,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "schedules_capacity",
         sql: include_str!("../migrations/0007_schedules_capacity.sql"),
     },
+    Migration {
+        version: 8,
+        name: "tokens",
+        sql: include_str!("../migrations/0008_tokens.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

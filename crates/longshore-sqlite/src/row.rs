@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use longshore_core::{
     LogEntry, LogLevel, Overlap, Related, Schedule, ScheduleDef, StoreError, TaskRow, TaskState,
+    TokenInfo,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -145,5 +146,23 @@ pub(crate) fn schedule(row: &SqliteRow) -> Result<Schedule, StoreError> {
         last_skipped_at: opt_time(get_opt_i64("last_skipped_at")?)?,
         created_at: time(get_i64("created_at")?)?,
         modified_at: time(get_i64("modified_at")?)?,
+    })
+}
+
+/// A row selected with `token_columns!()`.
+pub(crate) fn token(row: &SqliteRow) -> Result<TokenInfo, StoreError> {
+    let id: String = row.try_get("id").map_err(from_sqlx)?;
+    let scope: String = row.try_get("scope").map_err(from_sqlx)?;
+    Ok(TokenInfo {
+        id: id
+            .parse()
+            .map_err(|e| corrupt(format!("stored token id `{id}` is not a UUID: {e}")))?,
+        name: row.try_get("name").map_err(from_sqlx)?,
+        scope: scope
+            .parse()
+            .map_err(|e: longshore_core::token::UnknownScope| corrupt(e.to_string()))?,
+        created_at: time(row.try_get("created_at").map_err(from_sqlx)?)?,
+        last_used_at: opt_time(row.try_get("last_used_at").map_err(from_sqlx)?)?,
+        revoked_at: opt_time(row.try_get("revoked_at").map_err(from_sqlx)?)?,
     })
 }

@@ -504,11 +504,13 @@ RETURNING ",
     schedule_columns!()
 );
 
-/// Pauses (`?2` = 1) or resumes schedule `?1` at time `?3`; resuming makes
-/// it due at once.
+/// Pauses (`?2` = 1) or resumes schedule `?1` at time `?3`; resuming a
+/// paused schedule makes it due at once (resuming one that is not paused
+/// changes nothing).
 pub(crate) const SET_SCHEDULE_PAUSED: &str = concat!(
     "UPDATE longshore_schedules
-SET paused = ?2, next_run_at = CASE WHEN ?2 THEN next_run_at ELSE ?3 END, modified_at = ?3
+SET paused = ?2, next_run_at = CASE WHEN ?2 OR NOT paused THEN next_run_at ELSE ?3 END,
+    modified_at = ?3
 WHERE name = ?1
 RETURNING ",
     schedule_columns!()
@@ -557,3 +559,49 @@ WHERE name = ?1";
 /// (for the previous run, or for the leader that runs a built-in job).
 pub(crate) const SCHEDULE_REQUEST_RUN: &str =
     "UPDATE longshore_schedules SET run_requested = 1, modified_at = ?2 WHERE name = ?1";
+
+/// The columns of a token, as `row::token` reads them (never its hash).
+macro_rules! token_columns {
+    () => {
+        "id, name, scope, created_at, last_used_at, revoked_at"
+    };
+}
+
+/// Stores token `?2` (id `?1`, scope `?3`, secret hash `?4`) at time `?5`;
+/// no row when the name is taken.
+pub(crate) const CREATE_TOKEN: &str = concat!(
+    "INSERT INTO longshore_tokens (id, name, scope, secret_hash, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5)
+ON CONFLICT (name) DO NOTHING
+RETURNING ",
+    token_columns!()
+);
+
+/// Every token, by name.
+pub(crate) const TOKENS: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " FROM longshore_tokens ORDER BY name"
+);
+
+/// Revokes token `?1` at time `?2`, keeping the first revocation's time;
+/// no row when no token has the name.
+pub(crate) const REVOKE_TOKEN: &str = concat!(
+    "UPDATE longshore_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE name = ?1
+RETURNING ",
+    token_columns!()
+);
+
+/// The token that is not revoked whose secret hashes to `?1` (the unique
+/// index on `secret_hash`).
+pub(crate) const TOKEN_BY_HASH: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " FROM longshore_tokens WHERE secret_hash = ?1 AND revoked_at IS NULL"
+);
+
+/// Records a use of token `?1` at time `?2` unless one was recorded after
+/// `?3`.
+pub(crate) const TOUCH_TOKEN: &str = "
+UPDATE longshore_tokens SET last_used_at = ?2
+WHERE id = ?1 AND revoked_at IS NULL AND (last_used_at IS NULL OR last_used_at < ?3)";

@@ -100,6 +100,35 @@ fn assert_invalid(result: Result<(), StoreError>, what: &str) {
 
 conformance! {
     #[tokio::test]
+    async fn a_queue_limit_covers_queued_and_due_delayed_tasks_together(db) {
+        db.store.set_queue_limit("q", Some(1)).await.unwrap();
+        // One task due later, then one due now: the claim sees both due.
+        let mut delayed = NewTask::new(NOOP, serde_json::json!({}));
+        delayed.queue = "q".into();
+        let due_at = chrono::Utc::now() + chrono::Duration::milliseconds(300);
+        delayed.run_at = Some(due_at);
+        let delayed = db.enqueue(vec![delayed]).await[0];
+        let now = by_priority(&db, "q", &[0]).await;
+        common::wait_for("the delayed task to fall due", Duration::from_secs(10), || async {
+            (chrono::Utc::now() > due_at).then_some(())
+        })
+        .await;
+        assert_eq!(db.task(delayed).await.state, TaskState::Scheduled);
+
+        let first = claim(&db, &["q"], 10, true).await;
+        assert_eq!(first.len(), 1, "the limit is 1 across queued and due tasks: {first:?}");
+        assert!(claim(&db, &["q"], 10, false).await.is_empty());
+        finish(&db, first[0]).await;
+        let second = claim(&db, &["q"], 10, true).await;
+        assert_eq!(second.len(), 1);
+        let mut both = vec![first[0], second[0]];
+        both.sort();
+        let mut expected = vec![delayed, now[&0]];
+        expected.sort();
+        assert_eq!(both, expected);
+    }
+
+    #[tokio::test]
     async fn a_queue_limit_caps_its_running_tasks_most_urgent_first(db) {
         db.store.set_queue_limit("q", Some(2)).await.unwrap();
         assert_eq!(db.store.queue_settings().await.unwrap(), [settings("q", false, Some(2))]);

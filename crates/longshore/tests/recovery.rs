@@ -215,6 +215,29 @@ impl longshore::Store for LostClaimReply {
     ) -> Result<longshore::core::FireOutcome, longshore::StoreError> {
         self.inner.fire_schedule(fire).await
     }
+    async fn create_token(
+        &self,
+        name: &str,
+        scope: longshore::core::TokenScope,
+        secret_hash: &str,
+    ) -> Result<longshore::core::TokenInfo, longshore::StoreError> {
+        self.inner.create_token(name, scope, secret_hash).await
+    }
+    async fn tokens(&self) -> Result<Vec<longshore::core::TokenInfo>, longshore::StoreError> {
+        self.inner.tokens().await
+    }
+    async fn revoke_token(
+        &self,
+        name: &str,
+    ) -> Result<longshore::core::TokenInfo, longshore::StoreError> {
+        self.inner.revoke_token(name).await
+    }
+    async fn token_by_hash(
+        &self,
+        secret_hash: &str,
+    ) -> Result<Option<longshore::core::TokenInfo>, longshore::StoreError> {
+        self.inner.token_by_hash(secret_hash).await
+    }
 }
 
 conformance! {

@@ -8,6 +8,7 @@ pub(crate) mod schedules;
 pub(crate) mod serve;
 pub(crate) mod task_input;
 pub(crate) mod tasks;
+pub(crate) mod tokens;
 pub(crate) mod worker;
 pub(crate) mod workers;
 

@@ -1,6 +1,7 @@
 //! `longshore serve`: the whole system in one process. An inline worker
-//! runs the built-in actors, and the HTTP side answers health checks; the
-//! API, scheduler and dashboard join it as they are built. With no database
+//! runs the built-in actors, and the HTTP side answers health checks
+//! (without a token) and the API under `/api/v1` (see `crate::api`); the
+//! dashboard joins it when it is built. With no database
 //! configured it keeps everything in the data directory's SQLite file.
 
 use std::net::SocketAddr;
@@ -67,11 +68,12 @@ pub(crate) async fn run(settings: &Settings) -> anyhow::Result<()> {
         config.concurrency
     );
 
+    let app = router(store.clone()).merge(crate::api::router(store, settings));
     let stop_http = CancellationToken::new();
     let server = tokio::spawn({
         let stop = stop_http.clone();
         async move {
-            axum::serve(listener, router(store))
+            axum::serve(listener, app)
                 .with_graceful_shutdown(stop.cancelled_owned())
                 .await
         }

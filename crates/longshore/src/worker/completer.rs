@@ -179,6 +179,11 @@ async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
                 }
             }
             drop(gate);
+            if shared.capped.load(Ordering::Relaxed) {
+                // Places under the caps came free: the claimer may have gone
+                // to sleep on a claim the caps cut short.
+                shared.wake.notify_one();
+            }
             true
         }
         Err(e) => {

@@ -145,8 +145,11 @@ impl WorkerConfig {
         if self.completer_batch == 0 {
             return fail("worker.completer_batch must be at least 1".into());
         }
-        if self.scheduler_interval.is_zero() {
-            return fail("worker.scheduler_interval must be above zero".into());
+        if self.scheduler_interval.is_zero() || self.scheduler_interval > self.lease / 2 {
+            return fail(format!(
+                "worker.scheduler_interval ({:?}) must be above zero and at most half of worker.lease ({:?})",
+                self.scheduler_interval, self.lease
+            ));
         }
         for (state, keep) in [
             ("succeeded", self.retention.succeeded),

@@ -116,6 +116,13 @@ async fn pass(shared: &Shared, stop: &CancellationToken) -> bool {
         // schedule cannot be read, so the job runs at every pass rather
         // than never.
         let (fire, run) = match shared.store.schedule(name).await {
+            Ok(Some(schedule)) if schedule.next_run_at.is_none() && !schedule.paused => {
+                tracing::error!(
+                    schedule = name,
+                    "built-in schedule has no next run; running it at every pass (retime it with `longshore schedules edit`)"
+                );
+                (None, true)
+            }
             Ok(Some(schedule)) => {
                 match CronSpec::parse(&schedule.def.cron, &schedule.def.time_zone) {
                     Ok(spec) => {
@@ -157,7 +164,9 @@ async fn pass(shared: &Shared, stop: &CancellationToken) -> bool {
                     ok = false;
                 }
             }
-            (Job::Failed, _) => ok = false,
+            // A failing purge does not make the leader stand down: that
+            // would hold up rescue, and another node would fail the same.
+            (Job::Failed, _) if name != builtin::PURGE => ok = false,
             _ => {}
         }
     }

@@ -104,8 +104,12 @@ impl Shared {
         let read = async {
             let global = store.cluster_settings().await?.max_running.is_some();
             let queues = store.queue_settings().await?;
+            // Only caps on the queues this worker claims from concern it.
             Ok::<_, longshore_core::StoreError>(
-                global || queues.iter().any(|q| q.max_running.is_some()),
+                global
+                    || queues
+                        .iter()
+                        .any(|q| q.max_running.is_some() && self.config.queues.contains(&q.name)),
             )
         };
         match tokio::time::timeout(self.config.heartbeat, read).await {

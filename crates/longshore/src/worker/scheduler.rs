@@ -19,14 +19,17 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use longshore_core::{
-    CronSpec, Fire, FireKind, FireOutcome, Leadership, PutMode, Schedule, ScheduleDef,
+    CronSpec, Fire, FireKind, FireOutcome, Leadership, Overlap, PutMode, Schedule, ScheduleDef,
 };
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 
-/// Due schedules read per query; the pass reads again while they come full.
-const BATCH: i64 = 100;
+/// Due schedules read per query; the pass reads again while they come full
+/// and some fired. Schedules waiting behind their previous runs come first
+/// (their due time is the oldest), so more than this many waiting at once
+/// would hold up the others.
+const BATCH: i64 = 1000;
 
 pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let config = &shared.config;
@@ -172,6 +175,15 @@ async fn fire(shared: &Shared, schedule: &Schedule) -> bool {
     let Some(fire) = next_fire(schedule, &spec, Utc::now(), true) else {
         return false;
     };
+    // A run that must wait for the previous one waits without a write: a
+    // plain read of that run's state (the fire checks it again, locked).
+    if schedule.def.overlap == Overlap::Queue
+        && let Some(previous) = schedule.last_task_id
+        && let Ok(Some(task)) = shared.store.task(previous).await
+        && !task.state.is_terminal()
+    {
+        return false;
+    }
     match shared.store.fire_schedule(&fire).await {
         Ok(FireOutcome::Enqueued { task, replaced }) => {
             tracing::info!(schedule = %name, %task, ?replaced, next_run_at = ?fire.next_run_at, "schedule fired");

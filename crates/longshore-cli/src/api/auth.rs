@@ -1,0 +1,106 @@
+//! Bearer-token authentication of every API route.
+//!
+//! The scope a request needs follows from its method, so that no route can
+//! forget to ask for it: `GET`, `HEAD` and `OPTIONS` change nothing and need
+//! a `read` token; every other method needs an `admin` one.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use longshore::core::token::hash_secret;
+use longshore::core::{TokenInfo, TokenScope, TokenSecret};
+
+use super::ApiState;
+use super::error::{ApiError, ErrorCode};
+
+/// The scope a request with `method` needs.
+pub(crate) fn needed_scope(method: &Method) -> TokenScope {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        TokenScope::Read
+    } else {
+        TokenScope::Admin
+    }
+}
+
+/// Refuses a request without a valid token of the scope it needs (401,
+/// 403); otherwise hands it on with the token in its extensions. Changes
+/// are logged with the token's name.
+pub(crate) async fn require_token(
+    State(api): State<ApiState>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let needed = needed_scope(request.method());
+    let header = request.headers().get(header::AUTHORIZATION).cloned();
+    let token = authenticate(&api, header).await?;
+    if !token.scope.allows(needed) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            format!(
+                "token `{}` has {} scope; {} {} needs a token of {} scope",
+                token.name,
+                token.scope,
+                request.method(),
+                request.uri().path(),
+                needed
+            ),
+        ));
+    }
+    let change = needed == TokenScope::Admin;
+    let (method, path, name) = (
+        request.method().clone(),
+        request.uri().path().to_owned(),
+        token.name.clone(),
+    );
+    request.extensions_mut().insert(token);
+    let response = next.run(request).await;
+    if change {
+        tracing::info!(token = %name, %method, %path, status = response.status().as_u16(), "API change");
+    }
+    Ok(response)
+}
+
+/// The token a request's `Authorization` header bears, if it is valid.
+async fn authenticate(api: &ApiState, header: Option<HeaderValue>) -> Result<TokenInfo, ApiError> {
+    let Some(value) = header else {
+        return Err(ApiError::unauthorized(
+            "no bearer token: send `Authorization: Bearer <token>` (create one with `longshore tokens create`)",
+        ));
+    };
+    let presented = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let Some(presented) = presented else {
+        return Err(ApiError::unauthorized(
+            "the Authorization header is not `Bearer <token>`",
+        ));
+    };
+    let refused = || ApiError::unauthorized("the token is unknown or revoked");
+    // Garbage never reaches the database.
+    if !TokenSecret::looks_valid(presented) {
+        return Err(refused());
+    }
+    api.store
+        .token_by_hash(&hash_secret(presented))
+        .await?
+        .ok_or_else(refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_reading_methods_make_do_with_read() {
+        assert_eq!(needed_scope(&Method::GET), TokenScope::Read);
+        assert_eq!(needed_scope(&Method::HEAD), TokenScope::Read);
+        for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            assert_eq!(needed_scope(&method), TokenScope::Admin);
+        }
+    }
+}

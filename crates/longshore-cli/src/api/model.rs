@@ -1,0 +1,281 @@
+//! The API's own view of tasks, logs and counts: what clients see, kept
+//! apart from the storage types so that the contract changes only on
+//! purpose. A task has the same fields as `longshore tasks show --json`
+//! prints.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use longshore::{LogEntry, LogLevel, Status, TaskRow, TaskState};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Where a task is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum State {
+    Scheduled,
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl From<TaskState> for State {
+    fn from(state: TaskState) -> State {
+        match state {
+            TaskState::Scheduled => State::Scheduled,
+            TaskState::Queued => State::Queued,
+            TaskState::Running => State::Running,
+            TaskState::Succeeded => State::Succeeded,
+            TaskState::Failed => State::Failed,
+            TaskState::Cancelled => State::Cancelled,
+        }
+    }
+}
+
+/// What people see, derived from the state, the due time and the worst
+/// log level of the current execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum TaskStatus {
+    WaitingToRun,
+    Scheduled,
+    Running,
+    Successful,
+    Warning,
+    Error,
+    Cancelled,
+}
+
+impl From<Status> for TaskStatus {
+    fn from(status: Status) -> TaskStatus {
+        match status {
+            Status::WaitingToRun => TaskStatus::WaitingToRun,
+            Status::Scheduled => TaskStatus::Scheduled,
+            Status::Running => TaskStatus::Running,
+            Status::Successful => TaskStatus::Successful,
+            Status::Warning => TaskStatus::Warning,
+            Status::Error => TaskStatus::Error,
+            Status::Cancelled => TaskStatus::Cancelled,
+        }
+    }
+}
+
+/// Severity of a log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Level {
+    Info,
+    Warning,
+    Error,
+}
+
+impl From<LogLevel> for Level {
+    fn from(level: LogLevel) -> Level {
+        match level {
+            LogLevel::Info => Level::Info,
+            LogLevel::Warning => Level::Warning,
+            LogLevel::Error => Level::Error,
+        }
+    }
+}
+
+/// The object a task works on.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RelatedObject {
+    /// The kind of object, e.g. `user`.
+    pub(crate) kind: String,
+    /// Its id, as text.
+    pub(crate) id: String,
+}
+
+/// A task.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Task {
+    pub(crate) id: Uuid,
+    pub(crate) queue: String,
+    pub(crate) actor: String,
+    /// The JSON arguments handed to the actor.
+    #[schema(value_type = Object)]
+    pub(crate) args: serde_json::Value,
+    /// Lower runs first.
+    pub(crate) priority: i16,
+    pub(crate) state: State,
+    pub(crate) status: TaskStatus,
+    /// The status as shown to people, e.g. `Waiting to run`.
+    pub(crate) status_label: String,
+    /// When it is (or was) due.
+    pub(crate) run_at: DateTime<Utc>,
+    /// Executions started so far.
+    pub(crate) attempt: i32,
+    pub(crate) max_attempts: i32,
+    pub(crate) time_limit_ms: Option<i64>,
+    /// The worker holding its lease, while it runs.
+    pub(crate) lease_owner: Option<String>,
+    pub(crate) lease_expires_at: Option<DateTime<Utc>>,
+    pub(crate) unique_key: Option<String>,
+    pub(crate) related: Option<RelatedObject>,
+    /// The schedule that created it.
+    pub(crate) schedule: Option<String>,
+    /// The worst level the current execution logged.
+    pub(crate) worst_level: Option<Level>,
+    pub(crate) last_error: Option<String>,
+    /// An operator asked for it to be cancelled while it ran.
+    pub(crate) cancel_requested: bool,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) started_at: Option<DateTime<Utc>>,
+    pub(crate) finished_at: Option<DateTime<Utc>>,
+    pub(crate) modified_at: DateTime<Utc>,
+}
+
+impl Task {
+    pub(crate) fn new(row: TaskRow, now: DateTime<Utc>) -> Task {
+        let status = row.status_at(now);
+        Task {
+            id: row.id,
+            queue: row.queue,
+            actor: row.actor,
+            args: row.args,
+            priority: row.priority,
+            state: row.state.into(),
+            status: status.into(),
+            status_label: status.label().to_owned(),
+            run_at: row.run_at,
+            attempt: row.attempt,
+            max_attempts: row.max_attempts,
+            time_limit_ms: row.time_limit_ms,
+            lease_owner: row.lease_owner,
+            lease_expires_at: row.lease_expires_at,
+            unique_key: row.unique_key,
+            related: row.related.map(|r| RelatedObject {
+                kind: r.kind,
+                id: r.id,
+            }),
+            schedule: row.schedule,
+            worst_level: row.worst_level.map(Level::from),
+            last_error: row.last_error,
+            cancel_requested: row.cancel_requested,
+            created_at: row.created_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            modified_at: row.modified_at,
+        }
+    }
+}
+
+/// One line of a task's log.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LogLine {
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) level: Level,
+    pub(crate) message: String,
+}
+
+/// One execution of a task and what it logged, oldest line first.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Execution {
+    /// Its number (1 for the first).
+    pub(crate) attempt: i32,
+    pub(crate) logs: Vec<LogLine>,
+}
+
+/// A task's log split by execution: the current (or last) one, and the
+/// earlier ones, newest first.
+pub(crate) fn executions(attempt: i32, logs: Vec<LogEntry>) -> (Execution, Vec<Execution>) {
+    let mut by_attempt: BTreeMap<i32, Vec<LogLine>> = BTreeMap::new();
+    for line in logs {
+        by_attempt.entry(line.attempt).or_default().push(LogLine {
+            at: line.at,
+            level: line.level.into(),
+            message: line.message,
+        });
+    }
+    let current = Execution {
+        attempt,
+        logs: by_attempt.remove(&attempt).unwrap_or_default(),
+    };
+    let previous = by_attempt
+        .into_iter()
+        .rev()
+        .map(|(attempt, logs)| Execution { attempt, logs })
+        .collect();
+    (current, previous)
+}
+
+/// Tasks in each state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub(crate) struct StateCounts {
+    pub(crate) scheduled: i64,
+    pub(crate) queued: i64,
+    pub(crate) running: i64,
+    pub(crate) succeeded: i64,
+    pub(crate) failed: i64,
+    pub(crate) cancelled: i64,
+}
+
+impl StateCounts {
+    pub(crate) fn add(&mut self, state: TaskState, count: i64) {
+        let slot = match state {
+            TaskState::Scheduled => &mut self.scheduled,
+            TaskState::Queued => &mut self.queued,
+            TaskState::Running => &mut self.running,
+            TaskState::Succeeded => &mut self.succeeded,
+            TaskState::Failed => &mut self.failed,
+            TaskState::Cancelled => &mut self.cancelled,
+        };
+        *slot = slot.saturating_add(count);
+    }
+
+    pub(crate) fn total(&self) -> i64 {
+        [
+            self.scheduled,
+            self.queued,
+            self.running,
+            self.succeeded,
+            self.failed,
+            self.cancelled,
+        ]
+        .iter()
+        .fold(0i64, |sum, n| sum.saturating_add(*n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_split_into_the_current_execution_and_earlier_ones() {
+        let line = |attempt, message: &str| LogEntry {
+            task_id: Uuid::nil(),
+            attempt,
+            at: Utc::now(),
+            level: LogLevel::Info,
+            message: message.to_owned(),
+        };
+        let (current, previous) = executions(
+            3,
+            vec![line(1, "a"), line(2, "b"), line(3, "c"), line(3, "d")],
+        );
+        assert_eq!(current.attempt, 3);
+        assert_eq!(current.logs.len(), 2);
+        let attempts: Vec<i32> = previous.iter().map(|e| e.attempt).collect();
+        assert_eq!(attempts, vec![2, 1]);
+        let (current, previous) = executions(0, Vec::new());
+        assert!(current.logs.is_empty() && previous.is_empty());
+    }
+
+    #[test]
+    fn counts_add_up_by_state() {
+        let mut counts = StateCounts::default();
+        counts.add(TaskState::Queued, 3);
+        counts.add(TaskState::Failed, 2);
+        counts.add(TaskState::Queued, 1);
+        assert_eq!(counts.queued, 4);
+        assert_eq!(counts.total(), 6);
+    }
+}

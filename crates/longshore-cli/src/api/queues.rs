@@ -1,0 +1,219 @@
+//! `/api/v1/stats` and `/api/v1/queues`: task counts, queues with their
+//! depth by state, pause and resume.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use longshore::core::{QueueSettings, StatsKey};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::ApiState;
+use super::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
+use super::model::StateCounts;
+
+/// How to group counts.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum GroupBy {
+    /// One count per state.
+    #[default]
+    State,
+    /// Per actor, by state.
+    Actor,
+    /// Per queue, by state.
+    Queue,
+}
+
+/// Which counts.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct StatsQuery {
+    /// `state` (default), `actor` or `queue`.
+    by: Option<GroupBy>,
+}
+
+/// The counts of one actor or queue.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct StatsGroup {
+    /// The actor or queue.
+    key: String,
+    counts: StateCounts,
+    total: i64,
+}
+
+/// Task counts.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Stats {
+    by: GroupBy,
+    /// Every task, by state.
+    counts: StateCounts,
+    /// Every task.
+    total: i64,
+    /// Per actor or queue, by name (empty when grouping by state).
+    groups: Vec<StatsGroup>,
+}
+
+/// Count tasks by state, or by actor or queue and state.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats",
+    operation_id = "task_stats",
+    tag = "stats",
+    params(StatsQuery),
+    responses(
+        (status = 200, description = "The counts", body = Stats),
+        (status = 400, description = "An unknown grouping or parameter", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    )
+)]
+pub(crate) async fn stats(
+    State(api): State<ApiState>,
+    ApiQuery(query): ApiQuery<StatsQuery>,
+) -> Result<Json<Stats>, ApiError> {
+    let by = query.by.unwrap_or_default();
+    let key = match by {
+        GroupBy::State => StatsKey::State,
+        GroupBy::Actor => StatsKey::Actor,
+        GroupBy::Queue => StatsKey::Queue,
+    };
+    let mut counts = StateCounts::default();
+    let mut groups: BTreeMap<String, StateCounts> = BTreeMap::new();
+    for row in api.store.stats(key).await? {
+        counts.add(row.state, row.count);
+        if !matches!(by, GroupBy::State) {
+            groups.entry(row.key).or_default().add(row.state, row.count);
+        }
+    }
+    Ok(Json(Stats {
+        by,
+        total: counts.total(),
+        counts,
+        groups: groups
+            .into_iter()
+            .map(|(key, counts)| StatsGroup {
+                key,
+                total: counts.total(),
+                counts,
+            })
+            .collect(),
+    }))
+}
+
+/// A queue: its settings and its tasks by state.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Queue {
+    name: String,
+    /// No node claims its tasks while it is paused.
+    paused: bool,
+    /// At most this many of its tasks run at once across the cluster
+    /// (`null`: no cap of its own).
+    max_running: Option<i32>,
+    /// Its tasks by state.
+    counts: StateCounts,
+}
+
+/// Every queue with tasks or settings.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct QueueList {
+    /// By name.
+    queues: Vec<Queue>,
+}
+
+/// Every queue that has tasks or settings, with its depth by state.
+#[utoipa::path(
+    get,
+    path = "/api/v1/queues",
+    operation_id = "list_queues",
+    tag = "queues",
+    responses(
+        (status = 200, description = "The queues", body = QueueList),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list(State(api): State<ApiState>) -> Result<Json<QueueList>, ApiError> {
+    let mut queues: BTreeMap<String, Queue> = BTreeMap::new();
+    for setting in api.store.queue_settings().await? {
+        let queue = queue_entry(&mut queues, setting.name);
+        queue.paused = setting.paused;
+        queue.max_running = setting.max_running;
+    }
+    for row in api.store.stats(StatsKey::Queue).await? {
+        queue_entry(&mut queues, row.key)
+            .counts
+            .add(row.state, row.count);
+    }
+    Ok(Json(QueueList {
+        queues: queues.into_values().collect(),
+    }))
+}
+
+fn queue_entry(queues: &mut BTreeMap<String, Queue>, name: String) -> &mut Queue {
+    queues.entry(name.clone()).or_insert_with(|| Queue {
+        name,
+        paused: false,
+        max_running: None,
+        counts: StateCounts::default(),
+    })
+}
+
+/// A queue's pause, as it is now.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct QueuePaused {
+    name: String,
+    paused: bool,
+}
+
+/// Stop every node from claiming the queue's tasks (running ones finish).
+#[utoipa::path(
+    post,
+    path = "/api/v1/queues/{name}/pause",
+    operation_id = "pause_queue",
+    tag = "queues",
+    params(("name" = String, Path, description = "The queue")),
+    responses(
+        (status = 200, description = "Paused", body = QueuePaused),
+        (status = 400, description = "An empty queue name", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
+    )
+)]
+pub(crate) async fn pause(
+    State(api): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<QueuePaused>, ApiError> {
+    set_paused(&api, name, true).await
+}
+
+/// Let nodes claim the queue's tasks again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/queues/{name}/resume",
+    operation_id = "resume_queue",
+    tag = "queues",
+    params(("name" = String, Path, description = "The queue")),
+    responses(
+        (status = 200, description = "Resumed", body = QueuePaused),
+        (status = 400, description = "An empty queue name", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
+    )
+)]
+pub(crate) async fn resume(
+    State(api): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<QueuePaused>, ApiError> {
+    set_paused(&api, name, false).await
+}
+
+async fn set_paused(
+    api: &ApiState,
+    name: String,
+    paused: bool,
+) -> Result<Json<QueuePaused>, ApiError> {
+    QueueSettings::check_name(&name)?;
+    api.store.set_queue_paused(&name, paused).await?;
+    Ok(Json(QueuePaused { name, paused }))
+}

@@ -1,0 +1,415 @@
+//! `/api/v1/tasks`: list, show, enqueue, retry, cancel.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use longshore::core::{CancelResult, TaskFilter};
+use longshore::{NewTask, Related, TaskState};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::ApiState;
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::model::{Execution, RelatedObject, Task, executions};
+use crate::actors;
+
+/// The most tasks one page may hold.
+pub(crate) const MAX_PAGE: i64 = 1000;
+/// Tasks on a page unless `limit` says otherwise.
+pub(crate) const DEFAULT_PAGE: i64 = 50;
+/// The most tasks one enqueue may carry: they are inserted in one
+/// statement, all or none.
+pub(crate) const MAX_BULK: usize = 1000;
+
+/// Which tasks to list, newest first.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// Only these states, comma-separated, e.g. `queued,running`.
+    #[param(example = "queued,running")]
+    state: Option<String>,
+    /// Only this actor.
+    actor: Option<String>,
+    /// Only this queue.
+    queue: Option<String>,
+    /// Only tasks created by this schedule.
+    schedule: Option<String>,
+    /// Only tasks older than this one: pass the previous page's
+    /// `next_before` to get the next page.
+    before: Option<Uuid>,
+    /// At most this many (1 to 1000; default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+}
+
+/// A page of tasks.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TaskPage {
+    /// Newest first.
+    tasks: Vec<Task>,
+    /// The `before` of the next page; `null` on the last page.
+    next_before: Option<Uuid>,
+}
+
+/// List tasks, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tasks",
+    operation_id = "list_tasks",
+    tag = "tasks",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of tasks", body = TaskPage),
+        (status = 400, description = "An unknown or malformed filter", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list(
+    State(api): State<ApiState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<TaskPage>, ApiError> {
+    let states = match query.state.as_deref() {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().parse::<TaskState>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ApiError::invalid_query(format!("state: {e}")))?,
+    };
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid_query(format!(
+            "limit must be between 1 and {MAX_PAGE}, got {limit}"
+        )));
+    }
+    let filter = TaskFilter {
+        states,
+        actor: query.actor,
+        queue: query.queue,
+        schedule: query.schedule,
+        before: query.before,
+        limit,
+    };
+    let rows = api.store.list(&filter).await?;
+    let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit;
+    let next_before = rows.last().filter(|_| full).map(|row| row.id);
+    let now = Utc::now();
+    Ok(Json(TaskPage {
+        tasks: rows.into_iter().map(|row| Task::new(row, now)).collect(),
+        next_before,
+    }))
+}
+
+/// A task with its logs, by execution.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TaskDetail {
+    task: Task,
+    /// The current (or last) execution.
+    current_execution: Execution,
+    /// Earlier executions, newest first.
+    previous_executions: Vec<Execution>,
+}
+
+/// One task, with its logs split into the current execution and the
+/// previous ones.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tasks/{id}",
+    operation_id = "show_task",
+    tag = "tasks",
+    params(("id" = Uuid, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task and its logs", body = TaskDetail),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No task has this id", body = ErrorBody),
+    )
+)]
+pub(crate) async fn show(
+    State(api): State<ApiState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<TaskDetail>, ApiError> {
+    let row = api
+        .store
+        .task(id)
+        .await?
+        .ok_or(longshore::StoreError::NotFound(id))?;
+    let logs = api.store.logs(id).await?;
+    let (current_execution, previous_executions) = executions(row.attempt, logs);
+    Ok(Json(TaskDetail {
+        task: Task::new(row, Utc::now()),
+        current_execution,
+        previous_executions,
+    }))
+}
+
+/// A task to enqueue.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TaskRequest {
+    /// The actor that runs it.
+    actor: String,
+    /// Its arguments: a JSON object (default `{}`).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    args: Option<serde_json::Value>,
+    /// Default `default`.
+    queue: Option<String>,
+    /// Lower runs first (default 0).
+    priority: Option<i16>,
+    /// Due no earlier than this (default: now).
+    run_at: Option<DateTime<Utc>>,
+    /// Executions allowed (default: the server's `retry.max_attempts`).
+    max_attempts: Option<i32>,
+    /// Time limit of each execution in milliseconds (default: the
+    /// worker's).
+    time_limit_ms: Option<i64>,
+    /// While an active task holds this key, no other is inserted.
+    unique_key: Option<String>,
+    /// The object it works on.
+    related: Option<RelatedObject>,
+    /// Accept an actor that is not built in (one your own workers
+    /// register); built-in actors' arguments are checked.
+    #[serde(default)]
+    any_actor: bool,
+}
+
+/// A bulk enqueue as first read: each task is read on its own after.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkRequest {
+    tasks: Vec<serde_json::Value>,
+}
+
+/// One task, or `{"tasks": [...]}` with 1 to 1000 tasks.
+// The document's shape only: the server reads each task on its own, so that
+// an error names the one that is wrong.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(crate) enum EnqueueRequest {
+    One(TaskRequest),
+    Many(BulkTasks),
+}
+
+/// Many tasks, inserted together: all of them or none.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct BulkTasks {
+    /// 1 to 1000 tasks.
+    tasks: Vec<TaskRequest>,
+}
+
+/// What happened to one task.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Enqueued {
+    /// Its id; for a duplicate, the id of the active task holding its
+    /// unique key.
+    id: Uuid,
+    /// False when an active task already held its unique key.
+    inserted: bool,
+}
+
+/// What happened to each task, in the order sent.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EnqueueResponse {
+    tasks: Vec<Enqueued>,
+}
+
+/// Enqueue one task, or many at once.
+///
+/// The body is one task, or `{"tasks": [...]}` with up to 1000. Every task
+/// is checked before anything is written; the tasks are inserted together.
+/// The answer is 201 when at least one task was inserted, 200 when every
+/// one was a duplicate of an active task with the same unique key.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tasks",
+    operation_id = "enqueue_tasks",
+    tag = "tasks",
+    request_body(content = EnqueueRequest, description = "One task, or `{\"tasks\": [...]}`"),
+    responses(
+        (status = 201, description = "Inserted (some may be duplicates)", body = EnqueueResponse),
+        (status = 200, description = "Every task was a duplicate", body = EnqueueResponse),
+        (status = 400, description = "Malformed JSON, an unknown field, an unknown actor or bad arguments; nothing was written", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
+        (status = 413, description = "The body is over `http.max_body_bytes`", body = ErrorBody),
+    )
+)]
+pub(crate) async fn enqueue(
+    State(api): State<ApiState>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<(StatusCode, Json<EnqueueResponse>), ApiError> {
+    let requests: Vec<TaskRequest> = match body {
+        serde_json::Value::Object(ref map) if map.contains_key("tasks") => {
+            let bulk: BulkRequest =
+                serde_json::from_value(body).map_err(|e| ApiError::invalid_body(e.to_string()))?;
+            if bulk.tasks.is_empty() || bulk.tasks.len() > MAX_BULK {
+                return Err(ApiError::invalid_input(format!(
+                    "a bulk enqueue carries 1 to {MAX_BULK} tasks, got {}",
+                    bulk.tasks.len()
+                )));
+            }
+            bulk.tasks
+                .into_iter()
+                .enumerate()
+                .map(|(i, task)| {
+                    serde_json::from_value(task)
+                        .map_err(|e| ApiError::invalid_body(format!("tasks[{i}]: {e}")))
+                })
+                .collect::<Result<_, _>>()?
+        }
+        serde_json::Value::Object(_) => {
+            vec![serde_json::from_value(body).map_err(|e| ApiError::invalid_body(e.to_string()))?]
+        }
+        _ => {
+            return Err(ApiError::invalid_body(
+                "the body must be a task object or {\"tasks\": [...]}",
+            ));
+        }
+    };
+    let bulk = requests.len() > 1;
+    let tasks = requests
+        .into_iter()
+        .enumerate()
+        .map(|(i, request)| {
+            new_task(request, api.default_max_attempts).map_err(|e| {
+                ApiError::invalid_input(if bulk { format!("tasks[{i}]: {e}") } else { e })
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let results = api.store.enqueue(tasks).await?;
+    let status = if results.iter().any(|r| r.inserted) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(EnqueueResponse {
+            tasks: results
+                .into_iter()
+                .map(|r| Enqueued {
+                    id: r.id,
+                    inserted: r.inserted,
+                })
+                .collect(),
+        }),
+    ))
+}
+
+/// The task a request asks for, checked as `longshore enqueue` checks it.
+fn new_task(request: TaskRequest, default_max_attempts: i32) -> Result<NewTask, String> {
+    let args = request
+        .args
+        .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
+    if !args.is_object() {
+        return Err("args must be a JSON object".into());
+    }
+    if request.any_actor {
+        if request.actor.trim().is_empty() {
+            return Err("the actor name is empty".into());
+        }
+    } else {
+        actors::validate(&request.actor, &args).map_err(|e| {
+            if e.starts_with("unknown actor") {
+                format!("{e} (set \"any_actor\": true for an actor your own workers register)")
+            } else {
+                e
+            }
+        })?;
+    }
+    let mut task = NewTask::new(request.actor, args);
+    if let Some(queue) = request.queue {
+        task.queue = queue;
+    }
+    task.priority = request.priority.unwrap_or(0);
+    task.run_at = request.run_at;
+    task.max_attempts = request.max_attempts.unwrap_or(default_max_attempts);
+    task.time_limit_ms = request.time_limit_ms;
+    task.unique_key = request.unique_key;
+    task.related = request.related.map(|r| Related {
+        kind: r.kind,
+        id: r.id,
+    });
+    if let Some(related) = &task.related
+        && (related.kind.is_empty() || related.id.is_empty())
+    {
+        return Err("related needs both a kind and an id".into());
+    }
+    task.validate()?;
+    Ok(task)
+}
+
+/// Queue a finished task again, with a fresh set of attempts.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tasks/{id}/retry",
+    operation_id = "retry_task",
+    tag = "tasks",
+    params(("id" = Uuid, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "The task, queued again", body = Task),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
+        (status = 404, description = "No task has this id", body = ErrorBody),
+        (status = 409, description = "The task has not finished, or an active task holds its unique key", body = ErrorBody),
+    )
+)]
+pub(crate) async fn retry(
+    State(api): State<ApiState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Task>, ApiError> {
+    let row = api.store.retry(id).await?;
+    Ok(Json(Task::new(row, Utc::now())))
+}
+
+/// What a cancellation did.
+#[derive(Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CancelOutcome {
+    /// It was waiting and is now cancelled.
+    Cancelled,
+    /// It is running: its worker was told to stop it.
+    Signalled,
+}
+
+/// The answer to a cancellation.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Cancelled {
+    id: Uuid,
+    outcome: CancelOutcome,
+}
+
+/// Cancel a waiting task, or tell a running one's worker to stop it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tasks/{id}/cancel",
+    operation_id = "cancel_task",
+    tag = "tasks",
+    params(("id" = Uuid, Path, description = "The task's id")),
+    responses(
+        (status = 200, description = "Cancelled, or its worker signalled", body = Cancelled),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
+        (status = 404, description = "No task has this id", body = ErrorBody),
+        (status = 409, description = "The task has finished", body = ErrorBody),
+    )
+)]
+pub(crate) async fn cancel(
+    State(api): State<ApiState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Cancelled>, ApiError> {
+    let outcome = match api.store.cancel(id).await? {
+        CancelResult::Cancelled => CancelOutcome::Cancelled,
+        CancelResult::Signalled => CancelOutcome::Signalled,
+    };
+    Ok(Json(Cancelled { id, outcome }))
+}
