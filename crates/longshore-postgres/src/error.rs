@@ -21,6 +21,13 @@ pub(crate) fn from_sqlx(error: sqlx::Error) -> StoreError {
                     key: db.message().to_owned(),
                 }
             }
+            // character_not_in_repertoire, untranslatable_character: text or
+            // JSON holding a NUL character (\u0000), which PostgreSQL cannot
+            // store. The caller's input, not a database failure.
+            Some("22021" | "22P05") => StoreError::InvalidInput(format!(
+                "{} (PostgreSQL cannot store the NUL character \\u0000 in text or JSON)",
+                db.message()
+            )),
             // lock_not_available: a bounded wait for a lock ran out.
             Some("55P03") => StoreError::Unavailable(db.message().to_owned()),
             // admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away.

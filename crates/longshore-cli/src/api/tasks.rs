@@ -50,7 +50,7 @@ pub(crate) struct ListQuery {
 pub(crate) struct TaskPage {
     /// Newest first.
     tasks: Vec<Task>,
-    /// The `before` of the next page; `null` on the last page.
+    /// The `before` of the next page; `null` when this is the last one.
     next_before: Option<Uuid>,
 }
 
@@ -91,11 +91,13 @@ pub(crate) async fn list(
         queue: query.queue,
         schedule: query.schedule,
         before: query.before,
-        limit,
+        // One more than asked tells whether another page follows.
+        limit: limit + 1,
     };
-    let rows = api.store.list(&filter).await?;
-    let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit;
-    let next_before = rows.last().filter(|_| full).map(|row| row.id);
+    let mut rows = api.store.list(&filter).await?;
+    let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_before = rows.last().filter(|_| more).map(|row| row.id);
     let now = Utc::now();
     Ok(Json(TaskPage {
         tasks: rows.into_iter().map(|row| Task::new(row, now)).collect(),

@@ -1,0 +1,986 @@
+//! The HTTP API of `longshore serve`, driven over HTTP as a client would:
+//! every route's success, its authentication (401) and scope (403), bad
+//! input of every kind (a 4xx with a JSON error, and nothing changed), and
+//! the OpenAPI document checked against what the server answers.
+
+// Test helpers may panic on any failure: that is how a test fails.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use support::{Engine, Env, Proc, text};
+
+macro_rules! on_both_engines {
+    ($($test:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Engine::Postgres).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::Engine::Sqlite).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_engines!(
+    every_route_answers_an_admin_token,
+    tokens_are_required_and_read_tokens_change_nothing,
+    bad_input_is_a_json_4xx_and_changes_nothing,
+    the_openapi_document_lists_exactly_the_routes_the_server_answers,
+    token_commands_refuse_bad_input_with_one_line,
+);
+
+/// Every route the API has, as the OpenAPI document must list it.
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/tasks"),
+    ("POST", "/api/v1/tasks"),
+    ("GET", "/api/v1/tasks/{id}"),
+    ("POST", "/api/v1/tasks/{id}/retry"),
+    ("POST", "/api/v1/tasks/{id}/cancel"),
+    ("GET", "/api/v1/stats"),
+    ("GET", "/api/v1/queues"),
+    ("POST", "/api/v1/queues/{name}/pause"),
+    ("POST", "/api/v1/queues/{name}/resume"),
+    ("GET", "/api/v1/workers"),
+    ("GET", "/api/v1/schedules"),
+    ("GET", "/api/v1/openapi.json"),
+];
+
+/// The body limit the tests' servers run with, so that an oversized body
+/// stays small.
+const BODY_LIMIT: usize = 4096;
+
+/// A running `longshore serve`, an admin and a read token, and a client.
+struct Server {
+    proc: Proc,
+    base: String,
+    client: reqwest::Client,
+    admin: String,
+    read: String,
+}
+
+/// What the server answered: the status, the headers and the JSON body.
+struct Answer {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    /// The error code of an error answer.
+    fn code(&self) -> &str {
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not an error body ({}): {}", self.status, self.body))
+    }
+
+    /// Asserts an error answer of `status` and `code` with a message.
+    #[track_caller]
+    fn error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        assert_eq!(self.code(), code, "{}", self.body);
+        let message = self.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "{}", self.body);
+    }
+
+    /// Asserts `status` and returns the body.
+    #[track_caller]
+    fn ok(self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        self.body
+    }
+}
+
+impl Server {
+    /// Creates an admin and a read token, then starts `serve` on queues
+    /// `default` and `api` (not `held` nor `idle`) with the small body
+    /// limit, and waits for its start line.
+    async fn start(env: &Env) -> Server {
+        let admin = env
+            .ok(&["tokens", "create", "--name", "admin", "--scope", "admin"])
+            .trim()
+            .to_owned();
+        let read = env
+            .ok(&["tokens", "create", "--name", "viewer", "--scope", "read"])
+            .trim()
+            .to_owned();
+        let mut cmd = env.cmd();
+        cmd.env("LONGSHORE_HTTP__MAX_BODY_BYTES", BODY_LIMIT.to_string())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--queues",
+                "default,api",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut proc = Proc::spawn(cmd);
+        let line = proc.stdout_line(Duration::from_secs(30));
+        let addr = line
+            .strip_prefix("longshore serve: listening on http://")
+            .and_then(|rest| rest.split_once(", using "))
+            .map(|(addr, _)| addr.parse::<SocketAddr>().unwrap())
+            .unwrap_or_else(|| panic!("unexpected start line: {line}"));
+        // The client needs a TLS provider chosen, even for plain HTTP.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .unwrap();
+        Server {
+            proc,
+            base: format!("http://{addr}"),
+            client,
+            admin,
+            read,
+        }
+    }
+
+    /// A request to `path`, bearing `token` if any.
+    fn request(&self, method: Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+        let request = self.client.request(method, format!("{}{path}", self.base));
+        match token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
+    /// Sends `request` and reads the JSON answer (every answer is JSON).
+    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let content_type = headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let text = response.text().await.unwrap();
+        assert!(
+            content_type.starts_with("application/json"),
+            "{status} with content type `{content_type}`: {text}"
+        );
+        let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status}: {e}: {text}"));
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.send(self.request(Method::GET, path, Some(&self.admin)))
+            .await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.send(
+            self.request(Method::POST, path, Some(&self.admin))
+                .json(body),
+        )
+        .await
+    }
+
+    /// POST with a raw body sent as JSON.
+    async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Answer {
+        self.send(
+            self.request(Method::POST, path, Some(&self.admin))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body),
+        )
+        .await
+    }
+
+    /// Enqueues `body`, expecting `status`; the ids of the tasks.
+    async fn enqueue(&self, body: Value, status: u16) -> Vec<String> {
+        let answer = self.post("/api/v1/tasks", &body).await.ok(status);
+        answer["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Waits for task `id` to be in `state`; returns its detail.
+    async fn wait_for_state(&self, id: &str, state: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let detail = self.get(&format!("/api/v1/tasks/{id}")).await.ok(200);
+            if detail["task"]["state"] == state {
+                return detail;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "task {id} is not {state} after 30s: {detail}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM, then a clean exit.
+    async fn stop(mut self) {
+        self.proc.signal("TERM");
+        let status = self.proc.exit_within(Duration::from_secs(15)).await;
+        assert!(
+            status.success(),
+            "serve exited with {status}: {}",
+            self.proc.stderr()
+        );
+    }
+}
+
+/// The OpenAPI document, as the server serves it.
+async fn document(server: &Server) -> Value {
+    server.get("/api/v1/openapi.json").await.ok(200)
+}
+
+/// Checks `value` against the document's schema `schema` (the parts of
+/// JSON Schema utoipa writes: `$ref`, `oneOf`, `type`, `properties`,
+/// `required`, `items`, `enum`, `format: uuid`); every object's keys must
+/// be known to its schema.
+fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        let target = &doc["components"]["schemas"][name];
+        if target.is_null() {
+            return Err(format!("{at}: no schema {name}"));
+        }
+        return conforms(doc, target, value, at);
+    }
+    if let Some(options) = schema["oneOf"].as_array().or(schema["anyOf"].as_array()) {
+        return if options
+            .iter()
+            .any(|option| conforms(doc, option, value, at).is_ok())
+        {
+            Ok(())
+        } else {
+            Err(format!("{at}: {value} matches none of {options:?}"))
+        };
+    }
+    if let Some(values) = schema["enum"].as_array()
+        && !values.contains(value)
+    {
+        return Err(format!("{at}: {value} is not one of {values:?}"));
+    }
+    let types: Vec<&str> = match &schema["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let actual = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let allowed = types.is_empty()
+        || types.contains(&actual)
+        || (actual == "integer" && types.contains(&"number"));
+    if !allowed {
+        return Err(format!("{at}: {value} is {actual}, not {types:?}"));
+    }
+    if schema["format"] == "uuid"
+        && let Some(text) = value.as_str()
+        && text.parse::<uuid::Uuid>().is_err()
+    {
+        return Err(format!("{at}: {text} is not a UUID"));
+    }
+    match value {
+        Value::Object(map) => {
+            if let Some(properties) = schema["properties"].as_object() {
+                for key in map.keys() {
+                    if !properties.contains_key(key) {
+                        return Err(format!("{at}: `{key}` is not in the schema"));
+                    }
+                }
+                for (key, property) in properties {
+                    match map.get(key) {
+                        Some(v) => conforms(doc, property, v, &format!("{at}.{key}"))?,
+                        None if schema["required"]
+                            .as_array()
+                            .is_some_and(|r| r.contains(&json!(key))) =>
+                        {
+                            return Err(format!("{at}: required `{key}` is missing"));
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+        Value::Array(items) if !schema["items"].is_null() => {
+            for (i, item) in items.iter().enumerate() {
+                conforms(doc, &schema["items"], item, &format!("{at}[{i}]"))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Checks `body`, answered with `status` by `method` on the route
+/// `template`, against what the document says that answer is.
+#[track_caller]
+fn check_answer(doc: &Value, method: &str, template: &str, status: u16, body: &Value) {
+    let operation = &doc["paths"][template][method.to_ascii_lowercase()];
+    let schema =
+        &operation["responses"][status.to_string()]["content"]["application/json"]["schema"];
+    assert!(
+        !schema.is_null(),
+        "the document has no {status} answer for {method} {template}"
+    );
+    if let Err(e) = conforms(doc, schema, body, "body") {
+        panic!("{method} {template} ({status}) does not match the document: {e}\n{body}");
+    }
+}
+
+async fn every_route_answers_an_admin_token(engine: Engine) {
+    let env = Env::new(engine).await;
+    let server = Server::start(&env).await;
+    let doc = document(&server).await;
+
+    // Enqueue: one task, many, and a duplicate of an active unique key.
+    let single = server
+        .post(
+            "/api/v1/tasks",
+            &json!({"actor": "fail", "args": {"times": 2}, "max_attempts": 5}),
+        )
+        .await;
+    let single = single.ok(201);
+    check_answer(&doc, "POST", "/api/v1/tasks", 201, &single);
+    assert_eq!(single["tasks"][0]["inserted"], true);
+    let failing = single["tasks"][0]["id"].as_str().unwrap().to_owned();
+    let bulk = server
+        .enqueue(
+            json!({"tasks": [
+                {"actor": "noop", "queue": "api", "priority": 3},
+                {"actor": "noop", "queue": "api", "related": {"kind": "user", "id": "42"}},
+                {"actor": "custom", "any_actor": true, "queue": "held",
+                 "run_at": "2100-01-01T00:00:00Z", "unique_key": "once"},
+            ]}),
+            201,
+        )
+        .await;
+    assert_eq!(bulk.len(), 3);
+    let held = bulk[2].clone();
+    let duplicate = server
+        .post(
+            "/api/v1/tasks",
+            &json!({"actor": "custom", "any_actor": true, "unique_key": "once"}),
+        )
+        .await
+        .ok(200);
+    check_answer(&doc, "POST", "/api/v1/tasks", 200, &duplicate);
+    assert_eq!(
+        duplicate["tasks"][0],
+        json!({"id": held, "inserted": false})
+    );
+
+    // Show: the failing task's logs come by execution.
+    let detail = server.wait_for_state(&failing, "succeeded").await;
+    check_answer(&doc, "GET", "/api/v1/tasks/{id}", 200, &detail);
+    assert_eq!(detail["task"]["attempt"], 3);
+    assert_eq!(detail["current_execution"]["attempt"], 3);
+    let previous: Vec<i64> = detail["previous_executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["attempt"].as_i64().unwrap())
+        .collect();
+    assert_eq!(previous, vec![2, 1]);
+    assert!(
+        detail["previous_executions"][1]["logs"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("failing on purpose"),
+        "{detail}"
+    );
+    for id in &bulk[..2] {
+        server.wait_for_state(id, "succeeded").await;
+    }
+
+    // List: filters and keyset pages.
+    let page = server.get("/api/v1/tasks?queue=api&limit=1").await.ok(200);
+    check_answer(&doc, "GET", "/api/v1/tasks", 200, &page);
+    assert_eq!(page["tasks"][0]["id"], bulk[1].as_str());
+    let before = page["next_before"].as_str().unwrap();
+    let next = server
+        .get(&format!("/api/v1/tasks?queue=api&limit=1&before={before}"))
+        .await
+        .ok(200);
+    assert_eq!(next["tasks"][0]["id"], bulk[0].as_str());
+    assert_eq!(next["next_before"], Value::Null);
+    let last = server
+        .get(&format!(
+            "/api/v1/tasks?queue=api&limit=1&before={}",
+            bulk[0]
+        ))
+        .await
+        .ok(200);
+    assert_eq!(last, json!({"tasks": [], "next_before": null}));
+    let waiting = server
+        .get("/api/v1/tasks?state=scheduled,queued&actor=custom")
+        .await
+        .ok(200);
+    assert_eq!(waiting["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(waiting["tasks"][0]["status"], "scheduled");
+    assert_eq!(waiting["next_before"], Value::Null);
+    let none = server.get("/api/v1/tasks?schedule=nightly").await.ok(200);
+    assert_eq!(none["tasks"], json!([]));
+
+    // Retry a finished task; cancel a waiting one; neither twice.
+    let retried = server
+        .post(&format!("/api/v1/tasks/{failing}/retry"), &json!(null))
+        .await
+        .ok(200);
+    check_answer(&doc, "POST", "/api/v1/tasks/{id}/retry", 200, &retried);
+    assert_eq!(retried["state"], "queued");
+    server.wait_for_state(&failing, "succeeded").await;
+    let cancelled = server
+        .post(&format!("/api/v1/tasks/{held}/cancel"), &json!(null))
+        .await
+        .ok(200);
+    check_answer(&doc, "POST", "/api/v1/tasks/{id}/cancel", 200, &cancelled);
+    assert_eq!(cancelled, json!({"id": held, "outcome": "cancelled"}));
+    server
+        .post(&format!("/api/v1/tasks/{held}/cancel"), &json!(null))
+        .await
+        .error(409, "invalid_state");
+    let waiting = server
+        .enqueue(json!({"actor": "noop", "queue": "held"}), 201)
+        .await;
+    server
+        .post(&format!("/api/v1/tasks/{}/retry", waiting[0]), &json!(null))
+        .await
+        .error(409, "invalid_state");
+    let unknown = uuid::Uuid::now_v7();
+    server
+        .get(&format!("/api/v1/tasks/{unknown}"))
+        .await
+        .error(404, "task_not_found");
+    server
+        .post(&format!("/api/v1/tasks/{unknown}/cancel"), &json!(null))
+        .await
+        .error(404, "task_not_found");
+
+    // Stats by state, actor and queue.
+    let stats = server.get("/api/v1/stats").await.ok(200);
+    check_answer(&doc, "GET", "/api/v1/stats", 200, &stats);
+    assert_eq!(stats["by"], "state");
+    assert_eq!(stats["counts"]["succeeded"], 3);
+    assert_eq!(stats["counts"]["cancelled"], 1);
+    assert_eq!(stats["counts"]["queued"], 1);
+    assert_eq!(stats["total"], 5);
+    assert_eq!(stats["groups"], json!([]));
+    let by_actor = server.get("/api/v1/stats?by=actor").await.ok(200);
+    check_answer(&doc, "GET", "/api/v1/stats", 200, &by_actor);
+    let actors: Vec<(&str, i64)> = by_actor["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["key"].as_str().unwrap(), g["total"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(actors, vec![("custom", 1), ("fail", 1), ("noop", 3)]);
+    let by_queue = server.get("/api/v1/stats?by=queue").await.ok(200);
+    let api = by_queue["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["key"] == "api")
+        .unwrap();
+    assert_eq!(api["counts"]["succeeded"], 2);
+
+    // Queues: depth by state, pause and resume.
+    let paused = server
+        .post("/api/v1/queues/held/pause", &json!(null))
+        .await
+        .ok(200);
+    check_answer(&doc, "POST", "/api/v1/queues/{name}/pause", 200, &paused);
+    assert_eq!(paused, json!({"name": "held", "paused": true}));
+    let queues = server.get("/api/v1/queues").await.ok(200);
+    check_answer(&doc, "GET", "/api/v1/queues", 200, &queues);
+    let held_queue = queues["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == "held")
+        .unwrap();
+    assert_eq!(held_queue["paused"], true);
+    assert_eq!(held_queue["counts"]["queued"], 1);
+    assert_eq!(held_queue["counts"]["cancelled"], 1);
+    let resumed = server
+        .post("/api/v1/queues/held/resume", &json!(null))
+        .await
+        .ok(200);
+    check_answer(&doc, "POST", "/api/v1/queues/{name}/resume", 200, &resumed);
+    assert_eq!(resumed["paused"], false);
+
+    // Workers: serve's own inline worker, leading; the capacity settings.
+    env.ok(&["settings", "set", "max_running", "7"]);
+    let workers = server.get("/api/v1/workers").await.ok(200);
+    check_answer(&doc, "GET", "/api/v1/workers", 200, &workers);
+    assert_eq!(workers["workers"].as_array().unwrap().len(), 1);
+    assert_eq!(workers["workers"][0]["concurrency"], 16);
+    assert_eq!(workers["capacity"]["max_running"], 7);
+    assert_eq!(workers["capacity"]["total_slots"], 16);
+
+    // Schedules: at least the built-in maintenance ones.
+    let schedules = server.get("/api/v1/schedules").await.ok(200);
+    check_answer(&doc, "GET", "/api/v1/schedules", 200, &schedules);
+    let names: Vec<&str> = schedules["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"longshore.purge"), "{names:?}");
+
+    // Health checks need no token.
+    for path in ["/health/live", "/health/ready"] {
+        let answer = server.send(server.request(Method::GET, path, None)).await;
+        assert_eq!(answer.ok(200)["status"], "ok");
+    }
+    server.stop().await;
+}
+
+/// A concrete path for a route template.
+fn concrete(template: &str, id: &str) -> String {
+    template.replace("{id}", id).replace("{name}", "probe")
+}
+
+async fn tokens_are_required_and_read_tokens_change_nothing(engine: Engine) {
+    let env = Env::new(engine).await;
+    let server = Server::start(&env).await;
+    let id = server
+        .enqueue(json!({"actor": "noop", "queue": "idle"}), 201)
+        .await;
+    let id = &id[0];
+    let total = env.total().await;
+
+    let unknown = format!("ls_{}", "A".repeat(43));
+    let revoked = env
+        .ok(&["tokens", "create", "--name", "gone", "--scope", "admin"])
+        .trim()
+        .to_owned();
+    // It works until it is revoked, and not a moment after.
+    server
+        .send(server.request(Method::GET, "/api/v1/stats", Some(&revoked)))
+        .await
+        .ok(200);
+    let out = env.ok(&["tokens", "revoke", "gone"]);
+    assert!(out.contains("token gone (admin) revoked at"), "{out}");
+
+    for (method, template) in ROUTES {
+        let path = concrete(template, id);
+        let method: Method = method.parse().unwrap();
+        let refusals = [
+            (None, "no token"),
+            (Some("not-a-token"), "garbage"),
+            (Some(unknown.as_str()), "unknown token"),
+            (Some(revoked.as_str()), "revoked token"),
+        ];
+        for (token, what) in refusals {
+            let answer = server
+                .send(server.request(method.clone(), &path, token))
+                .await;
+            assert_eq!(
+                answer.status, 401,
+                "{method} {path} with {what}: {}",
+                answer.body
+            );
+            answer.error(401, "unauthorized");
+            assert!(
+                answer
+                    .headers
+                    .contains_key(reqwest::header::WWW_AUTHENTICATE),
+                "{method} {path}"
+            );
+        }
+        // A header that is not `Bearer`.
+        let answer = server
+            .send(
+                server
+                    .request(method.clone(), &path, None)
+                    .header("Authorization", format!("Basic {}", server.admin)),
+            )
+            .await;
+        answer.error(401, "unauthorized");
+
+        let answer = server
+            .send(
+                server
+                    .request(method.clone(), &path, Some(&server.read))
+                    .json(&json!({"actor": "noop"})),
+            )
+            .await;
+        if method == Method::GET {
+            assert_eq!(answer.status, 200, "{method} {path}: {}", answer.body);
+        } else {
+            answer.error(403, "forbidden");
+        }
+    }
+    // The read token changed nothing.
+    assert_eq!(env.total().await, total);
+    let queues = server.get("/api/v1/queues").await.ok(200);
+    assert!(
+        queues["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["paused"] == false),
+        "{queues}"
+    );
+    assert_eq!(
+        server.get(&format!("/api/v1/tasks/{id}")).await.ok(200)["task"]["state"],
+        "queued"
+    );
+
+    // Uses are recorded; secrets are never listed.
+    let listed = env.json(&["tokens", "list", "--json"]);
+    let names: Vec<(&str, bool, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap(),
+                t["active"].as_bool().unwrap(),
+                t["last_used_at"].is_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("admin", true, true),
+            ("gone", false, true),
+            ("viewer", true, true)
+        ]
+    );
+    let text = listed.to_string();
+    assert!(
+        !text.contains(&server.admin) && !text.contains("hash"),
+        "{text}"
+    );
+    server.stop().await;
+}
+
+async fn bad_input_is_a_json_4xx_and_changes_nothing(engine: Engine) {
+    let env = Env::new(engine).await;
+    let server = Server::start(&env).await;
+    server.enqueue(json!({"actor": "noop"}), 201).await;
+    let before = env.total().await;
+
+    // Bodies: not JSON, JSON of the wrong shape, invalid tasks.
+    let cases: &[(&str, u16, &str)] = &[
+        (r#"{"actor": "noop""#, 400, "invalid_json"),
+        ("not json at all", 400, "invalid_json"),
+        (r#"{"actor": "noop", "colour": "red"}"#, 400, "invalid_body"),
+        (r#"{"actor": 7}"#, 400, "invalid_body"),
+        (r#"{"args": {}}"#, 400, "invalid_body"),
+        ("[1, 2]", 400, "invalid_body"),
+        (
+            r#"{"tasks": [{"actor": "noop"}], "extra": 1}"#,
+            400,
+            "invalid_body",
+        ),
+        (
+            r#"{"tasks": [{"actor": "noop"}, {"actor": "noop", "colour": 1}]}"#,
+            400,
+            "invalid_body",
+        ),
+        (r#"{"tasks": []}"#, 400, "invalid_input"),
+        (r#"{"actor": "mail"}"#, 400, "invalid_input"),
+        (
+            r#"{"actor": "sleep", "args": {"ms": "long"}}"#,
+            400,
+            "invalid_input",
+        ),
+        (r#"{"actor": "noop", "args": [1]}"#, 400, "invalid_input"),
+        (
+            r#"{"actor": "noop", "max_attempts": 0}"#,
+            400,
+            "invalid_input",
+        ),
+        (r#"{"actor": "noop", "queue": " "}"#, 400, "invalid_input"),
+        (
+            r#"{"actor": "noop", "run_at": "tomorrow"}"#,
+            400,
+            "invalid_body",
+        ),
+        (
+            r#"{"tasks": [{"actor": "noop"}, {"actor": "noop", "time_limit_ms": 0}]}"#,
+            400,
+            "invalid_input",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let answer = server.post_raw("/api/v1/tasks", body.to_string()).await;
+        assert_eq!(answer.status.as_u16(), *status, "{body}: {}", answer.body);
+        assert_eq!(answer.code(), *code, "{body}: {}", answer.body);
+    }
+    let answer = server
+        .post_raw(
+            "/api/v1/tasks",
+            r#"{"tasks": [{"actor": "noop"}, {"actor": "noop", "colour": 1}]}"#,
+        )
+        .await;
+    assert!(
+        answer.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tasks[1]"),
+        "{}",
+        answer.body
+    );
+    // PostgreSQL cannot store a NUL character: its refusal is the
+    // caller's error, not the server's. (SQLite stores one.)
+    if engine == Engine::Postgres {
+        for body in [
+            r#"{"actor": "noop", "queue": "q\u0000"}"#,
+            r#"{"actor": "x", "any_actor": true, "args": {"a": "\u0000"}}"#,
+        ] {
+            server
+                .post_raw("/api/v1/tasks", body.to_owned())
+                .await
+                .error(400, "invalid_input");
+        }
+        server
+            .get("/api/v1/tasks?actor=a%00b")
+            .await
+            .error(400, "invalid_input");
+        server
+            .post("/api/v1/queues/a%00b/pause", &json!(null))
+            .await
+            .error(400, "invalid_input");
+    }
+    // No JSON content type.
+    server
+        .send(
+            server
+                .request(Method::POST, "/api/v1/tasks", Some(&server.admin))
+                .body(r#"{"actor": "noop"}"#),
+        )
+        .await
+        .error(415, "unsupported_media_type");
+    // Over the body limit, though valid.
+    let big = json!({"actor": "noop", "args": {"pad": "x".repeat(BODY_LIMIT)}}).to_string();
+    server
+        .post_raw("/api/v1/tasks", big)
+        .await
+        .error(413, "payload_too_large");
+
+    // Filters and paths.
+    let queries = [
+        "/api/v1/tasks?state=done",
+        "/api/v1/tasks?state=queued,",
+        "/api/v1/tasks?limit=0",
+        "/api/v1/tasks?limit=1001",
+        "/api/v1/tasks?limit=many",
+        "/api/v1/tasks?before=yesterday",
+        "/api/v1/tasks?colour=red",
+        "/api/v1/stats?by=colour",
+        "/api/v1/stats?group=state",
+    ];
+    for path in queries {
+        server.get(path).await.error(400, "invalid_query");
+    }
+    server
+        .get("/api/v1/tasks/not-a-uuid")
+        .await
+        .error(400, "invalid_path");
+    server
+        .post("/api/v1/tasks/not-a-uuid/retry", &json!(null))
+        .await
+        .error(400, "invalid_path");
+    server
+        .post("/api/v1/queues/%20/pause", &json!(null))
+        .await
+        .error(400, "invalid_input");
+    server.get("/api/v1/nowhere").await.error(404, "not_found");
+    server
+        .send(server.request(Method::DELETE, "/api/v1/tasks", Some(&server.admin)))
+        .await
+        .error(405, "method_not_allowed");
+
+    // Nothing changed.
+    assert_eq!(env.total().await, before);
+    let queues = server.get("/api/v1/queues").await.ok(200);
+    assert!(
+        queues["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["paused"] == false && q["name"] != " "),
+        "{queues}"
+    );
+    server.stop().await;
+}
+
+async fn the_openapi_document_lists_exactly_the_routes_the_server_answers(engine: Engine) {
+    let env = Env::new(engine).await;
+    let server = Server::start(&env).await;
+    let doc = document(&server).await;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        doc["openapi"]
+    );
+    assert!(
+        doc["components"]["securitySchemes"]["bearer_token"]["scheme"] == "bearer",
+        "{}",
+        doc["components"]
+    );
+
+    // The document's routes are exactly the API's.
+    let methods = ["get", "post", "put", "patch", "delete"];
+    let mut listed = BTreeSet::new();
+    let mut operation_ids = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in methods {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            listed.insert((method.to_ascii_uppercase(), path.clone()));
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(
+                operation_ids.insert(id.to_owned()),
+                "operationId {id} twice"
+            );
+            // Every route says it may refuse a token.
+            assert!(
+                !operation["responses"]["401"].is_null(),
+                "{method} {path} documents no 401"
+            );
+            if method != "get" {
+                assert!(
+                    !operation["responses"]["403"].is_null(),
+                    "{method} {path} documents no 403"
+                );
+            }
+        }
+    }
+    let expected: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(listed, expected);
+
+    // Every documented path answers its documented methods and refuses the
+    // others as not allowed.
+    let id = server.enqueue(json!({"actor": "noop"}), 201).await;
+    for path in doc["paths"].as_object().unwrap().keys() {
+        let concrete = concrete(path, &id[0]);
+        for method in methods {
+            let documented = listed.contains(&(method.to_ascii_uppercase(), path.clone()));
+            let request = server
+                .request(
+                    method.to_ascii_uppercase().parse().unwrap(),
+                    &concrete,
+                    Some(&server.admin),
+                )
+                // An enqueue that is refused: the probe writes no task.
+                .json(&json!({"probe": true}));
+            let answer = server.send(request).await;
+            if documented {
+                assert_ne!(answer.status, 405, "{method} {path}: {}", answer.body);
+                assert_ne!(answer.status, 404, "{method} {path}: {}", answer.body);
+                let status = answer.status.as_u16();
+                // What it answered is documented, and in the documented shape.
+                check_answer(&doc, method, path, status, &answer.body);
+            } else {
+                answer.error(405, "method_not_allowed");
+            }
+        }
+    }
+    // Paths the document does not list are not there.
+    for path in [
+        "/api/v1",
+        "/api/v1/task",
+        "/api/v1/tasks/x/logs",
+        "/api/v2/tasks",
+    ] {
+        server.get(path).await.error(404, "not_found");
+    }
+    server.stop().await;
+}
+
+/// A command that must fail with one line on stderr naming `expected`,
+/// and print nothing on stdout.
+fn refused(env: &Env, args: &[&str], expected: &str) {
+    let out = env.run(args);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    assert!(out.stdout.is_empty(), "{args:?}: {}", text(&out.stdout));
+}
+
+async fn token_commands_refuse_bad_input_with_one_line(engine: Engine) {
+    let env = Env::new(engine).await;
+    let out = env.run(&["tokens", "create", "--name", "ci", "--scope", "read"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let secret = text(&out.stdout);
+    assert_eq!(secret.lines().count(), 1, "{secret}");
+    assert!(secret.starts_with("ls_"), "{secret}");
+    // The warning goes to stderr, so that `$(longshore tokens create …)` is the secret alone.
+    assert!(
+        text(&out.stderr).contains("shown this once only"),
+        "{}",
+        text(&out.stderr)
+    );
+    refused(
+        &env,
+        &["tokens", "create", "--name", "ci", "--scope", "admin"],
+        "an API token named `ci` exists already",
+    );
+    refused(
+        &env,
+        &["tokens", "create", "--name", "c i", "--scope", "admin"],
+        "token name `c i` contains ` `",
+    );
+    let out = env.run(&["tokens", "create", "--name", "x", "--scope", "write"]);
+    assert!(!out.status.success() && out.stdout.is_empty());
+    assert!(
+        text(&out.stderr).contains("possible values: read, admin"),
+        "{}",
+        text(&out.stderr)
+    );
+    refused(
+        &env,
+        &["tokens", "revoke", "nobody"],
+        "no API token named `nobody`",
+    );
+    let table = env.ok(&["tokens", "list"]);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(!table.contains(secret.trim()), "{table}");
+    // Only the secret's SHA-256 is stored.
+    let stored = env
+        .observer()
+        .await
+        .i64("SELECT count(*) FROM longshore_tokens WHERE length(secret_hash) = 64")
+        .await;
+    assert_eq!(stored, 1);
+}
