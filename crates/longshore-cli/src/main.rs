@@ -3,6 +3,7 @@
 
 mod actors;
 mod api;
+mod bulk;
 mod commands;
 mod output;
 mod settings;
@@ -60,7 +61,7 @@ enum Command {
     /// Inspect and steer tasks.
     #[command(subcommand)]
     Tasks(tasks::Command),
-    /// List queues; pause and resume them for every node.
+    /// List queues; pause and resume them for every node; flush them.
     #[command(subcommand)]
     Queues(queues::Command),
     /// The live worker nodes.

@@ -45,12 +45,14 @@ on_both_engines!(
     bad_input_is_a_json_4xx_and_changes_nothing,
     the_openapi_document_lists_exactly_the_routes_the_server_answers,
     token_commands_refuse_bad_input_with_one_line,
+    delete_by_filter_and_flush_count_first_then_remove_only_what_matches,
 );
 
 /// Every route the API has, as the OpenAPI document must list it.
 const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/tasks"),
     ("POST", "/api/v1/tasks"),
+    ("DELETE", "/api/v1/tasks"),
     ("GET", "/api/v1/tasks/{id}"),
     ("POST", "/api/v1/tasks/{id}/retry"),
     ("POST", "/api/v1/tasks/{id}/cancel"),
@@ -58,6 +60,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/queues"),
     ("POST", "/api/v1/queues/{name}/pause"),
     ("POST", "/api/v1/queues/{name}/resume"),
+    ("POST", "/api/v1/queues/{name}/flush"),
     ("GET", "/api/v1/workers"),
     ("GET", "/api/v1/schedules"),
     ("GET", "/api/v1/openapi.json"),
@@ -820,7 +823,7 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(engine: Engine) {
         .error(400, "invalid_input");
     server.get("/api/v1/nowhere").await.error(404, "not_found");
     server
-        .send(server.request(Method::DELETE, "/api/v1/tasks", Some(&server.admin)))
+        .send(server.request(Method::PUT, "/api/v1/tasks", Some(&server.admin)))
         .await
         .error(405, "method_not_allowed");
 
@@ -923,6 +926,203 @@ async fn the_openapi_document_lists_exactly_the_routes_the_server_answers(engine
     ] {
         server.get(path).await.error(404, "not_found");
     }
+    server.stop().await;
+}
+
+impl Server {
+    async fn delete(&self, path: &str) -> Answer {
+        self.send(self.request(Method::DELETE, path, Some(&self.admin)))
+            .await
+    }
+}
+
+async fn delete_by_filter_and_flush_count_first_then_remove_only_what_matches(engine: Engine) {
+    let env = Env::new(engine).await;
+    let server = Server::start(&env).await;
+    let doc = document(&server).await;
+    // `held` is not served: its tasks wait. `api` is.
+    server
+        .enqueue(
+            json!({"tasks": [
+                {"actor": "noop", "queue": "held"},
+                {"actor": "noop", "queue": "held"},
+                {"actor": "noop", "queue": "held"},
+                {"actor": "custom", "any_actor": true, "queue": "held"},
+                {"actor": "noop", "queue": "held", "run_at": "2100-01-01T00:00:00Z"},
+            ]}),
+            201,
+        )
+        .await;
+    let done = server
+        .enqueue(
+            json!({"tasks": [{"actor": "noop", "queue": "api"}, {"actor": "noop", "queue": "api"}]}),
+            201,
+        )
+        .await;
+    for id in &done {
+        server.wait_for_state(id, "succeeded").await;
+    }
+    let total = env.total().await;
+
+    // Bad input: a 4xx with a JSON error, and nothing deleted.
+    let refusals = [
+        ("/api/v1/tasks?actor=noop", 400, "confirmation_required"),
+        (
+            "/api/v1/tasks?actor=noop&confirm=false",
+            400,
+            "confirmation_required",
+        ),
+        (
+            "/api/v1/tasks?actor=noop&confirm=true&dry_run=true",
+            400,
+            "invalid_query",
+        ),
+        ("/api/v1/tasks?confirm=true", 400, "invalid_input"),
+        ("/api/v1/tasks?dry_run=true", 400, "invalid_input"),
+        (
+            "/api/v1/tasks?state=queued,running&confirm=true",
+            400,
+            "invalid_input",
+        ),
+        ("/api/v1/tasks?actor=&confirm=true", 400, "invalid_input"),
+        (
+            "/api/v1/tasks?state=done&confirm=true",
+            400,
+            "invalid_query",
+        ),
+        (
+            "/api/v1/tasks?older_than=soon&confirm=true",
+            400,
+            "invalid_query",
+        ),
+        ("/api/v1/tasks?actor=noop&confirm=yes", 400, "invalid_query"),
+        (
+            "/api/v1/tasks?actor=noop&colour=red&confirm=true",
+            400,
+            "invalid_query",
+        ),
+    ];
+    for (path, status, code) in refusals {
+        let answer = server.delete(path).await;
+        answer.error(status, code);
+        check_answer(&doc, "DELETE", "/api/v1/tasks", status, &answer.body);
+    }
+    assert_eq!(env.total().await, total);
+
+    // The dry run counts, by state; the deletion then removes just that.
+    let path = "/api/v1/tasks?actor=noop&state=queued&queue=held";
+    let dry = server.delete(&format!("{path}&dry_run=true")).await.ok(200);
+    check_answer(&doc, "DELETE", "/api/v1/tasks", 200, &dry);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["matched"]["queued"], 3);
+    assert_eq!(dry["matched_total"], 3);
+    assert_eq!(dry["deleted"], 0);
+    assert_eq!(env.total().await, total);
+    let deleted = server.delete(&format!("{path}&confirm=true")).await.ok(200);
+    check_answer(&doc, "DELETE", "/api/v1/tasks", 200, &deleted);
+    assert_eq!(deleted["dry_run"], false);
+    assert_eq!(deleted["deleted"], 3);
+    let counts = env.counts().await;
+    assert_eq!(counts.get("queued"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("scheduled"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("succeeded"), Some(&2), "{counts:?}");
+    // By age: finished just now is not an hour old.
+    let young = server
+        .delete("/api/v1/tasks?state=succeeded,failed,cancelled&older_than=1h&confirm=true")
+        .await
+        .ok(200);
+    assert_eq!(young["deleted"], 0);
+    let old = server
+        .delete("/api/v1/tasks?state=succeeded&older_than=0s&confirm=true")
+        .await
+        .ok(200);
+    assert_eq!(old["deleted"], 2);
+    assert_eq!(env.total().await, 2);
+
+    // Flush: two tasks running on `api`, then the queue paused so that
+    // nothing more starts, and tasks waiting behind them.
+    let running = server
+        .enqueue(
+            json!({"tasks": [
+                {"actor": "sleep", "args": {"ms": 60000}, "queue": "api"},
+                {"actor": "sleep", "args": {"ms": 60000}, "queue": "api"},
+            ]}),
+            201,
+        )
+        .await;
+    for id in &running {
+        server.wait_for_state(id, "running").await;
+    }
+    server
+        .post("/api/v1/queues/api/pause", &json!(null))
+        .await
+        .ok(200);
+    server
+        .enqueue(
+            json!({"tasks": [{"actor": "noop", "queue": "api"}, {"actor": "noop", "queue": "api"},
+                             {"actor": "noop", "queue": "api", "run_at": "2100-01-01T00:00:00Z"}]}),
+            201,
+        )
+        .await;
+    let total = env.total().await;
+    let flush = "/api/v1/queues/api/flush";
+    for (body, status, code) in [
+        ("{}", 400, "confirmation_required"),
+        (r#"{"confirm": false}"#, 400, "confirmation_required"),
+        (r#"{"confirm": true, "dry_run": true}"#, 400, "invalid_body"),
+        (r#"{"confirm": "yes"}"#, 400, "invalid_body"),
+        (r#"{"confirm": true, "colour": 1}"#, 400, "invalid_body"),
+        (r#"{"confirm": true"#, 400, "invalid_json"),
+    ] {
+        let answer = server.post_raw(flush, body).await;
+        answer.error(status, code);
+        check_answer(
+            &doc,
+            "POST",
+            "/api/v1/queues/{name}/flush",
+            status,
+            &answer.body,
+        );
+    }
+    server
+        .post("/api/v1/queues/%20/flush", &json!({"confirm": true}))
+        .await
+        .error(400, "invalid_input");
+    server
+        .send(
+            server
+                .request(Method::POST, flush, Some(&server.admin))
+                .body(r#"{"confirm": true}"#),
+        )
+        .await
+        .error(415, "unsupported_media_type");
+    assert_eq!(env.total().await, total);
+    assert_eq!(env.count("running").await, 2);
+
+    let dry = server.post(flush, &json!({"dry_run": true})).await.ok(200);
+    check_answer(&doc, "POST", "/api/v1/queues/{name}/flush", 200, &dry);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["matched"]["queued"], 2);
+    assert_eq!(dry["matched"]["scheduled"], 1);
+    assert_eq!(dry["matched"]["running"], 2);
+    assert_eq!(
+        (dry["deleted"].clone(), dry["signalled"].clone()),
+        (json!(0), json!(0))
+    );
+    assert_eq!(env.total().await, total);
+    let flushed = server.post(flush, &json!({"confirm": true})).await.ok(200);
+    check_answer(&doc, "POST", "/api/v1/queues/{name}/flush", 200, &flushed);
+    assert_eq!(flushed["name"], "api");
+    assert_eq!(flushed["deleted"], 3);
+    assert_eq!(flushed["signalled"], 2);
+    for id in &running {
+        server.wait_for_state(id, "cancelled").await;
+    }
+    // The other queue's tasks are still there.
+    let counts = env.counts().await;
+    assert_eq!(counts.get("queued"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("scheduled"), Some(&1), "{counts:?}");
+    assert_eq!(env.total().await, 4);
     server.stop().await;
 }
 

@@ -56,6 +56,9 @@ on_both_engines!(
     runtime_settings_round_trip_and_bad_keys_change_nothing,
     the_global_cap_is_never_exceeded_across_three_worker_processes,
     a_queue_cap_is_never_exceeded_across_worker_processes,
+    tasks_delete_by_actor_takes_only_that_actors_queued_tasks,
+    tasks_delete_refuses_running_unfiltered_and_unconfirmed_deletions,
+    queues_flush_deletes_the_waiting_tasks_and_cancels_the_running_ones,
 );
 
 /// A command that must fail with exactly one line saying `expected`, and
@@ -1231,4 +1234,281 @@ async fn a_queue_cap_is_never_exceeded_across_worker_processes(engine: Engine) {
         "the uncapped queue never ran more than {max_free}: {free:?}"
     );
     each_ran_once(&env, 60).await;
+}
+
+/// Tasks by actor and state, as `tasks stats --by actor --json` prints them
+/// (states without tasks left out).
+fn by_actor(env: &Env) -> serde_json::Value {
+    let mut stats = env.json(&["tasks", "stats", "--by", "actor", "--json"]);
+    for counts in stats.as_object_mut().unwrap().values_mut() {
+        counts.as_object_mut().unwrap().retain(|_, n| n != 0);
+    }
+    stats
+}
+
+/// Runs `count` noop tasks on queue `done` to success with a worker of its
+/// own, which then stops.
+async fn finished_noops(env: &Env, count: &str) {
+    let mut worker = env.worker(&["--queues", "done"], &[]);
+    env.ok(&["enqueue", "noop", "--queue", "done", "--count", count, "-q"]);
+    env.wait_until("the noop tasks to succeed", async |env| {
+        env.count("succeeded").await.to_string() == count
+    })
+    .await;
+    worker.signal("TERM");
+    assert!(worker.exit_within(Duration::from_secs(20)).await.success());
+}
+
+async fn tasks_delete_by_actor_takes_only_that_actors_queued_tasks(engine: Engine) {
+    let env = Env::new(engine).await;
+    finished_noops(&env, "2").await;
+    env.ok(&["enqueue", "noop", "--count", "5", "-q"]);
+    env.ok(&["enqueue", "noop", "--queue", "mail", "--count", "2", "-q"]);
+    env.ok(&["enqueue", "noop", "--delay", "1h"]);
+    env.ok(&[
+        "enqueue",
+        "sleep",
+        "--args",
+        r#"{"ms": 10}"#,
+        "--count",
+        "3",
+        "-q",
+    ]);
+    let before = serde_json::json!({
+        "noop": {"scheduled": 1, "queued": 7, "succeeded": 2},
+        "sleep": {"queued": 3},
+    });
+    assert_eq!(by_actor(&env), before);
+
+    // The dry run counts, by state, and changes nothing.
+    let dry = env.ok(&[
+        "tasks",
+        "delete",
+        "--actor",
+        "noop",
+        "--state",
+        "queued",
+        "--dry-run",
+    ]);
+    let table: Vec<Vec<&str>> = dry
+        .lines()
+        .take(3)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        table,
+        vec![
+            vec!["STATE", "MATCHING"],
+            vec!["queued", "7"],
+            vec!["total", "7"]
+        ],
+        "{dry}"
+    );
+    assert!(dry.contains("nothing was deleted"), "{dry}");
+    let dry = env.json(&[
+        "tasks",
+        "delete",
+        "--actor",
+        "noop",
+        "--state",
+        "queued",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(
+        dry,
+        serde_json::json!({"dry_run": true, "matched": {"queued": 7}, "matched_total": 7, "deleted": 0})
+    );
+    assert_eq!(by_actor(&env), before);
+
+    // The deletion: progress on stderr, the total on stdout.
+    let out = env.run(&[
+        "tasks", "delete", "--actor", "noop", "--state", "queued", "--yes",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "deleted 7 tasks\n");
+    assert!(
+        text(&out.stderr).contains("deleted 7 of 7 tasks"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        by_actor(&env),
+        serde_json::json!({
+            "noop": {"scheduled": 1, "succeeded": 2},
+            "sleep": {"queued": 3},
+        })
+    );
+
+    // By age: a finished task's age counts from when it finished.
+    let none = env.ok(&[
+        "tasks",
+        "delete",
+        "--state",
+        "succeeded",
+        "--older-than",
+        "1h",
+        "--yes",
+    ]);
+    assert_eq!(none, "no task matches: nothing was deleted\n");
+    let some = env.ok(&[
+        "tasks",
+        "delete",
+        "--state",
+        "succeeded,failed,cancelled",
+        "--older-than",
+        "0s",
+        "--yes",
+    ]);
+    assert_eq!(some, "deleted 2 tasks\n");
+    // A queue of a repeated --state: what is left of noop on default.
+    let last = env.ok(&[
+        "tasks",
+        "delete",
+        "--queue",
+        "default",
+        "--state",
+        "scheduled",
+        "--state",
+        "queued",
+        "--actor",
+        "noop",
+        "--yes",
+    ]);
+    assert_eq!(last, "deleted 1 tasks\n");
+    assert_eq!(by_actor(&env), serde_json::json!({"sleep": {"queued": 3}}));
+}
+
+async fn tasks_delete_refuses_running_unfiltered_and_unconfirmed_deletions(engine: Engine) {
+    let env = Env::new(engine).await;
+    env.ok(&["enqueue", "noop", "--count", "3", "-q"]);
+    refused(
+        &env,
+        &["tasks", "delete", "--actor", "noop"],
+        "not deleting without --yes",
+    )
+    .await;
+    refused(
+        &env,
+        &["tasks", "delete", "--yes"],
+        "refusing to delete every task",
+    )
+    .await;
+    refused(
+        &env,
+        &["tasks", "delete", "--dry-run"],
+        "refusing to delete every task",
+    )
+    .await;
+    refused(
+        &env,
+        &["tasks", "delete", "--state", "queued,running", "--yes"],
+        "running tasks are never deleted",
+    )
+    .await;
+    refused(
+        &env,
+        &["tasks", "delete", "--state", "done", "--yes"],
+        "unknown task state `done`",
+    )
+    .await;
+    refused(
+        &env,
+        &["tasks", "delete", "--actor", "", "--yes"],
+        "actor name is empty",
+    )
+    .await;
+    for args in [
+        &[
+            "tasks",
+            "delete",
+            "--actor",
+            "noop",
+            "--older-than",
+            "soon",
+            "--yes",
+        ][..],
+        &["tasks", "delete", "--actor", "noop", "--dry-run", "--yes"][..],
+    ] {
+        let out = env.run(args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    assert_eq!(env.count("queued").await, 3);
+}
+
+async fn queues_flush_deletes_the_waiting_tasks_and_cancels_the_running_ones(engine: Engine) {
+    let env = Env::new(engine).await;
+    let _worker = env.worker(&["--queues", "hot", "--concurrency", "2"], &[]);
+    env.ok(&[
+        "enqueue",
+        "sleep",
+        "--args",
+        r#"{"ms": 60000}"#,
+        "--queue",
+        "hot",
+        "--count",
+        "2",
+        "-q",
+    ]);
+    env.wait_until("two tasks to run", async |env| {
+        env.count("running").await == 2
+    })
+    .await;
+    // Paused, so that the slots the cancelled tasks free take nothing more.
+    env.ok(&["queues", "pause", "hot"]);
+    env.ok(&["enqueue", "noop", "--queue", "hot", "--count", "4", "-q"]);
+    env.ok(&["enqueue", "noop", "--queue", "hot", "--delay", "1h"]);
+    env.ok(&["enqueue", "noop", "--queue", "cold"]);
+
+    refused(
+        &env,
+        &["queues", "flush", "hot"],
+        "not flushing queue hot without --yes",
+    )
+    .await;
+    refused(
+        &env,
+        &["queues", "flush", " ", "--yes"],
+        "queue name is empty",
+    )
+    .await;
+    let dry = env.ok(&["queues", "flush", "hot", "--dry-run"]);
+    assert!(
+        dry.starts_with(
+            "queue hot: 5 waiting tasks would be deleted (scheduled 1, queued 4) and 2 running tasks asked to cancel\n"
+        ),
+        "{dry}"
+    );
+    assert_eq!(env.total().await, 8);
+    assert_eq!(env.count("running").await, 2);
+
+    let out = env.run(&["queues", "flush", "hot", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "queue hot flushed: deleted 5 waiting tasks; asked 2 running tasks to cancel\n"
+    );
+    assert!(
+        text(&out.stderr).contains("deleted 5 of 5 waiting tasks of queue hot"),
+        "{}",
+        text(&out.stderr)
+    );
+    env.wait_until("the running tasks to end cancelled", async |env| {
+        env.count("cancelled").await == 2
+    })
+    .await;
+    let counts = env.counts().await;
+    assert_eq!(counts.get("queued"), Some(&1), "{counts:?}");
+    assert_eq!(env.total().await, 3, "{counts:?}");
+    // Nothing left to flush.
+    let again = env.json(&["queues", "flush", "hot", "--yes", "--json"]);
+    assert_eq!(
+        again,
+        serde_json::json!({
+            "queue": "hot", "dry_run": false,
+            "matched": {"scheduled": 0, "queued": 0, "running": 0},
+            "deleted": 0, "signalled": 0,
+        })
+    );
 }

@@ -35,7 +35,7 @@ pub use schedule::{
 pub use store::{
     CancelResult, Claim, ClusterSettings, Completion, EnqueueResult, EventSource, Heartbeat,
     Leadership, QueueSettings, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter,
-    WorkerInfo, WorkerPresence,
+    TaskSelection, WorkerInfo, WorkerPresence,
 };
 pub use task::{LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};
 pub use token::{TokenInfo, TokenScope, TokenSecret};

@@ -233,6 +233,82 @@ pub struct TaskFilter {
     pub limit: i64,
 }
 
+/// Which tasks a bulk deletion takes ([`Store::count_matching`],
+/// [`Store::delete_matching`]): every filter given must hold.
+///
+/// Running tasks are never deleted: deleting one would not stop it, only
+/// make its worker's result be thrown away. Cancel them first
+/// ([`Store::cancel`], [`Store::cancel_running_in_queue`]); once cancelled
+/// they are finished and can be deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TaskSelection {
+    /// Any of these states; when empty, every state but `running`.
+    pub states: Vec<TaskState>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this queue.
+    pub queue: Option<String>,
+    /// Only tasks older than this, by the database's clock: a finished
+    /// task's age counts from when it finished, a waiting (scheduled or
+    /// queued) task's from when it was created. Running tasks are never
+    /// selected for deletion, so they have no age here.
+    pub older_than: Option<Duration>,
+}
+
+impl TaskSelection {
+    /// The states taken, each once, in life order: the given ones, or
+    /// every state but `running` when none is given.
+    pub fn effective_states(&self) -> Vec<TaskState> {
+        TaskState::ALL
+            .into_iter()
+            .filter(|state| {
+                if self.states.is_empty() {
+                    *state != TaskState::Running
+                } else {
+                    self.states.contains(state)
+                }
+            })
+            .collect()
+    }
+
+    /// True when no filter is given: the selection would take every task
+    /// that is not running.
+    pub fn is_unfiltered(&self) -> bool {
+        self.states.is_empty()
+            && self.actor.is_none()
+            && self.queue.is_none()
+            && self.older_than.is_none()
+    }
+
+    /// Refuses what no bulk deletion may do: take every task (no filter),
+    /// take running tasks, or filter on an empty actor or queue name.
+    /// Counting ([`Store::count_matching`]) takes any selection.
+    pub fn check_deletable(&self) -> Result<(), StoreError> {
+        if self.is_unfiltered() {
+            return Err(StoreError::InvalidInput(
+                "a bulk deletion needs at least one filter (state, actor, queue or age); \
+                 to empty a queue, flush it"
+                    .into(),
+            ));
+        }
+        if self.states.contains(&TaskState::Running) {
+            return Err(StoreError::InvalidInput(
+                "running tasks are never deleted (their workers would keep running them and \
+                 only have their results thrown away): cancel them first, then delete them \
+                 once they are cancelled"
+                    .into(),
+            ));
+        }
+        if self.actor.as_deref().is_some_and(|a| a.trim().is_empty()) {
+            return Err(StoreError::InvalidInput("actor name is empty".into()));
+        }
+        if let Some(queue) = &self.queue {
+            QueueSettings::check_name(queue)?;
+        }
+        Ok(())
+    }
+}
+
 /// How to group [`Store::stats`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StatsKey {
@@ -509,6 +585,33 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> Result<u64, StoreError>;
 
+    /// How many tasks `selection` takes, by state in life order; states
+    /// with none are left out. Takes any selection, running tasks too (a
+    /// dry run of a flush counts them). With the same selection and no
+    /// other writer, it is what [`Store::delete_matching`] then deletes.
+    async fn count_matching(
+        &self,
+        selection: &TaskSelection,
+    ) -> Result<Vec<(TaskState, i64)>, StoreError>;
+
+    /// Deletes up to `limit` tasks that `selection` takes, with their
+    /// logs, in one transaction; returns how many. Call it again until it
+    /// deletes fewer than `limit`: each call is bounded, so that millions
+    /// of tasks go without one giant transaction, and nothing is loaded
+    /// into memory. Tasks another transaction holds at that moment (a
+    /// claim in flight) are skipped, and a task that starts running is not
+    /// deleted. Refuses what [`TaskSelection::check_deletable`] refuses.
+    async fn delete_matching(
+        &self,
+        selection: &TaskSelection,
+        limit: i64,
+    ) -> Result<u64, StoreError>;
+
+    /// Asks the workers of up to `limit` running tasks of `queue` that were
+    /// not asked yet to cancel them, as [`Store::cancel`] does for one;
+    /// returns how many were asked. Call it again until it returns 0.
+    async fn cancel_running_in_queue(&self, queue: &str, limit: i64) -> Result<u64, StoreError>;
+
     /// Takes or renews the cluster-wide role `name` for `holder` for `ttl`:
     /// true when `holder` holds it now (it did and renewed it, nobody held
     /// it, or the last holder's lease expired), false when another node
@@ -602,4 +705,68 @@ pub trait Store: Send + Sync + 'static {
     /// write a minute, not one per request; a failure to record it does not
     /// refuse the token.
     async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenInfo>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_selection_without_states_takes_every_state_but_running() {
+        let all = TaskSelection {
+            actor: Some("mail".into()),
+            ..TaskSelection::default()
+        };
+        assert_eq!(
+            all.effective_states(),
+            vec![
+                TaskState::Scheduled,
+                TaskState::Queued,
+                TaskState::Succeeded,
+                TaskState::Failed,
+                TaskState::Cancelled,
+            ]
+        );
+        let some = TaskSelection {
+            states: vec![TaskState::Failed, TaskState::Queued, TaskState::Failed],
+            ..TaskSelection::default()
+        };
+        assert_eq!(
+            some.effective_states(),
+            vec![TaskState::Queued, TaskState::Failed]
+        );
+    }
+
+    #[test]
+    fn deletions_need_a_filter_and_never_take_running_tasks() {
+        let refused = [
+            TaskSelection::default(),
+            TaskSelection {
+                states: vec![TaskState::Queued, TaskState::Running],
+                ..TaskSelection::default()
+            },
+            TaskSelection {
+                actor: Some(" ".into()),
+                ..TaskSelection::default()
+            },
+            TaskSelection {
+                queue: Some(String::new()),
+                ..TaskSelection::default()
+            },
+        ];
+        for selection in refused {
+            assert!(
+                matches!(
+                    selection.check_deletable(),
+                    Err(StoreError::InvalidInput(_))
+                ),
+                "{selection:?}"
+            );
+        }
+        let aged = TaskSelection {
+            older_than: Some(Duration::from_secs(60)),
+            ..TaskSelection::default()
+        };
+        assert!(aged.check_deletable().is_ok());
+    }
 }

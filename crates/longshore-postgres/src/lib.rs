@@ -31,8 +31,8 @@ use longshore_core::schedule::{FireWrite, check_builtin_edit, plan_fire};
 use longshore_core::{
     CancelResult, Claim, ClusterSettings, Completion, EnqueueResult, EventSource, Fire, FireKind,
     FireOutcome, Heartbeat, Leadership, LogEntry, NewTask, PutMode, QueueSettings, Schedule,
-    ScheduleDef, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow, TaskState,
-    TokenInfo, TokenScope, WorkerInfo, WorkerPresence,
+    ScheduleDef, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow,
+    TaskSelection, TaskState, TokenInfo, TokenScope, WorkerInfo, WorkerPresence,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Row};
@@ -410,6 +410,34 @@ fn schedule_query<'q>(
         .bind(next_run_at)
 }
 
+/// The statements' shape for `selection` over `states` (see [`sql::Selection`]).
+fn selection_sql<'a>(selection: &TaskSelection, states: &'a [TaskState]) -> sql::Selection<'a> {
+    sql::Selection {
+        states,
+        actor: selection.actor.is_some(),
+        queue: selection.queue.is_some(),
+        older_than: selection.older_than.is_some(),
+    }
+}
+
+/// Binds the filters `selection` has, in the order [`sql::Selection`]
+/// numbers them.
+fn bind_selection<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    selection: &'q TaskSelection,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    if let Some(actor) = &selection.actor {
+        query = query.bind(actor);
+    }
+    if let Some(queue) = &selection.queue {
+        query = query.bind(queue);
+    }
+    if let Some(age) = selection.older_than {
+        query = query.bind(millis(age));
+    }
+    query
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -785,6 +813,69 @@ impl Store for PgStore {
             .await
             .map_err(from_sqlx)?;
         Ok(done.rows_affected())
+    }
+
+    async fn count_matching(
+        &self,
+        selection: &TaskSelection,
+    ) -> Result<Vec<(TaskState, i64)>, StoreError> {
+        let states = selection.effective_states();
+        if states.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statement = selection_sql(selection, &states).count();
+        let rows = bind_selection(sqlx::query(&statement), selection)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        let mut counts = rows
+            .iter()
+            .map(|row| {
+                let state: String = row.try_get("state").map_err(from_sqlx)?;
+                let state: TaskState =
+                    state
+                        .parse()
+                        .map_err(|e: longshore_core::task::UnknownState| {
+                            StoreError::Database(Box::new(e))
+                        })?;
+                Ok((state, row.try_get::<i64, _>("n").map_err(from_sqlx)?))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        counts.retain(|(_, n)| *n > 0);
+        counts.sort_by_key(|(state, _)| *state);
+        Ok(counts)
+    }
+
+    async fn delete_matching(
+        &self,
+        selection: &TaskSelection,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        selection.check_deletable()?;
+        let states = selection.effective_states();
+        if states.is_empty() || limit <= 0 {
+            return Ok(0);
+        }
+        let statement = selection_sql(selection, &states).delete();
+        let done = bind_selection(sqlx::query(&statement).bind(limit), selection)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn cancel_running_in_queue(&self, queue: &str, limit: i64) -> Result<u64, StoreError> {
+        QueueSettings::check_name(queue)?;
+        if limit <= 0 {
+            return Ok(0);
+        }
+        let asked: i64 = sqlx::query_scalar(sql::CANCEL_RUNNING_IN_QUEUE)
+            .bind(queue)
+            .bind(limit)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(u64::try_from(asked).unwrap_or(0))
     }
 
     async fn try_lead(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {

@@ -1,6 +1,8 @@
 //! Every statement the engine runs, reviewed like code. The indexes each
 //! one relies on are named beside it; they are created in `migrations/`.
 
+use longshore_core::TaskState;
+
 /// The columns of a task, in the order `row::task` reads them.
 macro_rules! task_columns {
     () => {
@@ -650,6 +652,136 @@ DELETE FROM longshore_tasks WHERE id IN (
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 )";
+
+/// What the statements of a bulk selection (`TaskSelection`) are built
+/// from: its states, written into the statement, and which of its optional
+/// filters it has. Each state gets a subquery of its own, with the state
+/// as a literal, so that PostgreSQL can prove the partial index of that
+/// state usable even under the generic plans the pool forces
+/// (`plan_cache_mode`), which a bound state or an `$n IS NULL OR …` filter
+/// would hide from it. Only the filters given are written, for the same
+/// reason. The parameters follow one another in the order actor, queue,
+/// age (milliseconds), from the number the caller starts at.
+pub(crate) struct Selection<'a> {
+    pub(crate) states: &'a [TaskState],
+    pub(crate) actor: bool,
+    pub(crate) queue: bool,
+    pub(crate) older_than: bool,
+}
+
+impl Selection<'_> {
+    /// The conditions on one state's tasks, parameters numbered from
+    /// `first`, and the order of the index that walks them:
+    ///
+    /// - `scheduled`: `longshore_tasks_due` (queue, run_at) or
+    ///   `longshore_tasks_scheduled` (run_at), as the planner finds cheaper;
+    /// - `queued`: `longshore_tasks_queued` (queue, priority, run_at, id),
+    ///   a range of it with a queue, all of it without;
+    /// - `running` (counted only): `longshore_tasks_lease`;
+    /// - finished states: `longshore_tasks_finished` (state, finished_at),
+    ///   a range of it when an age is given.
+    ///
+    /// The actor (no index of its own) is checked on the rows each index
+    /// yields. A finished task's age counts from `finished_at`, a waiting
+    /// one's from `created_at`, a running one's from `started_at`.
+    fn arm(&self, state: TaskState, first: usize) -> (String, &'static str) {
+        let mut conditions = vec![format!("state = '{}'", state.as_str())];
+        if state.is_terminal() {
+            // The index's own condition, word for word.
+            conditions.push("state IN ('succeeded', 'failed', 'cancelled')".to_owned());
+        }
+        let mut n = first;
+        if self.actor {
+            conditions.push(format!("actor = ${n}"));
+            n += 1;
+        }
+        if self.queue {
+            conditions.push(format!("queue = ${n}"));
+            n += 1;
+        }
+        if self.older_than {
+            let since = match state {
+                TaskState::Scheduled | TaskState::Queued => "created_at",
+                TaskState::Running => "started_at",
+                _ => "finished_at",
+            };
+            conditions.push(format!("{since} < now() - ${n} * interval '1 millisecond'"));
+        }
+        let order = match state {
+            TaskState::Scheduled => "run_at",
+            TaskState::Queued => "queue, priority, run_at, id",
+            TaskState::Running => "lease_expires_at",
+            _ => "finished_at",
+        };
+        (conditions.join(" AND "), order)
+    }
+
+    /// The selection's tasks counted by state, one row per state (zero
+    /// included), each count through its state's index (see
+    /// [`Selection::arm`]). Filters from `$1`.
+    pub(crate) fn count(&self) -> String {
+        self.states
+            .iter()
+            .map(|state| {
+                let (conditions, _) = self.arm(*state, 1);
+                format!(
+                    "SELECT '{}' AS state, count(*) AS n FROM longshore_tasks WHERE {conditions}",
+                    state.as_str()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\nUNION ALL\n")
+    }
+
+    /// Deletes up to `$1` of the selection's tasks, state by state in the
+    /// order given, each state's walked in its index's order (see
+    /// [`Selection::arm`]); their logs go with them (`ON DELETE CASCADE`,
+    /// `longshore_task_logs_task`). Rows another transaction has locked
+    /// (a claim in flight) are skipped; a row that changed state before it
+    /// was locked is checked again and left alone. Filters from `$2`.
+    pub(crate) fn delete(&self) -> String {
+        let arms: Vec<String> = self
+            .states
+            .iter()
+            .enumerate()
+            .map(|(i, state)| {
+                let (conditions, order) = self.arm(*state, 2);
+                format!(
+                    "SELECT * FROM (SELECT id FROM longshore_tasks WHERE {conditions}
+                      ORDER BY {order} LIMIT $1 FOR UPDATE SKIP LOCKED) AS s{i}"
+                )
+            })
+            .collect();
+        format!(
+            "DELETE FROM longshore_tasks WHERE id IN (
+    SELECT id FROM (
+        {}
+    ) AS picked
+    LIMIT $1
+)",
+            arms.join("\n        UNION ALL\n        ")
+        )
+    }
+}
+
+/// Asks the workers of up to `$2` running tasks of queue `$1` not asked
+/// yet to cancel them (running tasks through `longshore_tasks_lease`),
+/// telling each worker at commit as [`NOTIFY_CANCEL`] does. Returns how
+/// many were asked.
+pub(crate) const CANCEL_RUNNING_IN_QUEUE: &str = "
+WITH picked AS (
+    SELECT id FROM longshore_tasks
+    WHERE state = 'running' AND queue = $1 AND NOT cancel_requested
+    ORDER BY lease_expires_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), asked AS (
+    UPDATE longshore_tasks AS t SET cancel_requested = true, modified_at = now()
+    FROM picked
+    WHERE t.id = picked.id AND t.state = 'running'
+    RETURNING t.id
+)
+SELECT count(pg_notify('longshore_cancel', id::text)) FROM asked";
 
 /// The columns of a token, as `row::token` reads them (never its hash).
 macro_rules! token_columns {

@@ -36,8 +36,8 @@ use longshore_core::schedule::{FireWrite, check_builtin_edit, plan_fire};
 use longshore_core::{
     CancelResult, Claim, ClusterSettings, Completion, EnqueueResult, EventSource, Fire, FireKind,
     FireOutcome, Heartbeat, Leadership, LogEntry, NewTask, PutMode, QueueSettings, Schedule,
-    ScheduleDef, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow, TaskState,
-    TokenInfo, TokenScope, WorkerInfo, WorkerPresence,
+    ScheduleDef, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow,
+    TaskSelection, TaskState, TokenInfo, TokenScope, WorkerInfo, WorkerPresence,
 };
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
@@ -447,6 +447,35 @@ impl SqliteStore {
         insert_logs(conn, completions.iter().flat_map(|c| &c.logs)).await?;
         Ok((applied, requeued))
     }
+}
+
+/// The statements' shape for `selection` over `states` (see [`sql::Selection`]).
+fn selection_sql<'a>(selection: &TaskSelection, states: &'a [TaskState]) -> sql::Selection<'a> {
+    sql::Selection {
+        states,
+        actor: selection.actor.is_some(),
+        queue: selection.queue.is_some(),
+        older_than: selection.older_than.is_some(),
+    }
+}
+
+/// Binds the filters `selection` has, in the order [`sql::Selection`]
+/// numbers them; its age as a cutoff before `now`.
+fn bind_selection<'q>(
+    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    selection: &'q TaskSelection,
+    now: i64,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    if let Some(actor) = &selection.actor {
+        query = query.bind(actor);
+    }
+    if let Some(queue) = &selection.queue {
+        query = query.bind(queue);
+    }
+    if let Some(age) = selection.older_than {
+        query = query.bind(now.saturating_sub(micros(age)));
+    }
+    query
 }
 
 /// Parses a `sqlite://PATH` or `sqlite:PATH` URL, with an error that says so.
@@ -1435,6 +1464,79 @@ impl Store for SqliteStore {
             .await
             .map_err(from_sqlx)?;
         Ok(done.rows_affected())
+    }
+
+    async fn count_matching(
+        &self,
+        selection: &TaskSelection,
+    ) -> Result<Vec<(TaskState, i64)>, StoreError> {
+        let states = selection.effective_states();
+        if states.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statement = selection_sql(selection, &states).count();
+        let rows = bind_selection(sqlx::query(&statement), selection, now_us())
+            .fetch_all(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?;
+        let mut counts = rows
+            .iter()
+            .map(|row| {
+                let state: String = row.try_get("state").map_err(from_sqlx)?;
+                Ok((
+                    row::state(&state)?,
+                    row.try_get::<i64, _>("n").map_err(from_sqlx)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        counts.retain(|(_, n)| *n > 0);
+        counts.sort_by_key(|(state, _)| *state);
+        Ok(counts)
+    }
+
+    async fn delete_matching(
+        &self,
+        selection: &TaskSelection,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        selection.check_deletable()?;
+        let states = selection.effective_states();
+        if states.is_empty() || limit <= 0 {
+            return Ok(0);
+        }
+        let statement = selection_sql(selection, &states).delete();
+        let mut conn = self.durable_writer().await?;
+        let result = bind_selection(sqlx::query(&statement).bind(limit), selection, now_us())
+            .execute(&mut *conn)
+            .await
+            .map_err(from_sqlx);
+        self.restore(conn).await;
+        Ok(result?.rows_affected())
+    }
+
+    async fn cancel_running_in_queue(&self, queue: &str, limit: i64) -> Result<u64, StoreError> {
+        QueueSettings::check_name(queue)?;
+        if limit <= 0 {
+            return Ok(0);
+        }
+        let mut conn = self.durable_writer().await?;
+        let result = sqlx::query(sql::CANCEL_RUNNING_IN_QUEUE)
+            .bind(queue)
+            .bind(limit)
+            .bind(now_us())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(from_sqlx);
+        self.restore(conn).await;
+        let rows = result?;
+        for row in &rows {
+            let id: String = row.try_get("id").map_err(from_sqlx)?;
+            if let Ok(id) = id.parse::<Uuid>() {
+                // A worker of another process learns of it from its heartbeat.
+                let _ = self.file.events.send(StoreEvent::CancelRequested { id });
+            }
+        }
+        Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
     }
 
     async fn try_lead(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {

@@ -6,6 +6,8 @@
 //! machine shares the clock; many rows travel as one JSON array parameter
 //! read with `json_each`, SQLite's counterpart of PostgreSQL's `unnest`.
 
+use longshore_core::TaskState;
+
 /// The columns of a task, in the names `row::task` reads.
 macro_rules! task_columns {
     () => {
@@ -454,6 +456,123 @@ DELETE FROM longshore_tasks WHERE id IN (
     ORDER BY finished_at
     LIMIT ?3
 )";
+
+/// What the statements of a bulk selection (`TaskSelection`) are built
+/// from: its states, written into the statement, and which of its optional
+/// filters it has. Each state gets a subquery of its own with the state's
+/// partial index condition as literal text, which is how SQLite knows it
+/// may use that index (a bound state would hide it); only the filters given
+/// are written, so that a queue can bound an index range. The parameters
+/// follow one another in the order actor, queue, cutoff (microseconds: the
+/// caller's now minus the age), from the number the caller starts at.
+pub(crate) struct Selection<'a> {
+    pub(crate) states: &'a [TaskState],
+    pub(crate) actor: bool,
+    pub(crate) queue: bool,
+    pub(crate) older_than: bool,
+}
+
+impl Selection<'_> {
+    /// The conditions on one state's tasks, parameters numbered from
+    /// `first`, and the order of the index that walks them:
+    ///
+    /// - `scheduled`: `longshore_tasks_due` (queue, run_at) with a queue,
+    ///   `longshore_tasks_scheduled` (run_at) without;
+    /// - `queued`: `longshore_tasks_queued` (queue, priority, run_at, id),
+    ///   a range of it with a queue, all of it without;
+    /// - `running` (counted only): `longshore_tasks_lease`;
+    /// - finished states: `longshore_tasks_finished` (state, finished_at),
+    ///   a range of it when an age is given.
+    ///
+    /// The actor (no index of its own) is checked on the rows each index
+    /// yields. A finished task's age counts from `finished_at`, a waiting
+    /// one's from `created_at`, a running one's from `started_at`.
+    fn arm(&self, state: TaskState, first: usize) -> (String, &'static str) {
+        let mut conditions = vec![format!("state = '{}'", state.as_str())];
+        if state.is_terminal() {
+            // Word for word the index's condition, for SQLite to use it.
+            conditions.push("state IN ('succeeded', 'failed', 'cancelled')".to_owned());
+        }
+        let mut n = first;
+        if self.actor {
+            conditions.push(format!("actor = ?{n}"));
+            n += 1;
+        }
+        if self.queue {
+            conditions.push(format!("queue = ?{n}"));
+            n += 1;
+        }
+        if self.older_than {
+            let since = match state {
+                TaskState::Scheduled | TaskState::Queued => "created_at",
+                TaskState::Running => "started_at",
+                _ => "finished_at",
+            };
+            conditions.push(format!("{since} < ?{n}"));
+        }
+        let order = match state {
+            TaskState::Scheduled => "run_at",
+            TaskState::Queued => "queue, priority, run_at, id",
+            TaskState::Running => "lease_expires_at",
+            _ => "finished_at",
+        };
+        (conditions.join(" AND "), order)
+    }
+
+    /// The selection's tasks counted by state, one row per state (zero
+    /// included), each count through its state's index (see
+    /// [`Selection::arm`]). Filters from `?1`.
+    pub(crate) fn count(&self) -> String {
+        self.states
+            .iter()
+            .map(|state| {
+                let (conditions, _) = self.arm(*state, 1);
+                format!(
+                    "SELECT '{}' AS state, count(*) AS n FROM longshore_tasks WHERE {conditions}",
+                    state.as_str()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\nUNION ALL\n")
+    }
+
+    /// Deletes up to `?1` of the selection's tasks, state by state in the
+    /// order given, each state's walked in its index's order (see
+    /// [`Selection::arm`]); their logs go with them (`ON DELETE CASCADE`,
+    /// `longshore_task_logs_task`). Filters from `?2`.
+    pub(crate) fn delete(&self) -> String {
+        let arms: Vec<String> = self
+            .states
+            .iter()
+            .map(|state| {
+                let (conditions, order) = self.arm(*state, 2);
+                format!(
+                    "SELECT id FROM (SELECT id FROM longshore_tasks WHERE {conditions}
+                      ORDER BY {order} LIMIT ?1)"
+                )
+            })
+            .collect();
+        format!(
+            "DELETE FROM longshore_tasks WHERE id IN (
+    {}
+    LIMIT ?1
+)",
+            arms.join("\n    UNION ALL\n    ")
+        )
+    }
+}
+
+/// Asks at time `?3` the workers of up to `?2` running tasks of queue `?1`
+/// not asked yet to cancel them (running tasks through
+/// `longshore_tasks_lease`); returns their ids. Workers learn of it from
+/// their next heartbeat, or at once in this process.
+pub(crate) const CANCEL_RUNNING_IN_QUEUE: &str = "
+UPDATE longshore_tasks SET cancel_requested = 1, modified_at = ?3
+WHERE id IN (SELECT id FROM longshore_tasks
+             WHERE state = 'running' AND queue = ?1 AND NOT cancel_requested
+             ORDER BY lease_expires_at
+             LIMIT ?2)
+RETURNING id";
 
 /// The columns of a schedule, in the names `row::schedule` reads.
 macro_rules! schedule_columns {

@@ -68,6 +68,26 @@ impl longshore::Store for LostClaimReply {
     ) -> Result<u64, longshore::StoreError> {
         self.inner.purge_finished(state, older_than, limit).await
     }
+    async fn count_matching(
+        &self,
+        selection: &longshore::core::TaskSelection,
+    ) -> Result<Vec<(TaskState, i64)>, longshore::StoreError> {
+        self.inner.count_matching(selection).await
+    }
+    async fn delete_matching(
+        &self,
+        selection: &longshore::core::TaskSelection,
+        limit: i64,
+    ) -> Result<u64, longshore::StoreError> {
+        self.inner.delete_matching(selection, limit).await
+    }
+    async fn cancel_running_in_queue(
+        &self,
+        queue: &str,
+        limit: i64,
+    ) -> Result<u64, longshore::StoreError> {
+        self.inner.cancel_running_in_queue(queue, limit).await
+    }
     async fn try_lead(
         &self,
         name: &str,

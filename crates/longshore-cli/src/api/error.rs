@@ -43,6 +43,9 @@ pub(crate) enum ErrorCode {
     /// 400: the request is well-formed but asks for something invalid
     /// (an unknown actor, bad arguments, an empty queue name).
     InvalidInput,
+    /// 400: a destructive request came without its confirmation (nor a
+    /// dry run): nothing was changed.
+    ConfirmationRequired,
     /// 413: the body is larger than the server's `http.max_body_bytes`.
     PayloadTooLarge,
     /// 415: a body was sent without `Content-Type: application/json`.
@@ -107,6 +110,14 @@ impl ApiError {
 
     pub(crate) fn invalid_body(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidBody, message)
+    }
+
+    pub(crate) fn confirmation_required(message: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::ConfirmationRequired,
+            message,
+        )
     }
 }
 

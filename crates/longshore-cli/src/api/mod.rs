@@ -43,7 +43,10 @@ pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
         default_max_attempts: settings.retry.max_attempts,
     };
     Router::new()
-        .route("/api/v1/tasks", get(tasks::list).post(tasks::enqueue))
+        .route(
+            "/api/v1/tasks",
+            get(tasks::list).post(tasks::enqueue).delete(tasks::delete),
+        )
         .route("/api/v1/tasks/{id}", get(tasks::show))
         .route("/api/v1/tasks/{id}/retry", post(tasks::retry))
         .route("/api/v1/tasks/{id}/cancel", post(tasks::cancel))
@@ -51,6 +54,7 @@ pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
         .route("/api/v1/queues", get(queues::list))
         .route("/api/v1/queues/{name}/pause", post(queues::pause))
         .route("/api/v1/queues/{name}/resume", post(queues::resume))
+        .route("/api/v1/queues/{name}/flush", post(queues::flush))
         .route("/api/v1/workers", get(cluster::workers))
         .route("/api/v1/schedules", get(cluster::schedules))
         .route("/api/v1/openapi.json", get(openapi))
@@ -81,10 +85,12 @@ pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
         tasks::show,
         tasks::retry,
         tasks::cancel,
+        tasks::delete,
         queues::stats,
         queues::list,
         queues::pause,
         queues::resume,
+        queues::flush,
         cluster::workers,
         cluster::schedules,
         openapi,
@@ -92,9 +98,9 @@ pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
     modifiers(&BearerToken),
     security(("bearer_token" = [])),
     tags(
-        (name = "tasks", description = "List, show, enqueue, retry and cancel tasks"),
+        (name = "tasks", description = "List, show, enqueue, retry, cancel and delete tasks"),
         (name = "stats", description = "Task counts"),
-        (name = "queues", description = "Queues: depth by state, pause, resume"),
+        (name = "queues", description = "Queues: depth by state, pause, resume, flush"),
         (name = "workers", description = "Live worker nodes and capacity"),
         (name = "schedules", description = "Cron schedules"),
         (name = "meta", description = "This document"),

@@ -1,5 +1,5 @@
 //! `/api/v1/stats` and `/api/v1/queues`: task counts, queues with their
-//! depth by state, pause and resume.
+//! depth by state, pause, resume and flush.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
-use super::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use super::model::StateCounts;
+use crate::bulk;
 
 /// How to group counts.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, ToSchema)]
@@ -216,4 +217,93 @@ async fn set_paused(
     QueueSettings::check_name(&name)?;
     api.store.set_queue_paused(&name, paused).await?;
     Ok(Json(QueuePaused { name, paused }))
+}
+
+/// Whether to flush a queue.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FlushRequest {
+    /// `true`: flush it.
+    #[serde(default)]
+    confirm: bool,
+    /// `true`: only count what a flush would delete and ask to cancel.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// What a flush matched and did.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct QueueFlush {
+    name: String,
+    /// True when nothing was changed, only counted.
+    dry_run: bool,
+    /// The queue's waiting and running tasks, counted before the flush.
+    matched: StateCounts,
+    /// Waiting (scheduled and queued) tasks deleted (0 on a dry run).
+    deleted: u64,
+    /// Running tasks whose workers were asked to cancel them (0 on a dry
+    /// run).
+    signalled: u64,
+}
+
+/// Flush a queue: delete its waiting (scheduled and queued) tasks with
+/// their logs, and ask its running tasks to cancel.
+///
+/// The body is `{"confirm": true}`, or `{"dry_run": true}` to count first,
+/// changing nothing. Finished tasks stay. Tasks enqueued meanwhile may
+/// stay too: pause the queue first to hold its producers' new tasks.
+#[utoipa::path(
+    post,
+    path = "/api/v1/queues/{name}/flush",
+    operation_id = "flush_queue",
+    tag = "queues",
+    params(("name" = String, Path, description = "The queue")),
+    request_body(content = FlushRequest, description = "`{\"confirm\": true}` or `{\"dry_run\": true}`"),
+    responses(
+        (status = 200, description = "Counted (dry run) or flushed", body = QueueFlush),
+        (status = 400, description = "An empty queue name, malformed JSON, an unknown field, or neither `confirm` nor `dry_run`; nothing was changed", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
+        (status = 413, description = "The body is over `http.max_body_bytes`", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+    )
+)]
+pub(crate) async fn flush(
+    State(api): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(request): ApiJson<FlushRequest>,
+) -> Result<Json<QueueFlush>, ApiError> {
+    QueueSettings::check_name(&name)?;
+    match (request.dry_run, request.confirm) {
+        (true, true) => {
+            return Err(ApiError::invalid_body(
+                "give \"dry_run\": true or \"confirm\": true, not both",
+            ));
+        }
+        (false, false) => {
+            return Err(ApiError::confirmation_required(
+                "flushing a queue needs {\"confirm\": true} (or {\"dry_run\": true} to count first)",
+            ));
+        }
+        _ => {}
+    }
+    let mut matched = StateCounts::default();
+    for (state, n) in api.store.count_matching(&bulk::flushed_by(&name)).await? {
+        matched.add(state, n);
+    }
+    let flushed = if request.dry_run {
+        bulk::Flushed::default()
+    } else {
+        bulk::flush(api.store.as_ref(), &name, |done| {
+            tracing::info!(queue = %name, deleted = done, "flushing queue");
+        })
+        .await?
+    };
+    Ok(Json(QueueFlush {
+        name,
+        dry_run: request.dry_run,
+        matched,
+        deleted: flushed.deleted,
+        signalled: flushed.signalled,
+    }))
 }

@@ -1,10 +1,10 @@
-//! `/api/v1/tasks`: list, show, enqueue, retry, cancel.
+//! `/api/v1/tasks`: list, show, enqueue, retry, cancel, delete by filter.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use longshore::core::{CancelResult, TaskFilter};
+use longshore::core::{CancelResult, TaskFilter, TaskSelection};
 use longshore::{NewTask, Related, TaskState};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::ApiState;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
-use super::model::{Execution, RelatedObject, Task, executions};
-use crate::actors;
+use super::model::{Execution, RelatedObject, StateCounts, Task, executions};
+use crate::{actors, bulk};
 
 /// The most tasks one page may hold.
 pub(crate) const MAX_PAGE: i64 = 1000;
@@ -414,4 +414,120 @@ pub(crate) async fn cancel(
         CancelResult::Signalled => CancelOutcome::Signalled,
     };
     Ok(Json(Cancelled { id, outcome }))
+}
+
+/// Which tasks to delete, and whether to.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeleteQuery {
+    /// Only these states, comma-separated: scheduled, queued, succeeded,
+    /// failed, cancelled (never `running`: cancel running tasks first).
+    /// Default: every state but running.
+    #[param(example = "queued")]
+    state: Option<String>,
+    /// Only this actor.
+    actor: Option<String>,
+    /// Only this queue.
+    queue: Option<String>,
+    /// Only tasks older than this, e.g. `7d` or `12h`: a finished task
+    /// counts from when it finished, a waiting one from when it was
+    /// created.
+    #[param(example = "7d")]
+    older_than: Option<String>,
+    /// `true`: only count the matching tasks, by state.
+    dry_run: Option<bool>,
+    /// `true`: delete them. One of `dry_run` and `confirm` is required.
+    confirm: Option<bool>,
+}
+
+/// What a deletion matched and deleted.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Deletion {
+    /// True when nothing was deleted, only counted.
+    dry_run: bool,
+    /// The matching tasks by state, counted before deleting.
+    matched: StateCounts,
+    /// Their total.
+    matched_total: i64,
+    /// How many were deleted (0 on a dry run).
+    deleted: u64,
+}
+
+/// Delete the tasks that match every filter given, with their logs.
+///
+/// At least one filter is required, and `confirm=true` (or `dry_run=true`
+/// to count the matching tasks first, changing nothing). Running tasks are
+/// never deleted. The tasks go in transactions of 5,000; the answer comes
+/// when the last one is done.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tasks",
+    operation_id = "delete_tasks",
+    tag = "tasks",
+    params(DeleteQuery),
+    responses(
+        (status = 200, description = "Counted (dry run) or deleted", body = Deletion),
+        (status = 400, description = "No filter, a running state, an unknown or malformed filter, or neither `confirm=true` nor `dry_run=true`; nothing was deleted", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
+    )
+)]
+pub(crate) async fn delete(
+    State(api): State<ApiState>,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
+) -> Result<Json<Deletion>, ApiError> {
+    let states = match query.state.as_deref() {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().parse::<TaskState>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ApiError::invalid_query(format!("state: {e}")))?,
+    };
+    let older_than = query
+        .older_than
+        .as_deref()
+        .map(humantime::parse_duration)
+        .transpose()
+        .map_err(|e| ApiError::invalid_query(format!("older_than: {e} (e.g. 7d or 12h)")))?;
+    let selection = TaskSelection {
+        states,
+        actor: query.actor,
+        queue: query.queue,
+        older_than,
+    };
+    selection.check_deletable()?;
+    let dry_run = query.dry_run == Some(true);
+    match (dry_run, query.confirm == Some(true)) {
+        (true, true) => {
+            return Err(ApiError::invalid_query(
+                "give dry_run=true or confirm=true, not both",
+            ));
+        }
+        (false, false) => {
+            return Err(ApiError::confirmation_required(
+                "deleting tasks needs confirm=true (or dry_run=true to count them first)",
+            ));
+        }
+        _ => {}
+    }
+    let mut matched = StateCounts::default();
+    for (state, n) in api.store.count_matching(&selection).await? {
+        matched.add(state, n);
+    }
+    let deleted = if dry_run {
+        0
+    } else {
+        bulk::delete(api.store.as_ref(), &selection, |done| {
+            tracing::info!(deleted = done, "deleting tasks by filter");
+        })
+        .await?
+    };
+    Ok(Json(Deletion {
+        dry_run,
+        matched_total: matched.total(),
+        matched,
+        deleted,
+    }))
 }

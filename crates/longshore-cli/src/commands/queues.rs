@@ -1,15 +1,16 @@
 //! `longshore queues …`: list queues with their depth, pause and resume
-//! them for every node.
+//! them for every node, flush them.
 
 use std::collections::BTreeMap;
 
-use longshore::TaskState;
-use longshore::core::StatsKey;
+use anyhow::bail;
+use longshore::core::{QueueSettings, StatsKey};
+use longshore::{Store, TaskState};
 use serde::Serialize;
 
 use super::Missing;
-use crate::output;
 use crate::settings::Settings;
+use crate::{bulk, output};
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
@@ -30,6 +31,22 @@ pub(crate) enum Command {
     Resume {
         /// Queue name
         queue: String,
+    },
+    /// Delete every waiting (scheduled and queued) task of the queue, in
+    /// batches, and ask its running tasks to cancel, as `tasks cancel`
+    /// does. Needs --dry-run (count them) or --yes.
+    Flush {
+        /// Queue name
+        queue: String,
+        /// Count what would be deleted and asked to cancel; change nothing
+        #[arg(long, conflicts_with = "yes")]
+        dry_run: bool,
+        /// Really flush it
+        #[arg(long)]
+        yes: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -116,6 +133,81 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
                 .collect();
             output::table(&headers, &rows);
         }
+        Command::Flush {
+            queue,
+            dry_run,
+            yes,
+            json,
+        } => flush(store.as_ref(), &queue, dry_run, yes, json).await?,
+    }
+    Ok(())
+}
+
+/// `longshore queues flush`.
+async fn flush(
+    store: &dyn Store,
+    queue: &str,
+    dry_run: bool,
+    yes: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    QueueSettings::check_name(queue)?;
+    if !dry_run && !yes {
+        bail!(
+            "not flushing queue {queue} without --yes: run it with --dry-run first to count its tasks, then with --yes"
+        );
+    }
+    let selection = bulk::flushed_by(queue);
+    let matched = bulk::per_state(&selection.states, &store.count_matching(&selection).await?);
+    let count = |state: TaskState| {
+        matched
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n)
+    };
+    let waiting = count(TaskState::Scheduled) + count(TaskState::Queued);
+    let flushed = if dry_run {
+        bulk::Flushed::default()
+    } else {
+        bulk::flush(store, queue, |done| {
+            eprintln!("deleted {done} of {waiting} waiting tasks of queue {queue}");
+        })
+        .await?
+    };
+    if json {
+        #[derive(Serialize)]
+        struct Flush<'a> {
+            queue: &'a str,
+            dry_run: bool,
+            matched: BTreeMap<&'static str, i64>,
+            deleted: u64,
+            signalled: u64,
+        }
+        let flush = Flush {
+            queue,
+            dry_run,
+            matched: matched.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
+            deleted: flushed.deleted,
+            signalled: flushed.signalled,
+        };
+        println!("{}", serde_json::to_string_pretty(&flush)?);
+        return Ok(());
+    }
+    if dry_run {
+        println!(
+            "queue {queue}: {waiting} waiting tasks would be deleted (scheduled {}, queued {}) and {} running tasks asked to cancel",
+            count(TaskState::Scheduled),
+            count(TaskState::Queued),
+            count(TaskState::Running)
+        );
+        println!(
+            "dry run: nothing was changed; run it again with --yes instead of --dry-run to flush the queue"
+        );
+    } else {
+        println!(
+            "queue {queue} flushed: deleted {} waiting tasks; asked {} running tasks to cancel",
+            flushed.deleted, flushed.signalled
+        );
     }
     Ok(())
 }

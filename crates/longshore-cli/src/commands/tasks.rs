@@ -1,16 +1,16 @@
-//! `longshore tasks …`: list, show, stats, retry, cancel.
+//! `longshore tasks …`: list, show, stats, retry, cancel, delete by filter.
 
 use std::collections::BTreeMap;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use chrono::Utc;
-use longshore::core::{CancelResult, StatsKey, TaskFilter};
+use longshore::core::{CancelResult, StatsKey, TaskFilter, TaskSelection};
 use longshore::{LogEntry, Status, Store, TaskRow, TaskState};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::output;
 use crate::settings::Settings;
+use crate::{bulk, output};
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
@@ -62,6 +62,36 @@ pub(crate) enum Command {
         /// Task id
         id: String,
     },
+    /// Delete the tasks that match every filter given, with their logs, in
+    /// batches of 5,000 (progress on stderr, the total on stdout). Running
+    /// tasks are never deleted: cancel them first. Needs at least one
+    /// filter, and --dry-run (count them, by state) or --yes.
+    Delete(DeleteArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct DeleteArgs {
+    /// Only these states, comma-separated or repeated: scheduled, queued, succeeded, failed, cancelled (never running) [default: every state but running]
+    #[arg(long, value_delimiter = ',', value_name = "STATE,...")]
+    state: Vec<String>,
+    /// Only this actor
+    #[arg(long)]
+    actor: Option<String>,
+    /// Only this queue
+    #[arg(long)]
+    queue: Option<String>,
+    /// Only tasks older than this, e.g. 7d or 12h: a finished task counts from when it finished, a waiting one from when it was created
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    older_than: Option<std::time::Duration>,
+    /// Count the matching tasks by state and change nothing
+    #[arg(long, conflicts_with = "yes")]
+    dry_run: bool,
+    /// Really delete them
+    #[arg(long)]
+    yes: bool,
+    /// Print JSON
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -134,7 +164,87 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
             }
             Ok(())
         }
+        Command::Delete(args) => delete(settings, args).await,
     }
+}
+
+/// `longshore tasks delete`.
+async fn delete(settings: &Settings, args: DeleteArgs) -> anyhow::Result<()> {
+    let states = args
+        .state
+        .iter()
+        .map(|s| s.trim().parse::<TaskState>())
+        .collect::<Result<Vec<_>, _>>()?;
+    if states.contains(&TaskState::Running) {
+        bail!(
+            "running tasks are never deleted (their workers would run them on and only have their results thrown away): \
+             cancel them first (`longshore tasks cancel ID`, or `longshore queues flush QUEUE` for a whole queue), \
+             then delete them once they are cancelled"
+        );
+    }
+    let selection = TaskSelection {
+        states,
+        actor: args.actor,
+        queue: args.queue,
+        older_than: args.older_than,
+    };
+    if selection.is_unfiltered() {
+        bail!(
+            "refusing to delete every task: give at least one of --state, --actor, --queue, --older-than \
+             (`longshore queues flush QUEUE` deletes a queue's waiting tasks)"
+        );
+    }
+    if !args.dry_run && !args.yes {
+        bail!(
+            "not deleting without --yes: run it with --dry-run first to count the matching tasks, then with --yes"
+        );
+    }
+    selection.check_deletable()?;
+    let store = super::connect(settings, super::Missing::Refuse).await?;
+    let states = selection.effective_states();
+    let matched = bulk::per_state(&states, &store.count_matching(&selection).await?);
+    let matched_total: i64 = matched.iter().map(|(_, n)| n).sum();
+    let deleted = if args.dry_run || matched_total == 0 {
+        0
+    } else {
+        bulk::delete(store.as_ref(), &selection, |done| {
+            eprintln!("deleted {done} of {matched_total} tasks");
+        })
+        .await?
+    };
+    if args.json {
+        #[derive(Serialize)]
+        struct Deletion {
+            dry_run: bool,
+            matched: BTreeMap<&'static str, i64>,
+            matched_total: i64,
+            deleted: u64,
+        }
+        let deletion = Deletion {
+            dry_run: args.dry_run,
+            matched: matched.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
+            matched_total,
+            deleted,
+        };
+        println!("{}", serde_json::to_string_pretty(&deletion)?);
+        return Ok(());
+    }
+    if args.dry_run {
+        let mut rows: Vec<Vec<String>> = matched
+            .iter()
+            .map(|(s, n)| vec![s.to_string(), n.to_string()])
+            .collect();
+        rows.push(vec!["total".into(), matched_total.to_string()]);
+        output::table(&["STATE", "MATCHING"], &rows);
+        println!(
+            "dry run: nothing was deleted; run it again with --yes instead of --dry-run to delete them"
+        );
+    } else if matched_total == 0 {
+        println!("no task matches: nothing was deleted");
+    } else {
+        println!("deleted {deleted} tasks");
+    }
+    Ok(())
 }
 
 fn parse_id(text: &str) -> anyhow::Result<Uuid> {

@@ -321,6 +321,11 @@ impl TestDb {
         self.observer.backdate_finished(id, finished_at).await;
     }
 
+    /// See [`Observer::backdate_created`].
+    pub async fn backdate_created(&self, id: Uuid, created_at: DateTime<Utc>) {
+        self.observer.backdate_created(id, created_at).await;
+    }
+
     /// See [`Observer::set_lease`].
     pub async fn set_lease(&self, id: Uuid, owner: &str, expires_at: DateTime<Utc>) {
         self.observer.set_lease(id, owner, expires_at).await;
@@ -491,6 +496,29 @@ impl Observer {
                 sqlx::query("UPDATE longshore_tasks SET finished_at = ?2 WHERE id = ?1")
                     .bind(id.to_string())
                     .bind(finished_at.timestamp_micros())
+                    .execute(pool)
+                    .await
+                    .expect("backdate");
+            }
+        }
+    }
+
+    /// Makes task `id` look created at `created_at`, behind the store's
+    /// back.
+    pub async fn backdate_created(&self, id: Uuid, created_at: DateTime<Utc>) {
+        match self {
+            Observer::Postgres(pool) => {
+                sqlx::query("UPDATE longshore_tasks SET created_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(created_at)
+                    .execute(pool)
+                    .await
+                    .expect("backdate");
+            }
+            Observer::Sqlite(pool) => {
+                sqlx::query("UPDATE longshore_tasks SET created_at = ?2 WHERE id = ?1")
+                    .bind(id.to_string())
+                    .bind(created_at.timestamp_micros())
                     .execute(pool)
                     .await
                     .expect("backdate");
