@@ -6,6 +6,7 @@ mod api;
 mod bulk;
 mod commands;
 mod output;
+mod probes;
 mod settings;
 
 use std::path::PathBuf;

@@ -144,6 +144,10 @@ pub(crate) struct WorkerSettings {
     pub(crate) maintenance_interval: Duration,
     #[serde(with = "humantime_serde")]
     pub(crate) scheduler_interval: Duration,
+    /// Where `/metrics` and the health checks are also served, on a port
+    /// of their own (`longshore worker --metrics-addr`); unset: not served
+    /// (serve answers them on `http.listen` anyway).
+    pub(crate) metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for WorkerSettings {
@@ -164,6 +168,7 @@ impl Default for WorkerSettings {
             completer_batch: d.completer_batch,
             maintenance_interval: d.maintenance_interval,
             scheduler_interval: d.scheduler_interval,
+            metrics_addr: None,
         }
     }
 }
@@ -314,6 +319,8 @@ impl Settings {
             },
             scheduler_interval: w.scheduler_interval,
             schedules: Vec::new(),
+            // The commands that expose metrics set it.
+            metrics: None,
         }
     }
 }

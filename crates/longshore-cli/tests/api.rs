@@ -737,7 +737,26 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(engine: Engine) {
             400,
             "invalid_input",
         ),
+        // Values a database cannot hold or index.
+        (
+            r#"{"actor": "noop", "max_attempts": 2147483647}"#,
+            400,
+            "invalid_input",
+        ),
+        (
+            r#"{"actor": "noop", "run_at": "-5000-01-01T00:00:00Z"}"#,
+            400,
+            "invalid_input",
+        ),
     ];
+    let long_queue = json!({"actor": "noop", "queue": "q".repeat(300)}).to_string();
+    let long_key = json!({"actor": "noop", "unique_key": "k".repeat(1100)}).to_string();
+    for body in [long_queue, long_key] {
+        server
+            .post_raw("/api/v1/tasks", body)
+            .await
+            .error(400, "invalid_input");
+    }
     for (body, status, code) in cases {
         let answer = server.post_raw("/api/v1/tasks", body.to_string()).await;
         assert_eq!(answer.status.as_u16(), *status, "{body}: {}", answer.body);
@@ -996,6 +1015,11 @@ async fn delete_by_filter_and_flush_count_first_then_remove_only_what_matches(en
             "invalid_query",
         ),
         ("/api/v1/tasks?actor=noop&confirm=yes", 400, "invalid_query"),
+        (
+            "/api/v1/tasks?older_than=7000y&dry_run=true",
+            400,
+            "invalid_input",
+        ),
         (
             "/api/v1/tasks?actor=noop&colour=red&confirm=true",
             400,

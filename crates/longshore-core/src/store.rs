@@ -256,6 +256,10 @@ pub struct TaskSelection {
 }
 
 impl TaskSelection {
+    /// The oldest an age filter may reach back: beyond it, times fall
+    /// outside what the databases store.
+    pub const MAX_AGE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
     /// The states taken, each once, in life order: the given ones, or
     /// every state but `running` when none is given.
     pub fn effective_states(&self) -> Vec<TaskState> {
@@ -305,6 +309,14 @@ impl TaskSelection {
         if let Some(queue) = &self.queue {
             QueueSettings::check_name(queue)?;
         }
+        if self
+            .older_than
+            .is_some_and(|age| age > TaskSelection::MAX_AGE)
+        {
+            return Err(StoreError::InvalidInput(
+                "an age filter can be at most 100 years".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -320,10 +332,11 @@ pub enum StatsKey {
     Queue,
 }
 
-/// One group of [`Store::stats`].
+/// One group of [`Store::stats`] (or of [`Store::queue_depths`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatsRow {
-    /// The actor or queue (the state's name when grouping by state).
+    /// The actor or queue (the state's name when grouping by state; the
+    /// queue in [`Store::queue_depths`]).
     pub key: String,
     /// The state counted.
     pub state: TaskState,
@@ -379,6 +392,13 @@ impl QueueSettings {
     pub fn check_name(queue: &str) -> Result<(), StoreError> {
         if queue.trim().is_empty() {
             return Err(StoreError::InvalidInput("queue name is empty".into()));
+        }
+        if queue.len() > NewTask::MAX_NAME_BYTES {
+            return Err(StoreError::InvalidInput(format!(
+                "queue name is {} bytes; the limit is {}",
+                queue.len(),
+                NewTask::MAX_NAME_BYTES
+            )));
         }
         Ok(())
     }
@@ -545,6 +565,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Task counts grouped by `key` and state.
     async fn stats(&self, key: StatsKey) -> Result<Vec<StatsRow>, StoreError>;
+
+    /// How many active tasks each queue has, by state (`scheduled`,
+    /// `queued`, `running`; [`StatsRow::key`] is the queue), counted only
+    /// through the partial indexes of those states, so that the cost
+    /// follows the active tasks and never the finished history. Queues and
+    /// states with none are left out. Metrics read it at scrape time.
+    async fn queue_depths(&self) -> Result<Vec<StatsRow>, StoreError>;
 
     /// Queues a finished task again (a fresh set of attempts).
     async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError>;

@@ -242,6 +242,14 @@ impl NewTask {
     /// Bigger payloads belong in the application's own storage, with the
     /// task carrying a reference.
     pub const MAX_ARGS_BYTES: usize = 1024 * 1024;
+    /// The most attempts a task may be given (retries and hand-backs add
+    /// to the stored count, which must stay a 32-bit number).
+    pub const MAX_ATTEMPTS: i32 = 10_000;
+    /// The longest queue, actor or related-object name, in bytes (they are
+    /// indexed, and index entries have a size limit).
+    pub const MAX_NAME_BYTES: usize = 255;
+    /// The longest unique key, in bytes.
+    pub const MAX_UNIQUE_KEY_BYTES: usize = 1024;
 
     /// A task for `actor` with `args`, on the default queue, due now.
     pub fn new(actor: impl Into<String>, args: serde_json::Value) -> NewTask {
@@ -276,10 +284,59 @@ impl NewTask {
         if self.queue.trim().is_empty() {
             return Err("queue name is empty".into());
         }
-        if self.max_attempts < 1 {
+        if !(1..=NewTask::MAX_ATTEMPTS).contains(&self.max_attempts) {
             return Err(format!(
-                "max attempts must be at least 1, got {}",
+                "max attempts must be between 1 and {}, got {}",
+                NewTask::MAX_ATTEMPTS,
                 self.max_attempts
+            ));
+        }
+        for (what, text, limit) in [
+            (
+                "actor name",
+                Some(self.actor.as_str()),
+                NewTask::MAX_NAME_BYTES,
+            ),
+            (
+                "queue name",
+                Some(self.queue.as_str()),
+                NewTask::MAX_NAME_BYTES,
+            ),
+            (
+                "related object kind",
+                self.related.as_ref().map(|r| r.kind.as_str()),
+                NewTask::MAX_NAME_BYTES,
+            ),
+            (
+                "related object id",
+                self.related.as_ref().map(|r| r.id.as_str()),
+                NewTask::MAX_NAME_BYTES,
+            ),
+            (
+                "unique key",
+                self.unique_key.as_deref(),
+                NewTask::MAX_UNIQUE_KEY_BYTES,
+            ),
+            (
+                "schedule name",
+                self.schedule.as_deref(),
+                NewTask::MAX_NAME_BYTES,
+            ),
+        ] {
+            if let Some(text) = text
+                && text.len() > limit
+            {
+                return Err(format!(
+                    "{what} is {} bytes; the limit is {limit}",
+                    text.len()
+                ));
+            }
+        }
+        if let Some(at) = self.run_at
+            && !(1970..=9999).contains(&chrono::Datelike::year(&at))
+        {
+            return Err(format!(
+                "run_at {at} is out of range: it must fall between the years 1970 and 9999"
             ));
         }
         if let Some(ms) = self.time_limit_ms

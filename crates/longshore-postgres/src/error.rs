@@ -28,6 +28,14 @@ pub(crate) fn from_sqlx(error: sqlx::Error) -> StoreError {
                 "{} (PostgreSQL cannot store the NUL character \\u0000 in text or JSON)",
                 db.message()
             )),
+            // datetime_field_overflow, numeric_value_out_of_range,
+            // interval_field_overflow, program_limit_exceeded (an index entry
+            // too large): the request asked for something out of range.
+            // Input checks refuse these first; this keeps any that slip
+            // through a client error.
+            Some("22008" | "22003" | "22015" | "54000") => {
+                StoreError::InvalidInput(db.message().to_owned())
+            }
             // lock_not_available: a bounded wait for a lock ran out.
             Some("55P03") => StoreError::Unavailable(db.message().to_owned()),
             // admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away.

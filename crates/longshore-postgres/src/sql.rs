@@ -410,6 +410,25 @@ GROUP BY actor, state ORDER BY actor, state";
 pub(crate) const STATS_BY_QUEUE: &str = "SELECT queue, state::text, count(*) FROM longshore_tasks
 GROUP BY queue, state ORDER BY queue, state";
 
+/// Active tasks by queue and state, for the metrics' depth gauges, read at
+/// scrape time: each state through its own partial index, so that the
+/// cost follows the active tasks only, never the finished history (no
+/// scan of the table). Scheduled tasks: `longshore_tasks_due`
+/// (queue, run_at), queued tasks: `longshore_tasks_queued` (queue, …),
+/// both read in queue order, index only once the visibility map is set.
+/// Running tasks: `longshore_tasks_lease`, whose entries are exactly the
+/// running tasks (at most the cluster's slots), each read from the table
+/// for its queue.
+pub(crate) const QUEUE_DEPTHS: &str = "
+SELECT queue, 'scheduled' AS state, count(*) FROM longshore_tasks
+WHERE state = 'scheduled' GROUP BY queue
+UNION ALL
+SELECT queue, 'queued', count(*) FROM longshore_tasks
+WHERE state = 'queued' GROUP BY queue
+UNION ALL
+SELECT queue, 'running', count(*) FROM longshore_tasks
+WHERE state = 'running' GROUP BY queue";
+
 /// Retry of a finished task: due now, with a fresh set of attempts after
 /// the ones already used (execution numbers stay unique).
 pub(crate) const RETRY: &str = concat!(
@@ -774,7 +793,9 @@ WITH picked AS (
     WHERE state = 'running' AND queue = $1 AND NOT cancel_requested
     ORDER BY lease_expires_at
     LIMIT $2
-    FOR UPDATE SKIP LOCKED
+    -- Not SKIP LOCKED: a task a heartbeat or completion holds for a moment
+    -- must not be passed over (it would escape the flush).
+    FOR UPDATE
 ), asked AS (
     UPDATE longshore_tasks AS t SET cancel_requested = true, modified_at = now()
     FROM picked
@@ -829,3 +850,55 @@ UPDATE longshore_tokens SET last_used_at = now()
 WHERE id = $1 AND revoked_at IS NULL
   AND (last_used_at IS NULL OR last_used_at < now() - $2 * interval '1 millisecond')
 RETURNING last_used_at";
+
+#[cfg(test)]
+mod tests {
+    use longshore_core::Store;
+    use sqlx::{Connection, PgConnection};
+
+    use super::QUEUE_DEPTHS;
+    use crate::{PgOptions, PgStore};
+
+    /// With a long history of finished tasks, the depth query of every
+    /// scrape still reads only the partial indexes of the active states.
+    #[tokio::test]
+    async fn queue_depths_reads_the_active_states_indexes_never_the_table() {
+        let db = longshore_testing::ScratchDb::create().await;
+        let store = PgStore::connect(&db.url, &PgOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let mut conn = PgConnection::connect_with(&db.options()).await.unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO longshore_tasks (id, queue, actor, args, state, run_at, max_attempts, finished_at)
+             SELECT gen_random_uuid(), 'q' || (i % 4), 'noop', '{}', 'succeeded', now(), 1, now()
+             FROM generate_series(1, 100000) AS i;
+             INSERT INTO longshore_tasks (id, queue, actor, args, state, run_at, max_attempts, lease_owner, lease_expires_at)
+             SELECT gen_random_uuid(), 'q' || (i % 4), 'noop', '{}',
+                    (ARRAY['scheduled', 'queued', 'running'])[i % 3 + 1]::longshore_task_state,
+                    now() + interval '1 hour', 1, 'w', now() + interval '30 seconds'
+             FROM generate_series(1, 300) AS i;
+             ANALYZE longshore_tasks;",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {QUEUE_DEPTHS}"))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+        for index in [
+            "longshore_tasks_due",
+            "longshore_tasks_queued",
+            "longshore_tasks_lease",
+        ] {
+            assert!(plan.contains(index), "{index} unused: {plan}");
+        }
+        let depths = store.queue_depths().await.unwrap();
+        assert_eq!(depths.len(), 12, "{depths:?}");
+        assert_eq!(depths.iter().map(|r| r.count).sum::<i64>(), 300);
+        let _ = conn.close().await;
+    }
+}

@@ -1320,6 +1320,23 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn queue_depths(&self) -> Result<Vec<StatsRow>, StoreError> {
+        let rows = sqlx::query(sql::QUEUE_DEPTHS)
+            .fetch_all(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?;
+        rows.iter()
+            .map(|row| {
+                let state: String = row.try_get(1).map_err(from_sqlx)?;
+                Ok(StatsRow {
+                    key: row.try_get(0).map_err(from_sqlx)?,
+                    state: row::state(&state)?,
+                    count: row.try_get(2).map_err(from_sqlx)?,
+                })
+            })
+            .collect()
+    }
+
     async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError> {
         let mut conn = self.durable_writer().await?;
         let result = retry_on(&mut conn, id).await;

@@ -353,6 +353,26 @@ pub(crate) const STATS_BY_QUEUE: &str = concat!(
     state_order!()
 );
 
+/// Active tasks by queue and state, for the metrics' depth gauges, read at
+/// scrape time: each state through its own partial index (each WHERE
+/// clause repeats its index's word for word, and INDEXED BY makes the
+/// statement fail rather than fall back to a scan of the table), so that
+/// the cost follows the active tasks only, never the finished history. Scheduled tasks:
+/// `longshore_tasks_due` (queue, run_at), queued tasks:
+/// `longshore_tasks_queued` (queue, …), both covering and read in queue
+/// order. Running tasks: `longshore_tasks_lease`, whose entries are
+/// exactly the running tasks (at most the cluster's slots), each read from
+/// the table for its queue.
+pub(crate) const QUEUE_DEPTHS: &str = "
+SELECT queue, 'scheduled' AS state, count(*) FROM longshore_tasks INDEXED BY longshore_tasks_due
+WHERE state = 'scheduled' GROUP BY queue
+UNION ALL
+SELECT queue, 'queued', count(*) FROM longshore_tasks INDEXED BY longshore_tasks_queued
+WHERE state = 'queued' GROUP BY queue
+UNION ALL
+SELECT queue, 'running', count(*) FROM longshore_tasks INDEXED BY longshore_tasks_lease
+WHERE state = 'running' GROUP BY queue";
+
 /// Retry at time `?2` of a finished task: due now, with a fresh set of
 /// attempts after the ones already used (execution numbers stay unique).
 pub(crate) const RETRY: &str = concat!(

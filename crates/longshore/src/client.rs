@@ -8,6 +8,7 @@ use longshore_core::{EnqueueResult, NewTask, Related, Store};
 
 use crate::actor::Task;
 use crate::error::Error;
+use crate::metrics::Metrics;
 
 /// How to enqueue one task. Unset fields use the task type's defaults.
 #[derive(Clone, Debug, Default)]
@@ -78,12 +79,23 @@ pub fn new_task<T: Task>(task: &T, options: &EnqueueOptions) -> Result<NewTask, 
 #[derive(Clone)]
 pub struct Client {
     store: Arc<dyn Store>,
+    metrics: Option<Metrics>,
 }
 
 impl Client {
     /// A client for `store`.
     pub fn new(store: Arc<dyn Store>) -> Client {
-        Client { store }
+        Client {
+            store,
+            metrics: None,
+        }
+    }
+
+    /// This client, counting the tasks it enqueues in `metrics`
+    /// (`longshore_tasks_enqueued_total`).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Client {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The store behind it.
@@ -103,7 +115,7 @@ impl Client {
         options: &EnqueueOptions,
     ) -> Result<EnqueueResult, Error> {
         let row = new_task(&task, options)?;
-        let mut results = self.store.enqueue(vec![row]).await?;
+        let mut results = self.enqueue_many(vec![row]).await?;
         results
             .pop()
             .ok_or_else(|| Error::Worker("the store returned no result for an enqueue".into()))
@@ -111,7 +123,12 @@ impl Client {
 
     /// Enqueues many tasks in one round trip.
     pub async fn enqueue_many(&self, tasks: Vec<NewTask>) -> Result<Vec<EnqueueResult>, Error> {
-        Ok(self.store.enqueue(tasks).await?)
+        let tally = self.metrics.as_ref().map(|m| m.enqueue_tally(&tasks));
+        let results = self.store.enqueue(tasks).await?;
+        if let Some(tally) = tally {
+            tally.record(&results);
+        }
+        Ok(results)
     }
 }
 

@@ -8,6 +8,8 @@ use longshore_core::{LogEntry, LogLevel};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::metrics::TaskLabels;
+
 /// Why an execution was asked to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -50,6 +52,9 @@ pub(crate) fn storable(text: String) -> String {
 pub(crate) struct Execution {
     pub(crate) task_id: Uuid,
     pub(crate) attempt: i32,
+    /// Its actor and queue: the handler's context and the metrics share
+    /// these strings.
+    pub(crate) labels: TaskLabels,
     pub(crate) token: CancellationToken,
     reason: AtomicU8,
     worst: AtomicU8,
@@ -57,10 +62,11 @@ pub(crate) struct Execution {
 }
 
 impl Execution {
-    pub(crate) fn new(task_id: Uuid, attempt: i32) -> Arc<Execution> {
+    pub(crate) fn new(task_id: Uuid, attempt: i32, labels: TaskLabels) -> Arc<Execution> {
         Arc::new(Execution {
             task_id,
             attempt,
+            labels,
             token: CancellationToken::new(),
             reason: AtomicU8::new(0),
             worst: AtomicU8::new(0),

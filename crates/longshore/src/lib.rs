@@ -12,7 +12,9 @@
 //!   it in a [`Registry`].
 //! - Enqueue with a [`Client`], in bulk with [`Client::enqueue_many`], or
 //!   inside your own transaction with [`postgres::enqueue_in`].
-//! - Run a [`Worker`] in-process and stop it with [`WorkerHandle::shutdown`].
+//! - Run a [`Worker`] in-process and stop it with [`WorkerHandle::shutdown`];
+//!   [`WorkerHandle::health`] answers readiness checks.
+//! - Count what the process does with [`metrics::Metrics`] (Prometheus).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -50,13 +52,17 @@ mod actor;
 mod client;
 mod context;
 mod error;
+pub mod metrics;
 mod worker;
 
 pub use actor::{Actor, Registry, Task};
 pub use client::{Client, EnqueueOptions, new_task};
 pub use context::{CancelReason, TaskContext};
 pub use error::{Error, TaskError};
-pub use worker::{Retention, Worker, WorkerConfig, WorkerHandle, default_worker_id};
+pub use metrics::Metrics;
+pub use worker::{
+    Retention, Worker, WorkerConfig, WorkerHandle, WorkerHealth, WorkerState, default_worker_id,
+};
 
 pub use longshore_core as core;
 pub use longshore_core::{

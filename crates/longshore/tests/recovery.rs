@@ -167,6 +167,9 @@ impl longshore::Store for LostClaimReply {
     ) -> Result<Vec<longshore::core::StatsRow>, longshore::StoreError> {
         self.inner.stats(key).await
     }
+    async fn queue_depths(&self) -> Result<Vec<longshore::core::StatsRow>, longshore::StoreError> {
+        self.inner.queue_depths().await
+    }
     async fn retry(&self, id: Uuid) -> Result<longshore::TaskRow, longshore::StoreError> {
         self.inner.retry(id).await
     }

@@ -51,7 +51,8 @@ pub(crate) async fn require_token(
     let change = needed == TokenScope::Admin;
     let (method, path, name) = (
         request.method().clone(),
-        request.uri().path().to_owned(),
+        // With the query: a bulk deletion's filter is in it.
+        request.uri().to_string(),
         token.name.clone(),
     );
     request.extensions_mut().insert(token);

@@ -22,6 +22,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::{get, post};
 use longshore::Store;
+use longshore::metrics::Metrics;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -33,14 +34,17 @@ pub(crate) struct ApiState {
     store: Arc<dyn Store>,
     /// Attempts of an enqueued task that names none (`retry.max_attempts`).
     default_max_attempts: i32,
+    /// Counts the tasks enqueued through the API.
+    metrics: Metrics,
 }
 
 /// The API's routes, with their authentication and body limit, and JSON
 /// answers for unknown routes and methods.
-pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
+pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> Router {
     let state = ApiState {
         store,
         default_max_attempts: settings.retry.max_attempts,
+        metrics,
     };
     Router::new()
         .route(

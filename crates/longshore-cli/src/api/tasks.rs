@@ -285,7 +285,9 @@ pub(crate) async fn enqueue(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let tally = api.metrics.enqueue_tally(&tasks);
     let results = api.store.enqueue(tasks).await?;
+    tally.record(&results);
     let status = if results.iter().any(|r| r.inserted) {
         StatusCode::CREATED
     } else {

@@ -1,24 +1,20 @@
 //! `longshore serve`: the whole system in one process. An inline worker
-//! runs the built-in actors, and the HTTP side answers health checks
-//! (without a token) and the API under `/api/v1` (see `crate::api`); the
-//! dashboard joins it when it is built. With no database
-//! configured it keeps everything in the data directory's SQLite file.
+//! runs the built-in actors, and the HTTP side answers health checks and
+//! `/metrics` (without a token, see `crate::probes`) and the API under
+//! `/api/v1` (see `crate::api`); the dashboard joins it when it is built.
+//! With no database configured it keeps everything in the data
+//! directory's SQLite file.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Json;
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
 use figment::value::Value;
-use longshore::Store;
-use serde_json::json;
+use longshore::WorkerConfig;
+use longshore::metrics::Metrics;
 use tokio_util::sync::CancellationToken;
 
 use super::{Database, Missing, worker};
+use crate::probes::{self, Probes};
 use crate::settings::Settings;
 
 #[derive(clap::Args)]
@@ -57,65 +53,50 @@ pub(crate) async fn run(settings: &Settings) -> anyhow::Result<()> {
     let address = listener
         .local_addr()
         .context("reading the listening address")?;
+    // The probes again on a port of their own, when asked for.
+    let probes_listener = match settings.worker.metrics_addr {
+        Some(addr) => Some(probes::bind(addr).await?),
+        None => None,
+    };
+    let metrics = Metrics::with_cluster(store.clone());
     // Built once: an unset worker id is made up anew on every call.
-    let config = settings.worker_config();
+    let config = WorkerConfig {
+        metrics: Some(metrics.clone()),
+        ..settings.worker_config()
+    };
     let handle = worker::start(settings, store.clone(), config.clone()).await?;
-    println!(
+    let mut line = format!(
         "longshore serve: listening on http://{address}, using {}, worker {} on queue(s) {} with concurrency {}",
         database.describe(),
         config.id,
         config.queues.join(","),
         config.concurrency
     );
+    if let Some(extra) = &probes_listener {
+        let extra = extra.local_addr().context("reading the metrics address")?;
+        line.push_str(&format!(
+            ", metrics and health checks also on http://{extra}"
+        ));
+    }
+    println!("{line}");
 
-    let app = router(store.clone()).merge(crate::api::router(store, settings));
+    let probes = Probes {
+        store: store.clone(),
+        worker: handle.health(),
+        metrics: metrics.clone(),
+    };
+    let app = probes::router(probes.clone()).merge(crate::api::router(store, settings, metrics));
     let stop_http = CancellationToken::new();
-    let server = tokio::spawn({
-        let stop = stop_http.clone();
-        async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-        }
-    });
+    let server = probes::spawn(listener, app, stop_http.clone());
+    let probes_server = probes_listener
+        .map(|listener| probes::spawn(listener, probes::router(probes), stop_http.clone()));
 
     signals.recv().await;
     let drained = worker::drain(handle, &mut signals).await;
     stop_http.cancel();
-    match server.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP server stopped with an error"),
-        Err(e) => tracing::warn!(error = %e, "the HTTP server task failed"),
+    probes::join(server).await;
+    if let Some(server) = probes_server {
+        probes::join(server).await;
     }
     drained
-}
-
-fn router(store: Arc<dyn Store>) -> Router {
-    Router::new()
-        .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
-        .with_state(store)
-}
-
-/// The process is up and serving HTTP.
-async fn live() -> Json<serde_json::Value> {
-    Json(json!({ "status": "ok" }))
-}
-
-/// The database answers.
-async fn ready(State(store): State<Arc<dyn Store>>) -> (StatusCode, Json<serde_json::Value>) {
-    match store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ok", "engine": store.engine() })),
-        ),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({
-                "status": "unavailable",
-                "engine": store.engine(),
-                "error": { "code": "database_unavailable", "message": e.to_string() },
-            })),
-        ),
-    }
 }

@@ -1,13 +1,18 @@
-//! `longshore worker`: a worker node running the built-in actors.
+//! `longshore worker`: a worker node running the built-in actors; with
+//! `--metrics-addr`, it also answers `/metrics` and the health checks.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use figment::value::Value;
+use longshore::metrics::Metrics;
 use longshore::{Store, Worker, WorkerConfig, WorkerHandle};
 use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio_util::sync::CancellationToken;
 
 use crate::actors;
+use crate::probes::{self, Probes};
 use crate::settings::Settings;
 
 #[derive(clap::Args)]
@@ -25,6 +30,9 @@ pub(crate) struct Args {
     /// Rely on polling only, for PgBouncer in transaction mode [setting: database.poll_only]
     #[arg(long)]
     poll_only: bool,
+    /// Also serve /metrics and /health/{live,ready}, without a token, on this address (port 0: any free port) [setting: worker.metrics_addr, default: off]
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Args {
@@ -41,6 +49,9 @@ impl Args {
         if self.poll_only {
             out.push(("database.poll_only", Value::from(true)));
         }
+        if let Some(addr) = self.metrics_addr {
+            out.push(("worker.metrics_addr", Value::from(addr.to_string())));
+        }
     }
 }
 
@@ -48,9 +59,37 @@ pub(crate) async fn run(settings: &Settings) -> anyhow::Result<()> {
     // Before any task is claimed: a signal from now on means "drain".
     let mut signals = StopSignals::install()?;
     let store = super::connect(settings, super::Missing::Create).await?;
-    let handle = start(settings, store, settings.worker_config()).await?;
+    let Some(addr) = settings.worker.metrics_addr else {
+        let handle = start(settings, store, settings.worker_config()).await?;
+        signals.recv().await;
+        return drain(handle, &mut signals).await;
+    };
+    // Bound before the worker starts, so that a taken port stops start-up
+    // before any task is claimed.
+    let listener = probes::bind(addr).await?;
+    let address = listener
+        .local_addr()
+        .context("reading the metrics address")?;
+    let metrics = Metrics::with_cluster(store.clone());
+    let config = WorkerConfig {
+        metrics: Some(metrics.clone()),
+        ..settings.worker_config()
+    };
+    let handle = start(settings, store.clone(), config).await?;
+    let app = probes::router(Probes {
+        store,
+        worker: handle.health(),
+        metrics,
+    });
+    let stop_http = CancellationToken::new();
+    let server = probes::spawn(listener, app, stop_http.clone());
+    println!("longshore worker: metrics and health checks on http://{address}");
     signals.recv().await;
-    drain(handle, &mut signals).await
+    // The probes answer through the drain (ready says 503 meanwhile).
+    let drained = drain(handle, &mut signals).await;
+    stop_http.cancel();
+    probes::join(server).await;
+    drained
 }
 
 /// Migrates (unless turned off) and starts a worker with the built-in

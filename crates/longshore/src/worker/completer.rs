@@ -166,7 +166,7 @@ async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
                 );
             }
             for completion in batch.completions.drain(..n) {
-                shared.forget(completion.id, completion.attempt);
+                shared.recorded(&completion, !rejected.contains(&completion.id));
             }
             let mut slots: Vec<_> = batch.slots.drain(..n).collect();
             for task in claimed {
@@ -226,22 +226,28 @@ async fn isolate(shared: &Shared, batch: &mut Batch, n: usize) {
                 .complete(owner, std::slice::from_ref(&completion))
                 .await;
         }
-        match result {
-            Ok(rejected) if rejected.is_empty() => {}
-            Ok(_) => tracing::warn!(
-                task = %completion.id,
-                "result discarded: this worker no longer held the task's lease"
-            ),
+        let applied = match result {
+            Ok(rejected) if rejected.is_empty() => true,
+            Ok(_) => {
+                tracing::warn!(
+                    task = %completion.id,
+                    "result discarded: this worker no longer held the task's lease"
+                );
+                false
+            }
             Err(e) if e.is_transient() => {
                 batch.push((completion, slot));
                 continue;
             }
-            Err(e) => tracing::error!(
-                task = %completion.id,
-                error = %e,
-                "cannot record this result; the task will run again when its lease expires"
-            ),
-        }
-        shared.forget(completion.id, completion.attempt);
+            Err(e) => {
+                tracing::error!(
+                    task = %completion.id,
+                    error = %e,
+                    "cannot record this result; the task will run again when its lease expires"
+                );
+                false
+            }
+        };
+        shared.recorded(&completion, applied);
     }
 }

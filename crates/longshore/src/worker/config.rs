@@ -51,6 +51,14 @@ pub struct WorkerConfig {
     /// an operator's pause stays). Each must be valid and name an actor of
     /// the worker's registry, or the worker does not start.
     pub schedules: Vec<longshore_core::ScheduleDef>,
+    /// Where the worker counts what it does (executions started and how
+    /// they ended, durations, running tasks, slots, rescues, roles held);
+    /// default none. Share one handle with the application's [`Client`]
+    /// and serve [`Metrics::encode`] at `/metrics`.
+    ///
+    /// [`Client`]: crate::Client
+    /// [`Metrics::encode`]: crate::metrics::Metrics::encode
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 /// How long finished tasks are kept, by state (default 30 days each).
@@ -95,6 +103,7 @@ impl Default for WorkerConfig {
             scheduler_interval: Duration::from_secs(1),
             schedules: Vec::new(),
             maintenance_interval: Duration::from_secs(1),
+            metrics: None,
         }
     }
 }

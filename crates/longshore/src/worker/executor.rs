@@ -11,10 +11,12 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::Shared;
 use crate::context::{CancelReason, Execution, TaskContext, storable};
 use crate::error::TaskError;
+use crate::metrics::TaskLabels;
 
 /// Starts `task` in the slot held by `permit`.
 pub(super) fn spawn(shared: &Arc<Shared>, mut task: TaskRow, permit: OwnedSemaphorePermit) {
-    let execution = Execution::new(task.id, task.attempt);
+    let labels = TaskLabels::new(&task.actor, &task.queue);
+    let execution = Execution::new(task.id, task.attempt, labels);
     if let Ok(mut map) = shared.inflight.lock() {
         map.insert(task.id, execution.clone());
     }
@@ -22,7 +24,13 @@ pub(super) fn spawn(shared: &Arc<Shared>, mut task: TaskRow, permit: OwnedSemaph
     shared.executions.clone().spawn(async move {
         // The handler owns the arguments; the rest of the row stays here.
         let args = std::mem::take(&mut task.args);
+        let running = shared
+            .config
+            .metrics
+            .as_ref()
+            .map(|m| m.execution(&execution.labels));
         let outcome = execute(&shared, &task, args, &execution).await;
+        drop(running);
         match outcome {
             Some(outcome) => {
                 let completion = Completion {
@@ -77,8 +85,8 @@ async fn execute(
         .unwrap_or(shared.config.default_time_limit);
     let ctx = TaskContext {
         execution: execution.clone(),
-        queue: Arc::from(task.queue.as_str()),
-        actor: Arc::from(task.actor.as_str()),
+        queue: execution.labels.queue.clone(),
+        actor: execution.labels.actor.clone(),
         max_attempts: task.max_attempts,
     };
     // Its own Tokio task, so that a panic is caught and the handler can be

@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{Shared, scheduler};
+use crate::metrics::RoleGauge;
 
 const BATCH: i64 = 1000;
 
@@ -36,6 +37,8 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let config = &shared.config;
     let interval = config.maintenance_interval;
     let mut leading = false;
+    // `longshore_leader{role="maintenance"}`: follows `leading`.
+    let mut gauge = RoleGauge::new(config.metrics.as_ref(), Leadership::MAINTENANCE);
     let mut failed_passes = 0;
     let mut stand_down_until: Option<Instant> = None;
     loop {
@@ -68,6 +71,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                 tracing::info!(worker = %config.id, "another worker runs the cluster's maintenance now");
             }
             leading = now_leading;
+            gauge.set(leading);
         }
         if !leading {
             continue;
@@ -83,6 +87,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                 );
                 resign(&shared).await;
                 leading = false;
+                gauge.set(false);
                 failed_passes = 0;
                 stand_down_until = Some(Instant::now() + config.lease);
             }
@@ -91,6 +96,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     // Whether or not this node believes it leads (a renewal may have
     // committed after its reply was lost): resigning only acts if it does,
     // and lets another worker take over at its next pass, not after a lease.
+    gauge.set(false);
     resign(&shared).await;
 }
 
@@ -195,6 +201,9 @@ async fn rescue(shared: &Shared) -> Job {
                     rescued = n,
                     "returned tasks with expired leases to the queue"
                 );
+                if let Some(metrics) = &shared.config.metrics {
+                    metrics.rescued(n);
+                }
                 if (n as i64) < BATCH {
                     return Job::Done;
                 }

@@ -28,7 +28,8 @@ mod maintenance;
 mod scheduler;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use longshore_core::{Completion, Store};
@@ -139,12 +140,25 @@ impl Shared {
     }
 
     /// Forgets an execution once its result is recorded (only that attempt:
-    /// the same task may already be running again).
-    pub(crate) fn forget(&self, id: Uuid, attempt: i32) {
-        if let Ok(mut map) = self.inflight.lock()
-            && map.get(&id).is_some_and(|e| e.attempt == attempt)
+    /// the same task may already be running again); returns it.
+    pub(crate) fn forget(&self, id: Uuid, attempt: i32) -> Option<Arc<Execution>> {
+        let mut map = self.inflight.lock().ok()?;
+        if map.get(&id).is_some_and(|e| e.attempt == attempt) {
+            map.remove(&id)
+        } else {
+            None
+        }
+    }
+
+    /// Forgets an execution whose result the store has answered, and
+    /// counts its outcome when the store `applied` it (its fence held).
+    pub(crate) fn recorded(&self, completion: &Completion, applied: bool) {
+        let execution = self.forget(completion.id, completion.attempt);
+        if applied
+            && let Some(metrics) = &self.config.metrics
+            && let Some(execution) = execution
         {
-            map.remove(&id);
+            metrics.recorded(&execution.labels, completion.transition.state);
         }
     }
 
@@ -248,11 +262,13 @@ impl Worker {
         });
         let shutdown = CancellationToken::new();
         let id = shared.config.id.clone();
-        let supervisor = tokio::spawn(supervise(shared, rx, shutdown.clone()));
+        let health = WorkerHealth(Arc::new(AtomicU8::new(RUNNING)));
+        let supervisor = tokio::spawn(supervise(shared, rx, shutdown.clone(), health.clone()));
         WorkerHandle {
             id,
             shutdown,
             supervisor,
+            health,
         }
     }
 }
@@ -262,12 +278,19 @@ pub struct WorkerHandle {
     id: String,
     shutdown: CancellationToken,
     supervisor: JoinHandle<Result<(), Error>>,
+    health: WorkerHealth,
 }
 
 impl WorkerHandle {
     /// The worker's id (its lease owner name).
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// What tells, for as long as anyone asks, whether this worker still
+    /// runs: for readiness checks.
+    pub fn health(&self) -> WorkerHealth {
+        self.health.clone()
     }
 
     /// Asks the worker to stop, without waiting.
@@ -292,11 +315,100 @@ impl WorkerHandle {
     }
 }
 
+/// What a started worker is doing, as [`WorkerHealth::state`] tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerState {
+    /// Claiming and running tasks.
+    Running,
+    /// Asked to stop: claims nothing new, lets its executions finish.
+    Stopping,
+    /// Stopped: every loop has ended (or its supervisor failed).
+    Stopped,
+    /// One of its loops, named here, ended while it should have been
+    /// running (it panicked): the worker no longer works as it should
+    /// (without its claimer it claims nothing, for one). Restart it.
+    Failed(&'static str),
+}
+
+/// Whether a started worker runs, for readiness checks (from
+/// [`WorkerHandle::health`]). Cheap to clone; it outlives the handle.
+#[derive(Clone, Debug)]
+pub struct WorkerHealth(Arc<AtomicU8>);
+
+const RUNNING: u8 = 0;
+const STOPPING: u8 = 1;
+const STOPPED: u8 = 2;
+/// `FAILED + i`: loop `LOOPS[i]` ended while running.
+const FAILED: u8 = 3;
+const LOOPS: [&str; 6] = [
+    "claimer",
+    "completer",
+    "heartbeat",
+    "listener",
+    "maintenance",
+    "scheduler",
+];
+
+impl WorkerHealth {
+    /// What the worker is doing now.
+    pub fn state(&self) -> WorkerState {
+        match self.0.load(Ordering::Acquire) {
+            RUNNING => WorkerState::Running,
+            STOPPING => WorkerState::Stopping,
+            STOPPED => WorkerState::Stopped,
+            n => WorkerState::Failed(LOOPS.get(usize::from(n - FAILED)).copied().unwrap_or("a")),
+        }
+    }
+
+    fn set(&self, state: u8) {
+        self.0.store(state, Ordering::Release);
+    }
+}
+
+/// Marks the worker stopped when the supervisor ends, however it ends.
+struct StoppedOnDrop(WorkerHealth);
+
+impl Drop for StoppedOnDrop {
+    fn drop(&mut self) {
+        self.0.set(STOPPED);
+    }
+}
+
+/// Runs loop `LOOPS[index]`; if it ends (returns or panics) while the
+/// worker is running, marks the worker failed.
+async fn watched(health: WorkerHealth, index: u8, run: impl Future<Output = ()>) {
+    struct Guard(WorkerHealth, u8);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let failed = FAILED + self.1;
+            if (self.0)
+                .0
+                .compare_exchange(RUNNING, failed, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                tracing::error!(
+                    "the worker's {} loop ended while the worker was running; it no longer works as it should: restart it",
+                    LOOPS.get(usize::from(self.1)).copied().unwrap_or("unknown")
+                );
+            }
+        }
+    }
+    let _guard = Guard(health, index);
+    run.await;
+}
+
 async fn supervise(
     shared: Arc<Shared>,
     completions: mpsc::Receiver<(Completion, OwnedSemaphorePermit)>,
     shutdown: CancellationToken,
+    health: WorkerHealth,
 ) -> Result<(), Error> {
+    let _stopped = StoppedOnDrop(health.clone());
+    let _slots = shared
+        .config
+        .metrics
+        .as_ref()
+        .map(|m| m.slots(shared.config.concurrency));
     let stop_claiming = CancellationToken::new();
     let stop_completer = CancellationToken::new();
     let stop_background = CancellationToken::new();
@@ -310,20 +422,41 @@ async fn supervise(
     shared.announce().await;
     shared.refresh_caps().await;
 
-    let claimer = tokio::spawn(claimer::run(shared.clone(), stop_claiming.clone()));
-    let completer = tokio::spawn(completer::run(
-        shared.clone(),
-        completions,
-        stop_completer.clone(),
+    let claimer = tokio::spawn(watched(
+        health.clone(),
+        0,
+        claimer::run(shared.clone(), stop_claiming.clone()),
+    ));
+    let completer = tokio::spawn(watched(
+        health.clone(),
+        1,
+        completer::run(shared.clone(), completions, stop_completer.clone()),
     ));
     let background = [
-        tokio::spawn(heartbeat::run(shared.clone(), stop_background.clone())),
-        tokio::spawn(listener::run(shared.clone(), stop_background.clone())),
-        tokio::spawn(maintenance::run(shared.clone(), stop_background.clone())),
-        tokio::spawn(scheduler::run(shared.clone(), stop_background.clone())),
+        tokio::spawn(watched(
+            health.clone(),
+            2,
+            heartbeat::run(shared.clone(), stop_background.clone()),
+        )),
+        tokio::spawn(watched(
+            health.clone(),
+            3,
+            listener::run(shared.clone(), stop_background.clone()),
+        )),
+        tokio::spawn(watched(
+            health.clone(),
+            4,
+            maintenance::run(shared.clone(), stop_background.clone()),
+        )),
+        tokio::spawn(watched(
+            health.clone(),
+            5,
+            scheduler::run(shared.clone(), stop_background.clone()),
+        )),
     ];
 
     shutdown.cancelled().await;
+    health.set(STOPPING);
     tracing::info!(worker = %shared.config.id, "stopping: no new claims");
     stop_claiming.cancel();
     let mut failures = Vec::new();
@@ -366,5 +499,29 @@ async fn supervise(
         Ok(())
     } else {
         Err(Error::Worker(failures.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_loop_that_ends_while_running_fails_the_worker_and_a_stop_does_not() {
+        let health = WorkerHealth(Arc::new(AtomicU8::new(RUNNING)));
+        assert_eq!(health.state(), WorkerState::Running);
+        let panicked = tokio::spawn(watched(health.clone(), 0, async { panic!("a bug") })).await;
+        assert!(panicked.is_err_and(|e| e.is_panic()));
+        assert_eq!(health.state(), WorkerState::Failed("claimer"));
+        // The first failure is the one told; a later one does not replace it.
+        tokio::spawn(watched(health.clone(), 5, async {})).await.unwrap();
+        assert_eq!(health.state(), WorkerState::Failed("claimer"));
+
+        let health = WorkerHealth(Arc::new(AtomicU8::new(RUNNING)));
+        health.set(STOPPING);
+        tokio::spawn(watched(health.clone(), 1, async {})).await.unwrap();
+        assert_eq!(health.state(), WorkerState::Stopping);
+        drop(StoppedOnDrop(health.clone()));
+        assert_eq!(health.state(), WorkerState::Stopped);
     }
 }

@@ -24,6 +24,7 @@ use longshore_core::{
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use crate::metrics::RoleGauge;
 
 /// Due schedules read per query; the pass reads again while they come full
 /// and some fired. Schedules waiting behind their previous runs come first
@@ -36,6 +37,8 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let interval = config.scheduler_interval;
     let mut undefined: Vec<ScheduleDef> = config.schedules.clone();
     let mut leading = false;
+    // `longshore_leader{role="scheduler"}`: follows `leading`.
+    let mut gauge = RoleGauge::new(config.metrics.as_ref(), Leadership::SCHEDULER);
     loop {
         if !undefined.is_empty() {
             undefined = define(&shared, undefined).await;
@@ -63,11 +66,13 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                 tracing::info!(worker = %config.id, "another worker fires the cluster's schedules now");
             }
             leading = now_leading;
+            gauge.set(leading);
         }
         if leading {
             fire_due(&shared, &stop).await;
         }
     }
+    gauge.set(false);
     if let Err(e) = shared.store.resign(Leadership::SCHEDULER, &config.id).await {
         tracing::warn!(error = %e, "cannot resign the scheduler role; it passes on when its lease expires");
     }
@@ -187,6 +192,9 @@ async fn fire(shared: &Shared, schedule: &Schedule) -> bool {
     match shared.store.fire_schedule(&fire).await {
         Ok(FireOutcome::Enqueued { task, replaced }) => {
             tracing::info!(schedule = %name, %task, ?replaced, next_run_at = ?fire.next_run_at, "schedule fired");
+            if let (Some(metrics), Some(run)) = (&shared.config.metrics, &fire.task) {
+                metrics.enqueued_one(&run.actor, &run.queue);
+            }
             true
         }
         Ok(FireOutcome::Skipped { behind }) => {
