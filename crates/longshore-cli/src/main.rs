@@ -5,6 +5,7 @@ mod actors;
 mod api;
 mod bulk;
 mod commands;
+mod filters;
 mod output;
 mod probes;
 mod settings;

@@ -401,6 +401,19 @@ mod tests {
     }
 
     #[test]
+    fn the_metrics_address_is_off_unless_set_and_must_be_an_address() {
+        assert_eq!(Settings::load(None, &[]).unwrap().worker.metrics_addr, None);
+        let flags = [("worker.metrics_addr", Value::from("127.0.0.1:9187"))];
+        assert_eq!(
+            Settings::load(None, &flags).unwrap().worker.metrics_addr,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9187)))
+        );
+        let flags = [("worker.metrics_addr", Value::from("somewhere"))];
+        let err = Settings::load(None, &flags).unwrap_err();
+        assert!(err.contains("metrics_addr"), "{err}");
+    }
+
+    #[test]
     fn a_missing_config_file_is_an_error() {
         let err = Settings::load(Some(Path::new("/nonexistent/longshore.yaml")), &[]).unwrap_err();
         assert!(err.contains("does not exist"), "{err}");

@@ -46,6 +46,7 @@ on_both_engines!(
     the_openapi_document_lists_exactly_the_routes_the_server_answers,
     token_commands_refuse_bad_input_with_one_line,
     delete_by_filter_and_flush_count_first_then_remove_only_what_matches,
+    the_task_list_takes_every_filter_as_a_query_parameter,
 );
 
 /// Every route the API has, as the OpenAPI document must list it.
@@ -822,6 +823,18 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(engine: Engine) {
         "/api/v1/tasks?limit=many",
         "/api/v1/tasks?before=yesterday",
         "/api/v1/tasks?colour=red",
+        "/api/v1/tasks?status=fine",
+        "/api/v1/tasks?status=warning,",
+        "/api/v1/tasks?related=:42",
+        "/api/v1/tasks?related=user:",
+        "/api/v1/tasks?related=user&standalone=true",
+        "/api/v1/tasks?standalone=yes",
+        "/api/v1/tasks?exclude_successful=1",
+        "/api/v1/tasks?created_after=yesterday",
+        "/api/v1/tasks?finished_before=2025-13-01T00:00:00Z",
+        "/api/v1/tasks?created_after=1h&created_before=2h",
+        "/api/v1/tasks?finished_after=2025-01-02T00:00:00Z&finished_before=2025-01-01T00:00:00Z",
+        "/api/v1/tasks?related_id=42",
         "/api/v1/stats?by=colour",
         "/api/v1/stats?group=state",
     ];
@@ -1207,4 +1220,116 @@ async fn token_commands_refuse_bad_input_with_one_line(engine: Engine) {
         .i64("SELECT count(*) FROM longshore_tokens WHERE length(secret_hash) = 64")
         .await;
     assert_eq!(stored, 1);
+}
+
+async fn the_task_list_takes_every_filter_as_a_query_parameter(engine: Engine) {
+    let env = Env::new(engine).await;
+    let server = Server::start(&env).await;
+    let doc = document(&server).await;
+    let first = server
+        .enqueue(
+            json!({"actor": "noop", "related": {"kind": "user", "id": "1"}}),
+            201,
+        )
+        .await;
+    let second = server
+        .enqueue(
+            json!({"actor": "noop", "related": {"kind": "user", "id": "2"}}),
+            201,
+        )
+        .await;
+    let alone = server.enqueue(json!({"actor": "noop"}), 201).await;
+    let later = server
+        .enqueue(
+            json!({"actor": "noop", "run_at": "2999-01-01T00:00:00Z"}),
+            201,
+        )
+        .await;
+    let ids = |path: &str| {
+        let path = path.to_owned();
+        let server = &server;
+        let doc = &doc;
+        async move {
+            let page = server.get(&path).await.ok(200);
+            check_answer(doc, "GET", "/api/v1/tasks", 200, &page);
+            let mut ids: Vec<String> = page["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let sorted = |groups: &[&Vec<String>]| {
+        let mut all: Vec<String> = groups.iter().flat_map(|g| g.iter().cloned()).collect();
+        all.sort();
+        all
+    };
+    assert_eq!(
+        ids("/api/v1/tasks?related=user").await,
+        sorted(&[&first, &second])
+    );
+    assert_eq!(
+        ids("/api/v1/tasks?related=user:2").await,
+        sorted(&[&second])
+    );
+    assert_eq!(
+        ids("/api/v1/tasks?standalone=true").await,
+        sorted(&[&alone, &later])
+    );
+    assert_eq!(
+        ids("/api/v1/tasks?status=scheduled").await,
+        sorted(&[&later])
+    );
+    assert_eq!(
+        // The server's worker may have run it already.
+        ids("/api/v1/tasks?status=waiting_to_run,running,successful&standalone=true").await,
+        sorted(&[&alone])
+    );
+    assert!(ids("/api/v1/tasks?status=warning,error").await.is_empty());
+    let kept = server
+        .get("/api/v1/tasks?exclude_successful=true")
+        .await
+        .ok(200);
+    let kept = kept["tasks"].as_array().unwrap();
+    assert!(
+        kept.iter().any(|t| t["id"] == later[0].as_str()),
+        "{kept:?}"
+    );
+    assert!(kept.iter().all(|t| t["status"] != "successful"), "{kept:?}");
+    assert_eq!(ids("/api/v1/tasks?created_after=1h").await.len(), 4);
+    assert!(ids("/api/v1/tasks?created_before=1h").await.is_empty());
+    assert_eq!(
+        ids("/api/v1/tasks?created_after=2000-01-01T00:00:00%2B02:00&related=user:1").await,
+        sorted(&[&first])
+    );
+    // Unfinished tasks never match a finish time (the others may have
+    // run by now).
+    assert!(
+        !ids("/api/v1/tasks?finished_after=2000-01-01T00:00:00Z")
+            .await
+            .contains(&later[0])
+    );
+    assert!(
+        ids("/api/v1/tasks?finished_before=2000-01-01T00:00:00Z")
+            .await
+            .is_empty()
+    );
+    // Pages of a filtered list hold each match once.
+    let page = server
+        .get("/api/v1/tasks?related=user&limit=1")
+        .await
+        .ok(200);
+    let before = page["next_before"].as_str().unwrap().to_owned();
+    let next = server
+        .get(&format!(
+            "/api/v1/tasks?related=user&limit=1&before={before}"
+        ))
+        .await
+        .ok(200);
+    assert_ne!(page["tasks"][0]["id"], next["tasks"][0]["id"]);
+    assert_eq!(next["next_before"], Value::Null);
+    server.stop().await;
 }

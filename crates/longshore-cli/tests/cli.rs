@@ -59,6 +59,8 @@ on_both_engines!(
     tasks_delete_by_actor_takes_only_that_actors_queued_tasks,
     tasks_delete_refuses_running_unfiltered_and_unconfirmed_deletions,
     queues_flush_deletes_the_waiting_tasks_and_cancels_the_running_ones,
+    tasks_list_filters_by_status_related_object_and_time,
+    tasks_list_refuses_bad_filters_with_one_line,
 );
 
 /// A command that must fail with exactly one line saying `expected`, and
@@ -1511,4 +1513,100 @@ async fn queues_flush_deletes_the_waiting_tasks_and_cancels_the_running_ones(eng
             "deleted": 0, "signalled": 0,
         })
     );
+}
+
+/// The ids `tasks list ARGS --json` prints, as a set.
+fn listed(env: &Env, args: &[&str]) -> std::collections::BTreeSet<String> {
+    let mut all = vec!["tasks", "list", "--json"];
+    all.extend_from_slice(args);
+    env.json(&all)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn tasks_list_filters_by_status_related_object_and_time(engine: Engine) {
+    let env = Env::new(engine).await;
+    let first = ids(&env.ok(&["enqueue", "noop", "--related", "user:1"]));
+    let second = ids(&env.ok(&["enqueue", "noop", "--related", "user:2"]));
+    let cert = ids(&env.ok(&["enqueue", "noop", "--related", "cert:a:b"]));
+    let alone = ids(&env.ok(&["enqueue", "noop"]));
+    let later = ids(&env.ok(&["enqueue", "noop", "--delay", "1h"]));
+    let set = |groups: &[&Vec<String>]| -> std::collections::BTreeSet<String> {
+        groups.iter().flat_map(|g| g.iter().cloned()).collect()
+    };
+    assert_eq!(
+        listed(&env, &["--related", "user"]),
+        set(&[&first, &second])
+    );
+    assert_eq!(listed(&env, &["--related", "user:1"]), set(&[&first]));
+    assert_eq!(listed(&env, &["--related", "cert:a:b"]), set(&[&cert]));
+    assert_eq!(listed(&env, &["--standalone"]), set(&[&alone, &later]));
+    assert_eq!(listed(&env, &["--status", "scheduled"]), set(&[&later]));
+    assert_eq!(
+        listed(&env, &["--status", "waiting_to_run", "--standalone"]),
+        set(&[&alone])
+    );
+    assert_eq!(
+        listed(&env, &["--status", "warning,error", "--exclude-successful"]),
+        set(&[])
+    );
+    assert_eq!(listed(&env, &["--exclude-successful"]).len(), 5);
+    // An age counts back from now; an RFC 3339 time is taken as it is.
+    assert_eq!(listed(&env, &["--created-after", "1h"]).len(), 5);
+    assert!(listed(&env, &["--created-before", "1h"]).is_empty());
+    assert!(listed(&env, &["--created-after", "2999-01-01T00:00:00Z"]).is_empty());
+    assert_eq!(
+        listed(
+            &env,
+            &[
+                "--created-before",
+                "2999-01-01T00:00:00+02:00",
+                "--related",
+                "user:2"
+            ]
+        ),
+        set(&[&second])
+    );
+    // Unfinished tasks never match a finish time.
+    assert!(listed(&env, &["--finished-after", "100d"]).is_empty());
+    let human = env.ok(&["tasks", "list", "--related", "cert"]);
+    assert!(human.contains(&cert[0]), "{human}");
+}
+
+async fn tasks_list_refuses_bad_filters_with_one_line(engine: Engine) {
+    let env = Env::new(engine).await;
+    env.ok(&["enqueue", "noop", "--related", "user:1"]);
+    let bad = [
+        (vec!["--status", "fine"], "unknown task status `fine`"),
+        (vec!["--related", ":1"], "expected KIND or KIND:ID"),
+        (
+            vec!["--related", "user:"],
+            "object id after `user:` is empty",
+        ),
+        (
+            vec!["--standalone", "--related", "user"],
+            "ask for standalone tasks or for a related object, not both",
+        ),
+        (
+            vec!["--created-after", "yesterday"],
+            "--created-after: expected an RFC 3339 time",
+        ),
+        (
+            vec!["--finished-before", "2025-13-01T00:00:00Z"],
+            "--finished-before: expected an RFC 3339 time",
+        ),
+        (
+            vec!["--created-after", "1h", "--created-before", "2h"],
+            "must be earlier than",
+        ),
+    ];
+    for (args, expected) in bad {
+        let mut all = vec!["tasks", "list"];
+        all.extend_from_slice(&args);
+        refused(&env, &all, expected).await;
+    }
+    assert_eq!(env.total().await, 1);
 }

@@ -9,12 +9,12 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use uuid::Uuid;
 
 use crate::lifecycle::Transition;
 use crate::schedule::{Fire, FireOutcome, PutMode, Schedule, ScheduleDef};
-use crate::task::{LogEntry, LogLevel, NewTask, TaskRow, TaskState};
+use crate::task::{LogEntry, LogLevel, NewTask, Status, TaskRow, TaskState};
 use crate::token::{TokenInfo, TokenScope};
 
 /// What went wrong in storage. Callers match on the kind; the message names
@@ -216,21 +216,138 @@ pub enum CancelResult {
 }
 
 /// Which tasks to list. Results come newest first; pass the last id seen as
-/// `before` to get the next page.
+/// `before` to get the next page. Every filter given must hold; the
+/// default filters nothing (and lists nothing until `limit` is set).
+///
+/// Time ranges are half-open: `*_after` includes its instant, `*_before`
+/// excludes it, so that adjacent ranges never share a task.
 #[derive(Clone, Debug, Default)]
 pub struct TaskFilter {
     /// Any of these states (all when empty).
     pub states: Vec<TaskState>,
+    /// Any of these statuses, as [`Status::derive`] gives them on the
+    /// database's clock at the time of the query (all when empty).
+    pub statuses: Vec<Status>,
     /// Only this actor.
     pub actor: Option<String>,
     /// Only this queue.
     pub queue: Option<String>,
     /// Only tasks created by this schedule.
     pub schedule: Option<String>,
+    /// Only tasks working on an object of this kind.
+    pub related_kind: Option<String>,
+    /// Only tasks working on the object of this id (needs `related_kind`).
+    pub related_id: Option<String>,
+    /// Only tasks that work on no object.
+    pub standalone: bool,
+    /// Leave out the tasks whose status is [`Status::Successful`]
+    /// (succeeded tasks that logged a warning or an error stay).
+    pub exclude_successful: bool,
+    /// Only tasks created at or after this.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Only tasks created before this.
+    pub created_before: Option<DateTime<Utc>>,
+    /// Only tasks that finished at or after this (unfinished tasks never match).
+    pub finished_after: Option<DateTime<Utc>>,
+    /// Only tasks that finished before this (unfinished tasks never match).
+    pub finished_before: Option<DateTime<Utc>>,
     /// Only tasks older than this id (keyset pagination).
     pub before: Option<Uuid>,
     /// At most this many.
     pub limit: i64,
+}
+
+impl TaskFilter {
+    /// True when nothing but the page (`before`, `limit`) is asked: the
+    /// plain newest-first list, which engines serve from the primary key.
+    pub fn filters_only_by_id(&self) -> bool {
+        let TaskFilter {
+            states,
+            statuses,
+            actor,
+            queue,
+            schedule,
+            related_kind,
+            related_id,
+            standalone,
+            exclude_successful,
+            created_after,
+            created_before,
+            finished_after,
+            finished_before,
+            before: _,
+            limit: _,
+        } = self;
+        states.is_empty()
+            && statuses.is_empty()
+            && actor.is_none()
+            && queue.is_none()
+            && schedule.is_none()
+            && related_kind.is_none()
+            && related_id.is_none()
+            && !standalone
+            && !exclude_successful
+            && created_after.is_none()
+            && created_before.is_none()
+            && finished_after.is_none()
+            && finished_before.is_none()
+    }
+
+    /// Refuses a filter that cannot mean anything: an object id without
+    /// its kind, an empty kind or id, standalone tasks of an object kind,
+    /// a time range that ends before it starts, a time outside the years
+    /// 1 to 9999, or a negative limit. Engines call it before listing.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let invalid = |message: &str| Err(StoreError::InvalidInput(message.to_owned()));
+        if self.limit < 0 {
+            return invalid("a list limit cannot be negative");
+        }
+        if self.related_id.is_some() && self.related_kind.is_none() {
+            return invalid("a related object id needs its kind (e.g. user:42)");
+        }
+        if self
+            .related_kind
+            .as_deref()
+            .is_some_and(|k| k.trim().is_empty())
+        {
+            return invalid("the related object kind is empty");
+        }
+        if self
+            .related_id
+            .as_deref()
+            .is_some_and(|i| i.trim().is_empty())
+        {
+            return invalid("the related object id is empty");
+        }
+        if self.standalone && self.related_kind.is_some() {
+            return invalid(
+                "standalone tasks work on no object: ask for standalone tasks or for a related object, not both",
+            );
+        }
+        for (what, after, before) in [
+            ("created", self.created_after, self.created_before),
+            ("finished", self.finished_after, self.finished_before),
+        ] {
+            for at in [after, before].into_iter().flatten() {
+                if !(1..=9999).contains(&at.year()) {
+                    return Err(StoreError::InvalidInput(format!(
+                        "{what} time {} is outside the years 1 to 9999",
+                        at.to_rfc3339()
+                    )));
+                }
+            }
+            if let (Some(after), Some(before)) = (after, before)
+                && after >= before
+            {
+                return Err(StoreError::InvalidInput(format!(
+                    "{what}-after ({}) must be earlier than {what}-before ({})",
+                    after.to_rfc3339(),
+                    before.to_rfc3339()
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Which tasks a bulk deletion takes ([`Store::count_matching`],
@@ -761,6 +878,74 @@ mod tests {
         assert_eq!(
             some.effective_states(),
             vec![TaskState::Queued, TaskState::Failed]
+        );
+    }
+
+    #[test]
+    fn list_filters_that_mean_nothing_are_refused() {
+        let now = Utc::now();
+        let hour = chrono::Duration::hours(1);
+        let refused = [
+            TaskFilter {
+                related_id: Some("42".into()),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                related_kind: Some(" ".into()),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                related_kind: Some("user".into()),
+                related_id: Some(String::new()),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                standalone: true,
+                related_kind: Some("user".into()),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                created_after: Some(now),
+                created_before: Some(now - hour),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                finished_after: Some(now),
+                finished_before: Some(now),
+                ..TaskFilter::default()
+            },
+            TaskFilter {
+                limit: -1,
+                ..TaskFilter::default()
+            },
+        ];
+        for filter in refused {
+            assert!(
+                matches!(filter.validate(), Err(StoreError::InvalidInput(_))),
+                "{filter:?}"
+            );
+        }
+        let fine = TaskFilter {
+            related_kind: Some("user".into()),
+            related_id: Some("42".into()),
+            created_after: Some(now - hour),
+            created_before: Some(now),
+            finished_after: Some(now - hour),
+            exclude_successful: true,
+            statuses: vec![Status::Warning],
+            limit: 10,
+            ..TaskFilter::default()
+        };
+        assert!(fine.validate().is_ok());
+        assert!(!fine.filters_only_by_id());
+        assert!(TaskFilter::default().validate().is_ok());
+        assert!(
+            TaskFilter {
+                before: Some(Uuid::nil()),
+                limit: 5,
+                ..TaskFilter::default()
+            }
+            .filters_only_by_id()
         );
     }
 

@@ -146,6 +146,30 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in the order a task's life reaches them.
+    pub const ALL: [Status; 7] = [
+        Status::Scheduled,
+        Status::WaitingToRun,
+        Status::Running,
+        Status::Successful,
+        Status::Warning,
+        Status::Error,
+        Status::Cancelled,
+    ];
+
+    /// The name used in filters and JSON, e.g. `waiting_to_run`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::WaitingToRun => "waiting_to_run",
+            Status::Scheduled => "scheduled",
+            Status::Running => "running",
+            Status::Successful => "successful",
+            Status::Warning => "warning",
+            Status::Error => "error",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
     /// The status of a task in `state`, due at `run_at`, whose current
     /// execution's worst log line is `worst` (if any), seen at `now`.
     pub fn derive(
@@ -185,6 +209,27 @@ impl Status {
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.label())
+    }
+}
+
+/// A status name that is not one of the seven.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "unknown task status `{0}`: expected one of scheduled, waiting_to_run, running, successful, warning, error, cancelled"
+)]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for Status {
+    type Err = UnknownStatus;
+
+    /// The name of [`Status::as_str`]; `-` may stand for `_`
+    /// (`waiting-to-run`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = s.replace('-', "_");
+        Status::ALL
+            .into_iter()
+            .find(|status| status.as_str() == name)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
     }
 }
 
@@ -482,6 +527,22 @@ mod tests {
         assert!(NewTask::new("a", deep.clone()).validate().is_ok());
         let deeper = NewTask::new("a", serde_json::json!([deep])).validate();
         assert!(deeper.is_err_and(|e| e.contains("nest")));
+    }
+
+    #[test]
+    fn status_names_round_trip_and_match_serde() {
+        for status in Status::ALL {
+            assert_eq!(status.as_str().parse::<Status>().ok(), Some(status));
+            assert_eq!(
+                serde_json::to_value(status).ok(),
+                Some(serde_json::Value::String(status.as_str().to_owned()))
+            );
+        }
+        assert_eq!(
+            "waiting-to-run".parse::<Status>().ok(),
+            Some(Status::WaitingToRun)
+        );
+        assert!("ok".parse::<Status>().is_err());
     }
 
     #[test]

@@ -618,22 +618,58 @@ impl Store for PgStore {
     }
 
     async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
-        let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
-        let statement = if filter.schedule.is_some() {
+        filter.validate()?;
+        if filter.filters_only_by_id() {
+            let rows = sqlx::query(sql::LIST_RECENT)
+                .bind(filter.before)
+                .bind(filter.limit.max(0))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+            return rows.iter().map(row::task).collect();
+        }
+        // The statement whose plan can use the index of the most selective
+        // filter given (see each one's note in sql.rs); without one, the
+        // general statement, planned for the values given.
+        let statement = if filter.related_id.is_some() {
+            sql::LIST_BY_RELATED_OBJECT
+        } else if filter.schedule.is_some() {
             sql::LIST_BY_SCHEDULE
+        } else if filter.related_kind.is_some() {
+            sql::LIST_BY_RELATED_KIND
         } else {
             sql::LIST
         };
-        let mut query = sqlx::query(statement)
+        let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
+        let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        let query = sqlx::query(statement)
             .bind(states)
             .bind(filter.actor.as_deref())
             .bind(filter.queue.as_deref())
             .bind(filter.before)
-            .bind(filter.limit.max(0));
-        if let Some(schedule) = &filter.schedule {
-            query = query.bind(schedule);
-        }
-        let rows = query.fetch_all(&self.pool).await.map_err(from_sqlx)?;
+            .bind(filter.limit.max(0))
+            .bind(statuses)
+            .bind(filter.exclude_successful)
+            .bind(filter.standalone)
+            .bind(filter.created_after)
+            .bind(filter.created_before)
+            .bind(filter.finished_after)
+            .bind(filter.finished_before)
+            .bind(filter.related_kind.as_deref())
+            .bind(filter.related_id.as_deref())
+            .bind(filter.schedule.as_deref());
+        let rows = if statement == sql::LIST {
+            let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+            sqlx::query(sql::PLAN_FOR_VALUES)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+            let rows = query.fetch_all(&mut *tx).await.map_err(from_sqlx)?;
+            tx.commit().await.map_err(from_sqlx)?;
+            rows
+        } else {
+            query.fetch_all(&self.pool).await.map_err(from_sqlx)?
+        };
         rows.iter().map(row::task).collect()
     }
 

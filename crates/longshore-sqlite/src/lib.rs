@@ -1277,21 +1277,37 @@ impl Store for SqliteStore {
     }
 
     async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
+        filter.validate()?;
         let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
-        let statement = match filter.schedule {
-            Some(_) => sql::LIST_BY_SCHEDULE,
-            None => sql::LIST,
+        let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        // The statement that can use the index of the most selective
+        // filter given (see each one's note in sql.rs).
+        let statement = if filter.related_id.is_some() {
+            sql::LIST_BY_RELATED_OBJECT
+        } else if filter.schedule.is_some() {
+            sql::LIST_BY_SCHEDULE
+        } else if filter.related_kind.is_some() {
+            sql::LIST_BY_RELATED_KIND
+        } else {
+            sql::LIST
         };
-        let mut query = sqlx::query(statement)
+        let rows = sqlx::query(statement)
             .bind(to_json(&states)?)
             .bind(filter.actor.as_deref())
             .bind(filter.queue.as_deref())
             .bind(filter.before.map(|id| id.to_string()))
-            .bind(filter.limit.max(0));
-        if let Some(schedule) = &filter.schedule {
-            query = query.bind(schedule);
-        }
-        let rows = query
+            .bind(filter.limit.max(0))
+            .bind(to_json(&statuses)?)
+            .bind(filter.exclude_successful)
+            .bind(filter.standalone)
+            .bind(opt_micros(filter.created_after))
+            .bind(opt_micros(filter.created_before))
+            .bind(opt_micros(filter.finished_after))
+            .bind(opt_micros(filter.finished_before))
+            .bind(filter.related_kind.as_deref())
+            .bind(filter.related_id.as_deref())
+            .bind(filter.schedule.as_deref())
+            .bind(now_us())
             .fetch_all(&self.file.reader)
             .await
             .map_err(from_sqlx)?;

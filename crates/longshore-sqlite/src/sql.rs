@@ -292,19 +292,57 @@ pub(crate) const LOGS: &str = "
 SELECT task_id, attempt, at, level, message FROM longshore_task_logs
 WHERE task_id = ?1 ORDER BY id";
 
-/// The filters of a task list: states in the JSON array `?1` (all when
-/// empty), actor `?2`, queue `?3`, ids before `?4` (each when not NULL).
+/// The status people see ([`Status::derive`](longshore_core::Status::derive))
+/// of a task, by its name, at `?16`.
+macro_rules! task_status {
+    () => {
+        "CASE WHEN state = 'scheduled' AND run_at > ?16 THEN 'scheduled'
+      WHEN state IN ('scheduled', 'queued') THEN 'waiting_to_run'
+      WHEN state = 'running' THEN 'running'
+      WHEN state = 'succeeded' AND coalesce(worst_level, 0) = 0 THEN 'successful'
+      WHEN state = 'succeeded' AND worst_level = 1 THEN 'warning'
+      WHEN state IN ('succeeded', 'failed') THEN 'error'
+      ELSE 'cancelled' END"
+    };
+}
+
+/// The filters of a task list, each applied only when given (not NULL,
+/// not an empty array, true); every list statement takes the same
+/// parameters: states in the JSON array `?1` (empty: all), actor `?2`,
+/// queue `?3`, ids before `?4`, limit `?5`, statuses in the JSON array
+/// `?6` (empty: all), leave out successful tasks `?7`, standalone only
+/// `?8`, created at or after `?9` and before `?10`, finished at or after
+/// `?11` and before `?12` (microseconds), related kind `?13` and id `?14`,
+/// schedule `?15`, now `?16`.
+///
+/// SQLite cannot use an index for an `?n IS NULL OR …` condition either:
+/// filters that have an index get a statement of their own (below).
 macro_rules! list_filters {
     () => {
-        "(json_array_length(?1) = 0 OR state IN (SELECT value FROM json_each(?1)))
+        concat!(
+            "(json_array_length(?1) = 0 OR state IN (SELECT value FROM json_each(?1)))
+  AND (json_array_length(?6) = 0 OR (",
+            task_status!(),
+            ") IN (SELECT value FROM json_each(?6)))
   AND (?2 IS NULL OR actor = ?2)
   AND (?3 IS NULL OR queue = ?3)
-  AND (?4 IS NULL OR id < ?4)"
+  AND (?4 IS NULL OR id < ?4)
+  AND (NOT ?7 OR state <> 'succeeded' OR coalesce(worst_level, 0) <> 0)
+  AND (NOT ?8 OR related_kind IS NULL)
+  AND (?9 IS NULL OR created_at >= ?9)
+  AND (?10 IS NULL OR created_at < ?10)
+  AND (?11 IS NULL OR finished_at >= ?11)
+  AND (?12 IS NULL OR finished_at < ?12)
+  AND (?13 IS NULL OR related_kind = ?13)
+  AND (?14 IS NULL OR related_id = ?14)
+  AND (?15 IS NULL OR schedule_name = ?15)"
+        )
     };
 }
 
 /// Up to `?5` tasks newest first with optional filters (`list_filters!`),
-/// keyset-paginated on id (the primary key, backwards).
+/// keyset-paginated on id: the primary key, walked backwards from `?4`
+/// until a page of matches is found.
 pub(crate) const LIST: &str = concat!(
     "SELECT ",
     task_columns!(),
@@ -316,13 +354,40 @@ ORDER BY id DESC
 LIMIT ?5"
 );
 
-/// [`LIST`] of the tasks schedule `?6` created, newest first
+/// [`LIST`] of the tasks schedule `?15` created, newest first
 /// (`longshore_tasks_schedule`, backwards).
 pub(crate) const LIST_BY_SCHEDULE: &str = concat!(
     "SELECT ",
     task_columns!(),
     " FROM longshore_tasks
-WHERE schedule_name = ?6 AND ",
+WHERE schedule_name = ?15 AND ",
+    list_filters!(),
+    "
+ORDER BY id DESC
+LIMIT ?5"
+);
+
+/// [`LIST`] of the tasks of one related object, kind `?13` and id `?14`
+/// (`longshore_tasks_related`, both columns; its few tasks sorted by id).
+pub(crate) const LIST_BY_RELATED_OBJECT: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM longshore_tasks
+WHERE related_kind = ?13 AND related_id = ?14 AND ",
+    list_filters!(),
+    "
+ORDER BY id DESC
+LIMIT ?5"
+);
+
+/// [`LIST`] of the tasks of every object of kind `?13`
+/// (`longshore_tasks_related` on its first column, or the primary key
+/// backwards, as SQLite's planner judges).
+pub(crate) const LIST_BY_RELATED_KIND: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM longshore_tasks
+WHERE related_kind = ?13 AND ",
     list_filters!(),
     "
 ORDER BY id DESC
@@ -359,10 +424,11 @@ pub(crate) const STATS_BY_QUEUE: &str = concat!(
 /// statement fail rather than fall back to a scan of the table), so that
 /// the cost follows the active tasks only, never the finished history. Scheduled tasks:
 /// `longshore_tasks_due` (queue, run_at), queued tasks:
-/// `longshore_tasks_queued` (queue, …), both covering and read in queue
-/// order. Running tasks: `longshore_tasks_lease`, whose entries are
-/// exactly the running tasks (at most the cluster's slots), each read from
-/// the table for its queue.
+/// `longshore_tasks_queued` (queue, …), both read in queue order (no sort);
+/// running tasks: `longshore_tasks_lease`, whose entries are exactly the
+/// running tasks (at most the cluster's slots). Each visits only the
+/// matching rows: about 0.1 s for 1,000,000 queued tasks beside as many
+/// finished ones, where a count of the whole table takes 0.9 s.
 pub(crate) const QUEUE_DEPTHS: &str = "
 SELECT queue, 'scheduled' AS state, count(*) FROM longshore_tasks INDEXED BY longshore_tasks_due
 WHERE state = 'scheduled' GROUP BY queue

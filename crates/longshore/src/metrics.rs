@@ -600,8 +600,14 @@ mod tests {
         let running = metrics.execution(&mail);
         let _other = metrics.execution(&reports);
         let text = metrics.encode().await.unwrap();
-        assert_eq!(sample(&text, &task_series("tasks_started_total", "send", "mail")), Some(1.0));
-        assert_eq!(sample(&text, &task_series("tasks_running", "send", "mail")), Some(1.0));
+        assert_eq!(
+            sample(&text, &task_series("tasks_started_total", "send", "mail")),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&text, &task_series("tasks_running", "send", "mail")),
+            Some(1.0)
+        );
         assert!(text.ends_with("# EOF\n"), "{text}");
 
         drop(running);
@@ -626,11 +632,24 @@ mod tests {
             ("tasks_released_total", 1.0),
             ("task_duration_seconds_count", 1.0),
         ] {
-            assert_eq!(sample(&text, &task_series(name, "send", "mail")), Some(want), "{name}: {text}");
+            assert_eq!(
+                sample(&text, &task_series(name, "send", "mail")),
+                Some(want),
+                "{name}: {text}"
+            );
         }
         // The other series is apart, and `running` is no outcome.
-        assert_eq!(sample(&text, &task_series("tasks_running", "build", "reports")), Some(1.0));
-        assert_eq!(sample(&text, &task_series("tasks_succeeded_total", "build", "reports")), None);
+        assert_eq!(
+            sample(&text, &task_series("tasks_running", "build", "reports")),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                &task_series("tasks_succeeded_total", "build", "reports")
+            ),
+            None
+        );
     }
 
     #[tokio::test]
@@ -652,7 +671,8 @@ mod tests {
         tally.record(&results);
         metrics.enqueued_one("b", "q");
         let text = metrics.encode().await.unwrap();
-        let enqueued = |actor, queue| sample(&text, &task_series("tasks_enqueued_total", actor, queue));
+        let enqueued =
+            |actor, queue| sample(&text, &task_series("tasks_enqueued_total", actor, queue));
         assert_eq!(enqueued("a", "q"), Some(2.0));
         assert_eq!(enqueued("b", "q"), Some(2.0));
         // A refused duplicate counts nothing (its series reads 0).
@@ -671,20 +691,32 @@ mod tests {
         first.set(true);
         let text = metrics.encode().await.unwrap();
         assert_eq!(sample(&text, "longshore_worker_slots"), Some(20.0));
-        assert_eq!(sample(&text, "longshore_leader{role=\"maintenance\"}"), Some(1.0));
-        assert_eq!(sample(&text, "longshore_leader{role=\"scheduler\"}"), Some(0.0));
+        assert_eq!(
+            sample(&text, "longshore_leader{role=\"maintenance\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&text, "longshore_leader{role=\"scheduler\"}"),
+            Some(0.0)
+        );
 
         first.set(false);
         second.set(true);
         drop(one);
         let text = metrics.encode().await.unwrap();
         assert_eq!(sample(&text, "longshore_worker_slots"), Some(16.0));
-        assert_eq!(sample(&text, "longshore_leader{role=\"maintenance\"}"), Some(1.0));
+        assert_eq!(
+            sample(&text, "longshore_leader{role=\"maintenance\"}"),
+            Some(1.0)
+        );
         drop(second);
         drop(two);
         let text = metrics.encode().await.unwrap();
         assert_eq!(sample(&text, "longshore_worker_slots"), Some(0.0));
-        assert_eq!(sample(&text, "longshore_leader{role=\"maintenance\"}"), Some(0.0));
+        assert_eq!(
+            sample(&text, "longshore_leader{role=\"maintenance\"}"),
+            Some(0.0)
+        );
         // Without metrics the gauge is a no-op.
         RoleGauge::new(None, "maintenance").set(true);
     }
@@ -699,7 +731,10 @@ mod tests {
     }
 
     fn depth(text: &str, queue: &str, state: &str) -> Option<f64> {
-        sample(text, &format!("longshore_queue_depth{{queue=\"{queue}\",state=\"{state}\"}}"))
+        sample(
+            text,
+            &format!("longshore_queue_depth{{queue=\"{queue}\",state=\"{state}\"}}"),
+        )
     }
 
     #[tokio::test]
@@ -708,10 +743,17 @@ mod tests {
         let mut later = new_task("noop", "mail");
         later.run_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
         store
-            .enqueue(vec![new_task("noop", "mail"), new_task("noop", "mail"), later])
+            .enqueue(vec![
+                new_task("noop", "mail"),
+                new_task("noop", "mail"),
+                later,
+            ])
             .await
             .unwrap();
-        store.enqueue(vec![new_task("noop", "reports")]).await.unwrap();
+        store
+            .enqueue(vec![new_task("noop", "reports")])
+            .await
+            .unwrap();
         let claim = Claim {
             owner: "w".into(),
             queues: vec!["reports".into()],
@@ -724,14 +766,24 @@ mod tests {
 
         let metrics = Metrics::with_cluster_ttl(store.clone(), Duration::from_secs(3600));
         let text = metrics.encode().await.unwrap();
-        assert_eq!(sample(&text, "longshore_cluster_read_ok"), Some(1.0), "{text}");
+        assert_eq!(
+            sample(&text, "longshore_cluster_read_ok"),
+            Some(1.0),
+            "{text}"
+        );
         assert_eq!(depth(&text, "mail", "queued"), Some(2.0), "{text}");
         assert_eq!(depth(&text, "mail", "scheduled"), Some(1.0), "{text}");
         assert_eq!(depth(&text, "mail", "running"), Some(0.0), "{text}");
         assert_eq!(depth(&text, "reports", "running"), Some(1.0), "{text}");
         assert_eq!(depth(&text, "held", "queued"), Some(0.0), "{text}");
-        assert_eq!(sample(&text, "longshore_queue_paused{queue=\"held\"}"), Some(1.0));
-        assert_eq!(sample(&text, "longshore_queue_paused{queue=\"mail\"}"), Some(0.0));
+        assert_eq!(
+            sample(&text, "longshore_queue_paused{queue=\"held\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&text, "longshore_queue_paused{queue=\"mail\"}"),
+            Some(0.0)
+        );
         assert_eq!(sample(&text, "longshore_workers_live"), Some(0.0));
 
         // Within the TTL, a scrape reads nothing: the new task is not seen.
@@ -768,7 +820,10 @@ mod tests {
         };
         let first = at(&metrics);
         assert!(first.is_some());
-        assert!(scrapes.iter().all(|s| s.as_ref().is_ok_and(|t| t.contains("longshore_cluster_read_ok 1"))));
+        assert!(scrapes.iter().all(|s| {
+            s.as_ref()
+                .is_ok_and(|t| t.contains("longshore_cluster_read_ok 1"))
+        }));
         metrics.encode().await.unwrap();
         assert_eq!(at(&metrics), first, "a fresh reading is not read again");
     }

@@ -155,8 +155,24 @@ impl From<StoreError> for ApiError {
                 (S::CONFLICT, ErrorCode::Conflict)
             }
             StoreError::InvalidInput(_) => (S::BAD_REQUEST, ErrorCode::InvalidInput),
-            StoreError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, ErrorCode::DatabaseUnavailable),
-            StoreError::Migration(_) => (S::SERVICE_UNAVAILABLE, ErrorCode::SchemaOutOfDate),
+            // Also answered before a token is checked: the database's own
+            // words go to the log only.
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %error, "API request: database unavailable");
+                return ApiError::new(
+                    S::SERVICE_UNAVAILABLE,
+                    ErrorCode::DatabaseUnavailable,
+                    "the database is unavailable; try again (the server's log has the details)",
+                );
+            }
+            StoreError::Migration(_) => {
+                tracing::error!(error = %error, "API request: schema out of date");
+                return ApiError::new(
+                    S::SERVICE_UNAVAILABLE,
+                    ErrorCode::SchemaOutOfDate,
+                    "the database schema is missing or out of date: run `longshore migrate`",
+                );
+            }
             _ => {
                 // The database's own words may name tables and values: they
                 // go to the log, not to the client.

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::ApiState;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use super::model::{Execution, RelatedObject, StateCounts, Task, executions};
-use crate::{actors, bulk};
+use crate::{actors, bulk, filters};
 
 /// The most tasks one page may hold.
 pub(crate) const MAX_PAGE: i64 = 1000;
@@ -37,6 +37,33 @@ pub(crate) struct ListQuery {
     queue: Option<String>,
     /// Only tasks created by this schedule.
     schedule: Option<String>,
+    /// Only these statuses, comma-separated: `scheduled`, `waiting_to_run`,
+    /// `running`, `successful`, `warning`, `error`, `cancelled`.
+    #[param(example = "warning,error")]
+    status: Option<String>,
+    /// Only tasks working on objects of this kind (`KIND`), or on one
+    /// object (`KIND:ID`).
+    #[param(example = "user:42")]
+    related: Option<String>,
+    /// Only tasks that work on no object (not with `related`).
+    standalone: Option<bool>,
+    /// Leave out successful tasks; succeeded tasks that logged a warning or
+    /// an error stay.
+    exclude_successful: Option<bool>,
+    /// Only tasks created at or after this: an RFC 3339 time (encode a `+`
+    /// offset as `%2B`, or use `Z`) or an age such as `2h` or `7d`,
+    /// meaning that long before now.
+    #[param(example = "2h")]
+    created_after: Option<String>,
+    /// Only tasks created before this (an RFC 3339 time or an age, as
+    /// `created_after`).
+    created_before: Option<String>,
+    /// Only tasks that finished at or after this (an RFC 3339 time or an
+    /// age, as `created_after`); unfinished tasks never match.
+    finished_after: Option<String>,
+    /// Only tasks that finished before this (an RFC 3339 time or an age,
+    /// as `created_after`); unfinished tasks never match.
+    finished_before: Option<String>,
     /// Only tasks older than this one: pass the previous page's
     /// `next_before` to get the next page.
     before: Option<Uuid>,
@@ -85,15 +112,47 @@ pub(crate) async fn list(
             "limit must be between 1 and {MAX_PAGE}, got {limit}"
         )));
     }
+    let statuses = match query.status.as_deref() {
+        None => Vec::new(),
+        Some(list) => filters::parse_statuses(&[list])
+            .map_err(|e| ApiError::invalid_query(format!("status: {e}")))?,
+    };
+    let (related_kind, related_id) = match query.related.as_deref() {
+        None => (None, None),
+        Some(related) => {
+            let (kind, id) = filters::parse_related(related).map_err(ApiError::invalid_query)?;
+            (Some(kind), id)
+        }
+    };
+    let now = Utc::now();
+    let time = |name: &str, value: Option<String>| {
+        value
+            .map(|v| filters::parse_time(name, &v, now))
+            .transpose()
+            .map_err(ApiError::invalid_query)
+    };
     let filter = TaskFilter {
         states,
+        statuses,
         actor: query.actor,
         queue: query.queue,
         schedule: query.schedule,
+        related_kind,
+        related_id,
+        standalone: query.standalone.unwrap_or(false),
+        exclude_successful: query.exclude_successful.unwrap_or(false),
+        created_after: time("created_after", query.created_after)?,
+        created_before: time("created_before", query.created_before)?,
+        finished_after: time("finished_after", query.finished_after)?,
+        finished_before: time("finished_before", query.finished_before)?,
         before: query.before,
         // One more than asked tells whether another page follows.
         limit: limit + 1,
     };
+    // A filter that cannot mean anything is the query's fault.
+    if let Err(longshore::StoreError::InvalidInput(message)) = filter.validate() {
+        return Err(ApiError::invalid_query(message));
+    }
     let mut rows = api.store.list(&filter).await?;
     let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));

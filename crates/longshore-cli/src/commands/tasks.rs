@@ -10,7 +10,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::settings::Settings;
-use crate::{bulk, output};
+use crate::{bulk, filters, output};
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
@@ -28,6 +28,20 @@ pub(crate) enum Command {
         /// Only the runs of this schedule
         #[arg(long, value_name = "NAME")]
         schedule: Option<String>,
+        /// Only these statuses, comma-separated (scheduled, waiting_to_run, running, successful, warning, error, cancelled)
+        #[arg(long, value_delimiter = ',', value_name = "STATUS,...")]
+        status: Vec<String>,
+        /// Only tasks working on objects of this kind, or on the one object KIND:ID
+        #[arg(long, value_name = "KIND[:ID]")]
+        related: Option<String>,
+        /// Only tasks that work on no object
+        #[arg(long)]
+        standalone: bool,
+        /// Leave out successful tasks (succeeded tasks that logged a warning or an error stay)
+        #[arg(long)]
+        exclude_successful: bool,
+        #[command(flatten)]
+        times: TimeArgs,
         /// At most this many
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=10_000))]
         limit: i64,
@@ -69,6 +83,25 @@ pub(crate) enum Command {
     Delete(DeleteArgs),
 }
 
+/// The time ranges of `tasks list`. Each TIME is an RFC 3339 time
+/// (2025-06-01T08:00:00Z) or an age such as 30m, 2h or 7d meaning that long
+/// before now; `after` includes its instant, `before` excludes it.
+#[derive(clap::Args)]
+pub(crate) struct TimeArgs {
+    /// Only tasks created at or after TIME (RFC 3339, or an age like 2h: now minus 2 hours)
+    #[arg(long, value_name = "TIME")]
+    created_after: Option<String>,
+    /// Only tasks created before TIME (RFC 3339, or an age like 2h: now minus 2 hours)
+    #[arg(long, value_name = "TIME")]
+    created_before: Option<String>,
+    /// Only tasks finished at or after TIME (RFC 3339, or an age like 2h: now minus 2 hours)
+    #[arg(long, value_name = "TIME")]
+    finished_after: Option<String>,
+    /// Only tasks finished before TIME (RFC 3339, or an age like 2h: now minus 2 hours)
+    #[arg(long, value_name = "TIME")]
+    finished_before: Option<String>,
+}
+
 #[derive(clap::Args)]
 pub(crate) struct DeleteArgs {
     /// Only these states, comma-separated or repeated: scheduled, queued, succeeded, failed, cancelled (never running) [default: every state but running]
@@ -108,6 +141,11 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
             actor,
             queue,
             schedule,
+            status,
+            related,
+            standalone,
+            exclude_successful,
+            times,
             limit,
             json,
         } => {
@@ -115,14 +153,40 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
                 .iter()
                 .map(|s| s.trim().parse::<TaskState>())
                 .collect::<Result<Vec<_>, _>>()?;
+            let statuses = filters::parse_statuses(&status).map_err(anyhow::Error::msg)?;
+            let (related_kind, related_id) = match related.as_deref() {
+                Some(related) => {
+                    let (kind, id) =
+                        filters::parse_related(related).map_err(|e| anyhow::anyhow!("--{e}"))?;
+                    (Some(kind), id)
+                }
+                None => (None, None),
+            };
+            let now = Utc::now();
+            let time = |name: &str, value: Option<String>| {
+                value
+                    .map(|v| filters::parse_time(name, &v, now))
+                    .transpose()
+                    .map_err(anyhow::Error::msg)
+            };
             let filter = TaskFilter {
                 states,
+                statuses,
                 actor,
                 queue,
                 schedule,
+                related_kind,
+                related_id,
+                standalone,
+                exclude_successful,
+                created_after: time("--created-after", times.created_after)?,
+                created_before: time("--created-before", times.created_before)?,
+                finished_after: time("--finished-after", times.finished_after)?,
+                finished_before: time("--finished-before", times.finished_before)?,
                 before: None,
                 limit,
             };
+            filter.validate()?;
             let store = super::connect(settings, super::Missing::Refuse).await?;
             let tasks = store.list(&filter).await?;
             list(&tasks, json)

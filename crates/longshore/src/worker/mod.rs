@@ -356,7 +356,12 @@ impl WorkerHealth {
             RUNNING => WorkerState::Running,
             STOPPING => WorkerState::Stopping,
             STOPPED => WorkerState::Stopped,
-            n => WorkerState::Failed(LOOPS.get(usize::from(n - FAILED)).copied().unwrap_or("a")),
+            n => WorkerState::Failed(
+                LOOPS
+                    .get(usize::from(n - FAILED))
+                    .copied()
+                    .unwrap_or("unknown"),
+            ),
         }
     }
 
@@ -514,12 +519,16 @@ mod tests {
         assert!(panicked.is_err_and(|e| e.is_panic()));
         assert_eq!(health.state(), WorkerState::Failed("claimer"));
         // The first failure is the one told; a later one does not replace it.
-        tokio::spawn(watched(health.clone(), 5, async {})).await.unwrap();
+        tokio::spawn(watched(health.clone(), 5, async {}))
+            .await
+            .unwrap();
         assert_eq!(health.state(), WorkerState::Failed("claimer"));
 
         let health = WorkerHealth(Arc::new(AtomicU8::new(RUNNING)));
         health.set(STOPPING);
-        tokio::spawn(watched(health.clone(), 1, async {})).await.unwrap();
+        tokio::spawn(watched(health.clone(), 1, async {}))
+            .await
+            .unwrap();
         assert_eq!(health.state(), WorkerState::Stopping);
         drop(StoppedOnDrop(health.clone()));
         assert_eq!(health.state(), WorkerState::Stopped);
