@@ -683,20 +683,7 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(from_sqlx)?;
-        rows.iter()
-            .map(|row| {
-                let state: String = row.try_get(1).map_err(from_sqlx)?;
-                Ok(StatsRow {
-                    key: row.try_get(0).map_err(from_sqlx)?,
-                    state: state
-                        .parse()
-                        .map_err(|e: longshore_core::task::UnknownState| {
-                            StoreError::Database(Box::new(e))
-                        })?,
-                    count: row.try_get(2).map_err(from_sqlx)?,
-                })
-            })
-            .collect()
+        rows.iter().map(row::stats).collect()
     }
 
     async fn queue_depths(&self) -> Result<Vec<StatsRow>, StoreError> {
@@ -704,20 +691,7 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(from_sqlx)?;
-        rows.iter()
-            .map(|row| {
-                let state: String = row.try_get(1).map_err(from_sqlx)?;
-                Ok(StatsRow {
-                    key: row.try_get(0).map_err(from_sqlx)?,
-                    state: state
-                        .parse()
-                        .map_err(|e: longshore_core::task::UnknownState| {
-                            StoreError::Database(Box::new(e))
-                        })?,
-                    count: row.try_get(2).map_err(from_sqlx)?,
-                })
-            })
-            .collect()
+        rows.iter().map(row::stats).collect()
     }
 
     async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError> {

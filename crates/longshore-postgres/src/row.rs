@@ -1,8 +1,8 @@
 //! Reading rows into the core types.
 
 use longshore_core::{
-    LogEntry, LogLevel, Overlap, Related, Schedule, ScheduleDef, StoreError, TaskRow, TaskState,
-    TokenInfo,
+    LogEntry, LogLevel, Overlap, Related, Schedule, ScheduleDef, StatsRow, StoreError, TaskRow,
+    TaskState, TokenInfo,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -107,5 +107,17 @@ pub(crate) fn token(row: &PgRow) -> Result<TokenInfo, StoreError> {
         created_at: row.try_get("created_at").map_err(from_sqlx)?,
         last_used_at: row.try_get("last_used_at").map_err(from_sqlx)?,
         revoked_at: row.try_get("revoked_at").map_err(from_sqlx)?,
+    })
+}
+
+/// A row of (key, state name, count), as the stats and depth statements return.
+pub(crate) fn stats(row: &PgRow) -> Result<StatsRow, StoreError> {
+    let state: String = row.try_get(1).map_err(from_sqlx)?;
+    Ok(StatsRow {
+        key: row.try_get(0).map_err(from_sqlx)?,
+        state: state
+            .parse()
+            .map_err(|e: longshore_core::task::UnknownState| StoreError::Database(Box::new(e)))?,
+        count: row.try_get(2).map_err(from_sqlx)?,
     })
 }

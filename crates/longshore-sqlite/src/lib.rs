@@ -1324,16 +1324,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.file.reader)
             .await
             .map_err(from_sqlx)?;
-        rows.iter()
-            .map(|row| {
-                let state: String = row.try_get(1).map_err(from_sqlx)?;
-                Ok(StatsRow {
-                    key: row.try_get(0).map_err(from_sqlx)?,
-                    state: row::state(&state)?,
-                    count: row.try_get(2).map_err(from_sqlx)?,
-                })
-            })
-            .collect()
+        rows.iter().map(row::stats).collect()
     }
 
     async fn queue_depths(&self) -> Result<Vec<StatsRow>, StoreError> {
@@ -1341,16 +1332,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.file.reader)
             .await
             .map_err(from_sqlx)?;
-        rows.iter()
-            .map(|row| {
-                let state: String = row.try_get(1).map_err(from_sqlx)?;
-                Ok(StatsRow {
-                    key: row.try_get(0).map_err(from_sqlx)?,
-                    state: row::state(&state)?,
-                    count: row.try_get(2).map_err(from_sqlx)?,
-                })
-            })
-            .collect()
+        rows.iter().map(row::stats).collect()
     }
 
     async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError> {

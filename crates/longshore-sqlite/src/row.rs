@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use longshore_core::{
-    LogEntry, LogLevel, Overlap, Related, Schedule, ScheduleDef, StoreError, TaskRow, TaskState,
-    TokenInfo,
+    LogEntry, LogLevel, Overlap, Related, Schedule, ScheduleDef, StatsRow, StoreError, TaskRow,
+    TaskState, TokenInfo,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -164,5 +164,15 @@ pub(crate) fn token(row: &SqliteRow) -> Result<TokenInfo, StoreError> {
         created_at: time(row.try_get("created_at").map_err(from_sqlx)?)?,
         last_used_at: opt_time(row.try_get("last_used_at").map_err(from_sqlx)?)?,
         revoked_at: opt_time(row.try_get("revoked_at").map_err(from_sqlx)?)?,
+    })
+}
+
+/// A row of (key, state name, count), as the stats and depth statements return.
+pub(crate) fn stats(row: &SqliteRow) -> Result<StatsRow, StoreError> {
+    let name: String = row.try_get(1).map_err(from_sqlx)?;
+    Ok(StatsRow {
+        key: row.try_get(0).map_err(from_sqlx)?,
+        state: state(&name)?,
+        count: row.try_get(2).map_err(from_sqlx)?,
     })
 }

@@ -81,6 +81,18 @@ pub(crate) struct TaskPage {
     next_before: Option<Uuid>,
 }
 
+/// The states of a comma-separated `state` parameter (none: every state).
+fn parse_states(list: Option<&str>) -> Result<Vec<TaskState>, ApiError> {
+    match list {
+        None => Ok(Vec::new()),
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().parse::<TaskState>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ApiError::invalid_query(format!("state: {e}"))),
+    }
+}
+
 /// List tasks, newest first, a page at a time.
 #[utoipa::path(
     get,
@@ -98,14 +110,7 @@ pub(crate) async fn list(
     State(api): State<ApiState>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<TaskPage>, ApiError> {
-    let states = match query.state.as_deref() {
-        None => Vec::new(),
-        Some(list) => list
-            .split(',')
-            .map(|s| s.trim().parse::<TaskState>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ApiError::invalid_query(format!("state: {e}")))?,
-    };
+    let states = parse_states(query.state.as_deref())?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid_query(format!(
@@ -538,14 +543,7 @@ pub(crate) async fn delete(
     State(api): State<ApiState>,
     ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<Json<Deletion>, ApiError> {
-    let states = match query.state.as_deref() {
-        None => Vec::new(),
-        Some(list) => list
-            .split(',')
-            .map(|s| s.trim().parse::<TaskState>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ApiError::invalid_query(format!("state: {e}")))?,
-    };
+    let states = parse_states(query.state.as_deref())?;
     let older_than = query
         .older_than
         .as_deref()
