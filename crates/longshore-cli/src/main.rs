@@ -88,6 +88,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     let default_log = match cli.command {
         Command::Serve(_) | Command::Worker(_) | Command::Bench(_) | Command::Migrate => "info",
@@ -126,6 +127,26 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `longshore tasks list | head` closes stdout early; Rust's `println!`
+/// then panics. End quietly instead, with the status a shell gives a
+/// command stopped by SIGPIPE (128 + 13); any other panic is reported as
+/// usual.
+fn quiet_on_closed_stdout() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        report(info);
+    }));
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

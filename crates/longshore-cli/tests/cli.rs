@@ -61,6 +61,7 @@ on_both_engines!(
     queues_flush_deletes_the_waiting_tasks_and_cancels_the_running_ones,
     tasks_list_filters_by_status_related_object_and_time,
     tasks_list_refuses_bad_filters_with_one_line,
+    a_reader_that_stops_early_ends_the_command_quietly,
 );
 
 /// A command that must fail with exactly one line saying `expected`, and
@@ -1609,4 +1610,24 @@ async fn tasks_list_refuses_bad_filters_with_one_line(engine: Engine) {
         refused(&env, &all, expected).await;
     }
     assert_eq!(env.total().await, 1);
+}
+
+/// `longshore tasks list | head -1`: when the reader goes away, the command
+/// ends with SIGPIPE's status and says nothing on stderr (no panic).
+async fn a_reader_that_stops_early_ends_the_command_quietly(engine: Engine) {
+    let env = Env::new(engine).await;
+    env.ok(&["enqueue", "noop", "--count", "50"]);
+    let mut child = env
+        .cmd()
+        .args(["tasks", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader closes before the command has written a line: it connects
+    // to the database first.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
 }
