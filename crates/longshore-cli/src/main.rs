@@ -8,6 +8,7 @@ mod commands;
 mod filters;
 mod output;
 mod probes;
+mod remote;
 mod settings;
 
 use std::path::PathBuf;
@@ -43,8 +44,32 @@ struct Cli {
     #[arg(long, global = true, value_name = "FILTER", env = "LONGSHORE_LOG")]
     log: Option<String>,
 
+    /// Work through this server's HTTP API instead of the database, e.g. http://10.0.0.5:8080 (tasks, enqueue, queues, workers list, schedules list) [env: LONGSHORE_SERVER]
+    #[arg(long, global = true, value_name = "URL")]
+    server: Option<String>,
+
+    /// The API token for --server; prefer LONGSHORE_TOKEN, since a command line is visible to every user in `ps` [env: LONGSHORE_TOKEN]
+    #[arg(long, global = true, value_name = "TOKEN")]
+    token: Option<String>,
+
     #[command(subcommand)]
     command: Command,
+}
+
+impl Command {
+    /// The words naming the command, when it cannot work through `--server`.
+    fn needs_database(&self) -> Option<&'static str> {
+        match self {
+            Command::Serve(_) => Some("serve"),
+            Command::Migrate => Some("migrate"),
+            Command::Worker(_) => Some("worker"),
+            Command::Schedules(command) if !command.works_remotely() => Some("schedules"),
+            Command::Settings(_) => Some("settings"),
+            Command::Tokens(_) => Some("tokens"),
+            Command::Bench(_) => Some("bench"),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -164,15 +189,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let settings =
         settings::Settings::load(cli.config.as_deref(), &overrides).map_err(anyhow::Error::msg)?;
+    let server = cli
+        .server
+        .clone()
+        .or_else(|| std::env::var("LONGSHORE_SERVER").ok())
+        .filter(|s| !s.trim().is_empty());
+    let remote = match server {
+        None => None,
+        Some(server) => {
+            if let Some(name) = cli.command.needs_database() {
+                let only_list = if name == "schedules" {
+                    " (only `schedules list` does)"
+                } else {
+                    ""
+                };
+                anyhow::bail!(
+                    "`longshore {name}` needs the database and does not work through --server{only_list}: \
+                     drop --server (or unset LONGSHORE_SERVER) and give --database-url"
+                );
+            }
+            let token = cli
+                .token
+                .clone()
+                .or_else(|| std::env::var("LONGSHORE_TOKEN").ok());
+            Some(remote::Remote::new(&server, token)?)
+        }
+    };
     match cli.command {
         Command::Serve(_) => serve::run(&settings).await,
         Command::Migrate => commands::migrate(&settings).await,
         Command::Worker(_) => worker::run(&settings).await,
-        Command::Enqueue(args) => enqueue::run(&settings, args).await,
-        Command::Tasks(command) => tasks::run(&settings, command).await,
-        Command::Queues(command) => queues::run(&settings, command).await,
-        Command::Workers(command) => workers::run(&settings, command).await,
-        Command::Schedules(command) => schedules::run(&settings, command).await,
+        Command::Enqueue(args) => enqueue::run(&settings, args, remote).await,
+        Command::Tasks(command) => tasks::run(&settings, command, remote).await,
+        Command::Queues(command) => queues::run(&settings, command, remote).await,
+        Command::Workers(command) => workers::run(&settings, command, remote).await,
+        Command::Schedules(command) => schedules::run(&settings, command, remote).await,
         Command::Settings(command) => runtime_settings::run(&settings, command).await,
         Command::Tokens(command) => tokens::run(&settings, command).await,
         Command::Bench(args) => bench::run(&settings, args).await,

@@ -5,10 +5,15 @@ use std::time::Duration;
 use anyhow::bail;
 use longshore::{EnqueueOptions, NewTask};
 
-use super::task_input;
+use longshore::core::EnqueueResult;
+use serde::Deserialize;
+
+use super::{Source, task_input};
+use crate::remote::Remote;
 use crate::settings::Settings;
 
-/// Tasks per insert statement for `--count`.
+/// Tasks per insert statement (or API request) for `--count`: at most
+/// the API's bulk limit.
 const CHUNK: usize = 1000;
 
 #[derive(clap::Args)]
@@ -55,7 +60,11 @@ pub(crate) struct Args {
     quiet: bool,
 }
 
-pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    settings: &Settings,
+    args: Args,
+    remote: Option<Remote>,
+) -> anyhow::Result<()> {
     // Everything is checked before anything is written.
     let json = task_input::read_args(&args.args)?;
     task_input::check_actor(&args.actor, &json, args.any_actor)?;
@@ -84,7 +93,10 @@ pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
         task
     };
 
-    let store = super::connect(settings, super::Missing::Refuse).await?;
+    let source = Source::open(settings, remote).await?;
+    // Through the API, a task that names no attempts gets the server's
+    // default, as one enqueued by any other client does.
+    let server_default_attempts = args.max_attempts.is_none();
     let mut inserted = 0usize;
     let mut remaining = args.count;
     while remaining > 0 {
@@ -95,7 +107,10 @@ pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
                 ..template.clone()
             })
             .collect();
-        for result in store.enqueue(batch).await? {
+        let results = source
+            .enqueue(batch, args.any_actor, server_default_attempts)
+            .await?;
+        for result in results {
             if result.inserted {
                 inserted += 1;
                 if !args.quiet {
@@ -115,4 +130,65 @@ pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
         println!("{inserted}");
     }
     Ok(())
+}
+
+/// An enqueue as the API answers it.
+#[derive(Deserialize)]
+struct ApiEnqueued {
+    tasks: Vec<ApiResult>,
+}
+
+#[derive(Deserialize)]
+struct ApiResult {
+    id: uuid::Uuid,
+    inserted: bool,
+}
+
+impl Source {
+    /// Inserts `tasks` together, all or none; what happened to each. The
+    /// API chooses the ids itself; `any_actor` and, with
+    /// `server_default_attempts`, the server's `retry.max_attempts` apply
+    /// there.
+    async fn enqueue(
+        &self,
+        tasks: Vec<NewTask>,
+        any_actor: bool,
+        server_default_attempts: bool,
+    ) -> anyhow::Result<Vec<EnqueueResult>> {
+        let api = match self {
+            Source::Db(store) => return Ok(store.enqueue(tasks).await?),
+            Source::Api(api) => api,
+        };
+        let requests: Vec<serde_json::Value> = tasks
+            .into_iter()
+            .map(|task| {
+                let mut request = serde_json::json!({
+                    "actor": task.actor,
+                    "args": task.args,
+                    "queue": task.queue,
+                    "priority": task.priority,
+                    "run_at": task.run_at,
+                    "time_limit_ms": task.time_limit_ms,
+                    "unique_key": task.unique_key,
+                    "related": task.related,
+                    "any_actor": any_actor,
+                });
+                if !server_default_attempts {
+                    request["max_attempts"] = task.max_attempts.into();
+                }
+                request
+            })
+            .collect();
+        let answer: ApiEnqueued = api
+            .post(&["tasks"], &serde_json::json!({ "tasks": requests }))
+            .await?;
+        Ok(answer
+            .tasks
+            .into_iter()
+            .map(|r| EnqueueResult {
+                id: r.id,
+                inserted: r.inserted,
+            })
+            .collect())
+    }
 }

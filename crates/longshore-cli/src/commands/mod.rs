@@ -20,6 +20,7 @@ use longshore::Store;
 use longshore::postgres::{PgOptions, PgStore};
 use longshore::sqlite::{SqliteOptions, SqliteStore};
 
+use crate::remote::Remote;
 use crate::settings::Settings;
 
 /// The database a command works on.
@@ -158,6 +159,31 @@ pub(crate) async fn migrate(settings: &Settings) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Where a command that works either way gets its data: the database
+/// directly, or a server's API (`--server`). Each such command asks its
+/// source for the same values either way and prints them with one piece of
+/// code.
+pub(crate) enum Source {
+    /// The database, as the settings name it.
+    Db(Arc<dyn Store>),
+    /// A server's HTTP API.
+    Api(Remote),
+}
+
+impl Source {
+    /// The server given with `--server`, or else the configured database
+    /// (which must exist).
+    pub(crate) async fn open(
+        settings: &Settings,
+        remote: Option<Remote>,
+    ) -> anyhow::Result<Source> {
+        match remote {
+            Some(remote) => Ok(Source::Api(remote)),
+            None => Ok(Source::Db(connect(settings, Missing::Refuse).await?)),
+        }
+    }
 }
 
 /// A URL fit for an error message: the password replaced by `***`.

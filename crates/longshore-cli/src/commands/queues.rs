@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use anyhow::bail;
+use longshore::TaskState;
 use longshore::core::{QueueSettings, StatsKey};
-use longshore::{Store, TaskState};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::Missing;
+use super::Source;
+use crate::remote::Remote;
 use crate::settings::Settings;
 use crate::{bulk, output};
 
@@ -68,33 +69,25 @@ struct QueueJson<'a> {
     tasks: BTreeMap<&'static str, i64>,
 }
 
-pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
-    let store = super::connect(settings, Missing::Refuse).await?;
+pub(crate) async fn run(
+    settings: &Settings,
+    command: Command,
+    remote: Option<Remote>,
+) -> anyhow::Result<()> {
+    let source = Source::open(settings, remote).await?;
     match command {
         Command::Pause { queue } => {
-            store.set_queue_paused(&queue, true).await?;
+            source.set_paused(&queue, true).await?;
             println!(
                 "queue {queue} paused: no node claims its tasks until `longshore queues resume {queue}`"
             );
         }
         Command::Resume { queue } => {
-            store.set_queue_paused(&queue, false).await?;
+            source.set_paused(&queue, false).await?;
             println!("queue {queue} resumed");
         }
         Command::List { json } => {
-            let mut queues: BTreeMap<String, Queue> = BTreeMap::new();
-            for setting in store.queue_settings().await? {
-                let queue = queues.entry(setting.name).or_default();
-                queue.paused = setting.paused;
-                queue.max_running = setting.max_running;
-            }
-            for row in store.stats(StatsKey::Queue).await? {
-                queues
-                    .entry(row.key)
-                    .or_default()
-                    .counts
-                    .insert(row.state, row.count);
-            }
+            let queues = source.queues().await?;
             if json {
                 let list: Vec<QueueJson<'_>> = queues
                     .iter()
@@ -138,14 +131,14 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
             dry_run,
             yes,
             json,
-        } => flush(store.as_ref(), &queue, dry_run, yes, json).await?,
+        } => flush(&source, &queue, dry_run, yes, json).await?,
     }
     Ok(())
 }
 
 /// `longshore queues flush`.
 async fn flush(
-    store: &dyn Store,
+    source: &Source,
     queue: &str,
     dry_run: bool,
     yes: bool,
@@ -157,8 +150,8 @@ async fn flush(
             "not flushing queue {queue} without --yes: run it with --dry-run first to count its tasks, then with --yes"
         );
     }
-    let selection = bulk::flushed_by(queue);
-    let matched = bulk::per_state(&selection.states, &store.count_matching(&selection).await?);
+    let (counts, flushed) = source.flush(queue, dry_run).await?;
+    let matched = bulk::per_state(&bulk::flushed_by(queue).states, &counts);
     let count = |state: TaskState| {
         matched
             .iter()
@@ -166,14 +159,6 @@ async fn flush(
             .map_or(0, |(_, n)| *n)
     };
     let waiting = count(TaskState::Scheduled) + count(TaskState::Queued);
-    let flushed = if dry_run {
-        bulk::Flushed::default()
-    } else {
-        bulk::flush(store, queue, |done| {
-            eprintln!("deleted {done} of {waiting} waiting tasks of queue {queue}");
-        })
-        .await?
-    };
     if json {
         #[derive(Serialize)]
         struct Flush<'a> {
@@ -210,4 +195,127 @@ async fn flush(
         );
     }
     Ok(())
+}
+
+/// The queues as the API lists them.
+#[derive(Deserialize)]
+struct ApiQueues {
+    queues: Vec<ApiQueue>,
+}
+
+#[derive(Deserialize)]
+struct ApiQueue {
+    name: String,
+    paused: bool,
+    max_running: Option<i32>,
+    counts: BTreeMap<TaskState, i64>,
+}
+
+/// A flush as the API answers it.
+#[derive(Deserialize)]
+struct ApiFlush {
+    matched: BTreeMap<TaskState, i64>,
+    deleted: u64,
+    signalled: u64,
+}
+
+/// The same values from the database or from the API.
+impl Source {
+    /// Every queue with tasks or settings, by name.
+    async fn queues(&self) -> anyhow::Result<BTreeMap<String, Queue>> {
+        let mut queues: BTreeMap<String, Queue> = BTreeMap::new();
+        match self {
+            Source::Db(store) => {
+                for setting in store.queue_settings().await? {
+                    let queue = queues.entry(setting.name).or_default();
+                    queue.paused = setting.paused;
+                    queue.max_running = setting.max_running;
+                }
+                for row in store.stats(StatsKey::Queue).await? {
+                    queues
+                        .entry(row.key)
+                        .or_default()
+                        .counts
+                        .insert(row.state, row.count);
+                }
+            }
+            Source::Api(api) => {
+                let list: ApiQueues = api.get(&["queues"], &[]).await?;
+                for queue in list.queues {
+                    queues.insert(
+                        queue.name,
+                        Queue {
+                            paused: queue.paused,
+                            max_running: queue.max_running,
+                            counts: queue.counts.into_iter().filter(|(_, n)| *n != 0).collect(),
+                        },
+                    );
+                }
+            }
+        }
+        Ok(queues)
+    }
+
+    /// Pauses or resumes `queue` for every node.
+    async fn set_paused(&self, queue: &str, paused: bool) -> anyhow::Result<()> {
+        match self {
+            Source::Db(store) => Ok(store.set_queue_paused(queue, paused).await?),
+            Source::Api(api) => {
+                let action = if paused { "pause" } else { "resume" };
+                let _: serde_json::Value = api
+                    .post(&["queues", queue, action], &serde_json::json!({}))
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts what flushing `queue` takes (its waiting and running tasks,
+    /// not zero) and, unless `dry_run`, flushes it.
+    async fn flush(
+        &self,
+        queue: &str,
+        dry_run: bool,
+    ) -> anyhow::Result<(Vec<(TaskState, i64)>, bulk::Flushed)> {
+        match self {
+            Source::Db(store) => {
+                let selection = bulk::flushed_by(queue);
+                let counts = store.count_matching(&selection).await?;
+                let waiting: i64 = counts
+                    .iter()
+                    .filter(|(s, _)| bulk::WAITING.contains(s))
+                    .map(|(_, n)| n)
+                    .sum();
+                let flushed = if dry_run {
+                    bulk::Flushed::default()
+                } else {
+                    bulk::flush(store.as_ref(), queue, |done| {
+                        eprintln!("deleted {done} of {waiting} waiting tasks of queue {queue}");
+                    })
+                    .await?
+                };
+                Ok((counts, flushed))
+            }
+            Source::Api(api) => {
+                let body = if dry_run {
+                    serde_json::json!({ "dry_run": true })
+                } else {
+                    serde_json::json!({ "confirm": true })
+                };
+                let answer: ApiFlush = api.post(&["queues", queue, "flush"], &body).await?;
+                let counts = answer
+                    .matched
+                    .into_iter()
+                    .filter(|(_, n)| *n != 0)
+                    .collect();
+                Ok((
+                    counts,
+                    bulk::Flushed {
+                        deleted: answer.deleted,
+                        signalled: answer.signalled,
+                    },
+                ))
+            }
+        }
+    }
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::{Missing, task_input};
 use crate::output;
+use crate::remote::Remote;
 use crate::settings::Settings;
 
 /// How many runs `show` lists.
@@ -245,13 +246,37 @@ fn plain(e: StoreError) -> anyhow::Error {
     }
 }
 
-pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
+impl Command {
+    /// Whether the command works through a server's API (`--server`):
+    /// only `list`, the API's one schedule route.
+    pub(crate) fn works_remotely(&self) -> bool {
+        matches!(self, Command::List { .. })
+    }
+}
+
+/// Every schedule as the API lists it.
+#[derive(serde::Deserialize)]
+struct ApiSchedules {
+    schedules: Vec<Schedule>,
+}
+
+pub(crate) async fn run(
+    settings: &Settings,
+    command: Command,
+    remote: Option<Remote>,
+) -> anyhow::Result<()> {
     match command {
         Command::Add(args) => add(settings, args).await,
         Command::Edit(args) => edit(settings, args).await,
         Command::List { json } => {
-            let store = super::connect(settings, Missing::Refuse).await?;
-            list(&store.schedules().await?, json)
+            let schedules = match super::Source::open(settings, remote).await? {
+                super::Source::Db(store) => store.schedules().await?,
+                super::Source::Api(api) => {
+                    let answer: ApiSchedules = api.get(&["schedules"], &[]).await?;
+                    answer.schedules
+                }
+            };
+            list(&schedules, json)
         }
         Command::Show { name, json } => {
             let store = super::connect(settings, Missing::Refuse).await?;

@@ -3,8 +3,12 @@
 use chrono::Utc;
 use serde::Serialize;
 
-use super::Missing;
+use longshore::core::{WorkerInfo, WorkerPresence};
+use serde::Deserialize;
+
+use super::Source;
 use crate::output;
+use crate::remote::Remote;
 use crate::settings::Settings;
 
 #[derive(clap::Subcommand)]
@@ -34,16 +38,19 @@ struct WorkerJson<'a> {
     last_seen_at: chrono::DateTime<Utc>,
 }
 
-pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
-    let store = super::connect(settings, Missing::Refuse).await?;
+pub(crate) async fn run(
+    settings: &Settings,
+    command: Command,
+    remote: Option<Remote>,
+) -> anyhow::Result<()> {
+    let source = Source::open(settings, remote).await?;
     let Command::List { json } = command;
-    let workers = store.workers().await?;
-    let leaders = store.leaders().await?;
+    let (workers, leaders) = source.workers().await?;
     let leads = |id: &str| -> Vec<&str> {
         leaders
             .iter()
-            .filter(|l| l.holder == id)
-            .map(|l| l.name.as_str())
+            .filter(|(_, holder)| holder == id)
+            .map(|(role, _)| role.as_str())
             .collect()
     };
     if json {
@@ -95,4 +102,70 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
         &rows,
     );
     Ok(())
+}
+
+/// The workers as the API lists them.
+#[derive(Deserialize)]
+struct ApiWorkers {
+    workers: Vec<ApiWorker>,
+    leaders: Vec<ApiLeader>,
+}
+
+#[derive(Deserialize)]
+struct ApiWorker {
+    id: String,
+    host: String,
+    version: String,
+    queues: Vec<String>,
+    concurrency: i32,
+    running: i32,
+    started_at: chrono::DateTime<Utc>,
+    last_seen_at: chrono::DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct ApiLeader {
+    role: String,
+    holder: String,
+}
+
+impl Source {
+    /// The live workers, and each cluster role with its holder.
+    async fn workers(&self) -> anyhow::Result<(Vec<WorkerInfo>, Vec<(String, String)>)> {
+        match self {
+            Source::Db(store) => {
+                let workers = store.workers().await?;
+                let leaders = store.leaders().await?;
+                Ok((
+                    workers,
+                    leaders.into_iter().map(|l| (l.name, l.holder)).collect(),
+                ))
+            }
+            Source::Api(api) => {
+                let answer: ApiWorkers = api.get(&["workers"], &[]).await?;
+                let workers = answer
+                    .workers
+                    .into_iter()
+                    .map(|w| WorkerInfo {
+                        presence: WorkerPresence {
+                            id: w.id,
+                            host: w.host,
+                            version: w.version,
+                            queues: w.queues,
+                            concurrency: w.concurrency,
+                            running: w.running,
+                        },
+                        started_at: w.started_at,
+                        last_seen_at: w.last_seen_at,
+                    })
+                    .collect();
+                let leaders = answer
+                    .leaders
+                    .into_iter()
+                    .map(|l| (l.role, l.holder))
+                    .collect();
+                Ok((workers, leaders))
+            }
+        }
+    }
 }
