@@ -87,6 +87,24 @@ impl Remote {
         self.send(Method::POST, segments, &[], Some(body)).await
     }
 
+    /// PATCH `/api/v1/<segments>` with a JSON body.
+    pub(crate) async fn patch<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        body: &serde_json::Value,
+    ) -> anyhow::Result<T> {
+        self.send(Method::PATCH, segments, &[], Some(body)).await
+    }
+
+    /// PUT `/api/v1/<segments>` with a JSON body.
+    pub(crate) async fn put<T: DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        body: &serde_json::Value,
+    ) -> anyhow::Result<T> {
+        self.send(Method::PUT, segments, &[], Some(body)).await
+    }
+
     /// DELETE `/api/v1/<segments>?<query>`.
     pub(crate) async fn delete<T: DeserializeOwned>(
         &self,

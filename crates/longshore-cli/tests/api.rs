@@ -47,6 +47,8 @@ on_both_engines!(
     token_commands_refuse_bad_input_with_one_line,
     delete_by_filter_and_flush_count_first_then_remove_only_what_matches,
     the_task_list_takes_every_filter_as_a_query_parameter,
+    schedules_and_settings_change_through_the_api,
+    bad_schedules_and_settings_are_refused_and_change_nothing,
 );
 
 /// Every route the API has, as the OpenAPI document must list it.
@@ -64,6 +66,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/queues/{name}/flush"),
     ("GET", "/api/v1/workers"),
     ("GET", "/api/v1/schedules"),
+    ("POST", "/api/v1/schedules"),
+    ("GET", "/api/v1/schedules/{name}"),
+    ("PATCH", "/api/v1/schedules/{name}"),
+    ("DELETE", "/api/v1/schedules/{name}"),
+    ("POST", "/api/v1/schedules/{name}/pause"),
+    ("POST", "/api/v1/schedules/{name}/resume"),
+    ("POST", "/api/v1/schedules/{name}/run"),
+    ("GET", "/api/v1/settings"),
+    ("PUT", "/api/v1/settings/{key}"),
     ("GET", "/api/v1/openapi.json"),
 ];
 
@@ -568,14 +579,33 @@ async fn every_route_answers_an_admin_token(engine: Engine) {
     server.stop().await;
 }
 
-/// A concrete path for a route template.
+/// A concrete path for a route template (`probe` is a queue and, once
+/// [`add_probe`] made it, a schedule).
 fn concrete(template: &str, id: &str) -> String {
-    template.replace("{id}", id).replace("{name}", "probe")
+    template
+        .replace("{id}", id)
+        .replace("{name}", "probe")
+        .replace("{key}", "max_running")
+}
+
+/// Creates schedule `probe` (paused), so that `{name}` routes find one.
+fn add_probe(env: &Env) {
+    env.ok(&[
+        "schedules",
+        "add",
+        "probe",
+        "--actor",
+        "noop",
+        "--cron",
+        "@yearly",
+        "--paused",
+    ]);
 }
 
 async fn tokens_are_required_and_read_tokens_change_nothing(engine: Engine) {
     let env = Env::new(engine).await;
     let server = Server::start(&env).await;
+    add_probe(&env);
     let id = server
         .enqueue(json!({"actor": "noop", "queue": "idle"}), 201)
         .await;
@@ -924,6 +954,7 @@ async fn the_openapi_document_lists_exactly_the_routes_the_server_answers(engine
 
     // Every documented path answers its documented methods and refuses the
     // others as not allowed.
+    add_probe(&env);
     let id = server.enqueue(json!({"actor": "noop"}), 201).await;
     for path in doc["paths"].as_object().unwrap().keys() {
         let concrete = concrete(path, &id[0]);
@@ -964,6 +995,12 @@ async fn the_openapi_document_lists_exactly_the_routes_the_server_answers(engine
 impl Server {
     async fn delete(&self, path: &str) -> Answer {
         self.send(self.request(Method::DELETE, path, Some(&self.admin)))
+            .await
+    }
+
+    /// `method` on `path` with a JSON body, as admin.
+    async fn with_body(&self, method: Method, path: &str, body: &Value) -> Answer {
+        self.send(self.request(method, path, Some(&self.admin)).json(body))
             .await
     }
 }
@@ -1331,5 +1368,497 @@ async fn the_task_list_takes_every_filter_as_a_query_parameter(engine: Engine) {
         .ok(200);
     assert_ne!(page["tasks"][0]["id"], next["tasks"][0]["id"]);
     assert_eq!(next["next_before"], Value::Null);
+    server.stop().await;
+}
+
+/// The user schedules (the built-in ones move on their own) and the
+/// runtime settings, as the API lists them.
+async fn snapshot(server: &Server) -> (Vec<Value>, Value) {
+    let schedules = server.get("/api/v1/schedules").await.ok(200);
+    let users = schedules["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["builtin"] == false)
+        .cloned()
+        .collect();
+    (users, server.get("/api/v1/settings").await.ok(200))
+}
+
+async fn schedules_and_settings_change_through_the_api(engine: Engine) {
+    let env = Env::new(engine).await;
+    let server = Server::start(&env).await;
+    let doc = document(&server).await;
+
+    // Create: every field, then a paused one with an actor of one's own.
+    let created = server
+        .post(
+            "/api/v1/schedules",
+            &json!({
+                "name": "nightly", "actor": "sleep", "args": {"ms": 1},
+                "cron": "0 3 * * *", "time_zone": "Europe/Paris", "queue": "held",
+                "priority": 4, "max_attempts": 2, "time_limit_ms": 9000,
+                "related": {"kind": "user", "id": "7"}, "overlap": "skip",
+            }),
+        )
+        .await
+        .ok(201);
+    check_answer(&doc, "POST", "/api/v1/schedules", 201, &created);
+    assert_eq!(created["time_zone"], "Europe/Paris");
+    assert_eq!(created["overlap"], "skip");
+    assert_eq!(created["paused"], false);
+    assert!(created["next_run_at"].is_string(), "{created}");
+    let custom = server
+        .post(
+            "/api/v1/schedules",
+            &json!({"name": "custom", "actor": "mine", "any_actor": true,
+                    "cron": "@hourly", "paused": true}),
+        )
+        .await
+        .ok(201);
+    assert_eq!(custom["paused"], true);
+    assert!(custom["next_run_at"].is_null(), "{custom}");
+    // The server's retry.max_attempts, as the CLI's.
+    let by_cli = env.json(&["schedules", "show", "custom", "--json"]);
+    assert_eq!(by_cli["schedule"]["max_attempts"], custom["max_attempts"]);
+
+    // Show.
+    let shown = server.get("/api/v1/schedules/nightly").await.ok(200);
+    check_answer(&doc, "GET", "/api/v1/schedules/{name}", 200, &shown);
+    assert_eq!(shown["schedule"], created);
+    assert_eq!(shown["recent_runs"], json!([]));
+
+    // Change: only the fields given; null clears.
+    let changed = server
+        .with_body(
+            Method::PATCH,
+            "/api/v1/schedules/nightly",
+            &json!({"cron": "30 4 * * *", "priority": 2, "related": null}),
+        )
+        .await
+        .ok(200);
+    check_answer(&doc, "PATCH", "/api/v1/schedules/{name}", 200, &changed);
+    assert_eq!(changed["cron"], "30 4 * * *");
+    assert_eq!(changed["priority"], 2);
+    assert!(changed["related"].is_null());
+    assert_eq!(changed["time_zone"], "Europe/Paris");
+    assert_eq!(changed["time_limit_ms"], 9000);
+    // A built-in schedule's timing.
+    let builtin = server
+        .with_body(
+            Method::PATCH,
+            "/api/v1/schedules/longshore.purge",
+            &json!({"cron": "*/2 * * * *"}),
+        )
+        .await
+        .ok(200);
+    assert_eq!(builtin["cron"], "*/2 * * * *");
+
+    // Pause and resume.
+    let paused = server
+        .post("/api/v1/schedules/nightly/pause", &json!(null))
+        .await
+        .ok(200);
+    check_answer(&doc, "POST", "/api/v1/schedules/{name}/pause", 200, &paused);
+    assert_eq!(paused["paused"], true);
+    let resumed = server
+        .post("/api/v1/schedules/nightly/resume", &json!(null))
+        .await
+        .ok(200);
+    check_answer(
+        &doc,
+        "POST",
+        "/api/v1/schedules/{name}/resume",
+        200,
+        &resumed,
+    );
+    assert_eq!(resumed["paused"], false);
+
+    // Run by hand (queue `held` is not served): enqueued, then skipped
+    // behind it (policy skip).
+    let pause_held = server.post("/api/v1/queues/held/pause", &json!(null)).await;
+    pause_held.ok(200);
+    let run = server
+        .post("/api/v1/schedules/nightly/run", &json!(null))
+        .await
+        .ok(200);
+    check_answer(&doc, "POST", "/api/v1/schedules/{name}/run", 200, &run);
+    assert_eq!(run["outcome"], "enqueued", "{run}");
+    let task = run["task"].as_str().unwrap().to_owned();
+    let again = server
+        .post("/api/v1/schedules/nightly/run", &json!(null))
+        .await
+        .ok(200);
+    check_answer(&doc, "POST", "/api/v1/schedules/{name}/run", 200, &again);
+    assert_eq!(again, json!({"outcome": "skipped", "behind": task}));
+    let shown = server.get("/api/v1/schedules/nightly").await.ok(200);
+    check_answer(&doc, "GET", "/api/v1/schedules/{name}", 200, &shown);
+    assert_eq!(shown["recent_runs"][0]["id"], task.as_str());
+    assert_eq!(shown["recent_runs"][0]["schedule"], "nightly");
+
+    // Delete, with its confirmation; its task stays.
+    let deleted = server
+        .delete("/api/v1/schedules/nightly?confirm=true")
+        .await
+        .ok(200);
+    check_answer(&doc, "DELETE", "/api/v1/schedules/{name}", 200, &deleted);
+    assert_eq!(deleted, json!({"name": "nightly", "deleted": true}));
+    server
+        .get("/api/v1/schedules/nightly")
+        .await
+        .error(404, "schedule_not_found");
+    server.get(&format!("/api/v1/tasks/{task}")).await.ok(200);
+
+    // Settings: set, list, lift.
+    let set = server
+        .with_body(
+            Method::PUT,
+            "/api/v1/settings/max_running",
+            &json!({"value": 5}),
+        )
+        .await
+        .ok(200);
+    check_answer(&doc, "PUT", "/api/v1/settings/{key}", 200, &set);
+    assert_eq!(set, json!({"key": "max_running", "value": 5}));
+    let set = server
+        .with_body(
+            Method::PUT,
+            "/api/v1/settings/queues.mail.max_running",
+            &json!({"value": 2}),
+        )
+        .await
+        .ok(200);
+    assert_eq!(set, json!({"key": "queues.mail.max_running", "value": 2}));
+    let listed = server.get("/api/v1/settings").await.ok(200);
+    check_answer(&doc, "GET", "/api/v1/settings", 200, &listed);
+    assert_eq!(listed["settings"]["max_running"], 5);
+    assert_eq!(listed["settings"]["queues.mail.max_running"], 2);
+    assert_eq!(env.ok(&["settings", "get", "max_running"]).trim(), "5");
+    let lifted = server
+        .with_body(
+            Method::PUT,
+            "/api/v1/settings/max_running",
+            &json!({"value": null}),
+        )
+        .await
+        .ok(200);
+    assert_eq!(lifted, json!({"key": "max_running", "value": null}));
+    assert_eq!(env.ok(&["settings", "get", "max_running"]).trim(), "none");
+    server.stop().await;
+}
+
+async fn bad_schedules_and_settings_are_refused_and_change_nothing(engine: Engine) {
+    let env = Env::new(engine).await;
+    let server = Server::start(&env).await;
+    server
+        .post(
+            "/api/v1/schedules",
+            &json!({"name": "nightly", "actor": "noop", "cron": "0 3 * * *"}),
+        )
+        .await
+        .ok(201);
+    env.ok(&["settings", "set", "max_running", "3"]);
+    let before = snapshot(&server).await;
+    let tasks = env.total().await;
+
+    let new = |extra: Value| {
+        let mut body = json!({"name": "fresh", "actor": "noop", "cron": "@daily"});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let cases: Vec<(Method, &str, Value, u16, &str, &str)> = vec![
+        (
+            Method::POST,
+            "/api/v1/schedules",
+            new(json!({"cron": "not cron"})),
+            400,
+            "invalid_input",
+            "invalid cron expression `not cron`",
+        ),
+        (
+            Method::POST,
+            "/api/v1/schedules",
+            new(json!({"time_zone": "Mars/Olympus"})),
+            400,
+            "invalid_input",
+            "unknown time zone `Mars/Olympus`",
+        ),
+        (
+            Method::POST,
+            "/api/v1/schedules",
+            new(json!({"actor": "mine"})),
+            400,
+            "invalid_input",
+            "\"any_actor\": true",
+        ),
+        (
+            Method::POST,
+            "/api/v1/schedules",
+            new(json!({"actor": "sleep", "args": {"ms": "x"}})),
+            400,
+            "invalid_input",
+            "",
+        ),
+        (
+            Method::POST,
+            "/api/v1/schedules",
+            new(json!({"name": "nightly"})),
+            409,
+            "conflict",
+            "nightly",
+        ),
+        (
+            Method::POST,
+            "/api/v1/schedules",
+            new(json!({"colour": "red"})),
+            400,
+            "invalid_body",
+            "colour",
+        ),
+        (
+            Method::POST,
+            "/api/v1/schedules",
+            new(json!({"name": "longshore.mine"})),
+            400,
+            "invalid_input",
+            "reserved",
+        ),
+        (
+            Method::POST,
+            "/api/v1/schedules",
+            new(json!({"args": [1]})),
+            400,
+            "invalid_input",
+            "JSON object",
+        ),
+        (
+            Method::POST,
+            "/api/v1/schedules",
+            new(json!({"overlap": "sometimes"})),
+            400,
+            "invalid_body",
+            "",
+        ),
+        (
+            Method::POST,
+            "/api/v1/schedules",
+            json!({"name": "fresh", "actor": "noop"}),
+            400,
+            "invalid_body",
+            "cron",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/schedules/nightly",
+            json!({"cron": "61 * * * *"}),
+            400,
+            "invalid_input",
+            "invalid cron expression",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/schedules/nightly",
+            json!({"time_zone": "Nowhere/Else"}),
+            400,
+            "invalid_input",
+            "unknown time zone",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/schedules/nightly",
+            json!({"actor": "mine"}),
+            400,
+            "invalid_input",
+            "unknown actor",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/schedules/nightly",
+            json!({}),
+            400,
+            "invalid_input",
+            "nothing to change",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/schedules/nightly",
+            json!({"colour": "red"}),
+            400,
+            "invalid_body",
+            "colour",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/schedules/longshore.purge",
+            json!({"queue": "other"}),
+            400,
+            "invalid_input",
+            "built-in",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/schedules/missing",
+            json!({"cron": "@daily"}),
+            404,
+            "schedule_not_found",
+            "missing",
+        ),
+        (
+            Method::POST,
+            "/api/v1/schedules/missing/pause",
+            json!(null),
+            404,
+            "schedule_not_found",
+            "missing",
+        ),
+        (
+            Method::POST,
+            "/api/v1/schedules/missing/run",
+            json!(null),
+            404,
+            "schedule_not_found",
+            "missing",
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/schedules/longshore.purge?confirm=true",
+            json!(null),
+            400,
+            "invalid_input",
+            "built-in",
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/schedules/nightly",
+            json!(null),
+            400,
+            "confirmation_required",
+            "confirm=true",
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/schedules/nightly?confirm=maybe",
+            json!(null),
+            400,
+            "invalid_query",
+            "",
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/schedules/missing?confirm=true",
+            json!(null),
+            404,
+            "schedule_not_found",
+            "missing",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/settings/worker.concurrency",
+            json!({"value": 5}),
+            400,
+            "invalid_input",
+            "unknown runtime setting",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/settings/queues..max_running",
+            json!({"value": 5}),
+            400,
+            "invalid_input",
+            "names no queue",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/settings/max_running",
+            json!({"value": 0}),
+            400,
+            "invalid_input",
+            "max_running",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/settings/max_running",
+            json!({"value": -2}),
+            400,
+            "invalid_input",
+            "max_running",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/settings/max_running",
+            json!({"value": "many"}),
+            400,
+            "invalid_body",
+            "",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/settings/max_running",
+            json!({"value": 99_999_999_999_i64}),
+            400,
+            "invalid_body",
+            "",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/settings/max_running",
+            json!({}),
+            400,
+            "invalid_body",
+            "value",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/settings/max_running",
+            json!({"value": 4, "colour": 1}),
+            400,
+            "invalid_body",
+            "colour",
+        ),
+    ];
+    for (method, path, body, status, code, words) in cases {
+        let answer = server.with_body(method.clone(), path, &body).await;
+        answer.error(status, code);
+        let message = answer.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(words), "{method} {path} {body}: {message}");
+    }
+    assert_eq!(snapshot(&server).await, before);
+    assert_eq!(env.total().await, tasks);
+
+    // The same checks as the CLI's, in the same words.
+    for (args, body) in [
+        (
+            &[
+                "schedules",
+                "add",
+                "fresh",
+                "--actor",
+                "noop",
+                "--cron",
+                "not cron",
+            ][..],
+            new(json!({"cron": "not cron"})),
+        ),
+        (
+            &[
+                "schedules",
+                "add",
+                "fresh",
+                "--actor",
+                "noop",
+                "--cron",
+                "@daily",
+                "--tz",
+                "Mars/Olympus",
+            ],
+            new(json!({"time_zone": "Mars/Olympus"})),
+        ),
+    ] {
+        let answer = server.post("/api/v1/schedules", &body).await;
+        let message = answer.body["error"]["message"].as_str().unwrap().to_owned();
+        refused(&env, args, &message);
+    }
     server.stop().await;
 }

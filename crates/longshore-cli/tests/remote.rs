@@ -40,6 +40,7 @@ macro_rules! on_both_engines {
 on_both_engines!(
     every_remote_command_prints_what_the_database_path_prints,
     tokens_and_servers_that_fail_end_in_one_line,
+    schedule_and_settings_commands_print_the_same_both_ways,
 );
 
 /// A running `longshore serve` whose worker serves only queue `run`, with
@@ -575,18 +576,337 @@ async fn tokens_and_servers_that_fail_end_in_one_line(engine: Engine) {
     );
 
     // Commands that need the database say so, and touch no server.
-    for args in [
-        &["tokens", "list"][..],
-        &["settings", "get"],
-        &["schedules", "pause", "x"],
-        &["migrate"],
-        &["worker"],
-    ] {
+    for args in [&["tokens", "list"][..], &["migrate"], &["worker"]] {
         one_line(
             &remote(&env, &gone, Some(&server.admin), args),
             "needs the database",
         );
     }
 
+    server.stop().await;
+}
+
+/// As [`alike`], every task id also written `ID`.
+#[track_caller]
+fn alike_ids(env: &Env, server: &Server, direct: &[&str], through: &[&str], a: &str, b: &str) {
+    let d = env.run(direct);
+    let t = remote(env, &server.base, Some(&server.admin), through);
+    assert!(d.status.success(), "{direct:?}: {}", text(&d.stderr));
+    assert!(t.status.success(), "{through:?}: {}", text(&t.stderr));
+    let norm = |out: &str, name: &str| {
+        out.replace(name, "X")
+            .lines()
+            .map(|line| {
+                line.split(' ')
+                    .map(|word| {
+                        if word.parse::<uuid::Uuid>().is_ok() {
+                            "ID"
+                        } else {
+                            word
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        norm(&text(&d.stdout), a),
+        norm(&text(&t.stdout), b),
+        "{direct:?} / {through:?}"
+    );
+}
+
+async fn schedule_and_settings_commands_print_the_same_both_ways(engine: Engine) {
+    let env = Env::new(engine).await;
+    let server = Server::start(&env).await;
+    let both = |direct: &[&str], through: &[&str]| {
+        alike(&env, &server, direct, through, "dsched", "tsched")
+    };
+
+    // Add: every flag, and paused with an actor of one's own.
+    let add = |name: &'static str| {
+        vec![
+            "schedules",
+            "add",
+            name,
+            "--actor",
+            "sleep",
+            "--args",
+            r#"{"ms": 1}"#,
+            "--cron",
+            "0 3 * * *",
+            "--tz",
+            "Europe/Paris",
+            "--queue",
+            "held",
+            "--priority",
+            "4",
+            "--max-attempts",
+            "2",
+            "--time-limit",
+            "9s",
+            "--related",
+            "user:7",
+            "--overlap",
+            "skip",
+        ]
+    };
+    both(&add("dsched"), &add("tsched"));
+    let paused = |name: &'static str| {
+        vec![
+            "schedules",
+            "add",
+            name,
+            "--actor",
+            "mine",
+            "--any-actor",
+            "--cron",
+            "@hourly",
+            "--paused",
+        ]
+    };
+    alike(
+        &env,
+        &server,
+        &paused("dpaused"),
+        &paused("tpaused"),
+        "dpaused",
+        "tpaused",
+    );
+    same(&env, &server, &["schedules", "show", "dsched"]);
+    same(&env, &server, &["schedules", "show", "dpaused"]);
+    same_json(
+        &env,
+        &server,
+        &["schedules", "show", "dsched", "--json"],
+        unchanged,
+    );
+
+    // Edit: some fields, then the same values again.
+    let edit = |name: &'static str| {
+        vec![
+            "schedules",
+            "edit",
+            name,
+            "--cron",
+            "30 4 * * *",
+            "--priority",
+            "2",
+            "--related",
+            "none",
+        ]
+    };
+    both(&edit("dsched"), &edit("tsched"));
+    both(&edit("dsched"), &edit("tsched"));
+    both(
+        &[
+            "schedules",
+            "edit",
+            "dsched",
+            "--actor",
+            "custom",
+            "--any-actor",
+        ],
+        &[
+            "schedules",
+            "edit",
+            "tsched",
+            "--actor",
+            "custom",
+            "--any-actor",
+        ],
+    );
+    both(
+        &[
+            "schedules",
+            "edit",
+            "dsched",
+            "--actor",
+            "sleep",
+            "--args",
+            r#"{"ms": 1}"#,
+        ],
+        &[
+            "schedules",
+            "edit",
+            "tsched",
+            "--actor",
+            "sleep",
+            "--args",
+            r#"{"ms": 1}"#,
+        ],
+    );
+
+    // Run by hand (queue `held` is not served): enqueued, then skipped.
+    let run = |name: &'static str| vec!["schedules", "run", name];
+    alike_ids(
+        &env,
+        &server,
+        &run("dsched"),
+        &run("tsched"),
+        "dsched",
+        "tsched",
+    );
+    alike_ids(
+        &env,
+        &server,
+        &run("dsched"),
+        &run("tsched"),
+        "dsched",
+        "tsched",
+    );
+    same(&env, &server, &["schedules", "show", "dsched"]);
+    same_json(
+        &env,
+        &server,
+        &["schedules", "show", "tsched", "--json"],
+        unchanged,
+    );
+    // Pause, resume (which makes it due at once: the scheduler may fire
+    // it, so it is paused again before anything reads it).
+    both(
+        &["schedules", "pause", "dsched"],
+        &["schedules", "pause", "tsched"],
+    );
+    same(&env, &server, &["schedules", "show", "dsched"]);
+    both(
+        &["schedules", "resume", "dsched"],
+        &["schedules", "resume", "tsched"],
+    );
+    both(
+        &["schedules", "pause", "dsched"],
+        &["schedules", "pause", "tsched"],
+    );
+    // A built-in schedule: the maintenance leader runs it; only its
+    // timing changes.
+    alike(
+        &env,
+        &server,
+        &[
+            "schedules",
+            "edit",
+            "longshore.purge",
+            "--cron",
+            "0 0 1 1 *",
+        ],
+        &[
+            "schedules",
+            "edit",
+            "longshore.workers",
+            "--cron",
+            "0 0 1 1 *",
+        ],
+        "purge",
+        "workers",
+    );
+    same(&env, &server, &["schedules", "run", "longshore.purge"]);
+
+    // Refusals, in the same words and exit code.
+    for args in [
+        &[
+            "schedules",
+            "add",
+            "bad",
+            "--actor",
+            "noop",
+            "--cron",
+            "not cron",
+        ][..],
+        &[
+            "schedules",
+            "add",
+            "bad",
+            "--actor",
+            "noop",
+            "--cron",
+            "@daily",
+            "--tz",
+            "Mars/Olympus",
+        ],
+        &[
+            "schedules",
+            "add",
+            "bad",
+            "--actor",
+            "mine",
+            "--cron",
+            "@daily",
+        ],
+        &[
+            "schedules",
+            "add",
+            "dsched",
+            "--actor",
+            "noop",
+            "--cron",
+            "@daily",
+        ],
+        &[
+            "schedules",
+            "add",
+            "longshore.mine",
+            "--actor",
+            "noop",
+            "--cron",
+            "@daily",
+        ],
+        &["schedules", "edit", "dsched", "--cron", "61 * * * *"],
+        &["schedules", "edit", "dsched"],
+        &["schedules", "edit", "longshore.purge", "--queue", "other"],
+        &["schedules", "edit", "missing", "--cron", "@daily"],
+        &["schedules", "show", "missing"],
+        &["schedules", "pause", "missing"],
+        &["schedules", "run", "missing"],
+        &["schedules", "delete", "longshore.purge", "--yes"],
+        &["schedules", "delete", "dsched"],
+        &["schedules", "delete", "missing", "--yes"],
+        &["settings", "set", "max_running", "0"],
+        &["settings", "set", "max_running", "many"],
+        &["settings", "set", "worker.concurrency", "3"],
+        &["settings", "get", "queues..max_running"],
+    ] {
+        same(&env, &server, args);
+    }
+
+    // Delete.
+    both(
+        &["schedules", "delete", "dsched", "--yes"],
+        &["schedules", "delete", "tsched", "--yes"],
+    );
+    same(&env, &server, &["schedules", "show", "dsched"]);
+
+    // Settings: the same command both ways sets the same value.
+    for args in [
+        &["settings", "set", "max_running", "5"][..],
+        &["settings", "set", "queues.mail.max_running", "2"],
+        &["settings", "get"],
+        &["settings", "get", "max_running"],
+        &["settings", "get", "queues.mail.max_running"],
+        &["settings", "get", "queues.other.max_running"],
+        &["settings", "set", "max_running", "none"],
+        &["settings", "get", "max_running"],
+    ] {
+        same(&env, &server, args);
+    }
+    same_json(&env, &server, &["settings", "get", "--json"], unchanged);
+
+    // A read token may look, not change.
+    let out = remote(&env, &server.base, Some(&server.read), &["settings", "get"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = remote(
+        &env,
+        &server.base,
+        Some(&server.read),
+        &["settings", "set", "max_running", "9"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("admin token"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(env.ok(&["settings", "get", "max_running"]).trim(), "none");
     server.stop().await;
 }

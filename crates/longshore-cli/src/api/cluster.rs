@@ -141,7 +141,7 @@ pub(crate) async fn workers(State(api): State<ApiState>) -> Result<Json<Workers>
 }
 
 /// What a run does while the previous one is still active.
-#[derive(Serialize, ToSchema)]
+#[derive(Clone, Copy, Serialize, serde::Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Overlap {
     /// The new run waits until the previous one finishes (runs due
@@ -151,6 +151,16 @@ pub(crate) enum Overlap {
     Skip,
     /// The previous run is cancelled and the new one starts.
     Replace,
+}
+
+impl From<Overlap> for longshore::core::Overlap {
+    fn from(overlap: Overlap) -> longshore::core::Overlap {
+        match overlap {
+            Overlap::Queue => longshore::core::Overlap::Queue,
+            Overlap::Skip => longshore::core::Overlap::Skip,
+            Overlap::Replace => longshore::core::Overlap::Replace,
+        }
+    }
 }
 
 impl From<longshore::core::Overlap> for Overlap {
@@ -197,31 +207,9 @@ pub(crate) struct Schedule {
     modified_at: DateTime<Utc>,
 }
 
-/// Every schedule.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct ScheduleList {
-    /// By name.
-    schedules: Vec<Schedule>,
-}
-
-/// Every schedule, the built-in maintenance ones too.
-#[utoipa::path(
-    get,
-    path = "/api/v1/schedules",
-    operation_id = "list_schedules",
-    tag = "schedules",
-    responses(
-        (status = 200, description = "The schedules", body = ScheduleList),
-        (status = 401, description = "No valid token", body = ErrorBody),
-    )
-)]
-pub(crate) async fn schedules(State(api): State<ApiState>) -> Result<Json<ScheduleList>, ApiError> {
-    let schedules = api
-        .store
-        .schedules()
-        .await?
-        .into_iter()
-        .map(|s| Schedule {
+impl From<longshore::core::Schedule> for Schedule {
+    fn from(s: longshore::core::Schedule) -> Schedule {
+        Schedule {
             name: s.def.name,
             actor: s.def.actor,
             args: s.def.args,
@@ -246,7 +234,35 @@ pub(crate) async fn schedules(State(api): State<ApiState>) -> Result<Json<Schedu
             last_skipped_at: s.last_skipped_at,
             created_at: s.created_at,
             modified_at: s.modified_at,
-        })
+        }
+    }
+}
+
+/// Every schedule.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ScheduleList {
+    /// By name.
+    schedules: Vec<Schedule>,
+}
+
+/// Every schedule, the built-in maintenance ones too.
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules",
+    operation_id = "list_schedules",
+    tag = "schedules",
+    responses(
+        (status = 200, description = "The schedules", body = ScheduleList),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    )
+)]
+pub(crate) async fn schedules(State(api): State<ApiState>) -> Result<Json<ScheduleList>, ApiError> {
+    let schedules = api
+        .store
+        .schedules()
+        .await?
+        .into_iter()
+        .map(Schedule::from)
         .collect();
     Ok(Json(ScheduleList { schedules }))
 }

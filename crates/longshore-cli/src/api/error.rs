@@ -30,6 +30,8 @@ pub(crate) enum ErrorCode {
     MethodNotAllowed,
     /// 404: no task has this id.
     TaskNotFound,
+    /// 404: no schedule has this name.
+    ScheduleNotFound,
     /// 400: the body is not JSON.
     InvalidJson,
     /// 400: the body is JSON of the wrong shape (an unknown or missing
@@ -148,9 +150,8 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(_) => (S::NOT_FOUND, ErrorCode::TaskNotFound),
             StoreError::InvalidState { .. } => (S::CONFLICT, ErrorCode::InvalidState),
             StoreError::UniqueConflict { .. } => (S::CONFLICT, ErrorCode::UniqueConflict),
-            StoreError::ScheduleNotFound(_) | StoreError::TokenNotFound(_) => {
-                (S::NOT_FOUND, ErrorCode::NotFound)
-            }
+            StoreError::ScheduleNotFound(_) => (S::NOT_FOUND, ErrorCode::ScheduleNotFound),
+            StoreError::TokenNotFound(_) => (S::NOT_FOUND, ErrorCode::NotFound),
             StoreError::ScheduleExists(_) | StoreError::TokenExists(_) => {
                 (S::CONFLICT, ErrorCode::Conflict)
             }
@@ -185,6 +186,17 @@ impl From<StoreError> for ApiError {
             }
         };
         ApiError::new(status, code, error.to_string())
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    /// A refusal of the checks the CLI shares with the API: a store error
+    /// keeps its status; any other is a message about the input.
+    fn from(error: anyhow::Error) -> Self {
+        match error.downcast::<StoreError>() {
+            Ok(store) => ApiError::from(store),
+            Err(other) => ApiError::invalid_input(other.to_string()),
+        }
     }
 }
 

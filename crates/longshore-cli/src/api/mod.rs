@@ -12,6 +12,8 @@ mod cluster;
 mod error;
 mod model;
 mod queues;
+mod schedules;
+mod settings;
 mod tasks;
 
 use std::sync::{Arc, OnceLock};
@@ -20,7 +22,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use longshore::Store;
 use longshore::metrics::Metrics;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -60,7 +62,21 @@ pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metric
         .route("/api/v1/queues/{name}/resume", post(queues::resume))
         .route("/api/v1/queues/{name}/flush", post(queues::flush))
         .route("/api/v1/workers", get(cluster::workers))
-        .route("/api/v1/schedules", get(cluster::schedules))
+        .route(
+            "/api/v1/schedules",
+            get(cluster::schedules).post(schedules::create),
+        )
+        .route(
+            "/api/v1/schedules/{name}",
+            get(schedules::show)
+                .patch(schedules::change)
+                .delete(schedules::delete),
+        )
+        .route("/api/v1/schedules/{name}/pause", post(schedules::pause))
+        .route("/api/v1/schedules/{name}/resume", post(schedules::resume))
+        .route("/api/v1/schedules/{name}/run", post(schedules::run))
+        .route("/api/v1/settings", get(settings::list))
+        .route("/api/v1/settings/{key}", put(settings::set))
         .route("/api/v1/openapi.json", get(openapi))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -77,7 +93,7 @@ pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metric
 #[openapi(
     info(
         title = "Longshore API",
-        description = "Inspect and steer a Longshore cluster: tasks, queues, workers, schedules. \
+        description = "Inspect and steer a Longshore cluster: tasks, queues, workers, schedules, runtime settings. \
             Every route needs `Authorization: Bearer <token>` (create one with \
             `longshore tokens create`): a `read` token for GET, an `admin` token for \
             anything that changes something. Every error is \
@@ -97,6 +113,15 @@ pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metric
         queues::flush,
         cluster::workers,
         cluster::schedules,
+        schedules::create,
+        schedules::show,
+        schedules::change,
+        schedules::pause,
+        schedules::resume,
+        schedules::run,
+        schedules::delete,
+        settings::list,
+        settings::set,
         openapi,
     ),
     modifiers(&BearerToken),
@@ -106,7 +131,8 @@ pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metric
         (name = "stats", description = "Task counts"),
         (name = "queues", description = "Queues: depth by state, pause, resume, flush"),
         (name = "workers", description = "Live worker nodes and capacity"),
-        (name = "schedules", description = "Cron schedules"),
+        (name = "schedules", description = "Cron schedules: list, show, create, change, pause, resume, run by hand, delete"),
+        (name = "settings", description = "Runtime settings every node follows: caps on running tasks"),
         (name = "meta", description = "This document"),
     )
 )]

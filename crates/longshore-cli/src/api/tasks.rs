@@ -13,7 +13,8 @@ use uuid::Uuid;
 use super::ApiState;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use super::model::{Execution, RelatedObject, StateCounts, Task, executions};
-use crate::{actors, bulk, filters};
+use crate::commands::task_input;
+use crate::{bulk, filters};
 
 /// The most tasks one page may hold.
 pub(crate) const MAX_PAGE: i64 = 1000;
@@ -379,19 +380,13 @@ fn new_task(request: TaskRequest, default_max_attempts: i32) -> Result<NewTask, 
     if !args.is_object() {
         return Err("args must be a JSON object".into());
     }
-    if request.any_actor {
-        if request.actor.trim().is_empty() {
-            return Err("the actor name is empty".into());
-        }
-    } else {
-        actors::validate(&request.actor, &args).map_err(|e| {
-            if e.starts_with("unknown actor") {
-                format!("{e} (set \"any_actor\": true for an actor your own workers register)")
-            } else {
-                e
-            }
-        })?;
-    }
+    task_input::check_actor_hinted(
+        &request.actor,
+        &args,
+        request.any_actor,
+        task_input::ANY_ACTOR_FIELD,
+    )
+    .map_err(|e| e.to_string())?;
     let mut task = NewTask::new(request.actor, args);
     if let Some(queue) = request.queue {
         task.queue = queue;

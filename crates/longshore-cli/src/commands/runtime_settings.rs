@@ -6,11 +6,12 @@
 use std::collections::BTreeMap;
 
 use anyhow::bail;
-use longshore::StoreError;
 use longshore::core::{ClusterSettings, QueueSettings};
+use longshore::{Store, StoreError};
 
-use super::Missing;
+use super::Source;
 use crate::output;
+use crate::remote::Remote;
 use crate::settings::Settings;
 
 #[derive(clap::Subcommand)]
@@ -38,7 +39,7 @@ pub(crate) enum Command {
 
 /// A runtime setting's key.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Key {
+pub(crate) enum Key {
     /// `max_running`: the cap on running tasks across the cluster.
     MaxRunning,
     /// `queues.NAME.max_running`: the cap on one queue's running tasks.
@@ -50,7 +51,7 @@ const QUEUE_PREFIX: &str = "queues.";
 const QUEUE_SUFFIX: &str = ".max_running";
 
 impl Key {
-    fn parse(text: &str) -> anyhow::Result<Key> {
+    pub(crate) fn parse(text: &str) -> anyhow::Result<Key> {
         if text == GLOBAL {
             return Ok(Key::MaxRunning);
         }
@@ -71,7 +72,7 @@ impl Key {
         )
     }
 
-    fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             Key::MaxRunning => GLOBAL.to_owned(),
             Key::QueueMaxRunning(queue) => format!("{QUEUE_PREFIX}{queue}{QUEUE_SUFFIX}"),
@@ -91,30 +92,85 @@ fn parse_cap(key: &Key, text: &str) -> anyhow::Result<Option<i32>> {
             key.name()
         )
     })?;
-    ClusterSettings::check_cap(Some(cap)).map_err(|e| match e {
+    check_cap(key, Some(cap))?;
+    Ok(Some(cap))
+}
+
+/// Whether `cap` is a valid value for `key`.
+fn check_cap(key: &Key, cap: Option<i32>) -> anyhow::Result<()> {
+    ClusterSettings::check_cap(cap).map_err(|e| match e {
         StoreError::InvalidInput(message) => anyhow::anyhow!("{}: {message}", key.name()),
         other => other.into(),
-    })?;
-    Ok(Some(cap))
+    })
+}
+
+/// The key `text` and the cap for it, both checked before anything is
+/// written: what `settings set` and the API's change check.
+pub(crate) fn checked(text: &str, cap: Option<i32>) -> anyhow::Result<Key> {
+    let key = Key::parse(text)?;
+    check_cap(&key, cap)?;
+    if let Key::QueueMaxRunning(queue) = &key {
+        QueueSettings::check_name(queue)?;
+    }
+    Ok(key)
+}
+
+/// Stores a checked setting.
+pub(crate) async fn apply(
+    store: &dyn Store,
+    key: &Key,
+    cap: Option<i32>,
+) -> Result<(), StoreError> {
+    match key {
+        Key::MaxRunning => store.set_max_running(cap).await,
+        Key::QueueMaxRunning(queue) => store.set_queue_limit(queue, cap).await,
+    }
+}
+
+/// Every runtime setting, by key: the cluster's cap and each queue's.
+pub(crate) async fn all(store: &dyn Store) -> Result<BTreeMap<String, Option<i32>>, StoreError> {
+    let global = store.cluster_settings().await?.max_running;
+    let queues = store.queue_settings().await?;
+    Ok(std::iter::once((GLOBAL.to_owned(), global))
+        .chain(
+            queues
+                .into_iter()
+                .map(|q| (Key::QueueMaxRunning(q.name).name(), q.max_running)),
+        )
+        .collect())
 }
 
 fn cap_text(cap: Option<i32>) -> String {
     cap.map_or_else(|| "none".to_owned(), |n| n.to_string())
 }
 
-pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
+/// Every runtime setting as the API answers them.
+#[derive(serde::Deserialize)]
+struct ApiSettings {
+    settings: BTreeMap<String, Option<i32>>,
+}
+
+pub(crate) async fn run(
+    settings: &Settings,
+    command: Command,
+    remote: Option<Remote>,
+) -> anyhow::Result<()> {
     match command {
         Command::Set { key, value } => {
             // Both checked before anything is written.
             let key = Key::parse(&key)?;
             let cap = parse_cap(&key, &value)?;
-            if let Key::QueueMaxRunning(queue) = &key {
-                QueueSettings::check_name(queue)?;
-            }
-            let store = super::connect(settings, Missing::Refuse).await?;
-            match &key {
-                Key::MaxRunning => store.set_max_running(cap).await?,
-                Key::QueueMaxRunning(queue) => store.set_queue_limit(queue, cap).await?,
+            let key = checked(&key.name(), cap)?;
+            match Source::open(settings, remote).await? {
+                Source::Db(store) => apply(store.as_ref(), &key, cap).await?,
+                Source::Api(api) => {
+                    let _: serde_json::Value = api
+                        .put(
+                            &["settings", &key.name()],
+                            &serde_json::json!({ "value": cap }),
+                        )
+                        .await?;
+                }
             }
             let what = match (&key, cap) {
                 (Key::MaxRunning, Some(n)) => {
@@ -135,25 +191,20 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
         }
         Command::Get { key, json } => {
             let key = key.as_deref().map(Key::parse).transpose()?;
-            let store = super::connect(settings, Missing::Refuse).await?;
-            let global = store.cluster_settings().await?.max_running;
-            let queues = store.queue_settings().await?;
-            let queue_cap = |name: &str| {
-                queues
-                    .iter()
-                    .find(|q| q.name == name)
-                    .and_then(|q| q.max_running)
+            let every = match Source::open(settings, remote).await? {
+                Source::Db(store) => all(store.as_ref()).await?,
+                Source::Api(api) => {
+                    let answer: ApiSettings = api.get(&["settings"], &[]).await?;
+                    answer.settings
+                }
             };
             let values: BTreeMap<String, Option<i32>> = match &key {
-                Some(key @ Key::MaxRunning) => [(key.name(), global)].into(),
-                Some(key @ Key::QueueMaxRunning(queue)) => [(key.name(), queue_cap(queue))].into(),
-                None => std::iter::once((GLOBAL.to_owned(), global))
-                    .chain(
-                        queues
-                            .iter()
-                            .map(|q| (Key::QueueMaxRunning(q.name.clone()).name(), q.max_running)),
-                    )
-                    .collect(),
+                Some(key) => {
+                    let name = key.name();
+                    let value = every.get(&name).copied().flatten();
+                    [(name, value)].into()
+                }
+                None => every,
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&values)?);

@@ -10,7 +10,7 @@ use longshore::core::{
 use longshore::{NewTask, Related, Store, StoreError, TaskRow};
 use serde::Serialize;
 
-use super::{Missing, task_input};
+use super::{Source, task_input};
 use crate::output;
 use crate::remote::Remote;
 use crate::settings::Settings;
@@ -136,17 +136,22 @@ struct Fields {
     any_actor: bool,
 }
 
-/// The parsed `Fields`: every one checked before anything is read or
-/// written.
-struct Changes {
-    time_zone: Option<String>,
-    args: Option<serde_json::Value>,
-    queue: Option<String>,
-    priority: Option<i16>,
-    max_attempts: Option<i32>,
-    time_limit_ms: Option<Option<i64>>,
-    related: Option<Option<Related>>,
-    overlap: Option<Overlap>,
+/// What `add` and `edit` set, and the API's create and change: every field
+/// parsed, nothing yet checked against the others.
+#[derive(Default)]
+pub(crate) struct Changes {
+    pub(crate) actor: Option<String>,
+    pub(crate) cron: Option<String>,
+    pub(crate) time_zone: Option<String>,
+    pub(crate) args: Option<serde_json::Value>,
+    pub(crate) queue: Option<String>,
+    pub(crate) priority: Option<i16>,
+    pub(crate) max_attempts: Option<i32>,
+    pub(crate) time_limit_ms: Option<Option<i64>>,
+    pub(crate) related: Option<Option<Related>>,
+    pub(crate) overlap: Option<Overlap>,
+    /// Accept an actor that is not built in.
+    pub(crate) any_actor: bool,
 }
 
 impl Fields {
@@ -178,6 +183,8 @@ impl Fields {
             .transpose()
             .map_err(anyhow::Error::msg)?;
         Ok(Changes {
+            actor: None,
+            cron: None,
             time_zone: self.tz.clone(),
             args,
             queue: self.queue.clone(),
@@ -186,14 +193,34 @@ impl Fields {
             time_limit_ms,
             related,
             overlap,
+            any_actor: self.any_actor,
         })
     }
 }
 
+/// Whose words a refusal is in: the command line's flags or the API's
+/// fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wording {
+    Cli,
+    Api,
+}
+
+impl Wording {
+    fn any_actor(self) -> &'static str {
+        match self {
+            Wording::Cli => task_input::ANY_ACTOR_FLAG,
+            Wording::Api => task_input::ANY_ACTOR_FIELD,
+        }
+    }
+}
+
 impl Changes {
-    /// Whether a flag other than the timing ones (--tz) was given.
+    /// Whether a field other than the timing ones (cron, time zone) was
+    /// given.
     fn touches_the_job(&self) -> bool {
-        self.args.is_some()
+        self.actor.is_some()
+            || self.args.is_some()
             || self.queue.is_some()
             || self.priority.is_some()
             || self.max_attempts.is_some()
@@ -202,7 +229,65 @@ impl Changes {
             || self.overlap.is_some()
     }
 
+    fn is_empty(&self) -> bool {
+        !self.touches_the_job() && self.cron.is_none() && self.time_zone.is_none()
+    }
+
+    /// The fields given, as the API's create and change bodies name them.
+    fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut body = serde_json::Map::new();
+        let mut put = |key: &str, value: serde_json::Value| {
+            body.insert(key.to_owned(), value);
+        };
+        if let Some(actor) = &self.actor {
+            put("actor", actor.clone().into());
+        }
+        if let Some(cron) = &self.cron {
+            put("cron", cron.clone().into());
+        }
+        if let Some(zone) = &self.time_zone {
+            put("time_zone", zone.clone().into());
+        }
+        if let Some(args) = &self.args {
+            put("args", args.clone());
+        }
+        if let Some(queue) = &self.queue {
+            put("queue", queue.clone().into());
+        }
+        if let Some(priority) = self.priority {
+            put("priority", priority.into());
+        }
+        if let Some(max) = self.max_attempts {
+            put("max_attempts", max.into());
+        }
+        if let Some(limit) = self.time_limit_ms {
+            put("time_limit_ms", limit.into());
+        }
+        if let Some(related) = &self.related {
+            put(
+                "related",
+                related.as_ref().map_or(
+                    serde_json::Value::Null,
+                    |r| serde_json::json!({"kind": r.kind, "id": r.id}),
+                ),
+            );
+        }
+        if let Some(overlap) = self.overlap {
+            put("overlap", overlap.as_str().into());
+        }
+        if self.any_actor {
+            put("any_actor", true.into());
+        }
+        body
+    }
+
     fn apply(self, def: &mut ScheduleDef) {
+        if let Some(actor) = self.actor {
+            def.actor = actor;
+        }
+        if let Some(cron) = self.cron {
+            def.cron = cron;
+        }
         if let Some(zone) = self.time_zone {
             def.time_zone = zone;
         }
@@ -246,12 +331,159 @@ fn plain(e: StoreError) -> anyhow::Error {
     }
 }
 
-impl Command {
-    /// Whether the command works through a server's API (`--server`):
-    /// only `list`, the API's one schedule route.
-    pub(crate) fn works_remotely(&self) -> bool {
-        matches!(self, Command::List { .. })
+/// A new schedule `name` from `changes` (which must give its actor and
+/// cron expression), every field checked; with when it next comes due.
+/// Both `schedules add` and the API's create check this way.
+pub(crate) fn new_schedule(
+    name: &str,
+    changes: Changes,
+    default_max_attempts: i32,
+    wording: Wording,
+) -> anyhow::Result<(ScheduleDef, Option<chrono::DateTime<Utc>>)> {
+    let any_actor = changes.any_actor;
+    let mut def = ScheduleDef::new(name, "", "");
+    def.max_attempts = default_max_attempts;
+    changes.apply(&mut def);
+    let next = check(&def)?;
+    check_builtin_edit(None, &def).map_err(plain)?;
+    task_input::check_actor_hinted(&def.actor, &def.args, any_actor, wording.any_actor())?;
+    Ok((def, next))
+}
+
+/// `old` with `changes` applied, every field checked; with when it next
+/// comes due. Both `schedules edit` and the API's change check this way.
+pub(crate) fn edited_schedule(
+    old: &Schedule,
+    changes: Changes,
+    wording: Wording,
+) -> anyhow::Result<(ScheduleDef, Option<chrono::DateTime<Utc>>)> {
+    check_not_empty(&changes, wording)?;
+    let name = &old.def.name;
+    if old.builtin && changes.touches_the_job() {
+        match wording {
+            Wording::Cli => bail!(
+                "{name} is a built-in schedule: only --cron and --tz can change (and `schedules pause|resume` stop and start it)"
+            ),
+            Wording::Api => bail!(
+                "{name} is a built-in schedule: only cron and time_zone can change (and pause|resume stop and start it)"
+            ),
+        }
     }
+    let checks_actor = changes.actor.is_some() || changes.args.is_some();
+    let any_actor = changes.any_actor;
+    let mut def = old.def.clone();
+    changes.apply(&mut def);
+    let next = check(&def)?;
+    if checks_actor {
+        task_input::check_actor_hinted(&def.actor, &def.args, any_actor, wording.any_actor())?;
+    }
+    Ok((def, next))
+}
+
+fn check_not_empty(changes: &Changes, wording: Wording) -> anyhow::Result<()> {
+    if changes.is_empty() {
+        match wording {
+            Wording::Cli => bail!(
+                "nothing to change: pass at least one of --actor, --cron, --tz, --args, --queue, --priority, \
+                 --max-attempts, --time-limit, --related, --overlap"
+            ),
+            Wording::Api => bail!(
+                "nothing to change: give at least one of actor, cron, time_zone, args, queue, priority, \
+                 max_attempts, time_limit_ms, related, overlap"
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// Writes a new, checked schedule; paused, it is created with no next run
+/// and then paused, so that it cannot come due in between.
+pub(crate) async fn create(
+    store: &dyn Store,
+    def: &ScheduleDef,
+    next: Option<chrono::DateTime<Utc>>,
+    paused: bool,
+) -> anyhow::Result<Schedule> {
+    if !paused {
+        return store
+            .put_schedule(def, PutMode::Create, next)
+            .await
+            .map_err(plain);
+    }
+    store
+        .put_schedule(def, PutMode::Create, None)
+        .await
+        .map_err(plain)?;
+    store
+        .set_schedule_paused(&def.name, true)
+        .await
+        .with_context(|| {
+            format!(
+                "schedule {} was created but not paused: it has no next run until `longshore schedules resume {}`",
+                def.name, def.name
+            )
+        })
+}
+
+/// Why a schedule may not be deleted.
+pub(crate) enum DeleteRefusal {
+    /// A built-in one.
+    Builtin(String),
+    /// No confirmation.
+    Unconfirmed(String),
+}
+
+/// Whether schedule `name` may be deleted, `confirmed` or not.
+pub(crate) fn check_deletable(
+    name: &str,
+    confirmed: bool,
+    wording: Wording,
+) -> Result<(), DeleteRefusal> {
+    if ScheduleDef::is_builtin_name(name) {
+        return Err(DeleteRefusal::Builtin(match wording {
+            Wording::Cli => format!(
+                "{name} is a built-in schedule and cannot be deleted; pause it instead (`longshore schedules pause {name}`)"
+            ),
+            Wording::Api => format!(
+                "{name} is a built-in schedule and cannot be deleted; pause it instead (POST /api/v1/schedules/{name}/pause)"
+            ),
+        }));
+    }
+    if !confirmed {
+        return Err(DeleteRefusal::Unconfirmed(match wording {
+            Wording::Cli => format!(
+                "not deleting schedule {name} without --yes (the tasks it created stay; `longshore schedules pause {name}` stops it without deleting it)"
+            ),
+            Wording::Api => format!(
+                "not deleting schedule {name} without ?confirm=true (the tasks it created stay; pausing stops it without deleting it)"
+            ),
+        }));
+    }
+    Ok(())
+}
+
+/// Runs schedule `name` now, paused or not, under its overlap policy;
+/// with whether it is built in.
+pub(crate) async fn fire_now(
+    store: &dyn Store,
+    name: &str,
+) -> Result<(bool, FireOutcome), StoreError> {
+    let schedule = store
+        .schedule(name)
+        .await?
+        .ok_or_else(|| StoreError::ScheduleNotFound(name.to_owned()))?;
+    // A built-in job is the maintenance leader's to run; a user schedule's
+    // run is a task like any other.
+    let task: Option<NewTask> = (!schedule.builtin).then(|| schedule.def.task());
+    let outcome = store
+        .fire_schedule(&Fire {
+            name: name.to_owned(),
+            kind: FireKind::Now,
+            next_run_at: None,
+            task,
+        })
+        .await?;
+    Ok((schedule.builtin, outcome))
 }
 
 /// Every schedule as the API lists it.
@@ -260,18 +492,51 @@ struct ApiSchedules {
     schedules: Vec<Schedule>,
 }
 
+/// One schedule and its recent runs as the API shows them.
+#[derive(serde::Deserialize)]
+struct ApiSchedule {
+    schedule: Schedule,
+    recent_runs: Vec<TaskRow>,
+}
+
+/// The schedule `name` and its most recent runs.
+async fn fetch(source: &Source, name: &str) -> anyhow::Result<(Schedule, Vec<TaskRow>)> {
+    match source {
+        Source::Db(store) => {
+            let schedule = load(store.as_ref(), name).await?;
+            let runs = recent_runs(store.as_ref(), name).await?;
+            Ok((schedule, runs))
+        }
+        Source::Api(api) => {
+            let answer: ApiSchedule = api.get(&["schedules", name], &[]).await?;
+            Ok((answer.schedule, answer.recent_runs))
+        }
+    }
+}
+
+/// The most recent runs of schedule `name`, newest first.
+pub(crate) async fn recent_runs(store: &dyn Store, name: &str) -> Result<Vec<TaskRow>, StoreError> {
+    store
+        .list(&TaskFilter {
+            schedule: Some(name.to_owned()),
+            limit: RECENT_RUNS,
+            ..TaskFilter::default()
+        })
+        .await
+}
+
 pub(crate) async fn run(
     settings: &Settings,
     command: Command,
     remote: Option<Remote>,
 ) -> anyhow::Result<()> {
     match command {
-        Command::Add(args) => add(settings, args).await,
-        Command::Edit(args) => edit(settings, args).await,
+        Command::Add(args) => add(settings, args, remote).await,
+        Command::Edit(args) => edit(settings, args, remote).await,
         Command::List { json } => {
-            let schedules = match super::Source::open(settings, remote).await? {
-                super::Source::Db(store) => store.schedules().await?,
-                super::Source::Api(api) => {
+            let schedules = match Source::open(settings, remote).await? {
+                Source::Db(store) => store.schedules().await?,
+                Source::Api(api) => {
                     let answer: ApiSchedules = api.get(&["schedules"], &[]).await?;
                     answer.schedules
                 }
@@ -279,20 +544,12 @@ pub(crate) async fn run(
             list(&schedules, json)
         }
         Command::Show { name, json } => {
-            let store = super::connect(settings, Missing::Refuse).await?;
-            let schedule = load(store.as_ref(), &name).await?;
-            let runs = store
-                .list(&TaskFilter {
-                    schedule: Some(name),
-                    limit: RECENT_RUNS,
-                    ..TaskFilter::default()
-                })
-                .await?;
+            let source = Source::open(settings, remote).await?;
+            let (schedule, runs) = fetch(&source, &name).await?;
             show(&schedule, &runs, json)
         }
         Command::Pause { name } => {
-            let store = super::connect(settings, Missing::Refuse).await?;
-            store.set_schedule_paused(&name, true).await?;
+            set_paused(settings, remote, &name, true).await?;
             println!(
                 "schedule {name} paused: it does not run on its own until `longshore schedules resume {name}` \
                  (`longshore schedules run {name}` still runs it by hand)"
@@ -300,30 +557,46 @@ pub(crate) async fn run(
             Ok(())
         }
         Command::Resume { name } => {
-            let store = super::connect(settings, Missing::Refuse).await?;
-            let schedule = store.set_schedule_paused(&name, false).await?;
+            let schedule = set_paused(settings, remote, &name, false).await?;
             println!(
                 "schedule {name} resumed: it runs at once (at the scheduler's next pass), then on its cron `{}` ({})",
                 schedule.def.cron, schedule.def.time_zone
             );
             Ok(())
         }
-        Command::Run { name } => run_now(settings, &name).await,
+        Command::Run { name } => run_now(settings, remote, &name).await,
         Command::Delete { name, yes } => {
-            if ScheduleDef::is_builtin_name(&name) {
-                bail!(
-                    "{name} is a built-in schedule and cannot be deleted; pause it instead (`longshore schedules pause {name}`)"
-                );
+            if let Err(DeleteRefusal::Builtin(why) | DeleteRefusal::Unconfirmed(why)) =
+                check_deletable(&name, yes, Wording::Cli)
+            {
+                bail!(why);
             }
-            if !yes {
-                bail!(
-                    "not deleting schedule {name} without --yes (the tasks it created stay; `longshore schedules pause {name}` stops it without deleting it)"
-                );
+            match Source::open(settings, remote).await? {
+                Source::Db(store) => store.delete_schedule(&name).await.map_err(plain)?,
+                Source::Api(api) => {
+                    let _: serde_json::Value = api
+                        .delete(&["schedules", &name], &[("confirm", "true".to_owned())])
+                        .await?;
+                }
             }
-            let store = super::connect(settings, Missing::Refuse).await?;
-            store.delete_schedule(&name).await.map_err(plain)?;
             println!("schedule {name} deleted (the tasks it created stay)");
             Ok(())
+        }
+    }
+}
+
+async fn set_paused(
+    settings: &Settings,
+    remote: Option<Remote>,
+    name: &str,
+    paused: bool,
+) -> anyhow::Result<Schedule> {
+    match Source::open(settings, remote).await? {
+        Source::Db(store) => Ok(store.set_schedule_paused(name, paused).await?),
+        Source::Api(api) => {
+            let action = if paused { "pause" } else { "resume" };
+            api.post(&["schedules", name, action], &serde_json::json!({}))
+                .await
         }
     }
 }
@@ -336,33 +609,30 @@ async fn load(store: &dyn Store, name: &str) -> anyhow::Result<Schedule> {
         .ok_or_else(|| StoreError::ScheduleNotFound(name.to_owned()))?)
 }
 
-async fn add(settings: &Settings, args: AddArgs) -> anyhow::Result<()> {
+async fn add(settings: &Settings, args: AddArgs, remote: Option<Remote>) -> anyhow::Result<()> {
     // Everything is checked before anything is written.
-    let changes = args.fields.parse()?;
-    let mut def = ScheduleDef::new(args.name.clone(), args.actor.clone(), args.cron.clone());
-    def.max_attempts = settings.retry.max_attempts;
-    changes.apply(&mut def);
-    let next = check(&def)?;
-    check_builtin_edit(None, &def).map_err(plain)?;
-    task_input::check_actor(&def.actor, &def.args, args.fields.any_actor)?;
-
-    let store = super::connect(settings, Missing::Refuse).await?;
+    let mut changes = args.fields.parse()?;
+    changes.actor = Some(args.actor.clone());
+    changes.cron = Some(args.cron.clone());
+    let mut body = changes.to_json();
+    let (def, next) = new_schedule(
+        &args.name,
+        changes,
+        settings.retry.max_attempts,
+        Wording::Cli,
+    )?;
+    let schedule = match Source::open(settings, remote).await? {
+        Source::Db(store) => create(store.as_ref(), &def, next, args.paused).await?,
+        Source::Api(api) => {
+            body.insert("name".into(), def.name.clone().into());
+            if args.paused {
+                body.insert("paused".into(), true.into());
+            }
+            api.post(&["schedules"], &serde_json::Value::Object(body))
+                .await?
+        }
+    };
     if args.paused {
-        // Created with no next run, then paused: it cannot come due in
-        // between. Resuming makes it due at once.
-        store
-            .put_schedule(&def, PutMode::Create, None)
-            .await
-            .map_err(plain)?;
-        store
-            .set_schedule_paused(&def.name, true)
-            .await
-            .with_context(|| {
-                format!(
-                    "schedule {} was created but not paused: it has no next run until `longshore schedules resume {}`",
-                    def.name, def.name
-                )
-            })?;
         println!(
             "schedule {} created, paused: it runs only by hand until `longshore schedules resume {}`, \
              which runs it at once and then on its cron",
@@ -370,10 +640,6 @@ async fn add(settings: &Settings, args: AddArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let schedule = store
-        .put_schedule(&def, PutMode::Create, next)
-        .await
-        .map_err(plain)?;
     println!(
         "schedule {} created; next run: {}",
         schedule.def.name,
@@ -382,44 +648,32 @@ async fn add(settings: &Settings, args: AddArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn edit(settings: &Settings, args: EditArgs) -> anyhow::Result<()> {
-    let changes = args.fields.parse()?;
-    let touches_job = changes.touches_the_job() || args.actor.is_some();
-    if !touches_job && args.cron.is_none() && changes.time_zone.is_none() {
-        bail!(
-            "nothing to change: pass at least one of --actor, --cron, --tz, --args, --queue, --priority, \
-             --max-attempts, --time-limit, --related, --overlap"
-        );
-    }
-    let store = super::connect(settings, Missing::Refuse).await?;
-    let old = load(store.as_ref(), &args.name).await?;
-    if old.builtin && touches_job {
-        bail!(
-            "{} is a built-in schedule: only --cron and --tz can change (and `schedules pause|resume` stop and start it)",
-            args.name
-        );
-    }
-    let mut def = old.def.clone();
-    if let Some(actor) = &args.actor {
-        def.actor.clone_from(actor);
-    }
-    if let Some(cron) = &args.cron {
-        def.cron.clone_from(cron);
-    }
-    let checks_actor = args.actor.is_some() || changes.args.is_some();
-    changes.apply(&mut def);
-    let next = check(&def)?;
-    if checks_actor {
-        task_input::check_actor(&def.actor, &def.args, args.fields.any_actor)?;
-    }
+async fn edit(settings: &Settings, args: EditArgs, remote: Option<Remote>) -> anyhow::Result<()> {
+    let mut changes = args.fields.parse()?;
+    changes.actor = args.actor.clone();
+    changes.cron = args.cron.clone();
+    check_not_empty(&changes, Wording::Cli)?;
+    let body = changes.to_json();
+    let source = Source::open(settings, remote).await?;
+    let old = match &source {
+        Source::Db(store) => load(store.as_ref(), &args.name).await?,
+        Source::Api(_) => fetch(&source, &args.name).await?.0,
+    };
+    let (def, next) = edited_schedule(&old, changes, Wording::Cli)?;
     if def == old.def {
         println!("schedule {} unchanged", def.name);
         return Ok(());
     }
-    let schedule = store
-        .put_schedule(&def, PutMode::Update, next)
-        .await
-        .map_err(plain)?;
+    let schedule = match &source {
+        Source::Db(store) => store
+            .put_schedule(&def, PutMode::Update, next)
+            .await
+            .map_err(plain)?,
+        Source::Api(api) => {
+            api.patch(&["schedules", &args.name], &serde_json::Value::Object(body))
+                .await?
+        }
+    };
     let paused = if schedule.paused {
         " (paused: it runs only by hand until resumed)"
     } else {
@@ -434,25 +688,20 @@ async fn edit(settings: &Settings, args: EditArgs) -> anyhow::Result<()> {
 }
 
 /// `schedules run NAME`.
-async fn run_now(settings: &Settings, name: &str) -> anyhow::Result<()> {
-    let store = super::connect(settings, Missing::Refuse).await?;
-    let schedule = load(store.as_ref(), name).await?;
-    // A built-in job is the maintenance leader's to run; a user schedule's
-    // run is a task like any other.
-    let task: Option<NewTask> = (!schedule.builtin).then(|| schedule.def.task());
-    let outcome = store
-        .fire_schedule(&Fire {
-            name: name.to_owned(),
-            kind: FireKind::Now,
-            next_run_at: None,
-            task,
-        })
-        .await
-        .map_err(plain)?;
+async fn run_now(settings: &Settings, remote: Option<Remote>, name: &str) -> anyhow::Result<()> {
+    let (builtin, outcome) = match Source::open(settings, remote).await? {
+        Source::Db(store) => fire_now(store.as_ref(), name).await.map_err(plain)?,
+        Source::Api(api) => {
+            let outcome: FireOutcome = api
+                .post(&["schedules", name, "run"], &serde_json::json!({}))
+                .await?;
+            (ScheduleDef::is_builtin_name(name), outcome)
+        }
+    };
     match outcome {
         // Whatever the engine reports for a built-in job, it is the
         // maintenance leader that runs it.
-        FireOutcome::Waiting { .. } | FireOutcome::Enqueued { .. } if schedule.builtin => {
+        FireOutcome::Waiting { .. } | FireOutcome::Enqueued { .. } if builtin => {
             println!("schedule {name}: requested; the maintenance leader runs it at its next pass");
         }
         FireOutcome::Enqueued {

@@ -1,0 +1,403 @@
+//! `/api/v1/schedules/…`: create, show, change, pause, resume, run and
+//! delete cron schedules, with the checks and the words of
+//! `longshore schedules add|edit|…` (see [`crate::commands::schedules`]).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::Utc;
+use longshore::core::PutMode;
+use longshore::{Related, StoreError};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::ApiState;
+use super::cluster::{Overlap, Schedule};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::model::{RelatedObject, Task};
+use crate::commands::schedules::{self as cli, Changes, DeleteRefusal, Wording, check_deletable};
+
+/// A field that may be given as `null`: absent is `None`, `null` is
+/// `Some(None)`.
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A schedule to create.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewSchedule {
+    /// Unique across the cluster; `longshore.` is reserved.
+    name: String,
+    /// The actor each run calls.
+    actor: String,
+    /// Cron expression: five fields (a leading seconds field is accepted)
+    /// or an alias such as `@hourly`.
+    cron: String,
+    /// IANA time zone the expression is read in (default `UTC`).
+    time_zone: Option<String>,
+    /// Arguments of each run: a JSON object (default `{}`).
+    #[schema(value_type = Object)]
+    args: Option<serde_json::Value>,
+    /// Queue each run goes to (default `default`).
+    queue: Option<String>,
+    /// Priority of each run, lower first (default 0).
+    priority: Option<i16>,
+    /// Executions each run may have (default: the server's
+    /// `retry.max_attempts`).
+    max_attempts: Option<i32>,
+    /// Time limit of each execution in milliseconds (default: the worker's).
+    time_limit_ms: Option<i64>,
+    /// The object each run works on.
+    related: Option<RelatedObject>,
+    /// Overlap policy (default `queue`).
+    overlap: Option<Overlap>,
+    /// Create it paused: it runs only by hand until resumed.
+    #[serde(default)]
+    paused: bool,
+    /// Accept an actor that is not built in (one your own workers
+    /// register).
+    #[serde(default)]
+    any_actor: bool,
+}
+
+/// Changes to a schedule: only the fields given; `null` clears
+/// `time_limit_ms` and `related`. A built-in schedule takes only `cron`
+/// and `time_zone`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScheduleChanges {
+    actor: Option<String>,
+    cron: Option<String>,
+    time_zone: Option<String>,
+    #[schema(value_type = Object)]
+    args: Option<serde_json::Value>,
+    queue: Option<String>,
+    priority: Option<i16>,
+    max_attempts: Option<i32>,
+    /// `null`: the worker's.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    time_limit_ms: Option<Option<i64>>,
+    /// `null`: standalone.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<RelatedObject>)]
+    related: Option<Option<RelatedObject>>,
+    overlap: Option<Overlap>,
+    /// Accept an actor that is not built in.
+    #[serde(default)]
+    any_actor: bool,
+}
+
+fn args(args: Option<serde_json::Value>) -> Result<Option<serde_json::Value>, ApiError> {
+    match args {
+        Some(args) if !args.is_object() => Err(ApiError::invalid_input(
+            "args must be a JSON object, e.g. {\"ms\": 100}",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn related(related: RelatedObject) -> Result<Related, ApiError> {
+    if related.kind.is_empty() || related.id.is_empty() {
+        return Err(ApiError::invalid_input(
+            "related needs both a kind and an id",
+        ));
+    }
+    Ok(Related {
+        kind: related.kind,
+        id: related.id,
+    })
+}
+
+/// One schedule and its most recent runs.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ScheduleDetail {
+    schedule: Schedule,
+    /// Up to 10, newest first; none for a built-in schedule.
+    recent_runs: Vec<Task>,
+}
+
+/// What running a schedule by hand did.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub(crate) enum RunOutcome {
+    /// A task was enqueued (for a built-in schedule: the run is requested
+    /// of the maintenance leader, and `task` is nil).
+    Enqueued {
+        task: Uuid,
+        /// The previous run, cancelled by the `replace` policy.
+        replaced: Option<Uuid>,
+    },
+    /// The previous run is still active (policy `queue`): this one runs
+    /// once it finishes.
+    Waiting { behind: Uuid },
+    /// The previous run is still active (policy `skip`): this one was
+    /// dropped and counted.
+    Skipped { behind: Uuid },
+    /// Nothing done: the schedule changed meanwhile.
+    Stale,
+}
+
+impl From<longshore::core::FireOutcome> for RunOutcome {
+    fn from(outcome: longshore::core::FireOutcome) -> RunOutcome {
+        use longshore::core::FireOutcome as F;
+        match outcome {
+            F::Enqueued { task, replaced } => RunOutcome::Enqueued { task, replaced },
+            F::Waiting { behind } => RunOutcome::Waiting { behind },
+            F::Skipped { behind } => RunOutcome::Skipped { behind },
+            F::Stale => RunOutcome::Stale,
+        }
+    }
+}
+
+/// Whether to delete.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeleteQuery {
+    /// `true`: really delete it.
+    #[serde(default)]
+    confirm: bool,
+}
+
+/// A deleted schedule.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Deleted {
+    name: String,
+    deleted: bool,
+}
+
+async fn load(api: &ApiState, name: &str) -> Result<longshore::core::Schedule, ApiError> {
+    Ok(api
+        .store
+        .schedule(name)
+        .await?
+        .ok_or_else(|| StoreError::ScheduleNotFound(name.to_owned()))?)
+}
+
+/// Create a schedule, checked as `longshore schedules add` checks it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/schedules",
+    operation_id = "create_schedule",
+    tag = "schedules",
+    request_body = NewSchedule,
+    responses(
+        (status = 201, description = "Created", body = Schedule),
+        (status = 400, description = "Malformed JSON, an unknown field, an invalid cron expression or time zone, an unknown actor or bad arguments; nothing was written", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
+        (status = 409, description = "A schedule of this name exists", body = ErrorBody),
+        (status = 413, description = "The body is over `http.max_body_bytes`", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+    )
+)]
+pub(crate) async fn create(
+    State(api): State<ApiState>,
+    ApiJson(request): ApiJson<NewSchedule>,
+) -> Result<(StatusCode, Json<Schedule>), ApiError> {
+    let changes = Changes {
+        actor: Some(request.actor),
+        cron: Some(request.cron),
+        time_zone: request.time_zone,
+        args: args(request.args)?,
+        queue: request.queue,
+        priority: request.priority,
+        max_attempts: request.max_attempts,
+        time_limit_ms: request.time_limit_ms.map(Some),
+        related: request.related.map(related).transpose()?.map(Some),
+        overlap: request.overlap.map(Into::into),
+        any_actor: request.any_actor,
+    };
+    let (def, next) = cli::new_schedule(
+        &request.name,
+        changes,
+        api.default_max_attempts,
+        Wording::Api,
+    )?;
+    let schedule = cli::create(api.store.as_ref(), &def, next, request.paused).await?;
+    Ok((StatusCode::CREATED, Json(schedule.into())))
+}
+
+/// One schedule, with its most recent runs.
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules/{name}",
+    operation_id = "show_schedule",
+    tag = "schedules",
+    params(("name" = String, Path, description = "The schedule")),
+    responses(
+        (status = 200, description = "The schedule", body = ScheduleDetail),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 404, description = "No such schedule", body = ErrorBody),
+    )
+)]
+pub(crate) async fn show(
+    State(api): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<ScheduleDetail>, ApiError> {
+    let schedule = load(&api, &name).await?;
+    let runs = cli::recent_runs(api.store.as_ref(), &name).await?;
+    let now = Utc::now();
+    Ok(Json(ScheduleDetail {
+        schedule: schedule.into(),
+        recent_runs: runs.into_iter().map(|t| Task::new(t, now)).collect(),
+    }))
+}
+
+/// Change a schedule: only the fields given, checked as
+/// `longshore schedules edit` checks them. A new cron expression or time
+/// zone moves its next run.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/schedules/{name}",
+    operation_id = "change_schedule",
+    tag = "schedules",
+    params(("name" = String, Path, description = "The schedule")),
+    request_body = ScheduleChanges,
+    responses(
+        (status = 200, description = "Changed (or unchanged: the same values)", body = Schedule),
+        (status = 400, description = "Malformed JSON, an unknown field, no field, an invalid value, or a field a built-in schedule does not take; nothing was written", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
+        (status = 404, description = "No such schedule", body = ErrorBody),
+        (status = 413, description = "The body is over `http.max_body_bytes`", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+    )
+)]
+pub(crate) async fn change(
+    State(api): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(request): ApiJson<ScheduleChanges>,
+) -> Result<Json<Schedule>, ApiError> {
+    let changes = Changes {
+        actor: request.actor,
+        cron: request.cron,
+        time_zone: request.time_zone,
+        args: args(request.args)?,
+        queue: request.queue,
+        priority: request.priority,
+        max_attempts: request.max_attempts,
+        time_limit_ms: request.time_limit_ms,
+        related: request
+            .related
+            .map(|r| r.map(related).transpose())
+            .transpose()?,
+        overlap: request.overlap.map(Into::into),
+        any_actor: request.any_actor,
+    };
+    let old = load(&api, &name).await?;
+    let (def, next) = cli::edited_schedule(&old, changes, Wording::Api)?;
+    if def == old.def {
+        return Ok(Json(old.into()));
+    }
+    let schedule = api.store.put_schedule(&def, PutMode::Update, next).await?;
+    Ok(Json(schedule.into()))
+}
+
+/// Stop a schedule from running on its own (it can still be run by hand).
+#[utoipa::path(
+    post,
+    path = "/api/v1/schedules/{name}/pause",
+    operation_id = "pause_schedule",
+    tag = "schedules",
+    params(("name" = String, Path, description = "The schedule")),
+    responses(
+        (status = 200, description = "Paused", body = Schedule),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
+        (status = 404, description = "No such schedule", body = ErrorBody),
+    )
+)]
+pub(crate) async fn pause(
+    State(api): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Schedule>, ApiError> {
+    Ok(Json(
+        api.store.set_schedule_paused(&name, true).await?.into(),
+    ))
+}
+
+/// Let a paused schedule run again: it runs at once, then on its cron.
+#[utoipa::path(
+    post,
+    path = "/api/v1/schedules/{name}/resume",
+    operation_id = "resume_schedule",
+    tag = "schedules",
+    params(("name" = String, Path, description = "The schedule")),
+    responses(
+        (status = 200, description = "Resumed", body = Schedule),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
+        (status = 404, description = "No such schedule", body = ErrorBody),
+    )
+)]
+pub(crate) async fn resume(
+    State(api): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<Schedule>, ApiError> {
+    Ok(Json(
+        api.store.set_schedule_paused(&name, false).await?.into(),
+    ))
+}
+
+/// Run a schedule now, paused or not, under its overlap policy.
+#[utoipa::path(
+    post,
+    path = "/api/v1/schedules/{name}/run",
+    operation_id = "run_schedule",
+    tag = "schedules",
+    params(("name" = String, Path, description = "The schedule")),
+    responses(
+        (status = 200, description = "What the run did", body = RunOutcome),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
+        (status = 404, description = "No such schedule", body = ErrorBody),
+    )
+)]
+pub(crate) async fn run(
+    State(api): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<RunOutcome>, ApiError> {
+    let (_, outcome) = cli::fire_now(api.store.as_ref(), &name).await?;
+    Ok(Json(outcome.into()))
+}
+
+/// Delete a schedule (not a built-in one) with `?confirm=true`. The tasks
+/// it created stay.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/schedules/{name}",
+    operation_id = "delete_schedule",
+    tag = "schedules",
+    params(("name" = String, Path, description = "The schedule"), DeleteQuery),
+    responses(
+        (status = 200, description = "Deleted", body = Deleted),
+        (status = 400, description = "A built-in schedule, or no `confirm=true`; nothing was changed", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
+        (status = 404, description = "No such schedule", body = ErrorBody),
+    )
+)]
+pub(crate) async fn delete(
+    State(api): State<ApiState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
+) -> Result<Json<Deleted>, ApiError> {
+    match check_deletable(&name, query.confirm, Wording::Api) {
+        Err(DeleteRefusal::Builtin(why)) => return Err(ApiError::invalid_input(why)),
+        Err(DeleteRefusal::Unconfirmed(why)) => return Err(ApiError::confirmation_required(why)),
+        Ok(()) => {}
+    }
+    api.store.delete_schedule(&name).await?;
+    Ok(Json(Deleted {
+        name,
+        deleted: true,
+    }))
+}
