@@ -1461,21 +1461,10 @@ async fn schedules_and_settings_change_through_the_api(engine: Engine) {
         .ok(200);
     check_answer(&doc, "POST", "/api/v1/schedules/{name}/pause", 200, &paused);
     assert_eq!(paused["paused"], true);
-    let resumed = server
-        .post("/api/v1/schedules/nightly/resume", &json!(null))
-        .await
-        .ok(200);
-    check_answer(
-        &doc,
-        "POST",
-        "/api/v1/schedules/{name}/resume",
-        200,
-        &resumed,
-    );
-    assert_eq!(resumed["paused"], false);
 
-    // Run by hand (queue `held` is not served): enqueued, then skipped
-    // behind it (policy skip).
+    // Run by hand while paused (so that the server's scheduler, which fires
+    // a resumed schedule at once, cannot run it first; queue `held` is not
+    // served): enqueued, then skipped behind it (policy skip).
     let pause_held = server.post("/api/v1/queues/held/pause", &json!(null)).await;
     pause_held.ok(200);
     let run = server
@@ -1491,6 +1480,18 @@ async fn schedules_and_settings_change_through_the_api(engine: Engine) {
         .ok(200);
     check_answer(&doc, "POST", "/api/v1/schedules/{name}/run", 200, &again);
     assert_eq!(again, json!({"outcome": "skipped", "behind": task}));
+    let resumed = server
+        .post("/api/v1/schedules/nightly/resume", &json!(null))
+        .await
+        .ok(200);
+    check_answer(
+        &doc,
+        "POST",
+        "/api/v1/schedules/{name}/resume",
+        200,
+        &resumed,
+    );
+    assert_eq!(resumed["paused"], false);
     let shown = server.get("/api/v1/schedules/nightly").await.ok(200);
     check_answer(&doc, "GET", "/api/v1/schedules/{name}", 200, &shown);
     assert_eq!(shown["recent_runs"][0]["id"], task.as_str());
