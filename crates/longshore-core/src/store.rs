@@ -680,15 +680,24 @@ pub trait Store: Send + Sync + 'static {
     /// Tasks matching `filter`, newest first.
     async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError>;
 
-    /// Task counts grouped by `key` and state.
+    /// Task counts grouped by `key` and state; groups with none are left
+    /// out. Exact, and read from counts that the database keeps as tasks
+    /// change (a few rows per queue, actor and state), never by counting
+    /// the tasks: the cost does not grow with the history.
     async fn stats(&self, key: StatsKey) -> Result<Vec<StatsRow>, StoreError>;
 
     /// How many active tasks each queue has, by state (`scheduled`,
-    /// `queued`, `running`; [`StatsRow::key`] is the queue), counted only
-    /// through the partial indexes of those states, so that the cost
-    /// follows the active tasks and never the finished history. Queues and
-    /// states with none are left out. Metrics read it at scrape time.
+    /// `queued`, `running`; [`StatsRow::key`] is the queue), from the same
+    /// counts as [`Store::stats`]. Queues and states with none are left
+    /// out. Metrics read it at scrape time.
     async fn queue_depths(&self) -> Result<Vec<StatsRow>, StoreError>;
+
+    /// Folds the count changes that task writes appended since the last
+    /// fold into the counts' totals, and returns how many change rows it
+    /// folded. Counts are exact either way; folding keeps reading them
+    /// cheap. The maintenance leader calls it every pass. Engines that
+    /// update the totals in place (SQLite) have nothing to fold.
+    async fn fold_counts(&self) -> Result<u64, StoreError>;
 
     /// Queues a finished task again (a fresh set of attempts).
     async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError>;

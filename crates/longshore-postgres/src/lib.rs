@@ -694,6 +694,23 @@ impl Store for PgStore {
         rows.iter().map(row::stats).collect()
     }
 
+    async fn fold_counts(&self) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        let folded = sqlx::query(sql::FOLD_COUNTS)
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?
+            .rows_affected();
+        if folded > 0 {
+            sqlx::query(sql::FORGET_EMPTY_COUNTS)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+        }
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(folded)
+    }
+
     async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(from_sqlx)?;
         let mut tx = conn.begin().await.map_err(from_sqlx)?;

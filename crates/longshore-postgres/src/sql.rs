@@ -504,38 +504,64 @@ ORDER BY t.id DESC
 LIMIT $5"
 );
 
-/// Counts by state.
-pub(crate) const STATS_BY_STATE: &str =
-    "SELECT state::text, state::text, count(*) FROM longshore_tasks GROUP BY state ORDER BY state";
-/// Counts by actor and state.
-pub(crate) const STATS_BY_ACTOR: &str = "SELECT actor, state::text, count(*) FROM longshore_tasks
-GROUP BY actor, state ORDER BY actor, state";
-/// Counts by queue and state.
-pub(crate) const STATS_BY_QUEUE: &str = "SELECT queue, state::text, count(*) FROM longshore_tasks
-GROUP BY queue, state ORDER BY queue, state";
+/// The task counts: folded totals plus the changes not folded yet, read in
+/// one statement so that a fold in between cannot count a change twice or
+/// not at all (migration 9). Two small tables whatever the history's size.
+macro_rules! counts {
+    () => {
+        "(SELECT queue, actor, state, n FROM longshore_task_counts
+  UNION ALL
+  SELECT queue, actor, state, n FROM longshore_task_count_changes) AS c"
+    };
+}
 
-/// Active tasks by queue and state, for the metrics' depth gauges, read at
-/// scrape time: each state through its own partial index, so that the
-/// cost follows the active tasks only, never the finished history (no
-/// scan of the table; a test checks the plan over a long history).
-/// Scheduled tasks: one of that state's partial indexes,
-/// `longshore_tasks_due` (queue, run_at) or `longshore_tasks_scheduled`,
-/// as the planner prefers; queued tasks: `longshore_tasks_queued`
-/// (queue, …); running tasks: `longshore_tasks_lease`, whose entries are
-/// exactly the running tasks (at most the cluster's slots). The cost
-/// follows the active tasks: about 170 ms for 1,000,000 queued tasks (an
-/// index-only scan once vacuumed) beside 2,000,000 finished ones that it
-/// never reads, where a count of the whole table takes 420 ms and grows
-/// with the history. Metrics cache a reading for 5 s.
-pub(crate) const QUEUE_DEPTHS: &str = "
-SELECT queue, 'scheduled' AS state, count(*) FROM longshore_tasks
-WHERE state = 'scheduled' GROUP BY queue
-UNION ALL
-SELECT queue, 'queued', count(*) FROM longshore_tasks
-WHERE state = 'queued' GROUP BY queue
-UNION ALL
-SELECT queue, 'running', count(*) FROM longshore_tasks
-WHERE state = 'running' GROUP BY queue";
+/// Counts by state.
+pub(crate) const STATS_BY_STATE: &str = concat!(
+    "SELECT state::text, state::text, sum(n)::bigint FROM ",
+    counts!(),
+    "
+GROUP BY c.state HAVING sum(n) <> 0 ORDER BY c.state"
+);
+/// Counts by actor and state.
+pub(crate) const STATS_BY_ACTOR: &str = concat!(
+    "SELECT actor, state::text, sum(n)::bigint FROM ",
+    counts!(),
+    "
+GROUP BY actor, c.state HAVING sum(n) <> 0 ORDER BY actor, c.state"
+);
+/// Counts by queue and state.
+pub(crate) const STATS_BY_QUEUE: &str = concat!(
+    "SELECT queue, state::text, sum(n)::bigint FROM ",
+    counts!(),
+    "
+GROUP BY queue, c.state HAVING sum(n) <> 0 ORDER BY queue, c.state"
+);
+
+/// Active tasks by queue and state, for the metrics' depth gauges and
+/// `queues list`, read from the counts (never the tasks table).
+pub(crate) const QUEUE_DEPTHS: &str = concat!(
+    "SELECT queue, state::text, sum(n)::bigint FROM ",
+    counts!(),
+    "
+WHERE state IN ('scheduled', 'queued', 'running')
+GROUP BY queue, c.state HAVING sum(n) <> 0 ORDER BY queue, c.state"
+);
+
+/// Folds the appended count changes into the totals, and forgets groups
+/// that came back to zero. Rows appended by transactions still open are
+/// not seen and wait for the next fold; two folds at once cannot both take
+/// a row (the second waits for the first's delete, then skips the row).
+pub(crate) const FOLD_COUNTS: &str = "
+WITH moved AS (
+    DELETE FROM longshore_task_count_changes RETURNING queue, actor, state, n
+), summed AS (
+    SELECT queue, actor, state, sum(n)::bigint AS n FROM moved GROUP BY queue, actor, state
+)
+INSERT INTO longshore_task_counts AS t (queue, actor, state, n)
+SELECT queue, actor, state, n FROM summed WHERE n <> 0
+ON CONFLICT (queue, actor, state) DO UPDATE SET n = t.n + excluded.n";
+/// Groups that came back to zero.
+pub(crate) const FORGET_EMPTY_COUNTS: &str = "DELETE FROM longshore_task_counts WHERE n = 0";
 
 /// Retry of a finished task: due now, with a fresh set of attempts after
 /// the ones already used (execution numbers stay unique).
@@ -961,19 +987,20 @@ RETURNING last_used_at";
 
 #[cfg(test)]
 mod tests {
-    use longshore_core::Store;
+    use longshore_core::{StatsKey, Store};
     use sqlx::{Connection, PgConnection};
 
     use super::{
         LIST, LIST_BY_RELATED_KIND, LIST_BY_RELATED_OBJECT, LIST_BY_SCHEDULE, LIST_RECENT,
-        PLAN_FOR_VALUES, QUEUE_DEPTHS,
+        PLAN_FOR_VALUES, QUEUE_DEPTHS, STATS_BY_ACTOR, STATS_BY_QUEUE, STATS_BY_STATE,
     };
     use crate::{PgOptions, PgStore};
 
-    /// With a long history of finished tasks, the depth query of every
-    /// scrape still reads only the partial indexes of the active states.
+    /// With a long history of finished tasks, the stats and the depth
+    /// query of every scrape read the counts only, never the tasks table,
+    /// and count what the table holds.
     #[tokio::test]
-    async fn queue_depths_reads_the_active_states_indexes_never_the_table() {
+    async fn stats_and_queue_depths_read_the_counts_never_the_table() {
         let db = longshore_testing::ScratchDb::create().await;
         let store = PgStore::connect(&db.url, &PgOptions::default())
             .await
@@ -994,23 +1021,43 @@ mod tests {
         .execute(&mut conn)
         .await
         .unwrap();
-        let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {QUEUE_DEPTHS}"))
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-        let plan = plan.join("\n");
-        assert!(!plan.contains("Seq Scan"), "{plan}");
-        for index in ["longshore_tasks_queued", "longshore_tasks_lease"] {
-            assert!(plan.contains(index), "{index} unused: {plan}");
+        for statement in [QUEUE_DEPTHS, STATS_BY_STATE, STATS_BY_ACTOR, STATS_BY_QUEUE] {
+            let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {statement}"))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            let plan = plan.join("\n");
+            assert!(!plan.contains("longshore_tasks"), "{plan}");
+            assert!(plan.contains("longshore_task_counts"), "{plan}");
         }
-        // Either partial index of the scheduled state will do.
-        assert!(
-            plan.contains("longshore_tasks_due") || plan.contains("longshore_tasks_scheduled"),
-            "{plan}"
+        let check = |depths: Vec<longshore_core::StatsRow>,
+                     stats: Vec<longshore_core::StatsRow>| {
+            assert_eq!(depths.len(), 12, "{depths:?}");
+            assert_eq!(depths.iter().map(|r| r.count).sum::<i64>(), 300);
+            let by_state: Vec<(String, i64)> =
+                stats.into_iter().map(|r| (r.key, r.count)).collect();
+            assert_eq!(
+                by_state,
+                [
+                    ("scheduled", 100),
+                    ("queued", 100),
+                    ("running", 100),
+                    ("succeeded", 100_000)
+                ]
+                .map(|(s, n)| (s.to_owned(), n))
+            );
+        };
+        // Before and after the changes are folded into the totals.
+        check(
+            store.queue_depths().await.unwrap(),
+            store.stats(StatsKey::State).await.unwrap(),
         );
-        let depths = store.queue_depths().await.unwrap();
-        assert_eq!(depths.len(), 12, "{depths:?}");
-        assert_eq!(depths.iter().map(|r| r.count).sum::<i64>(), 300);
+        assert!(store.fold_counts().await.unwrap() > 0);
+        check(
+            store.queue_depths().await.unwrap(),
+            store.stats(StatsKey::State).await.unwrap(),
+        );
+        assert_eq!(store.fold_counts().await.unwrap(), 0);
         let _ = conn.close().await;
     }
 

@@ -58,6 +58,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "tokens",
         sql: include_str!("../migrations/0008_tokens.sql"),
     },
+    Migration {
+        version: 9,
+        name: "task_counts",
+        sql: include_str!("../migrations/0009_task_counts.sql"),
+    },
 ];
 
 /// The newest schema version this build knows.

@@ -402,42 +402,33 @@ macro_rules! state_order {
     };
 }
 
-/// Counts by state.
+/// Counts by state, from the counts the triggers keep (migration 9).
 pub(crate) const STATS_BY_STATE: &str = concat!(
-    "SELECT state, state, count(*) FROM longshore_tasks GROUP BY state ORDER BY ",
+    "SELECT state, state, sum(n) FROM longshore_task_counts GROUP BY state HAVING sum(n) <> 0 \
+     ORDER BY ",
     state_order!()
 );
 /// Counts by actor and state.
 pub(crate) const STATS_BY_ACTOR: &str = concat!(
-    "SELECT actor, state, count(*) FROM longshore_tasks GROUP BY actor, state ORDER BY actor, ",
+    "SELECT actor, state, sum(n) FROM longshore_task_counts GROUP BY actor, state \
+     HAVING sum(n) <> 0 ORDER BY actor, ",
     state_order!()
 );
 /// Counts by queue and state.
 pub(crate) const STATS_BY_QUEUE: &str = concat!(
-    "SELECT queue, state, count(*) FROM longshore_tasks GROUP BY queue, state ORDER BY queue, ",
+    "SELECT queue, state, sum(n) FROM longshore_task_counts GROUP BY queue, state \
+     HAVING sum(n) <> 0 ORDER BY queue, ",
     state_order!()
 );
 
-/// Active tasks by queue and state, for the metrics' depth gauges, read at
-/// scrape time: each state through its own partial index (each WHERE
-/// clause repeats its index's word for word, and INDEXED BY makes the
-/// statement fail rather than fall back to a scan of the table), so that
-/// the cost follows the active tasks only, never the finished history. Scheduled tasks:
-/// `longshore_tasks_due` (queue, run_at), queued tasks:
-/// `longshore_tasks_queued` (queue, …), both read in queue order (no sort);
-/// running tasks: `longshore_tasks_lease`, whose entries are exactly the
-/// running tasks (at most the cluster's slots). Each visits only the
-/// matching rows: about 0.1 s for 1,000,000 queued tasks beside as many
-/// finished ones, where a count of the whole table takes 0.9 s.
-pub(crate) const QUEUE_DEPTHS: &str = "
-SELECT queue, 'scheduled' AS state, count(*) FROM longshore_tasks INDEXED BY longshore_tasks_due
-WHERE state = 'scheduled' GROUP BY queue
-UNION ALL
-SELECT queue, 'queued', count(*) FROM longshore_tasks INDEXED BY longshore_tasks_queued
-WHERE state = 'queued' GROUP BY queue
-UNION ALL
-SELECT queue, 'running', count(*) FROM longshore_tasks INDEXED BY longshore_tasks_lease
-WHERE state = 'running' GROUP BY queue";
+/// Active tasks by queue and state, for the metrics' depth gauges and
+/// `queues list`, from the same counts (never the tasks table).
+pub(crate) const QUEUE_DEPTHS: &str = concat!(
+    "SELECT queue, state, sum(n) FROM longshore_task_counts \
+     WHERE state IN ('scheduled', 'queued', 'running') GROUP BY queue, state \
+     HAVING sum(n) <> 0 ORDER BY queue, ",
+    state_order!()
+);
 
 /// Retry at time `?2` of a finished task: due now, with a fresh set of
 /// attempts after the ones already used (execution numbers stay unique).

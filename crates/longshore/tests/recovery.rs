@@ -170,6 +170,9 @@ impl longshore::Store for LostClaimReply {
     async fn queue_depths(&self) -> Result<Vec<longshore::core::StatsRow>, longshore::StoreError> {
         self.inner.queue_depths().await
     }
+    async fn fold_counts(&self) -> Result<u64, longshore::StoreError> {
+        self.inner.fold_counts().await
+    }
     async fn retry(&self, id: Uuid) -> Result<longshore::TaskRow, longshore::StoreError> {
         self.inner.retry(id).await
     }

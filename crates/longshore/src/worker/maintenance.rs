@@ -1,6 +1,7 @@
 //! Maintenance: promotes delayed tasks that became due (waking their
-//! workers), then runs the built-in schedules that are due: rescue of
-//! running tasks whose lease expired (`longshore.rescue`, every second by
+//! workers), folds the task count changes into their totals, then runs
+//! the built-in schedules that are due: rescue of running tasks whose
+//! lease expired (`longshore.rescue`, every second by
 //! default), forgetting workers not seen for a lease (`longshore.workers`,
 //! every five seconds) and the purge of finished tasks past their retention
 //! (`longshore.purge`, every minute). Operators see, pause and retime them
@@ -117,6 +118,7 @@ enum Job {
 /// every step worked.
 async fn pass(shared: &Shared, stop: &CancellationToken) -> bool {
     let mut ok = promote(shared).await;
+    ok &= fold_counts(shared).await;
     for name in builtin::ALL {
         // What to record once the job is done; `None` with `run` true: the
         // schedule cannot be read, so the job runs at every pass rather
@@ -188,6 +190,19 @@ async fn promote(shared: &Shared) -> bool {
                 tracing::warn!(error = %e, "promoting due tasks failed");
                 return false;
             }
+        }
+    }
+}
+
+/// Folds the task count changes appended since the last pass into the
+/// totals, so that reading the counts stays cheap (one fold takes every
+/// change committed before it).
+async fn fold_counts(shared: &Shared) -> bool {
+    match shared.store.fold_counts().await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "folding the task counts failed");
+            false
         }
     }
 }

@@ -330,6 +330,11 @@ impl TestDb {
     pub async fn set_lease(&self, id: Uuid, owner: &str, expires_at: DateTime<Utc>) {
         self.observer.set_lease(id, owner, expires_at).await;
     }
+
+    /// See [`Observer::groups`].
+    pub async fn groups(&self) -> std::collections::BTreeMap<(String, String, TaskState), i64> {
+        self.observer.groups().await
+    }
 }
 
 /// Raw access to a test's database that bypasses the store under test
@@ -344,6 +349,30 @@ pub enum Observer {
 }
 
 impl Observer {
+    /// A recount of the tasks by (queue, actor, state), read from the
+    /// tasks table itself (what the store's stats must agree with).
+    pub async fn groups(&self) -> std::collections::BTreeMap<(String, String, TaskState), i64> {
+        let rows: Vec<(String, String, String, i64)> = match self {
+            Observer::Postgres(pool) => sqlx::query_as(
+                "SELECT queue, actor, state::text, count(*) FROM longshore_tasks GROUP BY 1, 2, 3",
+            )
+            .fetch_all(pool)
+            .await
+            .expect("recount"),
+            Observer::Sqlite(pool) => sqlx::query_as(
+                "SELECT queue, actor, state, count(*) FROM longshore_tasks GROUP BY 1, 2, 3",
+            )
+            .fetch_all(pool)
+            .await
+            .expect("recount"),
+        };
+        rows.into_iter()
+            .map(|(queue, actor, state, n)| {
+                ((queue, actor, state.parse().expect("a known state")), n)
+            })
+            .collect()
+    }
+
     /// How many tasks are in `state`.
     pub async fn count(&self, state: TaskState) -> i64 {
         match self {
