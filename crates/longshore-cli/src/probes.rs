@@ -1,7 +1,8 @@
 //! What monitoring asks a node, without a token: `/health/live`,
-//! `/health/ready` and `/metrics`. `longshore serve` answers them beside
-//! its API; `longshore worker --metrics-addr` (setting
-//! `worker.metrics_addr`) answers them on a port of their own.
+//! `/health/ready` and `/metrics`. `longshore serve` and `longshore worker
+//! --http` (setting `worker.http_addr`) answer them beside the API;
+//! `--metrics-addr` (setting `worker.metrics_addr`) answers them on a port
+//! of their own.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,30 +41,49 @@ pub(crate) fn router(probes: Probes) -> Router {
 
 /// Binds `addr` for the probes, naming the setting when it cannot.
 pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    bind_for(addr, " for metrics and health checks", "--metrics-addr").await
+}
+
+/// Binds `addr`; when it cannot, says what it was for (`purpose`, e.g.
+/// `" for the API"`, or empty) and which flag sets another.
+pub(crate) async fn bind_for(
+    addr: SocketAddr,
+    purpose: &str,
+    flag: &str,
+) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| {
-        format!("cannot listen on {addr} for metrics and health checks (set another address with --metrics-addr)")
+        format!("cannot listen on {addr}{purpose} (set another address with {flag})")
     })
 }
 
-/// Serves `app` on `listener` until `stop`.
-pub(crate) fn spawn(
-    listener: TcpListener,
-    app: Router,
+/// A node's HTTP servers, which stop together.
+#[derive(Default)]
+pub(crate) struct Servers {
     stop: CancellationToken,
-) -> JoinHandle<std::io::Result<()>> {
-    tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-    })
+    running: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
-/// Waits for a server from [`spawn`] that was told to stop.
-pub(crate) async fn join(server: JoinHandle<std::io::Result<()>>) {
-    match server.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP server stopped with an error"),
-        Err(e) => tracing::warn!(error = %e, "the HTTP server task failed"),
+impl Servers {
+    /// Serves `app` on `listener` until [`Servers::stop`].
+    pub(crate) fn serve(&mut self, listener: TcpListener, app: Router) {
+        let stop = self.stop.clone();
+        self.running.push(tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+        }));
+    }
+
+    /// Stops every server gracefully: each finishes the requests it has.
+    pub(crate) async fn stop(self) {
+        self.stop.cancel();
+        for server in self.running {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP server stopped with an error"),
+                Err(e) => tracing::warn!(error = %e, "the HTTP server task failed"),
+            }
+        }
     }
 }
 

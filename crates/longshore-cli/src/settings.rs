@@ -148,6 +148,10 @@ pub(crate) struct WorkerSettings {
     /// of their own (`longshore worker --metrics-addr`); unset: not served
     /// (serve answers them on `http.listen` anyway).
     pub(crate) metrics_addr: Option<SocketAddr>,
+    /// Where `longshore worker --http` serves the API under `/api/v1`
+    /// (with a token, as `serve` does), `/metrics` and the health checks;
+    /// unset: not served. `serve` answers on `http.listen` instead.
+    pub(crate) http_addr: Option<SocketAddr>,
 }
 
 impl Default for WorkerSettings {
@@ -169,6 +173,7 @@ impl Default for WorkerSettings {
             maintenance_interval: d.maintenance_interval,
             scheduler_interval: d.scheduler_interval,
             metrics_addr: None,
+            http_addr: None,
         }
     }
 }
@@ -401,16 +406,26 @@ mod tests {
     }
 
     #[test]
-    fn the_metrics_address_is_off_unless_set_and_must_be_an_address() {
-        assert_eq!(Settings::load(None, &[]).unwrap().worker.metrics_addr, None);
-        let flags = [("worker.metrics_addr", Value::from("127.0.0.1:9187"))];
-        assert_eq!(
-            Settings::load(None, &flags).unwrap().worker.metrics_addr,
-            Some(SocketAddr::from(([127, 0, 0, 1], 9187)))
-        );
-        let flags = [("worker.metrics_addr", Value::from("somewhere"))];
-        let err = Settings::load(None, &flags).unwrap_err();
-        assert!(err.contains("metrics_addr"), "{err}");
+    fn the_worker_addresses_are_off_unless_set_and_must_be_addresses() {
+        type Field = fn(&WorkerSettings) -> Option<SocketAddr>;
+        let fields: [(&str, Field); 2] = [
+            ("metrics_addr", |w| w.metrics_addr),
+            ("http_addr", |w| w.http_addr),
+        ];
+        for (field, get) in fields {
+            let key = format!("worker.{field}");
+            assert_eq!(get(&Settings::load(None, &[]).unwrap().worker), None);
+            let flags = [(key.as_str(), Value::from("127.0.0.1:9187"))];
+            assert_eq!(
+                get(&Settings::load(None, &flags).unwrap().worker),
+                Some(SocketAddr::from(([127, 0, 0, 1], 9187)))
+            );
+            for bad in ["somewhere", "127.0.0.1"] {
+                let flags = [(key.as_str(), Value::from(bad))];
+                let err = Settings::load(None, &flags).unwrap_err();
+                assert!(err.contains(field), "{err}");
+            }
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The HTTP API of `longshore serve`, driven over HTTP as a client would:
+//! The HTTP API of `longshore serve` (and of `longshore worker --http`),
+//! driven over HTTP as a client would:
 //! every route's success, its authentication (401) and scope (403), bad
 //! input of every kind (a 4xx with a JSON error, and nothing changed), and
 //! the OpenAPI document checked against what the server answers.
@@ -49,6 +50,8 @@ on_both_engines!(
     the_task_list_takes_every_filter_as_a_query_parameter,
     schedules_and_settings_change_through_the_api,
     bad_schedules_and_settings_are_refused_and_change_nothing,
+    a_worker_with_http_serves_the_api_metrics_and_health_checks,
+    a_worker_refuses_one_address_for_http_and_metrics_and_serves_two,
 );
 
 /// Every route the API has, as the OpenAPI document must list it.
@@ -128,6 +131,28 @@ impl Server {
     /// `default` and `api` (not `held` nor `idle`) with the small body
     /// limit, and waits for its start line.
     async fn start(env: &Env) -> Server {
+        let (server, line) = Server::spawn(
+            env,
+            &[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--queues",
+                "default,api",
+            ],
+        );
+        let addr = line
+            .strip_prefix("longshore serve: listening on http://")
+            .and_then(|rest| rest.split_once(", using "))
+            .map(|(addr, _)| addr)
+            .unwrap_or_else(|| panic!("unexpected start line: {line}"));
+        server.at(addr)
+    }
+
+    /// Creates the tokens, then starts `longshore <args>` with the small
+    /// body limit; the server (its address still unknown) and its start
+    /// line.
+    fn spawn(env: &Env, args: &[&str]) -> (Server, String) {
         let admin = env
             .ok(&["tokens", "create", "--name", "admin", "--scope", "admin"])
             .trim()
@@ -138,34 +163,36 @@ impl Server {
             .to_owned();
         let mut cmd = env.cmd();
         cmd.env("LONGSHORE_HTTP__MAX_BODY_BYTES", BODY_LIMIT.to_string())
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--queues",
-                "default,api",
-            ])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut proc = Proc::spawn(cmd);
         let line = proc.stdout_line(Duration::from_secs(30));
-        let addr = line
-            .strip_prefix("longshore serve: listening on http://")
-            .and_then(|rest| rest.split_once(", using "))
-            .map(|(addr, _)| addr.parse::<SocketAddr>().unwrap())
-            .unwrap_or_else(|| panic!("unexpected start line: {line}"));
         // The client needs a TLS provider chosen, even for plain HTTP.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .build()
             .unwrap();
-        Server {
+        let server = Server {
             proc,
-            base: format!("http://{addr}"),
+            base: String::new(),
             client,
             admin,
             read,
+        };
+        (server, line)
+    }
+
+    /// The server, answering at `addr` (as its start line printed it).
+    fn at(self, addr: &str) -> Server {
+        let addr: SocketAddr = addr
+            .parse()
+            .unwrap_or_else(|e| panic!("`{addr}` is not an address: {e}"));
+        assert_ne!(addr.port(), 0);
+        Server {
+            base: format!("http://{addr}"),
+            ..self
         }
     }
 
@@ -183,11 +210,7 @@ impl Server {
         let response = request.send().await.unwrap();
         let status = response.status();
         let headers = response.headers().clone();
-        let content_type = headers
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let content_type = content_type(&headers);
         let text = response.text().await.unwrap();
         assert!(
             content_type.starts_with("application/json"),
@@ -261,6 +284,46 @@ impl Server {
             self.proc.stderr()
         );
     }
+}
+
+impl Server {
+    /// Both health checks answer `ok`, without a token.
+    async fn assert_healthy(&self) {
+        for path in ["/health/live", "/health/ready"] {
+            let answer = self.send(self.request(Method::GET, path, None)).await;
+            assert_eq!(answer.ok(200)["status"], "ok", "{path}");
+        }
+    }
+
+    /// The names of the paused queues.
+    async fn paused_queues(&self) -> Vec<String> {
+        let queues = self.get("/api/v1/queues").await.ok(200);
+        queues["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|q| q["paused"] != false)
+            .map(|q| q["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// The content type of an answer (empty without one).
+fn content_type(headers: &reqwest::header::HeaderMap) -> String {
+    headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The string `key` of each object in the array `list`.
+fn strings<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item[key].as_str().unwrap())
+        .collect()
 }
 
 /// The OpenAPI document, as the server serves it.
@@ -563,19 +626,11 @@ async fn every_route_answers_an_admin_token(engine: Engine) {
     // Schedules: at least the built-in maintenance ones.
     let schedules = server.get("/api/v1/schedules").await.ok(200);
     check_answer(&doc, "GET", "/api/v1/schedules", 200, &schedules);
-    let names: Vec<&str> = schedules["schedules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let names = strings(&schedules["schedules"], "name");
     assert!(names.contains(&"longshore.purge"), "{names:?}");
 
     // Health checks need no token.
-    for path in ["/health/live", "/health/ready"] {
-        let answer = server.send(server.request(Method::GET, path, None)).await;
-        assert_eq!(answer.ok(200)["status"], "ok");
-    }
+    server.assert_healthy().await;
     server.stop().await;
 }
 
@@ -676,15 +731,7 @@ async fn tokens_are_required_and_read_tokens_change_nothing(engine: Engine) {
     }
     // The read token changed nothing.
     assert_eq!(env.total().await, total);
-    let queues = server.get("/api/v1/queues").await.ok(200);
-    assert!(
-        queues["queues"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|q| q["paused"] == false),
-        "{queues}"
-    );
+    assert_eq!(server.paused_queues().await, Vec::<String>::new());
     assert_eq!(
         server.get(&format!("/api/v1/tasks/{id}")).await.ok(200)["task"]["state"],
         "queued"
@@ -944,6 +991,20 @@ async fn the_openapi_document_lists_exactly_the_routes_the_server_answers(engine
                     "{method} {path} documents no 403"
                 );
             }
+            // Any route may refuse a query parameter, and fail with the
+            // database (checking the token asks it); a route taking a
+            // body may find it too large or not JSON.
+            let mut statuses = vec!["400", "500", "503"];
+            if !operation["requestBody"].is_null() {
+                statuses.extend(["413", "415"]);
+            }
+            for status in statuses {
+                assert_eq!(
+                    operation["responses"][status]["content"]["application/json"]["schema"]["$ref"],
+                    "#/components/schemas/ErrorBody",
+                    "{method} {path} documents no {status} with an error body"
+                );
+            }
         }
     }
     let expected: BTreeSet<(String, String)> = ROUTES
@@ -956,6 +1017,43 @@ async fn the_openapi_document_lists_exactly_the_routes_the_server_answers(engine
     // others as not allowed.
     add_probe(&env);
     let id = server.enqueue(json!({"actor": "noop"}), 201).await;
+
+    // An unknown query parameter on any route, and a body not sent as
+    // JSON: the documented refusal, and nothing changed.
+    server.wait_for_state(&id[0], "succeeded").await;
+    let before = (snapshot(&server).await, env.counts().await);
+    for (method, path) in &listed {
+        let method: Method = method.parse().unwrap();
+        let concrete = concrete(path, &id[0]);
+        let answer = server
+            .send(
+                server
+                    .request(
+                        method.clone(),
+                        &format!("{concrete}?colour=red"),
+                        Some(&server.admin),
+                    )
+                    .json(&json!({"probe": true})),
+            )
+            .await;
+        answer.error(400, "invalid_query");
+        let message = answer.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("`colour`"), "{method} {path}: {message}");
+        check_answer(&doc, method.as_str(), path, 400, &answer.body);
+        let lower = method.as_str().to_ascii_lowercase();
+        if !doc["paths"][path][&lower]["requestBody"].is_null() {
+            let answer = server
+                .send(
+                    server
+                        .request(method.clone(), &concrete, Some(&server.admin))
+                        .body(r#"{"probe": true}"#),
+                )
+                .await;
+            answer.error(415, "unsupported_media_type");
+            check_answer(&doc, method.as_str(), path, 415, &answer.body);
+        }
+    }
+    assert_eq!((snapshot(&server).await, env.counts().await), before);
     for path in doc["paths"].as_object().unwrap().keys() {
         let concrete = concrete(path, &id[0]);
         for method in methods {
@@ -1862,4 +1960,180 @@ async fn bad_schedules_and_settings_are_refused_and_change_nothing(engine: Engin
         refused(&env, args, &message);
     }
     server.stop().await;
+}
+
+impl Server {
+    /// Starts `longshore worker` on queues `default` and `api` with `args`
+    /// (an `--http` address among them); the server at its API address
+    /// and its start line.
+    async fn start_worker(env: &Env, args: &[&str]) -> (Server, String) {
+        let mut all = vec!["worker", "--queues", "default,api"];
+        all.extend(args);
+        let (server, line) = Server::spawn(env, &all);
+        let addr = line
+            .strip_prefix("longshore worker: API, metrics and health checks on http://")
+            .or_else(|| line.strip_prefix("longshore worker: API on http://"))
+            .map(|rest| rest.split(',').next().unwrap_or_default())
+            .unwrap_or_else(|| panic!("unexpected start line: {line}"))
+            .to_owned();
+        (server.at(&addr), line)
+    }
+
+    /// GET `path` without a token, as monitoring asks: the status, the
+    /// content type and the text.
+    async fn probe(&self, path: &str) -> (u16, String, String) {
+        let response = self.request(Method::GET, path, None).send().await.unwrap();
+        let status = response.status().as_u16();
+        let content_type = content_type(response.headers());
+        (status, content_type, response.text().await.unwrap())
+    }
+}
+
+async fn a_worker_with_http_serves_the_api_metrics_and_health_checks(engine: Engine) {
+    let env = Env::new(engine).await;
+    let (server, line) =
+        Server::start_worker(&env, &["--http", "127.0.0.1:0", "--worker-id", "http-node"]).await;
+    assert_eq!(
+        line,
+        format!(
+            "longshore worker: API, metrics and health checks on {}",
+            server.base
+        )
+    );
+    let doc = document(&server).await;
+
+    // The same API as serve's, with the same tokens.
+    let stats = server.get("/api/v1/stats").await.ok(200);
+    check_answer(&doc, "GET", "/api/v1/stats", 200, &stats);
+    assert_eq!(stats["total"], 0);
+    server
+        .send(server.request(Method::GET, "/api/v1/stats", Some(&server.read)))
+        .await
+        .ok(200);
+    let answer = server
+        .send(server.request(Method::GET, "/api/v1/stats", None))
+        .await;
+    answer.error(401, "unauthorized");
+    assert!(
+        answer
+            .headers
+            .contains_key(reqwest::header::WWW_AUTHENTICATE)
+    );
+    server
+        .send(
+            server
+                .request(Method::POST, "/api/v1/tasks", Some(&server.read))
+                .json(&json!({"actor": "noop"})),
+        )
+        .await
+        .error(403, "forbidden");
+
+    // Enqueued through its API, run by its worker.
+    let id = server.enqueue(json!({"actor": "noop"}), 201).await;
+    server.wait_for_state(&id[0], "succeeded").await;
+    let workers = server.get("/api/v1/workers").await.ok(200);
+    check_answer(&doc, "GET", "/api/v1/workers", 200, &workers);
+    assert_eq!(strings(&workers["workers"], "id"), vec!["http-node"]);
+
+    // An unknown query parameter, on routes that take none: refused,
+    // naming it, and nothing changed.
+    let total = env.total().await;
+    let answer = server.get("/api/v1/queues?colour=red").await;
+    answer.error(400, "invalid_query");
+    let message = answer.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("`colour`"), "{message}");
+    server
+        .post("/api/v1/queues/default/pause?now=true", &json!(null))
+        .await
+        .error(400, "invalid_query");
+    server
+        .post("/api/v1/tasks?priority=9", &json!({"actor": "noop"}))
+        .await
+        .error(400, "invalid_query");
+    assert_eq!(server.paused_queues().await, Vec::<String>::new());
+    assert_eq!(env.total().await, total);
+
+    // Metrics and health checks, without a token.
+    server.assert_healthy().await;
+    let (status, content_type, text) = server.probe("/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(content_type.contains("openmetrics"), "{content_type}");
+    assert!(
+        text.contains("longshore_tasks_enqueued_total{actor=\"noop\",queue=\"default\"} 1"),
+        "{text}"
+    );
+    server.stop().await;
+}
+
+async fn a_worker_refuses_one_address_for_http_and_metrics_and_serves_two(engine: Engine) {
+    let env = Env::new(engine).await;
+    let waiting = env.ok(&["enqueue", "noop"]).trim().to_owned();
+
+    // The same address twice, from flags or settings: one line, before
+    // anything is claimed.
+    let by_flags = env
+        .cmd()
+        .args([
+            "worker",
+            "--http",
+            "127.0.0.1:9",
+            "--metrics-addr",
+            "127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    let by_settings = env
+        .cmd()
+        .env("LONGSHORE_WORKER__HTTP_ADDR", "127.0.0.1:9")
+        .env("LONGSHORE_WORKER__METRICS_ADDR", "127.0.0.1:9")
+        .arg("worker")
+        .output()
+        .unwrap();
+    for out in [by_flags, by_settings] {
+        assert!(!out.status.success());
+        let err = text(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("error: --http and --metrics-addr")
+                && err.contains("are both 127.0.0.1:9"),
+            "{err}"
+        );
+    }
+    assert_eq!(env.count("queued").await, 1);
+
+    // Two addresses: the API on one, the probes on the other, each alone.
+    let (server, line) = Server::start_worker(
+        &env,
+        &["--http", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"],
+    )
+    .await;
+    let metrics = line
+        .split_once(", metrics and health checks on http://")
+        .map(|(_, addr)| addr.parse::<SocketAddr>().unwrap())
+        .unwrap_or_else(|| panic!("unexpected start line: {line}"));
+    assert!(
+        line.starts_with("longshore worker: API on http://"),
+        "{line}"
+    );
+    assert_ne!(metrics.port(), 0);
+    assert_ne!(format!("http://{metrics}"), server.base);
+    server.wait_for_state(&waiting, "succeeded").await;
+    server.get("/api/v1/stats").await.ok(200);
+    for path in ["/metrics", "/health/live", "/health/ready"] {
+        server
+            .send(server.request(Method::GET, path, None))
+            .await
+            .error(404, "not_found");
+    }
+    let probes = Server {
+        base: format!("http://{metrics}"),
+        ..server
+    };
+    probes.assert_healthy().await;
+    let (status, _, text) = probes.probe("/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    let (status, _, text) = probes.probe("/api/v1/stats").await;
+    // Not a 401: no API there at all.
+    assert_eq!(status, 404, "{text}");
+    probes.stop().await;
 }

@@ -1,11 +1,13 @@
-//! The HTTP API under `/api/v1`, served by `longshore serve`.
+//! The HTTP API under `/api/v1`, served by `longshore serve` and by
+//! `longshore worker --http`.
 //!
 //! Every route needs a bearer token (see [`auth`]); reading needs a `read`
 //! token, changing anything an `admin` one. Bodies and answers are JSON;
 //! every error is `{"error": {"code", "message"}}` (see [`error`]). The
 //! OpenAPI document at `/api/v1/openapi.json` is generated from the
 //! handlers' annotations here, and a test checks it against the running
-//! server.
+//! server. The query parameters it lists for a route are the only ones
+//! the route takes: any other is refused before the handler runs.
 
 mod auth;
 mod cluster;
@@ -16,18 +18,24 @@ mod schedules;
 mod settings;
 mod tasks;
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use axum::Json;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::middleware;
-use axum::routing::{get, post, put};
+use axum::extract::{DefaultBodyLimit, Query, Request};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{MethodRouter, get, post, put};
 use longshore::Store;
 use longshore::metrics::Metrics;
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use crate::probes::{self, Probes};
 use crate::settings::Settings;
 
 /// What every handler shares.
@@ -40,44 +48,65 @@ pub(crate) struct ApiState {
     metrics: Metrics,
 }
 
-/// The API's routes, with their authentication and body limit, and JSON
-/// answers for unknown routes and methods.
+/// The API beside the probes, on one address: what `longshore serve`
+/// answers on `http.listen` and `longshore worker --http` on its own.
+pub(crate) fn with_probes(probes: Probes, settings: &Settings) -> Router {
+    let api = router(probes.store.clone(), settings, probes.metrics.clone());
+    probes::router(probes).merge(api)
+}
+
+/// The API's routes, with their authentication, query check and body
+/// limit, and JSON answers for unknown routes and methods.
 pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> Router {
     let state = ApiState {
         store,
         default_max_attempts: settings.retry.max_attempts,
         metrics,
     };
-    Router::new()
-        .route(
+    let routes: [(&'static str, MethodRouter<ApiState>); 18] = [
+        (
             "/api/v1/tasks",
             get(tasks::list).post(tasks::enqueue).delete(tasks::delete),
-        )
-        .route("/api/v1/tasks/{id}", get(tasks::show))
-        .route("/api/v1/tasks/{id}/retry", post(tasks::retry))
-        .route("/api/v1/tasks/{id}/cancel", post(tasks::cancel))
-        .route("/api/v1/stats", get(queues::stats))
-        .route("/api/v1/queues", get(queues::list))
-        .route("/api/v1/queues/{name}/pause", post(queues::pause))
-        .route("/api/v1/queues/{name}/resume", post(queues::resume))
-        .route("/api/v1/queues/{name}/flush", post(queues::flush))
-        .route("/api/v1/workers", get(cluster::workers))
-        .route(
+        ),
+        ("/api/v1/tasks/{id}", get(tasks::show)),
+        ("/api/v1/tasks/{id}/retry", post(tasks::retry)),
+        ("/api/v1/tasks/{id}/cancel", post(tasks::cancel)),
+        ("/api/v1/stats", get(queues::stats)),
+        ("/api/v1/queues", get(queues::list)),
+        ("/api/v1/queues/{name}/pause", post(queues::pause)),
+        ("/api/v1/queues/{name}/resume", post(queues::resume)),
+        ("/api/v1/queues/{name}/flush", post(queues::flush)),
+        ("/api/v1/workers", get(cluster::workers)),
+        (
             "/api/v1/schedules",
             get(cluster::schedules).post(schedules::create),
-        )
-        .route(
+        ),
+        (
             "/api/v1/schedules/{name}",
             get(schedules::show)
                 .patch(schedules::change)
                 .delete(schedules::delete),
-        )
-        .route("/api/v1/schedules/{name}/pause", post(schedules::pause))
-        .route("/api/v1/schedules/{name}/resume", post(schedules::resume))
-        .route("/api/v1/schedules/{name}/run", post(schedules::run))
-        .route("/api/v1/settings", get(settings::list))
-        .route("/api/v1/settings/{key}", put(settings::set))
-        .route("/api/v1/openapi.json", get(openapi))
+        ),
+        ("/api/v1/schedules/{name}/pause", post(schedules::pause)),
+        ("/api/v1/schedules/{name}/resume", post(schedules::resume)),
+        ("/api/v1/schedules/{name}/run", post(schedules::run)),
+        ("/api/v1/settings", get(settings::list)),
+        ("/api/v1/settings/{key}", put(settings::set)),
+        ("/api/v1/openapi.json", get(openapi)),
+    ];
+    routes
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            // Inside the token check (the router's layer, added below): a
+            // request without a token is refused as such, whatever its
+            // query.
+            router.route(
+                path,
+                methods.route_layer(middleware::from_fn(move |request, next| {
+                    known_query_parameters_only(path, request, next)
+                })),
+            )
+        })
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -124,7 +153,7 @@ pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metric
         settings::set,
         openapi,
     ),
-    modifiers(&BearerToken),
+    modifiers(&BearerToken, &CommonAnswers),
     security(("bearer_token" = [])),
     tags(
         (name = "tasks", description = "List, show, enqueue, retry, cancel and delete tasks"),
@@ -173,6 +202,156 @@ impl Modify for BearerToken {
     )
 )]
 async fn openapi() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(document())
+}
+
+/// The OpenAPI document, made once.
+fn document() -> &'static utoipa::openapi::OpenApi {
     static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
-    Json(DOC.get_or_init(ApiDoc::openapi))
+    DOC.get_or_init(ApiDoc::openapi)
+}
+
+/// The methods the API's routes answer, with their operations in `item`.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = (Method, &mut Operation)> {
+    [
+        (Method::GET, item.get.as_mut()),
+        (Method::POST, item.post.as_mut()),
+        (Method::PUT, item.put.as_mut()),
+        (Method::PATCH, item.patch.as_mut()),
+        (Method::DELETE, item.delete.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| operation.map(|operation| (method, operation)))
+}
+
+/// Documents the answers any route may give beyond its own: a 400 for an
+/// unknown query parameter; a 413 and a 415 for a body too large or not
+/// sent as JSON, on the routes that take one; a 503 when the database is
+/// unavailable (or its schema out of date) and a 500 when the server
+/// fails, on every route, since checking the token asks the database.
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                    )
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for (_, operation) in operations(item) {
+                let takes_body = operation.request_body.is_some();
+                let answers = &mut operation.responses.responses;
+                match answers.get_mut("400") {
+                    // Among the causes, before "; nothing was changed" if said.
+                    Some(RefOr::T(answer)) if !answer.description.contains("parameter") => {
+                        let (causes, rest) = answer
+                            .description
+                            .split_once("; ")
+                            .map_or((answer.description.as_str(), String::new()), |(c, r)| {
+                                (c, format!("; {r}"))
+                            });
+                        answer.description =
+                            format!("{causes}, or an unknown query parameter{rest}");
+                    }
+                    Some(_) => {}
+                    None => {
+                        answers.insert(
+                            "400".into(),
+                            error("An unknown query parameter; nothing was changed"),
+                        );
+                    }
+                }
+                let mut common = vec![
+                    ("500", "The server failed; its log has the details"),
+                    (
+                        "503",
+                        "The database is unavailable (worth retrying), or its schema is out of date",
+                    ),
+                ];
+                if takes_body {
+                    common.push(("413", "The body is over `http.max_body_bytes`"));
+                    common.push((
+                        "415",
+                        "The body is not sent as JSON (`Content-Type: application/json`)",
+                    ));
+                }
+                for (status, description) in common {
+                    answers
+                        .entry(status.into())
+                        .or_insert_with(|| error(description));
+                }
+            }
+        }
+    }
+}
+
+/// The query parameters each route takes, by method and path, as the
+/// document lists them.
+fn query_parameters() -> &'static HashMap<(Method, String), Vec<String>> {
+    static PARAMETERS: OnceLock<HashMap<(Method, String), Vec<String>>> = OnceLock::new();
+    PARAMETERS.get_or_init(|| {
+        let mut parameters = HashMap::new();
+        for (path, mut item) in ApiDoc::openapi().paths.paths {
+            for (method, operation) in operations(&mut item) {
+                let names = operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .filter_map(|parameter| match parameter {
+                        RefOr::T(p) if p.parameter_in == ParameterIn::Query => Some(p.name.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                parameters.insert((method, path.clone()), names);
+            }
+        }
+        parameters
+    })
+}
+
+/// Refuses a request with a query parameter its route does not take (a
+/// 400 naming it), before the handler runs: the routes without parameters
+/// refuse them as those with parameters do.
+async fn known_query_parameters_only(
+    route: &'static str,
+    request: Request,
+    next: Next,
+) -> Result<Response, error::ApiError> {
+    if request.uri().query().is_some() {
+        // HEAD is answered by the GET route.
+        let method = if request.method() == Method::HEAD {
+            Method::GET
+        } else {
+            request.method().clone()
+        };
+        let known = query_parameters()
+            .get(&(method, route.to_owned()))
+            .map_or(&[][..], Vec::as_slice);
+        let Query(given) = Query::<Vec<(String, String)>>::try_from_uri(request.uri())
+            .map_err(|e| error::ApiError::invalid_query(e.body_text()))?;
+        if let Some((name, _)) = given.iter().find(|(name, _)| !known.contains(name)) {
+            let takes = if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(error::ApiError::invalid_query(format!(
+                "unknown query parameter `{name}`: {} {} takes {takes}",
+                request.method(),
+                route
+            )));
+        }
+    }
+    Ok(next.run(request).await)
 }

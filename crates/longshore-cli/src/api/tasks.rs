@@ -306,6 +306,7 @@ pub(crate) struct EnqueueResponse {
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token may only read", body = ErrorBody),
         (status = 413, description = "The body is over `http.max_body_bytes`", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
     )
 )]
 pub(crate) async fn enqueue(

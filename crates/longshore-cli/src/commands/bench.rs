@@ -14,6 +14,9 @@
 //!   every poll.
 //! - D, memory (not run by default): a worker over a large backlog; the
 //!   process's peak resident memory.
+//! - F, history (not run by default): the operator's reads — stats, the
+//!   queue list, first pages of the task list — through the HTTP API over
+//!   millions of finished and queued tasks (see [`super::bench_history`]).
 //!
 //! Handlers do nothing but record when they started.
 
@@ -35,11 +38,12 @@ use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use super::Database;
+use super::bench_history::{self, Filler, HistoryReport};
 use crate::settings::Settings;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory), e (far backlog)
+    /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory), e (far backlog), f (history)
     #[arg(long, value_delimiter = ',', default_value = "a,b,c")]
     workloads: Vec<Workload>,
     /// A: tasks to insert and process
@@ -63,6 +67,12 @@ pub(crate) struct Args {
     /// D: how long the worker runs over the backlog
     #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
     backlog_duration: Duration,
+    /// F: finished tasks in the history
+    #[arg(long, default_value_t = 5_000_000)]
+    history_finished: i64,
+    /// F: queued tasks in the history
+    #[arg(long, default_value_t = 1_000_000)]
+    history_queued: i64,
     /// Also write the results as JSON to this file
     #[arg(long, value_name = "FILE")]
     json_out: Option<PathBuf>,
@@ -78,6 +88,7 @@ enum Workload {
     C,
     D,
     E,
+    F,
 }
 
 /// What a handler saw.
@@ -121,6 +132,8 @@ struct Report {
     d_memory: Option<MemoryReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     e_far_backlog: Option<FarBacklogReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    f_history: Option<HistoryReport>,
 }
 
 #[derive(Serialize)]
@@ -233,7 +246,8 @@ async fn on_postgres(url: &str, args: &Args, durable: bool) -> anyhow::Result<Re
             concurrency: args.concurrency,
             ..Report::default()
         };
-        let report = run_workloads(Arc::new(store.clone()), args, report).await;
+        let filler = Filler::Postgres(store.pool().clone());
+        let report = run_workloads(Arc::new(store.clone()), args, report, &filler).await;
         // Close before the scratch database is dropped under it.
         store.pool().close().await;
         report
@@ -276,7 +290,8 @@ async fn on_sqlite(settings: &Settings, args: &Args) -> anyhow::Result<Report> {
         concurrency: args.concurrency,
         ..Report::default()
     };
-    let report = run_workloads(Arc::new(store.clone()), args, report).await;
+    let filler = Filler::Sqlite(path.clone());
+    let report = run_workloads(Arc::new(store.clone()), args, report, &filler).await;
     store.close().await;
     if args.keep {
         let kept = dir.keep();
@@ -299,6 +314,7 @@ async fn run_workloads(
     store: Arc<dyn Store>,
     args: &Args,
     mut report: Report,
+    filler: &Filler,
 ) -> anyhow::Result<Report> {
     if args.workloads.contains(&Workload::A) {
         report.a_bulk = Some(bulk(&store, args).await?);
@@ -314,6 +330,11 @@ async fn run_workloads(
     }
     if args.workloads.contains(&Workload::E) {
         report.e_far_backlog = Some(far_backlog(&store, args).await?);
+    }
+    if args.workloads.contains(&Workload::F) {
+        report.f_history = Some(
+            bench_history::run(&store, filler, args.history_finished, args.history_queued).await?,
+        );
     }
     Ok(report)
 }
@@ -607,6 +628,20 @@ fn print_report(r: &Report) {
             &format!("empty claim, {} not due", e.not_due),
             format!("{:.3} ms", e.mean_empty_claim_ms),
         );
+    }
+    if let Some(f) = &r.f_history {
+        row(
+            "F history",
+            &format!("fill ({} finished, {} queued)", f.finished, f.queued),
+            format!("{:.0} s", f.fill_seconds),
+        );
+        for call in &f.calls {
+            row(
+                "F history",
+                call.call,
+                format!("{:.2} ms (max {:.2})", call.median_ms, call.max_ms),
+            );
+        }
     }
     crate::output::table(&["WORKLOAD", "METRIC", "VALUE"], &rows);
 }

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub(crate) mod bench;
+mod bench_history;
 pub(crate) mod enqueue;
 pub(crate) mod queues;
 pub(crate) mod runtime_settings;

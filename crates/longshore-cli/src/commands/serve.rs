@@ -9,12 +9,9 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use figment::value::Value;
-use longshore::WorkerConfig;
-use longshore::metrics::Metrics;
-use tokio_util::sync::CancellationToken;
 
 use super::{Database, Missing, worker};
-use crate::probes::{self, Probes};
+use crate::probes;
 use crate::settings::Settings;
 
 #[derive(clap::Args)]
@@ -23,7 +20,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
     #[command(flatten)]
-    worker: worker::Args,
+    worker: worker::NodeArgs,
 }
 
 impl Args {
@@ -40,31 +37,16 @@ pub(crate) async fn run(settings: &Settings) -> anyhow::Result<()> {
     let mut signals = worker::StopSignals::install()?;
     let database = Database::from_settings(settings)?;
     let store = super::connect(settings, Missing::Create).await?;
-    // Bound before the worker starts, so that a taken port stops start-up
-    // before any task is claimed.
-    let listener = tokio::net::TcpListener::bind(settings.http.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (set another address with --listen)",
-                settings.http.listen
-            )
-        })?;
+    let listener = probes::bind_for(settings.http.listen, "", "--listen").await?;
     let address = listener
         .local_addr()
         .context("reading the listening address")?;
-    // The probes again on a port of their own, when asked for.
-    let probes_listener = match settings.worker.metrics_addr {
-        Some(addr) => Some(probes::bind(addr).await?),
-        None => None,
-    };
-    let metrics = Metrics::with_cluster(store.clone());
+    // The probes beside the API, and again on a port of their own when
+    // asked for.
+    let listeners = worker::Listeners::bind(settings, Some(listener), true).await?;
+    let extra = listeners.probes_address()?;
     // Built once: an unset worker id is made up anew on every call.
-    let config = WorkerConfig {
-        metrics: Some(metrics.clone()),
-        ..settings.worker_config()
-    };
-    let handle = worker::start(settings, store.clone(), config.clone()).await?;
+    let config = settings.worker_config();
     let mut line = format!(
         "longshore serve: listening on http://{address}, using {}, worker {} on queue(s) {} with concurrency {}",
         database.describe(),
@@ -72,31 +54,12 @@ pub(crate) async fn run(settings: &Settings) -> anyhow::Result<()> {
         config.queues.join(","),
         config.concurrency
     );
-    if let Some(extra) = &probes_listener {
-        let extra = extra.local_addr().context("reading the metrics address")?;
+    if let Some(extra) = extra {
         line.push_str(&format!(
             ", metrics and health checks also on http://{extra}"
         ));
     }
+    let node = worker::Node::start(settings, store, config, listeners).await?;
     println!("{line}");
-
-    let probes = Probes {
-        store: store.clone(),
-        worker: handle.health(),
-        metrics: metrics.clone(),
-    };
-    let app = probes::router(probes.clone()).merge(crate::api::router(store, settings, metrics));
-    let stop_http = CancellationToken::new();
-    let server = probes::spawn(listener, app, stop_http.clone());
-    let probes_server = probes_listener
-        .map(|listener| probes::spawn(listener, probes::router(probes), stop_http.clone()));
-
-    signals.recv().await;
-    let drained = worker::drain(handle, &mut signals).await;
-    stop_http.cancel();
-    probes::join(server).await;
-    if let Some(server) = probes_server {
-        probes::join(server).await;
-    }
-    drained
+    node.run(&mut signals).await
 }

@@ -1,23 +1,45 @@
 //! `longshore worker`: a worker node running the built-in actors; with
-//! `--metrics-addr`, it also answers `/metrics` and the health checks.
+//! `--http`, it also answers the API under `/api/v1` (with a token, as
+//! `serve` does), and `/metrics` and the health checks unless
+//! `--metrics-addr` gives them an address of their own.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use figment::value::Value;
 use longshore::metrics::Metrics;
 use longshore::{Store, Worker, WorkerConfig, WorkerHandle};
+use tokio::net::TcpListener;
 use tokio::signal::unix::{Signal, SignalKind, signal};
-use tokio_util::sync::CancellationToken;
 
 use crate::actors;
-use crate::probes::{self, Probes};
+use crate::probes::{self, Probes, Servers};
 use crate::settings::Settings;
 
+/// `longshore worker`'s flags.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    node: NodeArgs,
+    /// Also serve the API (/api/v1, with a token, as `serve` does) on this address, and /metrics and /health/{live,ready} unless --metrics-addr is given (port 0: any free port) [setting: worker.http_addr, default: off]
+    #[arg(long, value_name = "HOST:PORT")]
+    http: Option<SocketAddr>,
+}
+
+impl Args {
+    pub(crate) fn overrides(&self, out: &mut Vec<(&'static str, Value)>) {
+        self.node.overrides(out);
+        if let Some(addr) = self.http {
+            out.push(("worker.http_addr", Value::from(addr.to_string())));
+        }
+    }
+}
+
+/// The worker's flags that `serve` takes too.
 #[derive(clap::Args)]
 #[group(skip)]
-pub(crate) struct Args {
+pub(crate) struct NodeArgs {
     /// Queues to serve, comma-separated [setting: worker.queues, default: default]
     #[arg(long, value_delimiter = ',', value_name = "Q,...")]
     queues: Option<Vec<String>>,
@@ -35,7 +57,7 @@ pub(crate) struct Args {
     metrics_addr: Option<SocketAddr>,
 }
 
-impl Args {
+impl NodeArgs {
     pub(crate) fn overrides(&self, out: &mut Vec<(&'static str, Value)>) {
         if let Some(queues) = &self.queues {
             out.push(("worker.queues", Value::from(queues.clone())));
@@ -56,40 +78,138 @@ impl Args {
 }
 
 pub(crate) async fn run(settings: &Settings) -> anyhow::Result<()> {
+    let (http_addr, metrics_addr) = (settings.worker.http_addr, settings.worker.metrics_addr);
+    // Port 0 twice is two free ports; any other address once only.
+    if let (Some(http), Some(metrics)) = (http_addr, metrics_addr)
+        && http == metrics
+        && http.port() != 0
+    {
+        bail!(
+            "--http and --metrics-addr (worker.http_addr, worker.metrics_addr) are both {http}: \
+             give them different addresses, or drop --metrics-addr (--http alone answers /metrics and the health checks too)"
+        );
+    }
     // Before any task is claimed: a signal from now on means "drain".
     let mut signals = StopSignals::install()?;
     let store = super::connect(settings, super::Missing::Create).await?;
-    let Some(addr) = settings.worker.metrics_addr else {
+    if http_addr.is_none() && metrics_addr.is_none() {
         let handle = start(settings, store, settings.worker_config()).await?;
         signals.recv().await;
         return drain(handle, &mut signals).await;
+    }
+    let api = match http_addr {
+        Some(addr) => Some(probes::bind_for(addr, " for the API", "--http").await?),
+        None => None,
     };
-    // Bound before the worker starts, so that a taken port stops start-up
-    // before any task is claimed.
-    let listener = probes::bind(addr).await?;
-    let address = listener
-        .local_addr()
-        .context("reading the metrics address")?;
-    let metrics = Metrics::with_cluster(store.clone());
-    let config = WorkerConfig {
-        metrics: Some(metrics.clone()),
-        ..settings.worker_config()
-    };
-    let handle = start(settings, store.clone(), config).await?;
-    let app = probes::router(Probes {
-        store,
-        worker: handle.health(),
-        metrics,
-    });
-    let stop_http = CancellationToken::new();
-    let server = probes::spawn(listener, app, stop_http.clone());
-    println!("longshore worker: metrics and health checks on http://{address}");
-    signals.recv().await;
-    // The probes answer through the drain (ready says 503 meanwhile).
-    let drained = drain(handle, &mut signals).await;
-    stop_http.cancel();
-    probes::join(server).await;
-    drained
+    // The probes on one address only: --metrics-addr's if given.
+    let listeners = Listeners::bind(settings, api, metrics_addr.is_none()).await?;
+    let mut parts = Vec::new();
+    if let Some(api) = &listeners.api {
+        let address = api.local_addr().context("reading the API address")?;
+        let what = if listeners.probes_with_api {
+            "API, metrics and health checks"
+        } else {
+            "API"
+        };
+        parts.push(format!("{what} on http://{address}"));
+    }
+    if let Some(address) = listeners.probes_address()? {
+        parts.push(format!("metrics and health checks on http://{address}"));
+    }
+    let node = Node::start(settings, store, settings.worker_config(), listeners).await?;
+    println!("longshore worker: {}", parts.join(", "));
+    node.run(&mut signals).await
+}
+
+/// Where a node answers HTTP, bound before its worker starts, so that a
+/// taken port stops start-up before any task is claimed.
+pub(crate) struct Listeners {
+    /// The API (`serve`'s `http.listen`, `worker --http`).
+    api: Option<TcpListener>,
+    /// Whether the API's address answers the probes too.
+    probes_with_api: bool,
+    /// The probes alone (`worker.metrics_addr`).
+    probes: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// `api`, bound by the caller, answering the probes too if
+    /// `probes_with_api`; and `worker.metrics_addr` if set.
+    pub(crate) async fn bind(
+        settings: &Settings,
+        api: Option<TcpListener>,
+        probes_with_api: bool,
+    ) -> anyhow::Result<Listeners> {
+        let probes = match settings.worker.metrics_addr {
+            Some(addr) => Some(probes::bind(addr).await?),
+            None => None,
+        };
+        Ok(Listeners {
+            api,
+            probes_with_api,
+            probes,
+        })
+    }
+
+    /// Where the probes alone are answered, if anywhere.
+    pub(crate) fn probes_address(&self) -> anyhow::Result<Option<SocketAddr>> {
+        self.probes
+            .as_ref()
+            .map(|listener| listener.local_addr().context("reading the metrics address"))
+            .transpose()
+    }
+}
+
+/// A running node: its worker, counting into the metrics it serves, and
+/// its HTTP servers.
+pub(crate) struct Node {
+    handle: WorkerHandle,
+    servers: Servers,
+}
+
+impl Node {
+    /// Starts a worker with `config` (its metrics replaced) and serves
+    /// `listeners`.
+    pub(crate) async fn start(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        config: WorkerConfig,
+        listeners: Listeners,
+    ) -> anyhow::Result<Node> {
+        let metrics = Metrics::with_cluster(store.clone());
+        let config = WorkerConfig {
+            metrics: Some(metrics.clone()),
+            ..config
+        };
+        let handle = start(settings, store.clone(), config).await?;
+        let probes = Probes {
+            store,
+            worker: handle.health(),
+            metrics,
+        };
+        let mut servers = Servers::default();
+        if let Some(listener) = listeners.api {
+            let app = if listeners.probes_with_api {
+                crate::api::with_probes(probes.clone(), settings)
+            } else {
+                crate::api::router(probes.store.clone(), settings, probes.metrics.clone())
+            };
+            servers.serve(listener, app);
+        }
+        if let Some(listener) = listeners.probes {
+            servers.serve(listener, probes::router(probes));
+        }
+        Ok(Node { handle, servers })
+    }
+
+    /// Runs until a stop signal, drains the worker while the servers
+    /// still answer (ready says 503 meanwhile), then stops them.
+    pub(crate) async fn run(self, signals: &mut StopSignals) -> anyhow::Result<()> {
+        signals.recv().await;
+        let drained = drain(self.handle, signals).await;
+        self.servers.stop().await;
+        drained
+    }
 }
 
 /// Migrates (unless turned off) and starts a worker with the built-in

@@ -1,0 +1,225 @@
+//! Workload F of `longshore bench`: what an operator's reads cost over a
+//! long history. Fills the scratch database with finished and queued tasks
+//! straight in SQL (far faster than running them; the count triggers see
+//! these writes as any other), then times the API calls an operator makes
+//! first — stats by state, actor and queue, the queue list, and the first
+//! page of the task list under common filters — through a real HTTP server
+//! on a loopback port, with a read token.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use longshore::Store;
+use longshore::core::{TokenScope, TokenSecret};
+use longshore::metrics::Metrics;
+use serde::Serialize;
+use sqlx::{Connection, PgPool, SqliteConnection};
+
+use crate::settings::Settings;
+
+/// Queues and actors the history is spread over.
+const QUEUES: i64 = 8;
+const ACTORS: i64 = 20;
+/// One task in this many of the history failed; the rest succeeded.
+const FAILED_ONE_IN: i64 = 50;
+/// Rows per insert statement (progress is logged after each).
+const CHUNK: i64 = 500_000;
+/// Timed requests per call, after two untimed ones.
+const REPEAT: usize = 20;
+
+/// Where workload F writes its history.
+pub(super) enum Filler {
+    Postgres(PgPool),
+    Sqlite(PathBuf),
+}
+
+#[derive(Serialize)]
+pub(super) struct HistoryReport {
+    pub(super) finished: i64,
+    pub(super) queued: i64,
+    pub(super) fill_seconds: f64,
+    pub(super) calls: Vec<CallReport>,
+}
+
+#[derive(Serialize)]
+pub(super) struct CallReport {
+    pub(super) call: &'static str,
+    pub(super) path: &'static str,
+    pub(super) median_ms: f64,
+    pub(super) max_ms: f64,
+}
+
+/// The calls timed, by name.
+const CALLS: &[(&str, &str)] = &[
+    ("stats by state", "/api/v1/stats?by=state"),
+    ("stats by actor", "/api/v1/stats?by=actor"),
+    ("stats by queue", "/api/v1/stats?by=queue"),
+    ("queues list", "/api/v1/queues"),
+    ("first page", "/api/v1/tasks?limit=50"),
+    ("first page, queued", "/api/v1/tasks?state=queued&limit=50"),
+    ("first page, failed", "/api/v1/tasks?state=failed&limit=50"),
+    (
+        "first page, one actor",
+        "/api/v1/tasks?actor=actor_7&limit=50",
+    ),
+    (
+        "first page, one queue's queued",
+        "/api/v1/tasks?queue=queue_3&state=queued&limit=50",
+    ),
+    (
+        "first page, not successful",
+        "/api/v1/tasks?exclude_successful=true&limit=50",
+    ),
+];
+
+pub(super) async fn run(
+    store: &Arc<dyn Store>,
+    filler: &Filler,
+    finished: i64,
+    queued: i64,
+) -> anyhow::Result<HistoryReport> {
+    if finished < 0 || queued < 0 {
+        bail!("--history-finished and --history-queued cannot be negative");
+    }
+    let start = Instant::now();
+    fill(filler, finished, queued).await?;
+    let fill_seconds = start.elapsed().as_secs_f64();
+    // What the maintenance leader does every pass.
+    store.fold_counts().await?;
+    tracing::info!(seconds = fill_seconds, "F: history written; timing the API");
+
+    let secret = TokenSecret::generate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    store
+        .create_token("bench-history", TokenScope::Read, &secret.hash())
+        .await?;
+    let app = crate::api::router(store.clone(), &Settings::default(), Metrics::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = reqwest::Client::new();
+    let mut calls = Vec::new();
+    for &(call, path) in CALLS {
+        let mut millis = Vec::with_capacity(REPEAT);
+        for i in 0..REPEAT + 2 {
+            let at = Instant::now();
+            let answer = client
+                .get(format!("{base}{path}"))
+                .bearer_auth(secret.expose())
+                .send()
+                .await
+                .with_context(|| format!("F: {path}"))?;
+            let status = answer.status();
+            answer.bytes().await?;
+            if !status.is_success() {
+                bail!("F: {path} answered {status}");
+            }
+            if i >= 2 {
+                millis.push(at.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        millis.sort_by(f64::total_cmp);
+        calls.push(CallReport {
+            call,
+            path,
+            median_ms: millis[millis.len() / 2],
+            max_ms: millis.last().copied().unwrap_or(0.0),
+        });
+    }
+    server.abort();
+    Ok(HistoryReport {
+        finished,
+        queued,
+        fill_seconds,
+        calls,
+    })
+}
+
+/// Writes `finished` finished tasks, then `queued` queued ones, created a
+/// millisecond apart up to now, with time-ordered (version 7) ids as the
+/// store makes them, spread over the queues and actors.
+async fn fill(filler: &Filler, finished: i64, queued: i64) -> anyhow::Result<()> {
+    let total = finished + queued;
+    let first_ms = chrono::Utc::now().timestamp_millis() - total - 1000;
+    let mut done = 0;
+    while done < total {
+        let end = (done + CHUNK).min(total);
+        match filler {
+            Filler::Postgres(pool) => {
+                sqlx::query(PG_FILL)
+                    .bind(done)
+                    .bind(end - 1)
+                    .bind(finished)
+                    .bind(first_ms)
+                    .bind(QUEUES)
+                    .bind(ACTORS)
+                    .bind(FAILED_ONE_IN)
+                    .execute(pool)
+                    .await
+                    .context("F: filling PostgreSQL")?;
+            }
+            Filler::Sqlite(path) => {
+                let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                    .await
+                    .context("F: opening the SQLite file")?;
+                sqlx::query(SQLITE_FILL)
+                    .bind(done)
+                    .bind(end - 1)
+                    .bind(finished)
+                    .bind(first_ms)
+                    .bind(QUEUES)
+                    .bind(ACTORS)
+                    .bind(FAILED_ONE_IN)
+                    .execute(&mut conn)
+                    .await
+                    .context("F: filling SQLite")?;
+                conn.close().await?;
+            }
+        }
+        done = end;
+        tracing::info!(written = done, of = total, "F: filling");
+    }
+    if let Filler::Postgres(pool) = filler {
+        // As autovacuum would have by then: visibility map and statistics.
+        sqlx::query("VACUUM ANALYZE longshore_tasks")
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Tasks `$1..=$2` of the sequence: those below `$3` finished (one in `$7`
+/// failed), the rest queued; task `i` created at `$4 + i` ms, in queue
+/// `i % $5` and of actor `i % $6`.
+const PG_FILL: &str = "
+INSERT INTO longshore_tasks
+    (id, queue, actor, args, state, run_at, attempt, max_attempts,
+     created_at, started_at, finished_at, modified_at)
+SELECT
+    (lpad(to_hex($4 + i), 12, '0') || '7' || substr(h, 1, 3) || '8' || substr(h, 4, 15))::uuid,
+    'queue_' || (i % $5), 'actor_' || (i % $6), '{}'::jsonb,
+    CASE WHEN i >= $3 THEN 'queued' WHEN i % $7 = 0 THEN 'failed' ELSE 'succeeded' END
+        ::longshore_task_state,
+    at, CASE WHEN i >= $3 THEN 0 ELSE 1 END, 3,
+    at, CASE WHEN i < $3 THEN at END, CASE WHEN i < $3 THEN at END, at
+FROM (
+    SELECT i, md5(i::text) AS h, to_timestamp(($4 + i) / 1000.0) AS at
+    FROM generate_series($1::bigint, $2::bigint) AS i
+) AS s";
+
+/// [`PG_FILL`] in SQLite's terms (times in µs, ids as hyphenated text).
+const SQLITE_FILL: &str = "
+WITH RECURSIVE s(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM s WHERE i < ?2)
+INSERT INTO longshore_tasks
+    (id, queue, actor, args, state, run_at, attempt, max_attempts,
+     created_at, started_at, finished_at, modified_at)
+SELECT
+    printf('%08x-%04x-7%03x-8%03x-%012x', (?4 + i) / 65536, (?4 + i) % 65536,
+           abs(random()) % 4096, abs(random()) % 4096, abs(random()) % 281474976710656),
+    'queue_' || (i % ?5), 'actor_' || (i % ?6), '{}',
+    CASE WHEN i >= ?3 THEN 'queued' WHEN i % ?7 = 0 THEN 'failed' ELSE 'succeeded' END,
+    (?4 + i) * 1000, CASE WHEN i >= ?3 THEN 0 ELSE 1 END, 3,
+    (?4 + i) * 1000, CASE WHEN i < ?3 THEN (?4 + i) * 1000 END,
+    CASE WHEN i < ?3 THEN (?4 + i) * 1000 END, (?4 + i) * 1000
+FROM s";
