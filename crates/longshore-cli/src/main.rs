@@ -65,6 +65,7 @@ impl Command {
             Command::Worker(_) => Some("worker"),
             Command::Tokens(_) => Some("tokens"),
             Command::Bench(_) => Some("bench"),
+            Command::Tasks(tasks::Command::Recount) => Some("tasks recount"),
             _ => None,
         }
     }

@@ -699,6 +699,14 @@ pub trait Store: Send + Sync + 'static {
     /// update the totals in place (SQLite) have nothing to fold.
     async fn fold_counts(&self) -> Result<u64, StoreError>;
 
+    /// Rebuilds the task counts from a count of the tasks table, holding
+    /// off task writes meanwhile (reads go on), and returns how many
+    /// groups (queue, actor, state) it counted. A repair, never needed in
+    /// normal running: the counts drift only if task rows were changed
+    /// with the database's triggers disabled (a restore or a replica apply
+    /// with triggers off). Its cost follows the table's size.
+    async fn recount(&self) -> Result<u64, StoreError>;
+
     /// Queues a finished task again (a fresh set of attempts).
     async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError>;
 

@@ -637,12 +637,14 @@ impl Store for PgStore {
             sql::LIST_BY_SCHEDULE
         } else if filter.related_kind.is_some() {
             sql::LIST_BY_RELATED_KIND
+        } else if filter.states.len() == 1 {
+            sql::LIST_BY_STATE
         } else {
             sql::LIST
         };
         let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
         let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
-        let query = sqlx::query(statement)
+        let mut query = sqlx::query(statement)
             .bind(states)
             .bind(filter.actor.as_deref())
             .bind(filter.queue.as_deref())
@@ -658,6 +660,9 @@ impl Store for PgStore {
             .bind(filter.related_kind.as_deref())
             .bind(filter.related_id.as_deref())
             .bind(filter.schedule.as_deref());
+        if statement == sql::LIST_BY_STATE {
+            query = query.bind(filter.states[0].as_str());
+        }
         let rows = if statement == sql::LIST {
             let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
             sqlx::query(sql::PLAN_FOR_VALUES)
@@ -692,6 +697,22 @@ impl Store for PgStore {
             .await
             .map_err(from_sqlx)?;
         rows.iter().map(row::stats).collect()
+    }
+
+    async fn recount(&self) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        for statement in sql::RECOUNT {
+            sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+        }
+        let groups: i64 = sqlx::query_scalar("SELECT count(*) FROM longshore_task_counts")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(u64::try_from(groups).unwrap_or(0))
     }
 
     async fn fold_counts(&self) -> Result<u64, StoreError> {

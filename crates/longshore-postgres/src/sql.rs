@@ -461,6 +461,21 @@ ORDER BY t.id DESC
 LIMIT $5"
 );
 
+/// [`LIST`] of the tasks in one state `$16`: `longshore_tasks_state`
+/// (state, id), walked backwards, so that the first page of a state whose
+/// tasks are few or old (failed ones behind a million newer queued tasks,
+/// say) does not walk the whole history.
+pub(crate) const LIST_BY_STATE: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM longshore_tasks AS t
+WHERE t.state = $16::longshore_task_state AND ",
+    list_filters!(),
+    "
+ORDER BY t.id DESC
+LIMIT $5"
+);
+
 /// [`LIST`] of one schedule's tasks: `longshore_tasks_schedule`
 /// (schedule_name, id), walked backwards. A statement of its own, as a
 /// generic plan of an optional filter could not use the index.
@@ -562,6 +577,18 @@ SELECT queue, actor, state, n FROM summed WHERE n <> 0
 ON CONFLICT (queue, actor, state) DO UPDATE SET n = t.n + excluded.n";
 /// Groups that came back to zero.
 pub(crate) const FORGET_EMPTY_COUNTS: &str = "DELETE FROM longshore_task_counts WHERE n = 0";
+
+/// A recount: writers of tasks wait (readers do not) from the lock to the
+/// commit, so the count is exact; waiting for the lock itself is bounded,
+/// so that a long transaction cannot make every writer queue up behind it.
+pub(crate) const RECOUNT: [&str; 5] = [
+    "SET LOCAL lock_timeout = '5s'",
+    "LOCK TABLE longshore_tasks IN SHARE ROW EXCLUSIVE MODE",
+    "DELETE FROM longshore_task_count_changes",
+    "DELETE FROM longshore_task_counts",
+    "INSERT INTO longshore_task_counts (queue, actor, state, n)
+SELECT queue, actor, state, count(*) FROM longshore_tasks GROUP BY queue, actor, state",
+];
 
 /// Retry of a finished task: due now, with a fresh set of attempts after
 /// the ones already used (execution numbers stay unique).
@@ -991,8 +1018,8 @@ mod tests {
     use sqlx::{Connection, PgConnection};
 
     use super::{
-        LIST, LIST_BY_RELATED_KIND, LIST_BY_RELATED_OBJECT, LIST_BY_SCHEDULE, LIST_RECENT,
-        PLAN_FOR_VALUES, QUEUE_DEPTHS, STATS_BY_ACTOR, STATS_BY_QUEUE, STATS_BY_STATE,
+        LIST, LIST_BY_RELATED_KIND, LIST_BY_RELATED_OBJECT, LIST_BY_SCHEDULE, LIST_BY_STATE,
+        LIST_RECENT, PLAN_FOR_VALUES, QUEUE_DEPTHS, STATS_BY_ACTOR, STATS_BY_QUEUE, STATS_BY_STATE,
     };
     use crate::{PgOptions, PgStore};
 
@@ -1066,7 +1093,7 @@ mod tests {
     async fn plan_of(conn: &mut PgConnection, statement: &str, args: &str) -> String {
         sqlx::raw_sql(&format!(
             "DEALLOCATE ALL; PREPARE list(text[], text, text, uuid, bigint, text[], boolean, boolean,
-               timestamptz, timestamptz, timestamptz, timestamptz, text, text, text) AS {statement}"
+               timestamptz, timestamptz, timestamptz, timestamptz, text, text, text, text) AS {statement}"
         ))
         .execute(&mut *conn)
         .await
@@ -1098,6 +1125,9 @@ mod tests {
                     CASE WHEN i % 10 = 0 THEN (i % 5000)::text END,
                     CASE WHEN i % 1000 = 0 THEN 'nightly' END
              FROM generate_series(1, 100000) AS i;
+             INSERT INTO longshore_tasks (id, queue, actor, args, state, run_at, max_attempts, finished_at)
+             SELECT gen_random_uuid(), 'default', 'noop', '{}', 'failed', now(), 1, now()
+             FROM generate_series(1, 1000) AS i;
              ANALYZE longshore_tasks;
              SET plan_cache_mode = force_generic_plan;",
         )
@@ -1108,18 +1138,23 @@ mod tests {
         let cases = [
             (
                 LIST_BY_RELATED_OBJECT,
-                format!("{nothing}, 'user', '42', NULL"),
+                format!("{nothing}, 'user', '42', NULL, NULL"),
                 "longshore_tasks_related",
             ),
             (
                 LIST_BY_RELATED_KIND,
-                format!("{nothing}, 'user', NULL, NULL"),
+                format!("{nothing}, 'user', NULL, NULL, NULL"),
                 "longshore_tasks_related",
             ),
             (
                 LIST_BY_SCHEDULE,
-                format!("{nothing}, NULL, NULL, 'nightly'"),
+                format!("{nothing}, NULL, NULL, 'nightly', NULL"),
                 "longshore_tasks_schedule",
+            ),
+            (
+                LIST_BY_STATE,
+                format!("{nothing}, NULL, NULL, NULL, 'failed'"),
+                "longshore_tasks_state",
             ),
         ];
         for (statement, args, expected) in cases {
@@ -1152,7 +1187,7 @@ mod tests {
             &mut conn,
             LIST,
             "'{succeeded}', NULL, NULL, NULL, 50, '{}', true, false, \
-             NULL, NULL, NULL, NULL, NULL, NULL, NULL",
+             NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL",
         )
         .await;
         assert!(

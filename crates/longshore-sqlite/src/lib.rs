@@ -1288,10 +1288,12 @@ impl Store for SqliteStore {
             sql::LIST_BY_SCHEDULE
         } else if filter.related_kind.is_some() {
             sql::LIST_BY_RELATED_KIND
+        } else if filter.states.len() == 1 {
+            sql::LIST_BY_STATE
         } else {
             sql::LIST
         };
-        let rows = sqlx::query(statement)
+        let mut query = sqlx::query(statement)
             .bind(to_json(&states)?)
             .bind(filter.actor.as_deref())
             .bind(filter.queue.as_deref())
@@ -1307,7 +1309,11 @@ impl Store for SqliteStore {
             .bind(filter.related_kind.as_deref())
             .bind(filter.related_id.as_deref())
             .bind(filter.schedule.as_deref())
-            .bind(now_us())
+            .bind(now_us());
+        if statement == sql::LIST_BY_STATE {
+            query = query.bind(filter.states[0].as_str());
+        }
+        let rows = query
             .fetch_all(&self.file.reader)
             .await
             .map_err(from_sqlx)?;
@@ -1333,6 +1339,25 @@ impl Store for SqliteStore {
             .await
             .map_err(from_sqlx)?;
         rows.iter().map(row::stats).collect()
+    }
+
+    async fn recount(&self) -> Result<u64, StoreError> {
+        // One write transaction: no task changes in between.
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM longshore_task_counts")
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        let groups = sqlx::query(
+            "INSERT INTO longshore_task_counts (queue, actor, state, n)
+             SELECT queue, actor, state, count(*) FROM longshore_tasks GROUP BY queue, actor, state",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?
+        .rows_affected();
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(groups)
     }
 
     async fn fold_counts(&self) -> Result<u64, StoreError> {

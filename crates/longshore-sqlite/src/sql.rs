@@ -354,6 +354,20 @@ ORDER BY id DESC
 LIMIT ?5"
 );
 
+/// [`LIST`] of the tasks in one state `?17`, newest first
+/// (`longshore_tasks_state` (state, id), backwards), so that the first page
+/// of a state whose tasks are few or old does not walk the whole history.
+pub(crate) const LIST_BY_STATE: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM longshore_tasks
+WHERE state = ?17 AND ",
+    list_filters!(),
+    "
+ORDER BY id DESC
+LIMIT ?5"
+);
+
 /// [`LIST`] of the tasks schedule `?15` created, newest first
 /// (`longshore_tasks_schedule`, backwards).
 pub(crate) const LIST_BY_SCHEDULE: &str = concat!(

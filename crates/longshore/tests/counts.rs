@@ -201,6 +201,32 @@ conformance! {
     }
 
     #[tokio::test]
+    async fn a_recount_repairs_counts_that_drifted(db) {
+        db.enqueue(mix(30)).await;
+        db.store.fold_counts().await.expect("fold");
+        // As if rows had been written with the triggers off.
+        db.observer()
+            .execute("UPDATE longshore_task_counts SET n = n + 7 WHERE actor = 'ok'")
+            .await;
+        db.observer()
+            .execute("DELETE FROM longshore_task_counts WHERE actor = 'flaky'")
+            .await;
+        let exact = db.groups().await;
+        let ok_groups = exact.keys().filter(|(_, actor, _)| actor == "ok").count();
+        let by_actor = db.store.stats(StatsKey::Actor).await.expect("stats");
+        assert!(by_actor.iter().all(|r| r.key != "flaky"), "{by_actor:?}");
+        let ok: i64 = by_actor.iter().filter(|r| r.key == "ok").map(|r| r.count).sum();
+        assert_eq!(ok, 10 + 7 * i64::try_from(ok_groups).expect("small"));
+
+        let groups = db.store.recount().await.expect("recount");
+        assert_eq!(groups, u64::try_from(exact.len()).expect("small"));
+        assert_counts_exact(&db, "after a recount").await;
+        // And the triggers go on from there.
+        db.enqueue(mix(9)).await;
+        check(&db, "after a recount and more tasks").await;
+    }
+
+    #[tokio::test]
     async fn counts_stay_exact_under_concurrent_workers_and_folds(db) {
         let done = Arc::new(AtomicBool::new(false));
         // Folds as often as it can while the workers change tasks.

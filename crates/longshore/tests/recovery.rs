@@ -173,6 +173,9 @@ impl longshore::Store for LostClaimReply {
     async fn fold_counts(&self) -> Result<u64, longshore::StoreError> {
         self.inner.fold_counts().await
     }
+    async fn recount(&self) -> Result<u64, longshore::StoreError> {
+        self.inner.recount().await
+    }
     async fn retry(&self, id: Uuid) -> Result<longshore::TaskRow, longshore::StoreError> {
         self.inner.retry(id).await
     }

@@ -61,6 +61,14 @@ const CALLS: &[(&str, &str)] = &[
     ("first page, queued", "/api/v1/tasks?state=queued&limit=50"),
     ("first page, failed", "/api/v1/tasks?state=failed&limit=50"),
     (
+        "first page, succeeded",
+        "/api/v1/tasks?state=succeeded&limit=50",
+    ),
+    (
+        "first page, scheduled (there are none)",
+        "/api/v1/tasks?state=scheduled&limit=50",
+    ),
+    (
         "first page, one actor",
         "/api/v1/tasks?actor=actor_7&limit=50",
     ),

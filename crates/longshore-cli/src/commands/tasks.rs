@@ -9,7 +9,7 @@ use longshore::{LogEntry, LogLevel, Status, TaskRow, TaskState};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Source;
+use super::{Missing, Source};
 use crate::remote::Remote;
 use crate::settings::Settings;
 use crate::{bulk, filters, output};
@@ -68,6 +68,10 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild the task counts that stats read from a count of the tasks
+    /// table. A repair, needed only after task rows were changed with the
+    /// database's triggers off; task writes wait while it counts.
+    Recount,
     /// Queue a finished task again, with a fresh set of attempts.
     Retry {
         /// Task id
@@ -206,6 +210,16 @@ pub(crate) async fn run(
         Command::Stats { by, json } => {
             let source = Source::open(settings, remote).await?;
             stats(&source, by, json).await
+        }
+        Command::Recount => {
+            let store = super::connect(settings, Missing::Refuse).await?;
+            let started = std::time::Instant::now();
+            let groups = store.recount().await?;
+            println!(
+                "task counts rebuilt: {groups} groups (queue, actor, state) counted in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
         }
         Command::Retry { id } => {
             let id = parse_id(&id)?;

@@ -349,6 +349,24 @@ pub enum Observer {
 }
 
 impl Observer {
+    /// Runs `statement` (the same text on every engine) as is.
+    pub async fn execute(&self, statement: &str) {
+        match self {
+            Observer::Postgres(pool) => {
+                sqlx::raw_sql(statement)
+                    .execute(pool)
+                    .await
+                    .expect(statement);
+            }
+            Observer::Sqlite(pool) => {
+                sqlx::raw_sql(statement)
+                    .execute(pool)
+                    .await
+                    .expect(statement);
+            }
+        }
+    }
+
     /// A recount of the tasks by (queue, actor, state), read from the
     /// tasks table itself (what the store's stats must agree with).
     pub async fn groups(&self) -> std::collections::BTreeMap<(String, String, TaskState), i64> {
