@@ -619,6 +619,22 @@ impl Store for PgStore {
 
     async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
         filter.validate()?;
+        if let [state] = filter.states[..]
+            && (TaskFilter {
+                states: Vec::new(),
+                ..filter.clone()
+            })
+            .filters_only_by_id()
+        {
+            let rows = sqlx::query(sql::LIST_BY_STATE)
+                .bind(state.as_str())
+                .bind(filter.before)
+                .bind(filter.limit.max(0))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+            return rows.iter().map(row::task).collect();
+        }
         if filter.filters_only_by_id() {
             let rows = sqlx::query(sql::LIST_RECENT)
                 .bind(filter.before)
@@ -637,14 +653,12 @@ impl Store for PgStore {
             sql::LIST_BY_SCHEDULE
         } else if filter.related_kind.is_some() {
             sql::LIST_BY_RELATED_KIND
-        } else if filter.states.len() == 1 {
-            sql::LIST_BY_STATE
         } else {
             sql::LIST
         };
         let states: Vec<&str> = filter.states.iter().map(|s| s.as_str()).collect();
         let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
-        let mut query = sqlx::query(statement)
+        let query = sqlx::query(statement)
             .bind(states)
             .bind(filter.actor.as_deref())
             .bind(filter.queue.as_deref())
@@ -660,9 +674,6 @@ impl Store for PgStore {
             .bind(filter.related_kind.as_deref())
             .bind(filter.related_id.as_deref())
             .bind(filter.schedule.as_deref());
-        if statement == sql::LIST_BY_STATE {
-            query = query.bind(filter.states[0].as_str());
-        }
         let rows = if statement == sql::LIST {
             let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
             sqlx::query(sql::PLAN_FOR_VALUES)
