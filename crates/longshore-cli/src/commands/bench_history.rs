@@ -73,6 +73,10 @@ const CALLS: &[(&str, &str)] = &[
         "/api/v1/tasks?actor=actor_7&limit=50",
     ),
     (
+        "first page, one actor's succeeded",
+        "/api/v1/tasks?actor=actor_7&state=succeeded&limit=50",
+    ),
+    (
         "first page, one queue's queued",
         "/api/v1/tasks?queue=queue_3&state=queued&limit=50",
     ),
