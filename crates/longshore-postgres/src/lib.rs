@@ -619,6 +619,9 @@ impl Store for PgStore {
 
     async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
         filter.validate()?;
+        // One state and nothing else: a page of that state's own index,
+        // except queued tasks, the newest as a rule, whose first page the
+        // general statement finds at the top of the primary key.
         if let [state] = filter.states[..]
             && (TaskFilter {
                 states: Vec::new(),
@@ -626,14 +629,29 @@ impl Store for PgStore {
             })
             .filters_only_by_id()
         {
-            let rows = sqlx::query(sql::LIST_BY_STATE)
-                .bind(state.as_str())
-                .bind(filter.before)
-                .bind(filter.limit.max(0))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(from_sqlx)?;
-            return rows.iter().map(row::task).collect();
+            let query = match state {
+                TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled => Some(
+                    sqlx::query(sql::LIST_FINISHED_IN_STATE)
+                        .bind(filter.before)
+                        .bind(filter.limit.max(0))
+                        .bind(state.as_str()),
+                ),
+                TaskState::Running => Some(
+                    sqlx::query(sql::LIST_RUNNING)
+                        .bind(filter.before)
+                        .bind(filter.limit.max(0)),
+                ),
+                TaskState::Scheduled => Some(
+                    sqlx::query(sql::LIST_SCHEDULED)
+                        .bind(filter.before)
+                        .bind(filter.limit.max(0)),
+                ),
+                TaskState::Queued => None,
+            };
+            if let Some(query) = query {
+                let rows = query.fetch_all(&self.pool).await.map_err(from_sqlx)?;
+                return rows.iter().map(row::task).collect();
+            }
         }
         if filter.filters_only_by_id() {
             let rows = sqlx::query(sql::LIST_RECENT)

@@ -39,9 +39,11 @@ END;
 INSERT INTO longshore_task_counts (queue, actor, state, n)
 SELECT queue, actor, state, count(*) FROM longshore_tasks GROUP BY queue, actor, state;
 
--- The first page of the tasks in one state, newest first (`tasks list
--- --state S`): the state's range of this index, walked backwards. Without
--- it, a state whose tasks are few or old (failed tasks behind a million
--- newer queued ones; scheduled tasks when there are none) is found by
--- walking the whole history.
-CREATE INDEX longshore_tasks_state ON longshore_tasks (state, id);
+-- The first page of the finished tasks in one state, newest first
+-- (`tasks list --state failed`): the state's range of this index, walked
+-- backwards. Without it, failed tasks behind a million newer queued ones
+-- are found by walking past all of those. Only finished tasks have
+-- entries, so claims never write to it (the running and scheduled states
+-- have partial indexes of their own).
+CREATE INDEX longshore_tasks_finished_id ON longshore_tasks (state, id)
+    WHERE state IN ('succeeded', 'failed', 'cancelled');

@@ -1288,10 +1288,17 @@ impl Store for SqliteStore {
             sql::LIST_BY_SCHEDULE
         } else if filter.related_kind.is_some() {
             sql::LIST_BY_RELATED_KIND
-        } else if filter.states.len() == 1 {
-            sql::LIST_BY_STATE
         } else {
-            sql::LIST
+            match filter.states[..] {
+                [TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled] => {
+                    sql::LIST_FINISHED_IN_STATE
+                }
+                [TaskState::Running] => sql::LIST_RUNNING,
+                [TaskState::Scheduled] => sql::LIST_SCHEDULED,
+                // Queued tasks are the newest as a rule: the primary key's
+                // top has them.
+                _ => sql::LIST,
+            }
         };
         let mut query = sqlx::query(statement)
             .bind(to_json(&states)?)
@@ -1310,7 +1317,7 @@ impl Store for SqliteStore {
             .bind(filter.related_id.as_deref())
             .bind(filter.schedule.as_deref())
             .bind(now_us());
-        if statement == sql::LIST_BY_STATE {
+        if statement == sql::LIST_FINISHED_IN_STATE {
             query = query.bind(filter.states[0].as_str());
         }
         let rows = query

@@ -354,14 +354,41 @@ ORDER BY id DESC
 LIMIT ?5"
 );
 
-/// [`LIST`] of the tasks in one state `?17`, newest first
-/// (`longshore_tasks_state` (state, id), backwards), so that the first page
-/// of a state whose tasks are few or old does not walk the whole history.
-pub(crate) const LIST_BY_STATE: &str = concat!(
+/// [`LIST`] of the tasks in one finished state `?17`, newest first:
+/// `longshore_tasks_finished_id` (state, id), backwards (its WHERE clause
+/// repeated word for word), so that failed tasks behind a million newer
+/// queued ones are not found by walking past all of those.
+pub(crate) const LIST_FINISHED_IN_STATE: &str = concat!(
     "SELECT ",
     task_columns!(),
     " FROM longshore_tasks
-WHERE state = ?17 AND ",
+WHERE state = ?17 AND state IN ('succeeded', 'failed', 'cancelled') AND ",
+    list_filters!(),
+    "
+ORDER BY id DESC
+LIMIT ?5"
+);
+
+/// [`LIST`] of the running tasks: `longshore_tasks_lease`, whose entries
+/// are exactly the running tasks (at most the cluster's slots), sorted.
+pub(crate) const LIST_RUNNING: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM longshore_tasks INDEXED BY longshore_tasks_lease
+WHERE state = 'running' AND ",
+    list_filters!(),
+    "
+ORDER BY id DESC
+LIMIT ?5"
+);
+
+/// [`LIST`] of the scheduled tasks: `longshore_tasks_scheduled`, sorted
+/// (the cost follows the number of scheduled tasks).
+pub(crate) const LIST_SCHEDULED: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM longshore_tasks INDEXED BY longshore_tasks_scheduled
+WHERE state = 'scheduled' AND ",
     list_filters!(),
     "
 ORDER BY id DESC
