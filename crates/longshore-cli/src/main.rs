@@ -44,7 +44,7 @@ struct Cli {
     #[arg(long, global = true, value_name = "FILTER", env = "LONGSHORE_LOG")]
     log: Option<String>,
 
-    /// Work through this server's HTTP API instead of the database, e.g. http://10.0.0.5:8080 (tasks, enqueue, queues, workers list, schedules, settings) [env: LONGSHORE_SERVER]
+    /// Work through this server's HTTP API instead of the database, e.g. http://10.0.0.5:8080 (tasks, enqueue, queues, workers list, schedules, settings, tokens) [env: LONGSHORE_SERVER]
     #[arg(long, global = true, value_name = "URL")]
     server: Option<String>,
 
@@ -63,7 +63,6 @@ impl Command {
             Command::Serve(_) => Some("serve"),
             Command::Migrate => Some("migrate"),
             Command::Worker(_) => Some("worker"),
-            Command::Tokens(_) => Some("tokens"),
             Command::Bench(_) => Some("bench"),
             Command::Tasks(tasks::Command::Recount) => Some("tasks recount"),
             _ => None,
@@ -224,7 +223,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Workers(command) => workers::run(&settings, command, remote).await,
         Command::Schedules(command) => schedules::run(&settings, command, remote).await,
         Command::Settings(command) => runtime_settings::run(&settings, command, remote).await,
-        Command::Tokens(command) => tokens::run(&settings, command).await,
+        Command::Tokens(command) => tokens::run(&settings, command, remote).await,
         Command::Bench(args) => bench::run(&settings, args).await,
     }
 }

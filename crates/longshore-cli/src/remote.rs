@@ -187,7 +187,7 @@ impl Remote {
                 self.base
             ),
             StatusCode::FORBIDDEN => anyhow!(
-                "the token is a read token: this command changes something and needs an admin token \
+                "the token is a read token: this command changes something (or lists tokens) and needs an admin token \
                  (`longshore tokens create --name NAME --scope admin`)"
             ),
             // Longshore's answer to a route it does not have: the URL has a

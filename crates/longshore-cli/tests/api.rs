@@ -50,6 +50,7 @@ on_both_engines!(
     the_task_list_takes_every_filter_as_a_query_parameter,
     schedules_and_settings_change_through_the_api,
     bad_schedules_and_settings_are_refused_and_change_nothing,
+    tokens_are_created_listed_and_revoked_through_the_api_by_admins_only,
     a_worker_with_http_serves_the_api_metrics_and_health_checks,
     a_worker_refuses_one_address_for_http_and_metrics_and_serves_two,
 );
@@ -78,6 +79,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/schedules/{name}/run"),
     ("GET", "/api/v1/settings"),
     ("PUT", "/api/v1/settings/{key}"),
+    ("GET", "/api/v1/tokens"),
+    ("POST", "/api/v1/tokens"),
+    ("POST", "/api/v1/tokens/{name}/revoke"),
     ("GET", "/api/v1/openapi.json"),
 ];
 
@@ -333,8 +337,9 @@ async fn document(server: &Server) -> Value {
 
 /// Checks `value` against the document's schema `schema` (the parts of
 /// JSON Schema utoipa writes: `$ref`, `oneOf`, `type`, `properties`,
-/// `required`, `items`, `enum`, `format: uuid`); every object's keys must
-/// be known to its schema.
+/// `required`, `items`, `enum`, `format: uuid`, and `allOf` of objects,
+/// as a flattened field makes); every object's keys must be known to its
+/// schema.
 fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
     if let Some(reference) = schema["$ref"].as_str() {
         let name = reference.trim_start_matches("#/components/schemas/");
@@ -343,6 +348,26 @@ fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
             return Err(format!("{at}: no schema {name}"));
         }
         return conforms(doc, target, value, at);
+    }
+    if let Some(parts) = schema["allOf"].as_array() {
+        // One object schema with every part's properties and requirements.
+        let mut merged = json!({"type": "object", "properties": {}, "required": []});
+        for part in parts {
+            let mut part = part;
+            while let Some(reference) = part["$ref"].as_str() {
+                let name = reference.trim_start_matches("#/components/schemas/");
+                part = &doc["components"]["schemas"][name];
+            }
+            if let Some(properties) = part["properties"].as_object() {
+                for (key, property) in properties {
+                    merged["properties"][key] = property.clone();
+                }
+            }
+            for key in part["required"].as_array().into_iter().flatten() {
+                merged["required"].as_array_mut().unwrap().push(key.clone());
+            }
+        }
+        return conforms(doc, &merged, value, at);
     }
     if let Some(options) = schema["oneOf"].as_array().or(schema["anyOf"].as_array()) {
         return if options
@@ -723,7 +748,8 @@ async fn tokens_are_required_and_read_tokens_change_nothing(engine: Engine) {
                     .json(&json!({"actor": "noop"})),
             )
             .await;
-        if method == Method::GET {
+        // Reading the token list needs an admin token too.
+        if method == Method::GET && *template != "/api/v1/tokens" {
             assert_eq!(answer.status, 200, "{method} {path}: {}", answer.body);
         } else {
             answer.error(403, "forbidden");
@@ -1014,8 +1040,9 @@ async fn the_openapi_document_lists_exactly_the_routes_the_server_answers(engine
     assert_eq!(listed, expected);
 
     // Every documented path answers its documented methods and refuses the
-    // others as not allowed.
+    // others as not allowed (`probe` is a schedule and a token).
     add_probe(&env);
+    env.ok(&["tokens", "create", "--name", "probe", "--scope", "read"]);
     let id = server.enqueue(json!({"actor": "noop"}), 201).await;
 
     // An unknown query parameter on any route, and a body not sent as
@@ -1987,6 +2014,184 @@ impl Server {
         let content_type = content_type(response.headers());
         (status, content_type, response.text().await.unwrap())
     }
+}
+
+/// The token list as (name, scope, revoked) triples: what a refused
+/// request must leave as it was (a use moves `last_used_at`).
+async fn token_list(server: &Server) -> Vec<(String, String, bool)> {
+    let list = server.get("/api/v1/tokens").await.ok(200);
+    list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["scope"].as_str().unwrap().to_owned(),
+                !t["revoked_at"].is_null(),
+            )
+        })
+        .collect()
+}
+
+async fn tokens_are_created_listed_and_revoked_through_the_api_by_admins_only(engine: Engine) {
+    let env = Env::new(engine).await;
+    let server = Server::start(&env).await;
+    let doc = document(&server).await;
+
+    // Create: the secret once, in the answer; it authenticates at once.
+    let created = server
+        .post("/api/v1/tokens", &json!({"name": "ci", "scope": "read"}))
+        .await
+        .ok(201);
+    check_answer(&doc, "POST", "/api/v1/tokens", 201, &created);
+    assert_eq!(created["name"], "ci");
+    assert_eq!(created["scope"], "read");
+    assert_eq!(created["active"], true);
+    assert!(created["revoked_at"].is_null(), "{created}");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("ls_") && secret.len() == 46, "{secret}");
+    let answer = server
+        .send(server.request(Method::GET, "/api/v1/stats", Some(&secret)))
+        .await;
+    answer.ok(200);
+    let admin = server
+        .post("/api/v1/tokens", &json!({"name": "ops", "scope": "admin"}))
+        .await
+        .ok(201);
+    let admin_secret = admin["secret"].as_str().unwrap().to_owned();
+    // An admin token made through the API may make more.
+    let answer = server
+        .send(
+            server
+                .request(Method::POST, "/api/v1/tokens", Some(&admin_secret))
+                .json(&json!({"name": "ops.2", "scope": "read"})),
+        )
+        .await;
+    assert_eq!(answer.ok(201)["scope"], "read");
+
+    // List: every token, never a secret nor its hash; the CLI sees the same.
+    let list = server.get("/api/v1/tokens").await.ok(200);
+    check_answer(&doc, "GET", "/api/v1/tokens", 200, &list);
+    assert_eq!(
+        strings(&list["tokens"], "name"),
+        vec!["admin", "ci", "ops", "ops.2", "viewer"]
+    );
+    let text = list.to_string();
+    assert!(
+        !text.contains(&secret) && !text.contains("ls_") && !text.contains("hash"),
+        "{text}"
+    );
+    let listed = env.json(&["tokens", "list", "--json"]);
+    assert_eq!(strings(&listed, "name"), strings(&list["tokens"], "name"));
+    // Only the secrets' SHA-256 are stored.
+    let hashed = env
+        .observer()
+        .await
+        .i64("SELECT count(*) FROM longshore_tokens WHERE length(secret_hash) = 64")
+        .await;
+    assert_eq!(hashed, 5);
+
+    // Refusals: no token (401), a read token (403) on every route, GET too;
+    // a taken name (409), a bad scope or name (400), an unknown token
+    // (404). Each changes nothing.
+    let before = token_list(&server).await;
+    let routes = [
+        (Method::GET, "/api/v1/tokens", "/api/v1/tokens"),
+        (Method::POST, "/api/v1/tokens", "/api/v1/tokens"),
+        (
+            Method::POST,
+            "/api/v1/tokens/ci/revoke",
+            "/api/v1/tokens/{name}/revoke",
+        ),
+    ];
+    for (method, path, template) in &routes {
+        let body = json!({"name": "sneaky", "scope": "admin"});
+        let answer = server
+            .send(server.request(method.clone(), path, None).json(&body))
+            .await;
+        answer.error(401, "unauthorized");
+        for token in [&server.read, &secret] {
+            let answer = server
+                .send(
+                    server
+                        .request(method.clone(), path, Some(token))
+                        .json(&body),
+                )
+                .await;
+            answer.error(403, "forbidden");
+            check_answer(&doc, method.as_str(), template, 403, &answer.body);
+        }
+    }
+    let refusals: &[(Value, u16, &str)] = &[
+        (json!({"name": "ci", "scope": "admin"}), 409, "conflict"),
+        (json!({"name": "viewer", "scope": "read"}), 409, "conflict"),
+        (json!({"name": "x", "scope": "write"}), 400, "invalid_body"),
+        (json!({"name": "x"}), 400, "invalid_body"),
+        (
+            json!({"name": "x", "scope": "read", "secret": "ls_mine"}),
+            400,
+            "invalid_body",
+        ),
+        (
+            json!({"name": "c i", "scope": "read"}),
+            400,
+            "invalid_input",
+        ),
+        (json!({"name": "", "scope": "read"}), 400, "invalid_input"),
+    ];
+    for (body, status, code) in refusals {
+        let answer = server.post("/api/v1/tokens", body).await;
+        answer.error(*status, code);
+        check_answer(&doc, "POST", "/api/v1/tokens", *status, &answer.body);
+    }
+    let conflict = server
+        .post("/api/v1/tokens", &json!({"name": "ci", "scope": "read"}))
+        .await;
+    let message = conflict.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("`ci` exists already"), "{message}");
+    let unknown = server
+        .post("/api/v1/tokens/nobody/revoke", &json!({}))
+        .await;
+    unknown.error(404, "token_not_found");
+    check_answer(
+        &doc,
+        "POST",
+        "/api/v1/tokens/{name}/revoke",
+        404,
+        &unknown.body,
+    );
+    assert_eq!(token_list(&server).await, before);
+
+    // Revoke: the token as it is now; refused from that moment; a second
+    // revocation keeps the first time.
+    let revoked = server
+        .post("/api/v1/tokens/ci/revoke", &json!({}))
+        .await
+        .ok(200);
+    check_answer(&doc, "POST", "/api/v1/tokens/{name}/revoke", 200, &revoked);
+    assert_eq!(revoked["name"], "ci");
+    assert_eq!(revoked["active"], false);
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    assert!(revoked.get("secret").is_none(), "{revoked}");
+    let answer = server
+        .send(server.request(Method::GET, "/api/v1/stats", Some(&secret)))
+        .await;
+    answer.error(401, "unauthorized");
+    let again = server
+        .post("/api/v1/tokens/ci/revoke", &json!({}))
+        .await
+        .ok(200);
+    assert_eq!(again["revoked_at"], revoked["revoked_at"]);
+    // Its name stays taken.
+    server
+        .post("/api/v1/tokens", &json!({"name": "ci", "scope": "read"}))
+        .await
+        .error(409, "conflict");
+    let out = env.ok(&["tokens", "list"]);
+    let ci = out.lines().find(|l| l.starts_with("ci ")).unwrap();
+    assert!(!ci.trim_end().ends_with('-'), "{out}");
+    server.stop().await;
 }
 
 async fn a_worker_with_http_serves_the_api_metrics_and_health_checks(engine: Engine) {

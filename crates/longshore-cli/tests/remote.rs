@@ -41,6 +41,7 @@ on_both_engines!(
     every_remote_command_prints_what_the_database_path_prints,
     tokens_and_servers_that_fail_end_in_one_line,
     schedule_and_settings_commands_print_the_same_both_ways,
+    token_commands_print_the_same_both_ways,
 );
 
 /// A running `longshore serve` whose worker serves only queue `run`, with
@@ -505,10 +506,23 @@ async fn tokens_and_servers_that_fail_end_in_one_line(engine: Engine) {
         &["queues", "pause", "held"],
         &["queues", "flush", "held", "--yes"],
         &["enqueue", "noop"],
+        // The token list names every credential: admin only, reading too.
+        &["tokens", "list"],
+        &["tokens", "list", "--json"],
+        &["tokens", "create", "--name", "sneaky", "--scope", "admin"],
+        &["tokens", "revoke", "admin"],
     ] {
         let out = remote(&env, &server.base, Some(&server.read), args);
         one_line(&out, "read token");
     }
+    let tokens = env.json(&["tokens", "list", "--json"]);
+    let names: Vec<(&str, bool)> = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["active"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(names, vec![("admin", true), ("viewer", true)]);
     assert_eq!(
         env.json(&["tasks", "list", "--json"])
             .as_array()
@@ -576,7 +590,7 @@ async fn tokens_and_servers_that_fail_end_in_one_line(engine: Engine) {
     );
 
     // Commands that need the database say so, and touch no server.
-    for args in [&["tokens", "list"][..], &["migrate"], &["worker"]] {
+    for args in [&["tasks", "recount"][..], &["migrate"], &["worker"]] {
         one_line(
             &remote(&env, &gone, Some(&server.admin), args),
             "needs the database",
@@ -908,5 +922,83 @@ async fn schedule_and_settings_commands_print_the_same_both_ways(engine: Engine)
         text(&out.stderr)
     );
     assert_eq!(env.ok(&["settings", "get", "max_running"]).trim(), "none");
+    server.stop().await;
+}
+
+async fn token_commands_print_the_same_both_ways(engine: Engine) {
+    let env = Env::new(engine).await;
+    let server = Server::start(&env).await;
+
+    // Create: the secret alone on stdout, the warning on stderr, both ways.
+    let direct = env.run(&["tokens", "create", "--name", "d1", "--scope", "read"]);
+    let through = remote(
+        &env,
+        &server.base,
+        Some(&server.admin),
+        &["tokens", "create", "--name", "t1", "--scope", "read"],
+    );
+    for out in [&direct, &through] {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let secret = text(&out.stdout);
+        assert_eq!(secret.lines().count(), 1, "{secret}");
+        assert!(secret.starts_with("ls_"), "{secret}");
+    }
+    assert_eq!(
+        text(&direct.stderr).replace("d1", "X"),
+        text(&through.stderr).replace("t1", "X")
+    );
+    assert!(
+        text(&through.stderr).contains("shown this once only"),
+        "{}",
+        text(&through.stderr)
+    );
+    // The secret made through the server works there.
+    let secret = text(&through.stdout).trim().to_owned();
+    let out = remote(&env, &server.base, Some(&secret), &["tasks", "stats"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // Refusals end in the same line both ways.
+    for args in [
+        &["tokens", "create", "--name", "d1", "--scope", "admin"][..],
+        &["tokens", "create", "--name", "t1", "--scope", "admin"],
+        &["tokens", "create", "--name", "a b", "--scope", "admin"],
+        &["tokens", "revoke", "nobody"],
+    ] {
+        same(&env, &server, args);
+    }
+
+    // Revoke: the same line but for the name and time.
+    let d = env.ok(&["tokens", "revoke", "d1"]);
+    let out = remote(
+        &env,
+        &server.base,
+        Some(&server.admin),
+        &["tokens", "revoke", "t1"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let t = text(&out.stdout);
+    let shape = |line: &str, name: &str| {
+        line.replace(name, "X")
+            .split(" at ")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(shape(&d, "d1"), shape(&t, "t1"));
+    assert_eq!(shape(&t, "t1"), "token X (read) revoked");
+    let out = remote(&env, &server.base, Some(&secret), &["tasks", "stats"]);
+    assert!(!out.status.success());
+    // Revoking again prints the first revocation's time, both ways.
+    same(&env, &server, &["tokens", "revoke", "t1"]);
+
+    // List: the table and the JSON, once every token's last use is
+    // recorded (a use is recorded at most once a minute).
+    let _ = remote(&env, &server.base, Some(&server.admin), &["tokens", "list"]);
+    let table = same(&env, &server, &["tokens", "list"]);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert_eq!(table.lines().count(), 5, "{table}");
+    let list = same_json(&env, &server, &["tokens", "list", "--json"], unchanged);
+    let text = list.to_string();
+    assert!(!text.contains(&secret) && !text.contains("hash"), "{text}");
     server.stop().await;
 }

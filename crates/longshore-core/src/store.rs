@@ -693,9 +693,10 @@ pub trait Store: Send + Sync + 'static {
     async fn queue_depths(&self) -> Result<Vec<StatsRow>, StoreError>;
 
     /// Folds the count changes that task writes appended since the last
-    /// fold into the counts' totals, and returns how many change rows it
-    /// folded. Counts are exact either way; folding keeps reading them
-    /// cheap. The maintenance leader calls it every pass. Engines that
+    /// fold into the counts' totals, and returns how many groups (queue,
+    /// actor, state) of totals it changed (0: nothing to fold, or changes
+    /// that cancelled out). Counts are exact either way; folding keeps
+    /// reading them cheap. The maintenance leader calls it every pass. Engines that
     /// update the totals in place (SQLite) have nothing to fold.
     async fn fold_counts(&self) -> Result<u64, StoreError>;
 

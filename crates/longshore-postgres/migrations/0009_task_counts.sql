@@ -60,10 +60,12 @@ BEGIN
 END
 $$;
 
+-- Changes first: that waits for a fold in progress (which holds change
+-- rows), so the totals deleted next include what it added.
 CREATE FUNCTION longshore_count_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM longshore_task_counts;
     DELETE FROM longshore_task_count_changes;
+    DELETE FROM longshore_task_counts;
     RETURN NULL;
 END
 $$;

@@ -468,6 +468,9 @@ LIMIT $5"
 /// planner walk the primary key instead, expecting the state's tasks to be
 /// spread evenly over it — a walk past a million newer queued tasks before
 /// the first failed one, measured at 180 ms.
+/// (`before` absent means below the greatest uuid: no task has it, as
+/// the store makes version 7 ids; written so, unlike `$1 IS NULL OR id <
+/// $1`, it bounds the index scan under a generic plan.)
 macro_rules! list_page_where {
     ($condition:literal) => {
         concat!(

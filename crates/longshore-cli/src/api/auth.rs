@@ -2,7 +2,9 @@
 //!
 //! The scope a request needs follows from its method, so that no route can
 //! forget to ask for it: `GET`, `HEAD` and `OPTIONS` change nothing and need
-//! a `read` token; every other method needs an `admin` one.
+//! a `read` token; every other method needs an `admin` one. The one
+//! exception is by path: reading the token list needs `admin` too (see
+//! [`ADMIN_ONLY_READS`]).
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -14,9 +16,17 @@ use longshore::core::{TokenInfo, TokenScope, TokenSecret};
 use super::ApiState;
 use super::error::{ApiError, ErrorCode};
 
-/// The scope a request with `method` needs.
-pub(crate) fn needed_scope(method: &Method) -> TokenScope {
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+/// The routes that need an admin token even to read. The token list
+/// changes nothing, but it names every credential and its scope: a read
+/// token's holder would learn which admin tokens exist to go after (and
+/// when new ones appear), which is more than "look at the tasks" should
+/// grant.
+const ADMIN_ONLY_READS: &[&str] = &["/api/v1/tokens"];
+
+/// The scope a request with `method` on `path` needs.
+pub(crate) fn needed_scope(method: &Method, path: &str) -> TokenScope {
+    let reads = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if reads && !ADMIN_ONLY_READS.contains(&path) {
         TokenScope::Read
     } else {
         TokenScope::Admin
@@ -31,7 +41,7 @@ pub(crate) async fn require_token(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let needed = needed_scope(request.method());
+    let needed = needed_scope(request.method(), request.uri().path());
     let header = request.headers().get(header::AUTHORIZATION).cloned();
     let token = authenticate(&api, header).await?;
     if !token.scope.allows(needed) {
@@ -98,10 +108,18 @@ mod tests {
 
     #[test]
     fn only_reading_methods_make_do_with_read() {
-        assert_eq!(needed_scope(&Method::GET), TokenScope::Read);
-        assert_eq!(needed_scope(&Method::HEAD), TokenScope::Read);
+        let path = "/api/v1/tasks";
+        assert_eq!(needed_scope(&Method::GET, path), TokenScope::Read);
+        assert_eq!(needed_scope(&Method::HEAD, path), TokenScope::Read);
         for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
-            assert_eq!(needed_scope(&method), TokenScope::Admin);
+            assert_eq!(needed_scope(&method, path), TokenScope::Admin);
+        }
+    }
+
+    #[test]
+    fn reading_the_token_list_needs_admin() {
+        for method in [Method::GET, Method::HEAD, Method::POST] {
+            assert_eq!(needed_scope(&method, "/api/v1/tokens"), TokenScope::Admin);
         }
     }
 }

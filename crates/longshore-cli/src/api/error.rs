@@ -32,6 +32,8 @@ pub(crate) enum ErrorCode {
     TaskNotFound,
     /// 404: no schedule has this name.
     ScheduleNotFound,
+    /// 404: no API token has this name.
+    TokenNotFound,
     /// 400: the body is not JSON.
     InvalidJson,
     /// 400: the body is JSON of the wrong shape (an unknown or missing
@@ -151,7 +153,7 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidState { .. } => (S::CONFLICT, ErrorCode::InvalidState),
             StoreError::UniqueConflict { .. } => (S::CONFLICT, ErrorCode::UniqueConflict),
             StoreError::ScheduleNotFound(_) => (S::NOT_FOUND, ErrorCode::ScheduleNotFound),
-            StoreError::TokenNotFound(_) => (S::NOT_FOUND, ErrorCode::NotFound),
+            StoreError::TokenNotFound(_) => (S::NOT_FOUND, ErrorCode::TokenNotFound),
             StoreError::ScheduleExists(_) | StoreError::TokenExists(_) => {
                 (S::CONFLICT, ErrorCode::Conflict)
             }

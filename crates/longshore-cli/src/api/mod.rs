@@ -2,7 +2,7 @@
 //! `longshore worker --http`.
 //!
 //! Every route needs a bearer token (see [`auth`]); reading needs a `read`
-//! token, changing anything an `admin` one. Bodies and answers are JSON;
+//! token, changing anything (or reading the token list) an `admin` one. Bodies and answers are JSON;
 //! every error is `{"error": {"code", "message"}}` (see [`error`]). The
 //! OpenAPI document at `/api/v1/openapi.json` is generated from the
 //! handlers' annotations here, and a test checks it against the running
@@ -17,6 +17,7 @@ mod queues;
 mod schedules;
 mod settings;
 mod tasks;
+mod tokens;
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -63,7 +64,7 @@ pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metric
         default_max_attempts: settings.retry.max_attempts,
         metrics,
     };
-    let routes: [(&'static str, MethodRouter<ApiState>); 18] = [
+    let routes: [(&'static str, MethodRouter<ApiState>); 20] = [
         (
             "/api/v1/tasks",
             get(tasks::list).post(tasks::enqueue).delete(tasks::delete),
@@ -92,6 +93,8 @@ pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metric
         ("/api/v1/schedules/{name}/run", post(schedules::run)),
         ("/api/v1/settings", get(settings::list)),
         ("/api/v1/settings/{key}", put(settings::set)),
+        ("/api/v1/tokens", get(tokens::list).post(tokens::create)),
+        ("/api/v1/tokens/{name}/revoke", post(tokens::revoke)),
         ("/api/v1/openapi.json", get(openapi)),
     ];
     routes
@@ -122,10 +125,10 @@ pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metric
 #[openapi(
     info(
         title = "Longshore API",
-        description = "Inspect and steer a Longshore cluster: tasks, queues, workers, schedules, runtime settings. \
+        description = "Inspect and steer a Longshore cluster: tasks, queues, workers, schedules, runtime settings, API tokens. \
             Every route needs `Authorization: Bearer <token>` (create one with \
             `longshore tokens create`): a `read` token for GET, an `admin` token for \
-            anything that changes something. Every error is \
+            anything that changes something and for the token list. Every error is \
             `{\"error\": {\"code\": \"…\", \"message\": \"…\"}}` with a stable code."
     ),
     paths(
@@ -151,6 +154,9 @@ pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metric
         schedules::delete,
         settings::list,
         settings::set,
+        tokens::list,
+        tokens::create,
+        tokens::revoke,
         openapi,
     ),
     modifiers(&BearerToken, &CommonAnswers),
@@ -162,6 +168,7 @@ pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metric
         (name = "workers", description = "Live worker nodes and capacity"),
         (name = "schedules", description = "Cron schedules: list, show, create, change, pause, resume, run by hand, delete"),
         (name = "settings", description = "Runtime settings every node follows: caps on running tasks"),
+        (name = "tokens", description = "The API's bearer tokens: list, create, revoke (admin only, listing too)"),
         (name = "meta", description = "This document"),
     )
 )]

@@ -185,6 +185,10 @@ pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
     if args.concurrency == 0 || args.bulk_tasks == 0 || args.latency_tasks == 0 {
         bail!("--concurrency, --bulk-tasks and --latency-tasks must be at least 1");
     }
+    if args.workloads.contains(&Workload::F) && args.workloads.iter().any(|w| *w != Workload::F) {
+        // F's history must be all the scratch database holds.
+        bail!("workload f runs alone: give --workloads f");
+    }
     let durable = settings.database.durable_hot_path;
     let report = match Database::from_settings(settings)? {
         Database::Postgres { url } => on_postgres(&url, &args, durable).await?,

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use longshore::Store;
-use longshore::core::{TokenScope, TokenSecret};
+use longshore::core::{StatsKey, TokenScope, TokenSecret};
 use longshore::metrics::Metrics;
+use longshore::{Store, TaskState};
 use serde::Serialize;
 use sqlx::{Connection, PgPool, SqliteConnection};
 
@@ -28,6 +28,9 @@ const FAILED_ONE_IN: i64 = 50;
 const CHUNK: i64 = 500_000;
 /// Timed requests per call, after two untimed ones.
 const REPEAT: usize = 20;
+/// Single enqueues (one count change row each) left unfolded for the last
+/// call.
+const UNFOLDED: usize = 10_000;
 
 /// Where workload F writes its history.
 pub(super) enum Filler {
@@ -100,6 +103,22 @@ pub(super) async fn run(
     let fill_seconds = start.elapsed().as_secs_f64();
     // What the maintenance leader does every pass.
     store.fold_counts().await?;
+    // What the database holds, as the counts say (checked, not assumed).
+    let mut held_finished = 0;
+    let mut held_queued = 0;
+    for row in store.stats(StatsKey::State).await? {
+        if row.state.is_terminal() {
+            held_finished += row.count;
+        } else if row.state == TaskState::Queued {
+            held_queued += row.count;
+        }
+    }
+    if (held_finished, held_queued) != (finished, queued) {
+        bail!(
+            "F: the database holds {held_finished} finished and {held_queued} queued tasks, \
+             not {finished} and {queued}"
+        );
+    }
     tracing::info!(seconds = fill_seconds, "F: history written; timing the API");
 
     let secret = TokenSecret::generate().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -113,25 +132,7 @@ pub(super) async fn run(
     let client = reqwest::Client::new();
     let mut calls = Vec::new();
     for &(call, path) in CALLS {
-        let mut millis = Vec::with_capacity(REPEAT);
-        for i in 0..REPEAT + 2 {
-            let at = Instant::now();
-            let answer = client
-                .get(format!("{base}{path}"))
-                .bearer_auth(secret.expose())
-                .send()
-                .await
-                .with_context(|| format!("F: {path}"))?;
-            let status = answer.status();
-            answer.bytes().await?;
-            if !status.is_success() {
-                bail!("F: {path} answered {status}");
-            }
-            if i >= 2 {
-                millis.push(at.elapsed().as_secs_f64() * 1e3);
-            }
-        }
-        millis.sort_by(f64::total_cmp);
+        let millis = time_calls(&client, &base, &secret, path).await?;
         calls.push(CallReport {
             call,
             path,
@@ -139,6 +140,25 @@ pub(super) async fn run(
             max_ms: millis.last().copied().unwrap_or(0.0),
         });
     }
+    // The counts between two folds: each of these enqueues appends a
+    // change row that the stats read sums until the leader folds it (no
+    // leader runs here).
+    let unfolded = UNFOLDED;
+    for _ in 0..unfolded {
+        store
+            .enqueue(vec![longshore::NewTask::new(
+                "bench",
+                serde_json::json!({}),
+            )])
+            .await?;
+    }
+    let millis = time_calls(&client, &base, &secret, "/api/v1/stats?by=queue").await?;
+    calls.push(CallReport {
+        call: "stats by queue, 10,000 changes not folded",
+        path: "/api/v1/stats?by=queue",
+        median_ms: millis[millis.len() / 2],
+        max_ms: millis.last().copied().unwrap_or(0.0),
+    });
     server.abort();
     Ok(HistoryReport {
         finished,
@@ -146,6 +166,36 @@ pub(super) async fn run(
         fill_seconds,
         calls,
     })
+}
+
+/// `path` requested REPEAT times after two untimed requests: the times
+/// in milliseconds, sorted.
+async fn time_calls(
+    client: &reqwest::Client,
+    base: &str,
+    secret: &TokenSecret,
+    path: &str,
+) -> anyhow::Result<Vec<f64>> {
+    let mut millis = Vec::with_capacity(REPEAT);
+    for i in 0..REPEAT + 2 {
+        let at = Instant::now();
+        let answer = client
+            .get(format!("{base}{path}"))
+            .bearer_auth(secret.expose())
+            .send()
+            .await
+            .with_context(|| format!("F: {path}"))?;
+        let status = answer.status();
+        answer.bytes().await?;
+        if !status.is_success() {
+            bail!("F: {path} answered {status}");
+        }
+        if i >= 2 {
+            millis.push(at.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    millis.sort_by(f64::total_cmp);
+    Ok(millis)
 }
 
 /// Writes `finished` finished tasks, then `queued` queued ones, created a

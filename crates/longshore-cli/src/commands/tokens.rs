@@ -1,12 +1,17 @@
-//! `longshore tokens …`: the bearer tokens of the HTTP API. A token's
-//! secret is printed once, when it is created; only its hash is stored.
+//! `longshore tokens …`: the bearer tokens of the HTTP API, in the
+//! database or through a server's API (`--server`, with an admin token).
+//! A token's secret is printed once, when it is created; only its hash is
+//! stored.
 
 use anyhow::Context;
+use longshore::Store;
 use longshore::core::{TokenInfo, TokenScope, TokenSecret};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::Missing;
+use super::Source;
 use crate::output;
+use crate::remote::Remote;
 use crate::settings::Settings;
 
 #[derive(clap::Subcommand)]
@@ -34,7 +39,10 @@ pub(crate) enum Command {
     },
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+/// What a token may do: `read` looks at everything and changes nothing;
+/// `admin` may also change things (and see the tokens).
+#[derive(Clone, Copy, clap::ValueEnum, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Scope {
     Read,
     Admin,
@@ -49,6 +57,43 @@ impl From<Scope> for TokenScope {
     }
 }
 
+impl From<TokenScope> for Scope {
+    fn from(scope: TokenScope) -> Scope {
+        match scope {
+            TokenScope::Read => Scope::Read,
+            TokenScope::Admin => Scope::Admin,
+        }
+    }
+}
+
+/// Creates token `name` with a new secret, of which only the hash is
+/// stored; the name is checked before the database is touched. What
+/// `tokens create` and `POST /api/v1/tokens` both do.
+pub(crate) async fn create(
+    store: &dyn Store,
+    name: &str,
+    scope: TokenScope,
+) -> anyhow::Result<(TokenInfo, TokenSecret)> {
+    TokenInfo::check_name(name)?;
+    let secret = TokenSecret::generate()?;
+    let token = store.create_token(name, scope, &secret.hash()).await?;
+    Ok((token, secret))
+}
+
+/// The API's answer to a creation: the token and its secret.
+#[derive(Deserialize)]
+struct Created {
+    #[serde(flatten)]
+    token: TokenInfo,
+    secret: String,
+}
+
+/// The API's token list.
+#[derive(Deserialize)]
+struct ApiTokens {
+    tokens: Vec<TokenInfo>,
+}
+
 /// One token as `list --json` prints it.
 #[derive(Serialize)]
 struct TokenJson<'a> {
@@ -57,18 +102,31 @@ struct TokenJson<'a> {
     active: bool,
 }
 
-pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    settings: &Settings,
+    command: Command,
+    remote: Option<Remote>,
+) -> anyhow::Result<()> {
     match command {
         Command::Create { name, scope } => {
-            // The name is checked before the database is touched.
+            // The name is checked before the database or server is asked.
             TokenInfo::check_name(&name)?;
-            let secret = TokenSecret::generate()?;
-            let store = super::connect(settings, Missing::Refuse).await?;
-            let token = store
-                .create_token(&name, scope.into(), &secret.hash())
-                .await
-                .with_context(|| format!("cannot create token {name}"))?;
-            println!("{}", secret.expose());
+            let refused = || format!("cannot create token {name}");
+            let (token, secret) = match Source::open(settings, remote).await? {
+                Source::Db(store) => {
+                    let (token, secret) = create(store.as_ref(), &name, scope.into())
+                        .await
+                        .with_context(refused)?;
+                    (token, secret.expose().to_owned())
+                }
+                Source::Api(api) => {
+                    let body = serde_json::json!({ "name": name, "scope": scope });
+                    let created: Created =
+                        api.post(&["tokens"], &body).await.with_context(refused)?;
+                    (created.token, created.secret)
+                }
+            };
+            println!("{secret}");
             eprintln!(
                 "created {} token {}: the line above is its secret, shown this once only; \
                  store it now (send it as `Authorization: Bearer <secret>`)",
@@ -76,8 +134,10 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
             );
         }
         Command::List { json } => {
-            let store = super::connect(settings, Missing::Refuse).await?;
-            let tokens = store.tokens().await?;
+            let tokens = match Source::open(settings, remote).await? {
+                Source::Db(store) => store.tokens().await?,
+                Source::Api(api) => api.get::<ApiTokens>(&["tokens"], &[]).await?.tokens,
+            };
             if json {
                 let list: Vec<TokenJson<'_>> = tokens
                     .iter()
@@ -104,8 +164,13 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
             output::table(&["NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED"], &rows);
         }
         Command::Revoke { name } => {
-            let store = super::connect(settings, Missing::Refuse).await?;
-            let token = store.revoke_token(&name).await?;
+            let token = match Source::open(settings, remote).await? {
+                Source::Db(store) => store.revoke_token(&name).await?,
+                Source::Api(api) => {
+                    api.post(&["tokens", &name, "revoke"], &serde_json::json!({}))
+                        .await?
+                }
+            };
             // The first revocation's time: an earlier one shows as such.
             println!(
                 "token {} ({}) revoked at {}",
