@@ -204,19 +204,25 @@ async fn time_calls(
 async fn fill(filler: &Filler, finished: i64, queued: i64) -> anyhow::Result<()> {
     let total = finished + queued;
     let first_ms = chrono::Utc::now().timestamp_millis() - total - 1000;
+    // The same arguments, in the same places, for either engine's query.
+    macro_rules! bind_fill {
+        ($query:expr, $done:expr, $end:expr) => {
+            $query
+                .bind($done)
+                .bind($end - 1)
+                .bind(finished)
+                .bind(first_ms)
+                .bind(QUEUES)
+                .bind(ACTORS)
+                .bind(FAILED_ONE_IN)
+        };
+    }
     let mut done = 0;
     while done < total {
         let end = (done + CHUNK).min(total);
         match filler {
             Filler::Postgres(pool) => {
-                sqlx::query(PG_FILL)
-                    .bind(done)
-                    .bind(end - 1)
-                    .bind(finished)
-                    .bind(first_ms)
-                    .bind(QUEUES)
-                    .bind(ACTORS)
-                    .bind(FAILED_ONE_IN)
+                bind_fill!(sqlx::query(PG_FILL), done, end)
                     .execute(pool)
                     .await
                     .context("F: filling PostgreSQL")?;
@@ -225,14 +231,7 @@ async fn fill(filler: &Filler, finished: i64, queued: i64) -> anyhow::Result<()>
                 let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
                     .await
                     .context("F: opening the SQLite file")?;
-                sqlx::query(SQLITE_FILL)
-                    .bind(done)
-                    .bind(end - 1)
-                    .bind(finished)
-                    .bind(first_ms)
-                    .bind(QUEUES)
-                    .bind(ACTORS)
-                    .bind(FAILED_ONE_IN)
+                bind_fill!(sqlx::query(SQLITE_FILL), done, end)
                     .execute(&mut conn)
                     .await
                     .context("F: filling SQLite")?;
