@@ -40,6 +40,7 @@ on_both_engines!(
     serve_counts_what_it_ran_and_gauges_the_queues_from_the_store,
     worker_metrics_addr_answers_metrics_and_health_checks_through_the_drain,
     a_taken_metrics_address_stops_the_worker_before_it_claims,
+    api_requests_are_counted_by_route_template_and_status,
 );
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -342,4 +343,78 @@ async fn a_taken_metrics_address_stops_the_worker_before_it_claims(engine: Engin
     );
     assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
     assert_eq!(env.count("queued").await, 1);
+}
+
+/// Each API request is counted by method, route template (an id in the
+/// path makes no series of its own) and status, refusals too; the probes
+/// are not API requests.
+async fn api_requests_are_counted_by_route_template_and_status(engine: Engine) {
+    let env = Env::new(engine).await;
+    let read = env
+        .ok(&["tokens", "create", "--name", "reader", "--scope", "read"])
+        .trim()
+        .to_owned();
+    let mut cmd = env.cmd();
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut serve = Proc::spawn(cmd);
+    let line = serve.stdout_line(Duration::from_secs(30));
+    let base = format!("http://{}", address_in(&line, "listening on http://"));
+    let client = client();
+    let get = |path: &str, token: Option<&str>| {
+        let mut request = client.get(format!("{base}{path}"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(get("/api/v1/stats", Some(&read)).await, 200);
+    assert_eq!(get("/api/v1/stats", Some(&read)).await, 200);
+    assert_eq!(get("/api/v1/stats", None).await, 401);
+    let missing = "/api/v1/tasks/0190a3b4-0000-7000-8000-000000000000";
+    assert_eq!(get(missing, Some(&read)).await, 404);
+    assert_eq!(get("/api/v1/nothing-here", Some(&read)).await, 404);
+    let denied = client
+        .post(format!("{base}/api/v1/queues/q/pause"))
+        .bearer_auth(&read)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(denied, 403);
+
+    let text = scrape(&client, &base).await;
+    let requests = |method: &str, route: &str, status: u16| {
+        sample(
+            &text,
+            &format!(
+                "longshore_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}}"
+            ),
+        )
+    };
+    assert_eq!(requests("GET", "/api/v1/stats", 200), Some(2.0), "{text}");
+    assert_eq!(requests("GET", "/api/v1/stats", 401), Some(1.0), "{text}");
+    assert_eq!(
+        requests("GET", "/api/v1/tasks/{id}", 404),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(requests("GET", "unmatched", 404), Some(1.0), "{text}");
+    assert_eq!(
+        requests("POST", "/api/v1/queues/{name}/pause", 403),
+        Some(1.0),
+        "{text}"
+    );
+    let timed = sample(
+        &text,
+        "longshore_http_request_duration_seconds_count{method=\"GET\",route=\"/api/v1/stats\"}",
+    );
+    assert_eq!(timed, Some(3.0), "{text}");
+    // The probes and the scrape itself are not API requests.
+    assert!(!text.contains("route=\"/metrics\""), "{text}");
+    serve.signal("TERM");
+    let status = serve.exit_within(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status}: {}", serve.stderr());
 }

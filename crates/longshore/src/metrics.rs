@@ -89,6 +89,26 @@ struct RoleLabels {
     role: &'static str,
 }
 
+/// An HTTP API request: its method, its route's template (not the path:
+/// `/api/v1/tasks/{id}`, so that ids do not make series) and the status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: &'static str,
+    route: String,
+}
+
+/// Upper bounds of the API request duration buckets, in seconds.
+const REQUEST_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
 type TaskCounters = Family<TaskLabels, Counter>;
 
 /// The metrics of one process. Cheap to clone: every clone counts into the
@@ -112,6 +132,8 @@ struct Inner {
     rescued: Counter,
     slots: Gauge,
     leader: Family<RoleLabels, Gauge>,
+    requests: Family<RequestLabels, Counter>,
+    request_duration: Family<RouteLabels, Histogram>,
     cluster: Option<Arc<Cluster>>,
 }
 
@@ -219,6 +241,20 @@ impl Metrics {
             "1 while a worker of this process holds the cluster role (maintenance, scheduler)",
             leader.clone(),
         );
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP API requests this process answered, by method, route and status",
+            requests.clone(),
+        );
+        let request_duration = Family::<RouteLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(REQUEST_BUCKETS)) as fn() -> Histogram,
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "How long this process took to answer HTTP API requests, by method and route",
+            request_duration.clone(),
+        );
         if let Some(cluster) = &cluster {
             registry.register_collector(Box::new(cluster.clone()));
         }
@@ -237,9 +273,43 @@ impl Metrics {
                 rescued,
                 slots,
                 leader,
+                requests,
+                request_duration,
                 cluster,
             }),
         }
+    }
+
+    /// Counts one HTTP API request answered with `status` after
+    /// `elapsed`. `route` is the matched route's template (`unmatched`
+    /// when none matched); methods other than the usual ones are counted
+    /// as `other`, so that neither can make series without bound.
+    pub fn http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let method = match method {
+            "GET" => "GET",
+            "HEAD" => "HEAD",
+            "POST" => "POST",
+            "PUT" => "PUT",
+            "PATCH" => "PATCH",
+            "DELETE" => "DELETE",
+            "OPTIONS" => "OPTIONS",
+            _ => "other",
+        };
+        self.inner
+            .requests
+            .get_or_create(&RequestLabels {
+                method,
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.inner
+            .request_duration
+            .get_or_create(&RouteLabels {
+                method,
+                route: route.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Every metric in the OpenMetrics text format, ending with `# EOF`.

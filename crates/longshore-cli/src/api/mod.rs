@@ -114,10 +114,39 @@ pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metric
             state.clone(),
             auth::require_token,
         ))
-        .layer(DefaultBodyLimit::max(settings.http.max_body_bytes))
+        // Before the layers below, so that they wrap the fallbacks too.
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(settings.http.max_body_bytes))
+        // Outermost, so that refusals (401, 403, 400, 404, 413) are counted
+        // too.
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .with_state(state)
+}
+
+/// Counts each request in the process's metrics
+/// (`longshore_http_requests_total`, `longshore_http_request_duration_seconds`)
+/// by its route's template; requests no route matched count as
+/// `unmatched`.
+async fn count_request(
+    axum::extract::State(api): axum::extract::State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().clone();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    api.metrics.http_request(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
 }
 
 /// The API's OpenAPI document, from the handlers' annotations.
