@@ -133,6 +133,20 @@ async fn scrape_until(
     }
 }
 
+/// `longshore serve` on a free port with `args`: the process and its
+/// base URL, once it says where it listens.
+fn spawn_serve(env: &Env, args: &[&str]) -> (Proc, String) {
+    let mut cmd = env.cmd();
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut serve = Proc::spawn(cmd);
+    let line = serve.stdout_line(Duration::from_secs(30));
+    let base = format!("http://{}", address_in(&line, "listening on http://"));
+    (serve, base)
+}
+
 async fn serve_counts_what_it_ran_and_gauges_the_queues_from_the_store(engine: Engine) {
     let env = Env::new(engine).await;
     let admin = env
@@ -140,19 +154,7 @@ async fn serve_counts_what_it_ran_and_gauges_the_queues_from_the_store(engine: E
         .trim()
         .to_owned();
     env.ok(&["queues", "pause", "held"]);
-    let mut cmd = env.cmd();
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--queues",
-        "default,mail,held",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut serve = Proc::spawn(cmd);
-    let line = serve.stdout_line(Duration::from_secs(30));
-    let base = format!("http://{}", address_in(&line, "listening on http://"));
+    let (mut serve, base) = spawn_serve(&env, &["--queues", "default,mail,held"]);
     let client = client();
 
     // Enqueued through the API, so that this process counts them: three
@@ -354,13 +356,7 @@ async fn api_requests_are_counted_by_route_template_and_status(engine: Engine) {
         .ok(&["tokens", "create", "--name", "reader", "--scope", "read"])
         .trim()
         .to_owned();
-    let mut cmd = env.cmd();
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut serve = Proc::spawn(cmd);
-    let line = serve.stdout_line(Duration::from_secs(30));
-    let base = format!("http://{}", address_in(&line, "listening on http://"));
+    let (mut serve, base) = spawn_serve(&env, &[]);
     let client = client();
     let get = |path: &str, token: Option<&str>| {
         let mut request = client.get(format!("{base}{path}"));
