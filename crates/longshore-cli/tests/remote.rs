@@ -252,8 +252,12 @@ async fn every_remote_command_prints_what_the_database_path_prints(engine: Engin
             "--finished-after",
             "2025-01-01T00:00:00Z",
             "--finished-before",
-            "1s",
+            "2100-01-01T00:00:00Z",
         ],
+        // An age: every task here was created within the hour, on both
+        // sides (an age near a task's own time would straddle the two
+        // runs: "1s" did, when a task finished between them).
+        &["tasks", "list", "--created-after", "1h"],
         &["tasks", "list", "--created-before", "2020-01-01T00:00:00Z"],
         &["tasks", "show", &failing],
         &["tasks", "stats"],
