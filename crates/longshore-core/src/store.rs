@@ -261,8 +261,22 @@ impl TaskFilter {
     /// True when nothing but the page (`before`, `limit`) is asked: the
     /// plain newest-first list, which engines serve from the primary key.
     pub fn filters_only_by_id(&self) -> bool {
+        self.states.is_empty() && self.filters_only_by_state_and_id()
+    }
+
+    /// The one state asked when nothing else but the page is: `tasks list
+    /// --state S`, which engines serve from that state's own index.
+    pub fn only_state(&self) -> Option<TaskState> {
+        match self.states[..] {
+            [state] if self.filters_only_by_state_and_id() => Some(state),
+            _ => None,
+        }
+    }
+
+    /// True when nothing but states and the page are asked.
+    fn filters_only_by_state_and_id(&self) -> bool {
         let TaskFilter {
-            states,
+            states: _,
             statuses,
             actor,
             queue,
@@ -278,8 +292,7 @@ impl TaskFilter {
             before: _,
             limit: _,
         } = self;
-        states.is_empty()
-            && statuses.is_empty()
+        statuses.is_empty()
             && actor.is_none()
             && queue.is_none()
             && schedule.is_none()

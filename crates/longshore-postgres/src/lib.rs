@@ -622,13 +622,7 @@ impl Store for PgStore {
         // One state and nothing else: a page of that state's own index,
         // except queued tasks, the newest as a rule, whose first page the
         // general statement finds at the top of the primary key.
-        if let [state] = filter.states[..]
-            && (TaskFilter {
-                states: Vec::new(),
-                ..filter.clone()
-            })
-            .filters_only_by_id()
-        {
+        if let Some(state) = filter.only_state() {
             let query = match state {
                 TaskState::Succeeded | TaskState::Failed | TaskState::Cancelled => Some(
                     sqlx::query(sql::LIST_FINISHED_IN_STATE)

@@ -422,6 +422,22 @@ macro_rules! list_filters {
     };
 }
 
+/// A page of tasks newest first where `$condition` (ending in `AND `, or
+/// empty) and the optional filters ([`list_filters!`]) hold,
+/// keyset-paginated on id.
+macro_rules! list_page {
+    ($condition:literal) => {
+        concat!(
+            "SELECT ",
+            task_columns!(),
+            " FROM longshore_tasks AS t\nWHERE ",
+            $condition,
+            list_filters!(),
+            "\nORDER BY t.id DESC\nLIMIT $5"
+        )
+    };
+}
+
 /// Up to `$2` tasks newest first, before id `$1` when given: the list
 /// without filters, which every first look at the tasks is. It walks the
 /// primary key (`longshore_tasks_pkey`) backwards and stops after one
@@ -450,16 +466,7 @@ pub(crate) const PLAN_FOR_VALUES: &str = "SET LOCAL plan_cache_mode = force_cust
 /// optional filter away and scan the whole table. With the values known
 /// it walks the primary key backwards when matches are common (a status,
 /// an actor, a time range), or scans and sorts when they are rare.
-pub(crate) const LIST: &str = concat!(
-    "SELECT ",
-    task_columns!(),
-    " FROM longshore_tasks AS t
-WHERE ",
-    list_filters!(),
-    "
-ORDER BY t.id DESC
-LIMIT $5"
-);
+pub(crate) const LIST: &str = list_page!("");
 
 /// One page of the tasks that `$condition` selects, newest first, before
 /// id `$1` when given, at most `$2`: the ids from the condition's own
@@ -505,45 +512,19 @@ pub(crate) const LIST_SCHEDULED: &str = list_page_where!("state = 'scheduled'");
 /// [`LIST`] of one schedule's tasks: `longshore_tasks_schedule`
 /// (schedule_name, id), walked backwards. A statement of its own, as a
 /// generic plan of an optional filter could not use the index.
-pub(crate) const LIST_BY_SCHEDULE: &str = concat!(
-    "SELECT ",
-    task_columns!(),
-    " FROM longshore_tasks AS t
-WHERE t.schedule_name = $15 AND ",
-    list_filters!(),
-    "
-ORDER BY t.id DESC
-LIMIT $5"
-);
+pub(crate) const LIST_BY_SCHEDULE: &str = list_page!("t.schedule_name = $15 AND ");
 
 /// [`LIST`] of the tasks of one related object: `longshore_tasks_related`
 /// (related_kind, related_id), both columns bound; its few tasks are
 /// sorted by id.
-pub(crate) const LIST_BY_RELATED_OBJECT: &str = concat!(
-    "SELECT ",
-    task_columns!(),
-    " FROM longshore_tasks AS t
-WHERE t.related_kind = $13 AND t.related_id = $14 AND ",
-    list_filters!(),
-    "
-ORDER BY t.id DESC
-LIMIT $5"
-);
+pub(crate) const LIST_BY_RELATED_OBJECT: &str =
+    list_page!("t.related_kind = $13 AND t.related_id = $14 AND ");
 
 /// [`LIST`] of the tasks of every object of one kind:
 /// `longshore_tasks_related` on its first column; the matches are sorted
 /// by id (that index does not hold it), which costs in proportion to the
 /// tasks of that kind.
-pub(crate) const LIST_BY_RELATED_KIND: &str = concat!(
-    "SELECT ",
-    task_columns!(),
-    " FROM longshore_tasks AS t
-WHERE t.related_kind = $13 AND ",
-    list_filters!(),
-    "
-ORDER BY t.id DESC
-LIMIT $5"
-);
+pub(crate) const LIST_BY_RELATED_KIND: &str = list_page!("t.related_kind = $13 AND ");
 
 /// The task counts: folded totals plus the changes not folded yet, read in
 /// one statement so that a fold in between cannot count a change twice or

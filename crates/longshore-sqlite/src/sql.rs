@@ -340,100 +340,68 @@ macro_rules! list_filters {
     };
 }
 
+/// A page of tasks newest first from `$from`, where `$condition` (ending
+/// in `AND `, or empty) and the optional filters ([`list_filters!`]) hold,
+/// keyset-paginated on id.
+macro_rules! list_page {
+    ($from:literal, $condition:literal) => {
+        concat!(
+            "SELECT ",
+            task_columns!(),
+            " FROM ",
+            $from,
+            "\nWHERE ",
+            $condition,
+            list_filters!(),
+            "\nORDER BY id DESC\nLIMIT ?5"
+        )
+    };
+}
+
 /// Up to `?5` tasks newest first with optional filters (`list_filters!`),
 /// keyset-paginated on id: the primary key, walked backwards from `?4`
 /// until a page of matches is found.
-pub(crate) const LIST: &str = concat!(
-    "SELECT ",
-    task_columns!(),
-    " FROM longshore_tasks
-WHERE ",
-    list_filters!(),
-    "
-ORDER BY id DESC
-LIMIT ?5"
-);
+pub(crate) const LIST: &str = list_page!("longshore_tasks", "");
 
 /// [`LIST`] of the tasks in one finished state `?17`, newest first:
 /// `longshore_tasks_finished_id` (state, id), backwards (its WHERE clause
 /// repeated word for word), so that failed tasks behind a million newer
 /// queued ones are not found by walking past all of those.
-pub(crate) const LIST_FINISHED_IN_STATE: &str = concat!(
-    "SELECT ",
-    task_columns!(),
-    " FROM longshore_tasks
-WHERE state = ?17 AND state IN ('succeeded', 'failed', 'cancelled') AND ",
-    list_filters!(),
-    "
-ORDER BY id DESC
-LIMIT ?5"
+pub(crate) const LIST_FINISHED_IN_STATE: &str = list_page!(
+    "longshore_tasks",
+    "state = ?17 AND state IN ('succeeded', 'failed', 'cancelled') AND "
 );
 
 /// [`LIST`] of the running tasks: `longshore_tasks_lease`, whose entries
 /// are exactly the running tasks (at most the cluster's slots), sorted.
-pub(crate) const LIST_RUNNING: &str = concat!(
-    "SELECT ",
-    task_columns!(),
-    " FROM longshore_tasks INDEXED BY longshore_tasks_lease
-WHERE state = 'running' AND ",
-    list_filters!(),
-    "
-ORDER BY id DESC
-LIMIT ?5"
+pub(crate) const LIST_RUNNING: &str = list_page!(
+    "longshore_tasks INDEXED BY longshore_tasks_lease",
+    "state = 'running' AND "
 );
 
 /// [`LIST`] of the scheduled tasks: `longshore_tasks_scheduled`, sorted
 /// (the cost follows the number of scheduled tasks).
-pub(crate) const LIST_SCHEDULED: &str = concat!(
-    "SELECT ",
-    task_columns!(),
-    " FROM longshore_tasks INDEXED BY longshore_tasks_scheduled
-WHERE state = 'scheduled' AND ",
-    list_filters!(),
-    "
-ORDER BY id DESC
-LIMIT ?5"
+pub(crate) const LIST_SCHEDULED: &str = list_page!(
+    "longshore_tasks INDEXED BY longshore_tasks_scheduled",
+    "state = 'scheduled' AND "
 );
 
 /// [`LIST`] of the tasks schedule `?15` created, newest first
 /// (`longshore_tasks_schedule`, backwards).
-pub(crate) const LIST_BY_SCHEDULE: &str = concat!(
-    "SELECT ",
-    task_columns!(),
-    " FROM longshore_tasks
-WHERE schedule_name = ?15 AND ",
-    list_filters!(),
-    "
-ORDER BY id DESC
-LIMIT ?5"
-);
+pub(crate) const LIST_BY_SCHEDULE: &str = list_page!("longshore_tasks", "schedule_name = ?15 AND ");
 
 /// [`LIST`] of the tasks of one related object, kind `?13` and id `?14`
 /// (`longshore_tasks_related`, both columns; its few tasks sorted by id).
-pub(crate) const LIST_BY_RELATED_OBJECT: &str = concat!(
-    "SELECT ",
-    task_columns!(),
-    " FROM longshore_tasks
-WHERE related_kind = ?13 AND related_id = ?14 AND ",
-    list_filters!(),
-    "
-ORDER BY id DESC
-LIMIT ?5"
+pub(crate) const LIST_BY_RELATED_OBJECT: &str = list_page!(
+    "longshore_tasks",
+    "related_kind = ?13 AND related_id = ?14 AND "
 );
 
 /// [`LIST`] of the tasks of every object of kind `?13`
 /// (`longshore_tasks_related` on its first column, or the primary key
 /// backwards, as SQLite's planner judges).
-pub(crate) const LIST_BY_RELATED_KIND: &str = concat!(
-    "SELECT ",
-    task_columns!(),
-    " FROM longshore_tasks
-WHERE related_kind = ?13 AND ",
-    list_filters!(),
-    "
-ORDER BY id DESC
-LIMIT ?5"
-);
+pub(crate) const LIST_BY_RELATED_KIND: &str =
+    list_page!("longshore_tasks", "related_kind = ?13 AND ");
 
 /// States in their life order, as PostgreSQL's enum sorts them.
 macro_rules! state_order {

@@ -104,6 +104,20 @@ async fn assert_counts_exact(db: &TestDb, when: &str) {
     );
 }
 
+/// The id of the newest task in `state`.
+async fn newest_in(db: &TestDb, state: TaskState) -> uuid::Uuid {
+    let page = db
+        .store
+        .list(&longshore::core::TaskFilter {
+            states: vec![state],
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    page[0].id
+}
+
 /// Checks the counts before and after a fold of the pending changes.
 async fn check(db: &TestDb, when: &str) {
     assert_counts_exact(db, &format!("{when}, before a fold")).await;
@@ -151,26 +165,8 @@ conformance! {
         check(&db, "run").await;
 
         // Cancel a waiting task; retry a failed one.
-        let delayed = db
-            .store
-            .list(&longshore::core::TaskFilter {
-                states: vec![TaskState::Scheduled],
-                limit: 1,
-                ..Default::default()
-            })
-            .await
-            .expect("list");
-        db.store.cancel(delayed[0].id).await.expect("cancel");
-        let failed = db
-            .store
-            .list(&longshore::core::TaskFilter {
-                states: vec![TaskState::Failed],
-                limit: 1,
-                ..Default::default()
-            })
-            .await
-            .expect("list");
-        db.store.retry(failed[0].id).await.expect("retry");
+        db.store.cancel(newest_in(&db, TaskState::Scheduled).await).await.expect("cancel");
+        db.store.retry(newest_in(&db, TaskState::Failed).await).await.expect("retry");
         check(&db, "cancelled and retried").await;
 
         // Deletion by filter, then a purge of the rest of the successes.

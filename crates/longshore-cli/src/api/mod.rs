@@ -334,7 +334,7 @@ fn query_parameters() -> &'static HashMap<(Method, String), Vec<String>> {
     static PARAMETERS: OnceLock<HashMap<(Method, String), Vec<String>>> = OnceLock::new();
     PARAMETERS.get_or_init(|| {
         let mut parameters = HashMap::new();
-        for (path, mut item) in ApiDoc::openapi().paths.paths {
+        for (path, mut item) in document().paths.paths.clone() {
             for (method, operation) in operations(&mut item) {
                 let names = operation
                     .parameters
