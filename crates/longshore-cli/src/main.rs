@@ -1,15 +1,11 @@
-//! `longshore`: the command-line face of Longshore. It wires the libraries
-//! together; the logic lives in the `longshore` crates.
+//! `longshore`: the command-line face of Longshore. It parses arguments,
+//! calls the libraries (`longshore` and its `ops`, `longshore-server` for
+//! the nodes, `longshore-bench`) or a server's API (`--server`), and
+//! formats what they answer; the logic lives in those crates.
 
-mod actors;
-mod api;
-mod bulk;
 mod commands;
-mod filters;
 mod output;
-mod probes;
 mod remote;
-mod settings;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -185,8 +181,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => args.overrides(&mut overrides),
         _ => {}
     }
-    let settings =
-        settings::Settings::load(cli.config.as_deref(), &overrides).map_err(anyhow::Error::msg)?;
+    let settings = longshore_server::settings::Settings::load(cli.config.as_deref(), &overrides)
+        .map_err(anyhow::Error::msg)?;
     let server = cli
         .server
         .clone()
@@ -214,9 +210,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     };
     match cli.command {
-        Command::Serve(_) => serve::run(&settings).await,
+        Command::Serve(_) => longshore_server::serve::run(&settings).await,
         Command::Migrate => commands::migrate(&settings).await,
-        Command::Worker(_) => worker::run(&settings).await,
+        Command::Worker(_) => longshore_server::worker::run(&settings).await,
         Command::Enqueue(args) => enqueue::run(&settings, args, remote).await,
         Command::Tasks(command) => tasks::run(&settings, command, remote).await,
         Command::Queues(command) => queues::run(&settings, command, remote).await,

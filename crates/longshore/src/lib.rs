@@ -53,6 +53,7 @@ mod client;
 mod context;
 mod error;
 pub mod metrics;
+pub mod ops;
 mod worker;
 
 pub use actor::{Actor, Registry, Task};

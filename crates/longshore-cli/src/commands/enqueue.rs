@@ -8,9 +8,10 @@ use longshore::{EnqueueOptions, NewTask};
 use longshore::core::EnqueueResult;
 use serde::Deserialize;
 
+use longshore_server::settings::Settings;
+
 use super::{Source, task_input};
 use crate::remote::Remote;
-use crate::settings::Settings;
 
 /// Tasks per insert statement (or API request) for `--count`: at most
 /// the API's bulk limit.

@@ -1,7 +1,6 @@
 //! One module per command.
 
 pub(crate) mod bench;
-mod bench_history;
 pub(crate) mod enqueue;
 pub(crate) mod queues;
 pub(crate) mod runtime_settings;
@@ -13,137 +12,13 @@ pub(crate) mod tokens;
 pub(crate) mod worker;
 pub(crate) mod workers;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
 use longshore::Store;
-use longshore::postgres::{PgOptions, PgStore};
-use longshore::sqlite::{SqliteOptions, SqliteStore};
+use longshore_server::database::{Missing, connect};
+use longshore_server::settings::Settings;
 
 use crate::remote::Remote;
-use crate::settings::Settings;
-
-/// The database a command works on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Database {
-    /// A PostgreSQL server, from `database_url`.
-    Postgres { url: String },
-    /// A SQLite file: from a `sqlite:` `database_url`, or else the data
-    /// directory's `longshore.db`.
-    Sqlite { path: PathBuf, from_data_dir: bool },
-}
-
-/// The SQLite file's name inside the data directory.
-pub(crate) const DATA_FILE: &str = "longshore.db";
-
-impl Database {
-    /// Which database the settings name. With none configured, the data
-    /// directory's SQLite file.
-    pub(crate) fn from_settings(settings: &Settings) -> anyhow::Result<Database> {
-        let Some(url) = settings.database_url.as_deref() else {
-            return Ok(Database::Sqlite {
-                path: settings.data_dir.join(DATA_FILE),
-                from_data_dir: true,
-            });
-        };
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Ok(Database::Postgres {
-                url: url.to_owned(),
-            });
-        }
-        if let Some(rest) = url.strip_prefix("sqlite:") {
-            let path = rest.strip_prefix("//").unwrap_or(rest);
-            let path = path.split('?').next().unwrap_or_default();
-            if path.is_empty() || path == ":memory:" {
-                bail!(
-                    "database URL `{url}` names no file: use sqlite://PATH (a file that several processes can share)"
-                );
-            }
-            return Ok(Database::Sqlite {
-                path: PathBuf::from(path),
-                from_data_dir: false,
-            });
-        }
-        bail!(
-            "database URL `{}` is neither postgres://… nor sqlite://…",
-            redact(url)
-        )
-    }
-
-    /// A line for people: which engine, where.
-    pub(crate) fn describe(&self) -> String {
-        match self {
-            Database::Postgres { url } => format!("PostgreSQL at {}", redact(url)),
-            Database::Sqlite { path, .. } => format!("SQLite at {}", path.display()),
-        }
-    }
-}
-
-/// How a command treats a SQLite file that does not exist yet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Missing {
-    /// Create it (and the data directory): commands that run the system.
-    Create,
-    /// Refuse, naming the path: commands that only look at or add to an
-    /// existing one, so that a wrong directory is not silently a new, empty
-    /// database.
-    Refuse,
-}
-
-/// Connects to the configured database.
-pub(crate) async fn connect(
-    settings: &Settings,
-    missing: Missing,
-) -> anyhow::Result<Arc<dyn Store>> {
-    let database = Database::from_settings(settings)?;
-    match &database {
-        Database::Postgres { url } => {
-            let options = PgOptions {
-                max_connections: settings.database.max_connections,
-                acquire_timeout: settings.database.acquire_timeout,
-                poll_only: settings.database.poll_only,
-                durable_hot_path: settings.database.durable_hot_path,
-            };
-            let store = PgStore::connect(url, &options)
-                .await
-                .with_context(|| format!("cannot connect to {}", redact(url)))?;
-            Ok(Arc::new(store))
-        }
-        Database::Sqlite {
-            path,
-            from_data_dir,
-        } => {
-            if !path.exists() {
-                match missing {
-                    Missing::Refuse if *from_data_dir => bail!(
-                        "no database at {}: no database is configured, so the data directory's is used; \
-                         start `longshore serve` there first, or pass --data-dir or --database-url",
-                        path.display()
-                    ),
-                    Missing::Refuse => bail!("no SQLite database at {}", path.display()),
-                    Missing::Create => {
-                        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                            std::fs::create_dir_all(dir).with_context(|| {
-                                format!("cannot create the data directory {}", dir.display())
-                            })?;
-                        }
-                    }
-                }
-            }
-            let options = SqliteOptions {
-                busy_timeout: settings.database.busy_timeout,
-                poll_only: settings.database.poll_only,
-                durable_hot_path: settings.database.durable_hot_path,
-                ..SqliteOptions::default()
-            };
-            let store = SqliteStore::open(path, &options)
-                .await
-                .with_context(|| format!("cannot open {}", path.display()))?;
-            Ok(Arc::new(store))
-        }
-    }
-}
 
 /// `longshore migrate`.
 pub(crate) async fn migrate(settings: &Settings) -> anyhow::Result<()> {
@@ -184,36 +59,5 @@ impl Source {
             Some(remote) => Ok(Source::Api(remote)),
             None => Ok(Source::Db(connect(settings, Missing::Refuse).await?)),
         }
-    }
-}
-
-/// A URL fit for an error message: the password replaced by `***`.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _password)) => {
-                    format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
-                }
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_never_reach_messages() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db:5432/app"),
-            "postgres://app:***@db:5432/app"
-        );
-        assert_eq!(redact("postgres://app@db/app"), "postgres://app@db/app");
-        assert_eq!(redact("postgres://db/app"), "postgres://db/app");
     }
 }

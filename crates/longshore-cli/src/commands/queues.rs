@@ -8,10 +8,12 @@ use longshore::TaskState;
 use longshore::core::{QueueSettings, StatsKey};
 use serde::{Deserialize, Serialize};
 
+use longshore_server::settings::Settings;
+
 use super::Source;
+use crate::output;
 use crate::remote::Remote;
-use crate::settings::Settings;
-use crate::{bulk, output};
+use longshore::ops::bulk;
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {

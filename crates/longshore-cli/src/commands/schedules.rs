@@ -1,22 +1,19 @@
 //! `longshore schedules …`: cron schedules. Add, change, list and show
 //! them; pause, resume, run by hand and delete them.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use chrono::Utc;
-use longshore::core::schedule::check_builtin_edit;
-use longshore::core::{
-    Fire, FireKind, FireOutcome, Overlap, PutMode, Schedule, ScheduleDef, TaskFilter,
-};
-use longshore::{NewTask, Related, Store, StoreError, TaskRow};
+use longshore::TaskRow;
+use longshore::core::{FireOutcome, Overlap, Schedule, ScheduleDef};
+use longshore::ops::schedules::{self as ops, Changes, DeleteRefusal, check_deletable};
+use longshore::ops::{OpError, Wording};
+use longshore_actors::Builtin;
+use longshore_server::settings::Settings;
 use serde::Serialize;
 
 use super::{Source, task_input};
 use crate::output;
 use crate::remote::Remote;
-use crate::settings::Settings;
-
-/// How many runs `show` lists.
-const RECENT_RUNS: i64 = 10;
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
@@ -136,24 +133,6 @@ struct Fields {
     any_actor: bool,
 }
 
-/// What `add` and `edit` set, and the API's create and change: every field
-/// parsed, nothing yet checked against the others.
-#[derive(Default)]
-pub(crate) struct Changes {
-    pub(crate) actor: Option<String>,
-    pub(crate) cron: Option<String>,
-    pub(crate) time_zone: Option<String>,
-    pub(crate) args: Option<serde_json::Value>,
-    pub(crate) queue: Option<String>,
-    pub(crate) priority: Option<i16>,
-    pub(crate) max_attempts: Option<i32>,
-    pub(crate) time_limit_ms: Option<Option<i64>>,
-    pub(crate) related: Option<Option<Related>>,
-    pub(crate) overlap: Option<Overlap>,
-    /// Accept an actor that is not built in.
-    pub(crate) any_actor: bool,
-}
-
 impl Fields {
     fn parse(&self) -> anyhow::Result<Changes> {
         let args = self
@@ -198,292 +177,53 @@ impl Fields {
     }
 }
 
-/// Whose words a refusal is in: the command line's flags or the API's
-/// fields.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Wording {
-    Cli,
-    Api,
-}
-
-impl Wording {
-    fn any_actor(self) -> &'static str {
-        match self {
-            Wording::Cli => task_input::ANY_ACTOR_FLAG,
-            Wording::Api => task_input::ANY_ACTOR_FIELD,
-        }
+/// The fields `changes` gives, as the API's create and change bodies name
+/// them.
+fn to_json(changes: &Changes) -> serde_json::Map<String, serde_json::Value> {
+    let mut body = serde_json::Map::new();
+    let mut put = |key: &str, value: serde_json::Value| {
+        body.insert(key.to_owned(), value);
+    };
+    if let Some(actor) = &changes.actor {
+        put("actor", actor.clone().into());
     }
-}
-
-impl Changes {
-    /// Whether a field other than the timing ones (cron, time zone) was
-    /// given.
-    fn touches_the_job(&self) -> bool {
-        self.actor.is_some()
-            || self.args.is_some()
-            || self.queue.is_some()
-            || self.priority.is_some()
-            || self.max_attempts.is_some()
-            || self.time_limit_ms.is_some()
-            || self.related.is_some()
-            || self.overlap.is_some()
+    if let Some(cron) = &changes.cron {
+        put("cron", cron.clone().into());
     }
-
-    fn is_empty(&self) -> bool {
-        !self.touches_the_job() && self.cron.is_none() && self.time_zone.is_none()
+    if let Some(zone) = &changes.time_zone {
+        put("time_zone", zone.clone().into());
     }
-
-    /// The fields given, as the API's create and change bodies name them.
-    fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        let mut body = serde_json::Map::new();
-        let mut put = |key: &str, value: serde_json::Value| {
-            body.insert(key.to_owned(), value);
-        };
-        if let Some(actor) = &self.actor {
-            put("actor", actor.clone().into());
-        }
-        if let Some(cron) = &self.cron {
-            put("cron", cron.clone().into());
-        }
-        if let Some(zone) = &self.time_zone {
-            put("time_zone", zone.clone().into());
-        }
-        if let Some(args) = &self.args {
-            put("args", args.clone());
-        }
-        if let Some(queue) = &self.queue {
-            put("queue", queue.clone().into());
-        }
-        if let Some(priority) = self.priority {
-            put("priority", priority.into());
-        }
-        if let Some(max) = self.max_attempts {
-            put("max_attempts", max.into());
-        }
-        if let Some(limit) = self.time_limit_ms {
-            put("time_limit_ms", limit.into());
-        }
-        if let Some(related) = &self.related {
-            put(
-                "related",
-                related.as_ref().map_or(
-                    serde_json::Value::Null,
-                    |r| serde_json::json!({"kind": r.kind, "id": r.id}),
-                ),
-            );
-        }
-        if let Some(overlap) = self.overlap {
-            put("overlap", overlap.as_str().into());
-        }
-        if self.any_actor {
-            put("any_actor", true.into());
-        }
-        body
+    if let Some(args) = &changes.args {
+        put("args", args.clone());
     }
-
-    fn apply(self, def: &mut ScheduleDef) {
-        if let Some(actor) = self.actor {
-            def.actor = actor;
-        }
-        if let Some(cron) = self.cron {
-            def.cron = cron;
-        }
-        if let Some(zone) = self.time_zone {
-            def.time_zone = zone;
-        }
-        if let Some(args) = self.args {
-            def.args = args;
-        }
-        if let Some(queue) = self.queue {
-            def.queue = queue;
-        }
-        if let Some(priority) = self.priority {
-            def.priority = priority;
-        }
-        if let Some(max) = self.max_attempts {
-            def.max_attempts = max;
-        }
-        if let Some(limit) = self.time_limit_ms {
-            def.time_limit_ms = limit;
-        }
-        if let Some(related) = self.related {
-            def.related = related;
-        }
-        if let Some(overlap) = self.overlap {
-            def.overlap = overlap;
-        }
+    if let Some(queue) = &changes.queue {
+        put("queue", queue.clone().into());
     }
-}
-
-/// A definition's own checks, with the message alone (not prefixed by
-/// `invalid input:`); returns when it next comes due from now.
-fn check(def: &ScheduleDef) -> anyhow::Result<Option<chrono::DateTime<Utc>>> {
-    let spec = def.validate().map_err(plain)?;
-    Ok(spec.next_after(Utc::now()))
-}
-
-/// The message of an invalid-input error without its prefix (the CLI
-/// says what was wrong with what was typed); other errors unchanged.
-fn plain(e: StoreError) -> anyhow::Error {
-    match e {
-        StoreError::InvalidInput(message) => anyhow::Error::msg(message),
-        other => other.into(),
+    if let Some(priority) = changes.priority {
+        put("priority", priority.into());
     }
-}
-
-/// A new schedule `name` from `changes` (which must give its actor and
-/// cron expression), every field checked; with when it next comes due.
-/// Both `schedules add` and the API's create check this way.
-pub(crate) fn new_schedule(
-    name: &str,
-    changes: Changes,
-    default_max_attempts: i32,
-    wording: Wording,
-) -> anyhow::Result<(ScheduleDef, Option<chrono::DateTime<Utc>>)> {
-    let any_actor = changes.any_actor;
-    let mut def = ScheduleDef::new(name, "", "");
-    def.max_attempts = default_max_attempts;
-    changes.apply(&mut def);
-    let next = check(&def)?;
-    check_builtin_edit(None, &def).map_err(plain)?;
-    task_input::check_actor_hinted(&def.actor, &def.args, any_actor, wording.any_actor())?;
-    Ok((def, next))
-}
-
-/// `old` with `changes` applied, every field checked; with when it next
-/// comes due. Both `schedules edit` and the API's change check this way.
-pub(crate) fn edited_schedule(
-    old: &Schedule,
-    changes: Changes,
-    wording: Wording,
-) -> anyhow::Result<(ScheduleDef, Option<chrono::DateTime<Utc>>)> {
-    check_not_empty(&changes, wording)?;
-    let name = &old.def.name;
-    if old.builtin && changes.touches_the_job() {
-        match wording {
-            Wording::Cli => bail!(
-                "{name} is a built-in schedule: only --cron and --tz can change (and `schedules pause|resume` stop and start it)"
+    if let Some(max) = changes.max_attempts {
+        put("max_attempts", max.into());
+    }
+    if let Some(limit) = changes.time_limit_ms {
+        put("time_limit_ms", limit.into());
+    }
+    if let Some(related) = &changes.related {
+        put(
+            "related",
+            related.as_ref().map_or(
+                serde_json::Value::Null,
+                |r| serde_json::json!({"kind": r.kind, "id": r.id}),
             ),
-            Wording::Api => bail!(
-                "{name} is a built-in schedule: only cron and time_zone can change (and pause|resume stop and start it)"
-            ),
-        }
+        );
     }
-    let checks_actor = changes.actor.is_some() || changes.args.is_some();
-    let any_actor = changes.any_actor;
-    let mut def = old.def.clone();
-    changes.apply(&mut def);
-    let next = check(&def)?;
-    if checks_actor {
-        task_input::check_actor_hinted(&def.actor, &def.args, any_actor, wording.any_actor())?;
+    if let Some(overlap) = changes.overlap {
+        put("overlap", overlap.as_str().into());
     }
-    Ok((def, next))
-}
-
-fn check_not_empty(changes: &Changes, wording: Wording) -> anyhow::Result<()> {
-    if changes.is_empty() {
-        match wording {
-            Wording::Cli => bail!(
-                "nothing to change: pass at least one of --actor, --cron, --tz, --args, --queue, --priority, \
-                 --max-attempts, --time-limit, --related, --overlap"
-            ),
-            Wording::Api => bail!(
-                "nothing to change: give at least one of actor, cron, time_zone, args, queue, priority, \
-                 max_attempts, time_limit_ms, related, overlap"
-            ),
-        }
+    if changes.any_actor {
+        put("any_actor", true.into());
     }
-    Ok(())
-}
-
-/// Writes a new, checked schedule; paused, it is created with no next run
-/// and then paused, so that it cannot come due in between.
-pub(crate) async fn create(
-    store: &dyn Store,
-    def: &ScheduleDef,
-    next: Option<chrono::DateTime<Utc>>,
-    paused: bool,
-) -> anyhow::Result<Schedule> {
-    if !paused {
-        return store
-            .put_schedule(def, PutMode::Create, next)
-            .await
-            .map_err(plain);
-    }
-    store
-        .put_schedule(def, PutMode::Create, None)
-        .await
-        .map_err(plain)?;
-    store
-        .set_schedule_paused(&def.name, true)
-        .await
-        .with_context(|| {
-            format!(
-                "schedule {} was created but not paused: it has no next run until `longshore schedules resume {}`",
-                def.name, def.name
-            )
-        })
-}
-
-/// Why a schedule may not be deleted.
-pub(crate) enum DeleteRefusal {
-    /// A built-in one.
-    Builtin(String),
-    /// No confirmation.
-    Unconfirmed(String),
-}
-
-/// Whether schedule `name` may be deleted, `confirmed` or not.
-pub(crate) fn check_deletable(
-    name: &str,
-    confirmed: bool,
-    wording: Wording,
-) -> Result<(), DeleteRefusal> {
-    if ScheduleDef::is_builtin_name(name) {
-        return Err(DeleteRefusal::Builtin(match wording {
-            Wording::Cli => format!(
-                "{name} is a built-in schedule and cannot be deleted; pause it instead (`longshore schedules pause {name}`)"
-            ),
-            Wording::Api => format!(
-                "{name} is a built-in schedule and cannot be deleted; pause it instead (POST /api/v1/schedules/{name}/pause)"
-            ),
-        }));
-    }
-    if !confirmed {
-        return Err(DeleteRefusal::Unconfirmed(match wording {
-            Wording::Cli => format!(
-                "not deleting schedule {name} without --yes (the tasks it created stay; `longshore schedules pause {name}` stops it without deleting it)"
-            ),
-            Wording::Api => format!(
-                "not deleting schedule {name} without ?confirm=true (the tasks it created stay; pausing stops it without deleting it)"
-            ),
-        }));
-    }
-    Ok(())
-}
-
-/// Runs schedule `name` now, paused or not, under its overlap policy;
-/// with whether it is built in.
-pub(crate) async fn fire_now(
-    store: &dyn Store,
-    name: &str,
-) -> Result<(bool, FireOutcome), StoreError> {
-    let schedule = store
-        .schedule(name)
-        .await?
-        .ok_or_else(|| StoreError::ScheduleNotFound(name.to_owned()))?;
-    // A built-in job is the maintenance leader's to run; a user schedule's
-    // run is a task like any other.
-    let task: Option<NewTask> = (!schedule.builtin).then(|| schedule.def.task());
-    let outcome = store
-        .fire_schedule(&Fire {
-            name: name.to_owned(),
-            kind: FireKind::Now,
-            next_run_at: None,
-            task,
-        })
-        .await?;
-    Ok((schedule.builtin, outcome))
+    body
 }
 
 /// Every schedule as the API lists it.
@@ -503,8 +243,8 @@ struct ApiSchedule {
 async fn fetch(source: &Source, name: &str) -> anyhow::Result<(Schedule, Vec<TaskRow>)> {
     match source {
         Source::Db(store) => {
-            let schedule = load(store.as_ref(), name).await?;
-            let runs = recent_runs(store.as_ref(), name).await?;
+            let schedule = ops::load(store.as_ref(), name).await?;
+            let runs = ops::recent_runs(store.as_ref(), name).await?;
             Ok((schedule, runs))
         }
         Source::Api(api) => {
@@ -512,17 +252,6 @@ async fn fetch(source: &Source, name: &str) -> anyhow::Result<(Schedule, Vec<Tas
             Ok((answer.schedule, answer.recent_runs))
         }
     }
-}
-
-/// The most recent runs of schedule `name`, newest first.
-pub(crate) async fn recent_runs(store: &dyn Store, name: &str) -> Result<Vec<TaskRow>, StoreError> {
-    store
-        .list(&TaskFilter {
-            schedule: Some(name.to_owned()),
-            limit: RECENT_RUNS,
-            ..TaskFilter::default()
-        })
-        .await
 }
 
 pub(crate) async fn run(
@@ -572,7 +301,7 @@ pub(crate) async fn run(
                 bail!(why);
             }
             match Source::open(settings, remote).await? {
-                Source::Db(store) => store.delete_schedule(&name).await.map_err(plain)?,
+                Source::Db(store) => store.delete_schedule(&name).await.map_err(OpError::plain)?,
                 Source::Api(api) => {
                     let _: serde_json::Value = api
                         .delete(&["schedules", &name], &[("confirm", "true".to_owned())])
@@ -601,28 +330,21 @@ async fn set_paused(
     }
 }
 
-/// The schedule `name`, or the store's not-found error.
-async fn load(store: &dyn Store, name: &str) -> anyhow::Result<Schedule> {
-    Ok(store
-        .schedule(name)
-        .await?
-        .ok_or_else(|| StoreError::ScheduleNotFound(name.to_owned()))?)
-}
-
 async fn add(settings: &Settings, args: AddArgs, remote: Option<Remote>) -> anyhow::Result<()> {
     // Everything is checked before anything is written.
     let mut changes = args.fields.parse()?;
     changes.actor = Some(args.actor.clone());
     changes.cron = Some(args.cron.clone());
-    let mut body = changes.to_json();
-    let (def, next) = new_schedule(
+    let mut body = to_json(&changes);
+    let (def, next) = ops::new_schedule(
         &args.name,
         changes,
         settings.retry.max_attempts,
+        &Builtin,
         Wording::Cli,
     )?;
     let schedule = match Source::open(settings, remote).await? {
-        Source::Db(store) => create(store.as_ref(), &def, next, args.paused).await?,
+        Source::Db(store) => ops::create(store.as_ref(), &def, next, args.paused).await?,
         Source::Api(api) => {
             body.insert("name".into(), def.name.clone().into());
             if args.paused {
@@ -652,23 +374,20 @@ async fn edit(settings: &Settings, args: EditArgs, remote: Option<Remote>) -> an
     let mut changes = args.fields.parse()?;
     changes.actor = args.actor.clone();
     changes.cron = args.cron.clone();
-    check_not_empty(&changes, Wording::Cli)?;
-    let body = changes.to_json();
+    ops::check_not_empty(&changes, Wording::Cli)?;
+    let body = to_json(&changes);
     let source = Source::open(settings, remote).await?;
     let old = match &source {
-        Source::Db(store) => load(store.as_ref(), &args.name).await?,
+        Source::Db(store) => ops::load(store.as_ref(), &args.name).await?,
         Source::Api(_) => fetch(&source, &args.name).await?.0,
     };
-    let (def, next) = edited_schedule(&old, changes, Wording::Cli)?;
+    let (def, next) = ops::edited_schedule(&old, changes, &Builtin, Wording::Cli)?;
     if def == old.def {
         println!("schedule {} unchanged", def.name);
         return Ok(());
     }
     let schedule = match &source {
-        Source::Db(store) => store
-            .put_schedule(&def, PutMode::Update, next)
-            .await
-            .map_err(plain)?,
+        Source::Db(store) => ops::update(store.as_ref(), &def, next).await?,
         Source::Api(api) => {
             api.patch(&["schedules", &args.name], &serde_json::Value::Object(body))
                 .await?
@@ -690,7 +409,9 @@ async fn edit(settings: &Settings, args: EditArgs, remote: Option<Remote>) -> an
 /// `schedules run NAME`.
 async fn run_now(settings: &Settings, remote: Option<Remote>, name: &str) -> anyhow::Result<()> {
     let (builtin, outcome) = match Source::open(settings, remote).await? {
-        Source::Db(store) => fire_now(store.as_ref(), name).await.map_err(plain)?,
+        Source::Db(store) => ops::fire_now(store.as_ref(), name)
+            .await
+            .map_err(OpError::plain)?,
         Source::Api(api) => {
             let outcome: FireOutcome = api
                 .post(&["schedules", name, "run"], &serde_json::json!({}))

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use longshore::Related;
-
-use crate::actors;
+use longshore::ops::{self, OpError, Wording};
+use longshore_actors::Builtin;
 
 /// The JSON object `--args` gives: inline, `@FILE`, or `@-` for stdin.
 pub(crate) fn read_args(arg: &str) -> anyhow::Result<serde_json::Value> {
@@ -32,37 +32,8 @@ pub(crate) fn check_actor(
     actor: &str,
     args: &serde_json::Value,
     any_actor: bool,
-) -> anyhow::Result<()> {
-    check_actor_hinted(actor, args, any_actor, ANY_ACTOR_FLAG)
-}
-
-/// How the command line asks for an actor it cannot check.
-pub(crate) const ANY_ACTOR_FLAG: &str = "pass --any-actor for an actor your own workers register";
-/// How the API asks for an actor it cannot check.
-pub(crate) const ANY_ACTOR_FIELD: &str =
-    "set \"any_actor\": true for an actor your own workers register";
-
-/// As [`check_actor`], an unknown actor's error ending in `hint` (how to
-/// ask for it anyway, in the caller's words).
-pub(crate) fn check_actor_hinted(
-    actor: &str,
-    args: &serde_json::Value,
-    any_actor: bool,
-    hint: &str,
-) -> anyhow::Result<()> {
-    if any_actor {
-        if actor.trim().is_empty() {
-            bail!("the actor name is empty");
-        }
-        return Ok(());
-    }
-    actors::validate(actor, args).map_err(|e| {
-        if e.starts_with("unknown actor") {
-            anyhow!("{e} ({hint})")
-        } else {
-            anyhow!(e)
-        }
-    })
+) -> Result<(), OpError> {
+    ops::check_actor(&Builtin, actor, args, any_actor, Wording::Cli)
 }
 
 /// `--related TYPE:ID`.

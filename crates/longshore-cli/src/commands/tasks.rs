@@ -9,10 +9,13 @@ use longshore::{LogEntry, LogLevel, Status, TaskRow, TaskState};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Missing, Source};
+use longshore_server::settings::Settings;
+
+use super::Source;
+use crate::output;
 use crate::remote::Remote;
-use crate::settings::Settings;
-use crate::{bulk, filters, output};
+use longshore::ops::{bulk, filters};
+use longshore_server::database::{Missing, connect};
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
@@ -212,7 +215,7 @@ pub(crate) async fn run(
             stats(&source, by, json).await
         }
         Command::Recount => {
-            let store = super::connect(settings, Missing::Refuse).await?;
+            let store = connect(settings, Missing::Refuse).await?;
             let started = std::time::Instant::now();
             let groups = store.recount().await?;
             println!(

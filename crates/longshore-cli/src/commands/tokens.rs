@@ -4,15 +4,14 @@
 //! stored.
 
 use anyhow::Context;
-use longshore::Store;
-use longshore::core::{TokenInfo, TokenScope, TokenSecret};
+use longshore::core::{TokenInfo, TokenScope};
+use longshore::ops;
+use longshore_server::settings::Settings;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::Source;
 use crate::output;
 use crate::remote::Remote;
-use crate::settings::Settings;
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
@@ -23,8 +22,8 @@ pub(crate) enum Command {
         name: String,
         /// read: look at everything, change nothing; admin: also retry,
         /// cancel, enqueue, pause and resume
-        #[arg(long, value_enum)]
-        scope: Scope,
+        #[arg(long, value_parser = scope_parser())]
+        scope: TokenScope,
     },
     /// Every token, revoked ones too (never their secrets).
     List {
@@ -39,45 +38,13 @@ pub(crate) enum Command {
     },
 }
 
-/// What a token may do: `read` looks at everything and changes nothing;
-/// `admin` may also change things (and see the tokens).
-#[derive(Clone, Copy, clap::ValueEnum, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Scope {
-    Read,
-    Admin,
-}
-
-impl From<Scope> for TokenScope {
-    fn from(scope: Scope) -> TokenScope {
-        match scope {
-            Scope::Read => TokenScope::Read,
-            Scope::Admin => TokenScope::Admin,
-        }
-    }
-}
-
-impl From<TokenScope> for Scope {
-    fn from(scope: TokenScope) -> Scope {
-        match scope {
-            TokenScope::Read => Scope::Read,
-            TokenScope::Admin => Scope::Admin,
-        }
-    }
-}
-
-/// Creates token `name` with a new secret, of which only the hash is
-/// stored; the name is checked before the database is touched. What
-/// `tokens create` and `POST /api/v1/tokens` both do.
-pub(crate) async fn create(
-    store: &dyn Store,
-    name: &str,
-    scope: TokenScope,
-) -> anyhow::Result<(TokenInfo, TokenSecret)> {
-    TokenInfo::check_name(name)?;
-    let secret = TokenSecret::generate()?;
-    let token = store.create_token(name, scope, &secret.hash()).await?;
-    Ok((token, secret))
+/// `--scope`: the scopes by name, listed in the help.
+fn scope_parser() -> impl clap::builder::TypedValueParser<Value = TokenScope> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(
+        [TokenScope::Read, TokenScope::Admin].map(TokenScope::as_str),
+    )
+    .try_map(|name| name.parse::<TokenScope>())
 }
 
 /// The API's answer to a creation: the token and its secret.
@@ -114,7 +81,7 @@ pub(crate) async fn run(
             let refused = || format!("cannot create token {name}");
             let (token, secret) = match Source::open(settings, remote).await? {
                 Source::Db(store) => {
-                    let (token, secret) = create(store.as_ref(), &name, scope.into())
+                    let (token, secret) = ops::tokens::create(store.as_ref(), &name, scope)
                         .await
                         .with_context(refused)?;
                     (token, secret.expose().to_owned())

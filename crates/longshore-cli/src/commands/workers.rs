@@ -6,10 +6,11 @@ use serde::Serialize;
 use longshore::core::{WorkerInfo, WorkerPresence};
 use serde::Deserialize;
 
+use longshore_server::settings::Settings;
+
 use super::Source;
 use crate::output;
 use crate::remote::Remote;
-use crate::settings::Settings;
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {

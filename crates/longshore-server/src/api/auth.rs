@@ -13,8 +13,8 @@ use axum::response::Response;
 use longshore::core::token::hash_secret;
 use longshore::core::{TokenInfo, TokenScope, TokenSecret};
 
-use super::ApiState;
 use super::error::{ApiError, ErrorCode};
+use super::state::ApiState;
 
 /// The routes that need an admin token even to read. The token list
 /// changes nothing, but it names every credential and its scope: a read

@@ -3,18 +3,17 @@
 //! share. Nothing here holds more than a count in memory, however many
 //! tasks go.
 
-use longshore::core::{QueueSettings, TaskSelection};
-use longshore::{Store, StoreError, TaskState};
+use longshore_core::{QueueSettings, Store, StoreError, TaskSelection, TaskState};
 
 /// Tasks deleted per transaction: big enough to go fast, small enough that
 /// no transaction holds locks (or, on SQLite, the file) for long.
-pub(crate) const BATCH: i64 = 5_000;
+pub const BATCH: i64 = 5_000;
 
 /// Deletes every task `selection` takes, [`BATCH`] per transaction, until
 /// a batch comes back short (anything left then was enqueued meanwhile, or
 /// held by a claim at that moment). `progress` gets the running total after
 /// each batch that deleted something. Returns the total.
-pub(crate) async fn delete(
+pub async fn delete(
     store: &dyn Store,
     selection: &TaskSelection,
     mut progress: impl FnMut(u64),
@@ -34,10 +33,10 @@ pub(crate) async fn delete(
 }
 
 /// The states a flush deletes: the waiting ones.
-pub(crate) const WAITING: [TaskState; 2] = [TaskState::Scheduled, TaskState::Queued];
+pub const WAITING: [TaskState; 2] = [TaskState::Scheduled, TaskState::Queued];
 
 /// The waiting tasks of `queue`, which a flush deletes.
-pub(crate) fn waiting_in(queue: &str) -> TaskSelection {
+pub fn waiting_in(queue: &str) -> TaskSelection {
     TaskSelection {
         states: WAITING.to_vec(),
         queue: Some(queue.to_owned()),
@@ -46,7 +45,7 @@ pub(crate) fn waiting_in(queue: &str) -> TaskSelection {
 }
 
 /// What a flush counts in a dry run: the queue's waiting and running tasks.
-pub(crate) fn flushed_by(queue: &str) -> TaskSelection {
+pub fn flushed_by(queue: &str) -> TaskSelection {
     TaskSelection {
         states: vec![TaskState::Scheduled, TaskState::Queued, TaskState::Running],
         queue: Some(queue.to_owned()),
@@ -56,18 +55,18 @@ pub(crate) fn flushed_by(queue: &str) -> TaskSelection {
 
 /// What a flush did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Flushed {
+pub struct Flushed {
     /// Waiting (scheduled and queued) tasks deleted.
-    pub(crate) deleted: u64,
+    pub deleted: u64,
     /// Running tasks whose workers were asked to cancel them.
-    pub(crate) signalled: u64,
+    pub signalled: u64,
 }
 
 /// Flushes `queue`: asks its running tasks to cancel (so that none of them
 /// is retried into the queue meanwhile: a task asked to cancel ends
 /// cancelled), deletes its waiting tasks in batches (`progress` as for
 /// [`delete`]), then asks again, for tasks claimed while it deleted.
-pub(crate) async fn flush(
+pub async fn flush(
     store: &dyn Store,
     queue: &str,
     progress: impl FnMut(u64),
@@ -94,10 +93,7 @@ async fn cancel_running(store: &dyn Store, queue: &str) -> Result<u64, StoreErro
 
 /// `counts` (as [`Store::count_matching`] gives them) for each of
 /// `states`, zero where none matched.
-pub(crate) fn per_state(
-    states: &[TaskState],
-    counts: &[(TaskState, i64)],
-) -> Vec<(TaskState, i64)> {
+pub fn per_state(states: &[TaskState], counts: &[(TaskState, i64)]) -> Vec<(TaskState, i64)> {
     states
         .iter()
         .map(|state| {

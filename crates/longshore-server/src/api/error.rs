@@ -4,14 +4,12 @@
 //! 4xx; only the server's own failures are 5xx.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::request::Parts;
+use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use longshore::StoreError;
+use longshore::ops::OpError;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
 /// What went wrong, for programs. New codes may be added; existing ones
@@ -191,13 +189,21 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<anyhow::Error> for ApiError {
+impl From<OpError> for ApiError {
     /// A refusal of the checks the CLI shares with the API: a store error
     /// keeps its status; any other is a message about the input.
-    fn from(error: anyhow::Error) -> Self {
-        match error.downcast::<StoreError>() {
-            Ok(store) => ApiError::from(store),
-            Err(other) => ApiError::invalid_input(other.to_string()),
+    fn from(error: OpError) -> Self {
+        match error {
+            OpError::Store(store) | OpError::Partial { source: store, .. } => ApiError::from(store),
+            OpError::NoRandomness(e) => {
+                tracing::error!(error = %e, "API request: no random bytes");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::Internal,
+                    "the server failed to answer; its log has the details",
+                )
+            }
+            other => ApiError::invalid_input(other.to_string()),
         }
     }
 }
@@ -228,66 +234,6 @@ impl From<JsonRejection> for ApiError {
                 other.body_text()
             )),
         }
-    }
-}
-
-/// A JSON body, refused with an [`ApiError`].
-pub(crate) struct ApiJson<T>(pub(crate) T);
-
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        Json::<T>::from_request(req, state)
-            .await
-            .map(|Json(value)| ApiJson(value))
-            .map_err(ApiError::from)
-    }
-}
-
-/// Query parameters, refused with an [`ApiError`].
-pub(crate) struct ApiQuery<T>(pub(crate) T);
-
-impl<S, T> FromRequestParts<S> for ApiQuery<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Query(value)| ApiQuery(value))
-            .map_err(|e: QueryRejection| ApiError::invalid_query(e.body_text()))
-    }
-}
-
-/// Path parameters, refused with an [`ApiError`].
-pub(crate) struct ApiPath<T>(pub(crate) T);
-
-impl<S, T> FromRequestParts<S> for ApiPath<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(value)| ApiPath(value))
-            .map_err(|e: PathRejection| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    ErrorCode::InvalidPath,
-                    e.body_text(),
-                )
-            })
     }
 }
 

@@ -12,33 +12,36 @@ use figment::providers::{Env, Format, Serialized, Yaml};
 use longshore::{RetryPolicy, WorkerConfig};
 use serde::{Deserialize, Serialize};
 
+/// A setting's value given by a flag: see [`Settings::load`].
+pub use figment::value::Value;
+
 /// Every setting.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct Settings {
+pub struct Settings {
     /// Where the tasks live: `postgres://user@host:5432/db` or
     /// `sqlite://path/to/file.db`; when unset, a SQLite file in `data_dir`.
-    pub(crate) database_url: Option<String>,
+    pub database_url: Option<String>,
     /// Where the embedded SQLite database lives when no URL is given.
-    pub(crate) data_dir: PathBuf,
-    pub(crate) database: DatabaseSettings,
-    pub(crate) http: HttpServerSettings,
-    pub(crate) worker: WorkerSettings,
-    pub(crate) retry: RetrySettings,
-    pub(crate) retention: RetentionSettings,
-    pub(crate) actors: ActorSettings,
+    pub data_dir: PathBuf,
+    pub database: DatabaseSettings,
+    pub http: HttpServerSettings,
+    pub worker: WorkerSettings,
+    pub retry: RetrySettings,
+    pub retention: RetentionSettings,
+    pub actors: ActorSettings,
 }
 
 /// How long finished tasks are kept, by state.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct RetentionSettings {
+pub struct RetentionSettings {
     #[serde(with = "humantime_serde")]
-    pub(crate) succeeded: Duration,
+    pub succeeded: Duration,
     #[serde(with = "humantime_serde")]
-    pub(crate) failed: Duration,
+    pub failed: Duration,
     #[serde(with = "humantime_serde")]
-    pub(crate) cancelled: Duration,
+    pub cancelled: Duration,
 }
 
 impl Default for RetentionSettings {
@@ -70,16 +73,16 @@ impl Default for Settings {
 /// The HTTP side of `longshore serve`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct HttpServerSettings {
-    pub(crate) listen: SocketAddr,
+pub struct HttpServerSettings {
+    pub listen: SocketAddr,
     /// The largest request body the API reads.
-    pub(crate) max_body_bytes: usize,
+    pub max_body_bytes: usize,
 }
 
 impl HttpServerSettings {
     /// The smallest body limit allowed: below it, even a small request
     /// would be refused.
-    pub(crate) const MIN_BODY_BYTES: usize = 1024;
+    pub const MIN_BODY_BYTES: usize = 1024;
 }
 
 impl Default for HttpServerSettings {
@@ -93,15 +96,15 @@ impl Default for HttpServerSettings {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct DatabaseSettings {
-    pub(crate) max_connections: u32,
+pub struct DatabaseSettings {
+    pub max_connections: u32,
     #[serde(with = "humantime_serde")]
-    pub(crate) acquire_timeout: Duration,
+    pub acquire_timeout: Duration,
     #[serde(with = "humantime_serde")]
-    pub(crate) busy_timeout: Duration,
-    pub(crate) poll_only: bool,
-    pub(crate) durable_hot_path: bool,
-    pub(crate) migrate_on_start: bool,
+    pub busy_timeout: Duration,
+    pub poll_only: bool,
+    pub durable_hot_path: bool,
+    pub migrate_on_start: bool,
 }
 
 impl Default for DatabaseSettings {
@@ -119,39 +122,39 @@ impl Default for DatabaseSettings {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct WorkerSettings {
-    pub(crate) id: Option<String>,
-    pub(crate) queues: Vec<String>,
-    pub(crate) concurrency: usize,
+pub struct WorkerSettings {
+    pub id: Option<String>,
+    pub queues: Vec<String>,
+    pub concurrency: usize,
     #[serde(with = "humantime_serde")]
-    pub(crate) lease: Duration,
+    pub lease: Duration,
     #[serde(with = "humantime_serde")]
-    pub(crate) heartbeat: Duration,
+    pub heartbeat: Duration,
     #[serde(with = "humantime_serde")]
-    pub(crate) idle_min: Duration,
+    pub idle_min: Duration,
     #[serde(with = "humantime_serde")]
-    pub(crate) idle_max: Duration,
+    pub idle_max: Duration,
     #[serde(with = "humantime_serde")]
-    pub(crate) listen_timeout: Duration,
+    pub listen_timeout: Duration,
     #[serde(with = "humantime_serde")]
-    pub(crate) drain_timeout: Duration,
+    pub drain_timeout: Duration,
     #[serde(with = "humantime_serde")]
-    pub(crate) cancel_grace: Duration,
+    pub cancel_grace: Duration,
     #[serde(with = "humantime_serde")]
-    pub(crate) time_limit: Duration,
-    pub(crate) completer_batch: usize,
+    pub time_limit: Duration,
+    pub completer_batch: usize,
     #[serde(with = "humantime_serde")]
-    pub(crate) maintenance_interval: Duration,
+    pub maintenance_interval: Duration,
     #[serde(with = "humantime_serde")]
-    pub(crate) scheduler_interval: Duration,
+    pub scheduler_interval: Duration,
     /// Where `/metrics` and the health checks are also served, on a port
     /// of their own (`longshore worker --metrics-addr`); unset: not served
     /// (serve answers them on `http.listen` anyway).
-    pub(crate) metrics_addr: Option<SocketAddr>,
+    pub metrics_addr: Option<SocketAddr>,
     /// Where `longshore worker --http` serves the API under `/api/v1`
     /// (with a token, as `serve` does), `/metrics` and the health checks;
     /// unset: not served. `serve` answers on `http.listen` instead.
-    pub(crate) http_addr: Option<SocketAddr>,
+    pub http_addr: Option<SocketAddr>,
 }
 
 impl Default for WorkerSettings {
@@ -180,12 +183,12 @@ impl Default for WorkerSettings {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct RetrySettings {
+pub struct RetrySettings {
     #[serde(with = "humantime_serde")]
-    pub(crate) base: Duration,
+    pub base: Duration,
     #[serde(with = "humantime_serde")]
-    pub(crate) max: Duration,
-    pub(crate) max_attempts: i32,
+    pub max: Duration,
+    pub max_attempts: i32,
 }
 
 impl Default for RetrySettings {
@@ -201,25 +204,8 @@ impl Default for RetrySettings {
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct ActorSettings {
-    pub(crate) http: HttpSettings,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct HttpSettings {
-    #[serde(with = "humantime_serde")]
-    pub(crate) timeout: Duration,
-    pub(crate) max_excerpt_bytes: usize,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings {
-            timeout: Duration::from_secs(30),
-            max_excerpt_bytes: 1024,
-        }
-    }
+pub struct ActorSettings {
+    pub http: longshore_actors::HttpSettings,
 }
 
 /// The top-level keys, so that unrelated `LONGSHORE_*` variables (such as
@@ -237,10 +223,7 @@ const SECTIONS: &[&str] = &[
 
 impl Settings {
     /// Loads settings from the layers, with `overrides` (from flags) last.
-    pub(crate) fn load(
-        file: Option<&Path>,
-        overrides: &[(&str, figment::value::Value)],
-    ) -> Result<Settings, String> {
+    pub fn load(file: Option<&Path>, overrides: &[(&str, Value)]) -> Result<Settings, String> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = file {
             if !path.exists() {
@@ -297,7 +280,7 @@ impl Settings {
         self.worker_config().validate().map_err(|e| e.to_string())
     }
 
-    pub(crate) fn worker_config(&self) -> WorkerConfig {
+    pub fn worker_config(&self) -> WorkerConfig {
         let w = &self.worker;
         WorkerConfig {
             id: w.id.clone().unwrap_or_else(longshore::default_worker_id),
@@ -333,7 +316,6 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use figment::value::Value;
 
     #[test]
     fn defaults_load_and_are_valid() {

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use longshore::core::TokenScope;
 use longshore::{LogEntry, LogLevel, Status, TaskRow, TaskState};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -163,6 +164,33 @@ impl Task {
             started_at: row.started_at,
             finished_at: row.finished_at,
             modified_at: row.modified_at,
+        }
+    }
+}
+
+/// What a token may do: `read` looks at everything and changes nothing;
+/// `admin` may also change things (and see the tokens).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Scope {
+    Read,
+    Admin,
+}
+
+impl From<Scope> for TokenScope {
+    fn from(scope: Scope) -> TokenScope {
+        match scope {
+            Scope::Read => TokenScope::Read,
+            Scope::Admin => TokenScope::Admin,
+        }
+    }
+}
+
+impl From<TokenScope> for Scope {
+    fn from(scope: TokenScope) -> Scope {
+        match scope {
+            TokenScope::Read => Scope::Read,
+            TokenScope::Admin => Scope::Admin,
         }
     }
 }

@@ -1,153 +1,22 @@
-//! The HTTP API under `/api/v1`, served by `longshore serve` and by
-//! `longshore worker --http`.
-//!
-//! Every route needs a bearer token (see [`auth`]); reading needs a `read`
-//! token, changing anything (or reading the token list) an `admin` one. Bodies and answers are JSON;
-//! every error is `{"error": {"code", "message"}}` (see [`error`]). The
-//! OpenAPI document at `/api/v1/openapi.json` is generated from the
-//! handlers' annotations here, and a test checks it against the running
-//! server. The query parameters it lists for a route are the only ones
-//! the route takes: any other is refused before the handler runs.
-
-mod auth;
-mod cluster;
-mod error;
-mod model;
-mod queues;
-mod schedules;
-mod settings;
-mod tasks;
-mod tokens;
+//! The API's OpenAPI document, generated from the handlers' annotations,
+//! and the check that refuses query parameters a route does not take
+//! (the document is the one list of what each route takes).
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use axum::Json;
-use axum::Router;
-use axum::extract::{DefaultBodyLimit, Query, Request};
+use axum::extract::{Query, Request};
 use axum::http::Method;
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{MethodRouter, get, post, put};
-use longshore::Store;
-use longshore::metrics::Metrics;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::probes::{self, Probes};
-use crate::settings::Settings;
-
-/// What every handler shares.
-#[derive(Clone)]
-pub(crate) struct ApiState {
-    store: Arc<dyn Store>,
-    /// Attempts of an enqueued task that names none (`retry.max_attempts`).
-    default_max_attempts: i32,
-    /// Counts the tasks enqueued through the API.
-    metrics: Metrics,
-}
-
-/// The API beside the probes, on one address: what `longshore serve`
-/// answers on `http.listen` and `longshore worker --http` on its own.
-pub(crate) fn with_probes(probes: Probes, settings: &Settings) -> Router {
-    let api = router(probes.store.clone(), settings, probes.metrics.clone());
-    probes::router(probes).merge(api)
-}
-
-/// The API's routes, with their authentication, query check and body
-/// limit, and JSON answers for unknown routes and methods.
-pub(crate) fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> Router {
-    let state = ApiState {
-        store,
-        default_max_attempts: settings.retry.max_attempts,
-        metrics,
-    };
-    let routes: [(&'static str, MethodRouter<ApiState>); 20] = [
-        (
-            "/api/v1/tasks",
-            get(tasks::list).post(tasks::enqueue).delete(tasks::delete),
-        ),
-        ("/api/v1/tasks/{id}", get(tasks::show)),
-        ("/api/v1/tasks/{id}/retry", post(tasks::retry)),
-        ("/api/v1/tasks/{id}/cancel", post(tasks::cancel)),
-        ("/api/v1/stats", get(queues::stats)),
-        ("/api/v1/queues", get(queues::list)),
-        ("/api/v1/queues/{name}/pause", post(queues::pause)),
-        ("/api/v1/queues/{name}/resume", post(queues::resume)),
-        ("/api/v1/queues/{name}/flush", post(queues::flush)),
-        ("/api/v1/workers", get(cluster::workers)),
-        (
-            "/api/v1/schedules",
-            get(cluster::schedules).post(schedules::create),
-        ),
-        (
-            "/api/v1/schedules/{name}",
-            get(schedules::show)
-                .patch(schedules::change)
-                .delete(schedules::delete),
-        ),
-        ("/api/v1/schedules/{name}/pause", post(schedules::pause)),
-        ("/api/v1/schedules/{name}/resume", post(schedules::resume)),
-        ("/api/v1/schedules/{name}/run", post(schedules::run)),
-        ("/api/v1/settings", get(settings::list)),
-        ("/api/v1/settings/{key}", put(settings::set)),
-        ("/api/v1/tokens", get(tokens::list).post(tokens::create)),
-        ("/api/v1/tokens/{name}/revoke", post(tokens::revoke)),
-        ("/api/v1/openapi.json", get(openapi)),
-    ];
-    routes
-        .into_iter()
-        .fold(Router::new(), |router, (path, methods)| {
-            // Inside the token check (the router's layer, added below): a
-            // request without a token is refused as such, whatever its
-            // query.
-            router.route(
-                path,
-                methods.route_layer(middleware::from_fn(move |request, next| {
-                    known_query_parameters_only(path, request, next)
-                })),
-            )
-        })
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_token,
-        ))
-        // Before the layers below, so that they wrap the fallbacks too.
-        .fallback(error::not_found)
-        .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(DefaultBodyLimit::max(settings.http.max_body_bytes))
-        // Outermost, so that refusals (401, 403, 400, 404, 413) are counted
-        // too.
-        .layer(middleware::from_fn_with_state(state.clone(), count_request))
-        .with_state(state)
-}
-
-/// Counts each request in the process's metrics
-/// (`longshore_http_requests_total`, `longshore_http_request_duration_seconds`)
-/// by its route's template; requests no route matched count as
-/// `unmatched`.
-async fn count_request(
-    axum::extract::State(api): axum::extract::State<ApiState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = request.method().clone();
-    let started = std::time::Instant::now();
-    let response = next.run(request).await;
-    api.metrics.http_request(
-        method.as_str(),
-        &route,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
-    response
-}
+use super::error;
+use super::{queues, schedules, settings, tasks, tokens, workers};
 
 /// The API's OpenAPI document, from the handlers' annotations.
 #[derive(OpenApi)]
@@ -172,8 +41,8 @@ async fn count_request(
         queues::pause,
         queues::resume,
         queues::flush,
-        cluster::workers,
-        cluster::schedules,
+        workers::list,
+        schedules::list,
         schedules::create,
         schedules::show,
         schedules::change,
@@ -237,7 +106,7 @@ impl Modify for BearerToken {
         (status = 401, description = "No valid token", body = error::ErrorBody),
     )
 )]
-async fn openapi() -> Json<&'static utoipa::openapi::OpenApi> {
+pub(crate) async fn openapi() -> Json<&'static utoipa::openapi::OpenApi> {
     Json(document())
 }
 
@@ -355,7 +224,7 @@ fn query_parameters() -> &'static HashMap<(Method, String), Vec<String>> {
 /// Refuses a request with a query parameter its route does not take (a
 /// 400 naming it), before the handler runs: the routes without parameters
 /// refuse them as those with parameters do.
-async fn known_query_parameters_only(
+pub(crate) async fn known_query_parameters_only(
     route: &'static str,
     request: Request,
     next: Next,

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use longshore::{Actor, TaskContext, TaskError};
 use serde::Deserialize;
 
-use crate::settings::HttpSettings;
+use crate::HttpSettings;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -87,13 +87,14 @@ pub(super) fn validate(args: &serde_json::Value) -> Result<(), String> {
     request(args).map(|_| ())
 }
 
-pub(crate) struct HttpActor {
+pub struct HttpActor {
     client: reqwest::Client,
     max_excerpt: usize,
 }
 
 impl HttpActor {
-    pub(crate) fn new(settings: &HttpSettings) -> Result<HttpActor, String> {
+    /// An actor whose requests follow `settings`.
+    pub fn new(settings: &HttpSettings) -> Result<HttpActor, String> {
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .user_agent(concat!("longshore/", env!("CARGO_PKG_VERSION")))

@@ -1,22 +1,150 @@
-//! `/api/v1/schedules/…`: create, show, change, pause, resume, run and
-//! delete cron schedules, with the checks and the words of
-//! `longshore schedules add|edit|…` (see [`crate::commands::schedules`]).
+//! `/api/v1/schedules/…`: list, create, show, change, pause, resume, run
+//! and delete cron schedules, with the checks and the words of
+//! `longshore schedules add|edit|…` (see [`longshore::ops::schedules`]).
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use longshore::core::PutMode;
 use longshore::{Related, StoreError};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::ApiState;
-use super::cluster::{Overlap, Schedule};
-use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::model::{RelatedObject, Task};
-use crate::commands::schedules::{self as cli, Changes, DeleteRefusal, Wording, check_deletable};
+use super::state::ApiState;
+use longshore::ops::Wording;
+use longshore::ops::schedules::{self as ops, Changes, DeleteRefusal, check_deletable};
+
+/// What a run does while the previous one is still active.
+#[derive(Clone, Copy, Serialize, serde::Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Overlap {
+    /// The new run waits until the previous one finishes (runs due
+    /// meanwhile collapse into it).
+    Queue,
+    /// The new run is dropped and counted as skipped.
+    Skip,
+    /// The previous run is cancelled and the new one starts.
+    Replace,
+}
+
+impl From<Overlap> for longshore::core::Overlap {
+    fn from(overlap: Overlap) -> longshore::core::Overlap {
+        match overlap {
+            Overlap::Queue => longshore::core::Overlap::Queue,
+            Overlap::Skip => longshore::core::Overlap::Skip,
+            Overlap::Replace => longshore::core::Overlap::Replace,
+        }
+    }
+}
+
+impl From<longshore::core::Overlap> for Overlap {
+    fn from(overlap: longshore::core::Overlap) -> Overlap {
+        match overlap {
+            longshore::core::Overlap::Queue => Overlap::Queue,
+            longshore::core::Overlap::Skip => Overlap::Skip,
+            longshore::core::Overlap::Replace => Overlap::Replace,
+        }
+    }
+}
+
+/// A cron schedule.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Schedule {
+    name: String,
+    /// The actor each run calls.
+    actor: String,
+    #[schema(value_type = Object)]
+    args: serde_json::Value,
+    queue: String,
+    priority: i16,
+    max_attempts: i32,
+    time_limit_ms: Option<i64>,
+    related: Option<RelatedObject>,
+    /// The cron expression.
+    cron: String,
+    /// The IANA time zone it is read in.
+    time_zone: String,
+    overlap: Overlap,
+    paused: bool,
+    /// One of Longshore's own maintenance schedules.
+    builtin: bool,
+    next_run_at: Option<DateTime<Utc>>,
+    last_run_at: Option<DateTime<Utc>>,
+    /// The task its last run created.
+    last_task_id: Option<Uuid>,
+    /// A run by hand is waiting.
+    run_requested: bool,
+    /// Runs dropped by the `skip` policy.
+    skipped_runs: i64,
+    last_skipped_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    modified_at: DateTime<Utc>,
+}
+
+impl From<longshore::core::Schedule> for Schedule {
+    fn from(s: longshore::core::Schedule) -> Schedule {
+        Schedule {
+            name: s.def.name,
+            actor: s.def.actor,
+            args: s.def.args,
+            queue: s.def.queue,
+            priority: s.def.priority,
+            max_attempts: s.def.max_attempts,
+            time_limit_ms: s.def.time_limit_ms,
+            related: s.def.related.map(|r| RelatedObject {
+                kind: r.kind,
+                id: r.id,
+            }),
+            cron: s.def.cron,
+            time_zone: s.def.time_zone,
+            overlap: s.def.overlap.into(),
+            paused: s.paused,
+            builtin: s.builtin,
+            next_run_at: s.next_run_at,
+            last_run_at: s.last_run_at,
+            last_task_id: s.last_task_id,
+            run_requested: s.run_requested,
+            skipped_runs: s.skipped_runs,
+            last_skipped_at: s.last_skipped_at,
+            created_at: s.created_at,
+            modified_at: s.modified_at,
+        }
+    }
+}
+
+/// Every schedule.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ScheduleList {
+    /// By name.
+    schedules: Vec<Schedule>,
+}
+
+/// Every schedule, the built-in maintenance ones too.
+#[utoipa::path(
+    get,
+    path = "/api/v1/schedules",
+    operation_id = "list_schedules",
+    tag = "schedules",
+    responses(
+        (status = 200, description = "The schedules", body = ScheduleList),
+        (status = 401, description = "No valid token", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list(State(api): State<ApiState>) -> Result<Json<ScheduleList>, ApiError> {
+    let schedules = api
+        .store
+        .schedules()
+        .await?
+        .into_iter()
+        .map(Schedule::from)
+        .collect();
+    Ok(Json(ScheduleList { schedules }))
+}
 
 /// A field that may be given as `null`: absent is `None`, `null` is
 /// `Some(None)`.
@@ -215,13 +343,14 @@ pub(crate) async fn create(
         overlap: request.overlap.map(Into::into),
         any_actor: request.any_actor,
     };
-    let (def, next) = cli::new_schedule(
+    let (def, next) = ops::new_schedule(
         &request.name,
         changes,
         api.default_max_attempts,
+        api.actors.as_ref(),
         Wording::Api,
     )?;
-    let schedule = cli::create(api.store.as_ref(), &def, next, request.paused).await?;
+    let schedule = ops::create(api.store.as_ref(), &def, next, request.paused).await?;
     Ok((StatusCode::CREATED, Json(schedule.into())))
 }
 
@@ -243,7 +372,7 @@ pub(crate) async fn show(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<ScheduleDetail>, ApiError> {
     let schedule = load(&api, &name).await?;
-    let runs = cli::recent_runs(api.store.as_ref(), &name).await?;
+    let runs = ops::recent_runs(api.store.as_ref(), &name).await?;
     let now = Utc::now();
     Ok(Json(ScheduleDetail {
         schedule: schedule.into(),
@@ -293,7 +422,7 @@ pub(crate) async fn change(
         any_actor: request.any_actor,
     };
     let old = load(&api, &name).await?;
-    let (def, next) = cli::edited_schedule(&old, changes, Wording::Api)?;
+    let (def, next) = ops::edited_schedule(&old, changes, api.actors.as_ref(), Wording::Api)?;
     if def == old.def {
         return Ok(Json(old.into()));
     }
@@ -365,7 +494,7 @@ pub(crate) async fn run(
     State(api): State<ApiState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<RunOutcome>, ApiError> {
-    let (_, outcome) = cli::fire_now(api.store.as_ref(), &name).await?;
+    let (_, outcome) = ops::fire_now(api.store.as_ref(), &name).await?;
     Ok(Json(outcome.into()))
 }
 

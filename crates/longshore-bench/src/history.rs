@@ -17,7 +17,7 @@ use longshore::{Store, TaskState};
 use serde::Serialize;
 use sqlx::{Connection, PgPool, SqliteConnection};
 
-use crate::settings::Settings;
+use longshore_server::settings::Settings;
 
 /// Queues and actors the history is spread over.
 const QUEUES: i64 = 8;
@@ -33,25 +33,25 @@ const REPEAT: usize = 20;
 const UNFOLDED: usize = 10_000;
 
 /// Where workload F writes its history.
-pub(super) enum Filler {
+pub(crate) enum Filler {
     Postgres(PgPool),
     Sqlite(PathBuf),
 }
 
 #[derive(Serialize)]
-pub(super) struct HistoryReport {
-    pub(super) finished: i64,
-    pub(super) queued: i64,
-    pub(super) fill_seconds: f64,
-    pub(super) calls: Vec<CallReport>,
+pub(crate) struct HistoryReport {
+    pub(crate) finished: i64,
+    pub(crate) queued: i64,
+    pub(crate) fill_seconds: f64,
+    pub(crate) calls: Vec<CallReport>,
 }
 
 #[derive(Serialize)]
-pub(super) struct CallReport {
-    pub(super) call: &'static str,
-    pub(super) path: &'static str,
-    pub(super) median_ms: f64,
-    pub(super) max_ms: f64,
+pub(crate) struct CallReport {
+    pub(crate) call: &'static str,
+    pub(crate) path: &'static str,
+    pub(crate) median_ms: f64,
+    pub(crate) max_ms: f64,
 }
 
 /// The calls timed, by name.
@@ -89,7 +89,7 @@ const CALLS: &[(&str, &str)] = &[
     ),
 ];
 
-pub(super) async fn run(
+pub(crate) async fn run(
     store: &Arc<dyn Store>,
     filler: &Filler,
     finished: i64,
@@ -125,7 +125,7 @@ pub(super) async fn run(
     store
         .create_token("bench-history", TokenScope::Read, &secret.hash())
         .await?;
-    let app = crate::api::router(store.clone(), &Settings::default(), Metrics::new());
+    let app = longshore_server::api::router(store.clone(), &Settings::default(), Metrics::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::ApiState;
-use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::model::{Execution, RelatedObject, StateCounts, Task, executions};
-use crate::commands::task_input;
-use crate::{bulk, filters};
+use super::state::ApiState;
+use longshore::ops::{self, ActorCatalog, Wording, bulk, filters};
 
 /// The most tasks one page may hold.
 pub(crate) const MAX_PAGE: i64 = 1000;
@@ -346,7 +346,7 @@ pub(crate) async fn enqueue(
         .into_iter()
         .enumerate()
         .map(|(i, request)| {
-            new_task(request, api.default_max_attempts).map_err(|e| {
+            new_task(request, api.default_max_attempts, api.actors.as_ref()).map_err(|e| {
                 ApiError::invalid_input(if bulk { format!("tasks[{i}]: {e}") } else { e })
             })
         })
@@ -374,18 +374,23 @@ pub(crate) async fn enqueue(
 }
 
 /// The task a request asks for, checked as `longshore enqueue` checks it.
-fn new_task(request: TaskRequest, default_max_attempts: i32) -> Result<NewTask, String> {
+fn new_task(
+    request: TaskRequest,
+    default_max_attempts: i32,
+    actors: &dyn ActorCatalog,
+) -> Result<NewTask, String> {
     let args = request
         .args
         .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
     if !args.is_object() {
         return Err("args must be a JSON object".into());
     }
-    task_input::check_actor_hinted(
+    ops::check_actor(
+        actors,
         &request.actor,
         &args,
         request.any_actor,
-        task_input::ANY_ACTOR_FIELD,
+        Wording::Api,
     )
     .map_err(|e| e.to_string())?;
     let mut task = NewTask::new(request.actor, args);

@@ -6,17 +6,13 @@
 //! now": `--created-after 2h` lists the tasks of the last two hours.
 
 use chrono::{DateTime, Utc};
-use longshore::Status;
+use longshore_core::Status;
 
 /// The words of every time filter's error, so that both surfaces say the same.
 const TIME_FORMS: &str = "an RFC 3339 time such as 2025-06-01T08:00:00Z, or an age such as 30m, 2h or 7d (meaning that long ago)";
 
 /// A time filter named `name`: an RFC 3339 instant, or an age before `now`.
-pub(crate) fn parse_time(
-    name: &str,
-    value: &str,
-    now: DateTime<Utc>,
-) -> Result<DateTime<Utc>, String> {
+pub fn parse_time(name: &str, value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let value = value.trim();
     if let Ok(at) = DateTime::parse_from_rfc3339(value) {
         return Ok(at.with_timezone(&Utc));
@@ -30,7 +26,7 @@ pub(crate) fn parse_time(
 }
 
 /// Statuses, comma-separated or repeated (`warning,error`).
-pub(crate) fn parse_statuses<S: AsRef<str>>(values: &[S]) -> Result<Vec<Status>, String> {
+pub fn parse_statuses<S: AsRef<str>>(values: &[S]) -> Result<Vec<Status>, String> {
     values
         .iter()
         .flat_map(|value| value.as_ref().split(','))
@@ -40,7 +36,7 @@ pub(crate) fn parse_statuses<S: AsRef<str>>(values: &[S]) -> Result<Vec<Status>,
 
 /// A related object filter: `KIND` (every object of that kind) or
 /// `KIND:ID` (one object; the id may itself hold colons).
-pub(crate) fn parse_related(value: &str) -> Result<(String, Option<String>), String> {
+pub fn parse_related(value: &str) -> Result<(String, Option<String>), String> {
     let (kind, id) = match value.split_once(':') {
         Some((kind, id)) => (kind, Some(id)),
         None => (value, None),

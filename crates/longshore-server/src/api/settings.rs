@@ -1,6 +1,6 @@
 //! `/api/v1/settings`: the runtime settings every node follows, as
 //! `longshore settings get|set` reads and changes them (see
-//! [`crate::commands::runtime_settings`]).
+//! [`longshore::ops::runtime_settings`]).
 
 use std::collections::BTreeMap;
 
@@ -9,9 +9,10 @@ use axum::extract::State;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use super::ApiState;
-use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
-use crate::commands::runtime_settings;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiPath};
+use super::state::ApiState;
+use longshore::ops::runtime_settings;
 
 /// Every runtime setting.
 #[derive(Serialize, ToSchema)]

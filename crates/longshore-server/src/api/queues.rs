@@ -9,10 +9,11 @@ use longshore::core::{QueueSettings, StatsKey};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::ApiState;
-use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::model::StateCounts;
-use crate::bulk;
+use super::state::ApiState;
+use longshore::ops::bulk;
 
 /// How to group counts.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, ToSchema)]

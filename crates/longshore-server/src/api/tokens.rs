@@ -1,6 +1,6 @@
 //! `/api/v1/tokens/…`: list, create and revoke the API's own bearer
 //! tokens, as `longshore tokens list|create|revoke` does (see
-//! [`crate::commands::tokens`]). Every route here needs an admin token,
+//! [`longshore::ops::tokens`]). Every route here needs an admin token,
 //! reading too (see [`super::auth::needed_scope`]). A secret is answered
 //! once, to its creation; only its hash is stored.
 
@@ -9,14 +9,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use longshore::core::TokenInfo;
-use longshore::core::token::NoRandomness;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::ApiState;
-use super::error::{ApiError, ApiJson, ApiPath, ErrorBody, ErrorCode};
-use crate::commands::tokens::{self as cli, Scope};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, ApiPath};
+use super::model::Scope;
+use super::state::ApiState;
+use longshore::ops;
 
 /// A token, without its secret.
 #[derive(Serialize, ToSchema)]
@@ -121,19 +122,8 @@ pub(crate) async fn create(
     State(api): State<ApiState>,
     ApiJson(request): ApiJson<NewToken>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let (token, secret) = cli::create(api.store.as_ref(), &request.name, request.scope.into())
-        .await
-        .map_err(|e| match e.downcast::<NoRandomness>() {
-            Ok(e) => {
-                tracing::error!(error = %e, "API request: no token secret");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    ErrorCode::Internal,
-                    "the server failed to answer; its log has the details",
-                )
-            }
-            Err(other) => ApiError::from(other),
-        })?;
+    let (token, secret) =
+        ops::tokens::create(api.store.as_ref(), &request.name, request.scope.into()).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedToken {

@@ -1,26 +1,66 @@
-//! Built-in actors, so that the binary is useful without writing Rust:
-//! `noop`, `sleep`, `fail` and `http`. Each one checks its arguments at
-//! enqueue time too ([`validate`]), so a bad enqueue is refused before
-//! anything is written.
+//! Longshore's built-in actors, so that the `longshore` binary is useful
+//! without writing Rust: `noop`, `sleep`, `fail` and `http`.
+//!
+//! # Brief overview
+//!
+//! - [`registry`] gives a worker every built-in actor.
+//! - [`validate`] is each actor's check of a task's arguments, made at
+//!   enqueue time too, so that a bad enqueue is refused before anything is
+//!   written; [`Builtin`] offers it to the operations that check actors
+//!   ([`longshore::ops::ActorCatalog`]).
+//! - [`HttpSettings`] configures the `http` webhook actor ([`HttpActor`]).
+//!
+//! This crate needs no storage engine and no HTTP server: a worker node,
+//! an agent or a test can take the actors alone.
 
 mod http;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use longshore::ops::ActorCatalog;
 use longshore::{Actor, Registry, TaskContext, TaskError};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use crate::settings::HttpSettings;
-
-pub(crate) use http::HttpActor;
+pub use http::HttpActor;
 
 /// The names of the built-in actors.
-pub(crate) const NAMES: &[&str] = &["noop", "sleep", "fail", "http"];
+pub const NAMES: &[&str] = &["noop", "sleep", "fail", "http"];
+
+/// The `http` actor's settings (`actors.http.*`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// How long one request may take.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// The most bytes of a response body copied into the task's log.
+    pub max_excerpt_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            timeout: Duration::from_secs(30),
+            max_excerpt_bytes: 1024,
+        }
+    }
+}
+
+/// The built-in actors as a catalog: what a node checks a task for a
+/// built-in actor against before writing it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Builtin;
+
+impl ActorCatalog for Builtin {
+    fn check(&self, actor: &str, args: &serde_json::Value) -> Result<(), String> {
+        validate(actor, args)
+    }
+}
 
 /// A registry with every built-in actor.
-pub(crate) fn registry(http: &HttpSettings) -> Result<Registry, String> {
+pub fn registry(http: &HttpSettings) -> Result<Registry, String> {
     let mut registry = Registry::new();
     registry
         .register_actor("noop", Noop)
@@ -31,7 +71,7 @@ pub(crate) fn registry(http: &HttpSettings) -> Result<Registry, String> {
 }
 
 /// Checks `args` for built-in actor `actor`; the error says what is wrong.
-pub(crate) fn validate(actor: &str, args: &serde_json::Value) -> Result<(), String> {
+pub fn validate(actor: &str, args: &serde_json::Value) -> Result<(), String> {
     match actor {
         "noop" => Ok(()),
         "sleep" => parse::<SleepArgs>(actor, args).map(|_| ()),

@@ -18,20 +18,18 @@ use longshore::metrics::Metrics;
 use longshore::{Store, WorkerHealth, WorkerState};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 /// What the probes look at.
 #[derive(Clone)]
-pub(crate) struct Probes {
-    pub(crate) store: Arc<dyn Store>,
+pub struct Probes {
+    pub store: Arc<dyn Store>,
     /// The node's worker: ready only while it runs.
-    pub(crate) worker: WorkerHealth,
-    pub(crate) metrics: Metrics,
+    pub worker: WorkerHealth,
+    pub metrics: Metrics,
 }
 
 /// The probes' routes.
-pub(crate) fn router(probes: Probes) -> Router {
+pub fn router(probes: Probes) -> Router {
     Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
@@ -40,51 +38,16 @@ pub(crate) fn router(probes: Probes) -> Router {
 }
 
 /// Binds `addr` for the probes, naming the setting when it cannot.
-pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     bind_for(addr, " for metrics and health checks", "--metrics-addr").await
 }
 
 /// Binds `addr`; when it cannot, says what it was for (`purpose`, e.g.
 /// `" for the API"`, or empty) and which flag sets another.
-pub(crate) async fn bind_for(
-    addr: SocketAddr,
-    purpose: &str,
-    flag: &str,
-) -> anyhow::Result<TcpListener> {
+pub async fn bind_for(addr: SocketAddr, purpose: &str, flag: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr}{purpose} (set another address with {flag})")
     })
-}
-
-/// A node's HTTP servers, which stop together.
-#[derive(Default)]
-pub(crate) struct Servers {
-    stop: CancellationToken,
-    running: Vec<JoinHandle<std::io::Result<()>>>,
-}
-
-impl Servers {
-    /// Serves `app` on `listener` until [`Servers::stop`].
-    pub(crate) fn serve(&mut self, listener: TcpListener, app: Router) {
-        let stop = self.stop.clone();
-        self.running.push(tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-        }));
-    }
-
-    /// Stops every server gracefully: each finishes the requests it has.
-    pub(crate) async fn stop(self) {
-        self.stop.cancel();
-        for server in self.running {
-            match server.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP server stopped with an error"),
-                Err(e) => tracing::warn!(error = %e, "the HTTP server task failed"),
-            }
-        }
-    }
 }
 
 /// The process is up and serving HTTP.
@@ -93,7 +56,7 @@ async fn live() -> Json<serde_json::Value> {
 }
 
 /// The worker runs and the database answers.
-pub(crate) async fn ready(State(probes): State<Probes>) -> (StatusCode, Json<serde_json::Value>) {
+pub async fn ready(State(probes): State<Probes>) -> (StatusCode, Json<serde_json::Value>) {
     let engine = probes.store.engine();
     let unavailable = |code: &str, message: String| {
         (

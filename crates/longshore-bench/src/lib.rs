@@ -1,0 +1,672 @@
+//! Longshore's benchmark, `longshore bench`: throughput and latency, measured the way the peers
+//! are measured, on a scratch database this command creates and drops: a
+//! PostgreSQL database on the configured server, or a SQLite file in a
+//! temporary directory when the configured engine is SQLite (the default).
+//!
+//! - A, bulk: insert N tasks in chunks of 1,000, then time one worker
+//!   (concurrency 16) until all are recorded as succeeded.
+//! - B, latency: an idle, listening worker; tasks enqueued one at a time at
+//!   a fixed interval; enqueue-call-to-handler-start percentiles.
+//! - C, steady state: one producer enqueues single tasks back to back for a
+//!   while as the worker consumes; sustained rates and the final backlog.
+//! - E, far backlog (not run by default): many tasks due next week; the
+//!   cost of a claim that finds nothing due, which an idle worker pays on
+//!   every poll.
+//! - D, memory (not run by default): a worker over a large backlog; the
+//!   process's peak resident memory.
+//! - F, history (not run by default): the operator's reads — stats, the
+//!   queue list, first pages of the task list — through the HTTP API over
+//!   millions of finished and queued tasks (see [`history`]).
+//!
+//! Handlers do nothing but record when they started.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use async_trait::async_trait;
+use longshore::postgres::{PgOptions, PgStore};
+use longshore::sqlite::{SqliteOptions, SqliteStore};
+use longshore::{
+    Actor, NewTask, Registry, Store, TaskContext, TaskError, Worker, WorkerConfig, WorkerHandle,
+};
+use serde::Serialize;
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+use longshore_server::database::{DATA_FILE, Database, redact};
+use longshore_server::settings::Settings;
+
+mod history;
+
+use crate::history::{Filler, HistoryReport};
+
+/// What to run, and how big: the `longshore bench` flags, whose help
+/// gives each default.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Workloads to run.
+    pub workloads: Vec<Workload>,
+    /// A: tasks to insert and process.
+    pub bulk_tasks: usize,
+    /// Worker concurrency for every workload.
+    pub concurrency: usize,
+    /// B: tasks to enqueue one at a time.
+    pub latency_tasks: usize,
+    /// B: time between two enqueues.
+    pub latency_interval: Duration,
+    /// C: how long the producer runs.
+    pub steady_duration: Duration,
+    /// D and E: backlog size.
+    pub backlog_tasks: usize,
+    /// D: how long the worker runs over the backlog.
+    pub backlog_duration: Duration,
+    /// F: finished tasks in the history.
+    pub history_finished: i64,
+    /// F: queued tasks in the history.
+    pub history_queued: i64,
+    /// Keep the scratch database (or SQLite file) afterwards.
+    pub keep: bool,
+}
+
+/// A workload, by its letter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// Bulk: insert, then process.
+    A,
+    /// Latency: enqueue-to-start percentiles.
+    B,
+    /// Steady state: a producer and the worker together.
+    C,
+    /// Memory over a large backlog.
+    D,
+    /// Far backlog: the cost of a claim that finds nothing due.
+    E,
+    /// History: the operator's reads over millions of tasks.
+    F,
+}
+
+impl std::str::FromStr for Workload {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Workload, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "a" => Ok(Workload::A),
+            "b" => Ok(Workload::B),
+            "c" => Ok(Workload::C),
+            "d" => Ok(Workload::D),
+            "e" => Ok(Workload::E),
+            "f" => Ok(Workload::F),
+            other => Err(format!(
+                "unknown workload `{other}`: the workloads are a, b, c, d, e, f"
+            )),
+        }
+    }
+}
+
+/// What a handler saw.
+#[derive(Default)]
+struct Probe {
+    runs: AtomicU64,
+    /// Start times by task id: only for workload B, so that the other
+    /// workloads measure the worker and not this map.
+    started: Option<Mutex<HashMap<Uuid, Instant>>>,
+}
+
+struct ProbeActor(Arc<Probe>);
+
+#[async_trait]
+impl Actor for ProbeActor {
+    async fn run(&self, _args: serde_json::Value, ctx: TaskContext) -> Result<(), TaskError> {
+        let now = Instant::now();
+        if let Some(Ok(mut started)) = self.0.started.as_ref().map(Mutex::lock) {
+            started.insert(ctx.task_id(), now);
+        }
+        self.0.runs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// What the workloads measured; serialised, the JSON line `longshore
+/// bench` prints last.
+#[derive(Default, Serialize)]
+pub struct Report {
+    engine: &'static str,
+    server: String,
+    /// The settings that decide when a commit is on disk.
+    durability: String,
+    durable_hot_path: bool,
+    concurrency: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    a_bulk: Option<BulkReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    b_latency: Option<LatencyReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    c_steady: Option<SteadyReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    d_memory: Option<MemoryReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e_far_backlog: Option<FarBacklogReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    f_history: Option<HistoryReport>,
+}
+
+#[derive(Serialize)]
+struct BulkReport {
+    tasks: usize,
+    insert_seconds: f64,
+    insert_per_sec: f64,
+    process_seconds: f64,
+    process_per_sec: f64,
+}
+
+#[derive(Serialize)]
+struct LatencyReport {
+    tasks: usize,
+    interval_ms: f64,
+    p50_ms: f64,
+    p95_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+}
+
+#[derive(Serialize)]
+struct SteadyReport {
+    seconds: f64,
+    enqueued: u64,
+    enqueue_per_sec: f64,
+    completed: u64,
+    completed_per_sec: f64,
+    final_backlog: i64,
+}
+
+#[derive(Serialize)]
+struct FarBacklogReport {
+    not_due: usize,
+    claims: usize,
+    mean_empty_claim_ms: f64,
+}
+
+#[derive(Serialize)]
+struct MemoryReport {
+    backlog: usize,
+    seconds: f64,
+    processed: u64,
+    rss_before_mib: f64,
+    peak_rss_mib: f64,
+}
+
+/// Runs the workloads `args` names on a scratch database of the engine
+/// `settings` name, and reports what they measured.
+pub async fn run(settings: &Settings, args: Options) -> anyhow::Result<Report> {
+    if args.concurrency == 0 || args.bulk_tasks == 0 || args.latency_tasks == 0 {
+        bail!("--concurrency, --bulk-tasks and --latency-tasks must be at least 1");
+    }
+    if args.workloads.contains(&Workload::F) && args.workloads.iter().any(|w| *w != Workload::F) {
+        // F's history must be all the scratch database holds.
+        bail!("workload f runs alone: give --workloads f");
+    }
+    let durable = settings.database.durable_hot_path;
+    let report = match Database::from_settings(settings)? {
+        Database::Postgres { url } => on_postgres(&url, &args, durable).await?,
+        Database::Sqlite { .. } => on_sqlite(settings, &args).await?,
+    };
+    Ok(report)
+}
+
+/// The workloads on a scratch database of the PostgreSQL server at `url`.
+async fn on_postgres(url: &str, args: &Options, durable: bool) -> anyhow::Result<Report> {
+    let admin_options = longshore::postgres::parse_url(url)?;
+    let name = format!("longshore_bench_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect_with(&admin_options)
+        .await
+        .with_context(|| format!("cannot connect to {}", redact(url)))?;
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .context("creating the scratch database (the user needs CREATEDB)")?;
+    tracing::info!(database = %name, "scratch database created");
+
+    let options = PgOptions {
+        max_connections: (args.concurrency as u32 / 2).max(8),
+        durable_hot_path: durable,
+        ..PgOptions::default()
+    };
+    let result = async {
+        let store = PgStore::connect_with(admin_options.clone().database(&name), &options).await?;
+        store.migrate().await?;
+        let show = |q: &'static str| {
+            let pool = store.pool().clone();
+            async move {
+                sqlx::query_scalar::<_, String>(q)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap_or_else(|_| "?".into())
+            }
+        };
+        let report = Report {
+            engine: "postgres",
+            server: show("SHOW server_version").await,
+            durability: format!(
+                "fsync {}, synchronous_commit {}; claims and completions {}",
+                show("SHOW fsync").await,
+                show("SHOW synchronous_commit").await,
+                if durable {
+                    "wait for the WAL flush"
+                } else {
+                    "with synchronous_commit off"
+                }
+            ),
+            durable_hot_path: durable,
+            concurrency: args.concurrency,
+            ..Report::default()
+        };
+        let filler = Filler::Postgres(store.pool().clone());
+        let report = run_workloads(Arc::new(store.clone()), args, report, &filler).await;
+        // Close before the scratch database is dropped under it.
+        store.pool().close().await;
+        report
+    }
+    .await;
+
+    if args.keep {
+        println!("scratch database kept: {name}");
+    } else {
+        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .context("dropping the scratch database")?;
+    }
+    result
+}
+
+/// The workloads on a SQLite file in a fresh temporary directory.
+async fn on_sqlite(settings: &Settings, args: &Options) -> anyhow::Result<Report> {
+    let dir = tempfile::Builder::new()
+        .prefix("longshore-bench-")
+        .tempdir()
+        .context("creating a scratch directory")?;
+    let path = dir.path().join(DATA_FILE);
+    let durable = settings.database.durable_hot_path;
+    let options = SqliteOptions {
+        durable_hot_path: durable,
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open(&path, &options).await?;
+    store.migrate().await?;
+    let report = Report {
+        engine: "sqlite",
+        server: format!("SQLite {}", sqlite_version(&store).await),
+        durability: format!(
+            "WAL; enqueues synchronous=FULL, claims and completions synchronous={}",
+            if durable { "FULL" } else { "NORMAL" }
+        ),
+        durable_hot_path: durable,
+        concurrency: args.concurrency,
+        ..Report::default()
+    };
+    let filler = Filler::Sqlite(path.clone());
+    let report = run_workloads(Arc::new(store.clone()), args, report, &filler).await;
+    store.close().await;
+    if args.keep {
+        let kept = dir.keep();
+        println!("scratch database kept: {}", kept.join(DATA_FILE).display());
+    }
+    report
+}
+
+async fn sqlite_version(store: &SqliteStore) -> String {
+    sqlx::query_scalar::<_, String>("SELECT sqlite_version()")
+        .fetch_one(store.read_pool())
+        .await
+        .unwrap_or_else(|_| "?".into())
+}
+
+async fn run_workloads(
+    store: Arc<dyn Store>,
+    args: &Options,
+    mut report: Report,
+    filler: &Filler,
+) -> anyhow::Result<Report> {
+    if args.workloads.contains(&Workload::A) {
+        report.a_bulk = Some(bulk(&store, args).await?);
+    }
+    if args.workloads.contains(&Workload::B) {
+        report.b_latency = Some(latency(&store, args).await?);
+    }
+    if args.workloads.contains(&Workload::C) {
+        report.c_steady = Some(steady(&store, args).await?);
+    }
+    if args.workloads.contains(&Workload::D) {
+        report.d_memory = Some(memory(&store, args).await?);
+    }
+    if args.workloads.contains(&Workload::E) {
+        report.e_far_backlog = Some(far_backlog(&store, args).await?);
+    }
+    if args.workloads.contains(&Workload::F) {
+        report.f_history =
+            Some(history::run(&store, filler, args.history_finished, args.history_queued).await?);
+    }
+    Ok(report)
+}
+
+fn start_worker(
+    store: &Arc<dyn Store>,
+    queue: &str,
+    args: &Options,
+    record_starts: bool,
+) -> anyhow::Result<(WorkerHandle, Arc<Probe>)> {
+    let probe = Arc::new(Probe {
+        runs: AtomicU64::new(0),
+        started: record_starts.then(|| Mutex::new(HashMap::new())),
+    });
+    let mut registry = Registry::new();
+    registry.register_actor("bench", ProbeActor(probe.clone()));
+    let config = WorkerConfig {
+        queues: vec![queue.to_owned()],
+        concurrency: args.concurrency,
+        ..WorkerConfig::default()
+    };
+    let handle = Worker::new(store.clone(), registry, config)?.start();
+    Ok((handle, probe))
+}
+
+fn task(queue: &str) -> NewTask {
+    let mut task = NewTask::new("bench", serde_json::json!({}));
+    task.queue = queue.to_owned();
+    task
+}
+
+async fn insert_bulk(store: &Arc<dyn Store>, queue: &str, n: usize) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut remaining = n;
+    while remaining > 0 {
+        let chunk = remaining.min(1000);
+        store
+            .enqueue((0..chunk).map(|_| task(queue)).collect())
+            .await?;
+        remaining -= chunk;
+    }
+    Ok(start.elapsed())
+}
+
+/// Tasks of `queue` whose state satisfies `which`.
+async fn count(
+    store: &Arc<dyn Store>,
+    queue: &str,
+    which: impl Fn(longshore::TaskState) -> bool,
+) -> anyhow::Result<i64> {
+    let rows = store.stats(longshore::core::StatsKey::Queue).await?;
+    Ok(rows
+        .iter()
+        .filter(|r| r.key == queue && which(r.state))
+        .map(|r| r.count)
+        .sum())
+}
+
+async fn bulk(store: &Arc<dyn Store>, args: &Options) -> anyhow::Result<BulkReport> {
+    let queue = "bench_a";
+    let n = args.bulk_tasks;
+    tracing::info!(tasks = n, "A: inserting");
+    let insert = insert_bulk(store, queue, n).await?;
+    tracing::info!(tasks = n, "A: processing");
+    let start = Instant::now();
+    let (worker, probe) = start_worker(store, queue, args, false)?;
+    // Watch the handler count first (cheap), then confirm in the database.
+    while probe.runs.load(Ordering::Relaxed) < n as u64 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if start.elapsed() > Duration::from_secs(600) {
+            bail!("A: not done after 10 minutes");
+        }
+    }
+    while count(store, queue, |s| s == longshore::TaskState::Succeeded).await? < n as i64 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let process = start.elapsed();
+    worker.shutdown().await?;
+    Ok(BulkReport {
+        tasks: n,
+        insert_seconds: insert.as_secs_f64(),
+        insert_per_sec: n as f64 / insert.as_secs_f64(),
+        process_seconds: process.as_secs_f64(),
+        process_per_sec: n as f64 / process.as_secs_f64(),
+    })
+}
+
+async fn latency(store: &Arc<dyn Store>, args: &Options) -> anyhow::Result<LatencyReport> {
+    let queue = "bench_b";
+    let n = args.latency_tasks;
+    let (worker, probe) = start_worker(store, queue, args, true)?;
+    // Let the worker connect its listener and go idle.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    tracing::info!(tasks = n, "B: enqueueing one at a time");
+    let mut sent = HashMap::with_capacity(n);
+    let mut ticker = tokio::time::interval(args.latency_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for _ in 0..n {
+        ticker.tick().await;
+        let task = task(queue);
+        let id = task.id;
+        let at = Instant::now();
+        store.enqueue(vec![task]).await?;
+        sent.insert(id, at);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while probe.runs.load(Ordering::Relaxed) < n as u64 {
+        if Instant::now() > deadline {
+            bail!("B: tasks not started after 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    worker.shutdown().await?;
+    let started = probe
+        .started
+        .as_ref()
+        .map(Mutex::lock)
+        .and_then(Result::ok)
+        .ok_or_else(|| anyhow::anyhow!("the latency probe recorded nothing"))?;
+    let mut millis: Vec<f64> = sent
+        .iter()
+        .filter_map(|(id, at)| {
+            started
+                .get(id)
+                .map(|s| s.duration_since(*at).as_secs_f64() * 1e3)
+        })
+        .collect();
+    millis.sort_by(f64::total_cmp);
+    let pct =
+        |p: f64| millis[((millis.len() as f64 * p).ceil() as usize).clamp(1, millis.len()) - 1];
+    Ok(LatencyReport {
+        tasks: n,
+        interval_ms: args.latency_interval.as_secs_f64() * 1e3,
+        p50_ms: pct(0.50),
+        p95_ms: pct(0.95),
+        p99_ms: pct(0.99),
+        max_ms: millis.last().copied().unwrap_or(0.0),
+    })
+}
+
+async fn steady(store: &Arc<dyn Store>, args: &Options) -> anyhow::Result<SteadyReport> {
+    let queue = "bench_c";
+    let (worker, probe) = start_worker(store, queue, args, false)?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    tracing::info!(seconds = args.steady_duration.as_secs_f64(), "C: producing");
+    let start = Instant::now();
+    let mut enqueued = 0u64;
+    while start.elapsed() < args.steady_duration {
+        store.enqueue(vec![task(queue)]).await?;
+        enqueued += 1;
+    }
+    let elapsed = start.elapsed();
+    let completed = probe.runs.load(Ordering::Relaxed);
+    let final_backlog = count(store, queue, |s| !s.is_terminal()).await?;
+    worker.shutdown().await?;
+    Ok(SteadyReport {
+        seconds: elapsed.as_secs_f64(),
+        enqueued,
+        enqueue_per_sec: enqueued as f64 / elapsed.as_secs_f64(),
+        completed,
+        completed_per_sec: completed as f64 / elapsed.as_secs_f64(),
+        final_backlog,
+    })
+}
+
+async fn memory(store: &Arc<dyn Store>, args: &Options) -> anyhow::Result<MemoryReport> {
+    let queue = "bench_d";
+    tracing::info!(tasks = args.backlog_tasks, "D: inserting the backlog");
+    insert_bulk(store, queue, args.backlog_tasks).await?;
+    let rss_before = rss_mib("VmRSS");
+    tracing::info!("D: working over the backlog");
+    let (worker, probe) = start_worker(store, queue, args, false)?;
+    tokio::time::sleep(args.backlog_duration).await;
+    let processed = probe.runs.load(Ordering::Relaxed);
+    worker.shutdown().await?;
+    Ok(MemoryReport {
+        backlog: args.backlog_tasks,
+        seconds: args.backlog_duration.as_secs_f64(),
+        processed,
+        rss_before_mib: rss_before,
+        peak_rss_mib: rss_mib("VmHWM"),
+    })
+}
+
+async fn far_backlog(store: &Arc<dyn Store>, args: &Options) -> anyhow::Result<FarBacklogReport> {
+    let queue = "bench_e";
+    let n = args.backlog_tasks;
+    tracing::info!(tasks = n, "E: inserting tasks due in a week");
+    let due = chrono::Utc::now() + chrono::Duration::days(7);
+    let mut remaining = n;
+    while remaining > 0 {
+        let chunk = remaining.min(1000);
+        store
+            .enqueue(
+                (0..chunk)
+                    .map(|_| {
+                        let mut t = task(queue);
+                        t.run_at = Some(due);
+                        t
+                    })
+                    .collect(),
+            )
+            .await?;
+        remaining -= chunk;
+    }
+    let claim = longshore::core::Claim {
+        owner: "bench-e".into(),
+        queues: vec![queue.to_owned()],
+        limit: args.concurrency,
+        lease: Duration::from_secs(30),
+        capped: false,
+    };
+    let claims = 200;
+    let start = Instant::now();
+    for _ in 0..claims {
+        let claimed = store.claim(&claim).await?;
+        if !claimed.is_empty() {
+            bail!("E: a claim took a task that is not due");
+        }
+    }
+    Ok(FarBacklogReport {
+        not_due: n,
+        claims,
+        mean_empty_claim_ms: start.elapsed().as_secs_f64() * 1000.0 / claims as f64,
+    })
+}
+
+/// A memory figure of this process from /proc, in MiB (0 where unavailable).
+fn rss_mib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|line| {
+                line.strip_prefix(field)
+                    .and_then(|rest| rest.trim_start_matches(':').trim().strip_suffix("kB"))
+                    .and_then(|kb| kb.trim().parse::<f64>().ok())
+            })
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+impl Report {
+    /// The line that names what was measured, for people.
+    pub fn title(&self) -> String {
+        format!(
+            "longshore bench: {} {} ({}), concurrency {}",
+            self.engine, self.server, self.durability, self.concurrency,
+        )
+    }
+
+    /// The results for people: one row of workload, metric and value per
+    /// figure.
+    pub fn rows(&self) -> Vec<Vec<String>> {
+        summary_rows(self)
+    }
+}
+
+fn summary_rows(r: &Report) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut row = |w: &str, m: &str, v: String| rows.push(vec![w.into(), m.into(), v]);
+    if let Some(a) = &r.a_bulk {
+        row(
+            "A bulk",
+            &format!("insert ({} tasks)", a.tasks),
+            format!("{:.0} tasks/s", a.insert_per_sec),
+        );
+        row(
+            "A bulk",
+            "process",
+            format!("{:.0} tasks/s", a.process_per_sec),
+        );
+    }
+    if let Some(b) = &r.b_latency {
+        row("B latency", "p50", format!("{:.2} ms", b.p50_ms));
+        row("B latency", "p95", format!("{:.2} ms", b.p95_ms));
+        row("B latency", "p99", format!("{:.2} ms", b.p99_ms));
+        row("B latency", "max", format!("{:.2} ms", b.max_ms));
+    }
+    if let Some(c) = &r.c_steady {
+        row(
+            "C steady",
+            "enqueued (1 producer)",
+            format!("{:.0} tasks/s", c.enqueue_per_sec),
+        );
+        row(
+            "C steady",
+            "completed",
+            format!("{:.0} tasks/s", c.completed_per_sec),
+        );
+        row("C steady", "final backlog", c.final_backlog.to_string());
+    }
+    if let Some(d) = &r.d_memory {
+        row(
+            "D memory",
+            &format!("backlog {}", d.backlog),
+            format!("{} run in {:.0} s", d.processed, d.seconds),
+        );
+        row("D memory", "peak RSS", format!("{:.1} MiB", d.peak_rss_mib));
+    }
+    if let Some(e) = &r.e_far_backlog {
+        row(
+            "E far backlog",
+            &format!("empty claim, {} not due", e.not_due),
+            format!("{:.3} ms", e.mean_empty_claim_ms),
+        );
+    }
+    if let Some(f) = &r.f_history {
+        row(
+            "F history",
+            &format!("fill ({} finished, {} queued)", f.finished, f.queued),
+            format!("{:.0} s", f.fill_seconds),
+        );
+        for call in &f.calls {
+            row(
+                "F history",
+                call.call,
+                format!("{:.2} ms (max {:.2})", call.median_ms, call.max_ms),
+            );
+        }
+    }
+    rows
+}
