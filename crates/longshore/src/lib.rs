@@ -52,6 +52,7 @@ mod actor;
 mod client;
 mod context;
 mod error;
+mod maintenance;
 pub mod metrics;
 pub mod ops;
 mod worker;

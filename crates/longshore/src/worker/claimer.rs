@@ -1,5 +1,5 @@
 //! The claimer: waits for free slots, claims that many due tasks in one
-//! statement, and starts them. Memory does not grow with the backlog: it
+//! statement, and hands them to [`super::dispatch`]. Memory does not grow with the backlog: it
 //! never holds more tasks than free slots.
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use longshore_core::Claim;
 use tokio_util::sync::CancellationToken;
 
-use super::{Shared, executor};
+use super::{Shared, dispatch};
 
 pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let config = &shared.config;
@@ -48,13 +48,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                 if !tasks.is_empty() {
                     idle = config.idle_min;
                 }
-                for task in tasks {
-                    let Some(permit) = permits.pop() else {
-                        tracing::error!("the store returned more tasks than asked for");
-                        break;
-                    };
-                    executor::spawn(&shared, task, permit);
-                }
+                dispatch::start(&shared, tasks, &mut permits);
                 drop(gate);
                 if full {
                     // More may be due: look again as soon as a slot frees.

@@ -4,7 +4,8 @@
 //! size follows the load by itself. Each result arrives with its worker
 //! slot, which is freed only once the result is written. While the worker
 //! is claiming, the same statement claims up to that many new tasks and the
-//! slots pass straight to them: under load, one round trip per batch both
+//! slots pass straight to them (through [`super::dispatch`], as the
+//! claimer's do): under load, one round trip per batch both
 //! records results and fetches work. Slots left over go back to the
 //! claimer. A batch whose write fails is kept and
 //! written again: nothing finished is forgotten. Results whose fence did not
@@ -18,7 +19,7 @@ use longshore_core::{Claim, Completion};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Shared, executor};
+use super::{Shared, dispatch};
 
 /// How long a shutdown keeps retrying a batch while the database is away;
 /// after that the tasks come back through lease expiry.
@@ -169,15 +170,7 @@ async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
                 shared.recorded(&completion, !rejected.contains(&completion.id));
             }
             let mut slots: Vec<_> = batch.slots.drain(..n).collect();
-            for task in claimed {
-                match slots.pop() {
-                    Some(slot) => executor::spawn(shared, task, slot),
-                    None => {
-                        tracing::error!("the store returned more tasks than asked for");
-                        break;
-                    }
-                }
-            }
+            dispatch::start(shared, claimed, &mut slots);
             drop(gate);
             if shared.capped.load(Ordering::Relaxed) {
                 // Places under the caps came free: the claimer may have gone

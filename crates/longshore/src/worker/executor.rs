@@ -1,67 +1,20 @@
 //! One execution: run the handler under its time limit and cancellation,
-//! turn what happened into an [`Outcome`], hand it to the completer.
+//! and turn what happened into an [`Outcome`] (which [`super::dispatch`]
+//! hands to the completer).
 
 use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use longshore_core::{Completion, LogLevel, Outcome, TaskRow};
-use tokio::sync::OwnedSemaphorePermit;
+use longshore_core::{LogLevel, Outcome, TaskRow};
 
 use super::Shared;
 use crate::context::{CancelReason, Execution, TaskContext, storable};
 use crate::error::TaskError;
-use crate::metrics::TaskLabels;
-
-/// Starts `task` in the slot held by `permit`.
-pub(super) fn spawn(shared: &Arc<Shared>, mut task: TaskRow, permit: OwnedSemaphorePermit) {
-    let labels = TaskLabels::new(&task.actor, &task.queue);
-    let execution = Execution::new(task.id, task.attempt, labels);
-    if let Ok(mut map) = shared.inflight.lock() {
-        map.insert(task.id, execution.clone());
-    }
-    let shared = shared.clone();
-    shared.executions.clone().spawn(async move {
-        // The handler owns the arguments; the rest of the row stays here.
-        let args = std::mem::take(&mut task.args);
-        let running = shared
-            .config
-            .metrics
-            .as_ref()
-            .map(|m| m.execution(&execution.labels));
-        let outcome = execute(&shared, &task, args, &execution).await;
-        drop(running);
-        match outcome {
-            Some(outcome) => {
-                let completion = Completion {
-                    id: task.id,
-                    queue: task.queue.clone(),
-                    attempt: task.attempt,
-                    transition: outcome.transition(
-                        task.attempt,
-                        task.max_attempts,
-                        &shared.config.retry,
-                    ),
-                    worst_level: execution.worst_level(),
-                    logs: execution.take_logs(),
-                };
-                // The completer frees the slot once the result is recorded.
-                if shared.completions.send((completion, permit)).await.is_err() {
-                    tracing::error!(task = %task.id, "the completer has stopped; the task will be rescued when its lease expires");
-                }
-            }
-            None => {
-                // The lease is gone: whoever holds the task now records it.
-                shared.forget(task.id, task.attempt);
-                drop(permit);
-            }
-        }
-    });
-}
 
 /// Runs the handler. `None` means the result must not be recorded (the
 /// worker lost the lease).
-async fn execute(
+pub(super) async fn execute(
     shared: &Shared,
     task: &TaskRow,
     args: serde_json::Value,

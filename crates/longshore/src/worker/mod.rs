@@ -5,13 +5,14 @@
 //!
 //! | loop | file | does |
 //! |---|---|---|
-//! | claimer | `claimer.rs` | claims up to the free slots' worth of due tasks and starts them |
+//! | claimer | `claimer.rs` | claims up to the free slots' worth of due tasks |
+//! | dispatch | `dispatch.rs` | starts every claimed task (the claimer's and the completer's refills) in a slot, tracked as in flight |
 //! | executor | `executor.rs` | runs one execution under its time limit and cancellation |
 //! | completer | `completer.rs` | writes finished executions in batches, claiming replacements for their slots in the same statement |
 //! | heartbeat | `heartbeat.rs` | renews leases, writes logs of running tasks, learns of cancellations |
 //! | listener | `listener.rs` | wakes the claimer on NOTIFY, forwards cancellations |
-//! | maintenance | `maintenance.rs` | on the maintenance leader: promotes due delayed tasks, runs the built-in schedules (rescue, purge, forget dead workers); on every node: reads the cluster's caps |
-//! | scheduler | `scheduler.rs` | on the scheduler leader: fires due schedules |
+//! | maintenance | `../maintenance/` | on the maintenance leader: promotes due delayed tasks, runs the built-in schedules (rescue, purge, forget dead workers); on every node: reads the cluster's caps |
+//! | scheduler | `../maintenance/scheduler.rs` | on the scheduler leader: fires due schedules |
 //!
 //! Stopping ([`WorkerHandle::shutdown`]) stops claiming, lets in-flight
 //! executions finish for the drain timeout, cancels the rest and hands
@@ -21,11 +22,10 @@
 mod claimer;
 mod completer;
 mod config;
+mod dispatch;
 mod executor;
 mod heartbeat;
 mod listener;
-mod maintenance;
-mod scheduler;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -451,12 +451,12 @@ async fn supervise(
         tokio::spawn(watched(
             health.clone(),
             4,
-            maintenance::run(shared.clone(), stop_background.clone()),
+            crate::maintenance::run(shared.clone(), stop_background.clone()),
         )),
         tokio::spawn(watched(
             health.clone(),
             5,
-            scheduler::run(shared.clone(), stop_background.clone()),
+            crate::maintenance::scheduler::run(shared.clone(), stop_background.clone()),
         )),
     ];
 

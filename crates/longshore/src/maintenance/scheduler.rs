@@ -13,7 +13,7 @@
 //! updated by name first, and retried each pass until stored.
 //!
 //! [`Store::fire_schedule`]: longshore_core::Store::fire_schedule
-//! [`WorkerConfig::schedules`]: super::WorkerConfig::schedules
+//! [`WorkerConfig::schedules`]: crate::WorkerConfig::schedules
 
 use std::sync::Arc;
 
@@ -23,8 +23,8 @@ use longshore_core::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
-use crate::metrics::RoleGauge;
+use super::role::Role;
+use crate::worker::Shared;
 
 /// Due schedules read per query; the pass reads again while they come full
 /// and some fired. Schedules waiting behind their previous runs come first
@@ -32,13 +32,16 @@ use crate::metrics::RoleGauge;
 /// would hold up the others.
 const BATCH: i64 = 1000;
 
-pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
+pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let config = &shared.config;
     let interval = config.scheduler_interval;
     let mut undefined: Vec<ScheduleDef> = config.schedules.clone();
-    let mut leading = false;
-    // `longshore_leader{role="scheduler"}`: follows `leading`.
-    let mut gauge = RoleGauge::new(config.metrics.as_ref(), Leadership::SCHEDULER);
+    let mut role = Role::new(
+        Leadership::SCHEDULER,
+        "fires the cluster's schedules",
+        &config.id,
+        config.metrics.as_ref(),
+    );
     loop {
         if !undefined.is_empty() {
             undefined = define(&shared, undefined).await;
@@ -48,34 +51,11 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             () = tokio::time::sleep(interval + jitter) => {}
             () = stop.cancelled() => break,
         }
-        let now_leading = match shared
-            .store
-            .try_lead(Leadership::SCHEDULER, &config.id, config.lease)
-            .await
-        {
-            Ok(held) => held,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot take or renew the scheduler role");
-                false
-            }
-        };
-        if now_leading != leading {
-            if now_leading {
-                tracing::info!(worker = %config.id, "this worker now fires the cluster's schedules");
-            } else {
-                tracing::info!(worker = %config.id, "another worker fires the cluster's schedules now");
-            }
-            leading = now_leading;
-            gauge.set(leading);
-        }
-        if leading {
+        if role.renew(shared.store.as_ref(), config.lease).await {
             fire_due(&shared, &stop).await;
         }
     }
-    gauge.set(false);
-    if let Err(e) = shared.store.resign(Leadership::SCHEDULER, &config.id).await {
-        tracing::warn!(error = %e, "cannot resign the scheduler role; it passes on when its lease expires");
-    }
+    role.resign(shared.store.as_ref()).await;
 }
 
 /// Creates or updates the worker's own schedules; returns those that could

@@ -1,0 +1,17 @@
+//! Counts: folds the task count changes appended since the last pass into
+//! their totals, so that reading the counts (stats, queue depths, the
+//! queue gauge) stays cheap; one fold takes every change committed before
+//! it. Every pass.
+
+use super::Job;
+use crate::worker::Shared;
+
+pub(super) async fn run(shared: &Shared) -> Job {
+    match shared.store.fold_counts().await {
+        Ok(_) => Job::Done,
+        Err(e) => {
+            tracing::warn!(error = %e, "folding the task counts failed");
+            Job::Failed
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Purge: finished tasks past their retention (by state, see
+//! [`Retention`](crate::Retention)) are deleted with their logs, in
+//! bounded batches, within a time budget per pass; what is left waits for
+//! the next pass. Built-in schedule `longshore.purge`, every minute by
+//! default. Tested in `tests/purge.rs`.
+
+use longshore_core::TaskState;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::{BATCH, Job};
+use crate::worker::Shared;
+
+/// Deletes finished tasks past their retention, state by state, in batches,
+/// until none is left, or `budget` is reached or the worker stops.
+pub(super) async fn run(shared: &Shared, budget: Instant, stop: &CancellationToken) -> Job {
+    let retention = shared.config.retention;
+    for (state, keep) in [
+        (TaskState::Succeeded, retention.succeeded),
+        (TaskState::Failed, retention.failed),
+        (TaskState::Cancelled, retention.cancelled),
+    ] {
+        let mut purged = 0;
+        let mut job = Job::Done;
+        loop {
+            if Instant::now() >= budget || stop.is_cancelled() {
+                job = Job::Unfinished;
+                break;
+            }
+            match shared.store.purge_finished(state, keep, BATCH).await {
+                Ok(n) => {
+                    purged += n;
+                    if (n as i64) < BATCH {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, %state, "purging finished tasks failed");
+                    job = Job::Failed;
+                    break;
+                }
+            }
+        }
+        if purged > 0 {
+            tracing::info!(%state, purged, retention = ?keep, "purged finished tasks past retention");
+        }
+        if job != Job::Done {
+            return job;
+        }
+    }
+    Job::Done
+}

@@ -1,0 +1,77 @@
+//! Dispatch: where every claimed task starts, whoever claimed it (the
+//! claimer, or the completer refilling the slots it just freed). Each task
+//! takes one slot; its execution is tracked as in flight (for the
+//! heartbeat, cancellation and the drain), run by the executor, and its
+//! result handed to the completer with the slot, which frees only once
+//! the result is recorded.
+
+use std::sync::Arc;
+
+use longshore_core::{Completion, TaskRow};
+use tokio::sync::OwnedSemaphorePermit;
+
+use super::{Shared, executor};
+use crate::context::Execution;
+use crate::metrics::TaskLabels;
+
+/// Starts each of `tasks` in one of `slots` (as many as were claimed for);
+/// slots left over stay with the caller.
+pub(super) fn start(
+    shared: &Arc<Shared>,
+    tasks: Vec<TaskRow>,
+    slots: &mut Vec<OwnedSemaphorePermit>,
+) {
+    for task in tasks {
+        let Some(slot) = slots.pop() else {
+            tracing::error!("the store returned more tasks than asked for");
+            return;
+        };
+        spawn(shared, task, slot);
+    }
+}
+
+/// Starts `task` in the slot held by `permit`.
+fn spawn(shared: &Arc<Shared>, mut task: TaskRow, permit: OwnedSemaphorePermit) {
+    let labels = TaskLabels::new(&task.actor, &task.queue);
+    let execution = Execution::new(task.id, task.attempt, labels);
+    if let Ok(mut map) = shared.inflight.lock() {
+        map.insert(task.id, execution.clone());
+    }
+    let shared = shared.clone();
+    shared.executions.clone().spawn(async move {
+        // The handler owns the arguments; the rest of the row stays here.
+        let args = std::mem::take(&mut task.args);
+        let running = shared
+            .config
+            .metrics
+            .as_ref()
+            .map(|m| m.execution(&execution.labels));
+        let outcome = executor::execute(&shared, &task, args, &execution).await;
+        drop(running);
+        match outcome {
+            Some(outcome) => {
+                let completion = Completion {
+                    id: task.id,
+                    queue: task.queue.clone(),
+                    attempt: task.attempt,
+                    transition: outcome.transition(
+                        task.attempt,
+                        task.max_attempts,
+                        &shared.config.retry,
+                    ),
+                    worst_level: execution.worst_level(),
+                    logs: execution.take_logs(),
+                };
+                // The completer frees the slot once the result is recorded.
+                if shared.completions.send((completion, permit)).await.is_err() {
+                    tracing::error!(task = %task.id, "the completer has stopped; the task will be rescued when its lease expires");
+                }
+            }
+            None => {
+                // The lease is gone: whoever holds the task now records it.
+                shared.forget(task.id, task.attempt);
+                drop(permit);
+            }
+        }
+    });
+}
