@@ -77,13 +77,15 @@ pub use longshore_core::{
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-/// The PostgreSQL engine.
+/// The PostgreSQL engine (feature `postgres`, on by default).
+#[cfg(feature = "postgres")]
 pub mod postgres {
     pub use longshore_postgres::{PgOptions, PgStore, enqueue_in, latest_version, parse_url};
     pub use sqlx::postgres::PgConnectOptions;
 }
 
-/// The embedded SQLite engine.
+/// The embedded SQLite engine (feature `sqlite`, on by default).
+#[cfg(feature = "sqlite")]
 pub mod sqlite {
     pub use longshore_sqlite::{SqliteOptions, SqliteStore, latest_version, parse_url};
     pub use sqlx::sqlite::SqliteConnectOptions;

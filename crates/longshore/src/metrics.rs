@@ -638,7 +638,7 @@ impl Collector for Cluster {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::*;
 
