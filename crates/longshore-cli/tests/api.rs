@@ -19,26 +19,7 @@ use serde_json::{Value, json};
 
 use support::{Engine, Env, Proc, text};
 
-macro_rules! on_both_engines {
-    ($($test:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::Engine::Postgres).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::Engine::Sqlite).await;
-                }
-            )*
-        }
-    };
-}
+use longshore_testing::on_both_engines;
 
 on_both_engines!(
     every_route_answers_an_admin_token,

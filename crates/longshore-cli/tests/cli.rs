@@ -13,26 +13,7 @@ use std::time::Duration;
 use support::{Engine, Env, ids, text};
 
 /// Every behavioural test, once per engine.
-macro_rules! on_both_engines {
-    ($($test:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::Engine::Postgres).await;
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(super::Engine::Sqlite).await;
-                }
-            )*
-        }
-    };
-}
+use longshore_testing::on_both_engines;
 
 on_both_engines!(
     bad_input_is_refused_with_one_line_and_changes_nothing,

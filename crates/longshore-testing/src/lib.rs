@@ -1,13 +1,90 @@
-//! A fresh PostgreSQL database per test, dropped when the test ends (even
-//! by panic), so that tests run in parallel without seeing each other.
+//! What Longshore's test suites share, so that every behaviour runs on
+//! both engines, each test on a database of its own.
 //!
-//! The server is `LONGSHORE_TEST_DATABASE_URL` (default
+//! - [`Engine`] and [`on_both_engines!`]: one test function, run once per
+//!   engine (as `postgres::NAME` and `sqlite::NAME`).
+//! - [`ScratchDb`]: a fresh PostgreSQL database per test, dropped when the
+//!   test ends (even by panic), so that tests run in parallel without
+//!   seeing each other.
+//! - [`scratch_dir`] and [`sqlite_pool`]: a directory of the test's own
+//!   for a SQLite file, and a pool that looks at such a file beside the
+//!   code under test.
+//!
+//! The PostgreSQL server is `LONGSHORE_TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`); `scripts/test` makes sure
 //! one is running and sets the variable.
 
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
 use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use uuid::Uuid;
+
+/// The storage engines every behaviour runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// PostgreSQL, a [`ScratchDb`] per test.
+    Postgres,
+    /// SQLite, a file in a [`scratch_dir`] per test.
+    Sqlite,
+}
+
+/// Runs each named `async fn NAME(engine: Engine)` once per engine, as the
+/// tokio tests `postgres::NAME` and `sqlite::NAME`:
+///
+/// ```ignore
+/// async fn a_task_runs(engine: Engine) { /* … */ }
+///
+/// longshore_testing::on_both_engines!(a_task_runs);
+/// ```
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($test:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($crate::Engine::Postgres).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($crate::Engine::Sqlite).await;
+                }
+            )*
+        }
+    };
+}
+
+/// A directory of the test's own, removed when the value is dropped. Its
+/// name starts `longshore-test-`, so that `scripts/test` can sweep up what
+/// an interrupted run left behind.
+pub fn scratch_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("longshore-test-")
+        .tempdir()
+        .expect("create a scratch directory")
+}
+
+/// A small pool on an existing SQLite file (never creating it), to look at
+/// the tables beside the code under test; it waits up to ten seconds for
+/// the file's write lock.
+pub async fn sqlite_pool(path: &Path) -> SqlitePool {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .busy_timeout(Duration::from_secs(10));
+    SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
+}
 
 /// The server's admin URL.
 pub fn admin_url() -> String {

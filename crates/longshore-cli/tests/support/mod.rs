@@ -8,13 +8,12 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use longshore_testing::ScratchDb;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{PgPool, SqlitePool};
 use tempfile::TempDir;
 use tokio::sync::OnceCell;
@@ -25,11 +24,7 @@ pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_longshore");
 /// when no database is configured.
 pub(crate) const DEFAULT_DB: &str = "longshore-data/longshore.db";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Engine {
-    Postgres,
-    Sqlite,
-}
+pub(crate) use longshore_testing::Engine;
 
 /// A raw pool on the test's database, to look at the tables directly.
 pub(crate) enum Observer {
@@ -100,17 +95,7 @@ impl Observer {
     }
 }
 
-/// Opens a pool on an existing SQLite file (never creating it).
-pub(crate) async fn sqlite_pool(path: &Path) -> SqlitePool {
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .busy_timeout(Duration::from_secs(10));
-    SqlitePoolOptions::new()
-        .max_connections(2)
-        .connect_with(options)
-        .await
-        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
-}
+pub(crate) use longshore_testing::sqlite_pool;
 
 /// A database of the test's own, a scratch directory that every process
 /// runs in, and an observer pool.
@@ -137,7 +122,7 @@ impl Env {
     /// A database on `engine` named by URL; on SQLite, a file that does not
     /// exist yet.
     pub(crate) async fn unmigrated(engine: Engine) -> Env {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = longshore_testing::scratch_dir();
         let (url, scratch) = match engine {
             Engine::Postgres => {
                 let db = ScratchDb::create().await;
@@ -162,7 +147,7 @@ impl Env {
     pub(crate) fn zero_config() -> Env {
         Env {
             engine: Engine::Sqlite,
-            dir: tempfile::tempdir().unwrap(),
+            dir: longshore_testing::scratch_dir(),
             url: None,
             scratch: None,
             observer: OnceCell::new(),

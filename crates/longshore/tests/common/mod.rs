@@ -62,7 +62,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use longshore::postgres::{PgOptions, PgStore};
-use longshore::sqlite::{SqliteConnectOptions, SqliteOptions, SqliteStore};
+use longshore::sqlite::{SqliteOptions, SqliteStore};
 use longshore::{
     Actor, NewTask, Registry, Store, TaskContext, TaskError, TaskRow, TaskState, Worker,
     WorkerConfig, WorkerHandle,
@@ -71,12 +71,7 @@ use longshore_testing::ScratchDb;
 use sqlx::{Connection, PgConnection, PgPool, SqlitePool};
 use uuid::Uuid;
 
-/// The storage engines the conformance suite runs against.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Engine {
-    Postgres,
-    Sqlite,
-}
+pub use longshore_testing::Engine;
 
 /// A database of its own for one test, migrated, with a store on it.
 /// The database is dropped when this value is (even by panic).
@@ -105,22 +100,13 @@ pub struct Lite {
 
 impl Lite {
     async fn create() -> (Lite, SqlitePool) {
-        let dir = tempfile::Builder::new()
-            .prefix("longshore-test-")
-            .tempdir()
-            .expect("create a scratch directory");
+        let dir = longshore_testing::scratch_dir();
         let path = dir.path().join("longshore.db");
         let store = SqliteStore::open(&path, &SqliteOptions::default())
             .await
             .expect("open the test database");
         store.migrate().await.expect("migrate");
-        let observer = SqlitePool::connect_with(
-            SqliteConnectOptions::new()
-                .filename(&path)
-                .busy_timeout(Duration::from_secs(10)),
-        )
-        .await
-        .expect("connect the observer pool");
+        let observer = longshore_testing::sqlite_pool(&path).await;
         (Lite { store, dir }, observer)
     }
 
