@@ -16,7 +16,7 @@
 //!   process's peak resident memory.
 //! - F, history (not run by default): the operator's reads — stats, the
 //!   queue list, first pages of the task list — through the HTTP API over
-//!   millions of finished and queued tasks (see [`history`]).
+//!   millions of finished and queued tasks (see `history.rs`).
 //!
 //! Handlers do nothing but record when they started.
 

@@ -13,13 +13,16 @@
 //! - [`schedule`]: cron schedules ([`ScheduleDef`], [`Schedule`]) and
 //!   when they come due ([`CronSpec`]).
 //! - [`store`]: the storage interface ([`Store`]) every engine implements,
-//!   and its error type ([`StoreError`]).
+//!   split by noun ([`TaskStore`], [`CountStore`], [`QueueStore`],
+//!   [`ClusterStore`], [`ScheduleStore`], [`TokenStore`]).
+//! - [`error`]: the one error type of storage ([`StoreError`]).
 //! - [`token`]: API tokens ([`TokenInfo`], [`TokenScope`]) and how their
 //!   secrets are made and stored ([`TokenSecret`]).
 //!
 //! Engines (`longshore-postgres`) implement [`Store`]; the worker runtime
 //! (`longshore`) drives it.
 
+pub mod error;
 pub mod lifecycle;
 pub mod retry;
 pub mod schedule;
@@ -27,15 +30,17 @@ pub mod store;
 pub mod task;
 pub mod token;
 
+pub use error::StoreError;
 pub use lifecycle::{Outcome, Transition};
 pub use retry::RetryPolicy;
 pub use schedule::{
     CronSpec, Fire, FireKind, FireOutcome, Overlap, PutMode, Schedule, ScheduleDef,
 };
 pub use store::{
-    CancelResult, Claim, ClusterSettings, Completion, EnqueueResult, EventSource, Heartbeat,
-    Leadership, QueueSettings, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter,
-    TaskSelection, WorkerInfo, WorkerPresence,
+    CancelResult, Claim, ClusterSettings, ClusterStore, Completion, CountStore, EnqueueResult,
+    EventSource, Heartbeat, Leadership, QueueSettings, QueueStore, ScheduleStore, StatsKey,
+    StatsRow, Store, StoreEvent, TaskFilter, TaskSelection, TaskStore, TokenStore, WorkerInfo,
+    WorkerPresence,
 };
 pub use task::{LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};
 pub use token::{TokenInfo, TokenScope, TokenSecret};

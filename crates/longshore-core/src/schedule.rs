@@ -3,7 +3,7 @@
 //! A schedule lives in the database ([`Schedule`]). One node at a time, the
 //! holder of the [`Leadership::SCHEDULER`](crate::Leadership::SCHEDULER)
 //! role, looks for due schedules and fires each through
-//! [`Store::fire_schedule`](crate::Store::fire_schedule), which applies the
+//! [`ScheduleStore::fire_schedule`](crate::ScheduleStore::fire_schedule), which applies the
 //! overlap policy and enqueues the run in one transaction, fenced on the
 //! due time it read: a second scheduler firing the same run finds the
 //! fence moved and does nothing.
@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::store::StoreError;
+use crate::error::StoreError;
 use crate::task::{NewTask, Related};
 
 /// The names of the built-in maintenance schedules, seeded by the
@@ -247,7 +247,7 @@ pub struct Schedule {
     pub modified_at: DateTime<Utc>,
 }
 
-/// How [`Store::put_schedule`](crate::Store::put_schedule) treats an
+/// How [`ScheduleStore::put_schedule`](crate::ScheduleStore::put_schedule) treats an
 /// existing schedule of the same name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PutMode {
@@ -260,7 +260,7 @@ pub enum PutMode {
     Upsert,
 }
 
-/// Which run [`Store::fire_schedule`](crate::Store::fire_schedule) is asked for.
+/// Which run [`ScheduleStore::fire_schedule`](crate::ScheduleStore::fire_schedule) is asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FireKind {
     /// The cron run due at this time, as read: nothing happens unless the
@@ -288,7 +288,7 @@ pub struct Fire {
     pub task: Option<NewTask>,
 }
 
-/// What [`Store::fire_schedule`](crate::Store::fire_schedule) did.
+/// What [`ScheduleStore::fire_schedule`](crate::ScheduleStore::fire_schedule) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]
 pub enum FireOutcome {
@@ -316,7 +316,7 @@ pub enum FireOutcome {
     Stale,
 }
 
-/// One write of a [`Store::fire_schedule`](crate::Store::fire_schedule),
+/// One write of a [`ScheduleStore::fire_schedule`](crate::ScheduleStore::fire_schedule),
 /// in the order [`plan_fire`] lists them; an engine makes them all in the
 /// transaction that read the schedule.
 #[derive(Clone, Debug, PartialEq)]

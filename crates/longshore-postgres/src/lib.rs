@@ -29,10 +29,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use longshore_core::schedule::{FireWrite, check_builtin_edit, plan_fire};
 use longshore_core::{
-    CancelResult, Claim, ClusterSettings, Completion, EnqueueResult, EventSource, Fire, FireKind,
-    FireOutcome, Heartbeat, Leadership, LogEntry, NewTask, PutMode, QueueSettings, Schedule,
-    ScheduleDef, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow,
-    TaskSelection, TaskState, TokenInfo, TokenScope, WorkerInfo, WorkerPresence,
+    CancelResult, Claim, ClusterSettings, ClusterStore, Completion, CountStore, EnqueueResult,
+    EventSource, Fire, FireKind, FireOutcome, Heartbeat, Leadership, LogEntry, NewTask, PutMode,
+    QueueSettings, QueueStore, Schedule, ScheduleDef, ScheduleStore, StatsKey, StatsRow, Store,
+    StoreError, StoreEvent, TaskFilter, TaskRow, TaskSelection, TaskState, TaskStore, TokenInfo,
+    TokenScope, TokenStore, WorkerInfo, WorkerPresence,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Row};
@@ -464,6 +465,23 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError> {
+        if self.poll_only {
+            return Ok(None);
+        }
+        let mut listener = PgListener::connect_with(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        listener
+            .listen_all([sql::CHANNEL_AVAILABLE, sql::CHANNEL_CANCEL])
+            .await
+            .map_err(from_sqlx)?;
+        Ok(Some(Box::new(PgEvents { listener })))
+    }
+}
+
+#[async_trait]
+impl TaskStore for PgStore {
     async fn enqueue(&self, tasks: Vec<NewTask>) -> Result<Vec<EnqueueResult>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(from_sqlx)?;
         enqueue_in(&mut conn, tasks).await
@@ -571,15 +589,6 @@ impl Store for PgStore {
         Ok((Completion::rejected(completions, &applied), claimed))
     }
 
-    async fn rescue_expired(&self, limit: i64) -> Result<u64, StoreError> {
-        let rescued: i64 = sqlx::query_scalar(sql::RESCUE)
-            .bind(limit)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
-        Ok(u64::try_from(rescued).unwrap_or(0))
-    }
-
     async fn release_untracked(&self, owner: &str, tracked: &[Uuid]) -> Result<u64, StoreError> {
         let released: i64 = sqlx::query_scalar(sql::RELEASE_UNTRACKED)
             .bind(owner)
@@ -588,6 +597,15 @@ impl Store for PgStore {
             .await
             .map_err(from_sqlx)?;
         Ok(u64::try_from(released).unwrap_or(0))
+    }
+
+    async fn rescue_expired(&self, limit: i64) -> Result<u64, StoreError> {
+        let rescued: i64 = sqlx::query_scalar(sql::RESCUE)
+            .bind(limit)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(u64::try_from(rescued).unwrap_or(0))
     }
 
     async fn promote_due(&self, limit: i64) -> Result<u64, StoreError> {
@@ -701,60 +719,6 @@ impl Store for PgStore {
         rows.iter().map(row::task).collect()
     }
 
-    async fn stats(&self, key: StatsKey) -> Result<Vec<StatsRow>, StoreError> {
-        let query = match key {
-            StatsKey::State => sql::STATS_BY_STATE,
-            StatsKey::Actor => sql::STATS_BY_ACTOR,
-            StatsKey::Queue => sql::STATS_BY_QUEUE,
-        };
-        let rows = sqlx::query(query)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
-        rows.iter().map(row::stats).collect()
-    }
-
-    async fn queue_depths(&self) -> Result<Vec<StatsRow>, StoreError> {
-        let rows = sqlx::query(sql::QUEUE_DEPTHS)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
-        rows.iter().map(row::stats).collect()
-    }
-
-    async fn recount(&self) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
-        for statement in sql::RECOUNT {
-            sqlx::query(statement)
-                .execute(&mut *tx)
-                .await
-                .map_err(from_sqlx)?;
-        }
-        let groups: i64 = sqlx::query_scalar("SELECT count(*) FROM longshore_task_counts")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(from_sqlx)?;
-        tx.commit().await.map_err(from_sqlx)?;
-        Ok(u64::try_from(groups).unwrap_or(0))
-    }
-
-    async fn fold_counts(&self) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
-        let folded = sqlx::query(sql::FOLD_COUNTS)
-            .execute(&mut *tx)
-            .await
-            .map_err(from_sqlx)?
-            .rows_affected();
-        if folded > 0 {
-            sqlx::query(sql::FORGET_EMPTY_COUNTS)
-                .execute(&mut *tx)
-                .await
-                .map_err(from_sqlx)?;
-        }
-        tx.commit().await.map_err(from_sqlx)?;
-        Ok(folded)
-    }
-
     async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(from_sqlx)?;
         let mut tx = conn.begin().await.map_err(from_sqlx)?;
@@ -805,89 +769,6 @@ impl Store for PgStore {
         let result = cancel_locked(&mut tx, id, state).await?;
         tx.commit().await.map_err(from_sqlx)?;
         Ok(result)
-    }
-
-    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError> {
-        QueueSettings::check_name(queue)?;
-        sqlx::query(sql::SET_QUEUE_PAUSED)
-            .bind(queue)
-            .bind(paused)
-            .execute(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
-        Ok(())
-    }
-
-    async fn queue_settings(&self) -> Result<Vec<QueueSettings>, StoreError> {
-        sqlx::query(sql::QUEUE_SETTINGS)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(from_sqlx)?
-            .iter()
-            .map(|row| {
-                Ok(QueueSettings {
-                    name: row.try_get("name").map_err(from_sqlx)?,
-                    paused: row.try_get("paused").map_err(from_sqlx)?,
-                    max_running: row.try_get("max_running").map_err(from_sqlx)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn worker_seen(&self, worker: &WorkerPresence) -> Result<(), StoreError> {
-        sqlx::query(sql::WORKER_SEEN)
-            .bind(&worker.id)
-            .bind(&worker.host)
-            .bind(&worker.version)
-            .bind(&worker.queues)
-            .bind(worker.concurrency)
-            .bind(worker.running)
-            .execute(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
-        Ok(())
-    }
-
-    async fn worker_stopped(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query(sql::WORKER_STOPPED)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
-        Ok(())
-    }
-
-    async fn workers(&self) -> Result<Vec<WorkerInfo>, StoreError> {
-        sqlx::query(sql::WORKERS)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(from_sqlx)?
-            .iter()
-            .map(|row| {
-                Ok(WorkerInfo {
-                    presence: WorkerPresence {
-                        id: row.try_get("id")?,
-                        host: row.try_get("host")?,
-                        version: row.try_get("version")?,
-                        queues: row.try_get("queues")?,
-                        concurrency: row.try_get("concurrency")?,
-                        running: row.try_get("running")?,
-                    },
-                    started_at: row.try_get("started_at")?,
-                    last_seen_at: row.try_get("last_seen_at")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(from_sqlx)
-    }
-
-    async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, StoreError> {
-        let done = sqlx::query(sql::FORGET_WORKERS)
-            .bind(millis(unseen_for))
-            .execute(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
-        Ok(done.rows_affected())
     }
 
     async fn purge_finished(
@@ -969,6 +850,187 @@ impl Store for PgStore {
             .map_err(from_sqlx)?;
         Ok(u64::try_from(asked).unwrap_or(0))
     }
+}
+
+#[async_trait]
+impl CountStore for PgStore {
+    async fn stats(&self, key: StatsKey) -> Result<Vec<StatsRow>, StoreError> {
+        let query = match key {
+            StatsKey::State => sql::STATS_BY_STATE,
+            StatsKey::Actor => sql::STATS_BY_ACTOR,
+            StatsKey::Queue => sql::STATS_BY_QUEUE,
+        };
+        let rows = sqlx::query(query)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        rows.iter().map(row::stats).collect()
+    }
+
+    async fn queue_depths(&self) -> Result<Vec<StatsRow>, StoreError> {
+        let rows = sqlx::query(sql::QUEUE_DEPTHS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        rows.iter().map(row::stats).collect()
+    }
+
+    async fn fold_counts(&self) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        let folded = sqlx::query(sql::FOLD_COUNTS)
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?
+            .rows_affected();
+        if folded > 0 {
+            sqlx::query(sql::FORGET_EMPTY_COUNTS)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+        }
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(folded)
+    }
+
+    async fn recount(&self) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        for statement in sql::RECOUNT {
+            sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+        }
+        let groups: i64 = sqlx::query_scalar("SELECT count(*) FROM longshore_task_counts")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(u64::try_from(groups).unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl QueueStore for PgStore {
+    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError> {
+        QueueSettings::check_name(queue)?;
+        sqlx::query(sql::SET_QUEUE_PAUSED)
+            .bind(queue)
+            .bind(paused)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn queue_settings(&self) -> Result<Vec<QueueSettings>, StoreError> {
+        sqlx::query(sql::QUEUE_SETTINGS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(|row| {
+                Ok(QueueSettings {
+                    name: row.try_get("name").map_err(from_sqlx)?,
+                    paused: row.try_get("paused").map_err(from_sqlx)?,
+                    max_running: row.try_get("max_running").map_err(from_sqlx)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_queue_limit(
+        &self,
+        queue: &str,
+        max_running: Option<i32>,
+    ) -> Result<(), StoreError> {
+        QueueSettings::check_name(queue)?;
+        ClusterSettings::check_cap(max_running)?;
+        sqlx::query(sql::SET_QUEUE_LIMIT)
+            .bind(queue)
+            .bind(max_running)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn cluster_settings(&self) -> Result<ClusterSettings, StoreError> {
+        let max_running: Option<i32> = sqlx::query_scalar(sql::MAX_RUNNING)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .flatten();
+        Ok(ClusterSettings { max_running })
+    }
+
+    async fn set_max_running(&self, max_running: Option<i32>) -> Result<(), StoreError> {
+        ClusterSettings::check_cap(max_running)?;
+        let query = match max_running {
+            Some(cap) => sqlx::query(sql::SET_MAX_RUNNING).bind(cap),
+            None => sqlx::query(sql::LIFT_MAX_RUNNING),
+        };
+        query.execute(&self.pool).await.map_err(from_sqlx)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ClusterStore for PgStore {
+    async fn worker_seen(&self, worker: &WorkerPresence) -> Result<(), StoreError> {
+        sqlx::query(sql::WORKER_SEEN)
+            .bind(&worker.id)
+            .bind(&worker.host)
+            .bind(&worker.version)
+            .bind(&worker.queues)
+            .bind(worker.concurrency)
+            .bind(worker.running)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn worker_stopped(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::WORKER_STOPPED)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerInfo>, StoreError> {
+        sqlx::query(sql::WORKERS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(|row| {
+                Ok(WorkerInfo {
+                    presence: WorkerPresence {
+                        id: row.try_get("id")?,
+                        host: row.try_get("host")?,
+                        version: row.try_get("version")?,
+                        queues: row.try_get("queues")?,
+                        concurrency: row.try_get("concurrency")?,
+                        running: row.try_get("running")?,
+                    },
+                    started_at: row.try_get("started_at")?,
+                    last_seen_at: row.try_get("last_seen_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(from_sqlx)
+    }
+
+    async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::FORGET_WORKERS)
+            .bind(millis(unseen_for))
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(done.rows_affected())
+    }
 
     async fn try_lead(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
         let held = sqlx::query(sql::TRY_LEAD)
@@ -1008,42 +1070,10 @@ impl Store for PgStore {
             .collect::<Result<_, sqlx::Error>>()
             .map_err(from_sqlx)
     }
+}
 
-    async fn set_queue_limit(
-        &self,
-        queue: &str,
-        max_running: Option<i32>,
-    ) -> Result<(), StoreError> {
-        QueueSettings::check_name(queue)?;
-        ClusterSettings::check_cap(max_running)?;
-        sqlx::query(sql::SET_QUEUE_LIMIT)
-            .bind(queue)
-            .bind(max_running)
-            .execute(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
-        Ok(())
-    }
-
-    async fn cluster_settings(&self) -> Result<ClusterSettings, StoreError> {
-        let max_running: Option<i32> = sqlx::query_scalar(sql::MAX_RUNNING)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(from_sqlx)?
-            .flatten();
-        Ok(ClusterSettings { max_running })
-    }
-
-    async fn set_max_running(&self, max_running: Option<i32>) -> Result<(), StoreError> {
-        ClusterSettings::check_cap(max_running)?;
-        let query = match max_running {
-            Some(cap) => sqlx::query(sql::SET_MAX_RUNNING).bind(cap),
-            None => sqlx::query(sql::LIFT_MAX_RUNNING),
-        };
-        query.execute(&self.pool).await.map_err(from_sqlx)?;
-        Ok(())
-    }
-
+#[async_trait]
+impl ScheduleStore for PgStore {
     async fn put_schedule(
         &self,
         def: &ScheduleDef,
@@ -1226,7 +1256,10 @@ impl Store for PgStore {
         tx.commit().await.map_err(from_sqlx)?;
         Ok(outcome)
     }
+}
 
+#[async_trait]
+impl TokenStore for PgStore {
     async fn create_token(
         &self,
         name: &str,
@@ -1308,20 +1341,6 @@ impl Store for PgStore {
             }
         }
         Ok(Some(token))
-    }
-
-    async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError> {
-        if self.poll_only {
-            return Ok(None);
-        }
-        let mut listener = PgListener::connect_with(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
-        listener
-            .listen_all([sql::CHANNEL_AVAILABLE, sql::CHANNEL_CANCEL])
-            .await
-            .map_err(from_sqlx)?;
-        Ok(Some(Box::new(PgEvents { listener })))
     }
 }
 

@@ -1021,7 +1021,8 @@ RETURNING last_used_at";
 
 #[cfg(test)]
 mod tests {
-    use longshore_core::{StatsKey, Store};
+    use longshore_core::StatsKey;
+    use longshore_core::store::prelude::*;
     use sqlx::{Connection, PgConnection};
 
     use super::{

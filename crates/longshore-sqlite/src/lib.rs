@@ -34,10 +34,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use longshore_core::schedule::{FireWrite, check_builtin_edit, plan_fire};
 use longshore_core::{
-    CancelResult, Claim, ClusterSettings, Completion, EnqueueResult, EventSource, Fire, FireKind,
-    FireOutcome, Heartbeat, Leadership, LogEntry, NewTask, PutMode, QueueSettings, Schedule,
-    ScheduleDef, StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow,
-    TaskSelection, TaskState, TokenInfo, TokenScope, WorkerInfo, WorkerPresence,
+    CancelResult, Claim, ClusterSettings, ClusterStore, Completion, CountStore, EnqueueResult,
+    EventSource, Fire, FireKind, FireOutcome, Heartbeat, Leadership, LogEntry, NewTask, PutMode,
+    QueueSettings, QueueStore, Schedule, ScheduleDef, ScheduleStore, StatsKey, StatsRow, Store,
+    StoreError, StoreEvent, TaskFilter, TaskRow, TaskSelection, TaskState, TaskStore, TokenInfo,
+    TokenScope, TokenStore, WorkerInfo, WorkerPresence,
 };
 use serde::Serialize;
 use sqlx::pool::PoolConnection;
@@ -765,7 +766,7 @@ async fn current(conn: &mut sqlx::SqliteConnection, id: Uuid) -> Result<Current,
     })
 }
 
-/// [`Store::retry`] on `conn`; returns the task and its queue.
+/// [`TaskStore::retry`](longshore_core::TaskStore::retry) on `conn`; returns the task and its queue.
 async fn retry_on(
     conn: &mut sqlx::SqliteConnection,
     id: Uuid,
@@ -797,7 +798,7 @@ async fn retry_on(
     Ok((row::task(&row)?, current.queue))
 }
 
-/// [`Store::cancel`] on `conn`.
+/// [`TaskStore::cancel`](longshore_core::TaskStore::cancel) on `conn`.
 async fn cancel_on(
     conn: &mut sqlx::SqliteConnection,
     id: Uuid,
@@ -830,7 +831,7 @@ fn opt_micros(at: Option<DateTime<Utc>>) -> Option<i64> {
     at.map(|at| at.timestamp_micros())
 }
 
-/// [`Store::put_schedule`] on `conn`, in one transaction.
+/// [`ScheduleStore::put_schedule`](longshore_core::ScheduleStore::put_schedule) on `conn`, in one transaction.
 async fn put_schedule_on(
     conn: &mut sqlx::SqliteConnection,
     def: &ScheduleDef,
@@ -882,7 +883,7 @@ async fn put_schedule_on(
     Ok(schedule)
 }
 
-/// [`Store::delete_schedule`] on `conn`, in one transaction.
+/// [`ScheduleStore::delete_schedule`](longshore_core::ScheduleStore::delete_schedule) on `conn`, in one transaction.
 async fn delete_schedule_on(
     conn: &mut sqlx::SqliteConnection,
     name: &str,
@@ -920,7 +921,7 @@ struct Fired {
     wake: Vec<String>,
 }
 
-/// [`Store::fire_schedule`] on `conn`, in one transaction: the schedule and
+/// [`ScheduleStore::fire_schedule`](longshore_core::ScheduleStore::fire_schedule) on `conn`, in one transaction: the schedule and
 /// its previous run as read under the write lock, the overlap rules
 /// ([`plan_fire`], shared with the other engines), then their writes.
 async fn fire_on(conn: &mut sqlx::SqliteConnection, fire: &Fire) -> Result<Fired, StoreError> {
@@ -1069,6 +1070,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError> {
+        if self.poll_only {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(SqliteEvents {
+            receiver: self.file.events.subscribe(),
+        })))
+    }
+}
+
+#[async_trait]
+impl TaskStore for SqliteStore {
     async fn enqueue(&self, tasks: Vec<NewTask>) -> Result<Vec<EnqueueResult>, StoreError> {
         if tasks.is_empty() {
             return Ok(Vec::new());
@@ -1327,51 +1340,6 @@ impl Store for SqliteStore {
         rows.iter().map(row::task).collect()
     }
 
-    async fn stats(&self, key: StatsKey) -> Result<Vec<StatsRow>, StoreError> {
-        let query = match key {
-            StatsKey::State => sql::STATS_BY_STATE,
-            StatsKey::Actor => sql::STATS_BY_ACTOR,
-            StatsKey::Queue => sql::STATS_BY_QUEUE,
-        };
-        let rows = sqlx::query(query)
-            .fetch_all(&self.file.reader)
-            .await
-            .map_err(from_sqlx)?;
-        rows.iter().map(row::stats).collect()
-    }
-
-    async fn queue_depths(&self) -> Result<Vec<StatsRow>, StoreError> {
-        let rows = sqlx::query(sql::QUEUE_DEPTHS)
-            .fetch_all(&self.file.reader)
-            .await
-            .map_err(from_sqlx)?;
-        rows.iter().map(row::stats).collect()
-    }
-
-    async fn recount(&self) -> Result<u64, StoreError> {
-        // One write transaction: no task changes in between.
-        let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM longshore_task_counts")
-            .execute(&mut *tx)
-            .await
-            .map_err(from_sqlx)?;
-        let groups = sqlx::query(
-            "INSERT INTO longshore_task_counts (queue, actor, state, n)
-             SELECT queue, actor, state, count(*) FROM longshore_tasks GROUP BY queue, actor, state",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlx)?
-        .rows_affected();
-        tx.commit().await.map_err(from_sqlx)?;
-        Ok(groups)
-    }
-
-    async fn fold_counts(&self) -> Result<u64, StoreError> {
-        // The triggers update the totals in place (migration 9).
-        Ok(0)
-    }
-
     async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError> {
         let mut conn = self.durable_writer().await?;
         let result = retry_on(&mut conn, id).await;
@@ -1391,114 +1359,6 @@ impl Store for SqliteStore {
             let _ = self.file.events.send(StoreEvent::CancelRequested { id });
         }
         Ok(result)
-    }
-
-    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError> {
-        QueueSettings::check_name(queue)?;
-        let mut conn = self.durable_writer().await?;
-        let result = sqlx::query(sql::SET_QUEUE_PAUSED)
-            .bind(queue)
-            .bind(paused)
-            .bind(now_us())
-            .execute(&mut *conn)
-            .await
-            .map_err(from_sqlx);
-        self.restore(conn).await;
-        result?;
-        if !paused {
-            self.wake([queue]);
-        }
-        Ok(())
-    }
-
-    async fn queue_settings(&self) -> Result<Vec<QueueSettings>, StoreError> {
-        sqlx::query(sql::QUEUE_SETTINGS)
-            .fetch_all(&self.file.reader)
-            .await
-            .map_err(from_sqlx)?
-            .iter()
-            .map(|row| {
-                let name: String = row.try_get("name").map_err(from_sqlx)?;
-                let max_running = row
-                    .try_get::<Option<i64>, _>("max_running")
-                    .map_err(from_sqlx)?
-                    .map(|n| {
-                        i32::try_from(n).map_err(|e| {
-                            StoreError::Database(
-                                format!("queue {name}: stored max_running out of range: {e}")
-                                    .into(),
-                            )
-                        })
-                    })
-                    .transpose()?;
-                Ok(QueueSettings {
-                    paused: row.try_get::<i64, _>("paused").map_err(from_sqlx)? != 0,
-                    max_running,
-                    name,
-                })
-            })
-            .collect()
-    }
-
-    async fn worker_seen(&self, worker: &WorkerPresence) -> Result<(), StoreError> {
-        sqlx::query(sql::WORKER_SEEN)
-            .bind(&worker.id)
-            .bind(&worker.host)
-            .bind(&worker.version)
-            .bind(to_json(&worker.queues)?)
-            .bind(worker.concurrency)
-            .bind(worker.running)
-            .bind(now_us())
-            .execute(&self.file.writer)
-            .await
-            .map_err(from_sqlx)?;
-        Ok(())
-    }
-
-    async fn worker_stopped(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query(sql::WORKER_STOPPED)
-            .bind(id)
-            .execute(&self.file.writer)
-            .await
-            .map_err(from_sqlx)?;
-        Ok(())
-    }
-
-    async fn workers(&self) -> Result<Vec<WorkerInfo>, StoreError> {
-        sqlx::query(sql::WORKERS)
-            .fetch_all(&self.file.reader)
-            .await
-            .map_err(from_sqlx)?
-            .iter()
-            .map(|row| {
-                let queues: String = row.try_get("queues").map_err(from_sqlx)?;
-                Ok(WorkerInfo {
-                    presence: WorkerPresence {
-                        id: row.try_get("id").map_err(from_sqlx)?,
-                        host: row.try_get("host").map_err(from_sqlx)?,
-                        version: row.try_get("version").map_err(from_sqlx)?,
-                        queues: serde_json::from_str(&queues).map_err(|e| {
-                            StoreError::Database(
-                                format!("stored queues are not a JSON list: {e}").into(),
-                            )
-                        })?,
-                        concurrency: row.try_get("concurrency").map_err(from_sqlx)?,
-                        running: row.try_get("running").map_err(from_sqlx)?,
-                    },
-                    started_at: row::time(row.try_get("started_at").map_err(from_sqlx)?)?,
-                    last_seen_at: row::time(row.try_get("last_seen_at").map_err(from_sqlx)?)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, StoreError> {
-        let done = sqlx::query(sql::FORGET_WORKERS)
-            .bind(now_us().saturating_sub(micros(unseen_for)))
-            .execute(&self.file.writer)
-            .await
-            .map_err(from_sqlx)?;
-        Ok(done.rows_affected())
     }
 
     async fn purge_finished(
@@ -1590,45 +1450,100 @@ impl Store for SqliteStore {
         }
         Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
     }
+}
 
-    async fn try_lead(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
-        let mut conn = self.writer().await?;
-        // Read once the lock is near: waiting must not shorten the lease.
-        let now = now_us();
-        let held = sqlx::query(sql::TRY_LEAD)
-            .bind(name)
-            .bind(holder)
-            .bind(now)
-            .bind(now.saturating_add(micros(ttl)))
-            .fetch_optional(&mut *conn)
+#[async_trait]
+impl CountStore for SqliteStore {
+    async fn stats(&self, key: StatsKey) -> Result<Vec<StatsRow>, StoreError> {
+        let query = match key {
+            StatsKey::State => sql::STATS_BY_STATE,
+            StatsKey::Actor => sql::STATS_BY_ACTOR,
+            StatsKey::Queue => sql::STATS_BY_QUEUE,
+        };
+        let rows = sqlx::query(query)
+            .fetch_all(&self.file.reader)
             .await
             .map_err(from_sqlx)?;
-        Ok(held.is_some())
+        rows.iter().map(row::stats).collect()
     }
 
-    async fn resign(&self, name: &str, holder: &str) -> Result<(), StoreError> {
-        sqlx::query(sql::RESIGN)
-            .bind(name)
-            .bind(holder)
-            .execute(&self.file.writer)
+    async fn queue_depths(&self) -> Result<Vec<StatsRow>, StoreError> {
+        let rows = sqlx::query(sql::QUEUE_DEPTHS)
+            .fetch_all(&self.file.reader)
             .await
             .map_err(from_sqlx)?;
+        rows.iter().map(row::stats).collect()
+    }
+
+    async fn fold_counts(&self) -> Result<u64, StoreError> {
+        // The triggers update the totals in place (migration 9).
+        Ok(0)
+    }
+
+    async fn recount(&self) -> Result<u64, StoreError> {
+        // One write transaction: no task changes in between.
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM longshore_task_counts")
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        let groups = sqlx::query(
+            "INSERT INTO longshore_task_counts (queue, actor, state, n)
+             SELECT queue, actor, state, count(*) FROM longshore_tasks GROUP BY queue, actor, state",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?
+        .rows_affected();
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(groups)
+    }
+}
+
+#[async_trait]
+impl QueueStore for SqliteStore {
+    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError> {
+        QueueSettings::check_name(queue)?;
+        let mut conn = self.durable_writer().await?;
+        let result = sqlx::query(sql::SET_QUEUE_PAUSED)
+            .bind(queue)
+            .bind(paused)
+            .bind(now_us())
+            .execute(&mut *conn)
+            .await
+            .map_err(from_sqlx);
+        self.restore(conn).await;
+        result?;
+        if !paused {
+            self.wake([queue]);
+        }
         Ok(())
     }
 
-    async fn leaders(&self) -> Result<Vec<Leadership>, StoreError> {
-        sqlx::query(sql::LEADERS)
-            .bind(now_us())
+    async fn queue_settings(&self) -> Result<Vec<QueueSettings>, StoreError> {
+        sqlx::query(sql::QUEUE_SETTINGS)
             .fetch_all(&self.file.reader)
             .await
             .map_err(from_sqlx)?
             .iter()
             .map(|row| {
-                Ok(Leadership {
-                    name: row.try_get("name").map_err(from_sqlx)?,
-                    holder: row.try_get("holder").map_err(from_sqlx)?,
-                    acquired_at: row::time(row.try_get("acquired_at").map_err(from_sqlx)?)?,
-                    expires_at: row::time(row.try_get("expires_at").map_err(from_sqlx)?)?,
+                let name: String = row.try_get("name").map_err(from_sqlx)?;
+                let max_running = row
+                    .try_get::<Option<i64>, _>("max_running")
+                    .map_err(from_sqlx)?
+                    .map(|n| {
+                        i32::try_from(n).map_err(|e| {
+                            StoreError::Database(
+                                format!("queue {name}: stored max_running out of range: {e}")
+                                    .into(),
+                            )
+                        })
+                    })
+                    .transpose()?;
+                Ok(QueueSettings {
+                    paused: row.try_get::<i64, _>("paused").map_err(from_sqlx)? != 0,
+                    max_running,
+                    name,
                 })
             })
             .collect()
@@ -1705,7 +1620,117 @@ impl Store for SqliteStore {
         result?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl ClusterStore for SqliteStore {
+    async fn worker_seen(&self, worker: &WorkerPresence) -> Result<(), StoreError> {
+        sqlx::query(sql::WORKER_SEEN)
+            .bind(&worker.id)
+            .bind(&worker.host)
+            .bind(&worker.version)
+            .bind(to_json(&worker.queues)?)
+            .bind(worker.concurrency)
+            .bind(worker.running)
+            .bind(now_us())
+            .execute(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn worker_stopped(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::WORKER_STOPPED)
+            .bind(id)
+            .execute(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerInfo>, StoreError> {
+        sqlx::query(sql::WORKERS)
+            .fetch_all(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(|row| {
+                let queues: String = row.try_get("queues").map_err(from_sqlx)?;
+                Ok(WorkerInfo {
+                    presence: WorkerPresence {
+                        id: row.try_get("id").map_err(from_sqlx)?,
+                        host: row.try_get("host").map_err(from_sqlx)?,
+                        version: row.try_get("version").map_err(from_sqlx)?,
+                        queues: serde_json::from_str(&queues).map_err(|e| {
+                            StoreError::Database(
+                                format!("stored queues are not a JSON list: {e}").into(),
+                            )
+                        })?,
+                        concurrency: row.try_get("concurrency").map_err(from_sqlx)?,
+                        running: row.try_get("running").map_err(from_sqlx)?,
+                    },
+                    started_at: row::time(row.try_get("started_at").map_err(from_sqlx)?)?,
+                    last_seen_at: row::time(row.try_get("last_seen_at").map_err(from_sqlx)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::FORGET_WORKERS)
+            .bind(now_us().saturating_sub(micros(unseen_for)))
+            .execute(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn try_lead(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut conn = self.writer().await?;
+        // Read once the lock is near: waiting must not shorten the lease.
+        let now = now_us();
+        let held = sqlx::query(sql::TRY_LEAD)
+            .bind(name)
+            .bind(holder)
+            .bind(now)
+            .bind(now.saturating_add(micros(ttl)))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(held.is_some())
+    }
+
+    async fn resign(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::RESIGN)
+            .bind(name)
+            .bind(holder)
+            .execute(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn leaders(&self) -> Result<Vec<Leadership>, StoreError> {
+        sqlx::query(sql::LEADERS)
+            .bind(now_us())
+            .fetch_all(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(|row| {
+                Ok(Leadership {
+                    name: row.try_get("name").map_err(from_sqlx)?,
+                    holder: row.try_get("holder").map_err(from_sqlx)?,
+                    acquired_at: row::time(row.try_get("acquired_at").map_err(from_sqlx)?)?,
+                    expires_at: row::time(row.try_get("expires_at").map_err(from_sqlx)?)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for SqliteStore {
     async fn put_schedule(
         &self,
         def: &ScheduleDef,
@@ -1790,7 +1815,10 @@ impl Store for SqliteStore {
         self.wake(fired.wake.iter().map(String::as_str));
         Ok(fired.outcome)
     }
+}
 
+#[async_trait]
+impl TokenStore for SqliteStore {
     async fn create_token(
         &self,
         name: &str,
@@ -1879,15 +1907,6 @@ impl Store for SqliteStore {
             }
         }
         Ok(Some(token))
-    }
-
-    async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError> {
-        if self.poll_only {
-            return Ok(None);
-        }
-        Ok(Some(Box::new(SqliteEvents {
-            receiver: self.file.events.subscribe(),
-        })))
     }
 }
 

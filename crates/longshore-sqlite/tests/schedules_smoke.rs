@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use longshore_core::schedule::builtin;
+use longshore_core::store::prelude::*;
 use longshore_core::{
     Claim, Completion, Fire, FireKind, FireOutcome, NewTask, Overlap, PutMode, ScheduleDef, Store,
     StoreError, StoreEvent, TaskFilter, TaskState, Transition,

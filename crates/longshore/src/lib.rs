@@ -68,8 +68,9 @@ pub use worker::{
 
 pub use longshore_core as core;
 pub use longshore_core::{
-    EnqueueResult, LogEntry, LogLevel, NewTask, Overlap, Related, RetryPolicy, Schedule,
-    ScheduleDef, Status, Store, StoreError, TaskRow, TaskState,
+    ClusterStore, CountStore, EnqueueResult, LogEntry, LogLevel, NewTask, Overlap, QueueStore,
+    Related, RetryPolicy, Schedule, ScheduleDef, ScheduleStore, Status, Store, StoreError, TaskRow,
+    TaskState, TaskStore, TokenStore,
 };
 
 /// The README's examples, compiled as doctests so that they stay true.

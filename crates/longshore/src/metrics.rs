@@ -8,7 +8,7 @@
 //! cluster roles it holds. [`Metrics::with_cluster`] adds gauges that
 //! describe the whole cluster, read from the database when scraped — the
 //! active tasks of each queue by state, paused queues, live workers —
-//! through [`Store::queue_depths`] (partial indexes only, never a scan of
+//! through [`CountStore::queue_depths`](crate::CountStore::queue_depths) (partial indexes only, never a scan of
 //! the table), and cached for [`CLUSTER_TTL`] so that frequent scrapes
 //! cost nothing more. Finished tasks are not gauged from the table at all:
 //! the counters cover them, per process.
@@ -325,7 +325,7 @@ impl Metrics {
     }
 
     /// Resolves the enqueue counters of `tasks` before they are handed to
-    /// [`Store::enqueue`] (which takes them); [`EnqueueTally::record`]
+    /// [`TaskStore::enqueue`](crate::TaskStore::enqueue) (which takes them); [`EnqueueTally::record`]
     /// then counts those the store inserted. One label lookup per run of
     /// tasks with the same actor and queue, not one per task.
     pub fn enqueue_tally(&self, tasks: &[NewTask]) -> EnqueueTally {

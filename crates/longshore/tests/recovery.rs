@@ -24,90 +24,35 @@ impl longshore::Store for LostClaimReply {
     fn engine(&self) -> &'static str {
         self.inner.engine()
     }
+
     async fn migrate(&self) -> Result<Vec<i32>, longshore::StoreError> {
         self.inner.migrate().await
     }
+
     fn schema_version(&self) -> i32 {
         self.inner.schema_version()
     }
+
     async fn ping(&self) -> Result<(), longshore::StoreError> {
         self.inner.ping().await
     }
-    async fn set_queue_paused(
+
+    async fn listen(
         &self,
-        queue: &str,
-        paused: bool,
-    ) -> Result<(), longshore::StoreError> {
-        self.inner.set_queue_paused(queue, paused).await
+    ) -> Result<Option<Box<dyn longshore::core::EventSource>>, longshore::StoreError> {
+        self.inner.listen().await
     }
-    async fn queue_settings(
-        &self,
-    ) -> Result<Vec<longshore::core::QueueSettings>, longshore::StoreError> {
-        self.inner.queue_settings().await
-    }
-    async fn worker_seen(
-        &self,
-        worker: &longshore::core::WorkerPresence,
-    ) -> Result<(), longshore::StoreError> {
-        self.inner.worker_seen(worker).await
-    }
-    async fn worker_stopped(&self, id: &str) -> Result<(), longshore::StoreError> {
-        self.inner.worker_stopped(id).await
-    }
-    async fn workers(&self) -> Result<Vec<longshore::core::WorkerInfo>, longshore::StoreError> {
-        self.inner.workers().await
-    }
-    async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, longshore::StoreError> {
-        self.inner.forget_workers(unseen_for).await
-    }
-    async fn purge_finished(
-        &self,
-        state: TaskState,
-        older_than: Duration,
-        limit: i64,
-    ) -> Result<u64, longshore::StoreError> {
-        self.inner.purge_finished(state, older_than, limit).await
-    }
-    async fn count_matching(
-        &self,
-        selection: &longshore::core::TaskSelection,
-    ) -> Result<Vec<(TaskState, i64)>, longshore::StoreError> {
-        self.inner.count_matching(selection).await
-    }
-    async fn delete_matching(
-        &self,
-        selection: &longshore::core::TaskSelection,
-        limit: i64,
-    ) -> Result<u64, longshore::StoreError> {
-        self.inner.delete_matching(selection, limit).await
-    }
-    async fn cancel_running_in_queue(
-        &self,
-        queue: &str,
-        limit: i64,
-    ) -> Result<u64, longshore::StoreError> {
-        self.inner.cancel_running_in_queue(queue, limit).await
-    }
-    async fn try_lead(
-        &self,
-        name: &str,
-        holder: &str,
-        ttl: Duration,
-    ) -> Result<bool, longshore::StoreError> {
-        self.inner.try_lead(name, holder, ttl).await
-    }
-    async fn resign(&self, name: &str, holder: &str) -> Result<(), longshore::StoreError> {
-        self.inner.resign(name, holder).await
-    }
-    async fn leaders(&self) -> Result<Vec<longshore::core::Leadership>, longshore::StoreError> {
-        self.inner.leaders().await
-    }
+}
+
+#[async_trait::async_trait]
+impl longshore::core::TaskStore for LostClaimReply {
     async fn enqueue(
         &self,
         tasks: Vec<longshore::NewTask>,
     ) -> Result<Vec<longshore::EnqueueResult>, longshore::StoreError> {
         self.inner.enqueue(tasks).await
     }
+
     async fn claim(
         &self,
         claim: &longshore::core::Claim,
@@ -120,6 +65,7 @@ impl longshore::Store for LostClaimReply {
         }
         Ok(claimed)
     }
+
     async fn heartbeat(
         &self,
         owner: &str,
@@ -129,6 +75,7 @@ impl longshore::Store for LostClaimReply {
     ) -> Result<longshore::core::Heartbeat, longshore::StoreError> {
         self.inner.heartbeat(owner, held, lease, logs).await
     }
+
     async fn complete(
         &self,
         owner: &str,
@@ -136,6 +83,7 @@ impl longshore::Store for LostClaimReply {
     ) -> Result<Vec<Uuid>, longshore::StoreError> {
         self.inner.complete(owner, completions).await
     }
+
     async fn release_untracked(
         &self,
         owner: &str,
@@ -143,53 +91,112 @@ impl longshore::Store for LostClaimReply {
     ) -> Result<u64, longshore::StoreError> {
         self.inner.release_untracked(owner, tracked).await
     }
+
     async fn rescue_expired(&self, limit: i64) -> Result<u64, longshore::StoreError> {
         self.inner.rescue_expired(limit).await
     }
+
     async fn promote_due(&self, limit: i64) -> Result<u64, longshore::StoreError> {
         self.inner.promote_due(limit).await
     }
+
     async fn task(&self, id: Uuid) -> Result<Option<longshore::TaskRow>, longshore::StoreError> {
         self.inner.task(id).await
     }
+
     async fn logs(&self, id: Uuid) -> Result<Vec<longshore::LogEntry>, longshore::StoreError> {
         self.inner.logs(id).await
     }
+
     async fn list(
         &self,
         filter: &longshore::core::TaskFilter,
     ) -> Result<Vec<longshore::TaskRow>, longshore::StoreError> {
         self.inner.list(filter).await
     }
-    async fn stats(
-        &self,
-        key: longshore::core::StatsKey,
-    ) -> Result<Vec<longshore::core::StatsRow>, longshore::StoreError> {
-        self.inner.stats(key).await
-    }
-    async fn queue_depths(&self) -> Result<Vec<longshore::core::StatsRow>, longshore::StoreError> {
-        self.inner.queue_depths().await
-    }
-    async fn fold_counts(&self) -> Result<u64, longshore::StoreError> {
-        self.inner.fold_counts().await
-    }
-    async fn recount(&self) -> Result<u64, longshore::StoreError> {
-        self.inner.recount().await
-    }
+
     async fn retry(&self, id: Uuid) -> Result<longshore::TaskRow, longshore::StoreError> {
         self.inner.retry(id).await
     }
+
     async fn cancel(
         &self,
         id: Uuid,
     ) -> Result<longshore::core::CancelResult, longshore::StoreError> {
         self.inner.cancel(id).await
     }
-    async fn listen(
+
+    async fn purge_finished(
         &self,
-    ) -> Result<Option<Box<dyn longshore::core::EventSource>>, longshore::StoreError> {
-        self.inner.listen().await
+        state: TaskState,
+        older_than: Duration,
+        limit: i64,
+    ) -> Result<u64, longshore::StoreError> {
+        self.inner.purge_finished(state, older_than, limit).await
     }
+
+    async fn count_matching(
+        &self,
+        selection: &longshore::core::TaskSelection,
+    ) -> Result<Vec<(TaskState, i64)>, longshore::StoreError> {
+        self.inner.count_matching(selection).await
+    }
+
+    async fn delete_matching(
+        &self,
+        selection: &longshore::core::TaskSelection,
+        limit: i64,
+    ) -> Result<u64, longshore::StoreError> {
+        self.inner.delete_matching(selection, limit).await
+    }
+
+    async fn cancel_running_in_queue(
+        &self,
+        queue: &str,
+        limit: i64,
+    ) -> Result<u64, longshore::StoreError> {
+        self.inner.cancel_running_in_queue(queue, limit).await
+    }
+}
+
+#[async_trait::async_trait]
+impl longshore::core::CountStore for LostClaimReply {
+    async fn stats(
+        &self,
+        key: longshore::core::StatsKey,
+    ) -> Result<Vec<longshore::core::StatsRow>, longshore::StoreError> {
+        self.inner.stats(key).await
+    }
+
+    async fn queue_depths(&self) -> Result<Vec<longshore::core::StatsRow>, longshore::StoreError> {
+        self.inner.queue_depths().await
+    }
+
+    async fn fold_counts(&self) -> Result<u64, longshore::StoreError> {
+        self.inner.fold_counts().await
+    }
+
+    async fn recount(&self) -> Result<u64, longshore::StoreError> {
+        self.inner.recount().await
+    }
+}
+
+#[async_trait::async_trait]
+impl longshore::core::QueueStore for LostClaimReply {
+    async fn set_queue_paused(
+        &self,
+        queue: &str,
+        paused: bool,
+    ) -> Result<(), longshore::StoreError> {
+        self.inner.set_queue_paused(queue, paused).await
+    }
+
+    async fn queue_settings(
+        &self,
+    ) -> Result<Vec<longshore::core::QueueSettings>, longshore::StoreError> {
+        self.inner.queue_settings().await
+    }
+
     async fn set_queue_limit(
         &self,
         queue: &str,
@@ -197,14 +204,59 @@ impl longshore::Store for LostClaimReply {
     ) -> Result<(), longshore::StoreError> {
         self.inner.set_queue_limit(queue, max_running).await
     }
+
     async fn cluster_settings(
         &self,
     ) -> Result<longshore::core::ClusterSettings, longshore::StoreError> {
         self.inner.cluster_settings().await
     }
+
     async fn set_max_running(&self, max_running: Option<i32>) -> Result<(), longshore::StoreError> {
         self.inner.set_max_running(max_running).await
     }
+}
+
+#[async_trait::async_trait]
+impl longshore::core::ClusterStore for LostClaimReply {
+    async fn worker_seen(
+        &self,
+        worker: &longshore::core::WorkerPresence,
+    ) -> Result<(), longshore::StoreError> {
+        self.inner.worker_seen(worker).await
+    }
+
+    async fn worker_stopped(&self, id: &str) -> Result<(), longshore::StoreError> {
+        self.inner.worker_stopped(id).await
+    }
+
+    async fn workers(&self) -> Result<Vec<longshore::core::WorkerInfo>, longshore::StoreError> {
+        self.inner.workers().await
+    }
+
+    async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, longshore::StoreError> {
+        self.inner.forget_workers(unseen_for).await
+    }
+
+    async fn try_lead(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, longshore::StoreError> {
+        self.inner.try_lead(name, holder, ttl).await
+    }
+
+    async fn resign(&self, name: &str, holder: &str) -> Result<(), longshore::StoreError> {
+        self.inner.resign(name, holder).await
+    }
+
+    async fn leaders(&self) -> Result<Vec<longshore::core::Leadership>, longshore::StoreError> {
+        self.inner.leaders().await
+    }
+}
+
+#[async_trait::async_trait]
+impl longshore::core::ScheduleStore for LostClaimReply {
     async fn put_schedule(
         &self,
         def: &longshore::core::ScheduleDef,
@@ -213,15 +265,18 @@ impl longshore::Store for LostClaimReply {
     ) -> Result<longshore::core::Schedule, longshore::StoreError> {
         self.inner.put_schedule(def, mode, next_run_at).await
     }
+
     async fn schedule(
         &self,
         name: &str,
     ) -> Result<Option<longshore::core::Schedule>, longshore::StoreError> {
         self.inner.schedule(name).await
     }
+
     async fn schedules(&self) -> Result<Vec<longshore::core::Schedule>, longshore::StoreError> {
         self.inner.schedules().await
     }
+
     async fn set_schedule_paused(
         &self,
         name: &str,
@@ -229,21 +284,28 @@ impl longshore::Store for LostClaimReply {
     ) -> Result<longshore::core::Schedule, longshore::StoreError> {
         self.inner.set_schedule_paused(name, paused).await
     }
+
     async fn delete_schedule(&self, name: &str) -> Result<(), longshore::StoreError> {
         self.inner.delete_schedule(name).await
     }
+
     async fn due_schedules(
         &self,
         limit: i64,
     ) -> Result<Vec<longshore::core::Schedule>, longshore::StoreError> {
         self.inner.due_schedules(limit).await
     }
+
     async fn fire_schedule(
         &self,
         fire: &longshore::core::Fire,
     ) -> Result<longshore::core::FireOutcome, longshore::StoreError> {
         self.inner.fire_schedule(fire).await
     }
+}
+
+#[async_trait::async_trait]
+impl longshore::core::TokenStore for LostClaimReply {
     async fn create_token(
         &self,
         name: &str,
@@ -252,15 +314,18 @@ impl longshore::Store for LostClaimReply {
     ) -> Result<longshore::core::TokenInfo, longshore::StoreError> {
         self.inner.create_token(name, scope, secret_hash).await
     }
+
     async fn tokens(&self) -> Result<Vec<longshore::core::TokenInfo>, longshore::StoreError> {
         self.inner.tokens().await
     }
+
     async fn revoke_token(
         &self,
         name: &str,
     ) -> Result<longshore::core::TokenInfo, longshore::StoreError> {
         self.inner.revoke_token(name).await
     }
+
     async fn token_by_hash(
         &self,
         secret_hash: &str,

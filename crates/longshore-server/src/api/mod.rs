@@ -1,9 +1,9 @@
 //! The HTTP API under `/api/v1`, served by `longshore serve` and by
 //! `longshore worker --http`.
 //!
-//! Every route needs a bearer token (see [`auth`]); reading needs a `read`
+//! Every route needs a bearer token (see `auth.rs`); reading needs a `read`
 //! token, changing anything (or reading the token list) an `admin` one. Bodies and answers are JSON;
-//! every error is `{"error": {"code", "message"}}` (see [`error`]). The
+//! every error is `{"error": {"code", "message"}}` (see `error.rs`). The
 //! OpenAPI document at `/api/v1/openapi.json` is generated from the
 //! handlers' annotations here, and a test checks it against the running
 //! server. The query parameters it lists for a route are the only ones

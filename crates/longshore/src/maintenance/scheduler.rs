@@ -2,7 +2,7 @@
 //!
 //! Every worker tries, each scheduler interval, to take or renew the
 //! scheduler role ([`Leadership::SCHEDULER`]); only its holder looks for due
-//! schedules. Each run is fired by [`Store::fire_schedule`], fenced on the
+//! schedules. Each run is fired by [`ScheduleStore::fire_schedule`](crate::ScheduleStore::fire_schedule), fenced on the
 //! due time the scheduler read, so that even two nodes that both believe
 //! they lead (one whose lease ran out during a pause) cannot both fire a
 //! run. The next due time is computed from *now*, not from the missed due
@@ -12,7 +12,7 @@
 //! The worker's own schedules ([`WorkerConfig::schedules`]) are created or
 //! updated by name first, and retried each pass until stored.
 //!
-//! [`Store::fire_schedule`]: longshore_core::Store::fire_schedule
+//! [`ScheduleStore::fire_schedule`](crate::ScheduleStore::fire_schedule): longshore_core::Store::fire_schedule
 //! [`WorkerConfig::schedules`]: crate::WorkerConfig::schedules
 
 use std::sync::Arc;

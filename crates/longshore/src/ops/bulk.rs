@@ -91,7 +91,7 @@ async fn cancel_running(store: &dyn Store, queue: &str) -> Result<u64, StoreErro
     }
 }
 
-/// `counts` (as [`Store::count_matching`] gives them) for each of
+/// `counts` (as [`TaskStore::count_matching`](crate::TaskStore::count_matching) gives them) for each of
 /// `states`, zero where none matched.
 pub fn per_state(states: &[TaskState], counts: &[(TaskState, i64)]) -> Vec<(TaskState, i64)> {
     states

@@ -1,9 +1,5 @@
-//! The storage interface every engine implements.
-//!
-//! The worker runtime and every operator command talk to storage only
-//! through [`Store`]. An engine may be faster than another, never
-//! different: the shared conformance tests in the `longshore` crate are the
-//! specification.
+//! Tasks: enqueue, the hot path (claim, heartbeat, complete), recovery,
+//! and what operators do to tasks (list, retry, cancel, delete, purge).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -12,73 +8,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Utc};
 use uuid::Uuid;
 
+use crate::error::StoreError;
 use crate::lifecycle::Transition;
-use crate::schedule::{Fire, FireOutcome, PutMode, Schedule, ScheduleDef};
+use crate::store::QueueSettings;
 use crate::task::{LogEntry, LogLevel, NewTask, Status, TaskRow, TaskState};
-use crate::token::{TokenInfo, TokenScope};
 
-/// What went wrong in storage. Callers match on the kind; the message names
-/// what was wrong and, where it helps, what to do.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// No task has this id.
-    #[error("no task with id {0}")]
-    NotFound(Uuid),
-    /// The task exists but is in a state the action does not apply to.
-    #[error("task {id} is {state}: cannot {action} it")]
-    InvalidState {
-        /// The task.
-        id: Uuid,
-        /// Its current state.
-        state: TaskState,
-        /// What was asked, e.g. `retry`.
-        action: &'static str,
-    },
-    /// No schedule has this name.
-    #[error("no schedule named `{0}`")]
-    ScheduleNotFound(String),
-    /// A schedule of this name exists already.
-    #[error("a schedule named `{0}` exists already")]
-    ScheduleExists(String),
-    /// No API token has this name.
-    #[error("no API token named `{0}`")]
-    TokenNotFound(String),
-    /// An API token of this name exists already (perhaps revoked: names
-    /// are never reused, so that logs naming a token stay unambiguous).
-    #[error(
-        "an API token named `{0}` exists already (names of revoked tokens are kept too): choose another name"
-    )]
-    TokenExists(String),
-    /// Another active task holds the unique key.
-    #[error("an active task already holds unique key `{key}`")]
-    UniqueConflict {
-        /// The key.
-        key: String,
-    },
-    /// The request itself is malformed; nothing was written.
-    #[error("invalid input: {0}")]
-    InvalidInput(String),
-    /// The database could not be reached, or the connection broke.
-    /// Worth retrying.
-    #[error("database unavailable: {0}")]
-    Unavailable(String),
-    /// The schema is missing or older than this build expects.
-    #[error("migration error: {0}")]
-    Migration(String),
-    /// Any other database error.
-    #[error("database error: {0}")]
-    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl StoreError {
-    /// True when the same call may succeed later (connection problems).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Unavailable(_))
-    }
-}
-
-/// What [`Store::enqueue`] did with one task.
+/// What [`TaskStore::enqueue`] did with one task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EnqueueResult {
     /// The task's id; for a duplicate, the id of the active task holding the key.
@@ -159,7 +94,7 @@ pub struct Completion {
 
 impl Completion {
     /// The ids of `completions` not in `applied`: those whose fence did not
-    /// hold, as [`Store::complete`] reports them.
+    /// hold, as [`TaskStore::complete`] reports them.
     pub fn rejected(completions: &[Completion], applied: &HashSet<Uuid>) -> Vec<Uuid> {
         completions
             .iter()
@@ -206,7 +141,7 @@ impl Heartbeat {
     }
 }
 
-/// What [`Store::cancel`] did.
+/// What [`TaskStore::cancel`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CancelResult {
     /// It was waiting and is now cancelled.
@@ -363,12 +298,12 @@ impl TaskFilter {
     }
 }
 
-/// Which tasks a bulk deletion takes ([`Store::count_matching`],
-/// [`Store::delete_matching`]): every filter given must hold.
+/// Which tasks a bulk deletion takes ([`TaskStore::count_matching`],
+/// [`TaskStore::delete_matching`]): every filter given must hold.
 ///
 /// Running tasks are never deleted: deleting one would not stop it, only
 /// make its worker's result be thrown away. Cancel them first
-/// ([`Store::cancel`], [`Store::cancel_running_in_queue`]); once cancelled
+/// ([`TaskStore::cancel`], [`TaskStore::cancel_running_in_queue`]); once cancelled
 /// they are finished and can be deleted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TaskSelection {
@@ -416,7 +351,7 @@ impl TaskSelection {
 
     /// Refuses what no bulk deletion may do: take every task (no filter),
     /// take running tasks, or filter on an empty actor or queue name.
-    /// Counting ([`Store::count_matching`]) takes any selection.
+    /// Counting ([`TaskStore::count_matching`]) takes any selection.
     pub fn check_deletable(&self) -> Result<(), StoreError> {
         if self.is_unfiltered() {
             return Err(StoreError::InvalidInput(
@@ -451,61 +386,6 @@ impl TaskSelection {
     }
 }
 
-/// How to group [`Store::stats`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StatsKey {
-    /// By state only.
-    State,
-    /// By actor and state.
-    Actor,
-    /// By queue and state.
-    Queue,
-}
-
-/// One group of [`Store::stats`] (or of [`Store::queue_depths`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatsRow {
-    /// The actor or queue (the state's name when grouping by state; the
-    /// queue in [`Store::queue_depths`]).
-    pub key: String,
-    /// The state counted.
-    pub state: TaskState,
-    /// How many tasks.
-    pub count: i64,
-}
-
-/// A queue's runtime settings, shared by every node.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QueueSettings {
-    /// The queue.
-    pub name: String,
-    /// No node claims its tasks while it is paused.
-    pub paused: bool,
-    /// At most this many of its tasks run at once across the cluster
-    /// (`None`: no limit of its own).
-    pub max_running: Option<i32>,
-}
-
-/// Settings that hold for the whole cluster, stored in the database and
-/// changeable while it runs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ClusterSettings {
-    /// At most this many tasks run at once across all nodes (`None`: no cap).
-    pub max_running: Option<i32>,
-}
-
-impl ClusterSettings {
-    /// Refuses a cap no task could run under.
-    pub fn check_cap(cap: Option<i32>) -> Result<(), StoreError> {
-        match cap {
-            Some(n) if n < 1 => Err(StoreError::InvalidInput(format!(
-                "a running-task cap must be at least 1 (or none), got {n}"
-            ))),
-            _ => Ok(()),
-        }
-    }
-}
-
 /// Refuses a purge of tasks that are not finished.
 pub fn check_purgeable(state: TaskState) -> Result<(), StoreError> {
     if state.is_terminal() {
@@ -517,115 +397,12 @@ pub fn check_purgeable(state: TaskState) -> Result<(), StoreError> {
     }
 }
 
-impl QueueSettings {
-    /// Refuses a name no task could carry.
-    pub fn check_name(queue: &str) -> Result<(), StoreError> {
-        if queue.trim().is_empty() {
-            return Err(StoreError::InvalidInput("queue name is empty".into()));
-        }
-        if queue.len() > NewTask::MAX_NAME_BYTES {
-            return Err(StoreError::InvalidInput(format!(
-                "queue name is {} bytes; the limit is {}",
-                queue.len(),
-                NewTask::MAX_NAME_BYTES
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// What a worker node says of itself at start and on every heartbeat.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WorkerPresence {
-    /// Its id, the lease owner of its tasks.
-    pub id: String,
-    /// The machine it runs on.
-    pub host: String,
-    /// The version of Longshore it runs.
-    pub version: String,
-    /// The queues it serves.
-    pub queues: Vec<String>,
-    /// Its slots.
-    pub concurrency: i32,
-    /// Tasks it runs now.
-    pub running: i32,
-}
-
-/// A live worker node, as [`Store::workers`] lists it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WorkerInfo {
-    /// What it last said of itself.
-    pub presence: WorkerPresence,
-    /// When it first said so.
-    pub started_at: DateTime<Utc>,
-    /// When it last said so.
-    pub last_seen_at: DateTime<Utc>,
-}
-
-/// Who holds a cluster-wide role (see [`Store::try_lead`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Leadership {
-    /// The role, e.g. [`Leadership::MAINTENANCE`].
-    pub name: String,
-    /// The node holding it.
-    pub holder: String,
-    /// Since when this holder has held it.
-    pub acquired_at: DateTime<Utc>,
-    /// When its lease runs out unless renewed.
-    pub expires_at: DateTime<Utc>,
-}
-
-impl Leadership {
-    /// The role of the node that runs the cluster's maintenance (promotion
-    /// of due tasks, rescue of expired leases, forgetting dead workers).
-    pub const MAINTENANCE: &'static str = "maintenance";
-    /// The role of the node that fires due schedules.
-    pub const SCHEDULER: &'static str = "scheduler";
-}
-
-/// A change another process made that a worker wants to hear about at once.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StoreEvent {
-    /// Tasks became due on this queue.
-    TaskAvailable {
-        /// The queue.
-        queue: String,
-    },
-    /// An operator asked for this running task to be cancelled.
-    CancelRequested {
-        /// The task.
-        id: Uuid,
-    },
-}
-
-/// A stream of [`StoreEvent`]s on a dedicated connection.
-#[async_trait]
-pub trait EventSource: Send {
-    /// The next event. An error means the connection broke: the caller falls
-    /// back to polling and may call again to reconnect.
-    async fn recv(&mut self) -> Result<StoreEvent, StoreError>;
-}
-
-/// The storage interface.
+/// Tasks: what workers and operators do to them.
 ///
 /// Every call that moves a task out of `running` is fenced on
 /// (state, lease owner, attempt).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// The engine's name, e.g. `postgres`.
-    fn engine(&self) -> &'static str;
-
-    /// Applies pending migrations and returns the versions it applied;
-    /// safe when several nodes run it at once.
-    async fn migrate(&self) -> Result<Vec<i32>, StoreError>;
-
-    /// The newest schema version this build knows.
-    fn schema_version(&self) -> i32;
-
-    /// One trivial round trip: is the database answering, with a schema
-    /// (its migration ledger at least)?
-    async fn ping(&self) -> Result<(), StoreError>;
-
+pub trait TaskStore: Send + Sync {
     /// Inserts tasks in one round trip. Tasks whose unique key is held by an
     /// active task are not inserted. Invalid tasks reject the whole batch.
     async fn enqueue(&self, tasks: Vec<NewTask>) -> Result<Vec<EnqueueResult>, StoreError>;
@@ -652,7 +429,7 @@ pub trait Store: Send + Sync + 'static {
         completions: &[Completion],
     ) -> Result<Vec<Uuid>, StoreError>;
 
-    /// [`Store::complete`], then [`Store::claim`] of up to `refill.limit`
+    /// [`TaskStore::complete`], then [`TaskStore::claim`] of up to `refill.limit`
     /// tasks, as one unit: the worker hands the slots of the tasks it just
     /// finished straight to new ones. Engines that can should do both in one
     /// round trip; this default makes two.
@@ -693,62 +470,11 @@ pub trait Store: Send + Sync + 'static {
     /// Tasks matching `filter`, newest first.
     async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError>;
 
-    /// Task counts grouped by `key` and state; groups with none are left
-    /// out. Exact, and read from counts that the database keeps as tasks
-    /// change (a few rows per queue, actor and state), never by counting
-    /// the tasks: the cost does not grow with the history.
-    async fn stats(&self, key: StatsKey) -> Result<Vec<StatsRow>, StoreError>;
-
-    /// How many active tasks each queue has, by state (`scheduled`,
-    /// `queued`, `running`; [`StatsRow::key`] is the queue), from the same
-    /// counts as [`Store::stats`]. Queues and states with none are left
-    /// out. Metrics read it at scrape time.
-    async fn queue_depths(&self) -> Result<Vec<StatsRow>, StoreError>;
-
-    /// Folds the count changes that task writes appended since the last
-    /// fold into the counts' totals, and returns how many groups (queue,
-    /// actor, state) of totals it changed (0: nothing to fold, or changes
-    /// that cancelled out). Counts are exact either way; folding keeps
-    /// reading them cheap. The maintenance leader calls it every pass. Engines that
-    /// update the totals in place (SQLite) have nothing to fold.
-    async fn fold_counts(&self) -> Result<u64, StoreError>;
-
-    /// Rebuilds the task counts from a count of the tasks table, holding
-    /// off task writes meanwhile (reads go on), and returns how many
-    /// groups (queue, actor, state) it counted. A repair, never needed in
-    /// normal running: the counts drift only if task rows were changed
-    /// with the database's triggers disabled (a restore or a replica apply
-    /// with triggers off). Its cost follows the table's size.
-    async fn recount(&self) -> Result<u64, StoreError>;
-
     /// Queues a finished task again (a fresh set of attempts).
     async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError>;
 
     /// Cancels a waiting task, or signals a running one's worker.
     async fn cancel(&self, id: Uuid) -> Result<CancelResult, StoreError>;
-
-    /// Pauses (`true`) or resumes a queue for every node. A paused queue's
-    /// tasks stay where they are: claims started after this returns do not
-    /// take them; tasks already running finish. Resuming wakes the queue's
-    /// workers.
-    async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError>;
-
-    /// The queues that have settings of their own, by name.
-    async fn queue_settings(&self) -> Result<Vec<QueueSettings>, StoreError>;
-
-    /// Records that a worker node is alive, with what it says of itself
-    /// (the first call also records when it started).
-    async fn worker_seen(&self, worker: &WorkerPresence) -> Result<(), StoreError>;
-
-    /// Removes a worker node that stopped.
-    async fn worker_stopped(&self, id: &str) -> Result<(), StoreError>;
-
-    /// The worker nodes that are alive, by id.
-    async fn workers(&self) -> Result<Vec<WorkerInfo>, StoreError>;
-
-    /// Removes the worker nodes not seen for `unseen_for` (they died
-    /// without saying so); returns how many.
-    async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, StoreError>;
 
     /// Deletes up to `limit` tasks in the terminal `state` that finished
     /// more than `older_than` ago, oldest first, with their logs; returns
@@ -763,7 +489,7 @@ pub trait Store: Send + Sync + 'static {
     /// How many tasks `selection` takes, by state in life order; states
     /// with none are left out. Takes any selection, running tasks too (a
     /// dry run of a flush counts them). With the same selection and no
-    /// other writer, it is what [`Store::delete_matching`] then deletes.
+    /// other writer, it is what [`TaskStore::delete_matching`] then deletes.
     async fn count_matching(
         &self,
         selection: &TaskSelection,
@@ -783,103 +509,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<u64, StoreError>;
 
     /// Asks the workers of up to `limit` running tasks of `queue` that were
-    /// not asked yet to cancel them, as [`Store::cancel`] does for one;
+    /// not asked yet to cancel them, as [`TaskStore::cancel`] does for one;
     /// returns how many were asked. Call it again until it returns 0.
     async fn cancel_running_in_queue(&self, queue: &str, limit: i64) -> Result<u64, StoreError>;
-
-    /// Takes or renews the cluster-wide role `name` for `holder` for `ttl`:
-    /// true when `holder` holds it now (it did and renewed it, nobody held
-    /// it, or the last holder's lease expired), false when another node
-    /// holds an unexpired lease on it.
-    async fn try_lead(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError>;
-
-    /// Gives up role `name` if `holder` holds it, so that another node may
-    /// take it at once.
-    async fn resign(&self, name: &str, holder: &str) -> Result<(), StoreError>;
-
-    /// Who holds each role with an unexpired lease, by role.
-    async fn leaders(&self) -> Result<Vec<Leadership>, StoreError>;
-
-    /// Caps a queue's running tasks across the cluster (`None` lifts it).
-    async fn set_queue_limit(
-        &self,
-        queue: &str,
-        max_running: Option<i32>,
-    ) -> Result<(), StoreError>;
-
-    /// The cluster-wide settings.
-    async fn cluster_settings(&self) -> Result<ClusterSettings, StoreError>;
-
-    /// Caps the running tasks of the whole cluster (`None` lifts it).
-    async fn set_max_running(&self, max_running: Option<i32>) -> Result<(), StoreError>;
-
-    /// Creates or changes a schedule (see [`PutMode`]). `next_run_at` is
-    /// stored when the schedule is created or its timing (cron expression,
-    /// time zone) changes; otherwise its next run stays. A paused schedule
-    /// stays paused. The caller validates `def` (see
-    /// [`ScheduleDef::validate`]); built-in schedules only take a new timing.
-    async fn put_schedule(
-        &self,
-        def: &ScheduleDef,
-        mode: PutMode,
-        next_run_at: Option<DateTime<Utc>>,
-    ) -> Result<Schedule, StoreError>;
-
-    /// One schedule.
-    async fn schedule(&self, name: &str) -> Result<Option<Schedule>, StoreError>;
-
-    /// Every schedule, by name.
-    async fn schedules(&self) -> Result<Vec<Schedule>, StoreError>;
-
-    /// Pauses or resumes a schedule. Resuming makes it due at once: it runs
-    /// at the scheduler's next pass, then follows its cron expression.
-    async fn set_schedule_paused(&self, name: &str, paused: bool) -> Result<Schedule, StoreError>;
-
-    /// Deletes a schedule (not a built-in one). The tasks it created stay
-    /// and keep its name.
-    async fn delete_schedule(&self, name: &str) -> Result<(), StoreError>;
-
-    /// Up to `limit` schedules that are not built in and have a run to fire:
-    /// not paused and due, or with a run by hand pending.
-    async fn due_schedules(&self, limit: i64) -> Result<Vec<Schedule>, StoreError>;
-
-    /// Fires one run of a schedule in one transaction: applies its overlap
-    /// policy against its previous run, enqueues the task, records the run
-    /// and the next due time. See [`FireKind`](crate::FireKind) for the fences.
-    async fn fire_schedule(&self, fire: &Fire) -> Result<FireOutcome, StoreError>;
-
-    /// A dedicated event stream, or `None` when the engine or its
-    /// configuration (poll-only) has none.
-    async fn listen(&self) -> Result<Option<Box<dyn EventSource>>, StoreError>;
-
-    /// Stores a new API token `name` with `scope`, of which only the hash
-    /// of its secret is kept (see [`TokenSecret`](crate::TokenSecret) for
-    /// how a secret is made and hashed). Refuses a name already taken, by a
-    /// revoked token too ([`StoreError::TokenExists`]), a malformed name and
-    /// anything but a SHA-256 hex hash.
-    async fn create_token(
-        &self,
-        name: &str,
-        scope: TokenScope,
-        secret_hash: &str,
-    ) -> Result<TokenInfo, StoreError>;
-
-    /// Every API token, revoked ones too, by name.
-    async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
-
-    /// Revokes the token `name`: requests bearing it are refused from the
-    /// moment this returns. Returns the token as it is now; revoking a
-    /// revoked token changes nothing (it keeps its first revocation time).
-    /// A name no token has is [`StoreError::TokenNotFound`].
-    async fn revoke_token(&self, name: &str) -> Result<TokenInfo, StoreError>;
-
-    /// The token that is not revoked whose secret hashes to `secret_hash`,
-    /// if any: what the API asks on every request. Records the use in
-    /// `last_used_at` only when the recorded one is older than
-    /// [`TokenInfo::LAST_USED_PRECISION`], so that a busy client costs a
-    /// write a minute, not one per request; a failure to record it does not
-    /// refuse the token.
-    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenInfo>, StoreError>;
 }
 
 #[cfg(test)]

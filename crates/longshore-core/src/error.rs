@@ -1,0 +1,67 @@
+//! The one error type of storage, which every layer above passes on or
+//! matches.
+
+use uuid::Uuid;
+
+use crate::task::TaskState;
+
+/// What went wrong in storage. Callers match on the kind; the message names
+/// what was wrong and, where it helps, what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No task has this id.
+    #[error("no task with id {0}")]
+    NotFound(Uuid),
+    /// The task exists but is in a state the action does not apply to.
+    #[error("task {id} is {state}: cannot {action} it")]
+    InvalidState {
+        /// The task.
+        id: Uuid,
+        /// Its current state.
+        state: TaskState,
+        /// What was asked, e.g. `retry`.
+        action: &'static str,
+    },
+    /// No schedule has this name.
+    #[error("no schedule named `{0}`")]
+    ScheduleNotFound(String),
+    /// A schedule of this name exists already.
+    #[error("a schedule named `{0}` exists already")]
+    ScheduleExists(String),
+    /// No API token has this name.
+    #[error("no API token named `{0}`")]
+    TokenNotFound(String),
+    /// An API token of this name exists already (perhaps revoked: names
+    /// are never reused, so that logs naming a token stay unambiguous).
+    #[error(
+        "an API token named `{0}` exists already (names of revoked tokens are kept too): choose another name"
+    )]
+    TokenExists(String),
+    /// Another active task holds the unique key.
+    #[error("an active task already holds unique key `{key}`")]
+    UniqueConflict {
+        /// The key.
+        key: String,
+    },
+    /// The request itself is malformed; nothing was written.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The database could not be reached, or the connection broke.
+    /// Worth retrying.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The schema is missing or older than this build expects.
+    #[error("migration error: {0}")]
+    Migration(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// True when the same call may succeed later (connection problems).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}

@@ -1,0 +1,62 @@
+//! Task counts by queue, actor and state, kept by the database as tasks
+//! change, so that reading them never counts the tasks.
+
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+use crate::task::TaskState;
+
+/// How to group [`CountStore::stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatsKey {
+    /// By state only.
+    State,
+    /// By actor and state.
+    Actor,
+    /// By queue and state.
+    Queue,
+}
+
+/// One group of [`CountStore::stats`] (or of [`CountStore::queue_depths`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsRow {
+    /// The actor or queue (the state's name when grouping by state; the
+    /// queue in [`CountStore::queue_depths`]).
+    pub key: String,
+    /// The state counted.
+    pub state: TaskState,
+    /// How many tasks.
+    pub count: i64,
+}
+
+/// Task counts.
+#[async_trait]
+pub trait CountStore: Send + Sync {
+    /// Task counts grouped by `key` and state; groups with none are left
+    /// out. Exact, and read from counts that the database keeps as tasks
+    /// change (a few rows per queue, actor and state), never by counting
+    /// the tasks: the cost does not grow with the history.
+    async fn stats(&self, key: StatsKey) -> Result<Vec<StatsRow>, StoreError>;
+
+    /// How many active tasks each queue has, by state (`scheduled`,
+    /// `queued`, `running`; [`StatsRow::key`] is the queue), from the same
+    /// counts as [`CountStore::stats`]. Queues and states with none are left
+    /// out. Metrics read it at scrape time.
+    async fn queue_depths(&self) -> Result<Vec<StatsRow>, StoreError>;
+
+    /// Folds the count changes that task writes appended since the last
+    /// fold into the counts' totals, and returns how many groups (queue,
+    /// actor, state) of totals it changed (0: nothing to fold, or changes
+    /// that cancelled out). Counts are exact either way; folding keeps
+    /// reading them cheap. The maintenance leader calls it every pass. Engines that
+    /// update the totals in place (SQLite) have nothing to fold.
+    async fn fold_counts(&self) -> Result<u64, StoreError>;
+
+    /// Rebuilds the task counts from a count of the tasks table, holding
+    /// off task writes meanwhile (reads go on), and returns how many
+    /// groups (queue, actor, state) it counted. A repair, never needed in
+    /// normal running: the counts drift only if task rows were changed
+    /// with the database's triggers disabled (a restore or a replica apply
+    /// with triggers off). Its cost follows the table's size.
+    async fn recount(&self) -> Result<u64, StoreError>;
+}
