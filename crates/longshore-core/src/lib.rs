@@ -24,6 +24,7 @@
 
 pub mod error;
 pub mod lifecycle;
+pub mod migrate;
 pub mod retry;
 pub mod schedule;
 pub mod store;
@@ -37,10 +38,10 @@ pub use schedule::{
     CronSpec, Fire, FireKind, FireOutcome, Overlap, PutMode, Schedule, ScheduleDef,
 };
 pub use store::{
-    CancelResult, Claim, ClusterSettings, ClusterStore, Completion, CountStore, EnqueueResult,
-    EventSource, Heartbeat, Leadership, QueueSettings, QueueStore, ScheduleStore, StatsKey,
-    StatsRow, Store, StoreEvent, TaskFilter, TaskSelection, TaskStore, TokenStore, WorkerInfo,
-    WorkerPresence,
+    CancelResult, Claim, ClusterSettings, ClusterStore, Completion, CountStore, Dialect,
+    EnqueueResult, EventSource, Heartbeat, Leadership, QueueSettings, QueueStore, ScheduleStore,
+    SelectionSql, StatsKey, StatsRow, Store, StoreEvent, TaskFilter, TaskSelection, TaskStore,
+    TokenStore, WorkerInfo, WorkerPresence,
 };
 pub use task::{LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};
 pub use token::{TokenInfo, TokenScope, TokenSecret};

@@ -260,6 +260,21 @@ pub enum PutMode {
     Upsert,
 }
 
+impl PutMode {
+    /// Whether `def` may be put this way over `existing` (the stored
+    /// schedule of its name, read under the write's lock): refuses a
+    /// create over an existing one, an update of a missing one, and what
+    /// [`check_builtin_edit`] refuses.
+    pub fn check(self, existing: Option<&Schedule>, def: &ScheduleDef) -> Result<(), StoreError> {
+        match (self, existing) {
+            (PutMode::Create, Some(_)) => return Err(StoreError::ScheduleExists(def.name.clone())),
+            (PutMode::Update, None) => return Err(StoreError::ScheduleNotFound(def.name.clone())),
+            _ => {}
+        }
+        check_builtin_edit(existing, def)
+    }
+}
+
 /// Which run [`ScheduleStore::fire_schedule`](crate::ScheduleStore::fire_schedule) is asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FireKind {

@@ -101,6 +101,22 @@ impl TokenInfo {
     /// write per token per minute, not one per request.
     pub const LAST_USED_PRECISION: std::time::Duration = std::time::Duration::from_secs(60);
 
+    /// Whether a use at `now` should be recorded: the recorded one is
+    /// missing or older than [`TokenInfo::LAST_USED_PRECISION`]. (The
+    /// engine's write checks again against the database's own clock.)
+    pub fn use_is_stale(&self, now: DateTime<Utc>) -> bool {
+        self.last_used_at.is_none_or(|at| {
+            now.signed_duration_since(at).to_std().unwrap_or_default() >= Self::LAST_USED_PRECISION
+        })
+    }
+
+    /// Refuses what no token may be created with: a malformed name, or a
+    /// secret hash that is not SHA-256 in hex.
+    pub fn check_new(name: &str, secret_hash: &str) -> Result<(), StoreError> {
+        TokenInfo::check_name(name)?;
+        check_hash(secret_hash)
+    }
+
     /// Refuses a name operators could not type or tell apart.
     pub fn check_name(name: &str) -> Result<(), StoreError> {
         if name.is_empty() {

@@ -1,21 +1,13 @@
-//! Embedded, versioned migrations applied under a lock.
-//!
-//! Longshore keeps its own ledger (`longshore_migrations`) rather than
-//! sqlx's `_sqlx_migrations`, so it never collides with an application's own
-//! migrations in the same database.
+//! The engine's part of migrating (see [`longshore_core::migrate`]): its
+//! migration files, the advisory lock that serialises nodes starting
+//! together, and its ledger statements.
 
+use async_trait::async_trait;
+use longshore_core::StoreError;
+use longshore_core::migrate::{self, Ledger, Migration};
 use sqlx::{Connection, PgConnection, PgPool};
 
-use longshore_core::StoreError;
-
 use crate::error::from_sqlx;
-
-/// A migration compiled into the binary.
-struct Migration {
-    version: i32,
-    name: &'static str,
-    sql: &'static str,
-}
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -71,7 +63,7 @@ const LOCK_KEY: i64 = 0x6c6f_6e67_7368_6f72;
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i32 {
-    MIGRATIONS.last().map_or(0, |m| m.version)
+    migrate::latest_version(MIGRATIONS)
 }
 
 /// Applies every migration not yet applied, in one transaction, holding an
@@ -79,73 +71,61 @@ pub fn latest_version() -> i32 {
 pub(crate) async fn run(pool: &PgPool) -> Result<Vec<i32>, StoreError> {
     let mut conn = pool.acquire().await.map_err(from_sqlx)?;
     let mut tx = conn.begin().await.map_err(from_sqlx)?;
-    let newly = apply(&mut tx).await?;
-    tx.commit().await.map_err(from_sqlx)?;
-    Ok(newly)
-}
-
-async fn apply(tx: &mut PgConnection) -> Result<Vec<i32>, StoreError> {
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(LOCK_KEY)
         .execute(&mut *tx)
         .await
         .map_err(from_sqlx)?;
-    // Under the lock, so checking first is race-free (and avoids the notice
-    // that CREATE TABLE IF NOT EXISTS prints on every start).
-    let ledger: Option<String> =
-        sqlx::query_scalar("SELECT to_regclass('longshore_migrations')::text")
-            .fetch_one(&mut *tx)
+    let newly = migrate::apply(&mut PgLedger(&mut tx), MIGRATIONS).await?;
+    tx.commit().await.map_err(from_sqlx)?;
+    Ok(newly)
+}
+
+/// The ledger, on the transaction that holds the lock.
+struct PgLedger<'c>(&'c mut PgConnection);
+
+#[async_trait]
+impl Ledger for PgLedger<'_> {
+    async fn applied(&mut self) -> Result<Vec<i32>, StoreError> {
+        // Under the lock, so checking first is race-free (and avoids the
+        // notice that CREATE TABLE IF NOT EXISTS prints on every start).
+        let ledger: Option<String> =
+            sqlx::query_scalar("SELECT to_regclass('longshore_migrations')::text")
+                .fetch_one(&mut *self.0)
+                .await
+                .map_err(from_sqlx)?;
+        if ledger.is_none() {
+            sqlx::query(
+                "CREATE TABLE longshore_migrations (
+                     version    integer PRIMARY KEY,
+                     name       text NOT NULL,
+                     applied_at timestamptz NOT NULL DEFAULT now()
+                 )",
+            )
+            .execute(&mut *self.0)
             .await
             .map_err(from_sqlx)?;
-    if ledger.is_none() {
-        sqlx::query(
-            "CREATE TABLE longshore_migrations (
-                 version    integer PRIMARY KEY,
-                 name       text NOT NULL,
-                 applied_at timestamptz NOT NULL DEFAULT now()
-             )",
-        )
-        .execute(&mut *tx)
-        .await
-        .map_err(from_sqlx)?;
-    }
-    let applied: Vec<i32> = sqlx::query_scalar("SELECT version FROM longshore_migrations")
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(from_sqlx)?;
-    if let Some(newer) = applied
-        .iter()
-        .copied()
-        .filter(|v| *v > latest_version())
-        .max()
-    {
-        tracing::warn!(
-            database = newer,
-            binary = latest_version(),
-            "the database schema is newer than this build; running it anyway"
-        );
-    }
-    let pending: Vec<&Migration> = MIGRATIONS
-        .iter()
-        .filter(|m| !applied.contains(&m.version))
-        .collect();
-    let mut newly = Vec::new();
-    for migration in pending {
-        sqlx::Executor::execute(&mut *tx, migration.sql)
+        }
+        sqlx::query_scalar("SELECT version FROM longshore_migrations")
+            .fetch_all(&mut *self.0)
             .await
-            .map_err(|e| {
-                StoreError::Migration(format!(
-                    "migration {} ({}) failed: {e}",
-                    migration.version, migration.name
-                ))
-            })?;
+            .map_err(from_sqlx)
+    }
+
+    async fn run(&mut self, sql: &'static str) -> Result<(), String> {
+        sqlx::Executor::execute(&mut *self.0, sql)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn record(&mut self, migration: &Migration) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO longshore_migrations (version, name) VALUES ($1, $2)")
             .bind(migration.version)
             .bind(migration.name)
-            .execute(&mut *tx)
+            .execute(&mut *self.0)
             .await
             .map_err(from_sqlx)?;
-        newly.push(migration.version);
+        Ok(())
     }
-    Ok(newly)
 }

@@ -13,8 +13,7 @@ use crate::error::from_sqlx;
 pub(crate) fn task(row: &PgRow) -> Result<TaskRow, StoreError> {
     let get_state = |row: &PgRow| -> Result<TaskState, StoreError> {
         let name: String = row.try_get("state").map_err(from_sqlx)?;
-        name.parse()
-            .map_err(|e: longshore_core::task::UnknownState| StoreError::Database(Box::new(e)))
+        TaskState::from_stored(&name)
     };
     let related_kind: Option<String> = row.try_get("related_kind").map_err(from_sqlx)?;
     let related_id: Option<String> = row.try_get("related_id").map_err(from_sqlx)?;
@@ -115,9 +114,7 @@ pub(crate) fn stats(row: &PgRow) -> Result<StatsRow, StoreError> {
     let state: String = row.try_get(1).map_err(from_sqlx)?;
     Ok(StatsRow {
         key: row.try_get(0).map_err(from_sqlx)?,
-        state: state
-            .parse()
-            .map_err(|e: longshore_core::task::UnknownState| StoreError::Database(Box::new(e)))?,
+        state: TaskState::from_stored(&state)?,
         count: row.try_get(2).map_err(from_sqlx)?,
     })
 }

@@ -1,21 +1,15 @@
-//! Embedded, versioned migrations, applied under SQLite's write lock.
-//!
-//! The same ledger as the PostgreSQL engine's (`longshore_migrations`).
+//! The engine's part of migrating (see [`longshore_core::migrate`]): its
+//! migration files, and its ledger statements under SQLite's write lock:
 //! `BEGIN IMMEDIATE` takes the database's single write lock before the
-//! ledger is read, so processes starting together apply each migration once.
+//! ledger is read, so processes starting together apply each migration
+//! once.
 
-use sqlx::SqlitePool;
-
+use async_trait::async_trait;
 use longshore_core::StoreError;
+use longshore_core::migrate::{self, Ledger, Migration};
+use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::from_sqlx;
-
-/// A migration compiled into the binary.
-struct Migration {
-    version: i32,
-    name: &'static str,
-    sql: &'static str,
-}
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -67,63 +61,60 @@ const MIGRATIONS: &[Migration] = &[
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i32 {
-    MIGRATIONS.last().map_or(0, |m| m.version)
+    migrate::latest_version(MIGRATIONS)
 }
 
-/// Applies every migration not yet applied, in one transaction; returns
-/// the versions it applied.
+/// Applies every migration not yet applied, in one transaction that holds
+/// the database's write lock; returns the versions it applied.
 pub(crate) async fn run(writer: &SqlitePool) -> Result<Vec<i32>, StoreError> {
     let mut tx = writer
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(from_sqlx)?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS longshore_migrations (
-             version    INTEGER PRIMARY KEY,
-             name       TEXT NOT NULL,
-             applied_at INTEGER NOT NULL
-         ) STRICT",
-    )
-    .execute(&mut *tx)
-    .await
-    .map_err(from_sqlx)?;
-    let applied: Vec<i32> = sqlx::query_scalar("SELECT version FROM longshore_migrations")
-        .fetch_all(&mut *tx)
+    let newly = migrate::apply(&mut SqliteLedger(&mut tx), MIGRATIONS).await?;
+    tx.commit().await.map_err(from_sqlx)?;
+    Ok(newly)
+}
+
+/// The ledger, on the transaction that holds the write lock.
+struct SqliteLedger<'c>(&'c mut SqliteConnection);
+
+#[async_trait]
+impl Ledger for SqliteLedger<'_> {
+    async fn applied(&mut self) -> Result<Vec<i32>, StoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS longshore_migrations (
+                 version    INTEGER PRIMARY KEY,
+                 name       TEXT NOT NULL,
+                 applied_at INTEGER NOT NULL
+             ) STRICT",
+        )
+        .execute(&mut *self.0)
         .await
         .map_err(from_sqlx)?;
-    if let Some(newer) = applied
-        .iter()
-        .copied()
-        .filter(|v| *v > latest_version())
-        .max()
-    {
-        tracing::warn!(
-            database = newer,
-            binary = latest_version(),
-            "the database schema is newer than this build; running it anyway"
-        );
-    }
-    let mut newly = Vec::new();
-    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-        sqlx::Executor::execute(&mut *tx, migration.sql)
+        sqlx::query_scalar("SELECT version FROM longshore_migrations")
+            .fetch_all(&mut *self.0)
             .await
-            .map_err(|e| {
-                StoreError::Migration(format!(
-                    "migration {} ({}) failed: {e}",
-                    migration.version, migration.name
-                ))
-            })?;
+            .map_err(from_sqlx)
+    }
+
+    async fn run(&mut self, sql: &'static str) -> Result<(), String> {
+        sqlx::Executor::execute(&mut *self.0, sql)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn record(&mut self, migration: &Migration) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO longshore_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
         )
         .bind(migration.version)
         .bind(migration.name)
         .bind(crate::now_us())
-        .execute(&mut *tx)
+        .execute(&mut *self.0)
         .await
         .map_err(from_sqlx)?;
-        newly.push(migration.version);
+        Ok(())
     }
-    tx.commit().await.map_err(from_sqlx)?;
-    Ok(newly)
 }

@@ -32,8 +32,7 @@ fn opt_time(micros: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
 }
 
 pub(crate) fn state(name: &str) -> Result<TaskState, StoreError> {
-    name.parse()
-        .map_err(|e: longshore_core::task::UnknownState| StoreError::Database(Box::new(e)))
+    TaskState::from_stored(name)
 }
 
 fn level(n: i64) -> LogLevel {

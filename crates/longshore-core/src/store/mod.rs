@@ -20,6 +20,7 @@ mod cluster;
 mod counts;
 mod queues;
 mod schedules;
+mod selection;
 mod tasks;
 mod tokens;
 
@@ -32,6 +33,7 @@ pub use cluster::{ClusterStore, Leadership, WorkerInfo, WorkerPresence};
 pub use counts::{CountStore, StatsKey, StatsRow};
 pub use queues::{ClusterSettings, QueueSettings, QueueStore};
 pub use schedules::ScheduleStore;
+pub use selection::{Dialect, SelectionSql};
 pub use tasks::{
     CancelResult, Claim, Completion, EnqueueResult, Heartbeat, TaskFilter, TaskSelection,
     TaskStore, check_purgeable,

@@ -340,6 +340,28 @@ impl TaskSelection {
             .collect()
     }
 
+    /// The states a count walks: [`TaskSelection::effective_states`], or
+    /// `None` when there are none (nothing to count).
+    pub fn counted_states(&self) -> Option<Vec<TaskState>> {
+        Some(self.effective_states()).filter(|states| !states.is_empty())
+    }
+
+    /// The states a deletion of up to `limit` tasks walks, after the checks
+    /// of [`TaskSelection::check_deletable`]; `None` when there is nothing
+    /// to delete (no state, or no room).
+    pub fn deleted_states(&self, limit: i64) -> Result<Option<Vec<TaskState>>, StoreError> {
+        self.check_deletable()?;
+        Ok(self.counted_states().filter(|_| limit > 0))
+    }
+
+    /// Counts by state as [`TaskStore::count_matching`] answers them:
+    /// states with none left out, in life order.
+    pub fn tally(mut counts: Vec<(TaskState, i64)>) -> Vec<(TaskState, i64)> {
+        counts.retain(|(_, n)| *n > 0);
+        counts.sort_by_key(|(state, _)| *state);
+        counts
+    }
+
     /// True when no filter is given: the selection would take every task
     /// that is not running.
     pub fn is_unfiltered(&self) -> bool {

@@ -1,0 +1,45 @@
+//! The statements of [`super`].
+
+//! Every statement the engine runs, reviewed like code. The indexes each
+//! one relies on are named beside it; they are created in `migrations/`.
+
+/// A worker node says it is alive.
+pub(crate) const WORKER_SEEN: &str = "
+INSERT INTO longshore_workers
+    (id, host, version, queues, concurrency, running, started_at, last_seen_at)
+VALUES ($1, $2, $3, $4, $5, $6, now(), now())
+ON CONFLICT (id) DO UPDATE
+SET host = excluded.host, version = excluded.version, queues = excluded.queues,
+    concurrency = excluded.concurrency, running = excluded.running, last_seen_at = now()";
+
+/// A worker node stopped.
+pub(crate) const WORKER_STOPPED: &str = "DELETE FROM longshore_workers WHERE id = $1";
+
+/// The live worker nodes.
+pub(crate) const WORKERS: &str = "
+SELECT id, host, version, queues, concurrency, running, started_at, last_seen_at
+FROM longshore_workers ORDER BY id";
+
+/// Worker nodes not seen for `$1` ms (`longshore_workers_seen`).
+pub(crate) const FORGET_WORKERS: &str = "
+DELETE FROM longshore_workers WHERE last_seen_at < now() - $1 * interval '1 millisecond'";
+
+/// Takes or renews role `$1` for `$2` for `$3` ms: the row comes back only
+/// when `$2` holds the role afterwards.
+pub(crate) const TRY_LEAD: &str = "
+INSERT INTO longshore_leases AS l (name, holder, acquired_at, expires_at)
+VALUES ($1, $2, now(), now() + $3 * interval '1 millisecond')
+ON CONFLICT (name) DO UPDATE
+SET holder = excluded.holder,
+    acquired_at = CASE WHEN l.holder = excluded.holder THEN l.acquired_at ELSE now() END,
+    expires_at = excluded.expires_at
+WHERE l.holder = excluded.holder OR l.expires_at < now()
+RETURNING l.holder";
+
+/// Gives up role `$1` if `$2` holds it.
+pub(crate) const RESIGN: &str = "DELETE FROM longshore_leases WHERE name = $1 AND holder = $2";
+
+/// The roles held under an unexpired lease.
+pub(crate) const LEADERS: &str = "
+SELECT name, holder, acquired_at, expires_at FROM longshore_leases
+WHERE expires_at >= now() ORDER BY name";

@@ -1,0 +1,51 @@
+//! The statements of [`super`].
+
+//! Every statement the engine runs, reviewed like code. The indexes each
+//! one relies on are named beside it; they are created in `migrations/`.
+
+/// The columns of a token, as `row::token` reads them (never its hash).
+macro_rules! token_columns {
+    () => {
+        "id, name, scope, created_at, last_used_at, revoked_at"
+    };
+}
+
+/// Stores token `$2` (id `$1`, scope `$3`, secret hash `$4`); no row when
+/// the name is taken (`longshore_tokens_name_key`).
+pub(crate) const CREATE_TOKEN: &str = concat!(
+    "INSERT INTO longshore_tokens (id, name, scope, secret_hash) VALUES ($1, $2, $3, $4)
+ON CONFLICT (name) DO NOTHING
+RETURNING ",
+    token_columns!()
+);
+
+/// Every token, by name.
+pub(crate) const TOKENS: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " FROM longshore_tokens ORDER BY name"
+);
+
+/// Revokes token `$1`, keeping the first revocation's time; no row when no
+/// token has the name.
+pub(crate) const REVOKE_TOKEN: &str = concat!(
+    "UPDATE longshore_tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE name = $1
+RETURNING ",
+    token_columns!()
+);
+
+/// The token that is not revoked whose secret hashes to `$1`
+/// (`longshore_tokens_secret_hash_key`).
+pub(crate) const TOKEN_BY_HASH: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    " FROM longshore_tokens WHERE secret_hash = $1 AND revoked_at IS NULL"
+);
+
+/// Records a use of token `$1` unless one was recorded less than `$2` ms
+/// ago; returns the recorded time when it wrote one.
+pub(crate) const TOUCH_TOKEN: &str = "
+UPDATE longshore_tokens SET last_used_at = now()
+WHERE id = $1 AND revoked_at IS NULL
+  AND (last_used_at IS NULL OR last_used_at < now() - $2 * interval '1 millisecond')
+RETURNING last_used_at";

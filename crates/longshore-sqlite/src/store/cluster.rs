@@ -1,0 +1,113 @@
+//! The cluster: worker nodes' presence and the roles one node holds at a
+//! time (leases on `longshore_leases`).
+
+pub(crate) mod sql;
+
+use super::*;
+
+#[async_trait]
+impl ClusterStore for SqliteStore {
+    async fn worker_seen(&self, worker: &WorkerPresence) -> Result<(), StoreError> {
+        sqlx::query(sql::WORKER_SEEN)
+            .bind(&worker.id)
+            .bind(&worker.host)
+            .bind(&worker.version)
+            .bind(to_json(&worker.queues)?)
+            .bind(worker.concurrency)
+            .bind(worker.running)
+            .bind(now_us())
+            .execute(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn worker_stopped(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::WORKER_STOPPED)
+            .bind(id)
+            .execute(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerInfo>, StoreError> {
+        sqlx::query(sql::WORKERS)
+            .fetch_all(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(|row| {
+                let queues: String = row.try_get("queues").map_err(from_sqlx)?;
+                Ok(WorkerInfo {
+                    presence: WorkerPresence {
+                        id: row.try_get("id").map_err(from_sqlx)?,
+                        host: row.try_get("host").map_err(from_sqlx)?,
+                        version: row.try_get("version").map_err(from_sqlx)?,
+                        queues: serde_json::from_str(&queues).map_err(|e| {
+                            StoreError::Database(
+                                format!("stored queues are not a JSON list: {e}").into(),
+                            )
+                        })?,
+                        concurrency: row.try_get("concurrency").map_err(from_sqlx)?,
+                        running: row.try_get("running").map_err(from_sqlx)?,
+                    },
+                    started_at: row::time(row.try_get("started_at").map_err(from_sqlx)?)?,
+                    last_seen_at: row::time(row.try_get("last_seen_at").map_err(from_sqlx)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::FORGET_WORKERS)
+            .bind(now_us().saturating_sub(micros(unseen_for)))
+            .execute(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn try_lead(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut conn = self.writer().await?;
+        // Read once the lock is near: waiting must not shorten the lease.
+        let now = now_us();
+        let held = sqlx::query(sql::TRY_LEAD)
+            .bind(name)
+            .bind(holder)
+            .bind(now)
+            .bind(now.saturating_add(micros(ttl)))
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(held.is_some())
+    }
+
+    async fn resign(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::RESIGN)
+            .bind(name)
+            .bind(holder)
+            .execute(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn leaders(&self) -> Result<Vec<Leadership>, StoreError> {
+        sqlx::query(sql::LEADERS)
+            .bind(now_us())
+            .fetch_all(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?
+            .iter()
+            .map(|row| {
+                Ok(Leadership {
+                    name: row.try_get("name").map_err(from_sqlx)?,
+                    holder: row.try_get("holder").map_err(from_sqlx)?,
+                    acquired_at: row::time(row.try_get("acquired_at").map_err(from_sqlx)?)?,
+                    expires_at: row::time(row.try_get("expires_at").map_err(from_sqlx)?)?,
+                })
+            })
+            .collect()
+    }
+}
