@@ -87,6 +87,7 @@ pub(super) fn validate(args: &serde_json::Value) -> Result<(), String> {
     request(args).map(|_| ())
 }
 
+/// The `http` actor: calls a webhook per task (see the module docs).
 pub struct HttpActor {
     client: reqwest::Client,
     max_excerpt: usize,

@@ -13,6 +13,8 @@
 //! This crate needs no storage engine and no HTTP server: a worker node,
 //! an agent or a test can take the actors alone.
 
+#![warn(missing_docs)]
+
 mod http;
 
 use std::time::Duration;

@@ -20,6 +20,8 @@
 //!
 //! Handlers do nothing but record when they started.
 
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

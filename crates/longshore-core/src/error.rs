@@ -3,7 +3,7 @@
 
 use uuid::Uuid;
 
-use crate::task::TaskState;
+use crate::task::{TaskState, UnknownState};
 
 /// What went wrong in storage. Callers match on the kind; the message names
 /// what was wrong and, where it helps, what to do.
@@ -63,5 +63,14 @@ impl StoreError {
     /// True when the same call may succeed later (connection problems).
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+impl TaskState {
+    /// A state as an engine reads it back from its table: a name it does
+    /// not know is a fault of the database, not of the caller's input.
+    pub fn from_stored(name: &str) -> Result<TaskState, StoreError> {
+        name.parse()
+            .map_err(|e: UnknownState| StoreError::Database(Box::new(e)))
     }
 }

@@ -16,11 +16,16 @@
 //!   split by noun ([`TaskStore`], [`CountStore`], [`QueueStore`],
 //!   [`ClusterStore`], [`ScheduleStore`], [`TokenStore`]).
 //! - [`error`]: the one error type of storage ([`StoreError`]).
+//! - [`migrate`]: the one migrator; an engine brings its lock, its ledger
+//!   statements and its files.
 //! - [`token`]: API tokens ([`TokenInfo`], [`TokenScope`]) and how their
 //!   secrets are made and stored ([`TokenSecret`]).
 //!
-//! Engines (`longshore-postgres`) implement [`Store`]; the worker runtime
-//! (`longshore`) drives it.
+//! Engines (`longshore-postgres`, `longshore-sqlite`) implement [`Store`];
+//! the worker runtime and the operator operations (`longshore`) drive it.
+//! Start reading at [`store`], then [`task`] and [`lifecycle`].
+
+#![warn(missing_docs)]
 
 pub mod error;
 pub mod lifecycle;

@@ -85,15 +85,6 @@ impl FromStr for TaskState {
     }
 }
 
-impl TaskState {
-    /// A state as an engine reads it back from its table: a name it does
-    /// not know is a fault of the database, not of the caller's input.
-    pub fn from_stored(name: &str) -> Result<TaskState, crate::error::StoreError> {
-        name.parse()
-            .map_err(|e: UnknownState| crate::error::StoreError::Database(Box::new(e)))
-    }
-}
-
 /// Severity of a line in a task's log. The worst level of the current
 /// execution shapes the [`Status`] people see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

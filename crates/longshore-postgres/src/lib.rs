@@ -20,6 +20,8 @@
 //! cluster, schedules and tokens (see `store/mod.rs`); the schema and its
 //! indexes are in `migrations/`.
 
+#![warn(missing_docs)]
+
 mod error;
 mod migrate;
 mod row;

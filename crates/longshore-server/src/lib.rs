@@ -19,6 +19,8 @@
 //! The web dashboard (`dashboard/`) and the agents' gRPC gateway
 //! (`gateway/`) are served from here too, beside the API, when they land.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod database;
 pub mod node;

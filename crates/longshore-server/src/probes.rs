@@ -22,9 +22,11 @@ use tokio::net::TcpListener;
 /// What the probes look at.
 #[derive(Clone)]
 pub struct Probes {
+    /// The node's store: ready only while it answers.
     pub store: Arc<dyn Store>,
     /// The node's worker: ready only while it runs.
     pub worker: WorkerHealth,
+    /// What `/metrics` encodes.
     pub metrics: Metrics,
 }
 

@@ -1,7 +1,8 @@
 //! Settings: built-in defaults, then a YAML file (`--config`), then
 //! `LONGSHORE_*` environment variables (`LONGSHORE_WORKER__CONCURRENCY=32`
 //! sets `worker.concurrency`), then command-line flags. Every setting and
-//! its default is listed in docs/configuration.md.
+//! its default is listed in docs/configuration.md, which says more of
+//! each than the field docs here.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,11 +25,17 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// Where the embedded SQLite database lives when no URL is given.
     pub data_dir: PathBuf,
+    /// The connection (`database.*`).
     pub database: DatabaseSettings,
+    /// The HTTP side of `serve` (`http.*`).
     pub http: HttpServerSettings,
+    /// The node's worker (`worker.*`).
     pub worker: WorkerSettings,
+    /// Retries of failed executions (`retry.*`).
     pub retry: RetrySettings,
+    /// How long finished tasks are kept (`retention.*`).
     pub retention: RetentionSettings,
+    /// The built-in actors (`actors.*`).
     pub actors: ActorSettings,
 }
 
@@ -36,10 +43,13 @@ pub struct Settings {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionSettings {
+    /// Succeeded tasks.
     #[serde(with = "humantime_serde")]
     pub succeeded: Duration,
+    /// Failed tasks.
     #[serde(with = "humantime_serde")]
     pub failed: Duration,
+    /// Cancelled tasks.
     #[serde(with = "humantime_serde")]
     pub cancelled: Duration,
 }
@@ -74,6 +84,7 @@ impl Default for Settings {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpServerSettings {
+    /// Where `serve` answers HTTP.
     pub listen: SocketAddr,
     /// The largest request body the API reads.
     pub max_body_bytes: usize,
@@ -94,16 +105,23 @@ impl Default for HttpServerSettings {
     }
 }
 
+/// The database connection.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseSettings {
+    /// Connections in the pool (PostgreSQL).
     pub max_connections: u32,
+    /// How long a statement waits for a pooled connection.
     #[serde(with = "humantime_serde")]
     pub acquire_timeout: Duration,
+    /// How long a SQLite write waits for another process's lock.
     #[serde(with = "humantime_serde")]
     pub busy_timeout: Duration,
+    /// No LISTEN/NOTIFY: poll only (PgBouncer in transaction mode).
     pub poll_only: bool,
+    /// Claims and completions wait for their commit to reach the disk.
     pub durable_hot_path: bool,
+    /// `serve` and `worker` apply pending migrations at start.
     pub migrate_on_start: bool,
 }
 
@@ -120,31 +138,46 @@ impl Default for DatabaseSettings {
     }
 }
 
+/// A node's worker.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerSettings {
+    /// The worker's id, its name as lease owner (unset: host-pid-random).
     pub id: Option<String>,
+    /// The queues it claims from.
     pub queues: Vec<String>,
+    /// Tasks it runs at once.
     pub concurrency: usize,
+    /// How long a claim holds a task without a heartbeat.
     #[serde(with = "humantime_serde")]
     pub lease: Duration,
+    /// How often leases are renewed.
     #[serde(with = "humantime_serde")]
     pub heartbeat: Duration,
+    /// The first wait between polls when idle.
     #[serde(with = "humantime_serde")]
     pub idle_min: Duration,
+    /// The longest wait between polls when idle.
     #[serde(with = "humantime_serde")]
     pub idle_max: Duration,
+    /// How long a wake-up is waited for before polling anyway.
     #[serde(with = "humantime_serde")]
     pub listen_timeout: Duration,
+    /// How long running tasks may finish at a stop.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
+    /// How long a cancelled handler may take to stop before it is aborted.
     #[serde(with = "humantime_serde")]
     pub cancel_grace: Duration,
+    /// Time limit of an execution that names none.
     #[serde(with = "humantime_serde")]
     pub time_limit: Duration,
+    /// The most results written per statement.
     pub completer_batch: usize,
+    /// How often maintenance passes run.
     #[serde(with = "humantime_serde")]
     pub maintenance_interval: Duration,
+    /// How often due schedules are looked for.
     #[serde(with = "humantime_serde")]
     pub scheduler_interval: Duration,
     /// Where `/metrics` and the health checks are also served, on a port
@@ -181,13 +214,18 @@ impl Default for WorkerSettings {
     }
 }
 
+/// Retries of failed executions: backoff with jitter between `base` and
+/// `max`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetrySettings {
+    /// The first backoff.
     #[serde(with = "humantime_serde")]
     pub base: Duration,
+    /// The longest backoff.
     #[serde(with = "humantime_serde")]
     pub max: Duration,
+    /// Executions a task may have unless it says otherwise.
     pub max_attempts: i32,
 }
 
@@ -202,9 +240,11 @@ impl Default for RetrySettings {
     }
 }
 
+/// The built-in actors.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ActorSettings {
+    /// The `http` webhook actor.
     pub http: longshore_actors::HttpSettings,
 }
 
@@ -280,6 +320,8 @@ impl Settings {
         self.worker_config().validate().map_err(|e| e.to_string())
     }
 
+    /// The worker configuration these settings make (an unset worker id
+    /// is made up anew on every call).
     pub fn worker_config(&self) -> WorkerConfig {
         let w = &self.worker;
         WorkerConfig {

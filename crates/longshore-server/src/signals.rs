@@ -11,6 +11,7 @@ pub struct StopSignals {
 }
 
 impl StopSignals {
+    /// Catches both signals from now on.
     pub fn install() -> anyhow::Result<StopSignals> {
         Ok(StopSignals {
             term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,

@@ -22,6 +22,8 @@
 //! cluster, schedules and tokens (see `store/mod.rs`); the schema and its
 //! indexes are in `migrations/`.
 
+#![warn(missing_docs)]
+
 mod error;
 mod migrate;
 mod row;
@@ -29,5 +31,3 @@ mod store;
 
 pub use migrate::latest_version;
 pub use store::{SqliteOptions, SqliteStore, parse_url};
-
-use store::now_us;

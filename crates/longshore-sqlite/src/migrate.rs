@@ -111,7 +111,7 @@ impl Ledger for SqliteLedger<'_> {
         )
         .bind(migration.version)
         .bind(migration.name)
-        .bind(crate::now_us())
+        .bind(crate::row::now_us())
         .execute(&mut *self.0)
         .await
         .map_err(from_sqlx)?;

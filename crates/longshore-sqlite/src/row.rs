@@ -175,3 +175,13 @@ pub(crate) fn stats(row: &SqliteRow) -> Result<StatsRow, StoreError> {
         count: row.try_get(2).map_err(from_sqlx)?,
     })
 }
+
+/// Microseconds since the Unix epoch: how the schema stores time.
+pub(crate) fn now_us() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
+/// A duration in the schema's unit (microseconds), saturating.
+pub(crate) fn micros(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}

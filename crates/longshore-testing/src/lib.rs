@@ -14,6 +14,8 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`); `scripts/test` makes sure
 //! one is running and sets the variable.
 
+#![warn(missing_docs)]
+
 use std::path::Path;
 use std::time::Duration;
 

@@ -15,6 +15,14 @@
 //! - Run a [`Worker`] in-process and stop it with [`WorkerHandle::shutdown`];
 //!   [`WorkerHandle::health`] answers readiness checks.
 //! - Count what the process does with [`metrics::Metrics`] (Prometheus).
+//! - Steer a cluster as the CLI and the API do, with [`ops`].
+//!
+//! Inside, a worker is a handful of loops (`src/worker/`: claimer →
+//! dispatch → executor → completer, heartbeat, listener), and the
+//! cluster's housekeeping is small leader-run services
+//! (`src/maintenance/`: promote, counts, rescue, workers, purge,
+//! scheduler). The engines are Cargo features, `postgres` and `sqlite`,
+//! both on by default.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -48,8 +56,12 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod actor;
+mod caps;
 mod client;
+mod config;
 mod context;
 mod error;
 mod maintenance;
@@ -59,12 +71,11 @@ mod worker;
 
 pub use actor::{Actor, Registry, Task};
 pub use client::{Client, EnqueueOptions, new_task};
+pub use config::{Retention, WorkerConfig, default_worker_id};
 pub use context::{CancelReason, TaskContext};
 pub use error::{Error, TaskError};
 pub use metrics::Metrics;
-pub use worker::{
-    Retention, Worker, WorkerConfig, WorkerHandle, WorkerHealth, WorkerState, default_worker_id,
-};
+pub use worker::{Worker, WorkerHandle, WorkerHealth, WorkerState};
 
 pub use longshore_core as core;
 pub use longshore_core::{

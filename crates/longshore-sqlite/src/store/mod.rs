@@ -46,7 +46,7 @@ use uuid::Uuid;
 
 use crate::error::from_sqlx;
 use crate::migrate::{self, latest_version};
-use crate::row;
+use crate::row::{self, micros, now_us};
 
 /// How to open the database file.
 #[derive(Clone, Debug)]
@@ -127,15 +127,6 @@ pub(crate) fn canonical(path: &Path) -> PathBuf {
         (Ok(dir), Some(name)) => dir.join(name),
         _ => path.to_owned(),
     }
-}
-
-/// Microseconds since the Unix epoch: how the schema stores time.
-pub(crate) fn now_us() -> i64 {
-    chrono::Utc::now().timestamp_micros()
-}
-
-pub(crate) fn micros(d: Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
 impl SqliteStore {

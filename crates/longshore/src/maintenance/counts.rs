@@ -4,10 +4,10 @@
 //! it. Every pass.
 
 use super::Job;
-use crate::worker::Shared;
+use super::Node;
 
-pub(super) async fn run(shared: &Shared) -> Job {
-    match shared.store.fold_counts().await {
+pub(super) async fn run(node: &Node) -> Job {
+    match node.store.fold_counts().await {
         Ok(_) => Job::Done,
         Err(e) => {
             tracing::warn!(error = %e, "folding the task counts failed");

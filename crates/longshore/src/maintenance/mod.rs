@@ -38,12 +38,23 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use longshore_core::schedule::builtin;
-use longshore_core::{CronSpec, Leadership};
+use longshore_core::{CronSpec, Leadership, Store};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::worker::Shared;
 use role::Role;
+
+use crate::caps::Caps;
+use crate::config::WorkerConfig;
+
+/// What the leader-run services need of the node that runs them.
+pub(crate) struct Node {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: WorkerConfig,
+    /// This node's view of the running-task caps, which every pass
+    /// refreshes.
+    pub(crate) caps: Arc<Caps>,
+}
 
 /// Rows each step handles per statement.
 const BATCH: i64 = 1000;
@@ -56,8 +67,8 @@ const FAILED_PASSES_TO_STAND_DOWN: u32 = 3;
 /// The maintenance loop of one worker: every `maintenance_interval`, reads
 /// the cluster's caps (every node), then, while it holds the maintenance
 /// role, runs one pass.
-pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
-    let config = &shared.config;
+pub(crate) async fn run(node: Arc<Node>, stop: CancellationToken) {
+    let config = &node.config;
     let interval = config.maintenance_interval;
     let mut role = Role::new(
         Leadership::MAINTENANCE,
@@ -75,14 +86,14 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             () = stop.cancelled() => break,
         }
         // Every node, leader or not, keeps up with the cluster's caps.
-        shared.refresh_caps().await;
+        node.caps.refresh(node.store.as_ref(), &node.config).await;
         if stand_down_until.is_some_and(|until| Instant::now() < until) {
             continue;
         }
-        if !role.renew(shared.store.as_ref(), config.lease).await {
+        if !role.renew(node.store.as_ref(), config.lease).await {
             continue;
         }
-        if pass(&shared, &stop).await {
+        if pass(&node, &stop).await {
             failed_passes = 0;
         } else {
             failed_passes += 1;
@@ -91,13 +102,13 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                     worker = %config.id,
                     "maintenance failed {failed_passes} passes in a row; leaving it to another worker for a lease"
                 );
-                role.resign(shared.store.as_ref()).await;
+                role.resign(node.store.as_ref()).await;
                 failed_passes = 0;
                 stand_down_until = Some(Instant::now() + config.lease);
             }
         }
     }
-    role.resign(shared.store.as_ref()).await;
+    role.resign(node.store.as_ref()).await;
 }
 
 /// How a maintenance job went.
@@ -115,14 +126,14 @@ pub(super) enum Job {
 /// that is due — rescue of expired leases, forgetting dead workers, purge —
 /// in that order, so that a long purge never holds up a rescue. True when
 /// every step worked.
-async fn pass(shared: &Shared, stop: &CancellationToken) -> bool {
-    let mut ok = promote::run(shared).await == Job::Done;
-    ok &= counts::run(shared).await == Job::Done;
+async fn pass(node: &Node, stop: &CancellationToken) -> bool {
+    let mut ok = promote::run(node).await == Job::Done;
+    ok &= counts::run(node).await == Job::Done;
     for name in builtin::ALL {
         // What to record once the job is done; `None` with `run` true: the
         // schedule cannot be read, so the job runs at every pass rather
         // than never.
-        let (fire, run) = match shared.store.schedule(name).await {
+        let (fire, run) = match node.store.schedule(name).await {
             Ok(Some(schedule)) if schedule.next_run_at.is_none() && !schedule.paused => {
                 tracing::error!(
                     schedule = name,
@@ -154,19 +165,19 @@ async fn pass(shared: &Shared, stop: &CancellationToken) -> bool {
             continue;
         }
         let job = match name {
-            builtin::RESCUE => rescue::run(shared).await,
-            builtin::WORKERS => workers::run(shared).await,
+            builtin::RESCUE => rescue::run(node).await,
+            builtin::WORKERS => workers::run(node).await,
             _ => {
                 // At most a third of a lease, so that the role (renewed for
                 // a lease at each pass) cannot lapse meanwhile and the next
                 // pass's rescue is not held up.
-                let budget = Instant::now() + shared.config.lease / 3;
-                purge::run(shared, budget, stop).await
+                let budget = Instant::now() + node.config.lease / 3;
+                purge::run(node, budget, stop).await
             }
         };
         match (job, fire) {
             (Job::Done, Some(fire)) => {
-                if let Err(e) = shared.store.fire_schedule(&fire).await {
+                if let Err(e) = node.store.fire_schedule(&fire).await {
                     tracing::warn!(schedule = name, error = %e, "cannot record the run of a built-in schedule");
                     ok = false;
                 }

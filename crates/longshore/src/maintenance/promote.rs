@@ -3,12 +3,12 @@
 //! scheduled tasks anyway); it keeps the stored state truthful for
 //! operators and wakes the queues' workers. Every pass.
 
+use super::Node;
 use super::{BATCH, Job};
-use crate::worker::Shared;
 
-pub(super) async fn run(shared: &Shared) -> Job {
+pub(super) async fn run(node: &Node) -> Job {
     loop {
-        match shared.store.promote_due(BATCH).await {
+        match node.store.promote_due(BATCH).await {
             Ok(n) if n as i64 == BATCH => continue,
             Ok(_) => return Job::Done,
             Err(e) => {

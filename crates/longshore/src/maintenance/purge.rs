@@ -8,13 +8,13 @@ use longshore_core::TaskState;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::Node;
 use super::{BATCH, Job};
-use crate::worker::Shared;
 
 /// Deletes finished tasks past their retention, state by state, in batches,
 /// until none is left, or `budget` is reached or the worker stops.
-pub(super) async fn run(shared: &Shared, budget: Instant, stop: &CancellationToken) -> Job {
-    let retention = shared.config.retention;
+pub(super) async fn run(node: &Node, budget: Instant, stop: &CancellationToken) -> Job {
+    let retention = node.config.retention;
     for (state, keep) in [
         (TaskState::Succeeded, retention.succeeded),
         (TaskState::Failed, retention.failed),
@@ -27,7 +27,7 @@ pub(super) async fn run(shared: &Shared, budget: Instant, stop: &CancellationTok
                 job = Job::Unfinished;
                 break;
             }
-            match shared.store.purge_finished(state, keep, BATCH).await {
+            match node.store.purge_finished(state, keep, BATCH).await {
                 Ok(n) => {
                     purged += n;
                     if (n as i64) < BATCH {

@@ -3,19 +3,19 @@
 //! Built-in schedule `longshore.rescue`, every second by default.
 //! Tested in `tests/recovery.rs`.
 
+use super::Node;
 use super::{BATCH, Job};
-use crate::worker::Shared;
 
-pub(super) async fn run(shared: &Shared) -> Job {
+pub(super) async fn run(node: &Node) -> Job {
     loop {
-        match shared.store.rescue_expired(BATCH).await {
+        match node.store.rescue_expired(BATCH).await {
             Ok(0) => return Job::Done,
             Ok(n) => {
                 tracing::warn!(
                     rescued = n,
                     "returned tasks with expired leases to the queue"
                 );
-                if let Some(metrics) = &shared.config.metrics {
+                if let Some(metrics) = &node.config.metrics {
                     metrics.rescued(n);
                 }
                 if (n as i64) < BATCH {

@@ -23,8 +23,8 @@ use longshore_core::{
 };
 use tokio_util::sync::CancellationToken;
 
+use super::Node;
 use super::role::Role;
-use crate::worker::Shared;
 
 /// Due schedules read per query; the pass reads again while they come full
 /// and some fired. Schedules waiting behind their previous runs come first
@@ -32,8 +32,8 @@ use crate::worker::Shared;
 /// would hold up the others.
 const BATCH: i64 = 1000;
 
-pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
-    let config = &shared.config;
+pub(crate) async fn run(node: Arc<Node>, stop: CancellationToken) {
+    let config = &node.config;
     let interval = config.scheduler_interval;
     let mut undefined: Vec<ScheduleDef> = config.schedules.clone();
     let mut role = Role::new(
@@ -44,23 +44,23 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     );
     loop {
         if !undefined.is_empty() {
-            undefined = define(&shared, undefined).await;
+            undefined = define(&node, undefined).await;
         }
         let jitter = interval.mul_f64(fastrand::f64() * 0.2);
         tokio::select! {
             () = tokio::time::sleep(interval + jitter) => {}
             () = stop.cancelled() => break,
         }
-        if role.renew(shared.store.as_ref(), config.lease).await {
-            fire_due(&shared, &stop).await;
+        if role.renew(node.store.as_ref(), config.lease).await {
+            fire_due(&node, &stop).await;
         }
     }
-    role.resign(shared.store.as_ref()).await;
+    role.resign(node.store.as_ref()).await;
 }
 
 /// Creates or updates the worker's own schedules; returns those that could
 /// not be stored (to try again).
-async fn define(shared: &Shared, defs: Vec<ScheduleDef>) -> Vec<ScheduleDef> {
+async fn define(node: &Node, defs: Vec<ScheduleDef>) -> Vec<ScheduleDef> {
     let mut left = Vec::new();
     for def in defs {
         // Validated when the worker was built.
@@ -68,7 +68,7 @@ async fn define(shared: &Shared, defs: Vec<ScheduleDef>) -> Vec<ScheduleDef> {
             .validate()
             .ok()
             .and_then(|spec| spec.next_after(Utc::now()));
-        match shared.store.put_schedule(&def, PutMode::Upsert, next).await {
+        match node.store.put_schedule(&def, PutMode::Upsert, next).await {
             Ok(schedule) => tracing::info!(
                 schedule = %schedule.def.name,
                 cron = %schedule.def.cron,
@@ -89,9 +89,9 @@ async fn define(shared: &Shared, defs: Vec<ScheduleDef>) -> Vec<ScheduleDef> {
 }
 
 /// Fires every schedule with a run to fire, in batches.
-async fn fire_due(shared: &Shared, stop: &CancellationToken) {
+async fn fire_due(node: &Node, stop: &CancellationToken) {
     loop {
-        let due = match shared.store.due_schedules(BATCH).await {
+        let due = match node.store.due_schedules(BATCH).await {
             Ok(due) => due,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the due schedules");
@@ -104,7 +104,7 @@ async fn fire_due(shared: &Shared, stop: &CancellationToken) {
             if stop.is_cancelled() {
                 return;
             }
-            fired_any |= fire(shared, schedule).await;
+            fired_any |= fire(node, schedule).await;
         }
         // A full batch of schedules that all wait behind their previous
         // runs would come back the same: stop there.
@@ -148,7 +148,7 @@ pub(crate) fn next_fire(
 }
 
 /// Fires one schedule's pending run; true when something changed.
-async fn fire(shared: &Shared, schedule: &Schedule) -> bool {
+async fn fire(node: &Node, schedule: &Schedule) -> bool {
     let name = &schedule.def.name;
     let spec = match CronSpec::parse(&schedule.def.cron, &schedule.def.time_zone) {
         Ok(spec) => spec,
@@ -164,15 +164,15 @@ async fn fire(shared: &Shared, schedule: &Schedule) -> bool {
     // plain read of that run's state (the fire checks it again, locked).
     if schedule.def.overlap == Overlap::Queue
         && let Some(previous) = schedule.last_task_id
-        && let Ok(Some(task)) = shared.store.task(previous).await
+        && let Ok(Some(task)) = node.store.task(previous).await
         && !task.state.is_terminal()
     {
         return false;
     }
-    match shared.store.fire_schedule(&fire).await {
+    match node.store.fire_schedule(&fire).await {
         Ok(FireOutcome::Enqueued { task, replaced }) => {
             tracing::info!(schedule = %name, %task, ?replaced, next_run_at = ?fire.next_run_at, "schedule fired");
-            if let (Some(metrics), Some(run)) = (&shared.config.metrics, &fire.task) {
+            if let (Some(metrics), Some(run)) = (&node.config.metrics, &fire.task) {
                 metrics.enqueued_one(&run.actor, &run.queue);
             }
             true

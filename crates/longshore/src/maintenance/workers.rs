@@ -4,10 +4,10 @@
 //! seconds by default. Tested in `tests/workers.rs`.
 
 use super::Job;
-use crate::worker::Shared;
+use super::Node;
 
-pub(super) async fn run(shared: &Shared) -> Job {
-    match shared.store.forget_workers(shared.config.lease).await {
+pub(super) async fn run(node: &Node) -> Job {
+    match node.store.forget_workers(node.config.lease).await {
         Ok(0) => Job::Done,
         Ok(n) => {
             tracing::info!(forgotten = n, "removed workers not seen for a lease");

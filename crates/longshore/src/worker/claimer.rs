@@ -9,7 +9,8 @@ use std::time::Duration;
 use longshore_core::Claim;
 use tokio_util::sync::CancellationToken;
 
-use super::{Shared, dispatch};
+use super::dispatch;
+use super::shared::Shared;
 
 pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let config = &shared.config;
@@ -35,7 +36,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             permits.push(permit);
         }
         claim.limit = permits.len();
-        claim.capped = shared.capped.load(Ordering::Relaxed);
+        claim.capped = shared.caps.any();
 
         // Not raced against `stop`: once sent, the claim may commit, and its
         // tasks must then be started (and drained or released) like any other.

@@ -19,7 +19,8 @@ use longshore_core::{Claim, Completion};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Shared, dispatch};
+use super::dispatch;
+use super::shared::Shared;
 
 /// How long a shutdown keeps retrying a batch while the database is away;
 /// after that the tasks come back through lease expiry.
@@ -130,8 +131,7 @@ async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
     // Under running-task caps the claimer claims alone: its claims take the
     // cluster-wide claim lock, which a statement that also completes would
     // hold while it writes results.
-    let refill =
-        *gate && shared.backlog.load(Ordering::Relaxed) && !shared.capped.load(Ordering::Relaxed);
+    let refill = *gate && shared.backlog.load(Ordering::Relaxed) && !shared.caps.any();
     let result = if refill {
         let refill = Claim {
             owner: owner.clone(),
@@ -172,7 +172,7 @@ async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
             let mut slots: Vec<_> = batch.slots.drain(..n).collect();
             dispatch::start(shared, claimed, &mut slots);
             drop(gate);
-            if shared.capped.load(Ordering::Relaxed) {
+            if shared.caps.any() {
                 // Places under the caps came free: the claimer may have gone
                 // to sleep on a claim the caps cut short.
                 shared.wake.notify_one();

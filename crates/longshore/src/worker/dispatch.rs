@@ -10,7 +10,8 @@ use std::sync::Arc;
 use longshore_core::{Completion, TaskRow};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::{Shared, executor};
+use super::executor;
+use super::shared::Shared;
 use crate::context::Execution;
 use crate::metrics::TaskLabels;
 

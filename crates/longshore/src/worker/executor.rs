@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use longshore_core::{LogLevel, Outcome, TaskRow};
 
-use super::Shared;
+use super::shared::Shared;
 use crate::context::{CancelReason, Execution, TaskContext, storable};
 use crate::error::TaskError;
 

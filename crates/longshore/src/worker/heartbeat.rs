@@ -13,7 +13,7 @@ use longshore_core::StoreError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use super::shared::Shared;
 use crate::context::CancelReason;
 
 pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use longshore_core::StoreEvent;
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use super::shared::Shared;
 use crate::context::CancelReason;
 
 pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {

@@ -1,7 +1,7 @@
 //! The worker runtime: claims due tasks, runs them, records what happened.
 //!
-//! A running [`Worker`] is a handful of named loops that share one
-//! [`Shared`] state, each with its own file:
+//! A running [`Worker`] is a handful of named loops that share one state
+//! (`shared.rs`), each with its own file:
 //!
 //! | loop | file | does |
 //! |---|---|---|
@@ -21,11 +21,11 @@
 
 mod claimer;
 mod completer;
-mod config;
 mod dispatch;
 mod executor;
 mod heartbeat;
 mod listener;
+mod shared;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -37,165 +37,14 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use uuid::Uuid;
 
-pub use config::{Retention, WorkerConfig, default_worker_id};
+use crate::config::WorkerConfig;
 
 use crate::actor::Registry;
-use crate::context::{CancelReason, Execution};
+use crate::caps::Caps;
+use crate::context::CancelReason;
 use crate::error::Error;
-
-/// What every loop of one worker shares.
-pub(crate) struct Shared {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) registry: Arc<Registry>,
-    pub(crate) config: WorkerConfig,
-    /// Executions started and not yet recorded, by task id.
-    pub(crate) inflight: Mutex<HashMap<Uuid, Arc<Execution>>>,
-    /// Nudges the claimer: tasks may be due.
-    pub(crate) wake: Notify,
-    /// One permit per free execution slot.
-    pub(crate) slots: Arc<Semaphore>,
-    /// Running executions.
-    pub(crate) executions: TaskTracker,
-    /// True while new tasks may be claimed. The completer holds a read lock
-    /// while it claims and starts refills; stopping takes the write lock to
-    /// close it, so no refill can slip in after the drain has begun.
-    pub(crate) claim_gate: tokio::sync::RwLock<bool>,
-    /// The last claim came back full: more tasks are probably due, so the
-    /// completer should claim replacements with its results. When it came
-    /// back short, the queue is drained and refills would find nothing.
-    pub(crate) backlog: AtomicBool,
-    /// Into the completer, each result with the slot it occupies: the slot
-    /// frees only once the result is recorded, so the database never shows
-    /// more running tasks than the worker's concurrency.
-    pub(crate) completions: mpsc::Sender<(Completion, OwnedSemaphorePermit)>,
-    /// The cluster has running-task caps, as last read: claims then take
-    /// the cluster-wide claim lock, and the completer leaves claiming to the
-    /// claimer (whose claims take it).
-    pub(crate) capped: AtomicBool,
-}
-
-impl Shared {
-    /// Tells the cluster this worker is alive (`longshore workers list`).
-    /// A failure only delays that; the next heartbeat tries again.
-    pub(crate) async fn announce(&self) {
-        let config = &self.config;
-        let presence = longshore_core::WorkerPresence {
-            id: config.id.clone(),
-            host: config::host_name(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            queues: config.queues.clone(),
-            concurrency: i32::try_from(config.concurrency).unwrap_or(i32::MAX),
-            running: i32::try_from(self.inflight_snapshot().len()).unwrap_or(i32::MAX),
-        };
-        let seen = tokio::time::timeout(config.heartbeat, self.store.worker_seen(&presence)).await;
-        match seen {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot record this worker as alive"),
-            Err(_) => tracing::warn!("recording this worker as alive timed out"),
-        }
-    }
-
-    /// Reads whether the cluster has running-task caps. On failure the
-    /// last answer stands (every claim reads the caps themselves anyway;
-    /// only the claim lock depends on this).
-    pub(crate) async fn refresh_caps(&self) {
-        let store = &self.store;
-        let read = async {
-            let global = store.cluster_settings().await?.max_running.is_some();
-            let queues = store.queue_settings().await?;
-            // Only caps on the queues this worker claims from concern it.
-            Ok::<_, longshore_core::StoreError>(
-                global
-                    || queues
-                        .iter()
-                        .any(|q| q.max_running.is_some() && self.config.queues.contains(&q.name)),
-            )
-        };
-        match tokio::time::timeout(self.config.heartbeat, read).await {
-            Ok(Ok(capped)) => {
-                let was = self.capped.swap(capped, Ordering::Relaxed);
-                if was != capped {
-                    tracing::info!(capped, "the cluster's running-task caps changed");
-                }
-            }
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the cluster's running-task caps"),
-            Err(_) => tracing::warn!("reading the cluster's running-task caps timed out"),
-        }
-    }
-
-    pub(crate) fn inflight_snapshot(&self) -> Vec<Arc<Execution>> {
-        self.inflight
-            .lock()
-            .map(|map| map.values().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    pub(crate) fn inflight_get(&self, id: &Uuid) -> Option<Arc<Execution>> {
-        self.inflight
-            .lock()
-            .ok()
-            .and_then(|map| map.get(id).cloned())
-    }
-
-    /// Forgets an execution once its result is recorded (only that attempt:
-    /// the same task may already be running again); returns it.
-    pub(crate) fn forget(&self, id: Uuid, attempt: i32) -> Option<Arc<Execution>> {
-        let mut map = self.inflight.lock().ok()?;
-        if map.get(&id).is_some_and(|e| e.attempt == attempt) {
-            map.remove(&id)
-        } else {
-            None
-        }
-    }
-
-    /// Forgets an execution whose result the store has answered, and
-    /// counts its outcome when the store `applied` it (its fence held).
-    pub(crate) fn recorded(&self, completion: &Completion, applied: bool) {
-        let execution = self.forget(completion.id, completion.attempt);
-        if applied
-            && let Some(metrics) = &self.config.metrics
-            && let Some(execution) = execution
-        {
-            metrics.recorded(&execution.labels, completion.transition.state);
-        }
-    }
-
-    /// After a claim whose outcome is unknown (an error that may have come
-    /// after the commit), returns to the queue whatever this worker owns but
-    /// does not track. Holds the claim gate's write lock, so no claim of
-    /// this worker is between its commit and the start of its tasks.
-    pub(crate) async fn release_untracked(&self) {
-        let _gate = self.claim_gate.write().await;
-        let tracked: Vec<Uuid> = self
-            .inflight
-            .lock()
-            .map(|map| map.keys().copied().collect())
-            .unwrap_or_default();
-        match self
-            .store
-            .release_untracked(&self.config.id, &tracked)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                released = n,
-                "returned claimed tasks whose claim reply was lost to the queue"
-            ),
-            Err(e) => tracing::warn!(
-                error = %e,
-                "could not check for lost claims; any will return when their leases expire"
-            ),
-        }
-    }
-
-    fn cancel_all(&self, reason: CancelReason) {
-        for execution in self.inflight_snapshot() {
-            execution.cancel(reason);
-        }
-    }
-}
+use shared::Shared;
 
 /// A worker, ready to start.
 ///
@@ -258,7 +107,7 @@ impl Worker {
             claim_gate: tokio::sync::RwLock::new(true),
             backlog: AtomicBool::new(false),
             completions: tx,
-            capped: AtomicBool::new(false),
+            caps: Arc::new(Caps::default()),
         });
         let shutdown = CancellationToken::new();
         let id = shared.config.id.clone();
@@ -425,7 +274,16 @@ async fn supervise(
         "worker started"
     );
     shared.announce().await;
-    shared.refresh_caps().await;
+    shared
+        .caps
+        .refresh(shared.store.as_ref(), &shared.config)
+        .await;
+    // What the leader-run services need of this node.
+    let node = Arc::new(crate::maintenance::Node {
+        store: shared.store.clone(),
+        config: shared.config.clone(),
+        caps: shared.caps.clone(),
+    });
 
     let claimer = tokio::spawn(watched(
         health.clone(),
@@ -451,12 +309,12 @@ async fn supervise(
         tokio::spawn(watched(
             health.clone(),
             4,
-            crate::maintenance::run(shared.clone(), stop_background.clone()),
+            crate::maintenance::run(node.clone(), stop_background.clone()),
         )),
         tokio::spawn(watched(
             health.clone(),
             5,
-            crate::maintenance::scheduler::run(shared.clone(), stop_background.clone()),
+            crate::maintenance::scheduler::run(node, stop_background.clone()),
         )),
     ];
 
