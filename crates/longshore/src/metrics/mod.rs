@@ -47,15 +47,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+mod cluster;
+
+pub use cluster::CLUSTER_TTL;
+use cluster::Cluster;
 use tokio::time::Instant;
-
-/// How long one reading of the cluster gauges is served: scrapes within
-/// this time of the last reading read nothing from the database.
-pub const CLUSTER_TTL: Duration = Duration::from_secs(5);
-
-/// The longest a reading of the cluster gauges may take; past it the
-/// scrape answers without them (and `longshore_cluster_read_ok` says 0).
-const CLUSTER_READ_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Upper bounds of the execution duration buckets, in seconds: from a few
 /// milliseconds (a no-op) to the default time limit and past it.
@@ -63,9 +59,6 @@ const DURATION_BUCKETS: [f64; 17] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
     1800.0,
 ];
-
-/// The states the depth gauges report, in life order.
-const ACTIVE_STATES: [TaskState; 3] = [TaskState::Scheduled, TaskState::Queued, TaskState::Running];
 
 /// The series of one actor in one queue. Its strings are shared: the
 /// executor builds them once per execution, for the handler's context too.
@@ -169,12 +162,7 @@ impl Metrics {
     }
 
     pub(crate) fn with_cluster_ttl(store: Arc<dyn Store>, ttl: Duration) -> Metrics {
-        Metrics::build(Some(Arc::new(Cluster {
-            store,
-            ttl,
-            reading: tokio::sync::Mutex::new(()),
-            latest: Mutex::new(Latest::default()),
-        })))
+        Metrics::build(Some(Arc::new(Cluster::new(store, ttl))))
     }
 
     fn build(cluster: Option<Arc<Cluster>>) -> Metrics {
@@ -485,156 +473,6 @@ impl RoleGauge {
 impl Drop for RoleGauge {
     fn drop(&mut self) {
         self.set(false);
-    }
-}
-
-/// The cluster gauges: read from the store at scrape time, kept for a TTL.
-struct Cluster {
-    store: Arc<dyn Store>,
-    ttl: Duration,
-    /// Held while reading, so that concurrent scrapes share one reading.
-    reading: tokio::sync::Mutex<()>,
-    latest: Mutex<Latest>,
-}
-
-#[derive(Default)]
-struct Latest {
-    at: Option<Instant>,
-    /// `None`: the last reading failed.
-    view: Option<ClusterView>,
-    /// Every queue seen since start, so that a queue that empties shows
-    /// zeros rather than vanishing.
-    queues: BTreeSet<String>,
-}
-
-struct ClusterView {
-    /// By queue, the counts of [`ACTIVE_STATES`] in their order.
-    depths: BTreeMap<String, [i64; 3]>,
-    paused: BTreeSet<String>,
-    workers: i64,
-}
-
-impl fmt::Debug for Cluster {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Cluster")
-            .field("engine", &self.store.engine())
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Cluster {
-    fn fresh(&self) -> bool {
-        self.latest
-            .lock()
-            .ok()
-            .and_then(|latest| latest.at)
-            .is_some_and(|at| at.elapsed() < self.ttl)
-    }
-
-    /// Reads the cluster gauges unless the last reading is fresh. A failed
-    /// reading is kept for the TTL too: a database in trouble is not asked
-    /// more often because it is slow.
-    async fn refresh(&self) {
-        if self.fresh() {
-            return;
-        }
-        let _reading = self.reading.lock().await;
-        if self.fresh() {
-            // Another scrape read while this one waited.
-            return;
-        }
-        let store = &self.store;
-        let read = async {
-            tokio::try_join!(
-                store.queue_depths(),
-                store.queue_settings(),
-                store.workers()
-            )
-        };
-        let view = match tokio::time::timeout(CLUSTER_READ_TIMEOUT, read).await {
-            Ok(Ok((rows, settings, workers))) => Some(ClusterView {
-                depths: rows.into_iter().fold(BTreeMap::new(), |mut depths, row| {
-                    if let Some(i) = ACTIVE_STATES.iter().position(|s| *s == row.state) {
-                        depths.entry(row.key).or_insert([0; 3])[i] += row.count;
-                    }
-                    depths
-                }),
-                paused: settings
-                    .into_iter()
-                    .filter(|q| q.paused)
-                    .map(|q| q.name)
-                    .collect(),
-                workers: i64::try_from(workers.len()).unwrap_or(i64::MAX),
-            }),
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot read the cluster gauges for /metrics");
-                None
-            }
-            Err(_) => {
-                tracing::warn!(
-                    "reading the cluster gauges for /metrics timed out after {CLUSTER_READ_TIMEOUT:?}"
-                );
-                None
-            }
-        };
-        if let Ok(mut latest) = self.latest.lock() {
-            if let Some(view) = &view {
-                latest.queues.extend(view.depths.keys().cloned());
-                latest.queues.extend(view.paused.iter().cloned());
-            }
-            latest.view = view;
-            latest.at = Some(Instant::now());
-        }
-    }
-}
-
-impl Collector for Cluster {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let Ok(latest) = self.latest.lock() else {
-            return Ok(());
-        };
-        let ok = ConstGauge::new(i64::from(latest.view.is_some()));
-        ok.encode(encoder.encode_descriptor(
-            "cluster_read_ok",
-            "1 when the last reading of the cluster gauges (queue depth, paused queues, live workers) worked.",
-            None,
-            MetricType::Gauge,
-        )?)?;
-        let Some(view) = &latest.view else {
-            return Ok(());
-        };
-        let mut depth = encoder.encode_descriptor(
-            "queue_depth",
-            "Active tasks of each queue by state (scheduled, queued, running), across the cluster.",
-            None,
-            MetricType::Gauge,
-        )?;
-        for queue in &latest.queues {
-            let counts = view.depths.get(queue).copied().unwrap_or_default();
-            for (state, count) in ACTIVE_STATES.iter().zip(counts) {
-                let labels = [("queue", queue.as_str()), ("state", state.as_str())];
-                ConstGauge::new(count).encode(depth.encode_family(&labels)?)?;
-            }
-        }
-        let mut paused = encoder.encode_descriptor(
-            "queue_paused",
-            "1 while the queue is paused for every node.",
-            None,
-            MetricType::Gauge,
-        )?;
-        for queue in &latest.queues {
-            let labels = [("queue", queue.as_str())];
-            ConstGauge::new(i64::from(view.paused.contains(queue)))
-                .encode(paused.encode_family(&labels)?)?;
-        }
-        ConstGauge::new(view.workers).encode(encoder.encode_descriptor(
-            "workers_live",
-            "Worker nodes of the cluster seen alive within a lease.",
-            None,
-            MetricType::Gauge,
-        )?)?;
-        Ok(())
     }
 }
 
