@@ -45,8 +45,8 @@ pub use schedule::{
 pub use store::{
     CancelResult, Claim, ClusterSettings, ClusterStore, Completion, CountStore, Dialect,
     EnqueueResult, EventSource, Heartbeat, Leadership, QueueSettings, QueueStore, ScheduleStore,
-    SelectionSql, StatsKey, StatsRow, Store, StoreEvent, TaskFilter, TaskSelection, TaskStore,
-    TokenStore, WorkerInfo, WorkerPresence,
+    SelectionSql, Session, StatsKey, StatsRow, Store, StoreEvent, TaskFilter, TaskSelection,
+    TaskStore, TokenStore, WorkerInfo, WorkerPresence,
 };
 pub use task::{LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};
 pub use token::{TokenInfo, TokenScope, TokenSecret};

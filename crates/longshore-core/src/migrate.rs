@@ -25,6 +25,38 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// Every engine's migrations, by version and name: one list for both
+/// engines, each expanding it in its own `src/migrate.rs`, which embeds the
+/// file of the same name from the engine's own `migrations/` folder
+/// (`include_str!` resolves the path from where the macro is used). A new
+/// migration is a line here and a file in each engine.
+#[macro_export]
+macro_rules! migrations {
+    () => {
+        $crate::migrations![
+            1 "tasks" "0001_tasks.sql",
+            2 "claim_indexes" "0002_claim_indexes.sql",
+            3 "queues" "0003_queues.sql",
+            4 "workers" "0004_workers.sql",
+            5 "leases" "0005_leases.sql",
+            6 "finished_index" "0006_finished_index.sql",
+            7 "schedules_capacity" "0007_schedules_capacity.sql",
+            8 "tokens" "0008_tokens.sql",
+            9 "task_counts" "0009_task_counts.sql",
+            10 "sessions" "0010_sessions.sql",
+        ]
+    };
+    ($($version:literal $name:literal $file:literal),* $(,)?) => {
+        &[$(
+            $crate::migrate::Migration {
+                version: $version,
+                name: $name,
+                sql: include_str!(concat!("../migrations/", $file)),
+            }
+        ),*]
+    };
+}
+
 /// The newest version of `migrations` (0 when there are none).
 pub fn latest_version(migrations: &[Migration]) -> i32 {
     migrations.iter().map(|m| m.version).max().unwrap_or(0)

@@ -159,12 +159,10 @@ impl TokenSecret {
 
     /// A new secret from the operating system's CSPRNG.
     pub fn generate() -> Result<TokenSecret, NoRandomness> {
-        let mut bytes = [0u8; TokenSecret::RANDOM_BYTES];
-        getrandom::fill(&mut bytes).map_err(|e| NoRandomness(e.to_string()))?;
         Ok(TokenSecret(format!(
             "{}{}",
             TokenSecret::PREFIX,
-            URL_SAFE_NO_PAD.encode(bytes)
+            random_text()?
         )))
     }
 
@@ -196,6 +194,15 @@ impl fmt::Debug for TokenSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("TokenSecret(***)")
     }
+}
+
+/// [`TokenSecret::RANDOM_BYTES`] bytes from the operating system's CSPRNG,
+/// in base64url: what token secrets, dashboard session cookies and their
+/// CSRF tokens are made of.
+pub fn random_text() -> Result<String, NoRandomness> {
+    let mut bytes = [0u8; TokenSecret::RANDOM_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| NoRandomness(e.to_string()))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// The operating system would not hand out random bytes.

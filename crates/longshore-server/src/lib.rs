@@ -16,12 +16,15 @@
 //! - [`probes`]: `/health/live`, `/health/ready` and `/metrics`, without a
 //!   token.
 //!
-//! The web dashboard (`dashboard/`) and the agents' gRPC gateway
-//! (`gateway/`) are served from here too, beside the API, when they land.
+//! - [`dashboard`]: the web pages at `/`, signed in with an API token.
+//!
+//! The agents' gRPC gateway (`gateway/`) is served from here too when it
+//! lands.
 
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod dashboard;
 pub mod database;
 pub mod node;
 pub mod probes;

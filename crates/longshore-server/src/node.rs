@@ -85,11 +85,13 @@ impl Node {
         };
         let mut servers = Servers::default();
         if let Some(listener) = listeners.api {
-            let app = if listeners.probes_with_api {
+            let api = if listeners.probes_with_api {
                 crate::api::with_probes(probes.clone(), settings)
             } else {
                 crate::api::router(probes.store.clone(), settings, probes.metrics.clone())
             };
+            // The dashboard beside the API, on the same address.
+            let app = crate::dashboard::router(probes.store.clone(), settings).merge(api);
             servers.serve(listener, app);
         }
         if let Some(listener) = listeners.probes {

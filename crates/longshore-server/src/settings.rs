@@ -37,6 +37,25 @@ pub struct Settings {
     pub retention: RetentionSettings,
     /// The built-in actors (`actors.*`).
     pub actors: ActorSettings,
+    /// The web dashboard (`dashboard.*`).
+    pub dashboard: DashboardSettings,
+}
+
+/// The web dashboard.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardSettings {
+    /// How long a signed-in session lasts.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+}
+
+impl Default for DashboardSettings {
+    fn default() -> Self {
+        DashboardSettings {
+            session_ttl: Duration::from_secs(12 * 3600),
+        }
+    }
 }
 
 /// How long finished tasks are kept, by state.
@@ -76,6 +95,7 @@ impl Default for Settings {
             retry: RetrySettings::default(),
             retention: RetentionSettings::default(),
             actors: ActorSettings::default(),
+            dashboard: DashboardSettings::default(),
         }
     }
 }
@@ -259,6 +279,7 @@ const SECTIONS: &[&str] = &[
     "retry",
     "retention",
     "actors",
+    "dashboard",
 ];
 
 impl Settings {
@@ -312,6 +333,15 @@ impl Settings {
                 "invalid setting: http.max_body_bytes must be at least {}, got {}",
                 HttpServerSettings::MIN_BODY_BYTES,
                 self.http.max_body_bytes
+            ));
+        }
+        if self.dashboard.session_ttl < Duration::from_secs(60)
+            || self.dashboard.session_ttl > longshore::Session::MAX_TTL
+        {
+            return Err(format!(
+                "invalid setting: dashboard.session_ttl must be between 1m and {}, got {}",
+                humantime::format_duration(longshore::Session::MAX_TTL),
+                humantime::format_duration(self.dashboard.session_ttl)
             ));
         }
         if self.actors.http.timeout.is_zero() {

@@ -11,53 +11,8 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::error::from_sqlx;
 
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "tasks",
-        sql: include_str!("../migrations/0001_tasks.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "claim_indexes",
-        sql: include_str!("../migrations/0002_claim_indexes.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "queues",
-        sql: include_str!("../migrations/0003_queues.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "workers",
-        sql: include_str!("../migrations/0004_workers.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "leases",
-        sql: include_str!("../migrations/0005_leases.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "finished_index",
-        sql: include_str!("../migrations/0006_finished_index.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "schedules_capacity",
-        sql: include_str!("../migrations/0007_schedules_capacity.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "tokens",
-        sql: include_str!("../migrations/0008_tokens.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "task_counts",
-        sql: include_str!("../migrations/0009_task_counts.sql"),
-    },
-];
+/// This engine's files, in the one list of migrations.
+const MIGRATIONS: &[Migration] = longshore_core::migrations!();
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i32 {

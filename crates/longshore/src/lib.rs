@@ -80,8 +80,8 @@ pub use worker::{Worker, WorkerHandle, WorkerHealth, WorkerState};
 pub use longshore_core as core;
 pub use longshore_core::{
     ClusterStore, CountStore, EnqueueResult, LogEntry, LogLevel, NewTask, Overlap, QueueStore,
-    Related, RetryPolicy, Schedule, ScheduleDef, ScheduleStore, Status, Store, StoreError, TaskRow,
-    TaskState, TaskStore, TokenStore,
+    Related, RetryPolicy, Schedule, ScheduleDef, ScheduleStore, Session, Status, Store, StoreError,
+    TaskRow, TaskState, TaskStore, TokenScope, TokenStore,
 };
 
 /// The README's examples, compiled as doctests so that they stay true.

@@ -332,6 +332,33 @@ impl longshore::core::TokenStore for LostClaimReply {
     ) -> Result<Option<longshore::core::TokenInfo>, longshore::StoreError> {
         self.inner.token_by_hash(secret_hash).await
     }
+
+    async fn create_session(
+        &self,
+        token_id: Uuid,
+        secret_hash: &str,
+        csrf: &str,
+        ttl: Duration,
+    ) -> Result<(), longshore::StoreError> {
+        self.inner
+            .create_session(token_id, secret_hash, csrf, ttl)
+            .await
+    }
+
+    async fn session(
+        &self,
+        secret_hash: &str,
+    ) -> Result<Option<longshore::core::Session>, longshore::StoreError> {
+        self.inner.session(secret_hash).await
+    }
+
+    async fn end_session(&self, secret_hash: &str) -> Result<(), longshore::StoreError> {
+        self.inner.end_session(secret_hash).await
+    }
+
+    async fn purge_sessions(&self, limit: i64) -> Result<u64, longshore::StoreError> {
+        self.inner.purge_sessions(limit).await
+    }
 }
 
 conformance! {

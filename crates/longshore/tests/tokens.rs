@@ -1,14 +1,70 @@
 //! API tokens as every engine stores them: created once by name, found by
-//! the hash of their secret while not revoked, listed, revoked.
+//! the hash of their secret while not revoked, listed, revoked; and the
+//! dashboard sessions opened with them.
 
 #[macro_use]
 mod common;
 
 use longshore::StoreError;
 use longshore::core::token::hash_secret;
+use std::time::Duration;
+
+use longshore::core::token::random_text;
 use longshore::core::{TokenScope, TokenSecret};
 
 conformance! {
+    #[tokio::test]
+    async fn a_session_lives_until_it_ends_expires_or_its_token_is_revoked(db) {
+        let store = &db.store;
+        let token = store
+            .create_token("alice", TokenScope::Read, &TokenSecret::generate().unwrap().hash())
+            .await
+            .unwrap();
+        let open = async |csrf: &str| {
+            let hash = hash_secret(&random_text().unwrap());
+            store
+                .create_session(token.id, &hash, csrf, Duration::from_secs(3600))
+                .await
+                .unwrap();
+            hash
+        };
+
+        // Found by its hash, with its token as it is now.
+        let first = open("c1").await;
+        let session = store.session(&first).await.unwrap().expect("the session");
+        assert_eq!(session.token.name, "alice");
+        assert_eq!(session.token.scope, TokenScope::Read);
+        assert_eq!(session.csrf, "c1");
+        assert!(session.expires_at > chrono::Utc::now());
+        assert!(store.session(&hash_secret("other")).await.unwrap().is_none());
+        // Signing out ends it; ending it again changes nothing.
+        store.end_session(&first).await.unwrap();
+        assert!(store.session(&first).await.unwrap().is_none());
+        store.end_session(&first).await.unwrap();
+
+        // Expired: not found, and purged.
+        let second = open("c2").await;
+        assert_eq!(store.purge_sessions(100).await.unwrap(), 0);
+        db.observer()
+            .execute("UPDATE longshore_sessions SET expires_at = created_at")
+            .await;
+        assert!(store.session(&second).await.unwrap().is_none());
+        assert_eq!(store.purge_sessions(100).await.unwrap(), 1);
+
+        // Revoking the token ends its sessions at once.
+        let third = open("c3").await;
+        assert!(store.session(&third).await.unwrap().is_some());
+        store.revoke_token("alice").await.unwrap();
+        assert!(store.session(&third).await.unwrap().is_none());
+
+        // Only a SHA-256 hex hash is stored.
+        let err = store
+            .create_session(token.id, "not-a-hash", "c", Duration::from_secs(60))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::InvalidInput(_)), "{err}");
+    }
+
     #[tokio::test]
     async fn a_token_is_found_by_its_hash_until_it_is_revoked(db) {
         let secret = TokenSecret::generate().unwrap();

@@ -24,6 +24,8 @@ pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_longshore");
 /// when no database is configured.
 pub(crate) const DEFAULT_DB: &str = "longshore-data/longshore.db";
 
+pub(crate) mod browser;
+
 pub(crate) use longshore_testing::Engine;
 
 /// A raw pool on the test's database, to look at the tables directly.

@@ -38,7 +38,7 @@ pub use tasks::{
     CancelResult, Claim, Completion, EnqueueResult, Heartbeat, TaskFilter, TaskSelection,
     TaskStore, check_purgeable,
 };
-pub use tokens::TokenStore;
+pub use tokens::{Session, TokenStore};
 
 /// Every storage trait, to call a store's methods on an engine's own type
 /// (`PgStore`, `SqliteStore`): `use longshore_core::store::prelude::*;`.

@@ -1,9 +1,32 @@
 //! API tokens: create, list, revoke, and the lookup every request makes.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::token::{TokenInfo, TokenScope};
+
+/// A dashboard session: a browser signed in with an API token. Its secret
+/// (the cookie) is never stored, only its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// The token it was opened with, as it is now (its scope decides what
+    /// the session may do).
+    pub token: TokenInfo,
+    /// What every form of the session carries back, so that another site
+    /// cannot make the browser post one.
+    pub csrf: String,
+    /// When it ends unless its holder signs out sooner.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Session {
+    /// The longest a session may last.
+    pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+}
 
 /// API tokens.
 #[async_trait]
@@ -36,4 +59,28 @@ pub trait TokenStore: Send + Sync {
     /// write a minute, not one per request; a failure to record it does not
     /// refuse the token.
     async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenInfo>, StoreError>;
+
+    /// Opens a dashboard session for token `token_id` for `ttl` (at most
+    /// [`Session::MAX_TTL`]), keeping only the hash of its secret
+    /// (`secret_hash`, SHA-256 hex) and its CSRF token.
+    async fn create_session(
+        &self,
+        token_id: Uuid,
+        secret_hash: &str,
+        csrf: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// The session whose secret hashes to `secret_hash`, if it has not
+    /// expired and its token is not revoked. What the dashboard asks on
+    /// every page, on whichever node the browser reaches.
+    async fn session(&self, secret_hash: &str) -> Result<Option<Session>, StoreError>;
+
+    /// Ends the session whose secret hashes to `secret_hash` (signing
+    /// out); ending one that does not exist changes nothing.
+    async fn end_session(&self, secret_hash: &str) -> Result<(), StoreError>;
+
+    /// Deletes expired sessions, at most `limit`; returns how many. The
+    /// maintenance purge calls it.
+    async fn purge_sessions(&self, limit: i64) -> Result<u64, StoreError>;
 }

@@ -81,4 +81,57 @@ impl TokenStore for PgStore {
         }
         Ok(Some(token))
     }
+
+    async fn create_session(
+        &self,
+        token_id: Uuid,
+        secret_hash: &str,
+        csrf: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        longshore_core::token::check_hash(secret_hash)?;
+        sqlx::query(sql::CREATE_SESSION)
+            .bind(secret_hash)
+            .bind(token_id)
+            .bind(csrf)
+            .bind(millis(ttl.min(Session::MAX_TTL)))
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn session(&self, secret_hash: &str) -> Result<Option<Session>, StoreError> {
+        let Some(row) = sqlx::query(sql::SESSION)
+            .bind(secret_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Session {
+            token: row::token(&row)?,
+            csrf: row.try_get("csrf").map_err(from_sqlx)?,
+            expires_at: row.try_get("expires_at").map_err(from_sqlx)?,
+        }))
+    }
+
+    async fn end_session(&self, secret_hash: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::END_SESSION)
+            .bind(secret_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn purge_sessions(&self, limit: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::PURGE_SESSIONS)
+            .bind(limit)
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(done.rows_affected())
+    }
 }

@@ -30,9 +30,9 @@ use longshore_core::schedule::{FireWrite, plan_fire};
 use longshore_core::{
     CancelResult, Claim, ClusterSettings, ClusterStore, Completion, CountStore, Dialect,
     EnqueueResult, EventSource, Fire, FireKind, FireOutcome, Heartbeat, Leadership, LogEntry,
-    NewTask, PutMode, QueueSettings, QueueStore, Schedule, ScheduleDef, ScheduleStore, StatsKey,
-    StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow, TaskSelection, TaskState,
-    TaskStore, TokenInfo, TokenScope, TokenStore, WorkerInfo, WorkerPresence,
+    NewTask, PutMode, QueueSettings, QueueStore, Schedule, ScheduleDef, ScheduleStore, Session,
+    StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow, TaskSelection,
+    TaskState, TaskStore, TokenInfo, TokenScope, TokenStore, WorkerInfo, WorkerPresence,
 };
 use serde::Serialize;
 use sqlx::pool::PoolConnection;

@@ -92,4 +92,63 @@ impl TokenStore for SqliteStore {
         }
         Ok(Some(token))
     }
+
+    async fn create_session(
+        &self,
+        token_id: Uuid,
+        secret_hash: &str,
+        csrf: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        longshore_core::token::check_hash(secret_hash)?;
+        let now = now_us();
+        let mut conn = self.durable_writer().await?;
+        let result = sqlx::query(sql::CREATE_SESSION)
+            .bind(secret_hash)
+            .bind(token_id.to_string())
+            .bind(csrf)
+            .bind(now)
+            .bind(now.saturating_add(micros(ttl.min(Session::MAX_TTL))))
+            .execute(&mut *conn)
+            .await
+            .map_err(from_sqlx);
+        self.restore(conn).await;
+        result.map(|_| ())
+    }
+
+    async fn session(&self, secret_hash: &str) -> Result<Option<Session>, StoreError> {
+        let Some(row) = sqlx::query(sql::SESSION)
+            .bind(secret_hash)
+            .bind(now_us())
+            .fetch_optional(&self.file.reader)
+            .await
+            .map_err(from_sqlx)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Session {
+            token: row::token(&row)?,
+            csrf: row.try_get("csrf").map_err(from_sqlx)?,
+            expires_at: row::time(row.try_get("expires_at").map_err(from_sqlx)?)?,
+        }))
+    }
+
+    async fn end_session(&self, secret_hash: &str) -> Result<(), StoreError> {
+        sqlx::query(sql::END_SESSION)
+            .bind(secret_hash)
+            .execute(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+
+    async fn purge_sessions(&self, limit: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql::PURGE_SESSIONS)
+            .bind(now_us())
+            .bind(limit)
+            .execute(&self.file.writer)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(done.rows_affected())
+    }
 }

@@ -49,3 +49,25 @@ UPDATE longshore_tokens SET last_used_at = now()
 WHERE id = $1 AND revoked_at IS NULL
   AND (last_used_at IS NULL OR last_used_at < now() - $2 * interval '1 millisecond')
 RETURNING last_used_at";
+
+/// Opens a session: secret hash `$1`, token `$2`, CSRF token `$3`, for `$4`
+/// ms.
+pub(crate) const CREATE_SESSION: &str = "
+INSERT INTO longshore_sessions (secret_hash, token_id, csrf, expires_at)
+VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')";
+
+/// The session whose secret hashes to `$1`, with its token, while it has
+/// not expired and the token is not revoked (`longshore_sessions_pkey`).
+pub(crate) const SESSION: &str = "
+SELECT t.id, t.name, t.scope, t.created_at, t.last_used_at, t.revoked_at, s.csrf, s.expires_at
+FROM longshore_sessions AS s JOIN longshore_tokens AS t ON t.id = s.token_id
+WHERE s.secret_hash = $1 AND s.expires_at > now() AND t.revoked_at IS NULL";
+
+/// Ends the session whose secret hashes to `$1`.
+pub(crate) const END_SESSION: &str = "DELETE FROM longshore_sessions WHERE secret_hash = $1";
+
+/// Deletes up to `$1` expired sessions (`longshore_sessions_expiry`).
+pub(crate) const PURGE_SESSIONS: &str = "
+DELETE FROM longshore_sessions WHERE secret_hash IN (
+    SELECT secret_hash FROM longshore_sessions WHERE expires_at <= now()
+    ORDER BY expires_at LIMIT $1)";

@@ -53,3 +53,26 @@ pub(crate) const TOKEN_BY_HASH: &str = concat!(
 pub(crate) const TOUCH_TOKEN: &str = "
 UPDATE longshore_tokens SET last_used_at = ?2
 WHERE id = ?1 AND revoked_at IS NULL AND (last_used_at IS NULL OR last_used_at < ?3)";
+
+/// Opens a session: secret hash `?1`, token `?2`, CSRF token `?3`, at time
+/// `?4`, until `?5`.
+pub(crate) const CREATE_SESSION: &str = "
+INSERT INTO longshore_sessions (secret_hash, token_id, csrf, created_at, expires_at)
+VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// The session whose secret hashes to `?1`, with its token, while it has
+/// not expired at time `?2` and the token is not revoked.
+pub(crate) const SESSION: &str = "
+SELECT t.id, t.name, t.scope, t.created_at, t.last_used_at, t.revoked_at, s.csrf, s.expires_at
+FROM longshore_sessions AS s JOIN longshore_tokens AS t ON t.id = s.token_id
+WHERE s.secret_hash = ?1 AND s.expires_at > ?2 AND t.revoked_at IS NULL";
+
+/// Ends the session whose secret hashes to `?1`.
+pub(crate) const END_SESSION: &str = "DELETE FROM longshore_sessions WHERE secret_hash = ?1";
+
+/// Deletes up to `?2` sessions expired at time `?1`
+/// (`longshore_sessions_expiry`).
+pub(crate) const PURGE_SESSIONS: &str = "
+DELETE FROM longshore_sessions WHERE secret_hash IN (
+    SELECT secret_hash FROM longshore_sessions WHERE expires_at <= ?1
+    ORDER BY expires_at LIMIT ?2)";
