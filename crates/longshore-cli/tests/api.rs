@@ -34,6 +34,7 @@ on_both_engines!(
     tokens_are_created_listed_and_revoked_through_the_api_by_admins_only,
     a_worker_with_http_serves_the_api_metrics_and_health_checks,
     a_worker_refuses_one_address_for_http_and_metrics_and_serves_two,
+    changes_and_refused_changes_are_in_the_audit_trail_for_admins,
 );
 
 /// Every route the API has, as the OpenAPI document must list it.
@@ -63,6 +64,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/tokens"),
     ("POST", "/api/v1/tokens"),
     ("POST", "/api/v1/tokens/{name}/revoke"),
+    ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/openapi.json"),
 ];
 
@@ -729,8 +731,9 @@ async fn tokens_are_required_and_read_tokens_change_nothing(engine: Engine) {
                     .json(&json!({"actor": "noop"})),
             )
             .await;
-        // Reading the token list needs an admin token too.
-        if method == Method::GET && *template != "/api/v1/tokens" {
+        // Reading the token list and the audit trail needs an admin token
+        // too.
+        if method == Method::GET && !["/api/v1/tokens", "/api/v1/audit"].contains(template) {
             assert_eq!(answer.status, 200, "{method} {path}: {}", answer.body);
         } else {
             answer.error(403, "forbidden");
@@ -2322,4 +2325,58 @@ async fn a_worker_refuses_one_address_for_http_and_metrics_and_serves_two(engine
     // Not a 401: no API there at all.
     assert_eq!(status, 404, "{text}");
     probes.stop().await;
+}
+
+/// Every change made through the API, and every change refused for its
+/// token's scope, is in the audit trail with the token's name, the route,
+/// the target and the status; only an admin reads the trail.
+async fn changes_and_refused_changes_are_in_the_audit_trail_for_admins(engine: Engine) {
+    let env = Env::new(engine).await;
+    let server = Server::start(&env).await;
+    let doc = document(&server).await;
+    server
+        .post("/api/v1/queues/mail/pause", &json!({}))
+        .await
+        .ok(200);
+    server
+        .send(server.request(
+            Method::POST,
+            "/api/v1/queues/mail/resume",
+            Some(&server.read),
+        ))
+        .await
+        .error(403, "forbidden");
+    server
+        .send(server.request(Method::GET, "/api/v1/audit", Some(&server.read)))
+        .await
+        .error(403, "forbidden");
+    // Reading records nothing.
+    server.get("/api/v1/queues").await.ok(200);
+
+    let page = server.get("/api/v1/audit").await.ok(200);
+    check_answer(&doc, "GET", "/api/v1/audit", 200, &page);
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{page}");
+    assert_eq!(entries[0]["who"], "viewer");
+    assert_eq!(entries[0]["action"], "POST /api/v1/queues/{name}/resume");
+    assert_eq!(entries[0]["target"], "/api/v1/queues/mail/resume");
+    assert_eq!(entries[0]["status"], 403);
+    assert_eq!(entries[1]["who"], "admin");
+    assert_eq!(entries[1]["via"], "api");
+    assert_eq!(entries[1]["target"], "/api/v1/queues/mail/pause");
+    assert_eq!(entries[1]["status"], 200);
+    assert!(page["next_before"].is_null());
+    // A page at a time.
+    let first = server.get("/api/v1/audit?limit=1").await.ok(200);
+    let next = first["next_before"].as_str().unwrap().to_owned();
+    let second = server
+        .get(&format!("/api/v1/audit?limit=1&before={next}"))
+        .await
+        .ok(200);
+    assert_eq!(second["entries"][0]["who"], "admin");
+    server
+        .get("/api/v1/audit?limit=0")
+        .await
+        .error(400, "invalid_query");
+    server.stop().await;
 }

@@ -487,6 +487,34 @@ async fn queues_pause_and_flush_with_a_typed_confirmation(engine: Engine) {
         .await;
     assert_eq!(env.json(&["queues", "list", "--json"])[0]["paused"], false);
     no_console_errors(&browser, "queues").await;
+
+    // The audit trail lists what this session changed, newest first; the
+    // flush refused in the browser never reached the server.
+    browser.goto(&format!("{}/audit", node.base)).await;
+    let mut rows = Vec::new();
+    for row in browser
+        .client
+        .find_all(fantoccini::Locator::Css("#audit-list tbody tr"))
+        .await
+        .expect("the audit rows")
+    {
+        rows.push(row.text().await.expect("a row's text"));
+    }
+    let targets = [
+        "/queues/mail/resume",
+        "/queues/mail/flush",
+        "/queues/mail/pause",
+    ];
+    assert_eq!(rows.len(), targets.len(), "{rows:?}");
+    for (row, target) in rows.iter().zip(targets) {
+        assert!(
+            row.contains("admin") && row.contains("dashboard") && row.contains(target),
+            "{row}"
+        );
+    }
+    browser
+        .screenshot(&format!("audit-{engine:?}").to_lowercase())
+        .await;
     browser.close().await;
     node.stop().await;
 }

@@ -43,10 +43,10 @@ pub use schedule::{
     CronSpec, Fire, FireKind, FireOutcome, Overlap, PutMode, Schedule, ScheduleDef,
 };
 pub use store::{
-    CancelResult, Claim, ClusterSettings, ClusterStore, Completion, CountStore, Dialect,
-    EnqueueResult, EventSource, Heartbeat, Leadership, QueueSettings, QueueStore, ScheduleStore,
-    SelectionSql, Session, StatsKey, StatsRow, Store, StoreEvent, TaskFilter, TaskSelection,
-    TaskStore, TokenStore, WorkerInfo, WorkerPresence,
+    AuditEntry, AuditStore, CancelResult, Claim, ClusterSettings, ClusterStore, Completion,
+    CountStore, Dialect, EnqueueResult, EventSource, Heartbeat, Leadership, NewAuditEntry,
+    QueueSettings, QueueStore, ScheduleStore, SelectionSql, Session, StatsKey, StatsRow, Store,
+    StoreEvent, TaskFilter, TaskSelection, TaskStore, TokenStore, WorkerInfo, WorkerPresence,
 };
 pub use task::{LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};
 pub use token::{TokenInfo, TokenScope, TokenSecret};

@@ -44,6 +44,7 @@ macro_rules! migrations {
             8 "tokens" "0008_tokens.sql",
             9 "task_counts" "0009_task_counts.sql",
             10 "sessions" "0010_sessions.sql",
+            11 "audit" "0011_audit.sql",
         ]
     };
     ($($version:literal $name:literal $file:literal),* $(,)?) => {

@@ -71,6 +71,9 @@ pub struct RetentionSettings {
     /// Cancelled tasks.
     #[serde(with = "humantime_serde")]
     pub cancelled: Duration,
+    /// Audit entries.
+    #[serde(with = "humantime_serde")]
+    pub audit: Duration,
 }
 
 impl Default for RetentionSettings {
@@ -80,6 +83,7 @@ impl Default for RetentionSettings {
             succeeded: d.succeeded,
             failed: d.failed,
             cancelled: d.cancelled,
+            audit: d.audit,
         }
     }
 }
@@ -376,6 +380,7 @@ impl Settings {
                 succeeded: self.retention.succeeded,
                 failed: self.retention.failed,
                 cancelled: self.retention.cancelled,
+                audit: self.retention.audit,
             },
             scheduler_interval: w.scheduler_interval,
             schedules: Vec::new(),

@@ -70,6 +70,9 @@ pub struct Retention {
     pub failed: Duration,
     /// Tasks that were cancelled.
     pub cancelled: Duration,
+    /// Entries of the audit trail (changes made through the API and the
+    /// dashboard).
+    pub audit: Duration,
 }
 
 impl Default for Retention {
@@ -79,6 +82,7 @@ impl Default for Retention {
             succeeded: month,
             failed: month,
             cancelled: month,
+            audit: 3 * month,
         }
     }
 }

@@ -361,6 +361,32 @@ impl longshore::core::TokenStore for LostClaimReply {
     }
 }
 
+#[async_trait::async_trait]
+impl longshore::core::AuditStore for LostClaimReply {
+    async fn record_audit(
+        &self,
+        entry: &longshore::core::NewAuditEntry,
+    ) -> Result<(), longshore::StoreError> {
+        self.inner.record_audit(entry).await
+    }
+
+    async fn audit_entries(
+        &self,
+        limit: i64,
+        before: Option<Uuid>,
+    ) -> Result<Vec<longshore::core::AuditEntry>, longshore::StoreError> {
+        self.inner.audit_entries(limit, before).await
+    }
+
+    async fn purge_audit(
+        &self,
+        older_than: Duration,
+        limit: i64,
+    ) -> Result<u64, longshore::StoreError> {
+        self.inner.purge_audit(older_than, limit).await
+    }
+}
+
 conformance! {
     #[tokio::test]
     async fn a_log_line_with_a_nul_byte_is_stored_and_blocks_nothing(db) {

@@ -8,7 +8,8 @@
 //! | queues and running-task caps | [`QueueStore`] | `queues.rs` |
 //! | worker nodes and cluster roles | [`ClusterStore`] | `cluster.rs` |
 //! | cron schedules | [`ScheduleStore`] | `schedules.rs` |
-//! | API tokens | [`TokenStore`] | `tokens.rs` |
+//! | API tokens and dashboard sessions | [`TokenStore`] | `tokens.rs` |
+//! | the audit trail of changes | [`AuditStore`] | `audit.rs` |
 //!
 //! [`Store`] is all of them, with the engine's own calls (migrations, a
 //! ping, the event stream). The worker runtime and every operator command
@@ -16,6 +17,7 @@
 //! never different: the shared conformance tests in the `longshore` crate
 //! are the specification.
 
+mod audit;
 mod cluster;
 mod counts;
 mod queues;
@@ -29,6 +31,7 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 
+pub use audit::{AuditEntry, AuditStore, NewAuditEntry};
 pub use cluster::{ClusterStore, Leadership, WorkerInfo, WorkerPresence};
 pub use counts::{CountStore, StatsKey, StatsRow};
 pub use queues::{ClusterSettings, QueueSettings, QueueStore};
@@ -45,7 +48,8 @@ pub use tokens::{Session, TokenStore};
 /// A `dyn Store` needs no import.
 pub mod prelude {
     pub use super::{
-        ClusterStore, CountStore, QueueStore, ScheduleStore, Store, TaskStore, TokenStore,
+        AuditStore, ClusterStore, CountStore, QueueStore, ScheduleStore, Store, TaskStore,
+        TokenStore,
     };
 }
 
@@ -81,6 +85,7 @@ pub trait Store:
     + ClusterStore
     + ScheduleStore
     + TokenStore
+    + AuditStore
     + Send
     + Sync
     + 'static

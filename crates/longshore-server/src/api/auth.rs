@@ -6,12 +6,12 @@
 //! exception is by path: reading the token list needs `admin` too (see
 //! [`ADMIN_ONLY_READS`]).
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use longshore::core::token::hash_secret;
-use longshore::core::{TokenInfo, TokenScope, TokenSecret};
+use longshore::core::{NewAuditEntry, TokenInfo, TokenScope, TokenSecret};
 
 use super::error::{ApiError, ErrorCode};
 use super::state::ApiState;
@@ -20,13 +20,12 @@ use super::state::ApiState;
 /// changes nothing, but it names every credential and its scope: a read
 /// token's holder would learn which admin tokens exist to go after (and
 /// when new ones appear), which is more than "look at the tasks" should
-/// grant.
-const ADMIN_ONLY_READS: &[&str] = &["/api/v1/tokens"];
+/// grant. The audit trail names them too, with what each did.
+const ADMIN_ONLY_READS: &[&str] = &["/api/v1/tokens", "/api/v1/audit"];
 
 /// The scope a request with `method` on `path` needs.
 pub(crate) fn needed_scope(method: &Method, path: &str) -> TokenScope {
-    let reads = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    if reads && !ADMIN_ONLY_READS.contains(&path) {
+    if reads(method) && !ADMIN_ONLY_READS.contains(&path) {
         TokenScope::Read
     } else {
         TokenScope::Admin
@@ -34,8 +33,9 @@ pub(crate) fn needed_scope(method: &Method, path: &str) -> TokenScope {
 }
 
 /// Refuses a request without a valid token of the scope it needs (401,
-/// 403); otherwise hands it on with the token in its extensions. Changes
-/// are logged with the token's name.
+/// 403); otherwise hands it on with the token in its extensions. Changes,
+/// and changes refused for their scope, are logged with the token's name
+/// and recorded in the audit trail.
 pub(crate) async fn require_token(
     State(api): State<ApiState>,
     mut request: Request,
@@ -44,7 +44,21 @@ pub(crate) async fn require_token(
     let needed = needed_scope(request.method(), request.uri().path());
     let header = request.headers().get(header::AUTHORIZATION).cloned();
     let token = authenticate(&api, header).await?;
+    let change = !reads(request.method());
+    let action = format!(
+        "{} {}",
+        request.method(),
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| request.uri().path(), MatchedPath::as_str)
+    );
+    // With the query: a bulk deletion's filter is in it.
+    let target = request.uri().to_string();
     if !token.scope.allows(needed) {
+        if change {
+            audit(&api, &token.name, &action, &target, StatusCode::FORBIDDEN).await;
+        }
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::Forbidden,
@@ -58,19 +72,29 @@ pub(crate) async fn require_token(
             ),
         ));
     }
-    let change = needed == TokenScope::Admin;
-    let (method, path, name) = (
-        request.method().clone(),
-        // With the query: a bulk deletion's filter is in it.
-        request.uri().to_string(),
-        token.name.clone(),
-    );
+    let name = token.name.clone();
     request.extensions_mut().insert(token);
     let response = next.run(request).await;
     if change {
-        tracing::info!(token = %name, %method, %path, status = response.status().as_u16(), "API change");
+        let status = response.status();
+        tracing::info!(token = %name, %action, %target, status = status.as_u16(), "API change");
+        audit(&api, &name, &action, &target, status).await;
     }
     Ok(response)
+}
+
+/// Whether `method` only reads.
+fn reads(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Records a change in the audit trail; a failure to record it is logged
+/// and does not undo or refuse the change.
+async fn audit(api: &ApiState, who: &str, action: &str, target: &str, status: StatusCode) {
+    let entry = NewAuditEntry::new(who, "api", action, target, status.as_u16());
+    if let Err(e) = api.store.record_audit(&entry).await {
+        tracing::warn!(error = %e, %action, %target, "cannot record an API change in the audit trail");
+    }
 }
 
 /// The token a request's `Authorization` header bears, if it is valid.

@@ -9,6 +9,7 @@
 //! server. The query parameters it lists for a route are the only ones
 //! the route takes: any other is refused before the handler runs.
 
+mod audit;
 mod auth;
 mod error;
 mod extract;
@@ -52,7 +53,7 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> R
         metrics,
         actors: Arc::new(longshore_actors::Builtin),
     };
-    let routes: [(&'static str, MethodRouter<ApiState>); 20] = [
+    let routes: [(&'static str, MethodRouter<ApiState>); 21] = [
         (
             "/api/v1/tasks",
             get(tasks::list).post(tasks::enqueue).delete(tasks::delete),
@@ -83,6 +84,7 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> R
         ("/api/v1/settings/{key}", put(settings::set)),
         ("/api/v1/tokens", get(tokens::list).post(tokens::create)),
         ("/api/v1/tokens/{name}/revoke", post(tokens::revoke)),
+        ("/api/v1/audit", get(audit::list)),
         ("/api/v1/openapi.json", get(openapi::openapi)),
     ];
     routes

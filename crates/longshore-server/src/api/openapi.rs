@@ -16,7 +16,7 @@ use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error;
-use super::{queues, schedules, settings, tasks, tokens, workers};
+use super::{audit, queues, schedules, settings, tasks, tokens, workers};
 
 /// The API's OpenAPI document, from the handlers' annotations.
 #[derive(OpenApi)]
@@ -55,6 +55,7 @@ use super::{queues, schedules, settings, tasks, tokens, workers};
         tokens::list,
         tokens::create,
         tokens::revoke,
+        audit::list,
         openapi,
     ),
     modifiers(&BearerToken, &CommonAnswers),
@@ -67,6 +68,7 @@ use super::{queues, schedules, settings, tasks, tokens, workers};
         (name = "schedules", description = "Cron schedules: list, show, create, change, pause, resume, run by hand, delete"),
         (name = "settings", description = "Runtime settings every node follows: caps on running tasks"),
         (name = "tokens", description = "The API's bearer tokens: list, create, revoke (admin only, listing too)"),
+        (name = "audit", description = "The audit trail of every change made through the API or the dashboard (admin only)"),
         (name = "meta", description = "This document"),
     )
 )]

@@ -13,8 +13,11 @@
 //! - `view.rs`: the frame of every page and the formatting pages share.
 //! - `pages/`: one module per page: overview, tasks, schedules, queues,
 //!   workers, settings (with the API tokens).
+//! - `audit.rs`: every change made from a page goes into the audit trail,
+//!   which `/audit` lists for admins.
 
 mod assets;
+mod audit;
 mod pages;
 mod session;
 mod view;
@@ -73,6 +76,12 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
         )
         .route("/tokens", post(pages::settings::create_token))
         .route("/tokens/{name}/revoke", post(pages::settings::revoke_token))
+        .route("/audit", get(audit::page))
+        // Every change made from a page goes into the audit trail.
+        .route_layer(axum::middleware::from_fn_with_state(
+            dash.clone(),
+            audit::record,
+        ))
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
         .route("/assets/icon.svg", get(assets::icon))

@@ -15,6 +15,7 @@ const LINKS: &[(&str, &str, &str)] = &[
     ("/queues", "Queues", "queues"),
     ("/workers", "Workers", "workers"),
     ("/settings", "Settings", "settings"),
+    ("/audit", "Audit", "audit"),
 ];
 
 /// A notice shown at the top of a page.
@@ -93,8 +94,13 @@ impl Chrome {
         self
     }
 
-    pub(crate) fn links(&self) -> &'static [(&'static str, &'static str, &'static str)] {
+    /// The navigation: every page, but the audit trail for admins only.
+    pub(crate) fn links(&self) -> Vec<(&'static str, &'static str, &'static str)> {
         LINKS
+            .iter()
+            .filter(|(_, _, section)| self.admin || *section != "audit")
+            .copied()
+            .collect()
     }
 }
 

@@ -9,8 +9,10 @@
 //! | queues and caps | `queues.rs` | `queues/sql.rs` |
 //! | worker nodes and roles | `cluster.rs` | `cluster/sql.rs` |
 //! | schedules | `schedules.rs` | `schedules/sql.rs` |
-//! | API tokens | `tokens.rs` | `tokens/sql.rs` |
+//! | API tokens and dashboard sessions | `tokens.rs` | `tokens/sql.rs` |
+//! | the audit trail | `audit.rs` | `audit/sql.rs` |
 
+mod audit;
 mod cluster;
 mod counts;
 mod queues;
@@ -28,11 +30,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use longshore_core::schedule::{FireWrite, plan_fire};
 use longshore_core::{
-    CancelResult, Claim, ClusterSettings, ClusterStore, Completion, CountStore, Dialect,
-    EnqueueResult, EventSource, Fire, FireKind, FireOutcome, Heartbeat, Leadership, LogEntry,
-    NewTask, PutMode, QueueSettings, QueueStore, Schedule, ScheduleDef, ScheduleStore, Session,
-    StatsKey, StatsRow, Store, StoreError, StoreEvent, TaskFilter, TaskRow, TaskSelection,
-    TaskState, TaskStore, TokenInfo, TokenScope, TokenStore, WorkerInfo, WorkerPresence,
+    AuditEntry, AuditStore, CancelResult, Claim, ClusterSettings, ClusterStore, Completion,
+    CountStore, Dialect, EnqueueResult, EventSource, Fire, FireKind, FireOutcome, Heartbeat,
+    Leadership, LogEntry, NewAuditEntry, NewTask, PutMode, QueueSettings, QueueStore, Schedule,
+    ScheduleDef, ScheduleStore, Session, StatsKey, StatsRow, Store, StoreError, StoreEvent,
+    TaskFilter, TaskRow, TaskSelection, TaskState, TaskStore, TokenInfo, TokenScope, TokenStore,
+    WorkerInfo, WorkerPresence,
 };
 use serde::Serialize;
 use sqlx::pool::PoolConnection;

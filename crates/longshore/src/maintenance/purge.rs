@@ -1,6 +1,6 @@
 //! Purge: finished tasks past their retention (by state, see
 //! [`Retention`](crate::Retention)) are deleted with their logs, and
-//! expired dashboard sessions with them, in
+//! expired dashboard sessions and old audit entries with them, in
 //! bounded batches, within a time budget per pass; what is left waits for
 //! the next pass. Built-in schedule `longshore.purge`, every minute by
 //! default. Tested in `tests/purge.rs`.
@@ -49,14 +49,26 @@ pub(super) async fn run(node: &Node, budget: Instant, stop: &CancellationToken) 
             return job;
         }
     }
-    // Expired dashboard sessions go with the finished tasks.
+    // Expired dashboard sessions, and audit entries past their retention,
+    // go with the finished tasks.
     loop {
         match node.store.purge_sessions(BATCH).await {
-            Ok(n) if (n as i64) < BATCH => return Job::Done,
+            Ok(n) if (n as i64) < BATCH => break,
             Ok(_) if Instant::now() >= budget || stop.is_cancelled() => return Job::Unfinished,
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "purging expired dashboard sessions failed");
+                return Job::Failed;
+            }
+        }
+    }
+    loop {
+        match node.store.purge_audit(retention.audit, BATCH).await {
+            Ok(n) if (n as i64) < BATCH => return Job::Done,
+            Ok(_) if Instant::now() >= budget || stop.is_cancelled() => return Job::Unfinished,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "purging the audit trail failed");
                 return Job::Failed;
             }
         }
