@@ -67,6 +67,13 @@ impl fmt::Display for TaskState {
     }
 }
 
+/// What an operator's read shows in place of a task's arguments that the
+/// engine cannot decode: the task stays visible (to be fixed or deleted),
+/// and says why it cannot run.
+pub fn undecodable_args(reason: &str) -> serde_json::Value {
+    serde_json::Value::String(format!("(these arguments cannot be decoded: {reason})"))
+}
+
 /// A state name that is not one of the six.
 #[derive(Debug, thiserror::Error)]
 #[error(

@@ -11,6 +11,20 @@ use crate::error::from_sqlx;
 
 /// A row selected with `task_columns!()`.
 pub(crate) fn task(row: &PgRow) -> Result<TaskRow, StoreError> {
+    let args = row.try_get("args").map_err(from_sqlx)?;
+    task_with(row, args)
+}
+
+/// [`task`] for an operator's reads: a task whose arguments cannot be
+/// decoded is shown with a note in their place, not refused.
+pub(crate) fn shown_task(row: &PgRow) -> Result<TaskRow, StoreError> {
+    let args = row
+        .try_get("args")
+        .unwrap_or_else(|e| longshore_core::task::undecodable_args(&e.to_string()));
+    task_with(row, args)
+}
+
+fn task_with(row: &PgRow, args: serde_json::Value) -> Result<TaskRow, StoreError> {
     let get_state = |row: &PgRow| -> Result<TaskState, StoreError> {
         let name: String = row.try_get("state").map_err(from_sqlx)?;
         TaskState::from_stored(&name)
@@ -22,7 +36,7 @@ pub(crate) fn task(row: &PgRow) -> Result<TaskRow, StoreError> {
         id: row.try_get("id").map_err(from_sqlx)?,
         queue: row.try_get("queue").map_err(from_sqlx)?,
         actor: row.try_get("actor").map_err(from_sqlx)?,
-        args: row.try_get("args").map_err(from_sqlx)?,
+        args,
         priority: row.try_get("priority").map_err(from_sqlx)?,
         state: get_state(row)?,
         run_at: row.try_get("run_at").map_err(from_sqlx)?,

@@ -39,21 +39,53 @@ fn level(n: i64) -> LogLevel {
     LogLevel::from_i16(i16::try_from(n).unwrap_or(i16::MAX))
 }
 
+/// The fence of a task row (id, queue, attempt), read alone: what is left
+/// to fail a task whose other columns cannot be decoded.
+pub(crate) fn fence(row: &SqliteRow) -> Result<(Uuid, String, i32), StoreError> {
+    let id: String = row.try_get("id").map_err(from_sqlx)?;
+    let id = id
+        .parse()
+        .map_err(|e| corrupt(format!("stored task id `{id}` is not a UUID: {e}")))?;
+    Ok((
+        id,
+        row.try_get("queue").map_err(from_sqlx)?,
+        row.try_get("attempt").map_err(from_sqlx)?,
+    ))
+}
+
 /// A row selected with `task_columns!()`.
 pub(crate) fn task(row: &SqliteRow) -> Result<TaskRow, StoreError> {
+    let args: String = row.try_get("args").map_err(from_sqlx)?;
+    let args = serde_json::from_str(&args)
+        .map_err(|e| corrupt(format!("stored task args are not JSON: {e}")))?;
+    task_with(row, args)
+}
+
+/// [`task`] for an operator's reads: a task whose arguments cannot be
+/// decoded is shown with a note in their place, not refused.
+pub(crate) fn shown_task(row: &SqliteRow) -> Result<TaskRow, StoreError> {
+    let args = row
+        .try_get::<String, _>("args")
+        .map_err(|e| e.to_string())
+        .and_then(|text| {
+            serde_json::from_str(&text).map_err(|e| format!("stored task args are not JSON: {e}"))
+        })
+        .unwrap_or_else(|reason| longshore_core::task::undecodable_args(&reason));
+    task_with(row, args)
+}
+
+fn task_with(row: &SqliteRow, args: serde_json::Value) -> Result<TaskRow, StoreError> {
     let get_i64 = |name: &str| row.try_get::<i64, _>(name).map_err(from_sqlx);
     let get_opt_i64 = |name: &str| row.try_get::<Option<i64>, _>(name).map_err(from_sqlx);
     let get_str = |name: &str| row.try_get::<String, _>(name).map_err(from_sqlx);
     let get_opt_str = |name: &str| row.try_get::<Option<String>, _>(name).map_err(from_sqlx);
-    let args = get_str("args")?;
     let related_kind = get_opt_str("related_kind")?;
     let related_id = get_opt_str("related_id")?;
     Ok(TaskRow {
         id: uuid(&get_str("id")?)?,
         queue: get_str("queue")?,
         actor: get_str("actor")?,
-        args: serde_json::from_str(&args)
-            .map_err(|e| corrupt(format!("stored task args are not JSON: {e}")))?,
+        args,
         priority: i16::try_from(get_i64("priority")?)
             .map_err(|e| corrupt(format!("stored priority out of range: {e}")))?,
         state: state(&get_str("state")?)?,

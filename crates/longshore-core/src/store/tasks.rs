@@ -102,6 +102,37 @@ impl Completion {
             .filter(|id| !applied.contains(id))
             .collect()
     }
+
+    /// The end of a claimed task whose row the engine cannot read back
+    /// (`reason`: what the decoder said, e.g. of its stored arguments): it
+    /// fails at once, without running and without retries, alone — so
+    /// that it never fails the claim of the tasks beside it — and its log
+    /// says why, for an operator to fix or delete it.
+    pub fn undecodable(id: Uuid, queue: String, attempt: i32, reason: &str) -> Completion {
+        let error = format!(
+            "this task cannot be read back from the database, so it was failed without running: {reason}; \
+             fix its row or delete it"
+        );
+        Completion {
+            id,
+            queue,
+            attempt,
+            transition: Transition {
+                state: TaskState::Failed,
+                delay: None,
+                error: Some(error.clone()),
+                extend_attempts: false,
+            },
+            worst_level: Some(LogLevel::Error),
+            logs: vec![LogEntry {
+                task_id: id,
+                attempt,
+                at: Utc::now(),
+                level: LogLevel::Error,
+                message: error,
+            }],
+        }
+    }
 }
 
 /// What a heartbeat learned.

@@ -222,6 +222,55 @@ pub(crate) fn bind_selection<'q>(
     query
 }
 
+impl PgStore {
+    /// The tasks of claimed `rows`. A row that cannot be decoded (its
+    /// stored arguments, say) is failed on the spot, alone, with the
+    /// decoder's words in its log: it must never fail the claim of the
+    /// others, nor come back to fail it again.
+    async fn decode_claimed<'r>(
+        &self,
+        owner: &str,
+        rows: impl Iterator<Item = &'r sqlx::postgres::PgRow>,
+    ) -> Result<Vec<TaskRow>, StoreError> {
+        let mut claimed = Vec::new();
+        let mut undecodable = Vec::new();
+        for row in rows {
+            match row::task(row) {
+                Ok(task) => claimed.push(task),
+                Err(e) => {
+                    let fence = (|| {
+                        Ok::<_, sqlx::Error>((
+                            row.try_get("id")?,
+                            row.try_get("queue")?,
+                            row.try_get("attempt")?,
+                        ))
+                    })();
+                    match fence {
+                        Ok((id, queue, attempt)) => {
+                            tracing::error!(task = %id, error = %e, "a claimed task cannot be decoded; failing it");
+                            undecodable.push(Completion::undecodable(
+                                id,
+                                queue,
+                                attempt,
+                                &e.to_string(),
+                            ));
+                        }
+                        Err(fence_error) => tracing::error!(
+                            error = %e,
+                            %fence_error,
+                            "a claimed task cannot be decoded, nor its id: it returns when its lease expires"
+                        ),
+                    }
+                }
+            }
+        }
+        if !undecodable.is_empty() {
+            self.complete(owner, &undecodable).await?;
+        }
+        Ok(claimed)
+    }
+}
+
 #[async_trait]
 impl TaskStore for PgStore {
     async fn enqueue(&self, tasks: Vec<NewTask>) -> Result<Vec<EnqueueResult>, StoreError> {
@@ -240,7 +289,7 @@ impl TaskStore for PgStore {
             .bind(millis(claim.lease))
             .bind(self.commit_mode);
         let rows = self.fetch_claiming(query, claim.capped).await?;
-        let mut claimed = rows.iter().map(row::task).collect::<Result<Vec<_>, _>>()?;
+        let mut claimed = self.decode_claimed(&claim.owner, rows.iter()).await?;
         // RETURNING follows the update, not the pick: most urgent first.
         claimed.sort_by_key(TaskRow::urgency);
         Ok(claimed)
@@ -316,7 +365,7 @@ impl TaskStore for PgStore {
         .bind(millis(refill.lease));
         let rows = self.fetch_claiming(query, refill.capped).await?;
         let mut applied = HashSet::new();
-        let mut claimed = Vec::with_capacity(rows.len());
+        let mut refills = Vec::with_capacity(rows.len());
         for row in &rows {
             if applied.is_empty() {
                 let ids: Vec<Uuid> = row.try_get("applied").map_err(from_sqlx)?;
@@ -324,9 +373,10 @@ impl TaskStore for PgStore {
             }
             let id: Option<Uuid> = row.try_get("id").map_err(from_sqlx)?;
             if id.is_some() {
-                claimed.push(row::task(row)?);
+                refills.push(row);
             }
         }
+        let mut claimed = self.decode_claimed(owner, refills.into_iter()).await?;
         claimed.sort_by_key(TaskRow::urgency);
         Ok((Completion::rejected(completions, &applied), claimed))
     }
@@ -365,7 +415,7 @@ impl TaskStore for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(from_sqlx)?;
-        row.as_ref().map(row::task).transpose()
+        row.as_ref().map(row::shown_task).transpose()
     }
 
     async fn logs(&self, id: Uuid) -> Result<Vec<LogEntry>, StoreError> {
@@ -404,7 +454,7 @@ impl TaskStore for PgStore {
             };
             if let Some(query) = query {
                 let rows = query.fetch_all(&self.pool).await.map_err(from_sqlx)?;
-                return rows.iter().map(row::task).collect();
+                return rows.iter().map(row::shown_task).collect();
             }
         }
         if filter.filters_only_by_id() {
@@ -414,7 +464,7 @@ impl TaskStore for PgStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(from_sqlx)?;
-            return rows.iter().map(row::task).collect();
+            return rows.iter().map(row::shown_task).collect();
         }
         // The statement whose plan can use the index of the most selective
         // filter given (see each one's note in sql.rs); without one, the
@@ -458,7 +508,7 @@ impl TaskStore for PgStore {
         } else {
             query.fetch_all(&self.pool).await.map_err(from_sqlx)?
         };
-        rows.iter().map(row::task).collect()
+        rows.iter().map(row::shown_task).collect()
     }
 
     async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError> {

@@ -480,7 +480,7 @@ impl TaskStore for SqliteStore {
             .fetch_optional(&self.file.reader)
             .await
             .map_err(from_sqlx)?;
-        row.as_ref().map(row::task).transpose()
+        row.as_ref().map(row::shown_task).transpose()
     }
 
     async fn logs(&self, id: Uuid) -> Result<Vec<LogEntry>, StoreError> {
@@ -540,7 +540,7 @@ impl TaskStore for SqliteStore {
             .fetch_all(&self.file.reader)
             .await
             .map_err(from_sqlx)?;
-        rows.iter().map(row::task).collect()
+        rows.iter().map(row::shown_task).collect()
     }
 
     async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError> {

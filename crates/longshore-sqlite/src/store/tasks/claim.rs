@@ -157,8 +157,36 @@ impl SqliteStore {
                 }
             }
         }
-        let rows = query.fetch_all(conn).await.map_err(from_sqlx)?;
-        let mut claimed = rows.iter().map(row::task).collect::<Result<Vec<_>, _>>()?;
+        let rows = query.fetch_all(&mut *conn).await.map_err(from_sqlx)?;
+        // A row that cannot be decoded (its stored arguments, say) is
+        // failed on the spot, alone, with the decoder's words in its log:
+        // it must never fail the claim of the others.
+        let mut claimed = Vec::with_capacity(rows.len());
+        let mut undecodable = Vec::new();
+        for row in &rows {
+            match row::task(row) {
+                Ok(task) => claimed.push(task),
+                Err(e) => match row::fence(row) {
+                    Ok((id, queue, attempt)) => {
+                        tracing::error!(task = %id, error = %e, "a claimed task cannot be decoded; failing it");
+                        undecodable.push(Completion::undecodable(
+                            id,
+                            queue,
+                            attempt,
+                            &e.to_string(),
+                        ));
+                    }
+                    Err(fence_error) => tracing::error!(
+                        error = %e,
+                        %fence_error,
+                        "a claimed task cannot be decoded, nor its id: it returns when its lease expires"
+                    ),
+                },
+            }
+        }
+        if !undecodable.is_empty() {
+            Self::complete_on(conn, &claim.owner, &undecodable, now).await?;
+        }
         // RETURNING comes in the order rows were updated, not picked: hand
         // the batch out most urgent first, as the PostgreSQL engine does.
         claimed.sort_by_key(TaskRow::urgency);
