@@ -112,7 +112,7 @@ impl HttpActor {
 impl Actor for HttpActor {
     async fn run(&self, args: serde_json::Value, ctx: TaskContext) -> Result<(), TaskError> {
         let request = request(&args).map_err(TaskError::fatal)?;
-        ctx.info(format!("{} {}", request.method, request.url));
+        ctx.info(format!("{} {}", request.method, shown_url(&request.url)));
         let mut builder = self
             .client
             .request(request.method, request.url)
@@ -127,12 +127,14 @@ impl Actor for HttpActor {
             () = ctx.cancelled() => return Err(TaskError::retry("cancelled before the response arrived")),
         };
         let status = response.status();
-        let body = tokio::select! {
-            body = response.bytes() => body?,
+        let head = tokio::select! {
+            head = read_head(response, self.max_excerpt) => head?,
             () = ctx.cancelled() => return Err(TaskError::retry("cancelled while reading the response")),
         };
-        let excerpt = excerpt(&body, self.max_excerpt);
-        ctx.info(format!("status {status}; body: {excerpt}"));
+        ctx.info(format!(
+            "status {status}; body: {}",
+            head.excerpt(self.max_excerpt)
+        ));
         let expected = match &request.expect {
             Some(codes) => codes.contains(&status.as_u16()),
             None => status.is_success(),
@@ -145,17 +147,101 @@ impl Actor for HttpActor {
     }
 }
 
-/// The first `max` bytes of `body` as text, cut at a character boundary.
-fn excerpt(body: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(body);
-    if text.len() <= max {
-        return text.into_owned();
+/// The start of a response's body: never more than the excerpt needs, so
+/// that a huge answer costs no memory (the rest is not read; the
+/// connection is dropped).
+struct Head {
+    bytes: Vec<u8>,
+    /// The body's length, when the response says it or it was read whole.
+    total: Option<u64>,
+    /// Whether bytes were left unread.
+    cut: bool,
+}
+
+impl Head {
+    /// The start as text, cut at a character boundary within `max`
+    /// bytes, saying how much there was.
+    fn excerpt(&self, max: usize) -> String {
+        let text = String::from_utf8_lossy(&self.bytes);
+        if text.len() <= max && !self.cut {
+            return text.into_owned();
+        }
+        let mut end = max.min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        match self.total {
+            Some(total) => format!("{}… ({total} bytes in all)", &text[..end]),
+            None => format!("{}… (the rest was not read)", &text[..end]),
+        }
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
+}
+
+/// Reads the first `max` bytes of `response`'s body (and a few more, to
+/// tell whether there is more), then stops.
+async fn read_head(mut response: reqwest::Response, max: usize) -> Result<Head, reqwest::Error> {
+    let declared = response.content_length();
+    let mut bytes = Vec::new();
+    // A byte more than the excerpt shows tells a cut body from a whole one;
+    // a few more keep a character whole at the cut.
+    let wanted = max.saturating_add(4);
+    while bytes.len() <= wanted {
+        match response.chunk().await? {
+            Some(chunk) => bytes.extend_from_slice(&chunk),
+            None => {
+                let total = u64::try_from(bytes.len()).ok();
+                return Ok(Head {
+                    cut: bytes.len() > max,
+                    bytes,
+                    total,
+                });
+            }
+        }
     }
-    format!("{}… ({} bytes in all)", &text[..end], body.len())
+    bytes.truncate(wanted);
+    Ok(Head {
+        bytes,
+        total: declared,
+        cut: true,
+    })
+}
+
+/// `url` fit for a task's log: a password and the values of query
+/// parameters that look like credentials are masked.
+fn shown_url(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    if shown.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(name, value)| {
+                let lower = name.to_ascii_lowercase();
+                let secret = [
+                    "key",
+                    "token",
+                    "secret",
+                    "password",
+                    "passwd",
+                    "auth",
+                    "signature",
+                    "sig",
+                    "credential",
+                ]
+                .iter()
+                .any(|word| lower.contains(word));
+                let value = if secret {
+                    "***".to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    shown.to_string()
 }
 
 #[cfg(test)]
@@ -176,10 +262,78 @@ mod tests {
 
     #[test]
     fn excerpt_is_bounded_on_a_character_boundary() {
-        assert_eq!(excerpt(b"short", 10), "short");
+        let head = |text: &str, total, cut| Head {
+            bytes: text.as_bytes().to_vec(),
+            total,
+            cut,
+        };
+        assert_eq!(head("short", Some(5), false).excerpt(10), "short");
         let long = "é".repeat(10);
-        let cut = excerpt(long.as_bytes(), 5);
+        let cut = head(&long, Some(20), true).excerpt(5);
         assert!(cut.starts_with("éé…"), "{cut}");
         assert!(cut.contains("20 bytes"));
+        let unknown = head(&long, None, true).excerpt(5);
+        assert!(unknown.contains("the rest was not read"), "{unknown}");
+    }
+
+    #[test]
+    fn credentials_never_reach_the_log() {
+        let url = reqwest::Url::parse(
+            "https://ops:hunter2@example.com/hook?api_key=abc&page=2&access_token=xyz",
+        )
+        .unwrap();
+        let shown = shown_url(&url);
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("abc") && !shown.contains("xyz"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("ops:***@") && shown.contains("page=2"),
+            "{shown}"
+        );
+    }
+
+    /// A huge answer is not read: the server gets to write little more
+    /// than the client's buffers hold before the connection is dropped.
+    #[tokio::test]
+    async fn a_huge_answer_is_read_no_further_than_the_excerpt() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        const BODY: u64 = 1 << 30;
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let header = format!("HTTP/1.1 200 OK\r\ncontent-length: {BODY}\r\n\r\n");
+            socket.write_all(header.as_bytes()).await.unwrap();
+            let chunk = vec![b'x'; 64 * 1024];
+            let mut sent = 0u64;
+            while sent < BODY {
+                if socket.write_all(&chunk).await.is_err() {
+                    break;
+                }
+                sent += chunk.len() as u64;
+            }
+            sent
+        });
+        let response = reqwest::Client::new()
+            .get(format!("http://{addr}/"))
+            .send()
+            .await
+            .unwrap();
+        let head = read_head(response, 1024).await.unwrap();
+        assert!(head.cut);
+        assert_eq!(head.total, Some(BODY));
+        assert!(
+            head.excerpt(1024)
+                .ends_with(&format!("… ({BODY} bytes in all)"))
+        );
+        let sent = server.await.unwrap();
+        assert!(
+            sent < 64 << 20,
+            "the server wrote {sent} bytes before the client stopped reading"
+        );
     }
 }
