@@ -33,12 +33,28 @@ struct Cli {
     data_dir: Option<PathBuf>,
 
     /// YAML settings file (see docs/configuration.md)
-    #[arg(long, global = true, value_name = "FILE", env = "LONGSHORE_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "LONGSHORE_CONFIG",
+        hide_env_values = true
+    )]
     config: Option<PathBuf>,
 
-    /// Log filter, e.g. `info` or `longshore=debug` [default: info for worker and bench, warn otherwise]
-    #[arg(long, global = true, value_name = "FILTER", env = "LONGSHORE_LOG")]
+    /// Log filter, e.g. `info` or `longshore=debug` [default: info for serve, worker, migrate and bench; warn otherwise]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILTER",
+        env = "LONGSHORE_LOG",
+        hide_env_values = true
+    )]
     log: Option<String>,
+
+    /// How log lines are written to stderr: `text` (coloured only on a terminal) or `json` (one object a line, for log shippers) [env: LONGSHORE_LOG_FORMAT; default: text]
+    #[arg(long, global = true, value_name = "FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
 
     /// Work through this server's HTTP API instead of the database, e.g. http://10.0.0.5:8080 (tasks, enqueue, queues, workers list, schedules, settings, tokens) [env: LONGSHORE_SERVER]
     #[arg(long, global = true, value_name = "URL")]
@@ -64,6 +80,13 @@ impl Command {
             _ => None,
         }
     }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -118,13 +141,27 @@ fn main() -> ExitCode {
         .clone()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| default_log.to_owned());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let env_filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log));
+    let format =
+        cli.log_format.or_else(
+            || match std::env::var("LONGSHORE_LOG_FORMAT").ok()?.trim() {
+                "json" => Some(LogFormat::Json),
+                "text" => Some(LogFormat::Text),
+                _ => None,
+            },
+        );
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(env_filter)
+        .with_writer(std::io::stderr);
+    if format == Some(LogFormat::Json) {
+        logs.json().init();
+    } else {
+        // Colours only for a person at a terminal: a file or a pipe gets
+        // plain text.
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     // One TLS implementation for every client in the process (PostgreSQL and
     // the http actor): ring, which builds without a C toolchain beyond cc.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -491,3 +491,46 @@ async fn sigterm_right_after_the_start_line_is_a_clean_stop() {
         serve.stop().await;
     }
 }
+
+/// Logs written to a pipe carry no colour codes; `--log-format json`
+/// writes one JSON object a line.
+#[tokio::test]
+async fn logs_to_a_pipe_are_plain_text_or_json_lines() {
+    let env = Env::zero_config();
+    let serve = Serve::start(&env, &[], &[("LONGSHORE_LOG", "info")]);
+    let mut proc = serve.proc;
+    proc.signal("TERM");
+    assert!(proc.exit_within(Duration::from_secs(15)).await.success());
+    let logs = proc.stderr();
+    assert!(logs.contains("worker started"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "colour codes in a pipe: {logs:?}");
+
+    let serve = Serve::start(
+        &env,
+        &["--log-format", "json"],
+        &[("LONGSHORE_LOG", "info")],
+    );
+    let mut proc = serve.proc;
+    proc.signal("TERM");
+    assert!(proc.exit_within(Duration::from_secs(15)).await.success());
+    let logs = proc.stderr();
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            entry["level"].is_string() && entry["fields"].is_object(),
+            "{entry}"
+        );
+    }
+}
+
+/// The help names each variable without a dangling `=`.
+#[tokio::test]
+async fn help_names_environment_variables_cleanly() {
+    let env = Env::zero_config();
+    let help = env.ok(&["--help"]);
+    assert!(help.contains("[env: LONGSHORE_CONFIG]"), "{help}");
+    assert!(!help.contains("=]"), "{help}");
+}

@@ -14,7 +14,7 @@ pub enum StoreError {
     #[error("no task with id {0}")]
     NotFound(Uuid),
     /// The task exists but is in a state the action does not apply to.
-    #[error("task {id} is {state}: cannot {action} it")]
+    #[error("{}", invalid_state(*id, *state, action))]
     InvalidState {
         /// The task.
         id: Uuid,
@@ -72,5 +72,45 @@ impl TaskState {
     pub fn from_stored(name: &str) -> Result<TaskState, StoreError> {
         name.parse()
             .map_err(|e: UnknownState| StoreError::Database(Box::new(e)))
+    }
+}
+
+/// [`StoreError::InvalidState`] in words a person would use: what the task
+/// is doing, and what the action needs.
+fn invalid_state(id: Uuid, state: TaskState, action: &str) -> String {
+    let now = match state {
+        TaskState::Scheduled => "is scheduled to run later",
+        TaskState::Queued => "is waiting to run",
+        TaskState::Running => "is running",
+        TaskState::Succeeded => "has already succeeded",
+        TaskState::Failed => "has already failed",
+        TaskState::Cancelled => "is already cancelled",
+    };
+    let needs = match action {
+        "retry" => " (only a finished task can be retried)",
+        "cancel" => " (only a task that has not finished can be cancelled)",
+        _ => "",
+    };
+    format!("task {id} {now}, so you cannot {action} it{needs}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_action_reads_as_a_person_would_say_it() {
+        let id = Uuid::nil();
+        let cancel = StoreError::InvalidState {
+            id,
+            state: TaskState::Failed,
+            action: "cancel",
+        };
+        assert_eq!(
+            cancel.to_string(),
+            format!(
+                "task {id} has already failed, so you cannot cancel it (only a task that has not finished can be cancelled)"
+            )
+        );
     }
 }
