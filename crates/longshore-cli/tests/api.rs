@@ -688,7 +688,17 @@ async fn tokens_are_required_and_read_tokens_change_nothing(engine: Engine) {
     let out = env.ok(&["tokens", "revoke", "gone"]);
     assert!(out.contains("token gone (admin) revoked at"), "{out}");
 
+    // The document describes the API and reveals nothing: tools load it
+    // without a token.
+    let open = server
+        .send(server.request(Method::GET, "/api/v1/openapi.json", None))
+        .await
+        .ok(200);
+    assert!(open["servers"][0]["url"].is_string(), "{}", open["servers"]);
     for (method, template) in ROUTES {
+        if *template == "/api/v1/openapi.json" {
+            continue;
+        }
         let path = concrete(template, id);
         let method: Method = method.parse().unwrap();
         let refusals = [
@@ -990,11 +1000,23 @@ async fn the_openapi_document_lists_exactly_the_routes_the_server_answers(engine
                 operation_ids.insert(id.to_owned()),
                 "operationId {id} twice"
             );
-            // Every route says it may refuse a token.
-            assert!(
-                !operation["responses"]["401"].is_null(),
-                "{method} {path} documents no 401"
-            );
+            // Every route but the document needs a token, says so
+            // itself (generated clients read it per operation) and says it
+            // may refuse one.
+            if path == "/api/v1/openapi.json" {
+                assert_eq!(operation["security"], json!([]), "{method} {path}");
+                assert!(operation["responses"]["401"].is_null(), "{method} {path}");
+            } else {
+                assert_eq!(
+                    operation["security"],
+                    json!([{"bearer_token": []}]),
+                    "{method} {path} does not require the token"
+                );
+                assert!(
+                    !operation["responses"]["401"].is_null(),
+                    "{method} {path} documents no 401"
+                );
+            }
             if method != "get" {
                 assert!(
                     !operation["responses"]["403"].is_null(),

@@ -1,7 +1,8 @@
 //! The HTTP API under `/api/v1`, served by `longshore serve` and by
 //! `longshore worker --http`.
 //!
-//! Every route needs a bearer token (see `auth.rs`); reading needs a `read`
+//! Every route but the OpenAPI document needs a bearer token (see
+//! `auth.rs`); reading needs a `read`
 //! token, changing anything (or reading the token list) an `admin` one. Bodies and answers are JSON;
 //! every error is `{"error": {"code", "message"}}` (see `error.rs`). The
 //! OpenAPI document at `/api/v1/openapi.json` is generated from the
@@ -53,7 +54,7 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> R
         metrics,
         actors: Arc::new(longshore_actors::Builtin),
     };
-    let routes: [(&'static str, MethodRouter<ApiState>); 21] = [
+    let routes: [(&'static str, MethodRouter<ApiState>); 20] = [
         (
             "/api/v1/tasks",
             get(tasks::list).post(tasks::enqueue).delete(tasks::delete),
@@ -85,7 +86,6 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> R
         ("/api/v1/tokens", get(tokens::list).post(tokens::create)),
         ("/api/v1/tokens/{name}/revoke", post(tokens::revoke)),
         ("/api/v1/audit", get(audit::list)),
-        ("/api/v1/openapi.json", get(openapi::openapi)),
     ];
     routes
         .into_iter()
@@ -104,6 +104,15 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> R
             state.clone(),
             auth::require_token,
         ))
+        // After the token check, so outside it: the document describes the
+        // API and reveals nothing, and tools (generated clients, Swagger UI)
+        // load it before they have a token.
+        .route(
+            openapi::PATH,
+            get(openapi::openapi).route_layer(middleware::from_fn(|request, next| {
+                openapi::known_query_parameters_only(openapi::PATH, request, next)
+            })),
+        )
         // Before the layers below, so that they wrap the fallbacks too.
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

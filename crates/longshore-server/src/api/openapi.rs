@@ -11,7 +11,7 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
@@ -24,7 +24,7 @@ use super::{audit, queues, schedules, settings, tasks, tokens, workers};
     info(
         title = "Longshore API",
         description = "Inspect and steer a Longshore cluster: tasks, queues, workers, schedules, runtime settings, API tokens. \
-            Every route needs `Authorization: Bearer <token>` (create one with \
+            Every route but this document needs `Authorization: Bearer <token>` (create one with \
             `longshore tokens create`): a `read` token for GET, an `admin` token for \
             anything that changes something and for the token list. Every error is \
             `{\"error\": {\"code\": \"…\", \"message\": \"…\"}}` with a stable code."
@@ -59,7 +59,7 @@ use super::{audit, queues, schedules, settings, tasks, tokens, workers};
         openapi,
     ),
     modifiers(&BearerToken, &CommonAnswers),
-    security(("bearer_token" = [])),
+    servers((url = "/", description = "The server that answered this document")),
     tags(
         (name = "tasks", description = "List, show, enqueue, retry, cancel and delete tasks"),
         (name = "stats", description = "Task counts"),
@@ -74,7 +74,11 @@ use super::{audit, queues, schedules, settings, tasks, tokens, workers};
 )]
 pub(crate) struct ApiDoc;
 
-/// Declares the bearer-token scheme every route uses.
+/// Where the document is served, without a token.
+pub(crate) const PATH: &str = "/api/v1/openapi.json";
+
+/// Declares the bearer-token scheme, and that every operation but the
+/// document itself needs it (generated clients read it per operation).
 struct BearerToken;
 
 impl Modify for BearerToken {
@@ -94,6 +98,18 @@ impl Modify for BearerToken {
                         .build(),
                 ),
             );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for (_, operation) in operations(item) {
+                operation.security = Some(if path == PATH {
+                    Vec::new()
+                } else {
+                    vec![SecurityRequirement::new(
+                        "bearer_token",
+                        Vec::<String>::new(),
+                    )]
+                });
+            }
+        }
     }
 }
 
@@ -104,8 +120,7 @@ impl Modify for BearerToken {
     operation_id = "openapi",
     tag = "meta",
     responses(
-        (status = 200, description = "The OpenAPI document", body = serde_json::Value),
-        (status = 401, description = "No valid token", body = error::ErrorBody),
+        (status = 200, description = "The OpenAPI document (no token needed)", body = serde_json::Value),
     )
 )]
 pub(crate) async fn openapi() -> Json<&'static utoipa::openapi::OpenApi> {
