@@ -4,6 +4,15 @@ use chrono::{DateTime, Utc};
 
 /// Prints rows under headers, each column as wide as its widest cell.
 pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
+    print_table(headers, rows, true);
+}
+
+/// [`table`] without the headers: a later page of the same table.
+pub(crate) fn rows(headers: &[&str], rows: &[Vec<String>]) {
+    print_table(headers, rows, false);
+}
+
+fn print_table(headers: &[&str], rows: &[Vec<String>], with_headers: bool) {
     debug_assert!(
         rows.iter().all(|row| row.len() == headers.len()),
         "a row's cells do not match the headers"
@@ -25,7 +34,9 @@ pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
         }
         println!("{}", out.trim_end());
     };
-    line(headers.to_vec());
+    if with_headers {
+        line(headers.to_vec());
+    }
     for row in rows {
         line(row.iter().map(String::as_str).collect());
     }

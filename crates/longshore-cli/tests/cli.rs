@@ -16,6 +16,7 @@ use support::{Engine, Env, ids, text};
 use longshore_testing::on_both_engines;
 
 on_both_engines!(
+    tasks_list_says_when_more_match_and_pages_through_them,
     bad_input_is_refused_with_one_line_and_changes_nothing,
     an_unreachable_database_or_a_bad_setting_is_one_line,
     migrations_run_once_when_nodes_start_together,
@@ -1611,4 +1612,61 @@ async fn a_reader_that_stops_early_ends_the_command_quietly(engine: Engine) {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(141), "{}", text(&out.stderr));
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+}
+
+/// `tasks list` says on stderr when more tasks match than it printed, and
+/// pages through them with `--before`, or prints them all with `--all`.
+async fn tasks_list_says_when_more_match_and_pages_through_them(engine: Engine) {
+    let env = Env::new(engine).await;
+    let ids = ids(&env.ok(&["enqueue", "noop", "--count", "5", "--queue", "held"]));
+    let newest_first: Vec<&String> = ids.iter().rev().collect();
+    let first = env.run(&["tasks", "list", "--limit", "2"]);
+    assert!(first.status.success());
+    let stdout = text(&first.stdout);
+    let listed: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(listed, [newest_first[0].as_str(), newest_first[1].as_str()]);
+    let hint = text(&first.stderr);
+    assert!(
+        hint.contains(&format!("--before {}", newest_first[1])) && hint.contains("--all"),
+        "{hint}"
+    );
+
+    let next = env.ok(&["tasks", "list", "--limit", "2", "--before", newest_first[1]]);
+    let listed: Vec<&str> = next
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(listed, [newest_first[2].as_str(), newest_first[3].as_str()]);
+
+    // The last page says nothing more.
+    let last = env.run(&["tasks", "list", "--limit", "2", "--before", newest_first[3]]);
+    assert_eq!(
+        text(&last.stdout).lines().count(),
+        2,
+        "{}",
+        text(&last.stdout)
+    );
+    assert!(text(&last.stderr).is_empty(), "{}", text(&last.stderr));
+
+    let all = env.ok(&["tasks", "list", "--all"]);
+    assert_eq!(all.lines().count(), 6, "{all}");
+    let lines = env.ok(&["tasks", "list", "--all", "--json"]);
+    let objects: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objects.len(), 5);
+    assert_eq!(objects[0]["id"], newest_first[0].as_str());
+    let out = env.run(&["tasks", "list", "--before", "nope"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is not a task id"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -49,9 +49,15 @@ pub(crate) enum Command {
         exclude_successful: bool,
         #[command(flatten)]
         times: TimeArgs,
-        /// At most this many
-        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        /// At most this many; when more match, stderr says how to see them
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=10_000), value_name = "N")]
         limit: i64,
+        /// Only tasks older than this one: the last id of the previous page
+        #[arg(long, value_name = "ID")]
+        before: Option<String>,
+        /// Every matching task, a page of 1,000 at a time as they come (with --json: one JSON object a line)
+        #[arg(long, conflicts_with = "limit")]
+        all: bool,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -162,8 +168,11 @@ pub(crate) async fn run(
             exclude_successful,
             times,
             limit,
+            before,
+            all,
             json,
         } => {
+            let before = before.as_deref().map(parse_id).transpose()?;
             let states = state
                 .iter()
                 .map(|s| s.trim().parse::<TaskState>())
@@ -198,13 +207,31 @@ pub(crate) async fn run(
                 created_before: time("--created-before", times.created_before)?,
                 finished_after: time("--finished-after", times.finished_after)?,
                 finished_before: time("--finished-before", times.finished_before)?,
-                before: None,
+                before,
                 limit,
             };
             filter.validate()?;
             let source = Source::open(settings, remote).await?;
-            let tasks = source.tasks(&filter).await?;
-            list(&tasks, json)
+            if all {
+                return list_all(&source, filter, json).await;
+            }
+            // One more than asked tells whether more match.
+            let mut tasks = source
+                .tasks(&TaskFilter {
+                    limit: limit + 1,
+                    ..filter
+                })
+                .await?;
+            let more = i64::try_from(tasks.len()).unwrap_or(i64::MAX) > limit;
+            tasks.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            list(&tasks, json)?;
+            if let (true, Some(last)) = (more, tasks.last()) {
+                eprintln!(
+                    "more tasks match: add `--before {}` for the next {limit}, or use `--all` for every one",
+                    last.id
+                );
+            }
+            Ok(())
         }
         Command::Show { id, json } => {
             let id = parse_id(&id)?;
@@ -352,12 +379,45 @@ impl<'a> TaskView<'a> {
     }
 }
 
+/// Tasks on a page of `tasks list --all`.
+const ALL_PAGE: i64 = 1000;
+
+/// `tasks list --all`: every matching task, a page at a time as they come,
+/// so that memory does not grow with the table.
+async fn list_all(source: &Source, mut filter: TaskFilter, json: bool) -> anyhow::Result<()> {
+    filter.limit = ALL_PAGE;
+    let mut first = true;
+    loop {
+        let page = source.tasks(&filter).await?;
+        if json {
+            for task in &page {
+                println!("{}", serde_json::to_string(&TaskView::new(task))?);
+            }
+        } else if first || !page.is_empty() {
+            table(&page, first);
+        }
+        first = false;
+        match page.last() {
+            Some(last) if i64::try_from(page.len()).unwrap_or(i64::MAX) == ALL_PAGE => {
+                filter.before = Some(last.id);
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
 fn list(tasks: &[TaskRow], json: bool) -> anyhow::Result<()> {
     if json {
         let views: Vec<TaskView<'_>> = tasks.iter().map(TaskView::new).collect();
         println!("{}", serde_json::to_string_pretty(&views)?);
         return Ok(());
     }
+    table(tasks, true);
+    Ok(())
+}
+
+/// Tasks as a table, with its headers or not.
+fn table(tasks: &[TaskRow], headers: bool) {
     let now = Utc::now();
     let rows: Vec<Vec<String>> = tasks
         .iter()
@@ -373,13 +433,14 @@ fn list(tasks: &[TaskRow], json: bool) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    output::table(
-        &[
-            "ID", "ACTOR", "QUEUE", "STATE", "STATUS", "ATTEMPT", "CREATED",
-        ],
-        &rows,
-    );
-    Ok(())
+    let names = [
+        "ID", "ACTOR", "QUEUE", "STATE", "STATUS", "ATTEMPT", "CREATED",
+    ];
+    if headers {
+        output::table(&names, &rows);
+    } else {
+        output::rows(&names, &rows);
+    }
 }
 
 /// The logs of the current execution and of each earlier one.
