@@ -16,6 +16,7 @@ use support::{Engine, Env, ids, text};
 use longshore_testing::on_both_engines;
 
 on_both_engines!(
+    messages_say_what_happened_where_the_output_went,
     tasks_list_says_when_more_match_and_pages_through_them,
     bad_input_is_refused_with_one_line_and_changes_nothing,
     an_unreachable_database_or_a_bad_setting_is_one_line,
@@ -1669,4 +1670,29 @@ async fn tasks_list_says_when_more_match_and_pages_through_them(engine: Engine) 
         "{}",
         text(&out.stderr)
     );
+}
+
+/// A token's secret captured by `$(…)` is not "the line above"; a flush
+/// of a queue that does not exist says so.
+async fn messages_say_what_happened_where_the_output_went(engine: Engine) {
+    let env = Env::new(engine).await;
+    let out = env.run(&["tokens", "create", "--name", "ci", "--scope", "read"]);
+    assert!(out.status.success());
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("its secret went to standard output"),
+        "{said}"
+    );
+    assert!(!said.contains("line above"), "{said}");
+
+    let out = env.run(&["queues", "flush", "nosuchqueue", "--dry-run"]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stderr).contains("no queue named nosuchqueue"),
+        "{}",
+        text(&out.stderr)
+    );
+    env.ok(&["enqueue", "noop", "--queue", "mail", "--delay", "1h"]);
+    let out = env.run(&["queues", "flush", "mail", "--dry-run"]);
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
 }

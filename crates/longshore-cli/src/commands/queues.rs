@@ -180,6 +180,12 @@ async fn flush(
         println!("{}", serde_json::to_string_pretty(&flush)?);
         return Ok(());
     }
+    if waiting == 0 && count(TaskState::Running) == 0 && !source.queues().await?.contains_key(queue)
+    {
+        eprintln!(
+            "note: no queue named {queue} has tasks or settings (`longshore queues list` lists the queues)"
+        );
+    }
     if dry_run {
         println!(
             "queue {queue}: {waiting} waiting tasks would be deleted (scheduled {}, queued {}) and {} running tasks asked to cancel",

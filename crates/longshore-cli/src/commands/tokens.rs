@@ -94,8 +94,14 @@ pub(crate) async fn run(
                 }
             };
             println!("{secret}");
+            // Captured by `$(…)` or a pipe, the secret is not "above".
+            let where_ = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                "the line above is its secret"
+            } else {
+                "its secret went to standard output"
+            };
             eprintln!(
-                "created {} token {}: the line above is its secret, shown this once only; \
+                "created {} token {}: {where_}, shown this once only; \
                  store it now (send it as `Authorization: Bearer <secret>`)",
                 token.scope, token.name
             );
