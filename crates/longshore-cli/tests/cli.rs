@@ -229,6 +229,15 @@ async fn a_unique_key_enqueued_twice_keeps_one_task(engine: Engine) {
     assert!(text(&out.stderr).contains("held by active task"));
     assert!(text(&out.stderr).contains(first.trim()));
     assert_eq!(env.total().await, 1);
+    // Idempotent for scripts: the held task's id on stdout, and in JSON.
+    assert_eq!(text(&out.stdout).trim(), first.trim());
+    let json = env.json(&["enqueue", "noop", "--unique-key", "sync:42", "--json"]);
+    assert_eq!(
+        json,
+        serde_json::json!({"id": first.trim(), "duplicate": true})
+    );
+    let fresh = env.json(&["enqueue", "noop", "--unique-key", "sync:43", "--json"]);
+    assert_eq!(fresh["duplicate"], false);
 }
 
 async fn a_worker_runs_tasks_and_show_prints_each_execution(engine: Engine) {

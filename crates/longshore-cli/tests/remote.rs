@@ -365,8 +365,13 @@ async fn every_remote_command_prints_what_the_database_path_prints(engine: Engin
         &[&["enqueue", "sleep"][..], &options].concat(),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    // The key is held: the server refuses the duplicate as the database does.
-    assert_eq!(text(&out.stdout), "", "a duplicate got an id");
+    // The key is held: the server keeps the one task as the database does,
+    // and the command prints the held task's id, for scripts to follow.
+    assert_eq!(
+        text(&out.stdout).trim(),
+        direct,
+        "a duplicate's id is the held task's"
+    );
     assert!(text(&out.stderr).contains(&direct), "{}", text(&out.stderr));
     env.ok(&["tasks", "cancel", &direct]);
     let through = one_id(&text(

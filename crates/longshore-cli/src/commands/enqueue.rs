@@ -56,6 +56,9 @@ pub(crate) struct Args {
     /// Accept an actor that is not built in (one your own workers register)
     #[arg(long)]
     any_actor: bool,
+    /// Print one JSON object a task: {"id": …, "duplicate": true|false}
+    #[arg(long, conflicts_with = "quiet")]
+    json: bool,
     /// Print only the number of tasks enqueued, not their ids
     #[arg(long, short)]
     quiet: bool,
@@ -111,18 +114,26 @@ pub(crate) async fn run(
         let results = source
             .enqueue(batch, args.any_actor, server_default_attempts)
             .await?;
+        // A duplicate of an active unique key is no failure: its id is the
+        // active task's, printed like any other, so that a script gets the
+        // task to follow either way.
         for result in results {
             if result.inserted {
                 inserted += 1;
-                if !args.quiet {
-                    println!("{}", result.id);
-                }
             } else {
                 eprintln!(
-                    "unique key `{}` is held by active task {}; not inserted",
+                    "unique key `{}` is held by active task {}: not inserted again; its id follows",
                     args.unique_key.as_deref().unwrap_or_default(),
                     result.id
                 );
+            }
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "id": result.id, "duplicate": !result.inserted })
+                );
+            } else if !args.quiet {
+                println!("{}", result.id);
             }
         }
         remaining -= n;
