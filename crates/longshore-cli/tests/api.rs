@@ -453,21 +453,39 @@ async fn every_route_answers_an_admin_token(engine: Engine) {
             &json!({"actor": "fail", "args": {"times": 2}, "max_attempts": 5}),
         )
         .await;
+    let location = single
+        .headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let single = single.ok(201);
     check_answer(&doc, "POST", "/api/v1/tasks", 201, &single);
     assert_eq!(single["tasks"][0]["inserted"], true);
     let failing = single["tasks"][0]["id"].as_str().unwrap().to_owned();
+    // One task created: `Location` names it, and it can be read there.
+    assert_eq!(location, Some(format!("/api/v1/tasks/{failing}")));
+    server.get(&format!("/api/v1/tasks/{failing}")).await.ok(200);
     let bulk = server
-        .enqueue(
-            json!({"tasks": [
+        .post(
+            "/api/v1/tasks",
+            &json!({"tasks": [
                 {"actor": "noop", "queue": "api", "priority": 3},
                 {"actor": "noop", "queue": "api", "related": {"kind": "user", "id": "42"}},
                 {"actor": "custom", "any_actor": true, "queue": "held",
                  "run_at": "2100-01-01T00:00:00Z", "unique_key": "once"},
             ]}),
-            201,
         )
         .await;
+    assert!(
+        bulk.headers.get("location").is_none(),
+        "three tasks created have no one Location"
+    );
+    let bulk: Vec<String> = bulk.ok(201)["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(bulk.len(), 3);
     let held = bulk[2].clone();
     let duplicate = server

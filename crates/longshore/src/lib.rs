@@ -11,7 +11,7 @@
 //! - Define work with [`Task`] (typed) or [`Actor`] (raw JSON) and register
 //!   it in a [`Registry`].
 //! - Enqueue with a [`Client`], in bulk with [`Client::enqueue_many`], or
-//!   inside your own transaction with [`postgres::enqueue_in`].
+//!   inside your own transaction with [`postgres::enqueue_task_in`].
 //! - Run a [`Worker`] in-process and stop it with [`WorkerHandle::shutdown`];
 //!   [`WorkerHandle::health`] answers readiness checks.
 //! - Count what the process does with [`metrics::Metrics`] (Prometheus).
@@ -89,12 +89,8 @@ pub use longshore_core::{
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-/// The PostgreSQL engine (feature `postgres`, on by default).
 #[cfg(feature = "postgres")]
-pub mod postgres {
-    pub use longshore_postgres::{PgOptions, PgStore, enqueue_in, latest_version, parse_url};
-    pub use sqlx::postgres::PgConnectOptions;
-}
+pub mod postgres;
 
 /// The embedded SQLite engine (feature `sqlite`, on by default).
 #[cfg(feature = "sqlite")]

@@ -275,3 +275,55 @@ async fn an_invalid_task_in_the_callers_transaction_is_rejected_before_writing()
     tx.commit().await.unwrap();
     assert_eq!(db.total().await, 0);
 }
+
+/// A typed task for `enqueue_task_in`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Welcome {
+    user_id: i64,
+}
+
+impl longshore::Task for Welcome {
+    const ACTOR: &'static str = "welcome";
+    const QUEUE: &'static str = "mail";
+    async fn run(self, _ctx: longshore::TaskContext) -> Result<(), longshore::TaskError> {
+        Ok(())
+    }
+}
+
+// PostgreSQL only: `longshore::postgres::enqueue_task_in` takes the caller's
+// sqlx PostgreSQL transaction.
+#[tokio::test]
+async fn a_typed_task_enqueued_in_the_callers_transaction_keeps_its_type_defaults_and_its_fate() {
+    use longshore::EnqueueOptions;
+    use longshore::postgres::enqueue_task_in;
+
+    let db = TestDb::postgres().await;
+    let options = EnqueueOptions {
+        unique_key: Some("welcome-7".into()),
+        ..EnqueueOptions::default()
+    };
+    let mut tx = db.pg().store.pool().begin().await.unwrap();
+    let first = enqueue_task_in(&mut tx, &Welcome { user_id: 7 }, &options)
+        .await
+        .unwrap();
+    let second = enqueue_task_in(&mut tx, &Welcome { user_id: 7 }, &options)
+        .await
+        .unwrap();
+    assert!(first.inserted);
+    assert!(!second.inserted, "the key is held inside the transaction");
+    assert_eq!(second.id, first.id);
+    tx.commit().await.unwrap();
+
+    let row = db.store.task(first.id).await.unwrap().expect("committed");
+    assert_eq!(row.actor, "welcome");
+    assert_eq!(row.queue, "mail");
+    assert_eq!(row.args, serde_json::json!({"user_id": 7}));
+
+    let mut tx = db.pg().store.pool().begin().await.unwrap();
+    let gone = enqueue_task_in(&mut tx, &Welcome { user_id: 8 }, &EnqueueOptions::default())
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert!(db.store.task(gone.id).await.unwrap().is_none());
+    assert_eq!(db.total().await, 1);
+}

@@ -2,7 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use longshore::core::{CancelResult, TaskFilter, TaskSelection};
 use longshore::{NewTask, Related, TaskState};
@@ -292,7 +293,9 @@ pub(crate) struct EnqueueResponse {
 /// The body is one task, or `{"tasks": [...]}` with up to 1000. Every task
 /// is checked before anything is written; the tasks are inserted together.
 /// The answer is 201 when at least one task was inserted, 200 when every
-/// one was a duplicate of an active task with the same unique key.
+/// one was a duplicate of an active task with the same unique key. The
+/// body is `{"tasks": [...]}` either way, one entry per task sent, in
+/// order; when exactly one task was inserted, `Location` names it.
 #[utoipa::path(
     post,
     path = "/api/v1/tasks",
@@ -300,7 +303,8 @@ pub(crate) struct EnqueueResponse {
     tag = "tasks",
     request_body(content = EnqueueRequest, description = "One task, or `{\"tasks\": [...]}`"),
     responses(
-        (status = 201, description = "Inserted (some may be duplicates)", body = EnqueueResponse),
+        (status = 201, description = "Inserted (some may be duplicates)", body = EnqueueResponse,
+            headers(("Location" = String, description = "`/api/v1/tasks/{id}` of the task, when exactly one was inserted"))),
         (status = 200, description = "Every task was a duplicate", body = EnqueueResponse),
         (status = 400, description = "Malformed JSON, an unknown field, an unknown actor or bad arguments; nothing was written", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
@@ -312,7 +316,7 @@ pub(crate) struct EnqueueResponse {
 pub(crate) async fn enqueue(
     State(api): State<ApiState>,
     ApiJson(body): ApiJson<serde_json::Value>,
-) -> Result<(StatusCode, Json<EnqueueResponse>), ApiError> {
+) -> Result<Response, ApiError> {
     let requests: Vec<TaskRequest> = match body {
         serde_json::Value::Object(ref map) if map.contains_key("tasks") => {
             let bulk: BulkRequest =
@@ -354,23 +358,28 @@ pub(crate) async fn enqueue(
     let tally = api.metrics.enqueue_tally(&tasks);
     let results = api.store.enqueue(tasks).await?;
     tally.record(&results);
-    let status = if results.iter().any(|r| r.inserted) {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
+    let mut inserted = results.iter().filter(|r| r.inserted);
+    let (status, location) = match (inserted.next(), inserted.next()) {
+        (Some(only), None) => (
+            StatusCode::CREATED,
+            Some(format!("/api/v1/tasks/{}", only.id)),
+        ),
+        (Some(_), Some(_)) => (StatusCode::CREATED, None),
+        (None, _) => (StatusCode::OK, None),
     };
-    Ok((
-        status,
-        Json(EnqueueResponse {
-            tasks: results
-                .into_iter()
-                .map(|r| Enqueued {
-                    id: r.id,
-                    inserted: r.inserted,
-                })
-                .collect(),
-        }),
-    ))
+    let body = Json(EnqueueResponse {
+        tasks: results
+            .into_iter()
+            .map(|r| Enqueued {
+                id: r.id,
+                inserted: r.inserted,
+            })
+            .collect(),
+    });
+    Ok(match location {
+        Some(location) => (status, [(header::LOCATION, location)], body).into_response(),
+        None => (status, body).into_response(),
+    })
 }
 
 /// The task a request asks for, checked as `longshore enqueue` checks it.
