@@ -4,6 +4,7 @@
 //! formats what they answer; the logic lives in those crates.
 
 mod commands;
+mod connection;
 mod output;
 mod remote;
 
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use connection::{Connection, DatabaseArgs, Group, ServerArgs};
 
 use commands::{
     bench, enqueue, queues, runtime_settings, schedules, serve, tasks, tokens, worker, workers,
@@ -24,60 +26,95 @@ use commands::{
     long_about = None,
 )]
 struct Cli {
-    /// postgres://user@host:5432/db or sqlite://path/to/file.db [env: LONGSHORE_DATABASE_URL; default: the data directory's SQLite file]
-    #[arg(long, global = true, value_name = "URL")]
-    database_url: Option<String>,
-
-    /// Where the embedded SQLite database lives when no URL is given [env: LONGSHORE_DATA_DIR; default: ./longshore-data]
-    #[arg(long, global = true, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-
-    /// YAML settings file (see docs/configuration.md)
+    /// YAML settings file (see docs/configuration.md) [env: LONGSHORE_CONFIG]
     #[arg(
         long,
         global = true,
         value_name = "FILE",
         env = "LONGSHORE_CONFIG",
-        hide_env_values = true
+        hide_env = true,
+        help_heading = "Global options"
     )]
     config: Option<PathBuf>,
 
-    /// Log filter, e.g. `info` or `longshore=debug` [default: info for serve, worker, migrate and bench; warn otherwise]
+    /// Log filter, e.g. `info` or `longshore=debug` [env: LONGSHORE_LOG; default: info for serve, worker, migrate and bench; warn otherwise]
     #[arg(
         long,
         global = true,
         value_name = "FILTER",
         env = "LONGSHORE_LOG",
-        hide_env_values = true
+        hide_env = true,
+        help_heading = "Global options"
     )]
     log: Option<String>,
 
     /// How log lines are written to stderr: `text` (coloured only on a terminal) or `json` (one object a line, for log shippers) [env: LONGSHORE_LOG_FORMAT; default: text]
-    #[arg(long, global = true, value_name = "FORMAT", value_enum)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        value_enum,
+        env = "LONGSHORE_LOG_FORMAT",
+        hide_env = true,
+        hide_possible_values = true,
+        help_heading = "Global options"
+    )]
     log_format: Option<LogFormat>,
 
-    /// Work through this server's HTTP API instead of the database, e.g. http://10.0.0.5:8080 (tasks, enqueue, queues, workers list, schedules, settings, tokens) [env: LONGSHORE_SERVER]
-    #[arg(long, global = true, value_name = "URL")]
-    server: Option<String>,
-
-    /// The API token for --server; prefer LONGSHORE_TOKEN, since a command line is visible to every user in `ps` [env: LONGSHORE_TOKEN]
-    #[arg(long, global = true, value_name = "TOKEN")]
-    token: Option<String>,
+    /// How times are printed: `utc` (marked `UTC`) or `local` (this machine's zone, marked with its offset); JSON output is always UTC [env: LONGSHORE_TIME_ZONE; default: utc]
+    #[arg(
+        long,
+        global = true,
+        value_name = "ZONE",
+        value_enum,
+        env = "LONGSHORE_TIME_ZONE",
+        ignore_case = true,
+        hide_env = true,
+        hide_possible_values = true,
+        help_heading = "Global options"
+    )]
+    time_zone: Option<output::Zone>,
 
     #[command(subcommand)]
     command: Command,
 }
 
 impl Command {
-    /// The words naming the command, when it cannot work through `--server`.
-    fn needs_database(&self) -> Option<&'static str> {
+    /// The flags naming the database, and those naming a server when the
+    /// command can work through one.
+    fn connection(&self) -> (&DatabaseArgs, Option<&ServerArgs>) {
+        fn both(c: &Connection) -> (&DatabaseArgs, Option<&ServerArgs>) {
+            (&c.database, Some(&c.server))
+        }
         match self {
-            Command::Serve(_) => Some("serve"),
-            Command::Migrate => Some("migrate"),
-            Command::Worker(_) => Some("worker"),
-            Command::Bench(_) => Some("bench"),
-            Command::Tasks(tasks::Command::Recount) => Some("tasks recount"),
-            _ => None,
+            Command::Serve(args) => (&args.database, None),
+            Command::Migrate(database) => (database, None),
+            Command::Worker(args) => (&args.database, None),
+            Command::Bench(args) => (&args.database, None),
+            Command::Enqueue(args) => both(&args.connection),
+            Command::Tasks(group) => both(&group.connection),
+            Command::Queues(group) => both(&group.connection),
+            Command::Workers(group) => both(&group.connection),
+            Command::Schedules(group) => both(&group.connection),
+            Command::Settings(group) => both(&group.connection),
+            Command::Tokens(group) => both(&group.connection),
+        }
+    }
+
+    /// The command's name, for messages.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Serve(_) => "serve",
+            Command::Migrate(_) => "migrate",
+            Command::Worker(_) => "worker",
+            Command::Bench(_) => "bench",
+            Command::Enqueue(_) => "enqueue",
+            Command::Tasks(_) => "tasks",
+            Command::Queues(_) => "queues",
+            Command::Workers(_) => "workers",
+            Command::Schedules(_) => "schedules",
+            Command::Settings(_) => "settings",
+            Command::Tokens(_) => "tokens",
         }
     }
 }
@@ -97,33 +134,27 @@ enum Command {
     Serve(serve::Args),
     /// Apply the database migrations embedded in this binary (safe to run
     /// from several nodes at once).
-    Migrate,
+    Migrate(DatabaseArgs),
     /// Run a worker node with the built-in actors until SIGTERM or SIGINT.
     Worker(worker::Args),
     /// Enqueue tasks for an actor; prints the new task ids.
     Enqueue(enqueue::Args),
     /// Inspect and steer tasks.
-    #[command(subcommand)]
-    Tasks(tasks::Command),
+    Tasks(Group<tasks::Command>),
     /// List queues; pause and resume them for every node; flush them.
-    #[command(subcommand)]
-    Queues(queues::Command),
+    Queues(Group<queues::Command>),
     /// The live worker nodes.
-    #[command(subcommand)]
-    Workers(workers::Command),
+    Workers(Group<workers::Command>),
     /// Cron schedules: add, edit, list, show, pause, resume, run by hand,
     /// delete.
-    #[command(subcommand)]
-    Schedules(schedules::Command),
+    Schedules(Group<schedules::Command>),
     /// Runtime settings stored in the database (caps on running tasks),
     /// taking effect on every node within a few seconds. Not the binary's
     /// own settings (YAML file, LONGSHORE_* variables).
-    #[command(subcommand)]
-    Settings(runtime_settings::Command),
+    Settings(Group<runtime_settings::Command>),
     /// Bearer tokens for the HTTP API: create (the secret is shown once),
     /// list, revoke.
-    #[command(subcommand)]
-    Tokens(tokens::Command),
+    Tokens(Group<tokens::Command>),
     /// Measure throughput and latency (bulk, latency, steady state) on a
     /// scratch database it creates and drops.
     Bench(bench::Args),
@@ -133,7 +164,7 @@ fn main() -> ExitCode {
     quiet_on_closed_stdout();
     let cli = Cli::parse();
     let default_log = match cli.command {
-        Command::Serve(_) | Command::Worker(_) | Command::Bench(_) | Command::Migrate => "info",
+        Command::Serve(_) | Command::Worker(_) | Command::Bench(_) | Command::Migrate(_) => "info",
         _ => "warn",
     };
     let filter = cli
@@ -143,18 +174,10 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| default_log.to_owned());
     let env_filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log));
-    let format =
-        cli.log_format.or_else(
-            || match std::env::var("LONGSHORE_LOG_FORMAT").ok()?.trim() {
-                "json" => Some(LogFormat::Json),
-                "text" => Some(LogFormat::Text),
-                _ => None,
-            },
-        );
     let logs = tracing_subscriber::fmt()
         .with_env_filter(env_filter)
         .with_writer(std::io::stderr);
-    if format == Some(LogFormat::Json) {
+    if cli.log_format == Some(LogFormat::Json) {
         logs.json().init();
     } else {
         // Colours only for a person at a terminal: a file or a pipe gets
@@ -206,11 +229,13 @@ fn quiet_on_closed_stdout() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    output::set_zone(cli.time_zone);
+    let (database, server) = cli.command.connection();
     let mut overrides = Vec::new();
-    if let Some(url) = &cli.database_url {
+    if let Some(url) = &database.database_url {
         overrides.push(("database_url", url.clone().into()));
     }
-    if let Some(dir) = &cli.data_dir {
+    if let Some(dir) = &database.data_dir {
         overrides.push(("data_dir", dir.display().to_string().into()));
     }
     match &cli.command {
@@ -220,43 +245,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let settings = longshore_server::settings::Settings::load(cli.config.as_deref(), &overrides)
         .map_err(anyhow::Error::msg)?;
-    let server = cli
-        .server
-        .clone()
-        .or_else(|| std::env::var("LONGSHORE_SERVER").ok())
-        .filter(|s| !s.trim().is_empty());
+    let from_env = || {
+        std::env::var("LONGSHORE_SERVER")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+    };
     let remote = match server {
-        None => None,
-        Some(server) => {
-            if let Some(name) = cli.command.needs_database() {
-                let only_list = if name == "schedules" {
-                    " (only `schedules list` does)"
-                } else {
-                    ""
-                };
-                anyhow::bail!(
-                    "`longshore {name}` needs the database and does not work through --server{only_list}: \
-                     drop --server (or unset LONGSHORE_SERVER) and give --database-url"
-                );
+        Some(flags) => match flags.server.clone().or_else(from_env) {
+            Some(url) => {
+                let token = flags
+                    .token
+                    .clone()
+                    .or_else(|| std::env::var("LONGSHORE_TOKEN").ok());
+                Some(remote::Remote::new(&url, token)?)
             }
-            let token = cli
-                .token
-                .clone()
-                .or_else(|| std::env::var("LONGSHORE_TOKEN").ok());
-            Some(remote::Remote::new(&server, token)?)
-        }
+            None => None,
+        },
+        // A command that cannot work through a server, while the
+        // environment says to: refuse rather than quietly use a local
+        // database the person did not mean.
+        None if from_env().is_some() => anyhow::bail!(
+            "`longshore {}` needs the database and does not work through a server: \
+             unset LONGSHORE_SERVER and give --database-url",
+            cli.command.name()
+        ),
+        None => None,
     };
     match cli.command {
         Command::Serve(_) => longshore_server::serve::run(&settings).await,
-        Command::Migrate => commands::migrate(&settings).await,
+        Command::Migrate(_) => commands::migrate(&settings).await,
         Command::Worker(_) => longshore_server::worker::run(&settings).await,
         Command::Enqueue(args) => enqueue::run(&settings, args, remote).await,
-        Command::Tasks(command) => tasks::run(&settings, command, remote).await,
-        Command::Queues(command) => queues::run(&settings, command, remote).await,
-        Command::Workers(command) => workers::run(&settings, command, remote).await,
-        Command::Schedules(command) => schedules::run(&settings, command, remote).await,
-        Command::Settings(command) => runtime_settings::run(&settings, command, remote).await,
-        Command::Tokens(command) => tokens::run(&settings, command, remote).await,
+        Command::Tasks(group) => tasks::run(&settings, group.command, remote).await,
+        Command::Queues(group) => queues::run(&settings, group.command, remote).await,
+        Command::Workers(group) => workers::run(&settings, group.command, remote).await,
+        Command::Schedules(group) => schedules::run(&settings, group.command, remote).await,
+        Command::Settings(group) => runtime_settings::run(&settings, group.command, remote).await,
+        Command::Tokens(group) => tokens::run(&settings, group.command, remote).await,
         Command::Bench(args) => bench::run(&settings, args).await,
     }
 }

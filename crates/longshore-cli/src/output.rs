@@ -1,6 +1,8 @@
 //! Human-readable output: aligned tables and times.
 
-use chrono::{DateTime, Utc};
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Local, Utc};
 
 /// Prints rows under headers, each column as wide as its widest cell.
 pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) {
@@ -42,9 +44,35 @@ fn print_table(headers: &[&str], rows: &[Vec<String>], with_headers: bool) {
     }
 }
 
-/// `2026-11-22 10:27:45.479` in UTC.
+/// The zone times are printed in (`--time-zone`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Zone {
+    // UTC, marked `UTC`.
+    #[default]
+    Utc,
+    // The machine's zone (`TZ`, else /etc/localtime), marked with its
+    // offset.
+    Local,
+}
+
+static ZONE: OnceLock<Zone> = OnceLock::new();
+
+/// Sets the zone for this process's output, once; unset means UTC.
+pub(crate) fn set_zone(zone: Option<Zone>) {
+    let _ = ZONE.set(zone.unwrap_or_default());
+}
+
+/// A time as people read it, always marked with its zone:
+/// `2026-11-22 10:27:45.479 UTC`, or with `--time-zone local`
+/// `2026-11-22 11:27:45.479 +01:00`.
 pub(crate) fn time(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+    match ZONE.get().copied().unwrap_or_default() {
+        Zone::Utc => at.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
+        Zone::Local => at
+            .with_timezone(&Local)
+            .format("%Y-%m-%d %H:%M:%S%.3f %:z")
+            .to_string(),
+    }
 }
 
 /// An optional time, or `-`.

@@ -46,6 +46,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/tasks/{id}/retry"),
     ("POST", "/api/v1/tasks/{id}/cancel"),
     ("GET", "/api/v1/stats"),
+    ("POST", "/api/v1/stats/recount"),
     ("GET", "/api/v1/queues"),
     ("POST", "/api/v1/queues/{name}/pause"),
     ("POST", "/api/v1/queues/{name}/resume"),
@@ -464,7 +465,10 @@ async fn every_route_answers_an_admin_token(engine: Engine) {
     let failing = single["tasks"][0]["id"].as_str().unwrap().to_owned();
     // One task created: `Location` names it, and it can be read there.
     assert_eq!(location, Some(format!("/api/v1/tasks/{failing}")));
-    server.get(&format!("/api/v1/tasks/{failing}")).await.ok(200);
+    server
+        .get(&format!("/api/v1/tasks/{failing}"))
+        .await
+        .ok(200);
     let bulk = server
         .post(
             "/api/v1/tasks",

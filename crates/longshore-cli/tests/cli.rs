@@ -16,6 +16,7 @@ use support::{Engine, Env, ids, text};
 use longshore_testing::on_both_engines;
 
 on_both_engines!(
+    times_are_marked_utc_or_shown_in_the_local_zone_when_asked,
     messages_say_what_happened_where_the_output_went,
     tasks_list_says_when_more_match_and_pages_through_them,
     bad_input_is_refused_with_one_line_and_changes_nothing,
@@ -145,7 +146,7 @@ async fn an_unreachable_database_or_a_bad_setting_is_one_line(engine: Engine) {
     };
     let out = env
         .cmd()
-        .args(["--database-url", &unreachable, "enqueue", "noop"])
+        .args(["enqueue", "noop", "--database-url", &unreachable])
         .output()
         .unwrap();
     let stderr = text(&out.stderr);
@@ -1704,4 +1705,64 @@ async fn messages_say_what_happened_where_the_output_went(engine: Engine) {
     env.ok(&["enqueue", "noop", "--queue", "mail", "--delay", "1h"]);
     let out = env.run(&["queues", "flush", "mail", "--dry-run"]);
     assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+}
+
+async fn times_are_marked_utc_or_shown_in_the_local_zone_when_asked(engine: Engine) {
+    let env = Env::new(engine).await;
+    let id = ids(&env.ok(&["enqueue", "noop", "--delay", "1h"])).remove(0);
+    let run_at = |out: &str| {
+        out.lines()
+            .find(|line| line.starts_with("run at"))
+            .unwrap_or_else(|| panic!("no `run at` line: {out}"))
+            .trim_start_matches("run at")
+            .trim()
+            .to_owned()
+    };
+
+    // By default every time says UTC: a field, and every table cell.
+    let shown = env.ok(&["tasks", "show", &id]);
+    let utc = run_at(&shown);
+    assert!(utc.ends_with(" UTC"), "{shown}");
+    let listed = env.ok(&["tasks", "list"]);
+    let row = listed.lines().nth(1).unwrap();
+    assert!(row.contains(" UTC"), "{listed}");
+    let at = chrono::NaiveDateTime::parse_from_str(
+        utc.trim_end_matches(" UTC"),
+        "%Y-%m-%d %H:%M:%S%.3f",
+    )
+    .unwrap()
+    .and_utc();
+
+    // `--time-zone local` (or LONGSHORE_TIME_ZONE=local) prints the
+    // machine's zone with its offset: the same instant.
+    for (args, zone_env) in [
+        (&["--time-zone", "local", "tasks", "show", &id][..], None),
+        (&["tasks", "show", &id][..], Some("local")),
+    ] {
+        let mut cmd = env.cmd();
+        // A POSIX zone string: no time zone database needed.
+        cmd.env("TZ", "IST-5:30").args(args);
+        if let Some(zone) = zone_env {
+            cmd.env("LONGSHORE_TIME_ZONE", zone);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let local = run_at(&text(&out.stdout));
+        assert!(local.ends_with(" +05:30"), "{local}");
+        let parsed = chrono::DateTime::parse_from_str(&local, "%Y-%m-%d %H:%M:%S%.3f %:z").unwrap();
+        assert_eq!(parsed.with_timezone(&chrono::Utc), at);
+    }
+
+    // JSON stays in UTC whatever the option.
+    let json = env.json(&["--time-zone", "local", "tasks", "show", &id, "--json"]);
+    let json_run_at = json["task"]["run_at"]
+        .as_str()
+        .or_else(|| json["run_at"].as_str())
+        .unwrap_or_else(|| panic!("no run_at in {json}"));
+    assert!(json_run_at.ends_with('Z'), "{json_run_at}");
+
+    // A zone that is not one is refused.
+    let out = env.run(&["--time-zone", "mars", "tasks", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("mars"), "{}", text(&out.stderr));
 }

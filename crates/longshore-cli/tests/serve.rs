@@ -328,14 +328,14 @@ async fn serve_on_a_taken_port_fails_naming_it_and_claims_nothing() {
 async fn a_bad_database_url_or_a_missing_database_is_one_line_and_creates_nothing() {
     let env = Env::zero_config();
     for command in [&["serve"][..], &["tasks", "list"], &["enqueue", "noop"]] {
-        let mut args = vec!["--database-url", "mysql://x"];
-        args.extend_from_slice(command);
+        let mut args = command.to_vec();
+        args.extend_from_slice(&["--database-url", "mysql://x"]);
         one_line_error(&env, &args, &["neither postgres://", "sqlite://"]);
     }
     for url in ["sqlite::memory:", "sqlite://:memory:", "sqlite://"] {
         one_line_error(
             &env,
-            &["--database-url", url, "serve"],
+            &["serve", "--database-url", url],
             &["names no file", "sqlite://PATH"],
         );
     }

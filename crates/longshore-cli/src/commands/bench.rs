@@ -13,34 +13,34 @@ use crate::output;
 #[derive(clap::Args)]
 pub(crate) struct Args {
     /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory), e (far backlog), f (history)
-    #[arg(long, value_delimiter = ',', default_value = "a,b,c", value_parser = str::parse::<Workload>)]
+    #[arg(long, value_delimiter = ',', default_value = "a,b,c", value_name = "W,...", value_parser = str::parse::<Workload>)]
     workloads: Vec<Workload>,
     /// A: tasks to insert and process
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = 50_000, value_name = "N")]
     bulk_tasks: usize,
     /// Worker concurrency for every workload
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_name = "N")]
     concurrency: usize,
     /// B: tasks to enqueue one at a time
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_name = "N")]
     latency_tasks: usize,
     /// B: time between two enqueues
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10ms")]
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", default_value = "10ms")]
     latency_interval: Duration,
     /// C: how long the producer runs
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", default_value = "20s")]
     steady_duration: Duration,
     /// D and E: backlog size
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     backlog_tasks: usize,
     /// D: how long the worker runs over the backlog
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s")]
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", default_value = "20s")]
     backlog_duration: Duration,
     /// F: finished tasks in the history
-    #[arg(long, default_value_t = 5_000_000)]
+    #[arg(long, default_value_t = 5_000_000, value_name = "N")]
     history_finished: i64,
     /// F: queued tasks in the history
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     history_queued: i64,
     /// Also write the results as JSON to this file
     #[arg(long, value_name = "FILE")]
@@ -48,6 +48,8 @@ pub(crate) struct Args {
     /// Keep the scratch database (or SQLite file) afterwards
     #[arg(long)]
     keep: bool,
+    #[command(flatten)]
+    pub(crate) database: crate::connection::DatabaseArgs,
 }
 
 /// Runs the workloads and prints what they measured: a table, then the

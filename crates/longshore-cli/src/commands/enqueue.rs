@@ -21,6 +21,8 @@ const CHUNK: usize = 1000;
 pub(crate) struct Args {
     /// The actor to run (built-in: noop, sleep, fail, http)
     actor: String,
+    #[command(flatten)]
+    pub(crate) connection: crate::connection::Connection,
     /// Arguments as a JSON object, or @FILE to read them from a file (@- for stdin)
     #[arg(long, default_value = "{}", value_name = "JSON")]
     args: String,

@@ -457,8 +457,8 @@ fn next_run(schedule: &Schedule) -> String {
         return "as soon as its previous run finishes (a run by hand is pending)".to_owned();
     }
     match schedule.next_run_at {
-        Some(at) if schedule.paused => format!("{} UTC if resumed before then", output::time(at)),
-        Some(at) => format!("{} UTC", output::time(at)),
+        Some(at) if schedule.paused => format!("{} if resumed before then", output::time(at)),
+        Some(at) => output::time(at),
         None if schedule.paused => "none while paused".to_owned(),
         None => "never (its cron expression does not come due again)".to_owned(),
     }

@@ -14,6 +14,8 @@ pub(crate) struct Args {
     listen: Option<SocketAddr>,
     #[command(flatten)]
     worker: worker::NodeArgs,
+    #[command(flatten)]
+    pub(crate) database: crate::connection::DatabaseArgs,
 }
 
 impl Args {

@@ -17,7 +17,6 @@ use super::Source;
 use crate::output;
 use crate::remote::Remote;
 use longshore::ops::{bulk, filters};
-use longshore_server::database::{Missing, connect};
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
@@ -244,9 +243,9 @@ pub(crate) async fn run(
             stats(&source, by, json).await
         }
         Command::Recount => {
-            let store = connect(settings, Missing::Refuse).await?;
+            let source = Source::open(settings, remote).await?;
             let started = std::time::Instant::now();
-            let groups = store.recount().await?;
+            let groups = source.recount().await?;
             println!(
                 "task counts rebuilt: {groups} groups (queue, actor, state) counted in {:.1} s",
                 started.elapsed().as_secs_f64()

@@ -13,6 +13,8 @@ pub(crate) struct Args {
     /// Also serve the API (/api/v1, with a token, as `serve` does) on this address, and /metrics and /health/{live,ready} unless --metrics-addr is given (port 0: any free port) [setting: worker.http_addr, default: off]
     #[arg(long, value_name = "HOST:PORT")]
     http: Option<SocketAddr>,
+    #[command(flatten)]
+    pub(crate) database: crate::connection::DatabaseArgs,
 }
 
 impl Args {

@@ -54,7 +54,7 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> R
         metrics,
         actors: Arc::new(longshore_actors::Builtin),
     };
-    let routes: [(&'static str, MethodRouter<ApiState>); 20] = [
+    let routes: [(&'static str, MethodRouter<ApiState>); 21] = [
         (
             "/api/v1/tasks",
             get(tasks::list).post(tasks::enqueue).delete(tasks::delete),
@@ -63,6 +63,7 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> R
         ("/api/v1/tasks/{id}/retry", post(tasks::retry)),
         ("/api/v1/tasks/{id}/cancel", post(tasks::cancel)),
         ("/api/v1/stats", get(queues::stats)),
+        ("/api/v1/stats/recount", post(queues::recount)),
         ("/api/v1/queues", get(queues::list)),
         ("/api/v1/queues/{name}/pause", post(queues::pause)),
         ("/api/v1/queues/{name}/resume", post(queues::resume)),

@@ -37,6 +37,7 @@ use super::{audit, queues, schedules, settings, tasks, tokens, workers};
         tasks::cancel,
         tasks::delete,
         queues::stats,
+        queues::recount,
         queues::list,
         queues::pause,
         queues::resume,

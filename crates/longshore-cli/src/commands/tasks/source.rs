@@ -232,6 +232,23 @@ impl Source {
         Ok(rows)
     }
 
+    /// Rebuilds the task counts from the tasks; the number of groups.
+    pub(super) async fn recount(&self) -> anyhow::Result<u64> {
+        #[derive(serde::Deserialize)]
+        struct Recounted {
+            groups: u64,
+        }
+        match self {
+            Source::Db(store) => Ok(store.recount().await?),
+            Source::Api(api) => {
+                let answer: Recounted = api
+                    .post(&["stats", "recount"], &serde_json::json!({}))
+                    .await?;
+                Ok(answer.groups)
+            }
+        }
+    }
+
     /// Queues a finished task again.
     pub(super) async fn retry(&self, id: Uuid) -> anyhow::Result<TaskRow> {
         match self {
