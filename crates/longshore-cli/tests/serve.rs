@@ -534,3 +534,98 @@ async fn help_names_environment_variables_cleanly() {
     assert!(help.contains("[env: LONGSHORE_CONFIG]"), "{help}");
     assert!(!help.contains("=]"), "{help}");
 }
+
+/// Reads what the server sends on `stream` until it closes the
+/// connection; fails the test if it is still open after `limit`.
+async fn until_closed(stream: &mut tokio::net::TcpStream, limit: Duration) -> String {
+    let mut got = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(limit, read).await.unwrap_or_else(|_| {
+        panic!("the server kept a slow client's connection open past {limit:?}")
+    });
+    text(&got)
+}
+
+/// Hundreds of clients that send half their headers, or a short body
+/// under a large Content-Length, do not starve the node: /health/live
+/// answers while they hang on, the server closes their connections after
+/// the read deadlines, and a body declared too large is refused before it
+/// is sent.
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_health_still_answers() {
+    let env = Env::zero_config();
+    let serve = Serve::start(
+        &env,
+        &[],
+        &[
+            ("LONGSHORE_HTTP__HEADER_READ_TIMEOUT", "2s"),
+            ("LONGSHORE_HTTP__BODY_READ_TIMEOUT", "2s"),
+        ],
+    );
+    let addr = serve.addr;
+    let connect = || async move { tokio::net::TcpStream::connect(addr).await.unwrap() };
+
+    let mut half_headers = Vec::new();
+    for _ in 0..300 {
+        let mut stream = connect().await;
+        stream
+            .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        half_headers.push(stream);
+    }
+    let mut short_bodies = Vec::new();
+    for _ in 0..50 {
+        let mut stream = connect().await;
+        stream
+            .write_all(
+                b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"actor\":",
+            )
+            .await
+            .unwrap();
+        short_bodies.push(stream);
+    }
+
+    // Every one of them is still held: the node answers all the same.
+    let (status, body) = serve.get("/health/live").await;
+    assert_eq!(status, 200, "{body}");
+
+    // A body declared larger than the limit is refused at once, unread.
+    let mut huge = connect().await;
+    huge.write_all(
+        b"POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let answer = until_closed(&mut huge, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+
+    // The deadlines close the rest: a stalled body is answered 408 first.
+    for mut stream in short_bodies {
+        let answer = until_closed(&mut stream, Duration::from_secs(60)).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("request_timeout"), "{answer}");
+    }
+    for mut stream in half_headers {
+        until_closed(&mut stream, Duration::from_secs(60)).await;
+    }
+    let (status, _) = serve.get("/health/live").await;
+    assert_eq!(status, 200);
+    let stats = env.json(&["tasks", "stats", "--json"]);
+    let total: i64 = stats
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 0, "a cut-off request wrote a task: {stats}");
+}

@@ -15,6 +15,8 @@
 //!   module per resource.
 //! - [`probes`]: `/health/live`, `/health/ready` and `/metrics`, without a
 //!   token.
+//! - [`listener`]: accepting connections, with deadlines on a request's
+//!   headers and body.
 //!
 //! - [`dashboard`]: the web pages at `/`, signed in with an API token.
 //!
@@ -26,6 +28,7 @@
 pub mod api;
 pub mod dashboard;
 pub mod database;
+pub mod listener;
 pub mod node;
 pub mod probes;
 pub mod serve;

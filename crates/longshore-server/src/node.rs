@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::listener::Limits;
 use crate::probes::{self, Probes};
 use crate::settings::Settings;
 use crate::signals::StopSignals;
@@ -92,10 +93,14 @@ impl Node {
             };
             // The dashboard beside the API, on the same address.
             let app = crate::dashboard::router(probes.store.clone(), settings).merge(api);
-            servers.serve(listener, app);
+            servers.serve(listener, app, Limits::from(&settings.http));
         }
         if let Some(listener) = listeners.probes {
-            servers.serve(listener, probes::router(probes));
+            servers.serve(
+                listener,
+                probes::router(probes),
+                Limits::from(&settings.http),
+            );
         }
         Ok(Node { handle, servers })
     }
@@ -143,28 +148,25 @@ pub async fn drain(handle: WorkerHandle, signals: &mut StopSignals) -> anyhow::R
 #[derive(Default)]
 pub struct Servers {
     stop: CancellationToken,
-    running: Vec<JoinHandle<std::io::Result<()>>>,
+    running: Vec<JoinHandle<()>>,
 }
 
 impl Servers {
-    /// Serves `app` on `listener` until [`Servers::stop`].
-    pub fn serve(&mut self, listener: TcpListener, app: Router) {
+    /// Serves `app` on `listener` until [`Servers::stop`], holding clients
+    /// to `limits`.
+    pub fn serve(&mut self, listener: TcpListener, app: Router, limits: Limits) {
         let stop = self.stop.clone();
-        self.running.push(tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-        }));
+        self.running.push(tokio::spawn(crate::listener::serve(
+            listener, app, limits, stop,
+        )));
     }
 
     /// Stops every server gracefully: each finishes the requests it has.
     pub async fn stop(self) {
         self.stop.cancel();
         for server in self.running {
-            match server.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP server stopped with an error"),
-                Err(e) => tracing::warn!(error = %e, "the HTTP server task failed"),
+            if let Err(e) = server.await {
+                tracing::warn!(error = %e, "the HTTP server task failed");
             }
         }
     }

@@ -112,6 +112,14 @@ pub struct HttpServerSettings {
     pub listen: SocketAddr,
     /// The largest request body the API reads.
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request's headers before its
+    /// connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's body before it is
+    /// answered 408 and its connection closed.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
 }
 
 impl HttpServerSettings {
@@ -125,6 +133,8 @@ impl Default for HttpServerSettings {
         HttpServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -339,6 +349,17 @@ impl Settings {
                 self.http.max_body_bytes
             ));
         }
+        for (name, value) in [
+            ("http.header_read_timeout", self.http.header_read_timeout),
+            ("http.body_read_timeout", self.http.body_read_timeout),
+        ] {
+            if value < Duration::from_secs(1) || value > Duration::from_secs(600) {
+                return Err(format!(
+                    "invalid setting: {name} must be between 1s and 10m, got {}",
+                    humantime::format_duration(value)
+                ));
+            }
+        }
         if self.dashboard.session_ttl < Duration::from_secs(60)
             || self.dashboard.session_ttl > longshore::Session::MAX_TTL
         {
@@ -451,6 +472,22 @@ mod tests {
         );
         assert_eq!(config.retention.failed, Duration::from_secs(30 * 24 * 3600));
         assert_eq!(config.scheduler_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_http_read_deadlines_are_bounded() {
+        let http = Settings::load(None, &[]).unwrap().http;
+        assert_eq!(http.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(http.body_read_timeout, Duration::from_secs(30));
+        for (key, value) in [
+            ("http.header_read_timeout", "0s"),
+            ("http.body_read_timeout", "500ms"),
+            ("http.body_read_timeout", "1h"),
+        ] {
+            let flags = [(key, Value::from(value))];
+            let err = Settings::load(None, &flags).unwrap_err();
+            assert!(err.contains(key), "{key}={value}: {err}");
+        }
     }
 
     #[test]

@@ -52,6 +52,9 @@ pub(crate) enum ErrorCode {
     PayloadTooLarge,
     /// 415: a body was sent without `Content-Type: application/json`.
     UnsupportedMediaType,
+    /// 408: the body did not arrive within the server's
+    /// `http.body_read_timeout`.
+    RequestTimeout,
     /// 409: the task is in a state the action does not apply to.
     InvalidState,
     /// 409: an active task holds the unique key.

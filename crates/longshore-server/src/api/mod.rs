@@ -12,7 +12,7 @@
 
 mod audit;
 mod auth;
-mod error;
+pub(crate) mod error;
 mod extract;
 mod model;
 mod openapi;

@@ -199,6 +199,10 @@ impl Modify for CommonAnswers {
                     ),
                 ];
                 if takes_body {
+                    common.push((
+                        "408",
+                        "The body did not arrive within `http.body_read_timeout`; the connection is closed",
+                    ));
                     common.push(("413", "The body is over `http.max_body_bytes`"));
                     common.push((
                         "415",
