@@ -34,6 +34,7 @@ on_both_engines!(
     a_paused_queue_keeps_its_tasks_until_resumed,
     workers_list_shows_a_running_worker_until_it_stops,
     killing_the_leader_hands_maintenance_to_another_worker_within_a_lease,
+    a_killed_leaders_tasks_run_again_within_one_lease,
     schedules_round_trip_from_the_command_line,
     bad_schedule_input_is_refused_and_stores_nothing,
     a_schedule_fires_through_a_worker_and_resume_runs_it_at_once,
@@ -370,6 +371,59 @@ async fn killing_the_leader_hands_maintenance_to_another_worker_within_a_lease(e
         },
     )
     .await;
+}
+
+/// Running tasks of a worker `owner`, straight from the table.
+async fn running_on(env: &Env, owner: &str) -> i64 {
+    env.observer()
+        .await
+        .i64(&format!(
+            "SELECT count(*) FROM longshore_tasks WHERE state = 'running' AND lease_owner = '{owner}'"
+        ))
+        .await
+}
+
+/// The promise of docs/configuration.md: a crashed worker's tasks run
+/// again within a lease (plus a maintenance interval), also when the
+/// crashed worker held the maintenance role that rescues them: the role's
+/// lease and the tasks' run out together, not one after the other.
+async fn a_killed_leaders_tasks_run_again_within_one_lease(engine: Engine) {
+    let env = Env::new(engine).await;
+    // A lease long enough that two of them in a row cannot pass for one.
+    let timings = [
+        ("LONGSHORE_WORKER__LEASE", "5s"),
+        ("LONGSHORE_WORKER__HEARTBEAT", "1s"),
+    ];
+    let first = env.worker(&["--worker-id", "first", "--concurrency", "3"], &timings);
+    env.wait_until("the first worker to lead maintenance", async |env| {
+        leader(env, "maintenance").as_deref() == Some("first")
+    })
+    .await;
+    for _ in 0..3 {
+        env.ok(&["enqueue", "sleep", "--args", r#"{"ms": 600000}"#]);
+    }
+    env.wait_until("the first worker to run all three", async |env| {
+        running_on(env, "first").await == 3
+    })
+    .await;
+    let _second = env.worker(&["--worker-id", "second", "--concurrency", "3"], &timings);
+    env.wait_until("the second worker to be listed", async |env| {
+        env.ok(&["workers", "list"]).contains("second")
+    })
+    .await;
+
+    first.signal("KILL");
+    // Lease 5 s + maintenance interval 0.2 s + 1 s, and 2 s for the
+    // second worker to claim them and for the polling itself; two leases
+    // in a row would take over 10 s.
+    env.wait_within(
+        Duration::from_millis(8_200),
+        "the killed leader's tasks to run on the second worker",
+        async |env| running_on(env, "second").await == 3,
+    )
+    .await;
+    assert_eq!(running_on(&env, "first").await, 0);
+    assert_eq!(env.total().await, 3, "nothing lost, nothing doubled");
 }
 
 async fn cancel_and_retry_from_the_command_line(engine: Engine) {

@@ -5,7 +5,7 @@
 //!
 //! - Headers: hyper closes a connection whose request headers have not
 //!   all arrived within `http.header_read_timeout`.
-//! - Body: [`read_body_in_time`] reads every request body whole before the
+//! - Body: a middleware reads every request body whole before the
 //!   route sees it, refusing a declared `Content-Length` over
 //!   `http.max_body_bytes` with 413 before reading a byte of it, and a body
 //!   that takes longer than `http.body_read_timeout` with 408 (the
