@@ -1,5 +1,7 @@
-//! Human-readable output: aligned tables and times.
+//! Human-readable output: aligned tables, times, and text made safe to
+//! print in a terminal.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Local, Utc};
@@ -19,8 +21,16 @@ fn print_table(headers: &[&str], rows: &[Vec<String>], with_headers: bool) {
         rows.iter().all(|row| row.len() == headers.len()),
         "a row's cells do not match the headers"
     );
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| printable(cell).into_owned())
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -39,7 +49,7 @@ fn print_table(headers: &[&str], rows: &[Vec<String>], with_headers: bool) {
     if with_headers {
         line(headers.to_vec());
     }
-    for row in rows {
+    for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
 }
@@ -78,4 +88,38 @@ pub(crate) fn time(at: DateTime<Utc>) -> String {
 /// An optional time, or `-`.
 pub(crate) fn maybe_time(at: Option<DateTime<Utc>>) -> String {
     at.map_or_else(|| "-".to_owned(), time)
+}
+
+/// `text` with every control character written as an escape (`\n`,
+/// `\u{1b}`): what a task, a queue or a handler's log names cannot then
+/// print fake rows or run escape sequences in the operator's terminal.
+pub(crate) fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A log message over several lines: each line after the first indented
+/// by `indent` spaces (so that none can pass for a log line of its own),
+/// every other control character escaped.
+pub(crate) fn log_message(text: &str, indent: usize) -> String {
+    let pad = format!("\n{}", " ".repeat(indent));
+    text.lines()
+        .map(|line| printable(line).into_owned())
+        .collect::<Vec<_>>()
+        .join(&pad)
+}
+
+/// One `name  value` line of a `show` command, the value made printable.
+pub(crate) fn field(width: usize, name: &str, value: &str) {
+    println!("{name:<width$} {}", printable(value));
 }

@@ -868,6 +868,28 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(engine: Engine) {
             400,
             "invalid_input",
         ),
+        // NUL, which PostgreSQL cannot store and SQLite could: refused on
+        // both; control characters in names.
+        (
+            r#"{"actor": "noop", "args": {"text": "a\u0000b"}}"#,
+            400,
+            "invalid_input",
+        ),
+        (
+            r#"{"actor": "noop", "queue": "a\u0000b"}"#,
+            400,
+            "invalid_input",
+        ),
+        (
+            r#"{"actor": "noop", "queue": "a\nb"}"#,
+            400,
+            "invalid_input",
+        ),
+        (
+            r#"{"actor": "noop", "related": {"kind": "user", "id": "1\u001b[2J"}}"#,
+            400,
+            "invalid_input",
+        ),
     ];
     let long_queue = json!({"actor": "noop", "queue": "q".repeat(300)}).to_string();
     let long_key = json!({"actor": "noop", "unique_key": "k".repeat(1100)}).to_string();

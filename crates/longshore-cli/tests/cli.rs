@@ -16,6 +16,7 @@ use support::{Engine, Env, ids, text};
 use longshore_testing::on_both_engines;
 
 on_both_engines!(
+    control_characters_are_refused_in_names_and_escaped_in_output,
     times_are_marked_utc_or_shown_in_the_local_zone_when_asked,
     messages_say_what_happened_where_the_output_went,
     tasks_list_says_when_more_match_and_pages_through_them,
@@ -1819,4 +1820,71 @@ async fn times_are_marked_utc_or_shown_in_the_local_zone_when_asked(engine: Engi
     let out = env.run(&["--time-zone", "mars", "tasks", "list"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("mars"), "{}", text(&out.stderr));
+}
+
+async fn control_characters_are_refused_in_names_and_escaped_in_output(engine: Engine) {
+    let env = Env::new(engine).await;
+    // Names: refused on input, one line, nothing written.
+    for args in [
+        &["enqueue", "noop", "--queue", "mail\nfake"][..],
+        &["enqueue", "noop", "--related", "user:1\u{1b}[2J"],
+        &["enqueue", "noop", "--unique-key", "a\tb"],
+        &["queues", "pause", "x\ny"],
+        &["settings", "set", "queues.a\u{7}.max_running", "2"],
+        &[
+            "schedules",
+            "add",
+            "night\nly",
+            "--actor",
+            "noop",
+            "--cron",
+            "@daily",
+        ],
+    ] {
+        refused(&env, args, "control character").await;
+    }
+    assert!(!env.ok(&["queues", "list"]).contains('x'));
+    assert!(
+        env.ok(&["schedules", "list"])
+            .lines()
+            .all(|l| !l.starts_with("night"))
+    );
+
+    // Data may hold them (a failure message here): what the CLI prints
+    // escapes them, and a message's second line cannot pass for a log line.
+    let message = "line one\n  2026-01-01 00:00:00.000 UTC  info     fake line\u{1b}[31m";
+    let args = serde_json::json!({"times": 1, "message": message}).to_string();
+    let id = ids(&env.ok(&[
+        "enqueue",
+        "fail",
+        "--args",
+        &args,
+        "--max-attempts",
+        "1",
+        "--queue",
+        "ctl",
+    ]))
+    .remove(0);
+    let _worker = env.worker(&["--queues", "ctl"], &[]);
+    env.wait_until("the task to fail", async |env| {
+        env.count("failed").await == 1
+    })
+    .await;
+    let shown = env.ok(&["tasks", "show", &id]);
+    assert!(!shown.contains('\u{1b}'), "{shown}");
+    assert!(shown.contains("fake line\\u{1b}[31m"), "{shown}");
+    let logged: Vec<&str> = shown
+        .lines()
+        .filter(|l| l.trim_start().starts_with("2026-01-01"))
+        .collect();
+    assert_eq!(logged.len(), 1, "{shown}");
+    assert!(
+        logged[0].starts_with("                                         "),
+        "the message's second line is indented under the first: {shown}"
+    );
+    let listed = env.ok(&["tasks", "list", "--queue", "ctl"]);
+    assert!(!listed.contains('\u{1b}'), "{listed}");
+    // JSON keeps the data as it is.
+    let json = env.json(&["tasks", "show", &id, "--json"]);
+    assert!(json.to_string().contains("fake line\\u001b[31m"), "{json}");
 }

@@ -192,6 +192,8 @@ impl ScheduleDef {
         if self.name.trim().is_empty() {
             return Err(StoreError::InvalidInput("schedule name is empty".into()));
         }
+        crate::task::check_printable("schedule name", &self.name)
+            .map_err(StoreError::InvalidInput)?;
         let spec = CronSpec::parse(&self.cron, &self.time_zone)?;
         self.task()
             .validate()

@@ -375,13 +375,14 @@ impl NewTask {
                 NewTask::MAX_NAME_BYTES,
             ),
         ] {
-            if let Some(text) = text
-                && text.len() > limit
-            {
-                return Err(format!(
-                    "{what} is {} bytes; the limit is {limit}",
-                    text.len()
-                ));
+            if let Some(text) = text {
+                if text.len() > limit {
+                    return Err(format!(
+                        "{what} is {} bytes; the limit is {limit}",
+                        text.len()
+                    ));
+                }
+                check_printable(what, text)?;
             }
         }
         if let Some(at) = self.run_at
@@ -399,6 +400,12 @@ impl NewTask {
         if matches!(&self.unique_key, Some(key) if key.is_empty()) {
             return Err("unique key is empty".into());
         }
+        if holds_nul(&self.args) {
+            return Err(
+                "arguments hold a NUL character (\\u0000), which PostgreSQL cannot store; send the bytes another way (base64, say)"
+                    .into(),
+            );
+        }
         let depth = json_depth(&self.args);
         if depth > NewTask::MAX_ARGS_DEPTH {
             return Err(format!(
@@ -415,6 +422,40 @@ impl NewTask {
         }
         Ok(())
     }
+}
+
+/// Refuses a name or key holding a control character (a newline, ESC,
+/// NUL…): it would print as fake rows or run escape sequences in an
+/// operator's terminal, and PostgreSQL refuses NUL where SQLite would keep
+/// it. `what` names the field in the error.
+pub fn check_printable(what: &str, text: &str) -> Result<(), String> {
+    match text.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "{what} holds the control character {}; names are printable text",
+            c.escape_unicode()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Whether a string or key anywhere in `value` holds NUL, without
+/// recursion.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        match value {
+            serde_json::Value::String(s) if s.contains('\0') => return true,
+            serde_json::Value::Array(items) => pending.extend(items),
+            serde_json::Value::Object(map) => {
+                if map.keys().any(|k| k.contains('\0')) {
+                    return true;
+                }
+                pending.extend(map.values());
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// How deeply `value` nests (a scalar is 0, `[1]` is 1), without

@@ -37,12 +37,39 @@ fn invalid_tasks() -> Vec<(&'static str, NewTask)> {
         deep = serde_json::json!([deep]);
     }
     let too_deep = NewTask::new(NOOP, deep);
+    // Control characters in names (fake rows, escape sequences in an
+    // operator's terminal) and NUL anywhere, which PostgreSQL cannot store:
+    // refused alike on both engines.
+    let mut newline_queue = task(NOOP);
+    newline_queue.queue = "mail\nqueued  fake-row".into();
+    let mut nul_related = task(NOOP);
+    nul_related.related = Some(longshore::Related {
+        kind: "user".into(),
+        id: "4\u{0}2".into(),
+    });
+    let mut tab_key = task(NOOP);
+    tab_key.unique_key = Some("a\tb".into());
+    let mut escape_schedule = task(NOOP);
+    escape_schedule.schedule = Some("nightly\u{9b}2J".into());
     vec![
         ("max_attempts 0", no_attempts),
         ("empty actor", task("")),
         ("empty unique key", empty_key),
         ("time limit 0", zero_limit),
         ("args nested 200 deep", too_deep),
+        ("queue name with a newline", newline_queue),
+        ("actor name with ESC", task("noop\u{1b}[31m")),
+        ("related id with NUL", nul_related),
+        ("unique key with a tab", tab_key),
+        ("schedule name with a C1 control", escape_schedule),
+        (
+            "args string with NUL",
+            NewTask::new(NOOP, serde_json::json!({"text": "a\u{0}b"})),
+        ),
+        (
+            "args key with NUL",
+            NewTask::new(NOOP, serde_json::json!({"a\u{0}": 1})),
+        ),
     ]
 }
 

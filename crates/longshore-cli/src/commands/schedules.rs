@@ -543,7 +543,7 @@ fn show(schedule: &Schedule, runs: &[TaskRow], json: bool) -> anyhow::Result<()>
         return Ok(());
     }
     let def = &schedule.def;
-    let field = |name: &str, value: String| println!("{name:<14} {value}");
+    let field = |name: &str, value: String| output::field(14, name, &value);
     field("name", def.name.clone());
     if schedule.builtin {
         field(

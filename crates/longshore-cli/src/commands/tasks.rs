@@ -485,7 +485,7 @@ fn show(task: &TaskRow, logs: Vec<LogEntry>, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     let status = task.status_at(Utc::now());
-    let field = |name: &str, value: String| println!("{name:<12} {value}");
+    let field = |name: &str, value: String| output::field(12, name, &value);
     field("id", task.id.to_string());
     field("actor", task.actor.clone());
     field("queue", task.queue.clone());
@@ -549,12 +549,9 @@ fn print_lines(lines: &[LogEntry]) {
         println!("  (no log lines)");
     }
     for line in lines {
-        println!(
-            "  {}  {:<7}  {}",
-            output::time(line.at),
-            line.level.as_str(),
-            line.message
-        );
+        let head = format!("  {}  {:<7}  ", output::time(line.at), line.level.as_str());
+        let message = output::log_message(&line.message, head.chars().count());
+        println!("{head}{message}");
     }
 }
 

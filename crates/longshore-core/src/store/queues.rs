@@ -51,6 +51,7 @@ impl QueueSettings {
                 NewTask::MAX_NAME_BYTES
             )));
         }
+        crate::task::check_printable("queue name", queue).map_err(StoreError::InvalidInput)?;
         Ok(())
     }
 }

@@ -39,6 +39,7 @@ impl Key {
                     "`{text}` names no queue: use queues.NAME.max_running, e.g. queues.mail.max_running"
                 )));
             }
+            longshore_core::task::check_printable("queue name", queue).map_err(OpError::Invalid)?;
             return Ok(Key::QueueMaxRunning(queue.to_owned()));
         }
         Err(OpError::Invalid(format!(
@@ -129,6 +130,7 @@ mod tests {
             Key::QueueMaxRunning("a.b".into())
         );
         assert!(Key::parse("queues..max_running").is_err());
+        assert!(Key::parse("queues.a\nb.max_running").is_err());
         assert!(Key::parse("queues.mail").is_err());
         let err = Key::parse("worker.concurrency")
             .expect_err("unknown")
