@@ -976,6 +976,10 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(engine: Engine) {
         "/api/v1/tasks?created_after=1h&created_before=2h",
         "/api/v1/tasks?finished_after=2025-01-02T00:00:00Z&finished_before=2025-01-01T00:00:00Z",
         "/api/v1/tasks?related_id=42",
+        // An empty name is no filter the document allows.
+        "/api/v1/tasks?actor=",
+        "/api/v1/tasks?queue=",
+        "/api/v1/tasks?schedule=",
         "/api/v1/stats?by=colour",
         "/api/v1/stats?group=state",
     ];

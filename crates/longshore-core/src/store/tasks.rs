@@ -272,14 +272,25 @@ impl TaskFilter {
             && finished_before.is_none()
     }
 
-    /// Refuses a filter that cannot mean anything: an object id without
-    /// its kind, an empty kind or id, standalone tasks of an object kind,
+    /// Refuses a filter that cannot mean anything: an empty actor, queue
+    /// or schedule name, an object id without its kind, an empty kind or id, standalone tasks of an object kind,
     /// a time range that ends before it starts, a time outside the years
     /// 1 to 9999, or a negative limit. Engines call it before listing.
     pub fn validate(&self) -> Result<(), StoreError> {
         let invalid = |message: &str| Err(StoreError::InvalidInput(message.to_owned()));
         if self.limit < 0 {
             return invalid("a list limit cannot be negative");
+        }
+        for (what, name) in [
+            ("actor", &self.actor),
+            ("queue", &self.queue),
+            ("schedule", &self.schedule),
+        ] {
+            if name.as_deref().is_some_and(str::is_empty) {
+                return Err(StoreError::InvalidInput(format!(
+                    "the {what} filter is empty: give a name, or leave the filter out"
+                )));
+            }
         }
         if self.related_id.is_some() && self.related_kind.is_none() {
             return invalid("a related object id needs its kind (e.g. user:42)");

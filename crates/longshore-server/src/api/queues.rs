@@ -207,7 +207,7 @@ pub(crate) struct QueuePaused {
     path = "/api/v1/queues/{name}/pause",
     operation_id = "pause_queue",
     tag = "queues",
-    params(("name" = String, Path, description = "The queue")),
+    params(("name" = String, Path, description = "The queue", min_length = 1, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")),
     responses(
         (status = 200, description = "Paused", body = QueuePaused),
         (status = 400, description = "An empty queue name", body = ErrorBody),
@@ -228,7 +228,7 @@ pub(crate) async fn pause(
     path = "/api/v1/queues/{name}/resume",
     operation_id = "resume_queue",
     tag = "queues",
-    params(("name" = String, Path, description = "The queue")),
+    params(("name" = String, Path, description = "The queue", min_length = 1, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")),
     responses(
         (status = 200, description = "Resumed", body = QueuePaused),
         (status = 400, description = "An empty queue name", body = ErrorBody),
@@ -291,7 +291,7 @@ pub(crate) struct QueueFlush {
     path = "/api/v1/queues/{name}/flush",
     operation_id = "flush_queue",
     tag = "queues",
-    params(("name" = String, Path, description = "The queue")),
+    params(("name" = String, Path, description = "The queue", min_length = 1, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")),
     request_body(content = FlushRequest, description = "`{\"confirm\": true}` or `{\"dry_run\": true}`"),
     responses(
         (status = 200, description = "Counted (dry run) or flushed", body = QueueFlush),

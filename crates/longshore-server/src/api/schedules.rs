@@ -161,25 +161,44 @@ where
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewSchedule {
     /// Unique across the cluster; `longshore.` is reserved.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     name: String,
     /// The actor each run calls.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     actor: String,
     /// Cron expression: five fields (a leading seconds field is accepted)
     /// or an alias such as `@hourly`.
+    #[schema(min_length = 1)]
     cron: String,
     /// IANA time zone the expression is read in (default `UTC`).
+    #[schema(min_length = 1)]
     time_zone: Option<String>,
     /// Arguments of each run: a JSON object (default `{}`).
     #[schema(value_type = Object)]
     args: Option<serde_json::Value>,
     /// Queue each run goes to (default `default`).
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     queue: Option<String>,
     /// Priority of each run, lower first (default 0).
     priority: Option<i16>,
     /// Executions each run may have (default: the server's
     /// `retry.max_attempts`).
+    #[schema(minimum = 1, maximum = 10000)]
     max_attempts: Option<i32>,
     /// Time limit of each execution in milliseconds (default: the worker's).
+    #[schema(minimum = 1)]
     time_limit_ms: Option<i64>,
     /// The object each run works on.
     related: Option<RelatedObject>,
@@ -200,17 +219,30 @@ pub(crate) struct NewSchedule {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ScheduleChanges {
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     actor: Option<String>,
+    #[schema(min_length = 1)]
     cron: Option<String>,
+    #[schema(min_length = 1)]
     time_zone: Option<String>,
     #[schema(value_type = Object)]
     args: Option<serde_json::Value>,
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     queue: Option<String>,
     priority: Option<i16>,
+    #[schema(minimum = 1, maximum = 10000)]
     max_attempts: Option<i32>,
     /// `null`: the worker's.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 1)]
     time_limit_ms: Option<Option<i64>>,
     /// `null`: standalone.
     #[serde(default, deserialize_with = "nullable")]
@@ -360,7 +392,7 @@ pub(crate) async fn create(
     path = "/api/v1/schedules/{name}",
     operation_id = "show_schedule",
     tag = "schedules",
-    params(("name" = String, Path, description = "The schedule")),
+    params(("name" = String, Path, description = "The schedule", min_length = 1, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")),
     responses(
         (status = 200, description = "The schedule", body = ScheduleDetail),
         (status = 401, description = "No valid token", body = ErrorBody),
@@ -388,7 +420,7 @@ pub(crate) async fn show(
     path = "/api/v1/schedules/{name}",
     operation_id = "change_schedule",
     tag = "schedules",
-    params(("name" = String, Path, description = "The schedule")),
+    params(("name" = String, Path, description = "The schedule", min_length = 1, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")),
     request_body = ScheduleChanges,
     responses(
         (status = 200, description = "Changed (or unchanged: the same values)", body = Schedule),
@@ -436,7 +468,7 @@ pub(crate) async fn change(
     path = "/api/v1/schedules/{name}/pause",
     operation_id = "pause_schedule",
     tag = "schedules",
-    params(("name" = String, Path, description = "The schedule")),
+    params(("name" = String, Path, description = "The schedule", min_length = 1, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")),
     responses(
         (status = 200, description = "Paused", body = Schedule),
         (status = 401, description = "No valid token", body = ErrorBody),
@@ -459,7 +491,7 @@ pub(crate) async fn pause(
     path = "/api/v1/schedules/{name}/resume",
     operation_id = "resume_schedule",
     tag = "schedules",
-    params(("name" = String, Path, description = "The schedule")),
+    params(("name" = String, Path, description = "The schedule", min_length = 1, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")),
     responses(
         (status = 200, description = "Resumed", body = Schedule),
         (status = 401, description = "No valid token", body = ErrorBody),
@@ -482,7 +514,7 @@ pub(crate) async fn resume(
     path = "/api/v1/schedules/{name}/run",
     operation_id = "run_schedule",
     tag = "schedules",
-    params(("name" = String, Path, description = "The schedule")),
+    params(("name" = String, Path, description = "The schedule", min_length = 1, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")),
     responses(
         (status = 200, description = "What the run did", body = RunOutcome),
         (status = 401, description = "No valid token", body = ErrorBody),
@@ -505,7 +537,7 @@ pub(crate) async fn run(
     path = "/api/v1/schedules/{name}",
     operation_id = "delete_schedule",
     tag = "schedules",
-    params(("name" = String, Path, description = "The schedule"), DeleteQuery),
+    params(("name" = String, Path, description = "The schedule", min_length = 1, max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"), DeleteQuery),
     responses(
         (status = 200, description = "Deleted", body = Deleted),
         (status = 400, description = "A built-in schedule, or no `confirm=true`; nothing was changed", body = ErrorBody),

@@ -29,6 +29,7 @@ pub(crate) struct RuntimeSettings {
 pub(crate) struct SettingValue {
     /// A positive whole number, or `null` to lift the cap. Required.
     #[serde(deserialize_with = "required_nullable")]
+    #[schema(minimum = 1)]
     value: Option<i32>,
 }
 
@@ -69,7 +70,7 @@ pub(crate) async fn list(State(api): State<ApiState>) -> Result<Json<RuntimeSett
     path = "/api/v1/settings/{key}",
     operation_id = "set_setting",
     tag = "settings",
-    params(("key" = String, Path, description = "`max_running` or `queues.NAME.max_running`")),
+    params(("key" = String, Path, description = "`max_running` or `queues.NAME.max_running`", pattern = "^(max_running|queues\\.[^\\u0000-\\u001f\\u007f-\\u009f]+\\.max_running)$")),
     request_body = SettingValue,
     responses(
         (status = 200, description = "Set", body = Setting),

@@ -31,21 +31,24 @@ pub(crate) const MAX_BULK: usize = 1000;
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// Only these states, comma-separated, e.g. `queued,running`.
-    #[param(example = "queued,running")]
+    #[param(min_length = 1, example = "queued,running")]
     state: Option<String>,
     /// Only this actor.
+    #[param(min_length = 1)]
     actor: Option<String>,
     /// Only this queue.
+    #[param(min_length = 1)]
     queue: Option<String>,
     /// Only tasks created by this schedule.
+    #[param(min_length = 1)]
     schedule: Option<String>,
     /// Only these statuses, comma-separated: `scheduled`, `waiting_to_run`,
     /// `running`, `successful`, `warning`, `error`, `cancelled`.
-    #[param(example = "warning,error")]
+    #[param(min_length = 1, example = "warning,error")]
     status: Option<String>,
     /// Only tasks working on objects of this kind (`KIND`), or on one
     /// object (`KIND:ID`).
-    #[param(example = "user:42")]
+    #[param(min_length = 1, example = "user:42")]
     related: Option<String>,
     /// Only tasks that work on no object (not with `related`).
     standalone: Option<bool>,
@@ -55,16 +58,19 @@ pub(crate) struct ListQuery {
     /// Only tasks created at or after this: an RFC 3339 time (encode a `+`
     /// offset as `%2B`, or use `Z`) or an age such as `2h` or `7d`,
     /// meaning that long before now.
-    #[param(example = "2h")]
+    #[param(min_length = 1, example = "2h")]
     created_after: Option<String>,
     /// Only tasks created before this (an RFC 3339 time or an age, as
     /// `created_after`).
+    #[param(min_length = 1)]
     created_before: Option<String>,
     /// Only tasks that finished at or after this (an RFC 3339 time or an
     /// age, as `created_after`); unfinished tasks never match.
+    #[param(min_length = 1)]
     finished_after: Option<String>,
     /// Only tasks that finished before this (an RFC 3339 time or an age,
     /// as `created_after`); unfinished tasks never match.
+    #[param(min_length = 1)]
     finished_before: Option<String>,
     /// Only tasks older than this one: pass the previous page's
     /// `next_before` to get the next page.
@@ -219,23 +225,40 @@ pub(crate) async fn show(
 #[serde(deny_unknown_fields)]
 pub(crate) struct TaskRequest {
     /// The actor that runs it.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     actor: String,
     /// Its arguments: a JSON object (default `{}`).
     #[serde(default)]
     #[schema(value_type = Object)]
     args: Option<serde_json::Value>,
     /// Default `default`.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     queue: Option<String>,
     /// Lower runs first (default 0).
     priority: Option<i16>,
     /// Due no earlier than this (default: now).
     run_at: Option<DateTime<Utc>>,
     /// Executions allowed (default: the server's `retry.max_attempts`).
+    #[schema(minimum = 1, maximum = 10000)]
     max_attempts: Option<i32>,
     /// Time limit of each execution in milliseconds (default: the
     /// worker's).
+    #[schema(minimum = 1)]
     time_limit_ms: Option<i64>,
     /// While an active task holds this key, no other is inserted.
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     unique_key: Option<String>,
     /// The object it works on.
     related: Option<RelatedObject>,

@@ -63,6 +63,7 @@ pub(crate) struct TokenList {
 pub(crate) struct NewToken {
     /// Letters, digits, `-`, `_`, `.` and `@`; at most 100 characters;
     /// never used before (by a revoked token either).
+    #[schema(min_length = 1, max_length = 100, pattern = "^[A-Za-z0-9._@-]+$")]
     name: String,
     scope: Scope,
 }
@@ -141,7 +142,7 @@ pub(crate) async fn create(
     path = "/api/v1/tokens/{name}/revoke",
     operation_id = "revoke_token",
     tag = "tokens",
-    params(("name" = String, Path, description = "The token")),
+    params(("name" = String, Path, description = "The token", min_length = 1, max_length = 100, pattern = "^[A-Za-z0-9._@-]+$")),
     responses(
         (status = 200, description = "Revoked (or revoked already)", body = Token),
         (status = 401, description = "No valid token", body = ErrorBody),
