@@ -7,6 +7,12 @@
 //! The response status and a bounded excerpt of its body go to the task's
 //! log. An unexpected status or a network error is retried; malformed
 //! arguments fail at once.
+//!
+//! Redirects are followed to the same host only, unless
+//! `actors.http.redirects` says `any` (or `none`); `actors.http.allowed_hosts`
+//! limits the hosts a task may call at all. A task whose URL, or a redirect,
+//! leads where it may not go fails at once, saying where and which setting
+//! stopped it.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +20,7 @@ use async_trait::async_trait;
 use longshore::{Actor, TaskContext, TaskError};
 use serde::Deserialize;
 
-use crate::HttpSettings;
+use crate::{HttpSettings, Redirects};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,20 +97,112 @@ pub(super) fn validate(args: &serde_json::Value) -> Result<(), String> {
 pub struct HttpActor {
     client: reqwest::Client,
     max_excerpt: usize,
+    redirects: Redirects,
+    allowed: AllowedHosts,
+}
+
+/// `actors.http.allowed_hosts`: exact hosts, and `*.domain` for the
+/// subdomains of one; empty allows every host.
+#[derive(Clone, Debug)]
+struct AllowedHosts(Vec<String>);
+
+impl AllowedHosts {
+    fn new(hosts: &[String]) -> Result<AllowedHosts, String> {
+        let hosts: Vec<String> = hosts
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
+        if let Some(bad) = hosts.iter().find(|h| {
+            let wildcard = h.strip_prefix("*.").unwrap_or(h);
+            wildcard.is_empty() || wildcard.contains(['/', ':', ' ', '*'])
+        }) {
+            return Err(format!(
+                "invalid setting: actors.http.allowed_hosts: `{bad}` is not a host name nor `*.domain`"
+            ));
+        }
+        Ok(AllowedHosts(hosts))
+    }
+
+    fn allows(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.0.is_empty()
+            || self
+                .0
+                .iter()
+                .any(|allowed| match allowed.strip_prefix("*.") {
+                    Some(domain) => host
+                        .strip_suffix(domain)
+                        .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+                    None => *allowed == host,
+                })
+    }
 }
 
 impl HttpActor {
     /// An actor whose requests follow `settings`.
     pub fn new(settings: &HttpSettings) -> Result<HttpActor, String> {
+        let allowed = AllowedHosts::new(&settings.allowed_hosts)?;
+        let mode = settings.redirects;
+        let policy = match mode {
+            Redirects::None => reqwest::redirect::Policy::none(),
+            Redirects::SameHost | Redirects::Any => {
+                let allowed = allowed.clone();
+                reqwest::redirect::Policy::custom(move |attempt| {
+                    if attempt.previous().len() > 10 {
+                        return attempt.error("more than ten redirects in a row");
+                    }
+                    let target = attempt.url().host_str().unwrap_or_default().to_owned();
+                    let named = attempt
+                        .previous()
+                        .first()
+                        .and_then(|url| url.host_str())
+                        .unwrap_or_default();
+                    let same_host = target.eq_ignore_ascii_case(named);
+                    if (mode == Redirects::SameHost && !same_host) || !allowed.allows(&target) {
+                        // Answered as it came; `run` says why it stopped.
+                        attempt.stop()
+                    } else {
+                        attempt.follow()
+                    }
+                })
+            }
+        };
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
+            .redirect(policy)
             .user_agent(concat!("longshore/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(HttpActor {
             client,
             max_excerpt: settings.max_excerpt_bytes,
+            redirects: mode,
+            allowed,
         })
+    }
+
+    /// Why a redirect answered as it came was not followed, if it was
+    /// stopped rather than wanted.
+    fn unfollowed(&self, response: &reqwest::Response) -> Option<String> {
+        if self.redirects == Redirects::None || !response.status().is_redirection() {
+            return None;
+        }
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)?
+            .to_str()
+            .ok()?;
+        let target = response.url().join(location).ok()?;
+        let host = target.host_str().unwrap_or_default();
+        let why = if !self.allowed.allows(host) {
+            "its host is not in actors.http.allowed_hosts"
+        } else {
+            "it leads to another host, and actors.http.redirects is same_host (set it to any to follow)"
+        };
+        Some(format!(
+            "redirected to {}, which was not followed: {why}",
+            shown_url(&target)
+        ))
     }
 }
 
@@ -113,6 +211,12 @@ impl Actor for HttpActor {
     async fn run(&self, args: serde_json::Value, ctx: TaskContext) -> Result<(), TaskError> {
         let request = request(&args).map_err(TaskError::fatal)?;
         ctx.info(format!("{} {}", request.method, shown_url(&request.url)));
+        let host = request.url.host_str().unwrap_or_default();
+        if !self.allowed.allows(host) {
+            return Err(TaskError::fatal(format!(
+                "host {host} is not in actors.http.allowed_hosts; nothing was sent"
+            )));
+        }
         let mut builder = self
             .client
             .request(request.method, request.url)
@@ -127,6 +231,7 @@ impl Actor for HttpActor {
             () = ctx.cancelled() => return Err(TaskError::retry("cancelled before the response arrived")),
         };
         let status = response.status();
+        let unfollowed = self.unfollowed(&response);
         let head = tokio::select! {
             head = read_head(response, self.max_excerpt) => head?,
             () = ctx.cancelled() => return Err(TaskError::retry("cancelled while reading the response")),
@@ -139,10 +244,11 @@ impl Actor for HttpActor {
             Some(codes) => codes.contains(&status.as_u16()),
             None => status.is_success(),
         };
-        if expected {
-            Ok(())
-        } else {
-            Err(TaskError::retry(format!("unexpected status {status}")))
+        match unfollowed {
+            _ if expected => Ok(()),
+            // The same redirect would stop the same way at every attempt.
+            Some(why) => Err(TaskError::fatal(why)),
+            None => Err(TaskError::retry(format!("unexpected status {status}"))),
         }
     }
 }
@@ -248,6 +354,24 @@ fn shown_url(url: &reqwest::Url) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn allowed_hosts_match_exactly_or_by_subdomain() {
+        let any = AllowedHosts::new(&[]).unwrap();
+        assert!(any.allows("anything.example"));
+        let some =
+            AllowedHosts::new(&["hooks.example.com".into(), "*.internal.example".into()]).unwrap();
+        assert!(some.allows("hooks.example.com"));
+        assert!(some.allows("HOOKS.example.com"));
+        assert!(!some.allows("evil-hooks.example.com"));
+        assert!(some.allows("a.internal.example"));
+        assert!(some.allows("a.b.internal.example"));
+        assert!(!some.allows("internal.example"));
+        assert!(!some.allows("xinternal.example"));
+        for bad in ["", "*", "*.", "http://x", "a/b", "x:80", "a.*.b"] {
+            assert!(AllowedHosts::new(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn arguments_are_checked() {

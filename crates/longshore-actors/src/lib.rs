@@ -39,6 +39,11 @@ pub struct HttpSettings {
     pub timeout: Duration,
     /// The most bytes of a response body copied into the task's log.
     pub max_excerpt_bytes: usize,
+    /// Which redirects are followed.
+    pub redirects: Redirects,
+    /// The hosts a task may call (`example.com`, or `*.example.com` for
+    /// its subdomains); empty: any host.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -46,8 +51,24 @@ impl Default for HttpSettings {
         HttpSettings {
             timeout: Duration::from_secs(30),
             max_excerpt_bytes: 1024,
+            redirects: Redirects::SameHost,
+            allowed_hosts: Vec::new(),
         }
     }
+}
+
+/// Which redirects the `http` actor follows (up to ten in a row).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Redirects {
+    /// Only to the host the task named: a webhook's credentials (headers,
+    /// a password in the URL) never travel to a host the task did not
+    /// name.
+    SameHost,
+    /// To any host (that `allowed_hosts` allows).
+    Any,
+    /// None: a redirect is an answer like any other.
+    None,
 }
 
 /// The built-in actors as a catalog: what a node checks a task for a

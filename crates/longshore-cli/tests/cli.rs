@@ -32,6 +32,7 @@ on_both_engines!(
     sigterm_drains_then_returns_unfinished_tasks_to_the_queue,
     the_http_actor_calls_the_webhook_and_logs_the_response,
     the_http_actor_retries_an_unexpected_status_then_fails,
+    the_http_actor_follows_redirects_to_the_same_host_only_and_allowed_hosts_only,
     a_paused_queue_keeps_its_tasks_until_resumed,
     workers_list_shows_a_running_worker_until_it_stops,
     killing_the_leader_hands_maintenance_to_another_worker_within_a_lease,
@@ -536,6 +537,15 @@ async fn http_server(
     status: &'static str,
     body: &'static str,
 ) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    http_server_with(status, String::new(), body).await
+}
+
+/// [`http_server`], answering `headers` (whole lines) too.
+async fn http_server_with(
+    status: &'static str,
+    headers: String,
+    body: &'static str,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -568,7 +578,7 @@ async fn http_server(
             }
             let _ = seen.send(String::from_utf8_lossy(&request).into_owned());
             let response = format!(
-                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = socket.write_all(response.as_bytes()).await;
@@ -623,6 +633,70 @@ async fn the_http_actor_retries_an_unexpected_status_then_fails(engine: Engine) 
         "unexpected status 503 Service Unavailable"
     );
     assert_eq!(shown["logs"]["previous"].as_array().unwrap().len(), 1);
+}
+
+async fn the_http_actor_follows_redirects_to_the_same_host_only_and_allowed_hosts_only(
+    engine: Engine,
+) {
+    let env = Env::new(engine).await;
+    let (target, mut reached) = http_server("200 OK", "done").await;
+    // The same host, another port: followed.
+    let (same, _) = http_server_with("302 Found", format!("Location: {target}\r\n"), "").await;
+    // Another host name for the same machine: not followed by default.
+    let elsewhere = target.replace("127.0.0.1", "localhost");
+    let (other, _) = http_server_with("302 Found", format!("Location: {elsewhere}\r\n"), "").await;
+    let enqueue = |url: &str| {
+        let args = serde_json::json!({ "url": url }).to_string();
+        ids(&env.ok(&["enqueue", "http", "--args", &args, "--max-attempts", "5"])).remove(0)
+    };
+    let followed = enqueue(&same);
+    let stopped = enqueue(&other);
+    let worker = env.worker(&[], &[]);
+    env.wait_until("both webhook tasks to finish", async |env| {
+        env.count("succeeded").await + env.count("failed").await == 2
+    })
+    .await;
+    drop(worker);
+    let shown = env.json(&["tasks", "show", &followed, "--json"]);
+    assert_eq!(shown["task"]["state"], "succeeded", "{shown}");
+    let shown = env.json(&["tasks", "show", &stopped, "--json"]);
+    assert_eq!(shown["task"]["state"], "failed", "{shown}");
+    assert_eq!(
+        shown["task"]["attempt"], 1,
+        "a redirect that stops is not retried"
+    );
+    let error = shown["task"]["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("not followed") && error.contains("actors.http.redirects"),
+        "{error}"
+    );
+    // Only the followed redirect reached the target.
+    assert!(reached.recv().await.is_some());
+    assert!(reached.try_recv().is_err(), "the other host was called");
+
+    // With allowed hosts set, a host not among them is never called.
+    let config = env.dir.path().join("hosts.yaml");
+    std::fs::write(
+        &config,
+        "actors:\n  http:\n    allowed_hosts: [hooks.example.com, '*.internal.example']\n",
+    )
+    .unwrap();
+    let refused_host = enqueue(&target);
+    let _worker = env.worker(&["--config", config.to_str().unwrap()], &[]);
+    env.wait_until("the task to a host not allowed to fail", async |env| {
+        env.count("failed").await == 2
+    })
+    .await;
+    let shown = env.json(&["tasks", "show", &refused_host, "--json"]);
+    assert_eq!(shown["task"]["attempt"], 1, "{shown}");
+    assert!(
+        shown["task"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("is not in actors.http.allowed_hosts"),
+        "{shown}"
+    );
+    assert!(reached.try_recv().is_err(), "a host not allowed was called");
 }
 
 /// [`refused`], and `snapshot` (a read-only command) prints the same

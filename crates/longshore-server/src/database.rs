@@ -138,20 +138,40 @@ pub async fn connect(settings: &Settings, missing: Missing) -> anyhow::Result<Ar
     }
 }
 
-/// A URL fit for an error message: the password replaced by `***`.
+/// A URL fit for an error message: the password replaced by `***`,
+/// whether it is given as `user:password@` or as a query parameter
+/// (`?password=…`, `sslpassword=…`).
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut shown = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
+            let credentials = &base[scheme_end + 3..at];
             match credentials.split_once(':') {
                 Some((user, _password)) => {
-                    format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+                    format!("{}{user}:***{}", &base[..scheme_end + 3], &base[at..])
                 }
-                None => url.to_owned(),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
+                    format!("{name}=***")
+                }
+                _ => pair.to_owned(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&pairs.join("&"));
     }
+    shown
 }
 
 #[cfg(test)]
@@ -166,5 +186,13 @@ mod tests {
         );
         assert_eq!(redact("postgres://app@db/app"), "postgres://app@db/app");
         assert_eq!(redact("postgres://db/app"), "postgres://db/app");
+        assert_eq!(
+            redact("postgres://app@db/app?password=s3cret&sslmode=require"),
+            "postgres://app@db/app?password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact("postgres://app:a@db/app?sslpassword=k3y"),
+            "postgres://app:***@db/app?sslpassword=***"
+        );
     }
 }
