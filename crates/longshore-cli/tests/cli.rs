@@ -28,6 +28,7 @@ on_both_engines!(
     a_worker_runs_tasks_and_show_prints_each_execution,
     cancel_and_retry_from_the_command_line,
     a_worker_killed_mid_task_loses_nothing,
+    workers_killed_ten_times_during_a_backlog_lose_nothing,
     two_worker_processes_run_each_task_once,
     sigterm_drains_then_returns_unfinished_tasks_to_the_queue,
     the_http_actor_calls_the_webhook_and_logs_the_response,
@@ -486,6 +487,79 @@ async fn a_worker_killed_mid_task_loses_nothing(engine: Engine) {
         )
         .await;
     assert!(rescued >= 4, "only {rescued} rescue log lines");
+}
+
+/// The chaos suite's kill loop: during a backlog, a worker is killed with
+/// SIGKILL ten times, each time while it runs tasks, beside one that is
+/// never killed. Every task finishes; none is lost or doubled; the only
+/// tasks that ran more than once are those a killed worker held, each
+/// rescued after its lease (LONGSHORE_CHAOS_KILLS sets the count, for a
+/// soak).
+async fn workers_killed_ten_times_during_a_backlog_lose_nothing(engine: Engine) {
+    let kills: usize = std::env::var("LONGSHORE_CHAOS_KILLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10);
+    let env = Env::new(engine).await;
+    let total = 300;
+    env.ok(&[
+        "enqueue",
+        "sleep",
+        "--args",
+        r#"{"ms": 500}"#,
+        "--count",
+        "300",
+        "--quiet",
+    ]);
+    let _steady = env.worker(&["--worker-id", "steady", "--concurrency", "2"], &[]);
+    for kill in 0..kills {
+        let id = format!("victim-{kill}");
+        let victim = env.worker(&["--worker-id", &id, "--concurrency", "4"], &[]);
+        env.wait_until("the victim to run tasks", async |env| {
+            running_on(env, &id).await > 0
+        })
+        .await;
+        victim.signal("KILL");
+    }
+    // A last worker that lives, to drain what is left.
+    let _last = env.worker(&["--worker-id", "last", "--concurrency", "8"], &[]);
+    env.wait_within(
+        Duration::from_secs(240),
+        "every task to succeed",
+        async |env| env.count("succeeded").await == total,
+    )
+    .await;
+    assert_eq!(env.total().await, total, "tasks lost or doubled");
+    let observer = env.observer().await;
+    let ran_again = observer
+        .i64("SELECT count(*) FROM longshore_tasks WHERE attempt > 1")
+        .await;
+    let rescued_from_victims = observer
+        .i64(
+            "SELECT count(DISTINCT task_id) FROM longshore_task_logs \
+             WHERE message LIKE '%lease of worker victim-%'",
+        )
+        .await;
+    let rescued_from_others = observer
+        .i64(
+            "SELECT count(*) FROM longshore_task_logs WHERE message LIKE '%lease of worker%' \
+             AND message NOT LIKE '%lease of worker victim-%'",
+        )
+        .await;
+    // The figures docs/reliability.md quotes (`--nocapture` shows them).
+    eprintln!(
+        "kill loop on {engine:?}: {kills} kills, {total} tasks, none lost, {ran_again} ran again"
+    );
+    assert!(ran_again > 0, "no kill caught a task running");
+    assert_eq!(
+        ran_again, rescued_from_victims,
+        "a task ran again without a killed worker's lease behind it"
+    );
+    assert_eq!(rescued_from_others, 0, "a living worker's task was rescued");
+    assert!(
+        ran_again <= i64::try_from(4 * kills).unwrap(),
+        "{ran_again} re-runs from {kills} kills of 4 slots"
+    );
 }
 
 async fn two_worker_processes_run_each_task_once(engine: Engine) {
