@@ -629,3 +629,36 @@ async fn slow_clients_are_cut_off_and_health_still_answers() {
         .sum();
     assert_eq!(total, 0, "a cut-off request wrote a task: {stats}");
 }
+
+/// A node lifts its soft limit on open files to the hard one, so that its
+/// connections are not capped at the usual 1,024.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn serve_raises_its_open_file_limit_to_the_hard_limit() {
+    let env = Env::zero_config();
+    // Started with a low soft limit, as many systems start processes.
+    let binary = env.cmd();
+    let mut cmd = std::process::Command::new("bash");
+    cmd.env_clear().current_dir(env.dir.path());
+    for (key, value) in binary.get_envs() {
+        if let Some(value) = value {
+            cmd.env(key, value);
+        }
+    }
+    cmd.args([
+        "-c",
+        r#"ulimit -Sn 256 && exec "$0" "$@""#,
+        binary.get_program().to_str().unwrap(),
+    ]);
+    let serve = Serve::spawn(cmd, &[]);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", serve.proc.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap_or_else(|| panic!("{limits}"));
+    let fields: Vec<&str> = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .collect();
+    assert_eq!(fields[0], fields[1], "soft and hard limits differ: {line}");
+}

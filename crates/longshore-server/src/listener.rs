@@ -12,7 +12,9 @@
 //!   connection is then closed). The API's and the dashboard's bodies are
 //!   small JSON or forms, so reading them whole first costs nothing.
 //! - Accept errors (out of file descriptors) pause accepting briefly
-//!   instead of spinning.
+//!   instead of spinning, and [`raise_open_file_limit`] lifts the soft
+//!   limit on descriptors (often 1,024) to the hard one before a node
+//!   listens.
 
 use std::time::Duration;
 
@@ -49,6 +51,16 @@ impl From<&HttpServerSettings> for Limits {
             header_read_timeout: http.header_read_timeout,
             body_read_timeout: http.body_read_timeout,
         }
+    }
+}
+
+/// Raises this process's soft limit on open files to its hard limit:
+/// every connection holds a descriptor, and the usual soft limit of 1,024
+/// is what a crowd of slow clients would use up first.
+pub fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit raised"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit"),
     }
 }
 

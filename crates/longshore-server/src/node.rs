@@ -37,6 +37,7 @@ impl Listeners {
         api: Option<TcpListener>,
         probes_with_api: bool,
     ) -> anyhow::Result<Listeners> {
+        crate::listener::raise_open_file_limit();
         let probes = match settings.worker.metrics_addr {
             Some(addr) => Some(probes::bind(addr).await?),
             None => None,
