@@ -509,12 +509,13 @@ async fn every_route_answers_an_admin_token(engine: Engine) {
     let detail = server.wait_for_state(&failing, "succeeded").await;
     check_answer(&doc, "GET", "/api/v1/tasks/{id}", 200, &detail);
     assert_eq!(detail["task"]["attempt"], 3);
-    assert_eq!(detail["current_execution"]["attempt"], 3);
+    assert_eq!(detail["task"]["execution"], 3);
+    assert_eq!(detail["current_execution"]["number"], 3);
     let previous: Vec<i64> = detail["previous_executions"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| e["attempt"].as_i64().unwrap())
+        .map(|e| e["number"].as_i64().unwrap())
         .collect();
     assert_eq!(previous, vec![2, 1]);
     assert!(

@@ -209,7 +209,7 @@ async fn migrations_run_once_when_nodes_start_together(engine: Engine) {
         .i64s("SELECT CAST(version AS BIGINT) FROM longshore_migrations ORDER BY version")
         .await;
     // Every migration the binary carries, each applied once.
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
 }
 
 async fn enqueue_count_inserts_in_bulk_and_stats_count_them(engine: Engine) {
@@ -260,8 +260,8 @@ async fn a_worker_runs_tasks_and_show_prints_each_execution(engine: Engine) {
     assert_eq!(shown["task"]["status"], "successful");
     assert_eq!(shown["logs"]["previous"].as_array().unwrap().len(), 2);
     let human = env.ok(&["tasks", "show", id]);
-    assert!(human.contains("Current execution (attempt 3)"), "{human}");
-    assert!(human.contains("Previous execution (attempt 1)"), "{human}");
+    assert!(human.contains("Current execution (#3)"), "{human}");
+    assert!(human.contains("Previous execution (#1)"), "{human}");
     assert!(human.contains("failing on purpose"), "{human}");
     let listed: serde_json::Value =
         serde_json::from_str(&env.ok(&["tasks", "list", "--state", "succeeded", "--json"]))

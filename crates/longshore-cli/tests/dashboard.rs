@@ -165,7 +165,7 @@ async fn a_task_shows_its_logs_by_execution_and_retries_and_cancels(engine: Engi
     until_shown(&browser, &url, "Successful").await;
     assert_eq!(
         browser.text("h2:nth-of-type(2)").await,
-        "Current execution logs (attempt 2)"
+        "Current execution logs (execution 2)"
     );
     let main = browser.main_text().await;
     assert!(main.contains("succeeded after 1 failures"), "{main}");
@@ -191,11 +191,15 @@ async fn a_task_shows_its_logs_by_execution_and_retries_and_cancels(engine: Engi
     browser.press(Key::Enter).await;
     browser.accept().await;
     browser.until_path_has("done=retried").await;
-    // Queued again with a fresh set of attempts, it runs a third time.
-    until_shown(&browser, &url, "attempt 3").await;
+    // Queued again with its attempts counted from zero, it fails its first
+    // attempt again (execution 3) and succeeds at its second (execution 4).
+    until_shown(&browser, &url, "2 of 20, execution 4").await;
+    until_shown(&browser, &url, "Successful").await;
     let task = env.json(&["tasks", "show", &id, "--json"]);
     assert_eq!(task["task"]["state"], "succeeded", "{task}");
-    assert_eq!(task["task"]["attempt"], 3, "{task}");
+    assert_eq!(task["task"]["attempt"], 2, "{task}");
+    assert_eq!(task["task"]["execution"], 4, "{task}");
+    assert_eq!(task["task"]["max_attempts"], 20, "{task}");
 
     // Cancel a task due in an hour.
     let later = env

@@ -48,5 +48,5 @@ pub use store::{
     QueueSettings, QueueStore, ScheduleStore, SelectionSql, Session, StatsKey, StatsRow, Store,
     StoreEvent, TaskFilter, TaskSelection, TaskStore, TokenStore, WorkerInfo, WorkerPresence,
 };
-pub use task::{LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};
+pub use task::{ExecutionLogs, LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};
 pub use token::{TokenInfo, TokenScope, TokenSecret};

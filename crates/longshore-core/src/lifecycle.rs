@@ -2,8 +2,19 @@
 //!
 //! A worker reports an [`Outcome`]; [`Outcome::transition`] decides the
 //! task's next state. Storage engines apply the resulting [`Transition`]
-//! fenced on (state = running, lease owner, attempt), so a worker that lost
-//! its lease cannot overwrite the task's new life.
+//! fenced on (state = running, lease owner, execution), so a worker that
+//! lost its lease cannot overwrite the task's new life.
+//!
+//! # Attempts and executions
+//!
+//! Every claim starts a new *execution*, numbered from 1 and never reused:
+//! logs are grouped by it and completions are fenced on it. An *attempt* is
+//! an execution that counts against `max_attempts`, which never changes by
+//! itself. Every execution counts unless it was handed back by its worker
+//! ([`Outcome::Released`], or a claim whose reply never reached the
+//! worker): those give their attempt back. An execution whose worker died
+//! counts (a task that kills its worker must not run forever), and an
+//! operator's retry starts the count again from zero.
 
 use std::time::Duration;
 
@@ -28,8 +39,9 @@ pub enum Outcome {
     /// An operator cancelled it while it ran and the handler stopped.
     Cancelled,
     /// The worker shut down before the handler finished: the task goes back
-    /// to the queue at once, and this execution does not use up its attempts
-    /// (it keeps its own number, so its logs stay apart from the next one's).
+    /// to the queue at once, and this execution does not count as an
+    /// attempt (it keeps its own execution number, so its logs stay apart
+    /// from the next one's).
     Released,
 }
 
@@ -43,19 +55,20 @@ pub struct Transition {
     pub delay: Option<Duration>,
     /// The error to record, if any.
     pub error: Option<String>,
-    /// Allow one more attempt (only for [`Outcome::Released`]).
-    pub extend_attempts: bool,
+    /// The execution does not count as an attempt: the task gets its
+    /// attempt back (only for [`Outcome::Released`]).
+    pub refund_attempt: bool,
 }
 
 impl Outcome {
-    /// The transition of a task whose execution number `attempt` (of
+    /// The transition of a task whose attempt number `attempt` (of
     /// `max_attempts`) ended with this outcome.
     pub fn transition(&self, attempt: i32, max_attempts: i32, policy: &RetryPolicy) -> Transition {
         let done = |state| Transition {
             state,
             delay: None,
             error: None,
-            extend_attempts: false,
+            refund_attempt: false,
         };
         match self {
             Outcome::Succeeded => done(TaskState::Succeeded),
@@ -71,7 +84,7 @@ impl Outcome {
                         state: TaskState::Scheduled,
                         delay: Some(policy.delay(attempt)),
                         error: Some(error.clone()),
-                        extend_attempts: false,
+                        refund_attempt: false,
                     }
                 }
             }
@@ -79,7 +92,7 @@ impl Outcome {
                 state: TaskState::Queued,
                 delay: Some(Duration::ZERO),
                 error: None,
-                extend_attempts: true,
+                refund_attempt: true,
             },
         }
     }
@@ -113,7 +126,7 @@ mod tests {
                     assert_ne!(t.state, TaskState::Running);
                     // Exactly the retries and releases stay active, each with a due time.
                     assert_eq!(t.state.is_terminal(), t.delay.is_none());
-                    assert_eq!(t.extend_attempts, *outcome == Outcome::Released);
+                    assert_eq!(t.refund_attempt, *outcome == Outcome::Released);
                 }
             }
         }
@@ -141,6 +154,6 @@ mod tests {
         let t = Outcome::Released.transition(3, 3, &RetryPolicy::default());
         assert_eq!(t.state, TaskState::Queued);
         assert_eq!(t.delay, Some(Duration::ZERO));
-        assert!(t.extend_attempts);
+        assert!(t.refund_attempt);
     }
 }

@@ -45,6 +45,7 @@ macro_rules! migrations {
             9 "task_counts" "0009_task_counts.sql",
             10 "sessions" "0010_sessions.sql",
             11 "audit" "0011_audit.sql",
+            12 "executions" "0012_executions.sql",
         ]
     };
     ($($version:literal $name:literal $file:literal),* $(,)?) => {

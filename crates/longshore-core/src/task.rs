@@ -294,8 +294,7 @@ impl NewTask {
     /// Bigger payloads belong in the application's own storage, with the
     /// task carrying a reference.
     pub const MAX_ARGS_BYTES: usize = 1024 * 1024;
-    /// The most attempts a task may be given (retries and hand-backs add
-    /// to the stored count, which must stay a 32-bit number).
+    /// The most attempts a task may be given.
     pub const MAX_ATTEMPTS: i32 = 10_000;
     /// The longest queue, actor or related-object name, in bytes (they are
     /// indexed, and index entries have a size limit).
@@ -491,10 +490,15 @@ pub struct TaskRow {
     pub state: TaskState,
     /// When it is (or was) due.
     pub run_at: DateTime<Utc>,
-    /// Executions started so far; the running execution's number while running.
+    /// Executions that counted against `max_attempts` so far; the running
+    /// execution's attempt number while running (see
+    /// [`crate::lifecycle`]).
     pub attempt: i32,
-    /// Executions allowed.
+    /// Attempts allowed. It never changes by itself.
     pub max_attempts: i32,
+    /// Executions started so far, counted or not; the running execution's
+    /// number while running. Logs are grouped by it.
+    pub execution: i32,
     /// Per-task time limit, if set.
     pub time_limit_ms: Option<i64>,
     /// The worker holding the lease, while running.
@@ -539,15 +543,29 @@ impl TaskRow {
     pub fn status(&self) -> Status {
         self.status_at(Utc::now())
     }
+
+    /// Its attempts as people read them: `2 of 3`, and the execution's
+    /// number beside when some executions did not count (`2 of 3,
+    /// execution 4`).
+    pub fn attempts_label(&self) -> String {
+        if self.execution == self.attempt {
+            format!("{} of {}", self.attempt, self.max_attempts)
+        } else {
+            format!(
+                "{} of {}, execution {}",
+                self.attempt, self.max_attempts, self.execution
+            )
+        }
+    }
 }
 
-/// One line of a task's log, belonging to one execution (attempt).
+/// One line of a task's log, belonging to one execution.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LogEntry {
     /// The task.
     pub task_id: Uuid,
     /// The execution that wrote it (1 for the first).
-    pub attempt: i32,
+    pub execution: i32,
     /// When it was written.
     pub at: DateTime<Utc>,
     /// Severity.
@@ -556,10 +574,68 @@ pub struct LogEntry {
     pub message: String,
 }
 
+/// A task's log split by execution, as people read it: the current (or
+/// last) execution's lines, then each earlier execution's, newest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ExecutionLogs {
+    /// The current execution's lines, oldest first.
+    pub current: Vec<LogEntry>,
+    /// Each earlier execution's number and lines, newest execution first.
+    pub previous: Vec<(i32, Vec<LogEntry>)>,
+}
+
+impl ExecutionLogs {
+    /// Splits `logs` (any order of executions, each execution's lines
+    /// oldest first) around execution number `current`.
+    pub fn split(current: i32, logs: Vec<LogEntry>) -> ExecutionLogs {
+        let mut by_number: std::collections::BTreeMap<i32, Vec<LogEntry>> =
+            std::collections::BTreeMap::new();
+        for line in logs {
+            by_number.entry(line.execution).or_default().push(line);
+        }
+        ExecutionLogs {
+            current: by_number.remove(&current).unwrap_or_default(),
+            previous: by_number.into_iter().rev().collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::Duration;
+
+    #[test]
+    fn logs_split_into_the_current_execution_and_earlier_ones() {
+        let line = |execution, message: &str| LogEntry {
+            task_id: Uuid::nil(),
+            execution,
+            at: Utc::now(),
+            level: LogLevel::Info,
+            message: message.to_owned(),
+        };
+        let logs = ExecutionLogs::split(
+            3,
+            vec![line(1, "a"), line(2, "b"), line(3, "c"), line(3, "d")],
+        );
+        let messages = |lines: &[LogEntry]| -> Vec<String> {
+            lines.iter().map(|l| l.message.clone()).collect()
+        };
+        assert_eq!(messages(&logs.current), ["c", "d"]);
+        let previous: Vec<(i32, Vec<String>)> = logs
+            .previous
+            .iter()
+            .map(|(n, lines)| (*n, messages(lines)))
+            .collect();
+        assert_eq!(
+            previous,
+            [(2, vec!["b".to_owned()]), (1, vec!["a".to_owned()])]
+        );
+        assert_eq!(
+            ExecutionLogs::split(0, Vec::new()),
+            ExecutionLogs::default()
+        );
+    }
 
     #[test]
     fn nesting_depth_is_measured_and_limited() {

@@ -42,6 +42,7 @@ fn task_with(row: &PgRow, args: serde_json::Value) -> Result<TaskRow, StoreError
         run_at: row.try_get("run_at").map_err(from_sqlx)?,
         attempt: row.try_get("attempt").map_err(from_sqlx)?,
         max_attempts: row.try_get("max_attempts").map_err(from_sqlx)?,
+        execution: row.try_get("execution").map_err(from_sqlx)?,
         time_limit_ms: row.try_get("time_limit_ms").map_err(from_sqlx)?,
         lease_owner: row.try_get("lease_owner").map_err(from_sqlx)?,
         lease_expires_at: row.try_get("lease_expires_at").map_err(from_sqlx)?,
@@ -101,7 +102,7 @@ pub(crate) fn log(row: &PgRow) -> Result<LogEntry, StoreError> {
     let level: i16 = row.try_get("level").map_err(from_sqlx)?;
     Ok(LogEntry {
         task_id: row.try_get("task_id").map_err(from_sqlx)?,
-        attempt: row.try_get("attempt").map_err(from_sqlx)?,
+        execution: row.try_get("execution").map_err(from_sqlx)?,
         at: row.try_get("at").map_err(from_sqlx)?,
         level: LogLevel::from_i16(level),
         message: row.try_get("message").map_err(from_sqlx)?,

@@ -39,7 +39,7 @@ fn level(n: i64) -> LogLevel {
     LogLevel::from_i16(i16::try_from(n).unwrap_or(i16::MAX))
 }
 
-/// The fence of a task row (id, queue, attempt), read alone: what is left
+/// The fence of a task row (id, queue, execution), read alone: what is left
 /// to fail a task whose other columns cannot be decoded.
 pub(crate) fn fence(row: &SqliteRow) -> Result<(Uuid, String, i32), StoreError> {
     let id: String = row.try_get("id").map_err(from_sqlx)?;
@@ -49,7 +49,7 @@ pub(crate) fn fence(row: &SqliteRow) -> Result<(Uuid, String, i32), StoreError> 
     Ok((
         id,
         row.try_get("queue").map_err(from_sqlx)?,
-        row.try_get("attempt").map_err(from_sqlx)?,
+        row.try_get("execution").map_err(from_sqlx)?,
     ))
 }
 
@@ -94,6 +94,8 @@ fn task_with(row: &SqliteRow, args: serde_json::Value) -> Result<TaskRow, StoreE
             .map_err(|e| corrupt(format!("stored attempt out of range: {e}")))?,
         max_attempts: i32::try_from(get_i64("max_attempts")?)
             .map_err(|e| corrupt(format!("stored max_attempts out of range: {e}")))?,
+        execution: i32::try_from(get_i64("execution")?)
+            .map_err(|e| corrupt(format!("stored execution out of range: {e}")))?,
         time_limit_ms: get_opt_i64("time_limit_ms")?,
         lease_owner: get_opt_str("lease_owner")?,
         lease_expires_at: opt_time(get_opt_i64("lease_expires_at")?)?,
@@ -115,11 +117,11 @@ fn task_with(row: &SqliteRow, args: serde_json::Value) -> Result<TaskRow, StoreE
 /// A row of `sql::LOGS`.
 pub(crate) fn log(row: &SqliteRow) -> Result<LogEntry, StoreError> {
     let task_id: String = row.try_get("task_id").map_err(from_sqlx)?;
-    let attempt: i64 = row.try_get("attempt").map_err(from_sqlx)?;
+    let execution: i64 = row.try_get("execution").map_err(from_sqlx)?;
     Ok(LogEntry {
         task_id: uuid(&task_id)?,
-        attempt: i32::try_from(attempt)
-            .map_err(|e| corrupt(format!("stored attempt out of range: {e}")))?,
+        execution: i32::try_from(execution)
+            .map_err(|e| corrupt(format!("stored execution out of range: {e}")))?,
         at: time(row.try_get("at").map_err(from_sqlx)?)?,
         level: level(row.try_get("level").map_err(from_sqlx)?),
         message: row.try_get("message").map_err(from_sqlx)?,

@@ -47,12 +47,12 @@ fn succeeded(id: Uuid, queue: &str) -> Completion {
     Completion {
         id,
         queue: queue.to_owned(),
-        attempt: 1,
+        execution: 1,
         transition: Transition {
             state: TaskState::Succeeded,
             delay: None,
             error: None,
-            extend_attempts: false,
+            refund_attempt: false,
         },
         worst_level: None,
         logs: Vec::new(),

@@ -51,7 +51,8 @@ pub(crate) fn storable(text: String) -> String {
 #[derive(Debug)]
 pub(crate) struct Execution {
     pub(crate) task_id: Uuid,
-    pub(crate) attempt: i32,
+    /// The execution's number: its logs' group and its completion's fence.
+    pub(crate) number: i32,
     /// Its actor and queue: the handler's context and the metrics share
     /// these strings.
     pub(crate) labels: TaskLabels,
@@ -62,10 +63,10 @@ pub(crate) struct Execution {
 }
 
 impl Execution {
-    pub(crate) fn new(task_id: Uuid, attempt: i32, labels: TaskLabels) -> Arc<Execution> {
+    pub(crate) fn new(task_id: Uuid, number: i32, labels: TaskLabels) -> Arc<Execution> {
         Arc::new(Execution {
             task_id,
-            attempt,
+            number,
             labels,
             token: CancellationToken::new(),
             reason: AtomicU8::new(0),
@@ -92,7 +93,7 @@ impl Execution {
         self.worst.fetch_max(level as u8 + 1, Ordering::AcqRel);
         let entry = LogEntry {
             task_id: self.task_id,
-            attempt: self.attempt,
+            execution: self.number,
             at: Utc::now(),
             level,
             message,
@@ -127,7 +128,7 @@ impl Execution {
 }
 
 /// Handed to every handler: the task's identity, a log that is stored with
-/// the task (per attempt), and a cancellation signal.
+/// the task (per execution), and a cancellation signal.
 ///
 /// Logging a warning or an error does not make the execution fail: the task
 /// finishes without a retry, and people see the status *Warning* or *Error*.
@@ -137,6 +138,7 @@ pub struct TaskContext {
     pub(crate) execution: Arc<Execution>,
     pub(crate) queue: Arc<str>,
     pub(crate) actor: Arc<str>,
+    pub(crate) attempt: i32,
     pub(crate) max_attempts: i32,
 }
 
@@ -146,14 +148,23 @@ impl TaskContext {
         self.execution.task_id
     }
 
-    /// This execution's number: 1 for the first.
+    /// This attempt's number: 1 for the first. It reaches
+    /// [`max_attempts`](Self::max_attempts) on the last one, after which a
+    /// failure is final. An execution handed back by its worker (at
+    /// shutdown) does not count as an attempt; one whose worker died does.
     pub fn attempt(&self) -> i32 {
-        self.execution.attempt
+        self.attempt
     }
 
-    /// How many executions the task may have.
+    /// How many attempts the task may have.
     pub fn max_attempts(&self) -> i32 {
         self.max_attempts
+    }
+
+    /// This execution's number, counted or not: 1 for the first, never
+    /// reused. The task's log groups lines by it.
+    pub fn execution(&self) -> i32 {
+        self.execution.number
     }
 
     /// The queue it came from.

@@ -79,9 +79,9 @@ pub use worker::{Worker, WorkerHandle, WorkerHealth, WorkerState};
 
 pub use longshore_core as core;
 pub use longshore_core::{
-    ClusterStore, CountStore, EnqueueResult, LogEntry, LogLevel, NewTask, Overlap, QueueStore,
-    Related, RetryPolicy, Schedule, ScheduleDef, ScheduleStore, Session, Status, Store, StoreError,
-    TaskRow, TaskState, TaskStore, TokenScope, TokenStore,
+    ClusterStore, CountStore, EnqueueResult, ExecutionLogs, LogEntry, LogLevel, NewTask, Overlap,
+    QueueStore, Related, RetryPolicy, Schedule, ScheduleDef, ScheduleStore, Session, Status, Store,
+    StoreError, TaskRow, TaskState, TaskStore, TokenScope, TokenStore,
 };
 
 /// The README's examples, compiled as doctests so that they stay true.

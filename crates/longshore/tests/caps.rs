@@ -41,12 +41,12 @@ fn success(row: &TaskRow) -> Completion {
     Completion {
         id: row.id,
         queue: row.queue.clone(),
-        attempt: row.attempt,
+        execution: row.execution,
         transition: Transition {
             state: TaskState::Succeeded,
             delay: None,
             error: None,
-            extend_attempts: false,
+            refund_attempt: false,
         },
         worst_level: None,
         logs: Vec::new(),

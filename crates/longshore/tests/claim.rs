@@ -30,16 +30,16 @@ fn claim(owner: &str, limit: usize, lease: Duration) -> Claim {
     }
 }
 
-fn succeeded(id: Uuid, attempt: i32) -> Completion {
+fn succeeded(id: Uuid, execution: i32) -> Completion {
     Completion {
         id,
         queue: NewTask::DEFAULT_QUEUE.to_owned(),
-        attempt,
+        execution,
         transition: Transition {
             state: TaskState::Succeeded,
             delay: None,
             error: None,
-            extend_attempts: false,
+            refund_attempt: false,
         },
         worst_level: None,
         logs: Vec::new(),
@@ -142,7 +142,7 @@ conformance! {
                 state: TaskState::Queued,
                 delay: Some(Duration::ZERO),
                 error: Some("boom".into()),
-                extend_attempts: false,
+                refund_attempt: false,
             },
             ..succeeded(id, 1)
         };
@@ -463,7 +463,7 @@ conformance! {
         assert_eq!(done.attempt, 2);
         assert_eq!(runs.of(id), 1);
         let logs = db.store.logs(id).await.unwrap();
-        let rescue: Vec<_> = logs.iter().filter(|l| l.attempt == 1).collect();
+        let rescue: Vec<_> = logs.iter().filter(|l| l.execution == 1).collect();
         assert_eq!(rescue.len(), 1, "{logs:?}");
         assert_eq!(rescue[0].level, LogLevel::Error);
         assert!(

@@ -158,7 +158,7 @@ conformance! {
         let lines: Vec<(i32, &str)> = logs
             .iter()
             .filter(|l| l.level == LogLevel::Info)
-            .map(|l| (l.attempt, l.message.as_str()))
+            .map(|l| (l.execution, l.message.as_str()))
             .collect();
         assert_eq!(
             lines,
@@ -167,7 +167,7 @@ conformance! {
         // Each failed execution's log says why it failed.
         for attempt in 1..=2 {
             assert!(
-                logs.iter().any(|l| l.attempt == attempt
+                logs.iter().any(|l| l.execution == attempt
                     && l.level == LogLevel::Error
                     && l.message.contains(&format!("failure {attempt}"))),
                 "{logs:?}"
@@ -175,7 +175,7 @@ conformance! {
         }
         // The current execution is the last attempt; the previous ones stay
         // retrievable beside it.
-        let current: Vec<_> = logs.iter().filter(|l| l.attempt == done.attempt).collect();
+        let current: Vec<_> = logs.iter().filter(|l| l.execution == done.execution).collect();
         assert_eq!(current.len(), 1, "{current:?}");
         assert_eq!(current[0].message, "attempt 3");
     }
@@ -428,7 +428,7 @@ conformance! {
         for attempt in 1..=2 {
             assert!(
                 logs.iter()
-                    .any(|l| l.attempt == attempt && l.message.contains("time limit")),
+                    .any(|l| l.execution == attempt && l.message.contains("time limit")),
                 "{logs:?}"
             );
         }
@@ -552,7 +552,7 @@ conformance! {
         .await;
         assert_eq!(db.task(id).await.state, TaskState::Running);
         assert_eq!(logs[0].message, "step 1 of 2");
-        assert_eq!(logs[0].attempt, 1);
+        assert_eq!(logs[0].execution, 1);
 
         release.notify_one();
         wait_state(&db, id, TaskState::Succeeded).await;

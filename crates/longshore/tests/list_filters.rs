@@ -206,12 +206,12 @@ async fn mix(db: &TestDb) -> Mix {
             Completion {
                 id: row.id,
                 queue: WORK.into(),
-                attempt: row.attempt,
+                execution: row.execution,
                 transition: Transition {
                     state,
                     delay,
                     error: (state == TaskState::Failed).then(|| "failing on purpose".into()),
-                    extend_attempts: false,
+                    refund_attempt: false,
                 },
                 worst_level,
                 logs: Vec::new(),

@@ -448,8 +448,12 @@ conformance! {
         let done = common::wait_state(&db, id, TaskState::Succeeded).await;
         worker.shutdown().await.unwrap();
         assert_eq!(runs.of(id), 1, "it ran exactly once");
-        // The lost claim's attempt did not count against the task.
-        assert_eq!((done.attempt, done.max_attempts), (2, 2));
+        // The lost claim's execution did not count as an attempt, and
+        // max_attempts did not change.
+        assert_eq!(
+            (done.attempt, done.max_attempts, done.execution),
+            (1, 1, 2)
+        );
     }
 
     #[tokio::test]
@@ -471,7 +475,10 @@ conformance! {
         let lost = db.task(lost).await;
         assert_eq!(lost.state, TaskState::Queued);
         assert_eq!(lost.lease_owner, None);
-        assert_eq!((lost.attempt, lost.max_attempts), (1, 21));
+        assert_eq!(
+            (lost.attempt, lost.max_attempts, lost.execution),
+            (0, 20, 1)
+        );
         assert_eq!(db.task(tracked).await.state, TaskState::Running);
         assert_eq!(
             db.task(theirs[0].id).await.lease_owner.as_deref(),

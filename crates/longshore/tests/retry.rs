@@ -71,13 +71,13 @@ conformance! {
     }
 
     #[tokio::test]
-    async fn retrying_a_failed_task_queues_it_with_fresh_attempts_and_it_runs(db) {
+    async fn retrying_a_failed_task_counts_its_attempts_from_zero_and_it_runs(db) {
         let runs = Runs::new();
         let seen = runs.clone();
         let registry = registry_with("once_broken", move |_args, ctx: TaskContext| {
             seen.record(ctx.task_id());
             async move {
-                if ctx.attempt() == 1 {
+                if ctx.execution() == 1 {
                     Err(TaskError::fatal("broken the first time"))
                 } else {
                     Ok(())
@@ -91,17 +91,25 @@ conformance! {
         wait_state(&db, id, TaskState::Failed).await;
 
         let retried = db.store.retry(id).await.unwrap();
-        assert_eq!(retried.attempt, 1);
         assert_eq!(
-            retried.max_attempts, 2,
-            "one fresh attempt after the one used"
+            (retried.attempt, retried.max_attempts, retried.execution),
+            (0, 1, 1),
+            "a fresh set of attempts; max_attempts unchanged; the execution number goes on"
         );
         assert!(retried.finished_at.is_none());
 
         let done = wait_state(&db, id, TaskState::Succeeded).await;
         worker.shutdown().await.unwrap();
-        assert_eq!(done.attempt, 2);
+        assert_eq!((done.attempt, done.execution), (1, 2));
         assert_eq!(runs.of(id), 2);
+        // Each execution's lines stay apart.
+        let logs = db.store.logs(id).await.unwrap();
+        assert!(
+            logs.iter()
+                .any(|l| l.execution == 1 && l.message.contains("broken the first time")),
+            "{logs:?}"
+        );
+        assert!(logs.iter().all(|l| l.execution == 1), "{logs:?}");
     }
 
     #[tokio::test]

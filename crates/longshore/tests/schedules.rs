@@ -170,12 +170,12 @@ async fn run_to_success(db: &TestDb, id: Uuid) {
             &[Completion {
                 id,
                 queue: row.queue.clone(),
-                attempt: row.attempt,
+                execution: row.execution,
                 transition: Transition {
                     state: TaskState::Succeeded,
                     delay: None,
                     error: None,
-                    extend_attempts: false,
+                    refund_attempt: false,
                 },
                 worst_level: None,
                 logs: Vec::new(),
@@ -708,7 +708,7 @@ conformance! {
         assert!(running.cancel_requested);
         let beat = db
             .store
-            .heartbeat("w", &[(t2, running.attempt)], Duration::from_secs(60), &[])
+            .heartbeat("w", &[(t2, running.execution)], Duration::from_secs(60), &[])
             .await
             .unwrap();
         assert_eq!(beat.cancel_requested, [t2]);

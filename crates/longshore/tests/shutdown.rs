@@ -108,16 +108,12 @@ conformance! {
             let row = db.task(id).await;
             assert_eq!(row.state, TaskState::Queued, "task {id}");
             assert!(row.lease_owner.is_none() && row.lease_expires_at.is_none());
+            assert_eq!(row.max_attempts, max_before, "max_attempts never changes");
             if in_flight.contains(&id) {
-                assert_eq!(row.attempt, 1, "the interrupted execution keeps its number");
-                assert_eq!(
-                    row.max_attempts,
-                    max_before + 1,
-                    "and does not use up an attempt"
-                );
+                assert_eq!(row.execution, 1, "the interrupted execution keeps its number");
+                assert_eq!(row.attempt, 0, "and does not count as an attempt");
             } else {
-                assert_eq!(row.attempt, 0);
-                assert_eq!(row.max_attempts, max_before);
+                assert_eq!((row.attempt, row.execution), (0, 0));
             }
         }
         let seen = cancelled.lock().unwrap().clone();
@@ -132,7 +128,14 @@ conformance! {
         worker.shutdown().await.unwrap();
         assert_eq!(db.total().await, 3);
         for id in in_flight {
-            assert_eq!(db.task(id).await.attempt, 2);
+            let row = db.task(id).await;
+            assert_eq!((row.attempt, row.execution), (1, 2), "{row:?}");
+            let logs = db.store.logs(id).await.unwrap();
+            assert!(
+                logs.iter()
+                    .any(|l| l.execution == 1 && l.message.contains("interrupted")),
+                "{logs:?}"
+            );
         }
     }
 
@@ -143,7 +146,7 @@ conformance! {
         let registry = registry_with("stubborn", move |_args, ctx: TaskContext| {
             seen.record(ctx.task_id());
             async move {
-                if ctx.attempt() == 1 {
+                if ctx.execution() == 1 {
                     std::future::pending::<()>().await;
                 }
                 Ok(())
@@ -168,13 +171,13 @@ conformance! {
         let row = db.task(id).await;
         assert_eq!(row.state, TaskState::Queued);
         assert!(row.lease_owner.is_none());
-        assert_eq!(row.attempt, 1);
-        assert_eq!(row.max_attempts, max_before + 1);
+        assert_eq!((row.attempt, row.execution), (0, 1));
+        assert_eq!(row.max_attempts, max_before);
 
         let worker = db.worker(registry, quick_config());
         let done = wait_state(&db, id, TaskState::Succeeded).await;
         worker.shutdown().await.unwrap();
-        assert_eq!(done.attempt, 2);
+        assert_eq!((done.attempt, done.execution), (1, 2));
     }
 
     #[tokio::test]
@@ -215,7 +218,8 @@ conformance! {
         .await;
         staying.shutdown().await.unwrap();
         assert_eq!(staying_runs.of(id), 1);
-        assert_eq!(db.task(id).await.attempt, 2);
+        let done = db.task(id).await;
+        assert_eq!((done.attempt, done.execution), (1, 2));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

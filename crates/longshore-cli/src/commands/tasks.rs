@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 use chrono::Utc;
 use longshore::core::{CancelResult, TaskFilter, TaskSelection};
-use longshore::{LogEntry, Status, TaskRow, TaskState};
+use longshore::{ExecutionLogs, LogEntry, Status, TaskRow, TaskState};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -442,7 +442,8 @@ fn table(tasks: &[TaskRow], headers: bool) {
     }
 }
 
-/// The logs of the current execution and of each earlier one.
+/// The logs of the current execution and of each earlier one, as
+/// `tasks show --json` prints them.
 #[derive(Serialize)]
 struct Executions {
     current: Vec<LogEntry>,
@@ -451,26 +452,20 @@ struct Executions {
 
 #[derive(Serialize)]
 struct Execution {
-    attempt: i32,
+    execution: i32,
     logs: Vec<LogEntry>,
 }
 
-fn split_logs(task: &TaskRow, logs: Vec<LogEntry>) -> Executions {
-    let mut by_attempt: BTreeMap<i32, Vec<LogEntry>> = BTreeMap::new();
-    for line in logs {
-        by_attempt.entry(line.attempt).or_default().push(line);
-    }
-    let current = by_attempt.remove(&task.attempt).unwrap_or_default();
-    let previous = by_attempt
-        .into_iter()
-        .rev()
-        .map(|(attempt, logs)| Execution { attempt, logs })
-        .collect();
-    Executions { current, previous }
-}
-
 fn show(task: &TaskRow, logs: Vec<LogEntry>, json: bool) -> anyhow::Result<()> {
-    let executions = split_logs(task, logs);
+    let split = ExecutionLogs::split(task.execution, logs);
+    let executions = Executions {
+        current: split.current,
+        previous: split
+            .previous
+            .into_iter()
+            .map(|(execution, logs)| Execution { execution, logs })
+            .collect(),
+    };
     if json {
         #[derive(Serialize)]
         struct Shown<'a> {
@@ -496,10 +491,7 @@ fn show(task: &TaskRow, logs: Vec<LogEntry>, json: bool) -> anyhow::Result<()> {
         "status",
         format!("{} (state {})", status.label(), task.state),
     );
-    field(
-        "attempt",
-        format!("{} of {}", task.attempt, task.max_attempts),
-    );
+    field("attempt", task.attempts_label());
     field("priority", task.priority.to_string());
     field("args", task.args.to_string());
     field("created", output::time(task.created_at));
@@ -535,10 +527,10 @@ fn show(task: &TaskRow, logs: Vec<LogEntry>, json: bool) -> anyhow::Result<()> {
         field("cancel", "requested".to_owned());
     }
     println!();
-    println!("Current execution (attempt {}):", task.attempt);
+    println!("Current execution (#{}):", task.execution);
     print_lines(&executions.current);
     for execution in &executions.previous {
-        println!("Previous execution (attempt {}):", execution.attempt);
+        println!("Previous execution (#{}):", execution.execution);
         print_lines(&execution.logs);
     }
     Ok(())

@@ -75,7 +75,7 @@ pub struct Claim {
 }
 
 /// One finished execution, applied only while the worker still holds the
-/// task (state running, same lease owner, same attempt).
+/// task (state running, same lease owner, same execution).
 #[derive(Clone, Debug)]
 pub struct Completion {
     /// The task.
@@ -83,7 +83,7 @@ pub struct Completion {
     /// Its queue (to wake that queue's workers when it is due again at once).
     pub queue: String,
     /// The execution's number, part of the fence.
-    pub attempt: i32,
+    pub execution: i32,
     /// What happens to the task.
     pub transition: Transition,
     /// The worst level the execution logged.
@@ -108,7 +108,7 @@ impl Completion {
     /// fails at once, without running and without retries, alone — so
     /// that it never fails the claim of the tasks beside it — and its log
     /// says why, for an operator to fix or delete it.
-    pub fn undecodable(id: Uuid, queue: String, attempt: i32, reason: &str) -> Completion {
+    pub fn undecodable(id: Uuid, queue: String, execution: i32, reason: &str) -> Completion {
         let error = format!(
             "this task cannot be read back from the database, so it was failed without running: {reason}; \
              fix its row or delete it"
@@ -116,17 +116,17 @@ impl Completion {
         Completion {
             id,
             queue,
-            attempt,
+            execution,
             transition: Transition {
                 state: TaskState::Failed,
                 delay: None,
                 error: Some(error.clone()),
-                extend_attempts: false,
+                refund_attempt: false,
             },
             worst_level: Some(LogLevel::Error),
             logs: vec![LogEntry {
                 task_id: id,
-                attempt,
+                execution,
                 at: Utc::now(),
                 level: LogLevel::Error,
                 message: error,
@@ -464,7 +464,7 @@ pub fn check_purgeable(state: TaskState) -> Result<(), StoreError> {
 /// Tasks: what workers and operators do to them.
 ///
 /// Every call that moves a task out of `running` is fenced on
-/// (state, lease owner, attempt).
+/// (state, lease owner, execution).
 #[async_trait]
 pub trait TaskStore: Send + Sync {
     /// Inserts tasks in one round trip. Tasks whose unique key is held by an
@@ -475,7 +475,7 @@ pub trait TaskStore: Send + Sync {
     /// marks them running under a lease and returns them.
     async fn claim(&self, claim: &Claim) -> Result<Vec<TaskRow>, StoreError>;
 
-    /// Renews the leases of the `(id, attempt)` executions held by `owner`,
+    /// Renews the leases of the `(id, execution)` executions held by `owner`,
     /// writes `logs`, and reports which were lost or asked to cancel.
     async fn heartbeat(
         &self,
@@ -511,7 +511,7 @@ pub trait TaskStore: Send + Sync {
     /// Returns to the queue, due now, every task running under `owner`
     /// whose id is not in `tracked`: claims that committed although their
     /// reply never reached the worker (the connection broke after the
-    /// commit). Their execution never started, so each gets one more allowed
+    /// commit). Their execution never started, so it does not count as an
     /// attempt; one an operator asked to cancel meanwhile is cancelled.
     /// Returns how many. The caller must make sure no claim of its own is in
     /// flight meanwhile.
@@ -534,7 +534,8 @@ pub trait TaskStore: Send + Sync {
     /// Tasks matching `filter`, newest first.
     async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError>;
 
-    /// Queues a finished task again (a fresh set of attempts).
+    /// Queues a finished task again with its attempts counted from zero
+    /// (its execution numbers go on).
     async fn retry(&self, id: Uuid) -> Result<TaskRow, StoreError>;
 
     /// Cancels a waiting task, or signals a running one's worker.

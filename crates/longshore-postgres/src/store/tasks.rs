@@ -91,7 +91,7 @@ pub async fn enqueue_in(
 /// statements insert from.
 pub(crate) struct LogColumns<'a> {
     ids: Vec<Uuid>,
-    attempts: Vec<i32>,
+    executions: Vec<i32>,
     ats: Vec<chrono::DateTime<chrono::Utc>>,
     levels: Vec<i16>,
     messages: Vec<&'a str>,
@@ -102,7 +102,7 @@ impl<'a> LogColumns<'a> {
         let logs: Vec<&LogEntry> = logs.into_iter().collect();
         LogColumns {
             ids: logs.iter().map(|l| l.task_id).collect(),
-            attempts: logs.iter().map(|l| l.attempt).collect(),
+            executions: logs.iter().map(|l| l.execution).collect(),
             ats: logs.iter().map(|l| l.at).collect(),
             levels: logs.iter().map(|l| l.level.as_i16()).collect(),
             messages: logs.iter().map(|l| l.message.as_str()).collect(),
@@ -118,7 +118,7 @@ impl<'a> LogColumns<'a> {
     {
         query
             .bind(self.ids)
-            .bind(self.attempts)
+            .bind(self.executions)
             .bind(self.ats)
             .bind(self.levels)
             .bind(self.messages)
@@ -133,7 +133,7 @@ pub(crate) fn completion_query<'q>(
     commit_mode: &'static str,
 ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
     let ids: Vec<Uuid> = completions.iter().map(|c| c.id).collect();
-    let attempts: Vec<i32> = completions.iter().map(|c| c.attempt).collect();
+    let executions: Vec<i32> = completions.iter().map(|c| c.execution).collect();
     let states: Vec<&str> = completions
         .iter()
         .map(|c| c.transition.state.as_str())
@@ -150,19 +150,19 @@ pub(crate) fn completion_query<'q>(
         .iter()
         .map(|c| c.worst_level.map(|l| l.as_i16()))
         .collect();
-    let extend: Vec<bool> = completions
+    let refund: Vec<bool> = completions
         .iter()
-        .map(|c| c.transition.extend_attempts)
+        .map(|c| c.transition.refund_attempt)
         .collect();
     let query = sqlx::query(sql)
         .bind(owner)
         .bind(ids)
-        .bind(attempts)
+        .bind(executions)
         .bind(states)
         .bind(delays)
         .bind(errors)
         .bind(worst)
-        .bind(extend)
+        .bind(refund)
         .bind(commit_mode);
     LogColumns::new(completions.iter().flat_map(|c| &c.logs)).bind(query)
 }
@@ -242,16 +242,16 @@ impl PgStore {
                         Ok::<_, sqlx::Error>((
                             row.try_get("id")?,
                             row.try_get("queue")?,
-                            row.try_get("attempt")?,
+                            row.try_get("execution")?,
                         ))
                     })();
                     match fence {
-                        Ok((id, queue, attempt)) => {
+                        Ok((id, queue, execution)) => {
                             tracing::error!(task = %id, error = %e, "a claimed task cannot be decoded; failing it");
                             undecodable.push(Completion::undecodable(
                                 id,
                                 queue,
-                                attempt,
+                                execution,
                                 &e.to_string(),
                             ));
                         }
@@ -305,10 +305,10 @@ impl TaskStore for PgStore {
         if held.is_empty() && logs.is_empty() {
             return Ok(Heartbeat::default());
         }
-        let (task_ids, attempts): (Vec<Uuid>, Vec<i32>) = held.iter().copied().unzip();
+        let (task_ids, executions): (Vec<Uuid>, Vec<i32>) = held.iter().copied().unzip();
         let query = sqlx::query(sql::HEARTBEAT)
             .bind(&task_ids)
-            .bind(&attempts)
+            .bind(&executions)
             .bind(owner)
             .bind(millis(lease))
             .bind(self.commit_mode);

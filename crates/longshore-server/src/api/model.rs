@@ -3,11 +3,9 @@
 //! purpose. A task has the same fields as `longshore tasks show --json`
 //! prints.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use longshore::core::TokenScope;
-use longshore::{LogEntry, LogLevel, Status, TaskRow, TaskState};
+use longshore::{ExecutionLogs, LogEntry, LogLevel, Status, TaskRow, TaskState};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -111,9 +109,15 @@ pub(crate) struct Task {
     pub(crate) status_label: String,
     /// When it is (or was) due.
     pub(crate) run_at: DateTime<Utc>,
-    /// Executions started so far.
+    /// Executions that counted as attempts so far (an execution handed
+    /// back by its worker does not count; an operator's retry starts the
+    /// count again): the running one's attempt number while it runs.
     pub(crate) attempt: i32,
+    /// Attempts allowed; it never changes by itself.
     pub(crate) max_attempts: i32,
+    /// The number of the current (or last) execution, counted as an
+    /// attempt or not: its logs are `current_execution`.
+    pub(crate) execution: i32,
     pub(crate) time_limit_ms: Option<i64>,
     /// The worker holding its lease, while it runs.
     pub(crate) lease_owner: Option<String>,
@@ -148,6 +152,7 @@ impl Task {
             run_at: row.run_at,
             attempt: row.attempt,
             max_attempts: row.max_attempts,
+            execution: row.execution,
             time_limit_ms: row.time_limit_ms,
             lease_owner: row.lease_owner,
             lease_expires_at: row.lease_expires_at,
@@ -206,31 +211,36 @@ pub(crate) struct LogLine {
 /// One execution of a task and what it logged, oldest line first.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct Execution {
-    /// Its number (1 for the first).
-    pub(crate) attempt: i32,
+    /// Its number (1 for the first; never reused).
+    pub(crate) number: i32,
     pub(crate) logs: Vec<LogLine>,
 }
 
 /// A task's log split by execution: the current (or last) one, and the
 /// earlier ones, newest first.
-pub(crate) fn executions(attempt: i32, logs: Vec<LogEntry>) -> (Execution, Vec<Execution>) {
-    let mut by_attempt: BTreeMap<i32, Vec<LogLine>> = BTreeMap::new();
-    for line in logs {
-        by_attempt.entry(line.attempt).or_default().push(LogLine {
-            at: line.at,
-            level: line.level.into(),
-            message: line.message,
-        });
-    }
-    let current = Execution {
-        attempt,
-        logs: by_attempt.remove(&attempt).unwrap_or_default(),
+pub(crate) fn executions(current: i32, logs: Vec<LogEntry>) -> (Execution, Vec<Execution>) {
+    let lines = |logs: Vec<LogEntry>| -> Vec<LogLine> {
+        logs.into_iter()
+            .map(|line| LogLine {
+                at: line.at,
+                level: line.level.into(),
+                message: line.message,
+            })
+            .collect()
     };
-    let previous = by_attempt
+    let split = ExecutionLogs::split(current, logs);
+    let previous = split
+        .previous
         .into_iter()
-        .rev()
-        .map(|(attempt, logs)| Execution { attempt, logs })
+        .map(|(number, logs)| Execution {
+            number,
+            logs: lines(logs),
+        })
         .collect();
+    let current = Execution {
+        number: current,
+        logs: lines(split.current),
+    };
     (current, previous)
 }
 
@@ -275,27 +285,6 @@ impl StateCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn logs_split_into_the_current_execution_and_earlier_ones() {
-        let line = |attempt, message: &str| LogEntry {
-            task_id: Uuid::nil(),
-            attempt,
-            at: Utc::now(),
-            level: LogLevel::Info,
-            message: message.to_owned(),
-        };
-        let (current, previous) = executions(
-            3,
-            vec![line(1, "a"), line(2, "b"), line(3, "c"), line(3, "d")],
-        );
-        assert_eq!(current.attempt, 3);
-        assert_eq!(current.logs.len(), 2);
-        let attempts: Vec<i32> = previous.iter().map(|e| e.attempt).collect();
-        assert_eq!(attempts, vec![2, 1]);
-        let (current, previous) = executions(0, Vec::new());
-        assert!(current.logs.is_empty() && previous.is_empty());
-    }
 
     #[test]
     fn counts_add_up_by_state() {

@@ -212,7 +212,7 @@ pub(crate) async fn show(
         .await?
         .ok_or(longshore::StoreError::NotFound(id))?;
     let logs = api.store.logs(id).await?;
-    let (current_execution, previous_executions) = executions(row.attempt, logs);
+    let (current_execution, previous_executions) = executions(row.execution, logs);
     Ok(Json(TaskDetail {
         task: Task::new(row, Utc::now()),
         current_execution,

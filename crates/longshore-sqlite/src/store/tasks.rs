@@ -50,19 +50,19 @@ pub(crate) struct TaskJson<'a> {
 #[derive(Serialize)]
 pub(crate) struct CompletionJson<'a> {
     id: Uuid,
-    attempt: i32,
+    execution: i32,
     next: &'static str,
     delay_us: Option<i64>,
     error: Option<&'a str>,
     worst_level: Option<i16>,
-    extend_attempts: i32,
+    refund_attempt: i32,
 }
 
 /// One log line as the log statement reads it.
 #[derive(Serialize)]
 pub(crate) struct LogJson<'a> {
     task_id: Uuid,
-    attempt: i32,
+    execution: i32,
     at: i64,
     level: i16,
     message: &'a str,
@@ -72,7 +72,7 @@ pub(crate) struct LogJson<'a> {
 #[derive(Serialize)]
 pub(crate) struct HeldJson {
     id: Uuid,
-    attempt: i32,
+    execution: i32,
 }
 
 pub(crate) fn completions_json(completions: &[Completion]) -> Result<String, StoreError> {
@@ -80,12 +80,12 @@ pub(crate) fn completions_json(completions: &[Completion]) -> Result<String, Sto
         .iter()
         .map(|c| CompletionJson {
             id: c.id,
-            attempt: c.attempt,
+            execution: c.execution,
             next: c.transition.state.as_str(),
             delay_us: c.transition.delay.map(micros),
             error: c.transition.error.as_deref(),
             worst_level: c.worst_level.map(|l| l.as_i16()),
-            extend_attempts: i32::from(c.transition.extend_attempts),
+            refund_attempt: i32::from(c.transition.refund_attempt),
         })
         .collect();
     to_json(&rows)
@@ -99,7 +99,7 @@ pub(crate) async fn insert_logs<'a>(
         .into_iter()
         .map(|l| LogJson {
             task_id: l.task_id,
-            attempt: l.attempt,
+            execution: l.execution,
             at: l.at.timestamp_micros(),
             level: l.level.as_i16(),
             message: &l.message,
@@ -349,7 +349,7 @@ impl TaskStore for SqliteStore {
         }
         let held_json: Vec<HeldJson> = held
             .iter()
-            .map(|&(id, attempt)| HeldJson { id, attempt })
+            .map(|&(id, execution)| HeldJson { id, execution })
             .collect();
         let mut tx = self.begin().await?;
         // Read once the lock is held: waiting for it must not shorten leases.
@@ -443,14 +443,14 @@ impl TaskStore for SqliteStore {
         let mut requeued = Vec::new();
         for row in &rows {
             let id: String = row.try_get("id").map_err(from_sqlx)?;
-            let attempt: i64 = row.try_get("attempt").map_err(from_sqlx)?;
+            let execution: i64 = row.try_get("execution").map_err(from_sqlx)?;
             let state: String = row.try_get("state").map_err(from_sqlx)?;
             if state == TaskState::Queued.as_str() {
                 requeued.push(row.try_get::<String, _>("queue").map_err(from_sqlx)?);
             }
             logs.push(LogEntry {
                 task_id: row::uuid(&id)?,
-                attempt: i32::try_from(attempt).unwrap_or(i32::MAX),
+                execution: i32::try_from(execution).unwrap_or(i32::MAX),
                 at: row::time(now)?,
                 level: longshore_core::LogLevel::Error,
                 message: row.try_get("last_error").map_err(from_sqlx)?,

@@ -34,7 +34,7 @@ pub(super) fn start(
 /// Starts `task` in the slot held by `permit`.
 fn spawn(shared: &Arc<Shared>, mut task: TaskRow, permit: OwnedSemaphorePermit) {
     let labels = TaskLabels::new(&task.actor, &task.queue);
-    let execution = Execution::new(task.id, task.attempt, labels);
+    let execution = Execution::new(task.id, task.execution, labels);
     if let Ok(mut map) = shared.inflight.lock() {
         map.insert(task.id, execution.clone());
     }
@@ -54,7 +54,7 @@ fn spawn(shared: &Arc<Shared>, mut task: TaskRow, permit: OwnedSemaphorePermit) 
                 let completion = Completion {
                     id: task.id,
                     queue: task.queue.clone(),
-                    attempt: task.attempt,
+                    execution: task.execution,
                     transition: outcome.transition(
                         task.attempt,
                         task.max_attempts,
@@ -70,7 +70,7 @@ fn spawn(shared: &Arc<Shared>, mut task: TaskRow, permit: OwnedSemaphorePermit) 
             }
             None => {
                 // The lease is gone: whoever holds the task now records it.
-                shared.forget(task.id, task.attempt);
+                shared.forget(task.id, task.execution);
                 drop(permit);
             }
         }

@@ -40,6 +40,7 @@ pub(super) async fn execute(
         execution: execution.clone(),
         queue: execution.labels.queue.clone(),
         actor: execution.labels.actor.clone(),
+        attempt: task.attempt,
         max_attempts: task.max_attempts,
     };
     // Its own Tokio task, so that a panic is caught and the handler can be

@@ -30,7 +30,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             last_renewed = Instant::now();
             continue;
         }
-        let held: Vec<_> = executions.iter().map(|e| (e.task_id, e.attempt)).collect();
+        let held: Vec<_> = executions.iter().map(|e| (e.task_id, e.number)).collect();
         let logs: Vec<_> = executions.iter().flat_map(|e| e.take_logs()).collect();
         // A renewal gets one heartbeat interval: a call that hangs (a
         // partitioned network) is given up early enough to stop the
@@ -57,7 +57,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                 last_renewed = Instant::now();
                 // Act only on executions of this snapshot that are still in
                 // flight: one recorded meanwhile looks "lost" but is done,
-                // and the same task may already run again as a newer attempt.
+                // and the same task may already run again as a newer execution.
                 for execution in &executions {
                     let current = shared
                         .inflight_get(&execution.task_id)
@@ -66,7 +66,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
                         continue;
                     }
                     if beat.lost.contains(&execution.task_id) {
-                        tracing::warn!(task = %execution.task_id, attempt = execution.attempt, "lease lost; stopping the execution");
+                        tracing::warn!(task = %execution.task_id, execution = execution.number, "lease lost; stopping the execution");
                         execution.cancel(CancelReason::LeaseLost);
                     } else if beat.cancel_requested.contains(&execution.task_id) {
                         execution.cancel(CancelReason::Operator);

@@ -82,11 +82,11 @@ impl Shared {
             .and_then(|map| map.get(id).cloned())
     }
 
-    /// Forgets an execution once its result is recorded (only that attempt:
+    /// Forgets an execution once its result is recorded (only that execution:
     /// the same task may already be running again); returns it.
-    pub(crate) fn forget(&self, id: Uuid, attempt: i32) -> Option<Arc<Execution>> {
+    pub(crate) fn forget(&self, id: Uuid, number: i32) -> Option<Arc<Execution>> {
         let mut map = self.inflight.lock().ok()?;
-        if map.get(&id).is_some_and(|e| e.attempt == attempt) {
+        if map.get(&id).is_some_and(|e| e.number == number) {
             map.remove(&id)
         } else {
             None
@@ -96,7 +96,7 @@ impl Shared {
     /// Forgets an execution whose result the store has answered, and
     /// counts its outcome when the store `applied` it (its fence held).
     pub(crate) fn recorded(&self, completion: &Completion, applied: bool) {
-        let execution = self.forget(completion.id, completion.attempt);
+        let execution = self.forget(completion.id, completion.execution);
         if applied
             && let Some(metrics) = &self.config.metrics
             && let Some(execution) = execution

@@ -32,7 +32,7 @@ struct TaskDetail {
 
 #[derive(Deserialize)]
 struct ApiExecution {
-    attempt: i32,
+    number: i32,
     logs: Vec<ApiLogLine>,
 }
 
@@ -183,7 +183,7 @@ impl Source {
                     .flat_map(|execution| {
                         execution.logs.into_iter().map(move |line| LogEntry {
                             task_id: id,
-                            attempt: execution.attempt,
+                            execution: execution.number,
                             at: line.at,
                             level: line.level,
                             message: line.message,

@@ -7,7 +7,8 @@
 macro_rules! task_columns {
     () => {
         "t.id, t.queue, t.actor, t.args, t.priority, t.state::text AS state, t.run_at, \
-         t.attempt, t.max_attempts, t.time_limit_ms, t.lease_owner, t.lease_expires_at, \
+         t.attempt, t.max_attempts, t.attempt + t.uncounted_executions AS execution, \
+         t.time_limit_ms, t.lease_owner, t.lease_expires_at, \
          t.unique_key, t.related_kind, t.related_id, t.worst_level, t.last_error, \
          t.cancel_requested, t.created_at, t.started_at, t.finished_at, t.modified_at, \
          t.schedule_name"
@@ -162,41 +163,42 @@ SELECT * FROM claimed"
 );
 
 /// Heartbeat: renew the leases this worker still holds, fenced on
-/// (id, attempt, owner, running); report cancellation requests.
+/// (id, execution, owner, running); report cancellation requests.
 /// Writes the executions' pending log lines in the same statement.
 pub(crate) const HEARTBEAT: &str = "
 WITH commit_mode AS (SELECT set_config('synchronous_commit', $5, true)),
 logged AS (
-    INSERT INTO longshore_task_logs (task_id, attempt, at, level, message)
+    INSERT INTO longshore_task_logs (task_id, execution, at, level, message)
     SELECT l.* FROM unnest($6::uuid[], $7::int4[], $8::timestamptz[], $9::int2[], $10::text[])
-         AS l(task_id, attempt, at, level, message)
+         AS l(task_id, execution, at, level, message)
     WHERE EXISTS (SELECT 1 FROM longshore_tasks WHERE id = l.task_id)
 )
 UPDATE longshore_tasks AS t
 SET lease_expires_at = now() + $4 * interval '1 millisecond'
-FROM unnest($1::uuid[], $2::int4[]) AS h(id, attempt) CROSS JOIN commit_mode
-WHERE t.id = h.id AND t.attempt = h.attempt AND t.state = 'running' AND t.lease_owner = $3
+FROM unnest($1::uuid[], $2::int4[]) AS h(id, execution) CROSS JOIN commit_mode
+WHERE t.id = h.id AND t.attempt + t.uncounted_executions = h.execution
+  AND t.state = 'running' AND t.lease_owner = $3
 RETURNING t.id, t.cancel_requested";
 
 /// Completion of many executions at once, each fenced on
-/// (running, owner, attempt), in one statement: the state change, the
+/// (running, owner, execution), in one statement: the state change, the
 /// executions' last log lines (kept even when the fence rejects the result:
 /// they are what happened), and a wake-up for queues that got a task back at
-/// once (a release). A task an operator asked to cancel is not retried,
-/// whatever the worker reported.
+/// once (a release; its execution does not count as an attempt). A task an
+/// operator asked to cancel is not retried, whatever the worker reported.
 macro_rules! complete_ctes {
     () => {
         "WITH commit_mode AS (SELECT set_config('synchronous_commit', $9, true)),
 c AS (
     SELECT * FROM unnest($2::uuid[], $3::int4[], $4::longshore_task_state[], $5::int8[],
                          $6::text[], $7::int2[], $8::bool[])
-         AS c(id, attempt, next, delay_ms, error, worst_level, extend_attempts)
+         AS c(id, execution, next, delay_ms, error, worst_level, refund_attempt)
 ),
 logged AS (
     -- Only for tasks that still exist: an operator may have deleted one.
-    INSERT INTO longshore_task_logs (task_id, attempt, at, level, message)
+    INSERT INTO longshore_task_logs (task_id, execution, at, level, message)
     SELECT l.* FROM unnest($10::uuid[], $11::int4[], $12::timestamptz[], $13::int2[], $14::text[])
-         AS l(task_id, attempt, at, level, message)
+         AS l(task_id, execution, at, level, message)
     WHERE EXISTS (SELECT 1 FROM longshore_tasks WHERE id = l.task_id)
 ),
 updated AS (
@@ -205,7 +207,8 @@ updated AS (
                      THEN 'cancelled' ELSE c.next END,
         run_at = CASE WHEN c.delay_ms IS NULL THEN t.run_at
                       ELSE now() + c.delay_ms * interval '1 millisecond' END,
-        max_attempts = t.max_attempts + c.extend_attempts::int,
+        attempt = t.attempt - c.refund_attempt::int,
+        uncounted_executions = t.uncounted_executions + c.refund_attempt::int,
         last_error = COALESCE(c.error, t.last_error),
         worst_level = c.worst_level,
         lease_owner = NULL,
@@ -214,7 +217,8 @@ updated AS (
                              OR t.cancel_requested THEN now() END,
         modified_at = now()
     FROM c CROSS JOIN commit_mode
-    WHERE t.id = c.id AND t.state = 'running' AND t.lease_owner = $1 AND t.attempt = c.attempt
+    WHERE t.id = c.id AND t.state = 'running' AND t.lease_owner = $1
+      AND t.attempt + t.uncounted_executions = c.execution
     RETURNING t.id, t.queue, t.state
 ),
 woken AS (
@@ -303,10 +307,11 @@ WITH expired AS (
         modified_at = now()
     FROM expired
     WHERE t.id = expired.id
-    RETURNING t.id, t.attempt, t.last_error, t.queue, t.state
+    RETURNING t.id, t.attempt + t.uncounted_executions AS execution, t.last_error, t.queue,
+              t.state
 ), logged AS (
-    INSERT INTO longshore_task_logs (task_id, attempt, at, level, message)
-    SELECT id, attempt, now(), 2, last_error FROM rescued
+    INSERT INTO longshore_task_logs (task_id, execution, at, level, message)
+    SELECT id, execution, now(), 2, last_error FROM rescued
 )
 SELECT count(*) AS rescued,
        (SELECT count(pg_notify('longshore_task_available', queue))
@@ -314,15 +319,16 @@ SELECT count(*) AS rescued,
 FROM rescued";
 
 /// Release of claims the worker never received (see
-/// `Store::release_untracked`): back to the queue with one more allowed
-/// attempt, waking the queues' workers.
+/// `Store::release_untracked`): back to the queue, the execution not
+/// counted as an attempt, waking the queues' workers.
 /// A task an operator asked to cancel meanwhile is cancelled instead.
 pub(crate) const RELEASE_UNTRACKED: &str = "
 WITH released AS (
     UPDATE longshore_tasks AS t
     SET state = CASE WHEN t.cancel_requested THEN 'cancelled'
                      ELSE 'queued' END::longshore_task_state,
-        max_attempts = t.max_attempts + 1, run_at = now(),
+        attempt = t.attempt - 1, uncounted_executions = t.uncounted_executions + 1,
+        run_at = now(),
         finished_at = CASE WHEN t.cancel_requested THEN now() END,
         lease_owner = NULL, lease_expires_at = NULL, modified_at = now()
     WHERE t.lease_owner = $1 AND t.state = 'running' AND NOT (t.id = ANY($2::uuid[]))
@@ -368,7 +374,7 @@ pub(crate) const TASK_FOR_UPDATE: &str = concat!(
 
 /// A task's log, every execution, oldest first.
 pub(crate) const LOGS: &str = "
-SELECT task_id, attempt, at, level, message FROM longshore_task_logs
+SELECT task_id, execution, at, level, message FROM longshore_task_logs
 WHERE task_id = $1 ORDER BY id";
 
 /// The status people see ([`Status::derive`](longshore_core::Status::derive))
@@ -526,11 +532,13 @@ pub(crate) const LIST_BY_RELATED_OBJECT: &str =
 /// tasks of that kind.
 pub(crate) const LIST_BY_RELATED_KIND: &str = list_page!("t.related_kind = $13 AND ");
 
-/// Retry of a finished task: due now, with a fresh set of attempts after
-/// the ones already used (execution numbers stay unique).
+/// Retry of a finished task: due now, its attempts counted from zero again
+/// (the ones used become uncounted executions, so execution numbers stay
+/// unique).
 pub(crate) const RETRY: &str = concat!(
     "UPDATE longshore_tasks AS t
-SET state = 'queued', run_at = now(), max_attempts = t.attempt + t.max_attempts,
+SET state = 'queued', run_at = now(), attempt = 0,
+    uncounted_executions = t.uncounted_executions + t.attempt,
     worst_level = NULL, cancel_requested = false, finished_at = NULL, modified_at = now()
 WHERE t.id = $1
 RETURNING ",

@@ -3,8 +3,6 @@
 //! a page at a time; `/tasks/{id}`: one task with its logs by execution;
 //! retry and cancel.
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -13,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use longshore::core::{CancelResult, TaskFilter};
 use longshore::ops::filters;
-use longshore::{LogEntry, Status, StoreError, TaskState};
+use longshore::{ExecutionLogs, LogEntry, Status, StoreError, TaskState};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -228,7 +226,7 @@ pub(crate) struct LogLine {
 
 /// One execution's log.
 pub(crate) struct ExecutionLog {
-    pub(crate) attempt: i32,
+    pub(crate) number: i32,
     pub(crate) lines: Vec<LogLine>,
 }
 
@@ -257,24 +255,29 @@ struct TaskLineDetail {
 
 /// A task's log split by execution: the current one, and the earlier ones,
 /// newest first.
-fn executions(attempt: i32, logs: Vec<LogEntry>) -> (ExecutionLog, Vec<ExecutionLog>) {
-    let mut by_attempt: BTreeMap<i32, Vec<LogLine>> = BTreeMap::new();
-    for line in logs {
-        by_attempt.entry(line.attempt).or_default().push(LogLine {
-            at: time(line.at),
-            level: line.level.as_str(),
-            message: line.message,
-        });
-    }
-    let current = ExecutionLog {
-        attempt,
-        lines: by_attempt.remove(&attempt).unwrap_or_default(),
+fn executions(current: i32, logs: Vec<LogEntry>) -> (ExecutionLog, Vec<ExecutionLog>) {
+    let lines = |logs: Vec<LogEntry>| -> Vec<LogLine> {
+        logs.into_iter()
+            .map(|line| LogLine {
+                at: time(line.at),
+                level: line.level.as_str(),
+                message: line.message,
+            })
+            .collect()
     };
-    let previous = by_attempt
+    let split = ExecutionLogs::split(current, logs);
+    let previous = split
+        .previous
         .into_iter()
-        .rev()
-        .map(|(attempt, lines)| ExecutionLog { attempt, lines })
+        .map(|(number, logs)| ExecutionLog {
+            number,
+            lines: lines(logs),
+        })
         .collect();
+    let current = ExecutionLog {
+        number: current,
+        lines: lines(split.current),
+    };
     (current, previous)
 }
 
@@ -295,15 +298,12 @@ pub(crate) async fn show(
     let logs = dash.store.logs(id).await?;
     let now = Utc::now();
     let line = TaskLine::new(&task, now);
-    let (current, previous) = executions(task.attempt, logs);
+    let (current, previous) = executions(task.execution, logs);
     let mut fields: Vec<(&'static str, String)> = vec![
         ("id", task.id.to_string()),
         ("queue", task.queue.clone()),
         ("state", task.state.to_string()),
-        (
-            "attempt",
-            format!("{} of {}", task.attempt, task.max_attempts),
-        ),
+        ("attempt", task.attempts_label()),
         ("priority", task.priority.to_string()),
         ("created", time(task.created_at)),
         ("run at", time(task.run_at)),

@@ -167,12 +167,12 @@ impl SqliteStore {
             match row::task(row) {
                 Ok(task) => claimed.push(task),
                 Err(e) => match row::fence(row) {
-                    Ok((id, queue, attempt)) => {
+                    Ok((id, queue, execution)) => {
                         tracing::error!(task = %id, error = %e, "a claimed task cannot be decoded; failing it");
                         undecodable.push(Completion::undecodable(
                             id,
                             queue,
-                            attempt,
+                            execution,
                             &e.to_string(),
                         ));
                     }

@@ -12,7 +12,7 @@
 macro_rules! task_columns {
     () => {
         "id, queue, actor, args, priority, state, run_at, attempt, max_attempts, \
-         time_limit_ms, lease_owner, lease_expires_at, unique_key, related_kind, related_id, \
+         attempt + uncounted_executions AS execution, time_limit_ms, lease_owner, lease_expires_at, unique_key, related_kind, related_id, \
          worst_level, last_error, cancel_requested, created_at, started_at, finished_at, \
          modified_at, schedule_name"
     };
@@ -179,42 +179,46 @@ WHERE s.name = 'max_running'";
 
 /// Of the executions in the JSON array `?2` (completions, as [`COMPLETE`]
 /// reads them), those the completion will finish, by queue: still running
-/// under owner `?1` at the same attempt (primary key).
+/// under owner `?1` at the same execution (primary key).
 pub(crate) const FINISHING: &str = "
 SELECT t.queue AS queue, count(*) AS finishing
 FROM json_each(?2) AS c
 JOIN longshore_tasks AS t ON t.id = c.value ->> 'id'
-WHERE t.state = 'running' AND t.lease_owner = ?1 AND t.attempt = c.value ->> 'attempt'
+WHERE t.state = 'running' AND t.lease_owner = ?1
+  AND t.attempt + t.uncounted_executions = c.value ->> 'execution'
 GROUP BY t.queue";
 
 /// Log lines from the JSON array `?1`, for tasks that still exist (an
 /// operator may have deleted one).
 pub(crate) const INSERT_LOGS: &str = "
-INSERT INTO longshore_task_logs (task_id, attempt, at, level, message)
-SELECT l.value ->> 'task_id', l.value ->> 'attempt', l.value ->> 'at', l.value ->> 'level',
+INSERT INTO longshore_task_logs (task_id, execution, at, level, message)
+SELECT l.value ->> 'task_id', l.value ->> 'execution', l.value ->> 'at', l.value ->> 'level',
        l.value ->> 'message'
 FROM json_each(?1) AS l
 WHERE EXISTS (SELECT 1 FROM longshore_tasks WHERE id = l.value ->> 'task_id')";
 
 /// Heartbeat at time `?1`: renew until `?2` the leases of the executions
 /// in the JSON array `?4` that `?3` still holds, fenced on
-/// (id, attempt, owner, running); report cancellation requests.
+/// (id, execution, owner, running); report cancellation requests.
 pub(crate) const HEARTBEAT: &str = "
 UPDATE longshore_tasks AS t
 SET lease_expires_at = ?2
-FROM (SELECT value ->> 'id' AS id, value ->> 'attempt' AS attempt FROM json_each(?4)) AS h
-WHERE t.id = h.id AND t.attempt = h.attempt AND t.state = 'running' AND t.lease_owner = ?3
+FROM (SELECT value ->> 'id' AS id, value ->> 'execution' AS execution FROM json_each(?4)) AS h
+WHERE t.id = h.id AND t.attempt + t.uncounted_executions = h.execution
+  AND t.state = 'running' AND t.lease_owner = ?3
 RETURNING id, cancel_requested";
 
 /// Completion at time `?1` of the executions in the JSON array `?3`, each
-/// fenced on (running, owner `?2`, attempt). A task an operator asked to
-/// cancel is not retried, whatever the worker reported.
+/// fenced on (running, owner `?2`, execution). A released task's execution
+/// does not count as an attempt. A task an operator asked to cancel is not
+/// retried, whatever the worker reported.
 pub(crate) const COMPLETE: &str = "
 UPDATE longshore_tasks AS t
 SET state = CASE WHEN t.cancel_requested AND c.next IN ('scheduled', 'queued')
                  THEN 'cancelled' ELSE c.next END,
     run_at = CASE WHEN c.delay_us IS NULL THEN t.run_at ELSE ?1 + c.delay_us END,
-    max_attempts = t.max_attempts + c.extend_attempts,
+    attempt = t.attempt - c.refund_attempt,
+    uncounted_executions = t.uncounted_executions + c.refund_attempt,
     last_error = COALESCE(c.error, t.last_error),
     worst_level = c.worst_level,
     lease_owner = NULL,
@@ -222,12 +226,13 @@ SET state = CASE WHEN t.cancel_requested AND c.next IN ('scheduled', 'queued')
     finished_at = CASE WHEN c.next IN ('succeeded', 'failed', 'cancelled')
                          OR t.cancel_requested THEN ?1 END,
     modified_at = ?1
-FROM (SELECT value ->> 'id' AS id, value ->> 'attempt' AS attempt, value ->> 'next' AS next,
+FROM (SELECT value ->> 'id' AS id, value ->> 'execution' AS execution, value ->> 'next' AS next,
              value ->> 'delay_us' AS delay_us, value ->> 'error' AS error,
              value ->> 'worst_level' AS worst_level,
-             value ->> 'extend_attempts' AS extend_attempts
+             value ->> 'refund_attempt' AS refund_attempt
       FROM json_each(?3)) AS c
-WHERE t.id = c.id AND t.state = 'running' AND t.lease_owner = ?2 AND t.attempt = c.attempt
+WHERE t.id = c.id AND t.state = 'running' AND t.lease_owner = ?2
+  AND t.attempt + t.uncounted_executions = c.execution
 RETURNING id, queue, state";
 
 /// Rescue at time `?1` of up to `?2` running tasks whose lease expired
@@ -250,16 +255,17 @@ WHERE id IN (SELECT id FROM longshore_tasks
              WHERE state = 'running' AND lease_expires_at < ?1
              ORDER BY lease_expires_at
              LIMIT ?2)
-RETURNING id, attempt, last_error, queue, state";
+RETURNING id, attempt + uncounted_executions AS execution, last_error, queue, state";
 
 /// Release at time `?3` of claims `?1` never received (see
 /// `Store::release_untracked`): every task it runs whose id is not in the
-/// JSON array `?2`, back to the queue with one more allowed attempt.
+/// JSON array `?2`, back to the queue, the execution not counted as an
+/// attempt.
 /// A task an operator asked to cancel meanwhile is cancelled instead.
 pub(crate) const RELEASE_UNTRACKED: &str = "
 UPDATE longshore_tasks
 SET state = CASE WHEN cancel_requested THEN 'cancelled' ELSE 'queued' END,
-    max_attempts = max_attempts + 1, run_at = ?3,
+    attempt = attempt - 1, uncounted_executions = uncounted_executions + 1, run_at = ?3,
     finished_at = CASE WHEN cancel_requested THEN ?3 END,
     lease_owner = NULL, lease_expires_at = NULL, modified_at = ?3
 WHERE lease_owner = ?1 AND state = 'running'
@@ -289,7 +295,7 @@ pub(crate) const TASK_STATE: &str =
 
 /// A task's log, every execution, oldest first.
 pub(crate) const LOGS: &str = "
-SELECT task_id, attempt, at, level, message FROM longshore_task_logs
+SELECT task_id, execution, at, level, message FROM longshore_task_logs
 WHERE task_id = ?1 ORDER BY id";
 
 /// The status people see ([`Status::derive`](longshore_core::Status::derive))
@@ -403,11 +409,13 @@ pub(crate) const LIST_BY_RELATED_OBJECT: &str = list_page!(
 pub(crate) const LIST_BY_RELATED_KIND: &str =
     list_page!("longshore_tasks", "related_kind = ?13 AND ");
 
-/// Retry at time `?2` of a finished task: due now, with a fresh set of
-/// attempts after the ones already used (execution numbers stay unique).
+/// Retry at time `?2` of a finished task: due now, its attempts counted
+/// from zero again (the ones used become uncounted executions, so
+/// execution numbers stay unique).
 pub(crate) const RETRY: &str = concat!(
     "UPDATE longshore_tasks
-SET state = 'queued', run_at = ?2, max_attempts = attempt + max_attempts,
+SET state = 'queued', run_at = ?2, attempt = 0,
+    uncounted_executions = uncounted_executions + attempt,
     worst_level = NULL, cancel_requested = 0, finished_at = NULL, modified_at = ?2
 WHERE id = ?1
 RETURNING ",
