@@ -891,6 +891,17 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(engine: Engine) {
             400,
             "invalid_input",
         ),
+        // A secret's reference that is not one.
+        (
+            r#"{"actor": "noop", "args": {"key": {"$secret": 42}}}"#,
+            400,
+            "invalid_input",
+        ),
+        (
+            r#"{"actor": "noop", "args": {"key": {"$secret": "UPPER"}}}"#,
+            400,
+            "invalid_input",
+        ),
     ];
     let long_queue = json!({"actor": "noop", "queue": "q".repeat(300)}).to_string();
     let long_key = json!({"actor": "noop", "unique_key": "k".repeat(1100)}).to_string();

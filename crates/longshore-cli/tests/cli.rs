@@ -33,6 +33,7 @@ on_both_engines!(
     sigterm_drains_then_returns_unfinished_tasks_to_the_queue,
     the_http_actor_calls_the_webhook_and_logs_the_response,
     the_http_actor_retries_an_unexpected_status_then_fails,
+    the_http_actor_sends_a_secret_from_the_workers_environment_that_nothing_stores,
     the_http_actor_follows_redirects_to_the_same_host_only_and_allowed_hosts_only,
     a_paused_queue_keeps_its_tasks_until_resumed,
     workers_list_shows_a_running_worker_until_it_stops,
@@ -687,6 +688,36 @@ async fn the_http_actor_calls_the_webhook_and_logs_the_response(engine: Engine) 
         shown.contains("status 201 Created; body: thanks"),
         "{shown}"
     );
+}
+
+async fn the_http_actor_sends_a_secret_from_the_workers_environment_that_nothing_stores(
+    engine: Engine,
+) {
+    const VALUE: &str = "Bearer 7f3a-only-in-the-environment";
+    let env = Env::new(engine).await;
+    let (url, mut requests) = http_server("200 OK", "ok").await;
+    let args = serde_json::json!({
+        "url": url,
+        "headers": {"Authorization": {"$secret": "hook_token"}},
+    })
+    .to_string();
+    let id = env.ok(&["enqueue", "http", "--args", &args]);
+    let _worker = env.worker(&[], &[("LONGSHORE_SECRETS__HOOK_TOKEN", VALUE)]);
+    env.wait_until("the webhook task to succeed", async |env| {
+        env.counts().await.get("succeeded") == Some(&1)
+    })
+    .await;
+    let request = requests.recv().await.unwrap();
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains(&format!("authorization: {}", VALUE.to_ascii_lowercase())),
+        "{request}"
+    );
+    // What is stored, listed and shown holds the reference only.
+    let shown = env.ok(&["tasks", "show", id.trim(), "--json"]);
+    assert!(!shown.contains(VALUE), "{shown}");
+    assert!(shown.contains(r#""$secret": "hook_token""#), "{shown}");
 }
 
 async fn the_http_actor_retries_an_unexpected_status_then_fails(engine: Engine) {

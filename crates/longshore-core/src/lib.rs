@@ -18,6 +18,8 @@
 //! - [`error`]: the one error type of storage ([`StoreError`]).
 //! - [`migrate`]: the one migrator; an engine brings its lock, its ledger
 //!   statements and its files.
+//! - [`secret`]: secrets that tasks name in their arguments
+//!   (`{"$secret": "name"}`) and workers fill in as they run ([`Secrets`]).
 //! - [`token`]: API tokens ([`TokenInfo`], [`TokenScope`]) and how their
 //!   secrets are made and stored ([`TokenSecret`]).
 //!
@@ -32,6 +34,7 @@ pub mod lifecycle;
 pub mod migrate;
 pub mod retry;
 pub mod schedule;
+pub mod secret;
 pub mod store;
 pub mod task;
 pub mod token;
@@ -42,6 +45,7 @@ pub use retry::RetryPolicy;
 pub use schedule::{
     CronSpec, Fire, FireKind, FireOutcome, Overlap, PutMode, Schedule, ScheduleDef,
 };
+pub use secret::Secrets;
 pub use store::{
     AuditEntry, AuditStore, CancelResult, Claim, ClusterSettings, ClusterStore, Completion,
     CountStore, Dialect, EnqueueResult, EventSource, Heartbeat, Leadership, NewAuditEntry,

@@ -405,6 +405,7 @@ impl NewTask {
                     .into(),
             );
         }
+        crate::secret::check_references(&self.args)?;
         let depth = json_depth(&self.args);
         if depth > NewTask::MAX_ARGS_DEPTH {
             return Err(format!(

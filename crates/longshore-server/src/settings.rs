@@ -39,6 +39,10 @@ pub struct Settings {
     pub actors: ActorSettings,
     /// The web dashboard (`dashboard.*`).
     pub dashboard: DashboardSettings,
+    /// Secrets this node's worker fills into tasks' arguments where they
+    /// say `{"$secret": "name"}` (`secrets.<name>`, or
+    /// `LONGSHORE_SECRETS__<NAME>`). Shown by name only.
+    pub secrets: longshore::Secrets,
 }
 
 /// The web dashboard.
@@ -100,6 +104,7 @@ impl Default for Settings {
             retention: RetentionSettings::default(),
             actors: ActorSettings::default(),
             dashboard: DashboardSettings::default(),
+            secrets: longshore::Secrets::default(),
         }
     }
 }
@@ -294,6 +299,7 @@ const SECTIONS: &[&str] = &[
     "retention",
     "actors",
     "dashboard",
+    "secrets",
 ];
 
 impl Settings {
@@ -369,6 +375,9 @@ impl Settings {
                 humantime::format_duration(self.dashboard.session_ttl)
             ));
         }
+        self.secrets
+            .check()
+            .map_err(|e| format!("invalid setting: secrets: {e}"))?;
         if self.actors.http.timeout.is_zero() {
             return Err("invalid setting: actors.http.timeout must be above zero".into());
         }
@@ -407,6 +416,7 @@ impl Settings {
             schedules: Vec::new(),
             // The commands that expose metrics set it.
             metrics: None,
+            secrets: self.secrets.clone(),
         }
     }
 }

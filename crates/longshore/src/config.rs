@@ -59,6 +59,10 @@ pub struct WorkerConfig {
     /// [`Client`]: crate::Client
     /// [`Metrics::encode`]: crate::metrics::Metrics::encode
     pub metrics: Option<crate::metrics::Metrics>,
+    /// The secrets this worker fills into its tasks' arguments where they
+    /// say `{"$secret": "name"}` (see [`longshore_core::secret`]); default
+    /// none.
+    pub secrets: longshore_core::Secrets,
 }
 
 /// How long finished tasks are kept, by state (default 30 days each).
@@ -108,6 +112,7 @@ impl Default for WorkerConfig {
             schedules: Vec::new(),
             maintenance_interval: Duration::from_secs(1),
             metrics: None,
+            secrets: longshore_core::Secrets::default(),
         }
     }
 }

@@ -80,8 +80,8 @@ pub use worker::{Worker, WorkerHandle, WorkerHealth, WorkerState};
 pub use longshore_core as core;
 pub use longshore_core::{
     ClusterStore, CountStore, EnqueueResult, ExecutionLogs, LogEntry, LogLevel, NewTask, Overlap,
-    QueueStore, Related, RetryPolicy, Schedule, ScheduleDef, ScheduleStore, Session, Status, Store,
-    StoreError, TaskRow, TaskState, TaskStore, TokenScope, TokenStore,
+    QueueStore, Related, RetryPolicy, Schedule, ScheduleDef, ScheduleStore, Secrets, Session,
+    Status, Store, StoreError, TaskRow, TaskState, TaskStore, TokenScope, TokenStore,
 };
 
 /// The README's examples, compiled as doctests so that they stay true.

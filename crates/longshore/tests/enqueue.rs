@@ -70,6 +70,19 @@ fn invalid_tasks() -> Vec<(&'static str, NewTask)> {
             "args key with NUL",
             NewTask::new(NOOP, serde_json::json!({"a\u{0}": 1})),
         ),
+        // A secret's reference that is not one.
+        (
+            "a $secret that is not a name",
+            NewTask::new(NOOP, serde_json::json!({"h": {"$secret": 1}})),
+        ),
+        (
+            "a $secret beside another key",
+            NewTask::new(NOOP, serde_json::json!({"$secret": "a", "b": 1})),
+        ),
+        (
+            "a $secret with a bad name",
+            NewTask::new(NOOP, serde_json::json!([{"$secret": "Not Allowed"}])),
+        ),
     ]
 }
 

@@ -111,7 +111,10 @@ pub fn check_actor(
         }
         return Ok(());
     }
-    catalog.check(actor, args).map_err(|e| {
+    // A secret's reference stands where a string goes; its value is known
+    // only to the worker that runs the task.
+    let args = longshore_core::secret::with_placeholders(args, "secret");
+    catalog.check(actor, &args).map_err(|e| {
         if e.starts_with("unknown actor") {
             OpError::Invalid(format!("{e} ({})", wording.any_actor()))
         } else {

@@ -17,7 +17,7 @@ use crate::error::TaskError;
 pub(super) async fn execute(
     shared: &Shared,
     task: &TaskRow,
-    args: serde_json::Value,
+    mut args: serde_json::Value,
     execution: &Arc<Execution>,
 ) -> Option<Outcome> {
     let Some(actor) = shared.registry.get(&task.actor).cloned() else {
@@ -30,6 +30,14 @@ pub(super) async fn execute(
             fatal: false,
         });
     };
+    if let Err(error) = shared.config.secrets.resolve(&mut args) {
+        // Retryable, as above: another worker may know the secret.
+        execution.log(LogLevel::Error, format!("failed: {error}"));
+        return Some(Outcome::Failed {
+            error,
+            fatal: false,
+        });
+    }
     let limit = task
         .time_limit_ms
         .and_then(|ms| u64::try_from(ms).ok())
