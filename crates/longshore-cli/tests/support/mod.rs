@@ -44,6 +44,15 @@ impl Observer {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// One text per row of `sql` (the same text on both engines).
+    pub(crate) async fn strings(&self, sql: &str) -> Vec<String> {
+        match self {
+            Observer::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+            Observer::Sqlite(pool) => sqlx::query_scalar(sql).fetch_all(pool).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// The one `i64` `sql` returns.
     pub(crate) async fn i64(&self, sql: &str) -> i64 {
         let values = self.i64s(sql).await;
