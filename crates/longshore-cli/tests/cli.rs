@@ -516,7 +516,17 @@ async fn workers_killed_ten_times_during_a_backlog_lose_nothing(engine: Engine) 
     let _steady = env.worker(&["--worker-id", "steady", "--concurrency", "2"], &[]);
     for kill in 0..kills {
         let id = format!("victim-{kill}");
-        let victim = env.worker(&["--worker-id", &id, "--concurrency", "4"], &[]);
+        // Every other victim is a whole `serve` (worker, HTTP side and
+        // all), the one process a single-node install runs.
+        let command = if kill % 2 == 0 { "worker" } else { "serve" };
+        let mut cmd = env.cmd();
+        cmd.args([command, "--worker-id", &id, "--concurrency", "4"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if command == "serve" {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        let victim = support::Proc::spawn(cmd);
         env.wait_until("the victim to run tasks", async |env| {
             running_on(env, &id).await > 0
         })
