@@ -25,6 +25,7 @@ pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_longshore");
 pub(crate) const DEFAULT_DB: &str = "longshore-data/longshore.db";
 
 pub(crate) mod browser;
+pub(crate) mod cluster;
 
 pub(crate) use longshore_testing::Engine;
 
@@ -151,6 +152,21 @@ impl Env {
             scratch,
             observer: OnceCell::new(),
         }
+    }
+
+    /// A migrated PostgreSQL database the test made itself, at `url`
+    /// (a [`cluster::Cluster`]'s, say).
+    pub(crate) async fn on_postgres_url(url: String) -> Env {
+        let pool = PgPool::connect(&url).await.unwrap();
+        let env = Env {
+            engine: Engine::Postgres,
+            dir: longshore_testing::scratch_dir(),
+            url: Some(url),
+            scratch: None,
+            observer: OnceCell::new_with(Some(Observer::Postgres(pool))),
+        };
+        env.ok(&["migrate"]);
+        env
     }
 
     /// An empty directory and no database configured: the binary uses
