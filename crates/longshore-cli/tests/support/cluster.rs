@@ -4,7 +4,9 @@
 //!
 //! `initdb` refuses to run as root: under root, every command runs as the
 //! `postgres` user (which the PostgreSQL package creates) through
-//! `runuser`, and the scratch directory is handed to that user.
+//! `runuser`, and the scratch directory is handed to that user. The same
+//! goes for [`Bouncer`], a PgBouncer in transaction pooling in front of a
+//! cluster (PgBouncer refuses root too).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,18 +58,9 @@ impl Cluster {
     /// Makes and starts a cluster with trust authentication for the
     /// `postgres` role on 127.0.0.1 only.
     pub(crate) fn start() -> Cluster {
-        let dir = tempfile::Builder::new()
-            .prefix("longshore-cluster-")
-            .tempdir()
-            .unwrap();
         let as_postgres = is_root();
-        if as_postgres {
-            run(Command::new("chown").args(["-R", "postgres:", &path(dir.path())]));
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
+        let dir = scratch(&as_postgres);
+        let port = free_port();
         let cluster = Cluster {
             bin: bindir(),
             port,
@@ -95,6 +88,59 @@ impl Cluster {
     /// The URL of its `postgres` database.
     pub(crate) fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts a PgBouncer in transaction pooling in front of it.
+    pub(crate) fn bouncer(&self) -> Bouncer {
+        let dir = scratch(&self.as_postgres);
+        let port = free_port();
+        let file = |name: &str| path(&dir.path().join(name));
+        std::fs::write(dir.path().join("users.txt"), "\"postgres\" \"\"\n").unwrap();
+        let ini = format!(
+            "[databases]\n\
+             * = host=127.0.0.1 port={upstream}\n\
+             [pgbouncer]\n\
+             listen_addr = 127.0.0.1\n\
+             listen_port = {port}\n\
+             unix_socket_dir =\n\
+             auth_type = trust\n\
+             auth_file = {users}\n\
+             pool_mode = transaction\n\
+             max_client_conn = 500\n\
+             default_pool_size = 10\n\
+             max_prepared_statements = 200\n\
+             logfile = {log}\n\
+             pidfile = {pid}\n",
+            upstream = self.port,
+            users = file("users.txt"),
+            log = file("pgbouncer.log"),
+            pid = file("pgbouncer.pid"),
+        );
+        std::fs::write(dir.path().join("pgbouncer.ini"), ini).unwrap();
+        if self.as_postgres {
+            run(Command::new("chown").args(["-R", "postgres:", &path(dir.path())]));
+        }
+        let program = which("pgbouncer");
+        let mut cmd = if self.as_postgres {
+            let mut cmd = Command::new("runuser");
+            cmd.args(["-u", "postgres", "--", &program]);
+            cmd
+        } else {
+            Command::new(&program)
+        };
+        cmd.args(["-d", &file("pgbouncer.ini")]);
+        run(&mut cmd);
+        // It forks; wait until it accepts connections.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pgbouncer did not listen: {}",
+                std::fs::read_to_string(dir.path().join("pgbouncer.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Bouncer { dir, port }
     }
 
     /// Stops it as a crash would (`-m immediate`: no checkpoint, every
@@ -163,6 +209,59 @@ impl Drop for Cluster {
             Command::new(&program).args(args).output()
         };
     }
+}
+
+/// A PgBouncer of the test's own (see [`Cluster::bouncer`]); stopped when
+/// dropped.
+pub(crate) struct Bouncer {
+    dir: TempDir,
+    port: u16,
+}
+
+impl Bouncer {
+    /// The URL of database `name` through it.
+    pub(crate) fn url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("pgbouncer.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).output();
+        }
+    }
+}
+
+/// A scratch directory, owned by `postgres` when the tests run as root.
+fn scratch(as_postgres: &bool) -> TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("longshore-cluster-")
+        .tempdir()
+        .unwrap();
+    if *as_postgres {
+        run(Command::new("chown").args(["-R", "postgres:", &path(dir.path())]));
+    }
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+/// `program`'s path, from PATH or the system directories PATH may lack.
+fn which(program: &str) -> String {
+    let path_var = std::env::var("PATH").unwrap_or_default();
+    path_var
+        .split(':')
+        .chain(["/usr/sbin", "/usr/bin", "/sbin"])
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| panic!("{program} is not installed (scripts/test installs it)"))
 }
 
 fn path(p: &Path) -> String {

@@ -93,6 +93,18 @@ impl PgStore {
         connect: PgConnectOptions,
         options: &PgOptions,
     ) -> Result<PgStore, StoreError> {
+        // The hot-path statements take arrays and a limit; their best plan does
+        // not depend on the values, so plan them once per connection instead
+        // of on every execution.
+        // Not in poll-only mode: that mode is for PgBouncer in transaction
+        // pooling, which refuses startup parameters it does not know,
+        // sqlx's `extra_float_digits` too (not needed: the server's default
+        // since PostgreSQL 12 already prints floats exactly).
+        let connect = if options.poll_only {
+            connect.extra_float_digits(None)
+        } else {
+            connect.options([("plan_cache_mode", "force_generic_plan")])
+        };
         // One direct connection first: a pool would retry until its timeout
         // and report only that it timed out, hiding the cause.
         let probe = tokio::time::timeout(
@@ -105,16 +117,6 @@ impl PgStore {
         })?
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let _ = probe.close().await;
-        // The hot-path statements take arrays and a limit; their best plan does
-        // not depend on the values, so plan them once per connection instead
-        // of on every execution.
-        // Not in poll-only mode: that mode is for PgBouncer in transaction
-        // pooling, which refuses unknown startup parameters.
-        let connect = if options.poll_only {
-            connect
-        } else {
-            connect.options([("plan_cache_mode", "force_generic_plan")])
-        };
         let pool = PgPoolOptions::new()
             // sqlx pings every connection it hands out by default: one more
             // round trip per statement. Every caller here already treats a
