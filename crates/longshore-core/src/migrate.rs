@@ -29,7 +29,10 @@ pub struct Migration {
 /// engines, each expanding it in its own `src/migrate.rs`, which embeds the
 /// file of the same name from the engine's own `migrations/` folder
 /// (`include_str!` resolves the path from where the macro is used). A new
-/// migration is a line here and a file in each engine.
+/// migration is a line here and a file in each engine — and, first, the
+/// upgrade fixtures of the version it upgrades: `scripts/upgrade-fixture.sh`
+/// run with the binary built before the change (see
+/// `crates/longshore-cli/tests/upgrades.rs`).
 #[macro_export]
 macro_rules! migrations {
     () => {
