@@ -25,6 +25,7 @@ on_both_engines!(
     every_route_answers_an_admin_token,
     tokens_are_required_and_read_tokens_change_nothing,
     bad_input_is_a_json_4xx_and_changes_nothing,
+    the_bad_input_corpus_gets_its_answers_and_changes_nothing,
     the_openapi_document_lists_exactly_the_routes_the_server_answers,
     token_commands_refuse_bad_input_with_one_line,
     delete_by_filter_and_flush_count_first_then_remove_only_what_matches,
@@ -810,99 +811,120 @@ async fn tokens_are_required_and_read_tokens_change_nothing(engine: Engine) {
     server.stop().await;
 }
 
+/// What the tables hold, apart from what reading changes (a token's last
+/// use) and what refusals add on purpose (the audit trail).
+async fn rows(env: &Env) -> Vec<String> {
+    let observer = env.observer().await;
+    let mut rows = Vec::new();
+    for sql in [
+        "SELECT CAST(id AS TEXT) || ' ' || CAST(state AS TEXT) || ' ' || CAST(modified_at AS TEXT) \
+         FROM longshore_tasks ORDER BY id",
+        // Built-in schedules record each run: not what a request changed.
+        "SELECT name || ' ' || CAST(modified_at AS TEXT) FROM longshore_schedules \
+         WHERE NOT builtin ORDER BY name",
+        "SELECT name || ' ' || CAST(modified_at AS TEXT) FROM longshore_queues ORDER BY name",
+        "SELECT name || ' ' || CAST(modified_at AS TEXT) FROM longshore_settings ORDER BY name",
+        "SELECT name || ' ' || scope || ' ' || COALESCE(CAST(revoked_at AS TEXT), '-') \
+         FROM longshore_tokens ORDER BY name",
+        "SELECT CAST(count(*) AS TEXT) FROM longshore_task_logs",
+    ] {
+        rows.extend(observer.strings(sql).await);
+    }
+    rows
+}
+
+/// Every case of tests/fixtures/bad-input.json gets its status and code,
+/// on either engine, and no row changes.
+async fn the_bad_input_corpus_gets_its_answers_and_changes_nothing(engine: Engine) {
+    let corpus: Value = serde_json::from_str(include_str!("fixtures/bad-input.json")).unwrap();
+    let env = Env::new(engine).await;
+    let server = Server::start(&env).await;
+    // Something for each kind of path to name: a waiting task, a schedule,
+    // a paused queue.
+    let task = server
+        .enqueue(
+            json!({"actor": "noop", "queue": "held", "run_at": "2999-01-01T00:00:00Z"}),
+            201,
+        )
+        .await
+        .remove(0);
+    server
+        .post(
+            "/api/v1/schedules",
+            &json!({"name": "nightly", "actor": "noop", "cron": "0 0 3 * * *"}),
+        )
+        .await
+        .ok(201);
+    server
+        .post("/api/v1/queues/held/pause", &json!(null))
+        .await
+        .ok(200);
+    let before = rows(&env).await;
+
+    let mut wrong = Vec::new();
+    let cases = corpus["cases"].as_array().unwrap();
+    assert!(cases.len() >= 50, "the corpus lost cases");
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let method = Method::from_bytes(case["method"].as_str().unwrap().as_bytes()).unwrap();
+        let path = case["path"]
+            .as_str()
+            .unwrap()
+            .replace("{task}", &task)
+            .replace("{schedule}", "nightly")
+            .replace("{queue}", "held");
+        let token = match case["token"].as_str().unwrap_or("admin") {
+            "admin" => Some(server.admin.clone()),
+            "read" => Some(server.read.clone()),
+            "bad" => Some("lsk_no-such-token-0000000000000000".to_owned()),
+            "none" => None,
+            other => panic!("{name}: unknown token kind {other}"),
+        };
+        let body = if let Some(depth) = case["deep"].as_u64() {
+            let mut args = json!(1);
+            for _ in 0..depth {
+                args = json!([args]);
+            }
+            Some(json!({"actor": "noop", "args": {"nested": args}}).to_string())
+        } else if let Some(bytes) = case["pad"].as_u64() {
+            let pad = "x".repeat(usize::try_from(bytes).unwrap());
+            Some(json!({"actor": "noop", "args": {"pad": pad}}).to_string())
+        } else {
+            case["body"].as_str().map(str::to_owned)
+        };
+        let mut request = server.request(method, &path, token.as_deref());
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let answer = server.send(request).await;
+        let status = case["status"].as_u64().unwrap();
+        let code = case["code"].as_str();
+        let got_code = answer.body["error"]["code"].as_str();
+        if u64::from(answer.status.as_u16()) != status || code.is_some_and(|c| Some(c) != got_code)
+        {
+            wrong.push(format!("{name}: got {} {}", answer.status, answer.body));
+        }
+        assert_eq!(rows(&env).await, before, "{name} changed a row");
+    }
+    assert!(
+        wrong.is_empty(),
+        "answers not as the corpus says:\n{}",
+        wrong.join("\n")
+    );
+    server.stop().await;
+}
+
 async fn bad_input_is_a_json_4xx_and_changes_nothing(engine: Engine) {
     let env = Env::new(engine).await;
     let server = Server::start(&env).await;
     server.enqueue(json!({"actor": "noop"}), 201).await;
     let before = env.total().await;
 
-    // Bodies: not JSON, JSON of the wrong shape, invalid tasks.
-    let cases: &[(&str, u16, &str)] = &[
-        (r#"{"actor": "noop""#, 400, "invalid_json"),
-        ("not json at all", 400, "invalid_json"),
-        (r#"{"actor": "noop", "colour": "red"}"#, 400, "invalid_body"),
-        (r#"{"actor": 7}"#, 400, "invalid_body"),
-        (r#"{"args": {}}"#, 400, "invalid_body"),
-        ("[1, 2]", 400, "invalid_body"),
-        (
-            r#"{"tasks": [{"actor": "noop"}], "extra": 1}"#,
-            400,
-            "invalid_body",
-        ),
-        (
-            r#"{"tasks": [{"actor": "noop"}, {"actor": "noop", "colour": 1}]}"#,
-            400,
-            "invalid_body",
-        ),
-        (r#"{"tasks": []}"#, 400, "invalid_input"),
-        (r#"{"actor": "mail"}"#, 400, "invalid_input"),
-        (
-            r#"{"actor": "sleep", "args": {"ms": "long"}}"#,
-            400,
-            "invalid_input",
-        ),
-        (r#"{"actor": "noop", "args": [1]}"#, 400, "invalid_input"),
-        (
-            r#"{"actor": "noop", "max_attempts": 0}"#,
-            400,
-            "invalid_input",
-        ),
-        (r#"{"actor": "noop", "queue": " "}"#, 400, "invalid_input"),
-        (
-            r#"{"actor": "noop", "run_at": "tomorrow"}"#,
-            400,
-            "invalid_body",
-        ),
-        (
-            r#"{"tasks": [{"actor": "noop"}, {"actor": "noop", "time_limit_ms": 0}]}"#,
-            400,
-            "invalid_input",
-        ),
-        // Values a database cannot hold or index.
-        (
-            r#"{"actor": "noop", "max_attempts": 2147483647}"#,
-            400,
-            "invalid_input",
-        ),
-        (
-            r#"{"actor": "noop", "run_at": "-5000-01-01T00:00:00Z"}"#,
-            400,
-            "invalid_input",
-        ),
-        // NUL, which PostgreSQL cannot store and SQLite could: refused on
-        // both; control characters in names.
-        (
-            r#"{"actor": "noop", "args": {"text": "a\u0000b"}}"#,
-            400,
-            "invalid_input",
-        ),
-        (
-            r#"{"actor": "noop", "queue": "a\u0000b"}"#,
-            400,
-            "invalid_input",
-        ),
-        (
-            r#"{"actor": "noop", "queue": "a\nb"}"#,
-            400,
-            "invalid_input",
-        ),
-        (
-            r#"{"actor": "noop", "related": {"kind": "user", "id": "1\u001b[2J"}}"#,
-            400,
-            "invalid_input",
-        ),
-        // A secret's reference that is not one.
-        (
-            r#"{"actor": "noop", "args": {"key": {"$secret": 42}}}"#,
-            400,
-            "invalid_input",
-        ),
-        (
-            r#"{"actor": "noop", "args": {"key": {"$secret": "UPPER"}}}"#,
-            400,
-            "invalid_input",
-        ),
-    ];
+    // The corpus of bad requests (tests/fixtures/bad-input.json) is run by
+    // the_bad_input_corpus_gets_its_answers_and_changes_nothing; here, what
+    // needs more than a status and a code.
     let long_queue = json!({"actor": "noop", "queue": "q".repeat(300)}).to_string();
     let long_key = json!({"actor": "noop", "unique_key": "k".repeat(1100)}).to_string();
     for body in [long_queue, long_key] {
@@ -910,11 +932,6 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(engine: Engine) {
             .post_raw("/api/v1/tasks", body)
             .await
             .error(400, "invalid_input");
-    }
-    for (body, status, code) in cases {
-        let answer = server.post_raw("/api/v1/tasks", body.to_string()).await;
-        assert_eq!(answer.status.as_u16(), *status, "{body}: {}", answer.body);
-        assert_eq!(answer.code(), *code, "{body}: {}", answer.body);
     }
     let answer = server
         .post_raw(
@@ -943,10 +960,6 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(engine: Engine) {
                 .error(400, "invalid_input");
         }
         server
-            .get("/api/v1/tasks?actor=a%00b")
-            .await
-            .error(400, "invalid_input");
-        server
             .post("/api/v1/queues/a%00b/pause", &json!(null))
             .await
             .error(400, "invalid_input");
@@ -969,13 +982,9 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(engine: Engine) {
 
     // Filters and paths.
     let queries = [
-        "/api/v1/tasks?state=done",
         "/api/v1/tasks?state=queued,",
-        "/api/v1/tasks?limit=0",
-        "/api/v1/tasks?limit=1001",
         "/api/v1/tasks?limit=many",
         "/api/v1/tasks?before=yesterday",
-        "/api/v1/tasks?colour=red",
         "/api/v1/tasks?status=fine",
         "/api/v1/tasks?status=warning,",
         "/api/v1/tasks?related=:42",
@@ -983,13 +992,11 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(engine: Engine) {
         "/api/v1/tasks?related=user&standalone=true",
         "/api/v1/tasks?standalone=yes",
         "/api/v1/tasks?exclude_successful=1",
-        "/api/v1/tasks?created_after=yesterday",
         "/api/v1/tasks?finished_before=2025-13-01T00:00:00Z",
         "/api/v1/tasks?created_after=1h&created_before=2h",
         "/api/v1/tasks?finished_after=2025-01-02T00:00:00Z&finished_before=2025-01-01T00:00:00Z",
         "/api/v1/tasks?related_id=42",
         // An empty name is no filter the document allows.
-        "/api/v1/tasks?actor=",
         "/api/v1/tasks?queue=",
         "/api/v1/tasks?schedule=",
         "/api/v1/stats?by=colour",
@@ -999,17 +1006,9 @@ async fn bad_input_is_a_json_4xx_and_changes_nothing(engine: Engine) {
         server.get(path).await.error(400, "invalid_query");
     }
     server
-        .get("/api/v1/tasks/not-a-uuid")
-        .await
-        .error(400, "invalid_path");
-    server
         .post("/api/v1/tasks/not-a-uuid/retry", &json!(null))
         .await
         .error(400, "invalid_path");
-    server
-        .post("/api/v1/queues/%20/pause", &json!(null))
-        .await
-        .error(400, "invalid_input");
     server.get("/api/v1/nowhere").await.error(404, "not_found");
     server
         .send(server.request(Method::PUT, "/api/v1/tasks", Some(&server.admin)))

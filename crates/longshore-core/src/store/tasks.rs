@@ -273,7 +273,8 @@ impl TaskFilter {
     }
 
     /// Refuses a filter that cannot mean anything: an empty actor, queue
-    /// or schedule name, an object id without its kind, an empty kind or id, standalone tasks of an object kind,
+    /// or schedule name, a name holding a control character, an object id
+    /// without its kind, an empty kind or id, standalone tasks of an object kind,
     /// a time range that ends before it starts, a time outside the years
     /// 1 to 9999, or a negative limit. Engines call it before listing.
     pub fn validate(&self) -> Result<(), StoreError> {
@@ -290,6 +291,19 @@ impl TaskFilter {
                 return Err(StoreError::InvalidInput(format!(
                     "the {what} filter is empty: give a name, or leave the filter out"
                 )));
+            }
+        }
+        // No stored name holds a control character, and a NUL cannot even
+        // be sent to PostgreSQL: refused alike on both engines.
+        for (what, name) in [
+            ("actor filter", &self.actor),
+            ("queue filter", &self.queue),
+            ("schedule filter", &self.schedule),
+            ("related object kind", &self.related_kind),
+            ("related object id", &self.related_id),
+        ] {
+            if let Some(name) = name {
+                crate::task::check_printable(what, name).map_err(StoreError::InvalidInput)?;
             }
         }
         if self.related_id.is_some() && self.related_kind.is_none() {
