@@ -821,11 +821,21 @@ async fn the_http_actor_sends_a_secret_from_the_workers_environment_that_nothing
     let (url, mut requests) = http_server("200 OK", "ok").await;
     let args = serde_json::json!({
         "url": url,
-        "headers": {"Authorization": {"$secret": "hook_token"}},
+        "headers": {
+            "Authorization": {"$secret": "hook_token"},
+            "X-Pin": {"$secret": "pin"},
+        },
     })
     .to_string();
     let id = env.ok(&["enqueue", "http", "--args", &args]);
-    let _worker = env.worker(&[], &[("LONGSHORE_SECRETS__HOOK_TOKEN", VALUE)]);
+    // A value that looks like a number stays text, leading zeros and all.
+    let _worker = env.worker(
+        &[],
+        &[
+            ("LONGSHORE_SECRETS__HOOK_TOKEN", VALUE),
+            ("LONGSHORE_SECRETS__PIN", "0012345"),
+        ],
+    );
     env.wait_until("the webhook task to succeed", async |env| {
         env.counts().await.get("succeeded") == Some(&1)
     })
@@ -835,6 +845,10 @@ async fn the_http_actor_sends_a_secret_from_the_workers_environment_that_nothing
         request
             .to_ascii_lowercase()
             .contains(&format!("authorization: {}", VALUE.to_ascii_lowercase())),
+        "{request}"
+    );
+    assert!(
+        request.to_ascii_lowercase().contains("x-pin: 0012345"),
         "{request}"
     );
     // What is stored, listed and shown holds the reference only.

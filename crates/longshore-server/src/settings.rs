@@ -302,6 +302,9 @@ const SECTIONS: &[&str] = &[
     "secrets",
 ];
 
+/// Environment variables that each set one secret (`secrets.<name>`).
+const SECRETS_PREFIX: &str = "LONGSHORE_SECRETS__";
+
 impl Settings {
     /// Loads settings from the layers, with `overrides` (from flags) last.
     pub fn load(file: Option<&Path>, overrides: &[(&str, Value)]) -> Result<Settings, String> {
@@ -317,10 +320,28 @@ impl Settings {
                 .filter(|key| {
                     let key = key.as_str().to_ascii_lowercase();
                     let top = key.split("__").next().unwrap_or_default().to_owned();
-                    SECTIONS.contains(&top.as_str())
+                    SECTIONS.contains(&top.as_str()) && top != "secrets"
                 })
                 .split("__"),
         );
+        // Secrets from the environment are taken as they are: figment would
+        // read `0012345` as a number and `[a]` as a list.
+        for (key, value) in std::env::vars_os() {
+            let (Some(key), Some(value)) = (key.to_str(), value.to_str()) else {
+                continue;
+            };
+            let Some(name) = key
+                .get(..SECRETS_PREFIX.len())
+                .filter(|prefix| prefix.eq_ignore_ascii_case(SECRETS_PREFIX))
+                .map(|_| key[SECRETS_PREFIX.len()..].to_ascii_lowercase())
+            else {
+                continue;
+            };
+            if let Err(e) = longshore::core::secret::check_name(&name) {
+                return Err(format!("invalid setting: {key}: {e}"));
+            }
+            figment = figment.merge(Serialized::default(&format!("secrets.{name}"), value));
+        }
         for (key, value) in overrides {
             figment = figment.merge(Serialized::default(key, value.clone()));
         }

@@ -176,14 +176,23 @@ impl Browser {
             .map_or(0, |all| all.len())
     }
 
+    /// Clicks what `css` selects. A page's live refresh may swap the
+    /// element for a fresh copy between finding and clicking it: then it is
+    /// found again.
     pub(crate) async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("find {css}: {e}"))
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        for _ in 0..5 {
+            let element = self
+                .client
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("find {css}: {e}"));
+            match element.click().await {
+                Ok(()) => return,
+                Err(e) if e.to_string().contains("stale element") => continue,
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
+        panic!("click {css}: the element was replaced five times in a row");
     }
 
     pub(crate) async fn type_into(&self, css: &str, text: &str) {
