@@ -90,24 +90,43 @@ pub fn check_references(args: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// `args` with every reference replaced by `placeholder`: what a check of
-/// the arguments' shape sees before the task runs (a reference stands
-/// where a string goes).
-pub fn with_placeholders(args: &Value, placeholder: &str) -> Value {
-    let mut args = args.clone();
-    let mut pending = vec![&mut args];
-    while let Some(value) = pending.pop() {
-        if matches!(reference(value), Ok(Some(_))) {
-            *value = Value::String(placeholder.to_owned());
+/// Replaces every reference in `args` with the text `value` gives for its
+/// name; the first error stops it (`args` may then be partly replaced). A
+/// malformed reference is an error, or, with `skip_malformed`, an object
+/// like any other.
+fn replace_references(
+    args: &mut Value,
+    skip_malformed: bool,
+    mut value: impl FnMut(&str) -> Result<String, String>,
+) -> Result<(), String> {
+    let mut pending = vec![args];
+    while let Some(item) = pending.pop() {
+        let found = match reference(item) {
+            Err(_) if skip_malformed => None,
+            found => found?,
+        };
+        if let Some(name) = found {
+            *item = Value::String(value(name)?);
             continue;
         }
-        match value {
+        match item {
             Value::Array(items) => pending.extend(items.iter_mut()),
             Value::Object(map) => pending.extend(map.values_mut()),
             _ => {}
         }
     }
-    args
+    Ok(())
+}
+
+/// `args` with every well-formed reference replaced by `placeholder`: what
+/// a check of the arguments' shape sees before the task runs (a reference
+/// stands where a string goes). Malformed ones are left for
+/// [`check_references`] to refuse.
+pub fn with_placeholders(args: &Value, placeholder: &str) -> Value {
+    let mut replaced = args.clone();
+    // Cannot fail: malformed references are skipped, and the value is given.
+    let _ = replace_references(&mut replaced, true, |_| Ok(placeholder.to_owned()));
+    replaced
 }
 
 /// The secrets a worker knows, by name. Its `Debug` shows the names only.
@@ -146,26 +165,15 @@ impl Secrets {
     /// error names the first unknown secret; `args` may then be partly
     /// resolved and must be dropped.
     pub fn resolve(&self, args: &mut Value) -> Result<(), String> {
-        let mut pending = vec![args];
-        while let Some(value) = pending.pop() {
-            if let Some(name) = reference(value)? {
-                let secret = self.0.get(name).ok_or_else(|| {
-                    format!(
-                        "the arguments refer to secret `{name}`, which this worker does not know \
-                         (set secrets.{name} in its configuration, or LONGSHORE_SECRETS__{} in its environment)",
-                        name.to_ascii_uppercase()
-                    )
-                })?;
-                *value = Value::String(secret.clone());
-                continue;
-            }
-            match value {
-                Value::Array(items) => pending.extend(items.iter_mut()),
-                Value::Object(map) => pending.extend(map.values_mut()),
-                _ => {}
-            }
-        }
-        Ok(())
+        replace_references(args, false, |name| {
+            self.0.get(name).cloned().ok_or_else(|| {
+                format!(
+                    "the arguments refer to secret `{name}`, which this worker does not know \
+                     (set secrets.{name} in its configuration, or LONGSHORE_SECRETS__{} in its environment)",
+                    name.to_ascii_uppercase()
+                )
+            })
+        })
     }
 }
 

@@ -120,14 +120,7 @@ impl Cluster {
         if self.as_postgres {
             run(Command::new("chown").args(["-R", "postgres:", &path(dir.path())]));
         }
-        let program = which("pgbouncer");
-        let mut cmd = if self.as_postgres {
-            let mut cmd = Command::new("runuser");
-            cmd.args(["-u", "postgres", "--", &program]);
-            cmd
-        } else {
-            Command::new(&program)
-        };
+        let mut cmd = owned_by_postgres(self.as_postgres, &which("pgbouncer"));
         cmd.args(["-d", &file("pgbouncer.ini")]);
         run(&mut cmd);
         // It forks; wait until it accepts connections.
@@ -182,14 +175,7 @@ impl Cluster {
 
     /// Runs one of the server's programs (as `postgres` under root).
     fn pg(&self, program: &str, args: &[&str]) {
-        let program = path(&self.bin.join(program));
-        let mut cmd = if self.as_postgres {
-            let mut cmd = Command::new("runuser");
-            cmd.args(["-u", "postgres", "--", &program]);
-            cmd
-        } else {
-            Command::new(&program)
-        };
+        let mut cmd = owned_by_postgres(self.as_postgres, &path(&self.bin.join(program)));
         cmd.args(args).current_dir(self.dir.path());
         run(&mut cmd);
     }
@@ -197,17 +183,10 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let data = self.data();
-        let program = path(&self.bin.join("pg_ctl"));
-        let args = ["-D", data.as_str(), "-m", "immediate", "stop"];
-        let _ = if self.as_postgres {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--", &program])
-                .args(args)
-                .output()
-        } else {
-            Command::new(&program).args(args).output()
-        };
+        let pg_ctl = path(&self.bin.join("pg_ctl"));
+        let _ = owned_by_postgres(self.as_postgres, &pg_ctl)
+            .args(["-D", &self.data(), "-m", "immediate", "stop"])
+            .output();
     }
 }
 
@@ -230,6 +209,18 @@ impl Drop for Bouncer {
         if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("pgbouncer.pid")) {
             let _ = Command::new("kill").arg(pid.trim()).output();
         }
+    }
+}
+
+/// `program`, run as the `postgres` user when `as_postgres` (the tests run
+/// as root, which PostgreSQL's and PgBouncer's programs refuse).
+fn owned_by_postgres(as_postgres: bool, program: &str) -> Command {
+    if as_postgres {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--", program]);
+        cmd
+    } else {
+        Command::new(program)
     }
 }
 
