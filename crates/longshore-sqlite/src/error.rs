@@ -12,6 +12,17 @@ const SQLITE_LOCKED: i64 = 6;
 const SQLITE_IOERR: i64 = 10;
 const SQLITE_FULL: i64 = 13;
 
+/// Whether `error` says another connection holds the file's lock.
+pub(crate) fn is_busy(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i64>().ok())
+            .is_some_and(|code| matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED)),
+        _ => false,
+    }
+}
+
 /// Maps a sqlx error onto [`StoreError`]'s kinds.
 pub(crate) fn from_sqlx(error: sqlx::Error) -> StoreError {
     match &error {

@@ -47,7 +47,7 @@ use sqlx::{Connection, Row, Sqlite, Transaction};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::error::from_sqlx;
+use crate::error::{from_sqlx, is_busy};
 use crate::migrate::{self, latest_version};
 use crate::row::{self, micros, now_us};
 
@@ -200,17 +200,32 @@ impl SqliteStore {
             StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
         };
         // Opened first, alone: it switches a new file to WAL before readers
-        // arrive, and a wrong path fails here with SQLite's reason.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(60))
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .test_before_acquire(false)
-            .connect_with(connect.clone())
-            .await
-            .map_err(unavailable)?;
+        // arrive, and a wrong path fails here with SQLite's reason. Switching
+        // to WAL takes the file's exclusive lock, and when several processes
+        // open a new file at once SQLite answers "locked" at once rather
+        // than wait (two connections each holding a shared lock and wanting
+        // the exclusive one would otherwise deadlock): so a locked file is
+        // tried again until the busy timeout has passed.
+        let deadline = tokio::time::Instant::now() + options.busy_timeout;
+        let mut pause = Duration::from_millis(5);
+        let writer = loop {
+            let attempt = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .acquire_timeout(Duration::from_secs(60))
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .test_before_acquire(false)
+                .connect_with(connect.clone())
+                .await;
+            match attempt {
+                Err(e) if is_busy(&e) && tokio::time::Instant::now() + pause < deadline => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                }
+                other => break other.map_err(unavailable)?,
+            }
+        };
         let reader = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))
             .acquire_timeout(Duration::from_secs(30))
