@@ -1,5 +1,5 @@
 //! Longshore's built-in actors, so that the `longshore` binary is useful
-//! without writing Rust: `noop`, `sleep`, `fail` and `http`.
+//! without writing Rust: `noop`, `sleep`, `fail`, `http` and `shell`.
 //!
 //! # Brief overview
 //!
@@ -8,7 +8,9 @@
 //!   enqueue time too, so that a bad enqueue is refused before anything is
 //!   written; [`Builtin`] offers it to the operations that check actors
 //!   ([`longshore::ops::ActorCatalog`]).
-//! - [`HttpSettings`] configures the `http` webhook actor ([`HttpActor`]).
+//! - [`HttpSettings`] configures the `http` webhook actor ([`HttpActor`]);
+//!   [`ShellSettings`] the `shell` actor ([`ShellActor`]), which runs only
+//!   the commands a node's configuration names; [`Settings`] holds both.
 //!
 //! This crate needs no storage engine and no HTTP server: a worker node,
 //! an agent or a test can take the actors alone.
@@ -16,6 +18,7 @@
 #![warn(missing_docs)]
 
 mod http;
+mod shell;
 
 use std::time::Duration;
 
@@ -26,9 +29,31 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use http::HttpActor;
+pub use shell::{ShellActor, ShellSettings};
 
 /// The names of the built-in actors.
-pub const NAMES: &[&str] = &["noop", "sleep", "fail", "http"];
+pub const NAMES: &[&str] = &["noop", "sleep", "fail", "http", "shell"];
+
+/// The built-in actors' settings (`actors.*`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// The `http` webhook actor.
+    pub http: HttpSettings,
+    /// The `shell` actor.
+    pub shell: ShellSettings,
+}
+
+impl Settings {
+    /// Checks what can be checked without this node's files; the error
+    /// names the setting at fault.
+    pub fn check(&self) -> Result<(), String> {
+        if self.http.timeout.is_zero() {
+            return Err("invalid setting: actors.http.timeout must be above zero".into());
+        }
+        self.shell.check()
+    }
+}
 
 /// The `http` actor's settings (`actors.http.*`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -82,14 +107,20 @@ impl ActorCatalog for Builtin {
     }
 }
 
-/// A registry with every built-in actor.
-pub fn registry(http: &HttpSettings) -> Result<Registry, String> {
+/// A registry with every built-in actor; `shell` only when
+/// `actors.shell.enabled` says so.
+pub fn registry(settings: &Settings) -> Result<Registry, String> {
     let mut registry = Registry::new();
     registry
         .register_actor("noop", Noop)
         .register_actor("sleep", Sleep)
         .register_actor("fail", Fail)
-        .register_actor("http", HttpActor::new(http)?);
+        .register_actor("http", HttpActor::new(&settings.http)?);
+    if settings.shell.enabled {
+        registry.register_actor("shell", ShellActor::new(&settings.shell)?);
+    } else {
+        registry.register_actor("shell", ShellDisabled);
+    }
     Ok(registry)
 }
 
@@ -100,6 +131,7 @@ pub fn validate(actor: &str, args: &serde_json::Value) -> Result<(), String> {
         "sleep" => parse::<SleepArgs>(actor, args).map(|_| ()),
         "fail" => parse::<FailArgs>(actor, args).map(|_| ()),
         "http" => http::validate(args),
+        "shell" => shell::validate(args),
         other => Err(format!(
             "unknown actor `{other}`: the built-in actors are {}",
             NAMES.join(", ")
@@ -114,6 +146,21 @@ fn parse<T: DeserializeOwned>(actor: &str, args: &serde_json::Value) -> Result<T
 
 fn parse_task<T: DeserializeOwned>(actor: &str, args: serde_json::Value) -> Result<T, TaskError> {
     parse(actor, &args).map_err(TaskError::fatal)
+}
+
+/// Stands for `shell` on a node that does not enable it, so that a task
+/// sent there says why it did not run (and is retried: another node may
+/// enable it).
+struct ShellDisabled;
+
+#[async_trait]
+impl Actor for ShellDisabled {
+    async fn run(&self, _args: serde_json::Value, _ctx: TaskContext) -> Result<(), TaskError> {
+        Err(TaskError::retry(
+            "the shell actor is off on this worker (actors.shell.enabled is false); \
+             send shell tasks to a queue that only enabled workers serve",
+        ))
+    }
 }
 
 /// Does nothing; for benchmarks and smoke tests.

@@ -36,7 +36,7 @@ pub struct Settings {
     /// How long finished tasks are kept (`retention.*`).
     pub retention: RetentionSettings,
     /// The built-in actors (`actors.*`).
-    pub actors: ActorSettings,
+    pub actors: longshore_actors::Settings,
     /// The web dashboard (`dashboard.*`).
     pub dashboard: DashboardSettings,
     /// Secrets this node's worker fills into tasks' arguments where they
@@ -102,7 +102,7 @@ impl Default for Settings {
             worker: WorkerSettings::default(),
             retry: RetrySettings::default(),
             retention: RetentionSettings::default(),
-            actors: ActorSettings::default(),
+            actors: longshore_actors::Settings::default(),
             dashboard: DashboardSettings::default(),
             secrets: longshore::Secrets::default(),
         }
@@ -279,14 +279,6 @@ impl Default for RetrySettings {
     }
 }
 
-/// The built-in actors.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ActorSettings {
-    /// The `http` webhook actor.
-    pub http: longshore_actors::HttpSettings,
-}
-
 /// The top-level keys, so that unrelated `LONGSHORE_*` variables (such as
 /// the test suite's `LONGSHORE_TEST_DATABASE_URL`) are not read as settings.
 const SECTIONS: &[&str] = &[
@@ -399,9 +391,7 @@ impl Settings {
         self.secrets
             .check()
             .map_err(|e| format!("invalid setting: secrets: {e}"))?;
-        if self.actors.http.timeout.is_zero() {
-            return Err("invalid setting: actors.http.timeout must be above zero".into());
-        }
+        self.actors.check()?;
         self.worker_config().validate().map_err(|e| e.to_string())
     }
 

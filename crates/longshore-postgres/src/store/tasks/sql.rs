@@ -169,9 +169,13 @@ pub(crate) const HEARTBEAT: &str = "
 WITH commit_mode AS (SELECT set_config('synchronous_commit', $5, true)),
 logged AS (
     INSERT INTO longshore_task_logs (task_id, execution, at, level, message)
-    SELECT l.* FROM unnest($6::uuid[], $7::int4[], $8::timestamptz[], $9::int2[], $10::text[])
-         AS l(task_id, execution, at, level, message)
+    SELECT l.task_id, l.execution, l.at, l.level, l.message
+    FROM unnest($6::uuid[], $7::int4[], $8::timestamptz[], $9::int2[], $10::text[])
+         WITH ORDINALITY AS l(task_id, execution, at, level, message, n)
     WHERE EXISTS (SELECT 1 FROM longshore_tasks WHERE id = l.task_id)
+    -- In the order they were logged: a hash join on the task would
+    -- otherwise hand one task's lines over in reverse.
+    ORDER BY l.n
 )
 UPDATE longshore_tasks AS t
 SET lease_expires_at = now() + $4 * interval '1 millisecond'
@@ -197,9 +201,13 @@ c AS (
 logged AS (
     -- Only for tasks that still exist: an operator may have deleted one.
     INSERT INTO longshore_task_logs (task_id, execution, at, level, message)
-    SELECT l.* FROM unnest($10::uuid[], $11::int4[], $12::timestamptz[], $13::int2[], $14::text[])
-         AS l(task_id, execution, at, level, message)
+    SELECT l.task_id, l.execution, l.at, l.level, l.message
+    FROM unnest($10::uuid[], $11::int4[], $12::timestamptz[], $13::int2[], $14::text[])
+         WITH ORDINALITY AS l(task_id, execution, at, level, message, n)
     WHERE EXISTS (SELECT 1 FROM longshore_tasks WHERE id = l.task_id)
+    -- In the order they were logged: a hash join on the task would
+    -- otherwise hand one task's lines over in reverse.
+    ORDER BY l.n
 ),
 updated AS (
     UPDATE longshore_tasks AS t
