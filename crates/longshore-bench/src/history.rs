@@ -4,7 +4,8 @@
 //! these writes as any other), then times the API calls an operator makes
 //! first — stats by state, actor and queue, the queue list, and the first
 //! page of the task list under common filters — through a real HTTP server
-//! on a loopback port, with a read token.
+//! on a loopback port, with a read token; then the dashboard's pages, each
+//! with its weight, through a session that token opened.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,11 +49,66 @@ pub(crate) struct HistoryReport {
 
 #[derive(Serialize)]
 pub(crate) struct CallReport {
-    pub(crate) call: &'static str,
-    pub(crate) path: &'static str,
+    pub(crate) call: String,
+    pub(crate) path: String,
     pub(crate) median_ms: f64,
     pub(crate) max_ms: f64,
+    /// The answer's size, uncompressed.
+    pub(crate) bytes: usize,
 }
+
+impl CallReport {
+    fn new(call: &str, path: &str, timed: Timed) -> CallReport {
+        CallReport {
+            call: call.to_owned(),
+            path: path.to_owned(),
+            median_ms: timed.millis[timed.millis.len() / 2],
+            max_ms: timed.millis.last().copied().unwrap_or(0.0),
+            bytes: timed.bytes,
+        }
+    }
+}
+
+/// Dashboard pages timed with a session, by name; the detail of a task
+/// with 1,000 log lines over three executions is timed after them.
+const PAGES: &[(&str, &str)] = &[
+    ("dashboard: overview", "/"),
+    (
+        "dashboard: tasks, first visit (successful left out)",
+        "/tasks",
+    ),
+    ("dashboard: tasks, all", "/tasks?filtered=1"),
+    ("dashboard: tasks, queued", "/tasks?filtered=1&state=queued"),
+    (
+        "dashboard: tasks, running (none)",
+        "/tasks?filtered=1&state=running",
+    ),
+    ("dashboard: tasks, failed", "/tasks?filtered=1&state=failed"),
+    (
+        "dashboard: tasks, succeeded",
+        "/tasks?filtered=1&state=succeeded",
+    ),
+    (
+        "dashboard: tasks, one actor",
+        "/tasks?filtered=1&actor=actor_7",
+    ),
+    (
+        "dashboard: tasks, one actor's failed",
+        "/tasks?filtered=1&actor=actor_7&state=failed",
+    ),
+    (
+        "dashboard: tasks, one actor's succeeded",
+        "/tasks?filtered=1&actor=actor_7&state=succeeded",
+    ),
+    ("dashboard: schedules", "/schedules"),
+    ("dashboard: queues", "/queues"),
+    ("dashboard: workers", "/workers"),
+];
+
+/// Log lines of the task whose detail page is timed, over this many
+/// executions.
+const LOG_LINES: i64 = 1_000;
+const LOG_EXECUTIONS: i64 = 3;
 
 /// The calls timed, by name.
 const CALLS: &[(&str, &str)] = &[
@@ -125,21 +181,37 @@ pub(crate) async fn run(
     store
         .create_token("bench-history", TokenScope::Read, &secret.hash())
         .await?;
-    let app = longshore_server::api::router(store.clone(), &Settings::default(), Metrics::new());
+    let settings = Settings::default();
+    let app = longshore_server::dashboard::router(store.clone(), &settings).merge(
+        longshore_server::api::router(store.clone(), &settings, Metrics::new()),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let bearer = format!("Bearer {}", secret.expose());
     let mut calls = Vec::new();
     for &(call, path) in CALLS {
-        let millis = time_calls(&client, &base, &secret, path).await?;
-        calls.push(CallReport {
-            call,
-            path,
-            median_ms: millis[millis.len() / 2],
-            max_ms: millis.last().copied().unwrap_or(0.0),
-        });
+        let timed = time_calls(&client, &base, ("authorization", &bearer), path).await?;
+        calls.push(CallReport::new(call, path, timed));
     }
+
+    let cookie = sign_in(&client, &base, &secret).await?;
+    for &(call, path) in PAGES {
+        let timed = time_calls(&client, &base, ("cookie", &cookie), path).await?;
+        calls.push(CallReport::new(call, path, timed));
+    }
+    let logged = log_a_task(filler).await?;
+    let path = format!("/tasks/{logged}");
+    let timed = time_calls(&client, &base, ("cookie", &cookie), &path).await?;
+    calls.push(CallReport::new(
+        "dashboard: a task with 1,000 log lines over 3 executions",
+        "/tasks/ID",
+        timed,
+    ));
+
     // The counts between two folds: each of these enqueues appends a
     // change row that the stats read sums until the leader folds it (no
     // leader runs here).
@@ -152,13 +224,13 @@ pub(crate) async fn run(
             )])
             .await?;
     }
-    let millis = time_calls(&client, &base, &secret, "/api/v1/stats?by=queue").await?;
-    calls.push(CallReport {
-        call: "stats by queue, 10,000 changes not folded",
-        path: "/api/v1/stats?by=queue",
-        median_ms: millis[millis.len() / 2],
-        max_ms: millis.last().copied().unwrap_or(0.0),
-    });
+    let path = "/api/v1/stats?by=queue";
+    let timed = time_calls(&client, &base, ("authorization", &bearer), path).await?;
+    calls.push(CallReport::new(
+        "stats by queue, 10,000 changes not folded",
+        path,
+        timed,
+    ));
     server.abort();
     Ok(HistoryReport {
         finished,
@@ -168,25 +240,34 @@ pub(crate) async fn run(
     })
 }
 
-/// `path` requested REPEAT times after two untimed requests: the times
-/// in milliseconds, sorted.
+/// What [`time_calls`] measured.
+struct Timed {
+    /// Milliseconds per request, sorted.
+    millis: Vec<f64>,
+    /// The last answer's size.
+    bytes: usize,
+}
+
+/// `path` requested REPEAT times after two untimed requests, with the
+/// header that authenticates it.
 async fn time_calls(
     client: &reqwest::Client,
     base: &str,
-    secret: &TokenSecret,
+    (name, value): (&str, &str),
     path: &str,
-) -> anyhow::Result<Vec<f64>> {
+) -> anyhow::Result<Timed> {
     let mut millis = Vec::with_capacity(REPEAT);
+    let mut bytes = 0;
     for i in 0..REPEAT + 2 {
         let at = Instant::now();
         let answer = client
             .get(format!("{base}{path}"))
-            .bearer_auth(secret.expose())
+            .header(name, value)
             .send()
             .await
             .with_context(|| format!("F: {path}"))?;
         let status = answer.status();
-        answer.bytes().await?;
+        bytes = answer.bytes().await?.len();
         if !status.is_success() {
             bail!("F: {path} answered {status}");
         }
@@ -195,7 +276,85 @@ async fn time_calls(
         }
     }
     millis.sort_by(f64::total_cmp);
-    Ok(millis)
+    Ok(Timed { millis, bytes })
+}
+
+/// Signs in to the dashboard with `secret`: the session's cookie.
+async fn sign_in(
+    client: &reqwest::Client,
+    base: &str,
+    secret: &TokenSecret,
+) -> anyhow::Result<String> {
+    let answer = client
+        .post(format!("{base}/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}&next=/", secret.expose()))
+        .send()
+        .await
+        .context("F: signing in")?;
+    answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|value| value.split(';').next())
+        .map(str::to_owned)
+        .with_context(|| {
+            format!(
+                "F: signing in answered {} without a cookie",
+                answer.status()
+            )
+        })
+}
+
+/// Gives one finished task of the history [`LOG_LINES`] log lines over
+/// [`LOG_EXECUTIONS`] executions: its id.
+async fn log_a_task(filler: &Filler) -> anyhow::Result<uuid::Uuid> {
+    let id = match filler {
+        Filler::Postgres(pool) => {
+            let id: uuid::Uuid = sqlx::query_scalar(
+                "SELECT id FROM longshore_tasks WHERE state = 'succeeded' ORDER BY id LIMIT 1",
+            )
+            .fetch_one(pool)
+            .await?;
+            sqlx::query(
+                "INSERT INTO longshore_task_logs (task_id, execution, at, level, message)
+                 SELECT $1, 1 + i * $3 / $2, now(), 0, 'log line ' || i || ' of the task'
+                 FROM generate_series(0, $2 - 1) AS i ORDER BY i",
+            )
+            .bind(id)
+            .bind(LOG_LINES)
+            .bind(LOG_EXECUTIONS)
+            .execute(pool)
+            .await?;
+            id
+        }
+        Filler::Sqlite(path) => {
+            let mut conn = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .context("F: opening the SQLite file")?;
+            let id: String = sqlx::query_scalar(
+                "SELECT id FROM longshore_tasks WHERE state = 'succeeded' ORDER BY id LIMIT 1",
+            )
+            .fetch_one(&mut conn)
+            .await?;
+            sqlx::query(
+                "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i + 1 < ?2)
+                 INSERT INTO longshore_task_logs (task_id, execution, at, level, message)
+                 SELECT ?1, 1 + i * ?3 / ?2, CAST(unixepoch('subsec') * 1000000 AS INTEGER), 0,
+                        'log line ' || i || ' of the task'
+                 FROM s",
+            )
+            .bind(&id)
+            .bind(LOG_LINES)
+            .bind(LOG_EXECUTIONS)
+            .execute(&mut conn)
+            .await?;
+            conn.close().await?;
+            uuid::Uuid::parse_str(&id)?
+        }
+    };
+    Ok(id)
 }
 
 /// Writes `finished` finished tasks, then `queued` queued ones, created a

@@ -665,8 +665,13 @@ fn summary_rows(r: &Report) -> Vec<Vec<String>> {
         for call in &f.calls {
             row(
                 "F history",
-                call.call,
-                format!("{:.2} ms (max {:.2})", call.median_ms, call.max_ms),
+                &call.call,
+                format!(
+                    "{:.2} ms (max {:.2}), {:.1} KB",
+                    call.median_ms,
+                    call.max_ms,
+                    call.bytes as f64 / 1e3
+                ),
             );
         }
     }

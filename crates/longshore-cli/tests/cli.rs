@@ -332,6 +332,34 @@ async fn workers_list_shows_a_running_worker_until_it_stops(engine: Engine) {
     let row = human.lines().nth(1).unwrap_or_default();
     assert!(row.contains("0/16") && row.ends_with("s ago"), "{human}");
 
+    // The running count is the database's own, not the last heartbeat's:
+    // as soon as the tasks run, the list says so; as soon as they are
+    // cancelled and finished, it says so too.
+    let sleepers = ids(&env.ok(&[
+        "enqueue",
+        "sleep",
+        "--args",
+        r#"{"ms": 60000}"#,
+        "--count",
+        "2",
+    ]));
+    assert_eq!(sleepers.len(), 2);
+    env.wait_until("both tasks to run", async |env| {
+        env.count("running").await == 2
+    })
+    .await;
+    let listed = env.json(&["workers", "list", "--json"]);
+    assert_eq!(listed[0]["running"], 2, "{listed}");
+    for id in &sleepers {
+        env.ok(&["tasks", "cancel", id]);
+    }
+    env.wait_until("both tasks to end", async |env| {
+        env.count("running").await == 0
+    })
+    .await;
+    let listed = env.json(&["workers", "list", "--json"]);
+    assert_eq!(listed[0]["running"], 0, "{listed}");
+
     worker.signal("TERM");
     env.wait_until("the stopped worker to leave the list", async |env| {
         env.ok(&["workers", "list", "--json"]).trim() == "[]"

@@ -135,6 +135,32 @@ async fn signing_in_shows_every_page_and_signing_out_ends_the_session(engine: En
         browser
             .screenshot(&format!("{shot}-375-{engine:?}").to_lowercase())
             .await;
+        // The page and everything it loads: from this server only, and
+        // under 100 KB before compression.
+        let weight = browser
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 const urls = [location.href].concat(Array.from(
+                     document.querySelectorAll('link[href], script[src], img[src]'),
+                     (e) => e.href || e.src));
+                 Promise.all(urls.map((u) => fetch(u).then((r) => r.arrayBuffer())))
+                   .then((bodies) => done({
+                     bytes: bodies.reduce((n, b) => n + b.byteLength, 0),
+                     elsewhere: urls.filter((u) => !u.startsWith(location.origin + '/')),
+                   }))
+                   .catch((e) => done({error: String(e)}));",
+                vec![],
+            )
+            .await
+            .expect("weigh the page");
+        assert_eq!(
+            weight["elsewhere"],
+            serde_json::json!([]),
+            "{path}: {weight}"
+        );
+        let bytes = weight["bytes"].as_u64().unwrap_or(u64::MAX);
+        assert!(bytes < 100_000, "{path} weighs {bytes} bytes: {weight}");
     }
 
     browser.click("header form button[type=submit]").await;

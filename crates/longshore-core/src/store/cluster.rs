@@ -20,7 +20,9 @@ pub struct WorkerPresence {
     pub queues: Vec<String>,
     /// Its slots.
     pub concurrency: i32,
-    /// Tasks it runs now.
+    /// Tasks it runs now. A worker reports its own figure at each
+    /// heartbeat; [`ClusterStore::workers`] counts it afresh from the
+    /// tasks the node holds, so that a list never lags the truth.
     pub running: i32,
 }
 

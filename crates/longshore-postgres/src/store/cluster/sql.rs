@@ -16,9 +16,18 @@ SET host = excluded.host, version = excluded.version, queues = excluded.queues,
 pub(crate) const WORKER_STOPPED: &str = "DELETE FROM longshore_workers WHERE id = $1";
 
 /// The live worker nodes.
+/// `running` is counted now from the tasks the node holds (through the
+/// running tasks' partial index), not the figure of its last heartbeat.
 pub(crate) const WORKERS: &str = "
-SELECT id, host, version, queues, concurrency, running, started_at, last_seen_at
-FROM longshore_workers ORDER BY id";
+SELECT w.id, w.host, w.version, w.queues, w.concurrency,
+       COALESCE(r.running, 0)::int4 AS running, w.started_at, w.last_seen_at
+FROM longshore_workers AS w
+LEFT JOIN (
+    SELECT lease_owner, count(*) AS running FROM longshore_tasks
+    WHERE state = 'running' AND lease_expires_at IS NOT NULL
+    GROUP BY lease_owner
+) AS r ON r.lease_owner = w.id
+ORDER BY w.id";
 
 /// Worker nodes not seen for `$1` ms (`longshore_workers_seen`).
 pub(crate) const FORGET_WORKERS: &str = "

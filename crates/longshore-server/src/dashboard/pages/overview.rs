@@ -17,8 +17,9 @@ use crate::dashboard::session::{Refusal, Signed};
 use crate::dashboard::view::{Chrome, time};
 use crate::dashboard::{Dash, html};
 
-/// Failures counted in the last hour, at most (the count reads no more).
-const FAILURES_SHOWN: i64 = 1000;
+/// Failures counted in the last hour, at most (the count reads no more:
+/// past it, the tasks page has them all).
+const FAILURES_SHOWN: i64 = 100;
 
 /// A queue's line.
 pub(crate) struct QueueLine {

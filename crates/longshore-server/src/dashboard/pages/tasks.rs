@@ -227,6 +227,8 @@ pub(crate) struct LogLine {
 /// One execution's log.
 pub(crate) struct ExecutionLog {
     pub(crate) number: i32,
+    /// Its earlier lines, not shown.
+    pub(crate) hidden: usize,
     pub(crate) lines: Vec<LogLine>,
 }
 
@@ -255,30 +257,45 @@ struct TaskLineDetail {
 
 /// A task's log split by execution: the current one, and the earlier ones,
 /// newest first.
-fn executions(current: i32, logs: Vec<LogEntry>) -> (ExecutionLog, Vec<ExecutionLog>) {
-    let lines = |logs: Vec<LogEntry>| -> Vec<LogLine> {
-        logs.into_iter()
-            .map(|line| LogLine {
-                at: time(line.at),
-                level: line.level.as_str(),
-                message: line.message,
-            })
-            .collect()
+/// Lines of each execution shown unless all are asked for: its last ones,
+/// where it ended. A page stays light (under 100 KB with three such
+/// executions) however much a handler logged.
+const LINES_SHOWN: usize = 150;
+
+/// `?logs=all` on a task's page: every log line.
+#[derive(Deserialize, Default)]
+pub(crate) struct LogsQuery {
+    logs: Option<String>,
+}
+
+fn executions(current: i32, logs: Vec<LogEntry>, all: bool) -> (ExecutionLog, Vec<ExecutionLog>) {
+    let log = |number: i32, logs: Vec<LogEntry>| -> ExecutionLog {
+        let hidden = if all {
+            0
+        } else {
+            logs.len().saturating_sub(LINES_SHOWN)
+        };
+        ExecutionLog {
+            number,
+            hidden,
+            lines: logs
+                .into_iter()
+                .skip(hidden)
+                .map(|line| LogLine {
+                    at: time(line.at),
+                    level: line.level.as_str(),
+                    message: line.message,
+                })
+                .collect(),
+        }
     };
     let split = ExecutionLogs::split(current, logs);
     let previous = split
         .previous
         .into_iter()
-        .map(|(number, logs)| ExecutionLog {
-            number,
-            lines: lines(logs),
-        })
+        .map(|(number, logs)| log(number, logs))
         .collect();
-    let current = ExecutionLog {
-        number: current,
-        lines: lines(split.current),
-    };
-    (current, previous)
+    (log(current, split.current), previous)
 }
 
 /// `GET /tasks/{id}`.
@@ -287,6 +304,7 @@ pub(crate) async fn show(
     signed: Signed,
     Path(id): Path<String>,
     Query(done): Query<Done>,
+    Query(shown): Query<LogsQuery>,
 ) -> Result<Response, Refusal> {
     let id = Uuid::parse_str(id.trim())
         .map_err(|_| Refusal::NotFound(format!("`{id}` is not a task id.")))?;
@@ -298,7 +316,8 @@ pub(crate) async fn show(
     let logs = dash.store.logs(id).await?;
     let now = Utc::now();
     let line = TaskLine::new(&task, now);
-    let (current, previous) = executions(task.execution, logs);
+    let (current, previous) =
+        executions(task.execution, logs, shown.logs.as_deref() == Some("all"));
     let mut fields: Vec<(&'static str, String)> = vec![
         ("id", task.id.to_string()),
         ("queue", task.queue.clone()),
@@ -391,4 +410,41 @@ pub(crate) async fn cancel(
     };
     tracing::info!(token = %signed.session.token.name, task = %id, "dashboard: task cancelled");
     Ok(Redirect::to(&format!("/tasks/{id}?done={done}")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use longshore::LogLevel;
+
+    fn lines(execution: i32, n: usize) -> Vec<LogEntry> {
+        (0..n)
+            .map(|i| LogEntry {
+                task_id: Uuid::nil(),
+                execution,
+                at: Utc::now(),
+                level: LogLevel::Info,
+                message: format!("line {i}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_execution_shows_its_last_lines_unless_all_are_asked_for() {
+        let logs = [lines(1, 400), lines(2, 10), lines(3, 151)].concat();
+        let (current, previous) = executions(3, logs.clone(), false);
+        assert_eq!((current.number, current.hidden), (3, 1));
+        assert_eq!(current.lines.len(), LINES_SHOWN);
+        assert_eq!(current.lines[0].message, "line 1");
+        let shown: Vec<_> = previous
+            .iter()
+            .map(|e| (e.number, e.hidden, e.lines.len()))
+            .collect();
+        assert_eq!(shown, [(2, 0, 10), (1, 250, LINES_SHOWN)]);
+        assert_eq!(previous[1].lines[LINES_SHOWN - 1].message, "line 399");
+
+        let (current, previous) = executions(3, logs, true);
+        assert_eq!((current.hidden, current.lines.len()), (0, 151));
+        assert_eq!(previous[1].lines.len(), 400);
+    }
 }
