@@ -561,6 +561,7 @@ async fn far_backlog(store: &Arc<dyn Store>, args: &Options) -> anyhow::Result<F
         limit: args.concurrency,
         lease: Duration::from_secs(30),
         capped: false,
+        pool: None,
     };
     let claims = 200;
     let start = Instant::now();

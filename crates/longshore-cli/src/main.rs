@@ -15,7 +15,8 @@ use clap::{Parser, Subcommand};
 use connection::{Connection, DatabaseArgs, Group, ServerArgs};
 
 use commands::{
-    bench, enqueue, queues, runtime_settings, schedules, serve, tasks, tokens, worker, workers,
+    agent, agents, bench, enqueue, pools, queues, runtime_settings, schedules, serve, tasks,
+    tokens, worker, workers,
 };
 
 #[derive(Parser)]
@@ -91,6 +92,9 @@ impl Command {
             Command::Migrate(database) => (database, None),
             Command::Worker(args) => (&args.database, None),
             Command::Bench(args) => (&args.database, None),
+            Command::Pools(args) => (&args.database, None),
+            Command::Agents(args) => (&args.database, None),
+            Command::Agent(args) => (&args.database, None),
             Command::Enqueue(args) => both(&args.connection),
             Command::Tasks(group) => both(&group.connection),
             Command::Queues(group) => both(&group.connection),
@@ -108,6 +112,9 @@ impl Command {
             Command::Migrate(_) => "migrate",
             Command::Worker(_) => "worker",
             Command::Bench(_) => "bench",
+            Command::Pools(_) => "pools",
+            Command::Agents(_) => "agents",
+            Command::Agent(_) => "agent",
             Command::Enqueue(_) => "enqueue",
             Command::Tasks(_) => "tasks",
             Command::Queues(_) => "queues",
@@ -155,16 +162,46 @@ enum Command {
     /// Bearer tokens for the HTTP API: create (the secret is shown once),
     /// list, revoke.
     Tokens(Group<tokens::Command>),
+    /// Agent pools: the queues that agents run instead of inline workers.
+    Pools(PoolsArgs),
+    /// Agents: the tokens they open the gateway with.
+    Agents(AgentsArgs),
+    /// Run an agent: take a pool's tasks from a server's gRPC gateway and
+    /// run them with the built-in actors, without database credentials.
+    /// Stops gracefully on SIGTERM or SIGINT.
+    Agent(agent::Args),
     /// Measure throughput and latency (bulk, latency, steady state) on a
     /// scratch database it creates and drops.
     Bench(bench::Args),
+}
+
+/// `longshore pools`: works on the database.
+#[derive(clap::Args)]
+struct PoolsArgs {
+    #[command(subcommand)]
+    command: pools::Command,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+/// `longshore agents`: works on the database.
+#[derive(clap::Args)]
+struct AgentsArgs {
+    #[command(subcommand)]
+    command: agents::Command,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
     let cli = Cli::parse();
     let default_log = match cli.command {
-        Command::Serve(_) | Command::Worker(_) | Command::Bench(_) | Command::Migrate(_) => "info",
+        Command::Serve(_)
+        | Command::Worker(_)
+        | Command::Agent(_)
+        | Command::Bench(_)
+        | Command::Migrate(_) => "info",
         _ => "warn",
     };
     let filter = cli
@@ -282,6 +319,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schedules(group) => schedules::run(&settings, group.command, remote).await,
         Command::Settings(group) => runtime_settings::run(&settings, group.command, remote).await,
         Command::Tokens(group) => tokens::run(&settings, group.command, remote).await,
+        Command::Pools(args) => pools::run(&settings, args.command).await,
+        Command::Agents(args) => agents::run(&settings, args.command).await,
+        Command::Agent(args) => longshore_server::agent::run(&settings, args.config()?).await,
         Command::Bench(args) => bench::run(&settings, args).await,
     }
 }

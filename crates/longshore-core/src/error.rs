@@ -38,6 +38,21 @@ pub enum StoreError {
         "an API token named `{0}` exists already (names of revoked tokens are kept too): choose another name"
     )]
     TokenExists(String),
+    /// No agent pool has this name.
+    #[error("no pool named `{0}`")]
+    PoolNotFound(String),
+    /// A pool of this name exists already.
+    #[error("a pool named `{0}` exists already")]
+    PoolExists(String),
+    /// No agent token has this name.
+    #[error("no agent token named `{0}`")]
+    AgentTokenNotFound(String),
+    /// An agent token of this name exists already (revoked ones keep
+    /// their names too).
+    #[error(
+        "an agent token named `{0}` exists already (names of revoked tokens are kept too): choose another name"
+    )]
+    AgentTokenExists(String),
     /// Another active task holds the unique key.
     #[error("an active task already holds unique key `{key}`")]
     UniqueConflict {

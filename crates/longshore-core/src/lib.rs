@@ -32,6 +32,7 @@
 pub mod error;
 pub mod lifecycle;
 pub mod migrate;
+pub mod pool;
 pub mod retry;
 pub mod schedule;
 pub mod secret;
@@ -41,16 +42,18 @@ pub mod token;
 
 pub use error::StoreError;
 pub use lifecycle::{Outcome, Transition};
+pub use pool::{AgentTokenInfo, NewPool, Pool};
 pub use retry::RetryPolicy;
 pub use schedule::{
     CronSpec, Fire, FireKind, FireOutcome, Overlap, PutMode, Schedule, ScheduleDef,
 };
 pub use secret::Secrets;
 pub use store::{
-    AuditEntry, AuditStore, CancelResult, Claim, ClusterSettings, ClusterStore, Completion,
-    CountStore, Dialect, EnqueueResult, EventSource, Heartbeat, Leadership, NewAuditEntry,
-    QueueSettings, QueueStore, ScheduleStore, SelectionSql, Session, StatsKey, StatsRow, Store,
-    StoreEvent, TaskFilter, TaskSelection, TaskStore, TokenStore, WorkerInfo, WorkerPresence,
+    AgentStore, AuditEntry, AuditStore, CancelResult, Claim, ClusterSettings, ClusterStore,
+    Completion, CountStore, Dialect, EnqueueResult, EventSource, Heartbeat, Leadership,
+    NewAuditEntry, QueueSettings, QueueStore, ScheduleStore, SelectionSql, Session, StatsKey,
+    StatsRow, Store, StoreEvent, TaskFilter, TaskSelection, TaskStore, TokenStore, WorkerInfo,
+    WorkerPresence,
 };
 pub use task::{ExecutionLogs, LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};
 pub use token::{TokenInfo, TokenScope, TokenSecret};

@@ -49,6 +49,7 @@ macro_rules! migrations {
             10 "sessions" "0010_sessions.sql",
             11 "audit" "0011_audit.sql",
             12 "executions" "0012_executions.sql",
+            13 "agents" "0013_agents.sql",
         ]
     };
     ($($version:literal $name:literal $file:literal),* $(,)?) => {

@@ -124,6 +124,18 @@ pub(crate) fn token(row: &PgRow) -> Result<TokenInfo, StoreError> {
     })
 }
 
+/// An agent token row (without its hash).
+pub(crate) fn agent_token(row: &PgRow) -> Result<longshore_core::AgentTokenInfo, StoreError> {
+    Ok(longshore_core::AgentTokenInfo {
+        id: row.try_get("id").map_err(from_sqlx)?,
+        name: row.try_get("name").map_err(from_sqlx)?,
+        pool: row.try_get("pool").map_err(from_sqlx)?,
+        created_at: row.try_get("created_at").map_err(from_sqlx)?,
+        expires_at: row.try_get("expires_at").map_err(from_sqlx)?,
+        revoked_at: row.try_get("revoked_at").map_err(from_sqlx)?,
+    })
+}
+
 /// A row of (key, state name, count), as the stats and depth statements return.
 pub(crate) fn stats(row: &PgRow) -> Result<StatsRow, StoreError> {
     let state: String = row.try_get(1).map_err(from_sqlx)?;

@@ -20,14 +20,16 @@
 //!
 //! - [`dashboard`]: the web pages at `/`, signed in with an API token.
 //!
-//! The agents' gRPC gateway (`gateway/`) is served from here too when it
-//! lands.
+//! - [`gateway`]: the agents' gRPC gateway (`serve --grpc-listen`), and
+//!   [`agent`]: `longshore agent`, its client with the built-in actors.
 
 #![warn(missing_docs)]
 
+pub mod agent;
 pub mod api;
 pub mod dashboard;
 pub mod database;
+pub mod gateway;
 pub mod listener;
 pub mod node;
 pub mod probes;

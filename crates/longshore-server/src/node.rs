@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::gateway::Gateway;
 use crate::listener::Limits;
 use crate::probes::{self, Probes};
 use crate::settings::Settings;
@@ -27,6 +28,8 @@ pub struct Listeners {
     pub(crate) probes_with_api: bool,
     /// The probes alone (`worker.metrics_addr`).
     pub(crate) probes: Option<TcpListener>,
+    /// The agents' gateway (`grpc.listen`, `worker --grpc-listen`).
+    pub(crate) gateway: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -46,7 +49,26 @@ impl Listeners {
             api,
             probes_with_api,
             probes,
+            gateway: None,
         })
+    }
+
+    /// Accepts agents on `listen` (an address, or `off`).
+    pub async fn with_gateway(mut self, listen: &str) -> anyhow::Result<Listeners> {
+        self.gateway = crate::gateway::bind(listen).await?;
+        Ok(self)
+    }
+
+    /// Where agents connect, if anywhere.
+    pub fn gateway_address(&self) -> anyhow::Result<Option<SocketAddr>> {
+        self.gateway
+            .as_ref()
+            .map(|listener| {
+                listener
+                    .local_addr()
+                    .context("reading the gateway's address")
+            })
+            .transpose()
     }
 
     /// Where the probes alone are answered, if anywhere.
@@ -79,7 +101,9 @@ impl Node {
             metrics: Some(metrics.clone()),
             ..config
         };
+        let gateway_config = settings.grpc.gateway_config(&config);
         let handle = start_worker(settings, store.clone(), config).await?;
+        let gateway_store = store.clone();
         let probes = Probes {
             store,
             worker: handle.health(),
@@ -102,6 +126,14 @@ impl Node {
                 probes::router(probes),
                 Limits::from(&settings.http),
             );
+        }
+        if let Some(listener) = listeners.gateway {
+            let gateway = Gateway::new(gateway_store, gateway_config, servers.stop.clone());
+            servers.running.push(crate::gateway::serve(
+                listener,
+                gateway,
+                servers.stop.clone(),
+            ));
         }
         Ok(Node { handle, servers })
     }

@@ -25,8 +25,12 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         .context("reading the listening address")?;
     // The probes beside the API, and again on a port of their own when
     // asked for.
-    let listeners = Listeners::bind(settings, Some(listener), true).await?;
+    let listeners = Listeners::bind(settings, Some(listener), true)
+        .await?
+        .with_gateway(&settings.grpc.listen)
+        .await?;
     let extra = listeners.probes_address()?;
+    let gateway = listeners.gateway_address()?;
     // Built once: an unset worker id is made up anew on every call.
     let config = settings.worker_config();
     let mut line = format!(
@@ -40,6 +44,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         line.push_str(&format!(
             ", metrics and health checks also on http://{extra}"
         ));
+    }
+    match gateway {
+        Some(gateway) => line.push_str(&format!(", agents' gateway on http://{gateway}")),
+        None => line.push_str(", agents' gateway off"),
     }
     let node = Node::start(settings, store, config, listeners).await?;
     println!("{line}");

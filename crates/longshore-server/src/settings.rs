@@ -29,6 +29,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// The HTTP side of `serve` (`http.*`).
     pub http: HttpServerSettings,
+    /// The agents' gRPC gateway.
+    pub grpc: GrpcSettings,
     /// The node's worker (`worker.*`).
     pub worker: WorkerSettings,
     /// Retries of failed executions (`retry.*`).
@@ -99,12 +101,51 @@ impl Default for Settings {
             data_dir: PathBuf::from("longshore-data"),
             database: DatabaseSettings::default(),
             http: HttpServerSettings::default(),
+            grpc: GrpcSettings::default(),
             worker: WorkerSettings::default(),
             retry: RetrySettings::default(),
             retention: RetentionSettings::default(),
             actors: longshore_actors::Settings::default(),
             dashboard: DashboardSettings::default(),
             secrets: longshore::Secrets::default(),
+        }
+    }
+}
+
+/// The agents' gRPC gateway (see docs/agents.md).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcSettings {
+    /// Where `serve` accepts agents (`--grpc-listen`), or `off`.
+    /// `longshore worker` serves the gateway only when given
+    /// `--grpc-listen`.
+    pub listen: String,
+    /// A session that sends nothing for this long is closed and its tasks
+    /// handed back; agents ping at a third of it.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+}
+
+impl Default for GrpcSettings {
+    fn default() -> Self {
+        GrpcSettings {
+            listen: "127.0.0.1:50051".to_owned(),
+            session_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+impl GrpcSettings {
+    /// The gateway's settings, beside the worker's.
+    pub fn gateway_config(&self, worker: &WorkerConfig) -> crate::gateway::GatewayConfig {
+        crate::gateway::GatewayConfig {
+            session_timeout: self.session_timeout,
+            lease: worker.lease,
+            heartbeat: worker.heartbeat.min(self.session_timeout / 3),
+            default_time_limit: worker.default_time_limit,
+            cancel_grace: worker.cancel_grace,
+            retry: worker.retry,
+            poll_interval: worker.idle_max,
         }
     }
 }
@@ -227,6 +268,9 @@ pub struct WorkerSettings {
     /// (with a token, as `serve` does), `/metrics` and the health checks;
     /// unset: not served. `serve` answers on `http.listen` instead.
     pub http_addr: Option<SocketAddr>,
+    /// Where `longshore worker --grpc-listen` accepts agents; unset: not
+    /// served. `serve` uses `grpc.listen` instead.
+    pub grpc_addr: Option<SocketAddr>,
 }
 
 impl Default for WorkerSettings {
@@ -249,6 +293,7 @@ impl Default for WorkerSettings {
             scheduler_interval: d.scheduler_interval,
             metrics_addr: None,
             http_addr: None,
+            grpc_addr: None,
         }
     }
 }
@@ -368,9 +413,16 @@ impl Settings {
                 self.http.max_body_bytes
             ));
         }
+        if self.grpc.listen != "off" && self.grpc.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "invalid setting: grpc.listen must be an address such as 127.0.0.1:50051, or off; got `{}`",
+                self.grpc.listen
+            ));
+        }
         for (name, value) in [
             ("http.header_read_timeout", self.http.header_read_timeout),
             ("http.body_read_timeout", self.http.body_read_timeout),
+            ("grpc.session_timeout", self.grpc.session_timeout),
         ] {
             if value < Duration::from_secs(1) || value > Duration::from_secs(600) {
                 return Err(format!(

@@ -28,7 +28,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     // Before any task is claimed: a signal from now on means "drain".
     let mut signals = StopSignals::install()?;
     let store = database::connect(settings, Missing::Create).await?;
-    if http_addr.is_none() && metrics_addr.is_none() {
+    let grpc_addr = settings.worker.grpc_addr;
+    if http_addr.is_none() && metrics_addr.is_none() && grpc_addr.is_none() {
         let handle = node::start_worker(settings, store, settings.worker_config()).await?;
         signals.recv().await;
         return node::drain(handle, &mut signals).await;
@@ -38,7 +39,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         None => None,
     };
     // The probes on one address only: --metrics-addr's if given.
-    let listeners = Listeners::bind(settings, api, metrics_addr.is_none()).await?;
+    let mut listeners = Listeners::bind(settings, api, metrics_addr.is_none()).await?;
+    if let Some(addr) = grpc_addr {
+        listeners = listeners.with_gateway(&addr.to_string()).await?;
+    }
     let mut parts = Vec::new();
     if let Some(api) = &listeners.api {
         let address = api.local_addr().context("reading the API address")?;
@@ -51,6 +55,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     }
     if let Some(address) = listeners.probes_address()? {
         parts.push(format!("metrics and health checks on http://{address}"));
+    }
+    if let Some(address) = listeners.gateway_address()? {
+        parts.push(format!("agents' gateway on http://{address}"));
     }
     let node = Node::start(settings, store, settings.worker_config(), listeners).await?;
     println!("longshore worker: {}", parts.join(", "));

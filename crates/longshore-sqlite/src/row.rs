@@ -200,6 +200,21 @@ pub(crate) fn token(row: &SqliteRow) -> Result<TokenInfo, StoreError> {
     })
 }
 
+/// An agent token row (without its hash).
+pub(crate) fn agent_token(row: &SqliteRow) -> Result<longshore_core::AgentTokenInfo, StoreError> {
+    let id: String = row.try_get("id").map_err(from_sqlx)?;
+    Ok(longshore_core::AgentTokenInfo {
+        id: id
+            .parse()
+            .map_err(|e| corrupt(format!("stored agent token id `{id}` is not a UUID: {e}")))?,
+        name: row.try_get("name").map_err(from_sqlx)?,
+        pool: row.try_get("pool").map_err(from_sqlx)?,
+        created_at: time(row.try_get("created_at").map_err(from_sqlx)?)?,
+        expires_at: opt_time(row.try_get("expires_at").map_err(from_sqlx)?)?,
+        revoked_at: opt_time(row.try_get("revoked_at").map_err(from_sqlx)?)?,
+    })
+}
+
 /// A row of (key, state name, count), as the stats and depth statements return.
 pub(crate) fn stats(row: &SqliteRow) -> Result<StatsRow, StoreError> {
     let name: String = row.try_get(1).map_err(from_sqlx)?;

@@ -30,6 +30,7 @@ fn claim(queues: &[&str], limit: usize) -> Claim {
         limit,
         lease: Duration::from_secs(30),
         capped: true,
+        pool: None,
     }
 }
 

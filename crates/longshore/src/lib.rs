@@ -67,6 +67,7 @@ mod error;
 mod maintenance;
 pub mod metrics;
 pub mod ops;
+pub mod remote;
 mod worker;
 
 pub use actor::{Actor, Registry, Task};

@@ -223,6 +223,7 @@ conformance! {
                 limit: 1,
                 lease: Duration::from_secs(1),
                 capped: false,
+                pool: None,
             })
             .await
             .unwrap();

@@ -22,6 +22,7 @@ fn claim_of(queues: &[&str], limit: usize, capped: bool) -> Claim {
         limit,
         lease: Duration::from_secs(60),
         capped,
+        pool: None,
     }
 }
 

@@ -27,6 +27,7 @@ fn claim(owner: &str, limit: usize, lease: Duration) -> Claim {
         limit,
         lease,
         capped: false,
+        pool: None,
     }
 }
 
@@ -248,6 +249,7 @@ conformance! {
                 limit: 2,
                 lease: Duration::from_secs(30),
                 capped: false,
+                pool: None,
             })
             .await
             .unwrap();

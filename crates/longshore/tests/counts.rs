@@ -141,6 +141,7 @@ conformance! {
                 limit: 5,
                 lease: Duration::from_secs(600),
                 capped: false,
+                pool: None,
             })
             .await
             .expect("claim");

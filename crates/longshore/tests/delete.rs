@@ -62,6 +62,7 @@ async fn hold_running(db: &TestDb, queue: &str, n: usize) -> Vec<Uuid> {
             limit: n,
             lease: Duration::from_secs(600),
             capped: false,
+            pool: None,
         })
         .await
         .expect("claim");

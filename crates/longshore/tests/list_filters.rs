@@ -186,6 +186,7 @@ async fn mix(db: &TestDb) -> Mix {
         limit: 100,
         lease: Duration::from_secs(3600),
         capped: false,
+        pool: None,
     };
     let held = db.store.claim(&claim(HOLD)).await.expect("claim");
     assert_eq!(held.len(), 1);

@@ -89,6 +89,7 @@ conformance! {
                 limit: 1,
                 lease: Duration::from_secs(30),
                 capped: false,
+                pool: None,
             })
             .await
             .unwrap();
@@ -161,6 +162,7 @@ conformance! {
             limit: 1,
             lease: Duration::from_secs(30),
             capped: false,
+            pool: None,
         };
         assert_eq!(db.store.claim(&claim).await.unwrap().len(), 1);
         db.set_lease(orphan, "ghost", Utc::now() - chrono::Duration::minutes(1)).await;

@@ -80,6 +80,7 @@ conformance! {
                 limit: 1,
                 lease: Duration::from_secs(30),
                 capped: false,
+                pool: None,
             })
             .await
             .unwrap();

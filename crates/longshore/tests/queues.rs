@@ -28,6 +28,7 @@ fn claim_of(queue: &str) -> Claim {
         limit: 10,
         lease: Duration::from_secs(30),
         capped: false,
+        pool: None,
     }
 }
 

@@ -362,6 +362,63 @@ impl longshore::core::TokenStore for LostClaimReply {
 }
 
 #[async_trait::async_trait]
+impl longshore::core::AgentStore for LostClaimReply {
+    async fn create_pool(
+        &self,
+        pool: &longshore::core::NewPool,
+    ) -> Result<longshore::core::Pool, longshore::StoreError> {
+        self.inner.create_pool(pool).await
+    }
+
+    async fn pools(&self) -> Result<Vec<longshore::core::Pool>, longshore::StoreError> {
+        self.inner.pools().await
+    }
+
+    async fn delete_pool(&self, name: &str) -> Result<(), longshore::StoreError> {
+        self.inner.delete_pool(name).await
+    }
+
+    async fn create_agent_token(
+        &self,
+        name: &str,
+        pool: &str,
+        secret_hash: &str,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<longshore::core::AgentTokenInfo, longshore::StoreError> {
+        self.inner
+            .create_agent_token(name, pool, secret_hash, expires_at)
+            .await
+    }
+
+    async fn agent_tokens(
+        &self,
+    ) -> Result<Vec<longshore::core::AgentTokenInfo>, longshore::StoreError> {
+        self.inner.agent_tokens().await
+    }
+
+    async fn revoke_agent_token(
+        &self,
+        name: &str,
+    ) -> Result<longshore::core::AgentTokenInfo, longshore::StoreError> {
+        self.inner.revoke_agent_token(name).await
+    }
+
+    async fn agent_token_by_hash(
+        &self,
+        secret_hash: &str,
+    ) -> Result<Option<longshore::core::AgentTokenInfo>, longshore::StoreError> {
+        self.inner.agent_token_by_hash(secret_hash).await
+    }
+
+    async fn delete_expired_agent_tokens(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, longshore::StoreError> {
+        self.inner.delete_expired_agent_tokens(before).await
+    }
+}
+
+#[async_trait::async_trait]
 impl longshore::core::AuditStore for LostClaimReply {
     async fn record_audit(
         &self,
@@ -465,6 +522,7 @@ conformance! {
             limit,
             lease: Duration::from_secs(60),
             capped: false,
+            pool: None,
         };
         let mine = db.store.claim(&claim("me", 2)).await.unwrap();
         let theirs = db.store.claim(&claim("them", 1)).await.unwrap();
@@ -495,6 +553,7 @@ conformance! {
             limit: 1,
             lease: Duration::from_secs(60),
             capped: false,
+            pool: None,
         };
         assert_eq!(db.store.claim(&claim).await.unwrap().len(), 1);
         assert_eq!(

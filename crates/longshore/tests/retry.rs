@@ -61,6 +61,7 @@ conformance! {
                 limit: 1,
                 lease: Duration::from_secs(30),
                 capped: false,
+                pool: None,
             })
             .await
             .unwrap();

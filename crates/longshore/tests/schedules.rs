@@ -152,6 +152,7 @@ async fn claim_one(db: &TestDb, owner: &str) -> TaskRow {
             limit: 1,
             lease: Duration::from_secs(60),
             capped: false,
+            pool: None,
         })
         .await
         .expect("claim");

@@ -1,7 +1,10 @@
 //! One module per command.
 
+pub(crate) mod agent;
+pub(crate) mod agents;
 pub(crate) mod bench;
 pub(crate) mod enqueue;
+pub(crate) mod pools;
 pub(crate) mod queues;
 pub(crate) mod runtime_settings;
 pub(crate) mod schedules;

@@ -13,6 +13,9 @@ pub(crate) struct Args {
     /// Also serve the API (/api/v1, with a token, as `serve` does) on this address, and /metrics and /health/{live,ready} unless --metrics-addr is given (port 0: any free port) [setting: worker.http_addr, default: off]
     #[arg(long, value_name = "HOST:PORT")]
     http: Option<SocketAddr>,
+    /// Also accept agents on this address (the gRPC gateway; port 0: any free port) [setting: worker.grpc_addr, default: off]
+    #[arg(long, value_name = "HOST:PORT")]
+    grpc_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub(crate) database: crate::connection::DatabaseArgs,
 }
@@ -22,6 +25,9 @@ impl Args {
         self.node.overrides(out);
         if let Some(addr) = self.http {
             out.push(("worker.http_addr", Value::from(addr.to_string())));
+        }
+        if let Some(addr) = self.grpc_listen {
+            out.push(("worker.grpc_addr", Value::from(addr.to_string())));
         }
     }
 }

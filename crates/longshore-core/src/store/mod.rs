@@ -10,6 +10,7 @@
 //! | cron schedules | [`ScheduleStore`] | `schedules.rs` |
 //! | API tokens and dashboard sessions | [`TokenStore`] | `tokens.rs` |
 //! | the audit trail of changes | [`AuditStore`] | `audit.rs` |
+//! | agent pools and agent tokens | [`AgentStore`] | `agents.rs` |
 //!
 //! [`Store`] is all of them, with the engine's own calls (migrations, a
 //! ping, the event stream). The worker runtime and every operator command
@@ -17,6 +18,7 @@
 //! never different: the shared conformance tests in the `longshore` crate
 //! are the specification.
 
+mod agents;
 mod audit;
 mod cluster;
 mod counts;
@@ -31,6 +33,7 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 
+pub use agents::AgentStore;
 pub use audit::{AuditEntry, AuditStore, NewAuditEntry};
 pub use cluster::{ClusterStore, Leadership, WorkerInfo, WorkerPresence};
 pub use counts::{CountStore, StatsKey, StatsRow};
@@ -48,8 +51,8 @@ pub use tokens::{Session, TokenStore};
 /// A `dyn Store` needs no import.
 pub mod prelude {
     pub use super::{
-        AuditStore, ClusterStore, CountStore, QueueStore, ScheduleStore, Store, TaskStore,
-        TokenStore,
+        AgentStore, AuditStore, ClusterStore, CountStore, QueueStore, ScheduleStore, Store,
+        TaskStore, TokenStore,
     };
 }
 
@@ -86,6 +89,7 @@ pub trait Store:
     + ScheduleStore
     + TokenStore
     + AuditStore
+    + AgentStore
     + Send
     + Sync
     + 'static

@@ -72,6 +72,10 @@ pub struct Claim {
     /// fill the last free place. Engines whose writes are serialised anyway
     /// may ignore it. The caps themselves are read by every claim.
     pub capped: bool,
+    /// The agent pool claiming (through a gateway), or `None` for an inline
+    /// worker. A queue that belongs to a pool gives tasks only to claims of
+    /// that pool; every other queue only to inline claims.
+    pub pool: Option<String>,
 }
 
 /// One finished execution, applied only while the worker still holds the

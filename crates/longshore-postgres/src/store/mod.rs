@@ -11,7 +11,9 @@
 //! | schedules | `schedules.rs` | `schedules/sql.rs` |
 //! | API tokens and dashboard sessions | `tokens.rs` | `tokens/sql.rs` |
 //! | the audit trail | `audit.rs` | `audit/sql.rs` |
+//! | agent pools and agent tokens | `agents.rs` | `agents/sql.rs` |
 
+mod agents;
 mod audit;
 mod cluster;
 mod counts;

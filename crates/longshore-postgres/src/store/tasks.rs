@@ -287,7 +287,8 @@ impl TaskStore for PgStore {
             .bind(i64::try_from(claim.limit).unwrap_or(i64::MAX))
             .bind(&claim.owner)
             .bind(millis(claim.lease))
-            .bind(self.commit_mode);
+            .bind(self.commit_mode)
+            .bind(claim.pool.as_deref());
         let rows = self.fetch_claiming(query, claim.capped).await?;
         let mut claimed = self.decode_claimed(&claim.owner, rows.iter()).await?;
         // RETURNING follows the update, not the pick: most urgent first.
@@ -362,7 +363,8 @@ impl TaskStore for PgStore {
         )
         .bind(&refill.queues)
         .bind(i64::try_from(refill.limit).unwrap_or(i64::MAX))
-        .bind(millis(refill.lease));
+        .bind(millis(refill.lease))
+        .bind(refill.pool.as_deref());
         let rows = self.fetch_claiming(query, refill.capped).await?;
         let mut applied = HashSet::new();
         let mut refills = Vec::with_capacity(rows.len());

@@ -155,9 +155,13 @@ impl From<StoreError> for ApiError {
             StoreError::UniqueConflict { .. } => (S::CONFLICT, ErrorCode::UniqueConflict),
             StoreError::ScheduleNotFound(_) => (S::NOT_FOUND, ErrorCode::ScheduleNotFound),
             StoreError::TokenNotFound(_) => (S::NOT_FOUND, ErrorCode::TokenNotFound),
-            StoreError::ScheduleExists(_) | StoreError::TokenExists(_) => {
-                (S::CONFLICT, ErrorCode::Conflict)
+            StoreError::PoolNotFound(_) | StoreError::AgentTokenNotFound(_) => {
+                (S::NOT_FOUND, ErrorCode::NotFound)
             }
+            StoreError::ScheduleExists(_)
+            | StoreError::TokenExists(_)
+            | StoreError::PoolExists(_)
+            | StoreError::AgentTokenExists(_) => (S::CONFLICT, ErrorCode::Conflict),
             StoreError::InvalidInput(_) => (S::BAD_REQUEST, ErrorCode::InvalidInput),
             // Also answered before a token is checked: the database's own
             // words go to the log only.

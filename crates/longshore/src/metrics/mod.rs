@@ -669,6 +669,7 @@ mod tests {
             limit: 1,
             lease: Duration::from_secs(30),
             capped: false,
+            pool: None,
         };
         assert_eq!(store.claim(&claim).await.unwrap().len(), 1);
         store.set_queue_paused("held", true).await.unwrap();

@@ -18,6 +18,7 @@
 //!
 //! [`Store`]: crate::Store
 
+pub mod agents;
 pub mod bulk;
 pub mod filters;
 pub mod runtime_settings;

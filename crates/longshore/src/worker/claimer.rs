@@ -21,6 +21,7 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         limit: 0,
         lease: config.lease,
         capped: false,
+        pool: None,
     };
     loop {
         // Wait for one free slot, then take every other free one.

@@ -139,6 +139,7 @@ async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
             limit: n,
             lease: shared.config.lease,
             capped: false,
+            pool: None,
         };
         shared
             .store

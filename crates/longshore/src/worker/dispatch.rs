@@ -47,7 +47,14 @@ fn spawn(shared: &Arc<Shared>, mut task: TaskRow, permit: OwnedSemaphorePermit) 
             .metrics
             .as_ref()
             .map(|m| m.execution(&execution.labels));
-        let outcome = executor::execute(&shared, &task, args, &execution).await;
+        let outcome = executor::execute(
+            &shared.registry,
+            &shared.config,
+            (&task).into(),
+            args,
+            &execution,
+        )
+        .await;
         drop(running);
         match outcome {
             Some(outcome) => {

@@ -8,29 +8,50 @@ use std::time::Duration;
 
 use longshore_core::{LogLevel, Outcome, TaskRow};
 
-use super::shared::Shared;
+use crate::actor::Registry;
+use crate::config::WorkerConfig;
 use crate::context::{CancelReason, Execution, TaskContext, storable};
 use crate::error::TaskError;
 
+/// What the executor needs of a task besides its arguments.
+pub(crate) struct Job<'a> {
+    pub(crate) actor: &'a str,
+    pub(crate) time_limit_ms: Option<i64>,
+    pub(crate) attempt: i32,
+    pub(crate) max_attempts: i32,
+}
+
+impl<'a> From<&'a TaskRow> for Job<'a> {
+    fn from(task: &'a TaskRow) -> Job<'a> {
+        Job {
+            actor: &task.actor,
+            time_limit_ms: task.time_limit_ms,
+            attempt: task.attempt,
+            max_attempts: task.max_attempts,
+        }
+    }
+}
+
 /// Runs the handler. `None` means the result must not be recorded (the
 /// worker lost the lease).
-pub(super) async fn execute(
-    shared: &Shared,
-    task: &TaskRow,
+pub(crate) async fn execute(
+    registry: &Registry,
+    config: &WorkerConfig,
+    task: Job<'_>,
     mut args: serde_json::Value,
     execution: &Arc<Execution>,
 ) -> Option<Outcome> {
-    let Some(actor) = shared.registry.get(&task.actor).cloned() else {
+    let Some(actor) = registry.get(task.actor).cloned() else {
         // Retryable: during a rolling deploy another worker may know it.
         return Some(Outcome::Failed {
             error: format!(
                 "no actor named `{}` is registered on worker {}",
-                task.actor, shared.config.id
+                task.actor, config.id
             ),
             fatal: false,
         });
     };
-    if let Err(error) = shared.config.secrets.resolve(&mut args) {
+    if let Err(error) = config.secrets.resolve(&mut args) {
         // Retryable, as above: another worker may know the secret.
         execution.log(LogLevel::Error, format!("failed: {error}"));
         return Some(Outcome::Failed {
@@ -43,7 +64,7 @@ pub(super) async fn execute(
         .and_then(|ms| u64::try_from(ms).ok())
         .map(Duration::from_millis)
         .or_else(|| actor.time_limit())
-        .unwrap_or(shared.config.default_time_limit);
+        .unwrap_or(config.default_time_limit);
     let ctx = TaskContext {
         execution: execution.clone(),
         queue: execution.labels.queue.clone(),
@@ -65,7 +86,7 @@ pub(super) async fn execute(
     };
     let result = match finished {
         Some(result) => result,
-        None => match tokio::time::timeout(shared.config.cancel_grace, &mut handle).await {
+        None => match tokio::time::timeout(config.cancel_grace, &mut handle).await {
             Ok(result) => result,
             Err(_) => {
                 handle.abort();
@@ -126,7 +147,7 @@ pub(super) async fn execute(
                 LogLevel::Warning,
                 format!(
                     "interrupted: worker {} shut down; the task was returned to the queue",
-                    shared.config.id
+                    config.id
                 ),
             );
             Outcome::Released

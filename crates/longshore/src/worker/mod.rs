@@ -22,7 +22,7 @@
 mod claimer;
 mod completer;
 mod dispatch;
-mod executor;
+pub(crate) mod executor;
 mod heartbeat;
 mod listener;
 mod shared;

@@ -69,7 +69,7 @@ WHERE unique_key = ANY($1) AND state IN ('scheduled', 'queued', 'running')";
 /// caps serialise on an advisory lock first ([`CLAIM_LOCK`]).
 macro_rules! claim_ctes {
     ($queues:literal, $limit:literal, $owner:literal, $lease:literal,
-     $finishing_in_queue:literal, $finishing:literal) => {
+     $finishing_in_queue:literal, $finishing:literal, $pool:literal) => {
         concat!(
             "open_queues AS (
     SELECT u.name,
@@ -87,7 +87,9 @@ macro_rules! claim_ctes {
             $queues,
             "::text[]) AS u(name)
     LEFT JOIN longshore_queues AS p ON p.name = u.name
-    WHERE p.paused IS NOT TRUE
+    WHERE p.paused IS NOT TRUE AND p.pool IS NOT DISTINCT FROM ",
+            $pool,
+            "::text
 ),
 cluster_room AS (
     SELECT CASE WHEN s.cap IS NULL THEN ",
@@ -152,12 +154,14 @@ claimed AS (
 
 /// Claim: up to the free slots' worth of due tasks, in one statement.
 ///
-/// `$5` is the commit mode (see [`COMMIT_MODE_FAST`]).
+/// `$5` is the commit mode (see [`COMMIT_MODE_FAST`]); `$6` the claiming
+/// agent pool, NULL for an inline worker (a queue handed to a pool gives
+/// tasks only to that pool's claims).
 pub(crate) const CLAIM: &str = concat!(
     "
 WITH commit_mode AS (SELECT set_config('synchronous_commit', $5, true)),
 ",
-    claim_ctes!("$1", "$2", "$3", "$4", "0", "0"),
+    claim_ctes!("$1", "$2", "$3", "$4", "0", "0", "$6"),
     "
 SELECT * FROM claimed"
 );
@@ -243,7 +247,8 @@ SELECT u.id, (SELECT n FROM woken) AS woken FROM updated AS u"
 );
 
 /// [`COMPLETE`] and, in the same statement, a claim of up to `$16` tasks
-/// from the queues `$15` under a lease of `$17` ms: the slots just freed go
+/// from the queues `$15` under a lease of `$17` ms for pool `$18` (NULL:
+/// inline), as [`CLAIM`] does: the slots just freed go
 /// straight to new tasks, one round trip instead of two. One row comes back
 /// per claimed task (a single row of NULL task columns when none was), each
 /// carrying the ids whose completion applied. The two updates touch
@@ -260,7 +265,8 @@ pub(crate) const COMPLETE_AND_CLAIM: &str = concat!(
         "$1",
         "$17",
         "(SELECT count(*) FROM updated AS f WHERE f.queue = u.name)",
-        "(SELECT count(*) FROM updated)"
+        "(SELECT count(*) FROM updated)",
+        "$18"
     ),
     "
 SELECT d.applied, d.woken, cl.*

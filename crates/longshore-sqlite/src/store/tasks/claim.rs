@@ -131,7 +131,8 @@ impl SqliteStore {
                     .bind(now)
                     .bind(limit)
                     .bind(&claim.owner)
-                    .bind(now.saturating_add(micros(claim.lease)));
+                    .bind(now.saturating_add(micros(claim.lease)))
+                    .bind(claim.pool.as_deref());
                 for queue in &claim.queues {
                     query = query.bind(queue);
                 }
@@ -151,7 +152,8 @@ impl SqliteStore {
                     .bind(now)
                     .bind(total)
                     .bind(&claim.owner)
-                    .bind(now.saturating_add(micros(claim.lease)));
+                    .bind(now.saturating_add(micros(claim.lease)))
+                    .bind(claim.pool.as_deref());
                 for queue in &claim.queues {
                     query = query.bind(queue).bind(per_queue(queue));
                 }

@@ -45,7 +45,8 @@ WHERE unique_key IN (SELECT value FROM json_each(?1))
   AND state IN ('scheduled', 'queued', 'running')";
 
 /// The claim of up to `?2` due tasks at time `?1` for owner `?3` under a
-/// lease ending at `?4`, from `queues` queues bound as `?5`, `?6`, …, when
+/// lease ending at `?4`, for the agent pool `?5` (NULL: an inline worker),
+/// from `queues` queues bound as `?6`, `?7`, …, when
 /// none of them has a running-task cap and the cluster has none either
 /// (see [`CLAIM_CAPS`]; [`claim_capped`] otherwise).
 ///
@@ -66,19 +67,24 @@ WHERE unique_key IN (SELECT value FROM json_each(?1))
 pub(crate) fn claim(queues: usize) -> String {
     let per_queue: Vec<String> = (0..queues)
         .map(|i| {
-            let q = i + 5;
+            let q = i + 6;
             format!(
                 "SELECT * FROM (SELECT id, priority, run_at FROM longshore_tasks
                  WHERE queue = ?{q} AND state = 'queued' AND run_at <= ?1
                    AND NOT EXISTS (SELECT 1 FROM longshore_queues
-                                   WHERE name = ?{q} AND (paused OR max_running IS NOT NULL))
+                                   WHERE name = ?{q}
+                                     AND (paused OR max_running IS NOT NULL OR pool IS NOT ?5))
+                   AND {owned}
                  ORDER BY priority, run_at, id LIMIT ?2)
     UNION ALL
     SELECT * FROM (SELECT id, priority, run_at FROM longshore_tasks
                  WHERE queue = ?{q} AND state = 'scheduled' AND run_at <= ?1
                    AND NOT EXISTS (SELECT 1 FROM longshore_queues
-                                   WHERE name = ?{q} AND (paused OR max_running IS NOT NULL))
-                 ORDER BY run_at LIMIT ?2)"
+                                   WHERE name = ?{q}
+                                     AND (paused OR max_running IS NOT NULL OR pool IS NOT ?5))
+                   AND {owned}
+                 ORDER BY run_at LIMIT ?2)",
+                owned = pool_owns(q)
             )
         })
         .collect();
@@ -97,8 +103,8 @@ pub(crate) fn claim(queues: usize) -> String {
 
 /// The claim under running-task caps: up to `?2` due tasks in all at time
 /// `?1` for owner `?3` under a lease ending at `?4`, from `queues` queues,
-/// queue `i` bound as `?(5 + 2i)` with the most it may give as
-/// `?(6 + 2i)`. The caller computes both limits from [`CLAIM_CAPS`] in the
+/// queue `i` bound as `?(6 + 2i)` with the most it may give as
+/// `?(7 + 2i)`, for the agent pool `?5` (NULL: an inline worker). The caller computes both limits from [`CLAIM_CAPS`] in the
 /// same write transaction.
 ///
 /// The same index walks as [`claim`] (`longshore_tasks_queued`,
@@ -109,20 +115,25 @@ pub(crate) fn claim(queues: usize) -> String {
 pub(crate) fn claim_capped(queues: usize) -> String {
     let per_queue: Vec<String> = (0..queues)
         .map(|i| {
-            let q = 2 * i + 5;
+            let q = 2 * i + 6;
             let l = q + 1;
             format!(
                 "SELECT * FROM (
         SELECT * FROM (SELECT id, priority, run_at FROM longshore_tasks
                      WHERE queue = ?{q} AND state = 'queued' AND run_at <= ?1
-                       AND NOT EXISTS (SELECT 1 FROM longshore_queues WHERE name = ?{q} AND paused)
+                       AND NOT EXISTS (SELECT 1 FROM longshore_queues
+                                       WHERE name = ?{q} AND (paused OR pool IS NOT ?5))
+                       AND {owned}
                      ORDER BY priority, run_at, id LIMIT ?{l})
         UNION ALL
         SELECT * FROM (SELECT id, priority, run_at FROM longshore_tasks
                      WHERE queue = ?{q} AND state = 'scheduled' AND run_at <= ?1
-                       AND NOT EXISTS (SELECT 1 FROM longshore_queues WHERE name = ?{q} AND paused)
+                       AND NOT EXISTS (SELECT 1 FROM longshore_queues
+                                       WHERE name = ?{q} AND (paused OR pool IS NOT ?5))
+                       AND {owned}
                      ORDER BY run_at LIMIT ?{l})
-        ORDER BY priority, run_at, id LIMIT ?{l})"
+        ORDER BY priority, run_at, id LIMIT ?{l})",
+                owned = pool_owns(q)
             )
         })
         .collect();
@@ -135,6 +146,15 @@ pub(crate) fn claim_capped(queues: usize) -> String {
 {}",
         per_queue.join("\n    UNION ALL\n    "),
         claim_update()
+    )
+}
+
+/// For a pool's claim (`?5` not NULL), the queue bound as `?{q}` must be
+/// handed to that pool: a queue without a settings row belongs to inline
+/// workers. An inline claim skips the probe.
+fn pool_owns(q: usize) -> String {
+    format!(
+        "(?5 IS NULL OR EXISTS (SELECT 1 FROM longshore_queues WHERE name = ?{q} AND pool = ?5))"
     )
 }
 

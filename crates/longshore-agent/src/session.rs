@@ -1,0 +1,257 @@
+//! One session with a gateway: `Hello`, then slots offered as they free
+//! up, assignments run through the [`Runner`], their log lines and
+//! results sent back, pings while the stream is open.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use longshore::core::Outcome;
+use longshore::remote::{Assignment, Runner, Running};
+use longshore::{CancelReason, LogEntry, LogLevel};
+use longshore_proto::v1::agent_gateway_client::AgentGatewayClient;
+use longshore_proto::v1::{
+    AgentMessage, Hello, Level, Log, PROTOCOL_VERSION, Ping, Ready, Result as TaskResult,
+    ServerMessage, Started, agent_message, cancel, result, server_message,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Request, Status};
+use uuid::Uuid;
+
+use crate::AgentConfig;
+
+/// How a session that was open ended.
+pub(crate) enum Ended {
+    /// Asked to stop (or drained by an operator), and drained.
+    Stopped,
+    /// The stream broke or closed: connect again.
+    Lost(String),
+}
+
+/// Why a session could not open.
+pub(crate) enum Failure {
+    /// For good: the same request will be refused again.
+    Refused(String),
+    /// For now: try again after a pause.
+    Retry(String),
+}
+
+fn classify(status: &Status) -> Failure {
+    match status.code() {
+        Code::Unauthenticated
+        | Code::PermissionDenied
+        | Code::FailedPrecondition
+        | Code::NotFound
+        | Code::InvalidArgument => Failure::Refused(status.message().to_owned()),
+        _ => Failure::Retry(format!("{}: {}", status.code(), status.message())),
+    }
+}
+
+type Key = (Uuid, i32);
+
+pub(crate) async fn run(
+    config: &AgentConfig,
+    runner: &Runner,
+    stop: &CancellationToken,
+) -> Result<Ended, Failure> {
+    let mut client = AgentGatewayClient::connect(config.gateway.clone())
+        .await
+        .map_err(|e| Failure::Retry(format!("cannot reach {}: {e}", config.gateway)))?;
+    let (tx, rx) = mpsc::channel::<AgentMessage>(1024);
+    let slots = u32::try_from(config.concurrency).unwrap_or(u32::MAX);
+    send(
+        &tx,
+        agent_message::Message::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            agent_id: config.id.clone(),
+            pool: config.pool.clone(),
+            labels: config.labels.clone(),
+            actors: runner.actors(),
+            slots,
+            version: format!("longshore-agent {}", env!("CARGO_PKG_VERSION")),
+            language: "rust".to_owned(),
+        }),
+    )
+    .await;
+    let outbound = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|message| (message, rx))
+    });
+    let mut request = Request::new(outbound);
+    let bearer = format!("Bearer {}", config.token)
+        .parse()
+        .map_err(|_| Failure::Refused("the agent token holds characters a header cannot".into()))?;
+    request.metadata_mut().insert("authorization", bearer);
+    let mut inbound = client
+        .session(request)
+        .await
+        .map_err(|status| classify(&status))?
+        .into_inner();
+    let ping_every = match inbound.message().await {
+        Ok(Some(ServerMessage {
+            message: Some(server_message::Message::Welcome(welcome)),
+        })) => Duration::from_millis(welcome.ping_interval_ms.max(100)),
+        Ok(_) => return Err(Failure::Retry("the gateway did not say Welcome".into())),
+        Err(status) => return Err(classify(&status)),
+    };
+    tracing::info!(gateway = %config.gateway, pool = %config.pool, id = %config.id, "connected to the gateway");
+    send(&tx, agent_message::Message::Ready(Ready { free: slots })).await;
+
+    let (done_tx, mut done_rx) = mpsc::channel::<(Key, Option<Outcome>)>(1024);
+    let mut running: HashMap<Key, Running> = HashMap::new();
+    let mut ping = tokio::time::interval(ping_every);
+    let mut draining = false;
+    let mut stop_by: Option<Instant> = None;
+    let ended = loop {
+        if draining && running.is_empty() {
+            break Ended::Stopped;
+        }
+        let deadline = stop_by.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            message = inbound.message() => match message {
+                Ok(Some(ServerMessage { message: Some(message) })) => match message {
+                    server_message::Message::Assign(assign) => {
+                        let Ok(task_id) = assign.task_id.parse::<Uuid>() else {
+                            tracing::warn!(task = %assign.task_id, "the gateway sent a task id that is not a UUID; ignored");
+                            continue;
+                        };
+                        let key = (task_id, assign.execution);
+                        let args = match serde_json::from_str(&assign.args_json) {
+                            Ok(args) => args,
+                            Err(e) => {
+                                let outcome = Outcome::Failed { error: format!("arguments are not JSON: {e}"), fatal: true };
+                                send(&tx, result_message(key, &outcome)).await;
+                                continue;
+                            }
+                        };
+                        let (handle, run) = runner.start(Assignment {
+                            task_id,
+                            execution: assign.execution,
+                            actor: assign.actor,
+                            queue: assign.queue,
+                            args,
+                            attempt: assign.attempt,
+                            max_attempts: assign.max_attempts,
+                            time_limit: (assign.time_limit_ms > 0).then(|| Duration::from_millis(assign.time_limit_ms)),
+                        });
+                        running.insert(key, handle);
+                        send(&tx, agent_message::Message::Started(Started { task_id: assign.task_id, execution: assign.execution })).await;
+                        let done = done_tx.clone();
+                        tokio::spawn(async move {
+                            let outcome = run.await;
+                            let _ = done.send((key, outcome)).await;
+                        });
+                    }
+                    server_message::Message::Cancel(order) => {
+                        let Ok(task_id) = order.task_id.parse::<Uuid>() else { continue };
+                        if let Some(handle) = running.get(&(task_id, order.execution)) {
+                            handle.cancel(match order.reason() {
+                                cancel::Reason::LeaseLost => CancelReason::LeaseLost,
+                                cancel::Reason::TimeLimit => CancelReason::TimeLimit,
+                                _ => CancelReason::Operator,
+                            });
+                        }
+                    }
+                    server_message::Message::Drain(_) => {
+                        tracing::info!("drained by an operator: finishing what runs, taking nothing more");
+                        draining = true;
+                    }
+                    server_message::Message::Recorded(recorded) => {
+                        if !recorded.accepted {
+                            tracing::warn!(task = %recorded.task_id, reason = %recorded.reason, "the gateway refused a result");
+                        }
+                    }
+                    server_message::Message::Welcome(_) | server_message::Message::Pong(_) => {}
+                },
+                Ok(Some(ServerMessage { message: None })) => {}
+                Ok(None) => break Ended::Lost("the gateway closed the stream".into()),
+                Err(status) => break Ended::Lost(format!("{}: {}", status.code(), status.message())),
+            },
+            Some((key, outcome)) = done_rx.recv() => {
+                if let Some(handle) = running.remove(&key) {
+                    send_logs(&tx, handle.take_logs()).await;
+                }
+                if let Some(outcome) = outcome {
+                    send(&tx, result_message(key, &outcome)).await;
+                }
+                if !draining {
+                    send(&tx, agent_message::Message::Ready(Ready { free: 1 })).await;
+                }
+            }
+            _ = ping.tick() => {
+                for handle in running.values() {
+                    send_logs(&tx, handle.take_logs()).await;
+                }
+                send(&tx, agent_message::Message::Ping(Ping {})).await;
+            }
+            () = stop.cancelled(), if stop_by.is_none() => {
+                tracing::info!(running = running.len(), "stopping: finishing what runs, taking nothing more");
+                draining = true;
+                stop_by = Some(Instant::now() + config.drain_timeout);
+            }
+            () = tokio::time::sleep_until(deadline), if stop_by.is_some() => {
+                tracing::warn!(running = running.len(), "drain time is over: handing back what still runs");
+                for handle in running.values() {
+                    handle.cancel(CancelReason::Shutdown);
+                }
+                // Their results (handed back) come through `done_rx`.
+                stop_by = Some(Instant::now() + Duration::from_secs(3600));
+            }
+        }
+    };
+    if let Ended::Lost(_) = ended {
+        // The gateway hands these back itself; their results could not be
+        // recorded anyway.
+        for handle in running.values() {
+            handle.cancel(CancelReason::LeaseLost);
+        }
+    }
+    Ok(ended)
+}
+
+async fn send(tx: &mpsc::Sender<AgentMessage>, message: agent_message::Message) {
+    // A closed stream shows up on the inbound side.
+    let _ = tx
+        .send(AgentMessage {
+            message: Some(message),
+        })
+        .await;
+}
+
+async fn send_logs(tx: &mpsc::Sender<AgentMessage>, lines: Vec<LogEntry>) {
+    for line in lines {
+        let level = match line.level {
+            LogLevel::Warning => Level::Warning,
+            LogLevel::Error => Level::Error,
+            _ => Level::Info,
+        };
+        send(
+            tx,
+            agent_message::Message::Log(Log {
+                task_id: line.task_id.to_string(),
+                execution: line.execution,
+                level: level as i32,
+                message: line.message,
+                at_unix_ms: line.at.timestamp_millis(),
+            }),
+        )
+        .await;
+    }
+}
+
+fn result_message((task_id, execution): Key, outcome: &Outcome) -> agent_message::Message {
+    let outcome = match outcome {
+        Outcome::Succeeded => result::Outcome::Succeeded(longshore_proto::v1::Succeeded {}),
+        Outcome::Failed { error, fatal } => result::Outcome::Failed(longshore_proto::v1::Failed {
+            error: error.clone(),
+            fatal: *fatal,
+        }),
+        Outcome::Cancelled => result::Outcome::Cancelled(longshore_proto::v1::Cancelled {}),
+        Outcome::Released => result::Outcome::HandedBack(longshore_proto::v1::HandedBack {}),
+    };
+    agent_message::Message::Result(TaskResult {
+        task_id: task_id.to_string(),
+        execution,
+        outcome: Some(outcome),
+    })
+}

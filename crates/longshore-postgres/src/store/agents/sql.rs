@@ -1,0 +1,90 @@
+//! The statements of [`super`].
+
+/// The columns of an agent token, as `row::agent_token` reads them (never
+/// its hash).
+macro_rules! agent_token_columns {
+    () => {
+        "id, name, pool, created_at, expires_at, revoked_at"
+    };
+}
+
+/// Makes pool `$1` with labels `$2` and cap `$3`; no row when the name is
+/// taken.
+pub(crate) const CREATE_POOL: &str = "
+INSERT INTO longshore_pools (name, labels, max_running) VALUES ($1, $2, $3)
+ON CONFLICT (name) DO NOTHING
+RETURNING created_at";
+
+/// Of the queues `$1`, those that belong to a pool other than `$2`.
+pub(crate) const QUEUES_TAKEN: &str = "
+SELECT name, pool FROM longshore_queues
+WHERE name = ANY($1) AND pool IS NOT NULL AND pool <> $2
+ORDER BY name";
+
+/// Hands the queues `$1` to pool `$2` (creating their settings rows).
+pub(crate) const ASSIGN_QUEUES: &str = "
+INSERT INTO longshore_queues AS q (name, pool) SELECT unnest($1::text[]), $2
+ON CONFLICT (name) DO UPDATE SET pool = excluded.pool, modified_at = now()";
+
+/// Every pool with its queues, by name.
+pub(crate) const POOLS: &str = "
+SELECT p.name, p.labels, p.max_running, p.created_at,
+       COALESCE(array_agg(q.name ORDER BY q.name) FILTER (WHERE q.name IS NOT NULL),
+                '{}') AS queues
+FROM longshore_pools AS p
+LEFT JOIN longshore_queues AS q ON q.pool = p.name
+GROUP BY p.name
+ORDER BY p.name";
+
+/// Gives pool `$1`'s queues back to inline workers, and wakes them at
+/// commit.
+pub(crate) const RELEASE_QUEUES: &str = "
+WITH released AS (
+    UPDATE longshore_queues SET pool = NULL, modified_at = now()
+    WHERE pool = $1
+    RETURNING name
+)
+SELECT count(pg_notify('longshore_task_available', name)) FROM released";
+
+/// Deletes pool `$1`; no row when there is none.
+pub(crate) const DELETE_POOL: &str = "DELETE FROM longshore_pools WHERE name = $1 RETURNING name";
+
+/// Whether pool `$1` exists.
+pub(crate) const POOL_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM longshore_pools WHERE name = $1)";
+
+/// Stores agent token `$2` (id `$1`) for pool `$3` with hash `$4`, expiring
+/// at `$5`; no row when the name is taken.
+pub(crate) const CREATE_AGENT_TOKEN: &str = concat!(
+    "INSERT INTO longshore_agent_tokens (id, name, pool, secret_hash, expires_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (name) DO NOTHING
+RETURNING ",
+    agent_token_columns!()
+);
+
+/// Every agent token, by name.
+pub(crate) const AGENT_TOKENS: &str = concat!(
+    "SELECT ",
+    agent_token_columns!(),
+    " FROM longshore_agent_tokens ORDER BY name"
+);
+
+/// Revokes agent token `$1`, keeping the first revocation's time.
+pub(crate) const REVOKE_AGENT_TOKEN: &str = concat!(
+    "UPDATE longshore_agent_tokens SET revoked_at = COALESCE(revoked_at, now())
+WHERE name = $1
+RETURNING ",
+    agent_token_columns!()
+);
+
+/// The agent token with hash `$1` (`longshore_agent_tokens_secret_hash_key`).
+pub(crate) const AGENT_TOKEN_BY_HASH: &str = concat!(
+    "SELECT ",
+    agent_token_columns!(),
+    " FROM longshore_agent_tokens WHERE secret_hash = $1"
+);
+
+/// Deletes the agent tokens that expired before `$1`.
+pub(crate) const DELETE_EXPIRED_AGENT_TOKENS: &str =
+    "DELETE FROM longshore_agent_tokens WHERE expires_at < $1";

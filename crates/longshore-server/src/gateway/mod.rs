@@ -1,0 +1,135 @@
+//! The agents' gRPC gateway: agents (processes without database
+//! credentials, see `proto/longshore/agent/v1/agent.proto`) open one stream
+//! each; the gateway claims tasks of their pool's queues for them under
+//! leases owned by their ids, keeps those leases alive while the session
+//! is, and records what they report, fenced like any worker's results.
+//!
+//! - [`auth`]: the agent token in the stream's metadata, and why one is
+//!   refused.
+//! - [`session`]: one agent's session, from `Hello` to the hand-back of its
+//!   tasks when the stream closes or goes silent.
+//! - [`events`]: one listener per gateway for "tasks are due" and "cancel
+//!   this task", fanned out to the sessions, so that idle agents cost the
+//!   database nothing per session.
+
+mod auth;
+mod events;
+mod session;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::Stream;
+use longshore::{RetryPolicy, Store};
+use longshore_proto::v1::agent_gateway_server::{AgentGateway, AgentGatewayServer};
+use longshore_proto::v1::{AgentMessage, ServerMessage};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+
+/// How the gateway treats sessions and the leases it holds for them.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// A session that sends nothing for this long is closed and its tasks
+    /// handed back (`grpc.session_timeout`).
+    pub session_timeout: Duration,
+    /// The lease the gateway claims under and renews while a session lives.
+    pub lease: Duration,
+    /// How often leases are renewed and buffered log lines written.
+    pub heartbeat: Duration,
+    /// Time limit of a task that sets none.
+    pub default_time_limit: Duration,
+    /// How long past its time limit a task may run before the gateway
+    /// takes it back from an agent that ignores the cancellation.
+    pub cancel_grace: Duration,
+    /// Backoff between retries.
+    pub retry: RetryPolicy,
+    /// How often a session with free slots looks for due tasks when no
+    /// notification came (notifications bring them sooner).
+    pub poll_interval: Duration,
+}
+
+/// What every session of one gateway shares.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: GatewayConfig,
+    /// The ids of the agents connected to this gateway: a second session
+    /// with the same id is refused while the first lives.
+    pub(crate) connected: Mutex<HashSet<String>>,
+    pub(crate) events: events::Events,
+    /// Closed when the gateway stops: sessions hand their tasks back.
+    pub(crate) stop: CancellationToken,
+}
+
+/// The gateway service, as tonic serves it.
+#[derive(Clone)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl Gateway {
+    /// A gateway over `store`.
+    pub fn new(store: Arc<dyn Store>, config: GatewayConfig, stop: CancellationToken) -> Gateway {
+        let events = events::Events::start(store.clone(), stop.clone());
+        Gateway {
+            shared: Arc::new(Shared {
+                store,
+                config,
+                connected: Mutex::new(HashSet::new()),
+                events,
+                stop,
+            }),
+        }
+    }
+}
+
+type ServerStream = Pin<Box<dyn Stream<Item = Result<ServerMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl AgentGateway for Gateway {
+    type SessionStream = ServerStream;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<ServerStream>, Status> {
+        let token = auth::authenticate(&*self.shared.store, request.metadata()).await?;
+        let inbound = request.into_inner();
+        let outbound = session::open(self.shared.clone(), token, inbound).await?;
+        Ok(Response::new(outbound))
+    }
+}
+
+/// Binds the gateway's address (`None` when `listen` is `off`), before
+/// anything starts, so that a taken port stops start-up.
+pub async fn bind(listen: &str) -> anyhow::Result<Option<TcpListener>> {
+    if listen == "off" {
+        return Ok(None);
+    }
+    let address: SocketAddr = listen
+        .parse()
+        .with_context(|| format!("grpc.listen `{listen}` is not an address (or `off`)"))?;
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen for agents on {address} (--grpc-listen)"))?;
+    Ok(Some(listener))
+}
+
+/// Serves the gateway on `listener` until `stop` is cancelled.
+pub fn serve(listener: TcpListener, gateway: Gateway, stop: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let result = tonic::transport::Server::builder()
+            .add_service(AgentGatewayServer::new(gateway))
+            .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "the agents' gateway stopped");
+        }
+    })
+}

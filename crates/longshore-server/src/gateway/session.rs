@@ -1,0 +1,628 @@
+//! One agent's session: `Hello` checked, then claims sized to the slots
+//! the agent says are free, leases renewed while it speaks, results
+//! recorded fenced on (task, execution, owner), and, when the stream
+//! closes or goes silent, every task it held handed back at once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use longshore::core::Outcome;
+use longshore::core::{AgentTokenInfo, Claim, Completion, Pool, StoreEvent, pool::check_labels};
+use longshore::{LogEntry, LogLevel, TaskRow};
+use longshore_proto::v1::{
+    AgentMessage, Assign, Cancel, Hello, PROTOCOL_VERSION, Recorded, ServerMessage, Welcome,
+    agent_message, cancel, result, server_message,
+};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+use tonic::{Status, Streaming};
+use uuid::Uuid;
+
+use super::auth::unavailable;
+use super::{ServerStream, Shared};
+
+/// The most log lines one execution may hold in memory before they are
+/// written; lines past it are counted and dropped, with a note.
+const MAX_BUFFERED_LINES: usize = 10_000;
+/// The longest log line kept (longer ones are cut).
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Checks `Hello` and starts the session; returns what the server sends.
+pub(super) async fn open(
+    shared: Arc<Shared>,
+    token: AgentTokenInfo,
+    mut inbound: Streaming<AgentMessage>,
+) -> Result<ServerStream, Status> {
+    let first = tokio::time::timeout(shared.config.session_timeout, inbound.message())
+        .await
+        .map_err(|_| Status::deadline_exceeded("no Hello within the session timeout"))??;
+    let Some(AgentMessage {
+        message: Some(agent_message::Message::Hello(hello)),
+    }) = first
+    else {
+        return Err(Status::invalid_argument(
+            "the first message of a session must be Hello",
+        ));
+    };
+    let pool = check_hello(&shared, &token, &hello).await?;
+    {
+        let mut connected = shared
+            .connected
+            .lock()
+            .map_err(|_| Status::internal("the gateway's session registry is poisoned"))?;
+        if !connected.insert(hello.agent_id.clone()) {
+            return Err(Status::already_exists(format!(
+                "an agent with id `{}` is connected already; give each agent its own --id",
+                hello.agent_id
+            )));
+        }
+    }
+    tracing::info!(agent = %hello.agent_id, pool = %pool.name, slots = hello.slots, version = %hello.version, language = %hello.language, "agent connected");
+    let (tx, rx) = mpsc::channel(256);
+    let welcome = ServerMessage {
+        message: Some(server_message::Message::Welcome(Welcome {
+            protocol_version: PROTOCOL_VERSION,
+            ping_interval_ms: u64::try_from((shared.config.session_timeout / 3).as_millis())
+                .unwrap_or(u64::MAX),
+            server_version: env!("CARGO_PKG_VERSION").to_owned(),
+        })),
+    };
+    // The channel is new and empty: this cannot fail.
+    let _ = tx.try_send(Ok(welcome));
+    let session = Session {
+        events: shared.events.subscribe(),
+        shared,
+        agent: hello.agent_id,
+        slots: hello.slots as usize,
+        pool,
+        free: 0,
+        held: HashMap::new(),
+        draining: false,
+        wanted: false,
+        last_heard: Instant::now(),
+        tx,
+    };
+    tokio::spawn(session.run(inbound));
+    Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|message| (message, rx))
+    })))
+}
+
+async fn check_hello(
+    shared: &Shared,
+    token: &AgentTokenInfo,
+    hello: &Hello,
+) -> Result<Pool, Status> {
+    if hello.protocol_version != PROTOCOL_VERSION {
+        return Err(Status::failed_precondition(format!(
+            "this agent speaks protocol version {}; this server speaks version {PROTOCOL_VERSION}: \
+             upgrade the one that is behind",
+            hello.protocol_version
+        )));
+    }
+    if hello.agent_id.is_empty() || hello.agent_id.len() > 200 {
+        return Err(Status::invalid_argument(
+            "the agent id must be 1 to 200 bytes",
+        ));
+    }
+    if hello.slots == 0 {
+        return Err(Status::invalid_argument("an agent needs at least one slot"));
+    }
+    check_labels(&hello.labels).map_err(|e| Status::invalid_argument(e.to_string()))?;
+    if hello.pool != token.pool {
+        return Err(Status::permission_denied(format!(
+            "agent token `{}` is for pool `{}`, not `{}`",
+            token.name, token.pool, hello.pool
+        )));
+    }
+    let pools = shared.store.pools().await.map_err(unavailable)?;
+    pools
+        .into_iter()
+        .find(|pool| pool.name == hello.pool)
+        .ok_or_else(|| {
+            Status::not_found(format!(
+                "pool `{}` does not exist (make it with `longshore pools add`)",
+                hello.pool
+            ))
+        })
+}
+
+/// A task this session holds.
+struct Held {
+    queue: String,
+    execution: i32,
+    attempt: i32,
+    max_attempts: i32,
+    /// The agent said its handler began: if the agent vanishes now, the
+    /// execution counts as an attempt.
+    started: bool,
+    /// When the time limit is reached (the agent is told to stop) and
+    /// when the gateway takes the task back from an agent that did not.
+    limit_at: Instant,
+    limit: Duration,
+    cancel_sent: bool,
+    logs: Vec<LogEntry>,
+    dropped_lines: usize,
+    worst: Option<LogLevel>,
+}
+
+struct Session {
+    shared: Arc<Shared>,
+    agent: String,
+    slots: usize,
+    pool: Pool,
+    /// Slots the agent said are free and no task has been sent to.
+    free: usize,
+    held: HashMap<Uuid, Held>,
+    draining: bool,
+    /// Tasks may be due: claim when slots are free.
+    wanted: bool,
+    last_heard: Instant,
+    events: broadcast::Receiver<StoreEvent>,
+    tx: mpsc::Sender<Result<ServerMessage, Status>>,
+}
+
+/// Why a session ended.
+enum End {
+    Closed,
+    Silent,
+    Broken(Status),
+    Stopping,
+}
+
+impl Session {
+    async fn run(mut self, mut inbound: Streaming<AgentMessage>) {
+        let config = self.shared.config.clone();
+        let mut heartbeat = tokio::time::interval(config.heartbeat);
+        let mut poll = tokio::time::interval(config.poll_interval);
+        let stop = self.shared.stop.clone();
+        let end = loop {
+            if self.wanted && self.free > 0 && !self.draining {
+                self.claim().await;
+            }
+            tokio::select! {
+                message = inbound.message() => match message {
+                    Ok(Some(message)) => {
+                        self.last_heard = Instant::now();
+                        self.handle(message).await;
+                    }
+                    Ok(None) => break End::Closed,
+                    Err(status) => break End::Broken(status),
+                },
+                _ = heartbeat.tick() => {
+                    if self.last_heard.elapsed() > config.session_timeout {
+                        break End::Silent;
+                    }
+                    self.renew().await;
+                    self.enforce_time_limits().await;
+                }
+                _ = poll.tick() => self.wanted = true,
+                event = self.events.recv() => match event {
+                    Ok(StoreEvent::TaskAvailable { queue }) => {
+                        if self.pool.queues.contains(&queue) {
+                            self.wanted = true;
+                        }
+                    }
+                    Ok(StoreEvent::CancelRequested { id }) => self.cancel(id, cancel::Reason::Operator).await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.wanted = true,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        // The gateway stops: `stop` ends the loop.
+                        stop.cancelled().await;
+                    }
+                },
+                () = stop.cancelled() => break End::Stopping,
+                () = self.tx.closed() => break End::Closed,
+            }
+        };
+        let why = match &end {
+            End::Closed => "its stream closed".to_owned(),
+            End::Silent => format!(
+                "it sent nothing for {}",
+                humantime::format_duration(config.session_timeout)
+            ),
+            End::Broken(status) => format!("its stream broke ({})", status.message()),
+            End::Stopping => "the gateway is stopping".to_owned(),
+        };
+        // A gateway that stops is not the agent's fault: nothing it ran
+        // counts as an attempt then.
+        self.hand_back(&why, matches!(end, End::Stopping)).await;
+        if let Ok(mut connected) = self.shared.connected.lock() {
+            connected.remove(&self.agent);
+        }
+        tracing::info!(agent = %self.agent, reason = %why, "agent disconnected");
+    }
+
+    async fn send(&self, message: server_message::Message) {
+        // A closed stream ends the session through `tx.closed()`.
+        let _ = self
+            .tx
+            .send(Ok(ServerMessage {
+                message: Some(message),
+            }))
+            .await;
+    }
+
+    async fn handle(&mut self, message: AgentMessage) {
+        match message.message {
+            Some(agent_message::Message::Ready(ready)) => {
+                self.free = (self.free + ready.free as usize).min(self.slots);
+                self.wanted = true;
+            }
+            Some(agent_message::Message::Started(started)) => {
+                if let Some(held) = self.held_mut(&started.task_id, started.execution) {
+                    held.started = true;
+                }
+            }
+            Some(agent_message::Message::Log(log)) => {
+                let level = match log.level() {
+                    longshore_proto::v1::Level::Warning => LogLevel::Warning,
+                    longshore_proto::v1::Level::Error => LogLevel::Error,
+                    _ => LogLevel::Info,
+                };
+                let at = Utc
+                    .timestamp_millis_opt(log.at_unix_ms)
+                    .single()
+                    .unwrap_or_else(Utc::now);
+                let Some((id, held)) = self.held_entry(&log.task_id, log.execution) else {
+                    return;
+                };
+                held.worst = held.worst.max(Some(level));
+                if held.logs.len() >= MAX_BUFFERED_LINES {
+                    held.dropped_lines += 1;
+                    return;
+                }
+                held.logs.push(LogEntry {
+                    task_id: id,
+                    execution: held.execution,
+                    at,
+                    level,
+                    message: storable(log.message),
+                });
+            }
+            Some(agent_message::Message::Result(result)) => self.record(result).await,
+            Some(agent_message::Message::Ping(_)) => {}
+            Some(agent_message::Message::Hello(_)) | None => {
+                tracing::warn!(agent = %self.agent, "agent sent an unexpected message; ignored");
+            }
+        }
+    }
+
+    fn held_entry(&mut self, task_id: &str, execution: i32) -> Option<(Uuid, &mut Held)> {
+        let id: Uuid = task_id.parse().ok()?;
+        let held = self.held.get_mut(&id)?;
+        (held.execution == execution).then_some((id, held))
+    }
+
+    fn held_mut(&mut self, task_id: &str, execution: i32) -> Option<&mut Held> {
+        self.held_entry(task_id, execution).map(|(_, held)| held)
+    }
+
+    async fn claim(&mut self) {
+        let claim = Claim {
+            owner: self.agent.clone(),
+            queues: self.pool.queues.clone(),
+            limit: self.free,
+            lease: self.shared.config.lease,
+            capped: true,
+            pool: Some(self.pool.name.clone()),
+        };
+        let tasks = match self.shared.store.claim(&claim).await {
+            Ok(tasks) => tasks,
+            Err(e) => {
+                // The claim may have committed before the error: what this
+                // session owns but does not track goes back at once.
+                tracing::warn!(agent = %self.agent, error = %e, "claim for an agent failed");
+                let tracked: Vec<Uuid> = self.held.keys().copied().collect();
+                if let Err(e) = self
+                    .shared
+                    .store
+                    .release_untracked(&self.agent, &tracked)
+                    .await
+                {
+                    tracing::warn!(agent = %self.agent, error = %e, "could not check for lost claims; they return when their leases expire");
+                }
+                return;
+            }
+        };
+        self.wanted = tasks.len() == claim.limit;
+        for task in tasks {
+            self.assign(task).await;
+        }
+    }
+
+    async fn assign(&mut self, task: TaskRow) {
+        let limit = task
+            .time_limit_ms
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map(Duration::from_millis)
+            .unwrap_or(self.shared.config.default_time_limit);
+        self.free = self.free.saturating_sub(1);
+        let assign = Assign {
+            task_id: task.id.to_string(),
+            execution: task.execution,
+            actor: task.actor.clone(),
+            queue: task.queue.clone(),
+            args_json: task.args.to_string(),
+            attempt: task.attempt,
+            max_attempts: task.max_attempts,
+            time_limit_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+        };
+        self.held.insert(
+            task.id,
+            Held {
+                queue: task.queue,
+                execution: task.execution,
+                attempt: task.attempt,
+                max_attempts: task.max_attempts,
+                started: false,
+                limit_at: Instant::now() + limit,
+                limit,
+                cancel_sent: false,
+                logs: Vec::new(),
+                dropped_lines: 0,
+                worst: None,
+            },
+        );
+        self.send(server_message::Message::Assign(assign)).await;
+    }
+
+    async fn cancel(&mut self, id: Uuid, reason: cancel::Reason) {
+        let Some(held) = self.held.get_mut(&id) else {
+            return;
+        };
+        if held.cancel_sent && reason != cancel::Reason::LeaseLost {
+            return;
+        }
+        held.cancel_sent = true;
+        let execution = held.execution;
+        self.send(server_message::Message::Cancel(Cancel {
+            task_id: id.to_string(),
+            execution,
+            reason: reason as i32,
+        }))
+        .await;
+    }
+
+    /// Renews the leases of what this session holds and writes the log
+    /// lines gathered since the last renewal.
+    async fn renew(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let executions: Vec<(Uuid, i32)> = self
+            .held
+            .iter()
+            .map(|(id, held)| (*id, held.execution))
+            .collect();
+        let logs: Vec<LogEntry> = self
+            .held
+            .values_mut()
+            .flat_map(|held| std::mem::take(&mut held.logs))
+            .collect();
+        match self
+            .shared
+            .store
+            .heartbeat(&self.agent, &executions, self.shared.config.lease, &logs)
+            .await
+        {
+            Ok(beat) => {
+                for id in beat.lost {
+                    self.cancel(id, cancel::Reason::LeaseLost).await;
+                    self.held.remove(&id);
+                }
+                for id in beat.cancel_requested {
+                    self.cancel(id, cancel::Reason::Operator).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(agent = %self.agent, error = %e, "renewing an agent's leases failed; trying again at the next beat");
+                for line in logs {
+                    if let Some(held) = self.held.get_mut(&line.task_id) {
+                        held.logs.push(line);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells the agent to stop what passed its time limit, and takes back
+    /// what is still running a grace period later.
+    async fn enforce_time_limits(&mut self) {
+        let now = Instant::now();
+        let grace = self.shared.config.cancel_grace;
+        let due: Vec<Uuid> = self
+            .held
+            .iter()
+            .filter(|(_, held)| held.limit_at <= now && !held.cancel_sent)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.cancel(id, cancel::Reason::TimeLimit).await;
+        }
+        let overdue: Vec<Uuid> = self
+            .held
+            .iter()
+            .filter(|(_, held)| held.limit_at + grace <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        if overdue.is_empty() {
+            return;
+        }
+        let mut completions = Vec::new();
+        for id in overdue {
+            if let Some(held) = self.held.remove(&id) {
+                let error = format!(
+                    "time limit of {} exceeded and agent {} did not stop within {}; the server took the task back",
+                    humantime::format_duration(held.limit),
+                    self.agent,
+                    humantime::format_duration(grace)
+                );
+                completions.push(completion(
+                    id,
+                    held,
+                    Outcome::Failed {
+                        error,
+                        fatal: false,
+                    },
+                    &self.shared.config.retry,
+                ));
+            }
+        }
+        self.complete(&completions).await;
+    }
+
+    async fn record(&mut self, result: longshore_proto::v1::Result) {
+        let execution = result.execution;
+        let key = self
+            .held_entry(&result.task_id, execution)
+            .map(|(id, _)| id);
+        let Some(id) = key else {
+            self.send(server_message::Message::Recorded(Recorded {
+                task_id: result.task_id,
+                execution,
+                accepted: false,
+                reason: "this session does not hold that execution: its lease was lost, \
+                         it was handed back, or it ran past its time limit"
+                    .to_owned(),
+            }))
+            .await;
+            return;
+        };
+        let Some(held) = self.held.remove(&id) else {
+            return;
+        };
+        let outcome = match result.outcome {
+            Some(result::Outcome::Succeeded(_)) => Outcome::Succeeded,
+            Some(result::Outcome::Failed(failed)) => Outcome::Failed {
+                error: storable(failed.error),
+                fatal: failed.fatal,
+            },
+            Some(result::Outcome::Cancelled(_)) => Outcome::Cancelled,
+            Some(result::Outcome::HandedBack(_)) => Outcome::Released,
+            None => Outcome::Failed {
+                error: "the agent reported no outcome".to_owned(),
+                fatal: false,
+            },
+        };
+        let completion = completion(id, held, outcome, &self.shared.config.retry);
+        let accepted = self.complete(std::slice::from_ref(&completion)).await;
+        self.send(server_message::Message::Recorded(Recorded {
+            task_id: id.to_string(),
+            execution,
+            accepted: accepted.contains(&id),
+            reason: if accepted.contains(&id) {
+                String::new()
+            } else {
+                "the lease was no longer this agent's (expired, cancelled or taken over); \
+                 the result was not recorded"
+                    .to_owned()
+            },
+        }))
+        .await;
+    }
+
+    /// Applies `completions`; returns the ids whose fence held.
+    async fn complete(&self, completions: &[Completion]) -> Vec<Uuid> {
+        if completions.is_empty() {
+            return Vec::new();
+        }
+        match self.shared.store.complete(&self.agent, completions).await {
+            Ok(rejected) => completions
+                .iter()
+                .map(|c| c.id)
+                .filter(|id| !rejected.contains(id))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(agent = %self.agent, error = %e, "recording an agent's results failed; the tasks return when their leases expire");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Gives back every task the session holds: one the agent had started
+    /// has used an attempt (a task that kills its agent must not go round
+    /// the pool forever); one it had not is handed back free.
+    async fn hand_back(&mut self, why: &str, free: bool) {
+        let held: Vec<(Uuid, Held)> = self.held.drain().collect();
+        let completions: Vec<Completion> = held
+            .into_iter()
+            .map(|(id, held)| {
+                let outcome = if held.started && !free {
+                    Outcome::Failed {
+                        error: format!("agent {} went away while running it: {why}", self.agent),
+                        fatal: false,
+                    }
+                } else {
+                    Outcome::Released
+                };
+                completion(id, held, outcome, &self.shared.config.retry)
+            })
+            .collect();
+        self.complete(&completions).await;
+    }
+}
+
+fn completion(
+    id: Uuid,
+    mut held: Held,
+    outcome: Outcome,
+    retry: &longshore::RetryPolicy,
+) -> Completion {
+    let note = match &outcome {
+        Outcome::Failed { error, .. } => Some((LogLevel::Error, format!("failed: {error}"))),
+        Outcome::Released => Some((
+            LogLevel::Warning,
+            "handed back before its handler ran; the task was returned to the queue".to_owned(),
+        )),
+        _ => None,
+    };
+    if held.dropped_lines > 0 {
+        held.logs.push(LogEntry {
+            task_id: id,
+            execution: held.execution,
+            at: Utc::now(),
+            level: LogLevel::Warning,
+            message: format!(
+                "{} log lines were dropped: at most {MAX_BUFFERED_LINES} are kept between writes",
+                held.dropped_lines
+            ),
+        });
+    }
+    if let Some((level, message)) = note {
+        held.worst = held.worst.max(Some(level));
+        held.logs.push(LogEntry {
+            task_id: id,
+            execution: held.execution,
+            at: Utc::now(),
+            level,
+            message,
+        });
+    }
+    Completion {
+        id,
+        queue: held.queue,
+        execution: held.execution,
+        transition: outcome.transition(held.attempt, held.max_attempts, retry),
+        worst_level: held.worst,
+        logs: held.logs,
+    }
+}
+
+/// `text` as the database can store it: no NUL, at most
+/// [`MAX_LINE_BYTES`].
+fn storable(mut text: String) -> String {
+    if text.len() > MAX_LINE_BYTES {
+        let mut cut = MAX_LINE_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str(" [cut]");
+    }
+    if text.contains('\0') {
+        text = text.replace('\0', "\u{FFFD}");
+    }
+    text
+}

@@ -1,0 +1,23 @@
+-- Agent pools and agent tokens: the PostgreSQL engine's tables in SQLite's
+-- types (ids hyphenated UUID text, times INTEGER microseconds since the
+-- Unix epoch, label lists JSON arrays). See that engine's 0013_agents.sql
+-- for what they mean.
+
+CREATE TABLE longshore_pools (
+    name        TEXT PRIMARY KEY,
+    labels      TEXT NOT NULL DEFAULT '[]',
+    max_running INTEGER CHECK (max_running >= 0),
+    created_at  INTEGER NOT NULL
+) STRICT;
+
+ALTER TABLE longshore_queues ADD COLUMN pool TEXT;
+
+CREATE TABLE longshore_agent_tokens (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    pool        TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER,
+    revoked_at  INTEGER
+) STRICT;
