@@ -51,7 +51,7 @@ fuzz() {
   local name=$1 url=$2 dir=$WORK/$1
   mkdir -p "$dir"
   export LONGSHORE_DATABASE_URL=$url
-  (cd "$dir" && exec "$BIN" serve --listen 127.0.0.1:0 >"$dir/serve.out" 2>"$dir/serve.err") &
+  (cd "$dir" && exec "$BIN" serve --listen 127.0.0.1:0 --grpc-listen 127.0.0.1:0 >"$dir/serve.out" 2>"$dir/serve.err") &
   SERVE_PID=$!
   local base=
   for _ in $(seq 1 300); do

@@ -126,6 +126,8 @@ impl Server {
                 "serve",
                 "--listen",
                 "127.0.0.1:0",
+                "--grpc-listen",
+                "127.0.0.1:0",
                 "--queues",
                 "default,api",
             ],

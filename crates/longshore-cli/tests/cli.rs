@@ -552,7 +552,7 @@ async fn workers_killed_ten_times_during_a_backlog_lose_nothing(engine: Engine) 
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         if command == "serve" {
-            cmd.args(["--listen", "127.0.0.1:0"]);
+            cmd.args(["--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0"]);
         }
         let victim = support::Proc::spawn(cmd);
         env.wait_until("the victim to run tasks", async |env| {

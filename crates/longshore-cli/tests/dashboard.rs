@@ -25,9 +25,15 @@ struct Node {
 impl Node {
     fn start(env: &Env) -> Node {
         let mut cmd = env.cmd();
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--grpc-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut proc = Proc::spawn(cmd);
         let line = proc.stdout_line(Duration::from_secs(30));
         let addr = line

@@ -118,10 +118,16 @@ async fn scrape_until(
 /// base URL, once it says where it listens.
 fn spawn_serve(env: &Env, args: &[&str]) -> (Proc, String) {
     let mut cmd = env.cmd();
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--grpc-listen",
+        "127.0.0.1:0",
+    ])
+    .args(args)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut serve = Proc::spawn(cmd);
     let line = serve.stdout_line(Duration::from_secs(30));
     let base = format!("http://{}", address_in(&line, "listening on http://"));

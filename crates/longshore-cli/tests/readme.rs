@@ -72,9 +72,15 @@ fn steps(block: &str) -> Vec<Step> {
 /// it and its address.
 fn serve(env: &Env) -> (Proc, String) {
     let mut cmd = env.cmd();
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--grpc-listen",
+        "127.0.0.1:0",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut proc = Proc::spawn(cmd);
     let line = proc.stdout_line(Duration::from_secs(30));
     let addr = line

@@ -44,9 +44,17 @@ impl Server {
         let admin = token("admin", "admin");
         let read = token("viewer", "read");
         let mut cmd = env.cmd();
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--queues", "run"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--queues",
+            "run",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut proc = Proc::spawn(cmd);
         let line = proc.stdout_line(Duration::from_secs(30));
         let addr = line

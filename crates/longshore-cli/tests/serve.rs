@@ -33,10 +33,16 @@ impl Serve {
 
     /// Starts `CMD serve --listen 127.0.0.1:0 ARGS` and waits for its line.
     fn spawn(mut cmd: std::process::Command, args: &[&str]) -> Serve {
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--grpc-listen",
+            "127.0.0.1:0",
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut proc = Proc::spawn(cmd);
         let line = proc.stdout_line(Duration::from_secs(30));
         let addr = line
@@ -307,7 +313,7 @@ async fn serve_on_a_taken_port_fails_naming_it_and_claims_nothing() {
     let addr = taken.local_addr().unwrap().to_string();
 
     let mut cmd = env.cmd();
-    cmd.args(["serve", "--listen", &addr])
+    cmd.args(["serve", "--listen", &addr, "--grpc-listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut serve = Proc::spawn(cmd);

@@ -1,0 +1,347 @@
+//! Agents through a real gateway on each engine: a `longshore worker`
+//! serving the gRPC gateway, real `longshore agent` processes, pools and
+//! agent tokens made with the CLI. A pool's tasks run on its agents and
+//! never inline; a killed agent's tasks come back at once (an execution
+//! that had started counts as an attempt); tokens of the wrong kind,
+//! revoked or expired are refused with a reason, at the gateway and at the
+//! API.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use longshore_testing::on_both_engines;
+use support::{Engine, Env, Proc};
+
+on_both_engines!(
+    a_pools_tasks_run_on_its_agents_and_never_inline,
+    a_killed_agents_tasks_return_at_once,
+    tokens_of_the_wrong_kind_revoked_or_expired_are_refused,
+    a_second_agent_with_the_same_id_is_refused_while_the_first_is_connected,
+);
+
+/// A worker on queue `default` that also serves the gateway; it and the
+/// gateway's address.
+fn gateway(env: &Env, extra: &[(&str, &str)]) -> (Proc, String) {
+    let mut cmd = env.cmd();
+    cmd.args([
+        "worker",
+        "--queues",
+        "default,render",
+        "--grpc-listen",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+    ])
+    .envs(extra.iter().copied())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut proc = Proc::spawn(cmd);
+    let line = proc.stdout_line(Duration::from_secs(30));
+    let address = |marker: &str| {
+        line.split(marker)
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no `{marker}` in the start line: {line}"))
+    };
+    let grpc = format!("http://{}", address("agents' gateway on http://"));
+    let http = format!(
+        "http://{}",
+        address("API, metrics and health checks on http://")
+    );
+    (proc, format!("{grpc} {http}"))
+}
+
+fn addresses(both: &str) -> (&str, &str) {
+    both.split_once(' ').unwrap()
+}
+
+/// Makes pool `gpu` serving queue `render`, and an agent token for it.
+fn pool_and_token(env: &Env) -> String {
+    env.ok(&[
+        "pools", "add", "gpu", "--queues", "render", "--labels", "cuda",
+    ]);
+    env.ok(&[
+        "agents", "tokens", "create", "--name", "gpu-1", "--pool", "gpu",
+    ])
+    .trim()
+    .to_owned()
+}
+
+/// A `longshore agent` for pool `pool` with `token`, its stderr kept.
+fn agent(env: &Env, gateway: &str, pool: &str, id: &str, token: &str, more: &[&str]) -> Proc {
+    let mut cmd = env.cmd();
+    cmd.args(["agent", "--gateway", gateway, "--pool", pool, "--id", id])
+        .args(more)
+        .env("LONGSHORE_AGENT_TOKEN", token)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    Proc::spawn(cmd)
+}
+
+fn enqueue(env: &Env, args: &[&str]) -> Vec<String> {
+    env.ok(args).lines().map(str::to_owned).collect()
+}
+
+fn show(env: &Env, id: &str) -> serde_json::Value {
+    env.json(&["tasks", "show", id, "--json"])
+}
+
+async fn a_pools_tasks_run_on_its_agents_and_never_inline(engine: Engine) {
+    let env = Env::new(engine).await;
+    let token = pool_and_token(&env);
+    let (_node, both) = gateway(&env, &[]);
+    let (grpc, _) = addresses(&both);
+    let rendered = enqueue(
+        &env,
+        &["enqueue", "noop", "--queue", "render", "--count", "20"],
+    );
+    let inline = enqueue(&env, &["enqueue", "noop", "--count", "5"]);
+    assert_eq!((rendered.len(), inline.len()), (20, 5));
+    // The worker serves `render` too, yet leaves it to the pool: it runs
+    // its own queue's tasks and none of the pool's.
+    env.wait_until("the inline tasks to succeed", async |env| {
+        env.count("succeeded").await == 5
+    })
+    .await;
+    let queued = env
+        .observer()
+        .await
+        .i64("SELECT COUNT(*) FROM longshore_tasks WHERE queue = 'render' AND state = 'queued'")
+        .await;
+    assert_eq!(queued, 20, "inline workers must not claim a pool's queue");
+
+    let long = enqueue(
+        &env,
+        &[
+            "enqueue",
+            "sleep",
+            "--queue",
+            "render",
+            "--args",
+            r#"{"ms": 1500}"#,
+        ],
+    );
+    let mut runner = agent(
+        &env,
+        grpc,
+        "gpu",
+        "agent-a",
+        &token,
+        &["--concurrency", "4"],
+    );
+    env.wait_until("the sleeping task to run on the agent", async |env| {
+        let shown = show(env, &long[0]);
+        shown["task"]["state"] == "running"
+    })
+    .await;
+    let shown = show(&env, &long[0]);
+    assert_eq!(shown["task"]["lease_owner"], "agent-a", "{shown}");
+    env.wait_until("every task to succeed", async |env| {
+        env.count("succeeded").await == 26
+    })
+    .await;
+    assert_eq!(env.total().await, 26);
+    assert!(runner.running(), "{}", runner.stderr());
+    // SIGTERM drains the agent: it exits cleanly.
+    runner.signal("TERM");
+    let status = runner.exit_within(Duration::from_secs(20)).await;
+    assert!(status.success(), "{status:?}: {}", runner.stderr());
+}
+
+async fn a_killed_agents_tasks_return_at_once(engine: Engine) {
+    let env = Env::new(engine).await;
+    let token = pool_and_token(&env);
+    // A long lease: what comes back within the test's patience came back
+    // because the session closed, not because a lease expired.
+    let (_node, both) = gateway(&env, &[("LONGSHORE_WORKER__LEASE", "120s")]);
+    let (grpc, _) = addresses(&both);
+    let ids = enqueue(
+        &env,
+        &[
+            "enqueue",
+            "sleep",
+            "--queue",
+            "render",
+            "--args",
+            r#"{"ms": 3000}"#,
+            "--count",
+            "2",
+        ],
+    );
+    let mut doomed = agent(&env, grpc, "gpu", "doomed", &token, &["--concurrency", "2"]);
+    env.wait_until("both tasks to run on the doomed agent", async |env| {
+        env.count("running").await == 2
+    })
+    .await;
+    // Started, as the agent reported: give the Started messages a moment
+    // by waiting until the gateway has renewed the leases once (the lease
+    // expiry moves forward).
+    let first_expiry = show(&env, &ids[0])["task"]["lease_expires_at"].clone();
+    env.wait_until("a lease renewal", async |env| {
+        show(env, &ids[0])["task"]["lease_expires_at"] != first_expiry
+    })
+    .await;
+    doomed.child.kill().unwrap();
+    doomed.child.wait().unwrap();
+    env.wait_within(
+        Duration::from_secs(20),
+        "both tasks to leave running",
+        async |env| env.count("running").await == 0,
+    )
+    .await;
+    for id in &ids {
+        let shown = show(&env, id);
+        let error = shown["task"]["last_error"].as_str().unwrap_or_default();
+        assert!(error.contains("agent doomed went away"), "{shown}");
+        // It had started: the attempt is used.
+        assert_eq!(shown["task"]["attempt"], 1, "{shown}");
+    }
+    let _second = agent(&env, grpc, "gpu", "second", &token, &["--concurrency", "2"]);
+    env.wait_until("both tasks to succeed on the second agent", async |env| {
+        env.count("succeeded").await == 2
+    })
+    .await;
+    assert_eq!(env.total().await, 2, "none lost, none doubled");
+    for id in &ids {
+        assert_eq!(show(&env, id)["task"]["attempt"], 2);
+    }
+}
+
+async fn tokens_of_the_wrong_kind_revoked_or_expired_are_refused(engine: Engine) {
+    let env = Env::new(engine).await;
+    let token = pool_and_token(&env);
+    env.ok(&["pools", "add", "cpu", "--queues", "crunch"]);
+    let api_token = env
+        .ok(&["tokens", "create", "--name", "ops", "--scope", "admin"])
+        .trim()
+        .to_owned();
+    let (_node, both) = gateway(&env, &[]);
+    let (grpc, http) = addresses(&both);
+    let before = env.total().await;
+
+    let refused = async |token: &str, pool: &str, reason: &str| {
+        let mut proc = agent(&env, grpc, pool, "refused", token, &[]);
+        let status = proc.exit_within(Duration::from_secs(20)).await;
+        assert!(!status.success(), "{reason}: the agent kept running");
+        let stderr = proc.stderr();
+        assert!(stderr.contains(reason), "expected `{reason}` in: {stderr}");
+    };
+    refused(&api_token, "gpu", "this is an API token").await;
+    refused("ls_not-a-token-at-all", "gpu", "unknown agent token").await;
+    refused(&token, "cpu", "is for pool `gpu`, not `cpu`").await;
+
+    let revoked = env
+        .ok(&[
+            "agents", "tokens", "create", "--name", "gone", "--pool", "gpu",
+        ])
+        .trim()
+        .to_owned();
+    env.ok(&["agents", "tokens", "revoke", "gone"]);
+    refused(&revoked, "gpu", "agent token `gone` was revoked").await;
+
+    let short = env
+        .ok(&[
+            "agents",
+            "tokens",
+            "create",
+            "--name",
+            "brief",
+            "--pool",
+            "gpu",
+            "--expires",
+            "1s",
+        ])
+        .trim()
+        .to_owned();
+    env.wait_until("the short token to expire", async |env| {
+        env.ok(&["agents", "tokens", "list"])
+            .lines()
+            .any(|line| line.starts_with("brief") && line.contains("expired"))
+    })
+    .await;
+    refused(&short, "gpu", "agent token `brief` expired at").await;
+
+    // And the other way round: an agent token opens nothing in the API.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let answer = client
+        .get(format!("{http}/api/v1/tasks"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+    let answer = client
+        .get(format!("{http}/api/v1/tasks"))
+        .bearer_auth(&api_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(env.total().await, before, "a refusal changes nothing");
+
+    // Bad input to the commands changes nothing either.
+    let out = env.run(&[
+        "agents", "tokens", "create", "--name", "x", "--pool", "nope",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no pool named `nope`"));
+    let out = env.run(&[
+        "agents",
+        "tokens",
+        "create",
+        "--name",
+        "x",
+        "--pool",
+        "gpu",
+        "--expires",
+        "soon",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("neither a duration"));
+    let out = env.run(&["pools", "add", "other", "--queues", "render"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to pool `gpu` already"));
+    let listed = env.json(&["pools", "list", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+}
+
+async fn a_second_agent_with_the_same_id_is_refused_while_the_first_is_connected(engine: Engine) {
+    let env = Env::new(engine).await;
+    let token = pool_and_token(&env);
+    let (_node, both) = gateway(&env, &[]);
+    let (grpc, _) = addresses(&both);
+    let ids = enqueue(
+        &env,
+        &[
+            "enqueue",
+            "sleep",
+            "--queue",
+            "render",
+            "--args",
+            r#"{"ms": 500}"#,
+        ],
+    );
+    let mut first = agent(&env, grpc, "gpu", "twin", &token, &[]);
+    env.wait_until("the first agent to take the task", async |env| {
+        show(env, &ids[0])["task"]["lease_owner"] == "twin"
+    })
+    .await;
+    let second = agent(&env, grpc, "gpu", "twin", &token, &[]);
+    env.wait_until("the second agent to be told", async |_| {
+        second
+            .stderr()
+            .contains("an agent with id `twin` is connected already")
+    })
+    .await;
+    env.wait_until("the task to succeed", async |env| {
+        env.count("succeeded").await == 1
+    })
+    .await;
+    assert!(first.running());
+}
