@@ -76,7 +76,9 @@ fn flags_under(help: &str, heading: &str) -> Vec<String> {
 }
 
 /// The commands that cannot work through a server's API.
-const DATABASE_ONLY: &[&str] = &["serve", "migrate", "worker", "bench", "pools", "agents", "agent"];
+const DATABASE_ONLY: &[&str] = &[
+    "serve", "migrate", "worker", "bench", "pools", "agents", "agent",
+];
 
 #[test]
 fn every_command_shows_only_the_flags_it_takes() {

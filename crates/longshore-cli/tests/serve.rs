@@ -148,9 +148,9 @@ async fn serve_with_no_configuration_answers_health_checks_and_runs_tasks_from_o
         serve.line
     );
     assert!(
-        serve
-            .line
-            .contains("on queue(s) default with concurrency 16, agents' gateway on http://127.0.0.1:"),
+        serve.line.contains(
+            "on queue(s) default with concurrency 16, agents' gateway on http://127.0.0.1:"
+        ),
         "{}",
         serve.line
     );

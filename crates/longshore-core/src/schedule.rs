@@ -33,8 +33,10 @@ pub mod builtin {
     pub const RESCUE: &str = "longshore.rescue";
     /// Forgets workers not seen for a lease (default: every five seconds).
     pub const WORKERS: &str = "longshore.workers";
+    /// Deletes expired agent tokens (default: daily at 03:00 UTC).
+    pub const AGENT_TOKENS: &str = "longshore.agent_tokens";
     /// All of them, most urgent first (the order the leader runs them in).
-    pub const ALL: [&str; 3] = [RESCUE, WORKERS, PURGE];
+    pub const ALL: [&str; 4] = [RESCUE, WORKERS, AGENT_TOKENS, PURGE];
 }
 
 /// What a due run does while the schedule's previous run is still active

@@ -30,3 +30,9 @@ CREATE TABLE longshore_agent_tokens (
     expires_at  timestamptz,
     revoked_at  timestamptz
 );
+
+-- Deletes expired agent tokens, daily, inside the maintenance leader.
+INSERT INTO longshore_schedules
+    (name, actor, args, queue, priority, max_attempts, cron, time_zone, overlap, builtin, next_run_at)
+VALUES
+    ('longshore.agent_tokens', 'longshore.agent_tokens', '{}', 'default', 0, 1, '0 0 3 * * *', 'UTC', 'skip', true, now());

@@ -21,3 +21,12 @@ CREATE TABLE longshore_agent_tokens (
     expires_at  INTEGER,
     revoked_at  INTEGER
 ) STRICT;
+
+-- Deletes expired agent tokens, daily, inside the maintenance leader (see
+-- 0007 for how the built-in schedules are stored).
+INSERT INTO longshore_schedules
+    (name, actor, args, queue, priority, max_attempts, cron, time_zone, overlap, builtin,
+     next_run_at, created_at, modified_at)
+SELECT 'longshore.agent_tokens', 'longshore.agent_tokens', '{}', 'default', 0, 1, '0 0 3 * * *',
+       'UTC', 'skip', 1, n.now, n.now, n.now
+FROM (SELECT CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER) AS now) AS n;

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use longshore::core::Outcome;
-use longshore::core::{AgentTokenInfo, Claim, Completion, Pool, StoreEvent, pool::check_labels};
+use longshore::core::{
+    AgentTokenInfo, Claim, Completion, Pool, StoreEvent, WorkerPresence, pool::check_labels,
+};
 use longshore::{LogEntry, LogLevel, TaskRow};
 use longshore_proto::v1::{
     AgentMessage, Assign, Cancel, Hello, PROTOCOL_VERSION, Recorded, ServerMessage, Welcome,
@@ -71,7 +73,16 @@ pub(super) async fn open(
     };
     // The channel is new and empty: this cannot fail.
     let _ = tx.try_send(Ok(welcome));
+    let presence = WorkerPresence {
+        id: hello.agent_id.clone(),
+        host: format!("agent ({})", hello.language),
+        version: hello.version.clone(),
+        queues: pool.queues.clone(),
+        concurrency: i32::try_from(hello.slots).unwrap_or(i32::MAX),
+        running: 0,
+    };
     let session = Session {
+        presence,
         events: shared.events.subscribe(),
         shared,
         agent: hello.agent_id,
@@ -150,6 +161,8 @@ struct Held {
 
 struct Session {
     shared: Arc<Shared>,
+    /// How `longshore workers list` and the dashboard show the agent.
+    presence: WorkerPresence,
     agent: String,
     slots: usize,
     pool: Pool,
@@ -178,6 +191,7 @@ impl Session {
         let mut heartbeat = tokio::time::interval(config.heartbeat);
         let mut poll = tokio::time::interval(config.poll_interval);
         let stop = self.shared.stop.clone();
+        self.announce().await;
         let end = loop {
             if self.wanted && self.free > 0 && !self.draining {
                 self.claim().await;
@@ -197,6 +211,7 @@ impl Session {
                     }
                     self.renew().await;
                     self.enforce_time_limits().await;
+                    self.announce().await;
                 }
                 _ = poll.tick() => self.wanted = true,
                 event = self.events.recv() => match event {
@@ -228,10 +243,21 @@ impl Session {
         // A gateway that stops is not the agent's fault: nothing it ran
         // counts as an attempt then.
         self.hand_back(&why, matches!(end, End::Stopping)).await;
+        if let Err(e) = self.shared.store.worker_stopped(&self.agent).await {
+            tracing::warn!(agent = %self.agent, error = %e, "cannot record an agent as gone; it drops off the list when unseen");
+        }
         if let Ok(mut connected) = self.shared.connected.lock() {
             connected.remove(&self.agent);
         }
         tracing::info!(agent = %self.agent, reason = %why, "agent disconnected");
+    }
+
+    /// Records the agent as alive, as workers record themselves.
+    async fn announce(&mut self) {
+        self.presence.running = i32::try_from(self.held.len()).unwrap_or(i32::MAX);
+        if let Err(e) = self.shared.store.worker_seen(&self.presence).await {
+            tracing::warn!(agent = %self.agent, error = %e, "cannot record an agent as alive");
+        }
     }
 
     async fn send(&self, message: server_message::Message) {

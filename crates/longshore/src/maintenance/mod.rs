@@ -7,6 +7,7 @@
 //! | fold the task count changes into their totals | `counts.rs` | every pass |
 //! | rescue running tasks whose lease expired | `rescue.rs` | built-in schedule `longshore.rescue` (every second by default) |
 //! | forget workers not seen for a lease | `workers.rs` | built-in schedule `longshore.workers` (every five seconds) |
+//! | delete expired agent tokens | `agent_tokens.rs` | built-in schedule `longshore.agent_tokens` (daily) |
 //! | purge finished tasks past their retention | `purge.rs` | built-in schedule `longshore.purge` (every minute) |
 //! | fire due cron schedules | `scheduler.rs` | its own loop, every `scheduler_interval` |
 //!
@@ -26,6 +27,7 @@
 //! Every worker runs both loops; a worker started and stopped by the
 //! application (see [`crate::Worker`]) starts and stops them with it.
 
+mod agent_tokens;
 mod counts;
 mod promote;
 mod purge;
@@ -167,6 +169,7 @@ async fn pass(node: &Node, stop: &CancellationToken) -> bool {
         let job = match name {
             builtin::RESCUE => rescue::run(node).await,
             builtin::WORKERS => workers::run(node).await,
+            builtin::AGENT_TOKENS => agent_tokens::run(node).await,
             _ => {
                 // At most a third of a lease, so that the role (renewed for
                 // a lease at each pass) cannot lapse meanwhile and the next

@@ -1,0 +1,163 @@
+//! Agent pools and agent tokens as every engine stores them: a queue
+//! handed to a pool gives tasks only to that pool's claims (and none to
+//! inline claims) until the pool is deleted; a queue belongs to one pool;
+//! agent tokens are found by hash whatever their state, revoked, and
+//! deleted once expired.
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use longshore::StoreError;
+use longshore::core::{Claim, NewPool, TokenSecret};
+
+fn claim(pool: Option<&str>, queues: &[&str], capped: bool) -> Claim {
+    Claim {
+        owner: "claimer".to_owned(),
+        queues: queues.iter().map(|q| (*q).to_owned()).collect(),
+        limit: 10,
+        lease: Duration::from_secs(60),
+        capped,
+        pool: pool.map(str::to_owned),
+    }
+}
+
+fn pool(name: &str, queues: &[&str]) -> NewPool {
+    NewPool {
+        name: name.to_owned(),
+        queues: queues.iter().map(|q| (*q).to_owned()).collect(),
+        labels: vec!["cuda".to_owned()],
+        max_running: None,
+    }
+}
+
+conformance! {
+    #[tokio::test]
+    async fn a_pools_queue_gives_tasks_only_to_the_pools_claims(db) {
+        let store = &db.store;
+        let mut tasks = Vec::new();
+        for queue in ["render", "render", "plain"] {
+            let mut task = common::task("noop");
+            task.queue = queue.to_owned();
+            tasks.push(task);
+        }
+        store.enqueue(tasks).await.unwrap();
+        let created = store.create_pool(&pool("gpu", &["render"])).await.unwrap();
+        assert_eq!(created.queues, ["render"]);
+        assert_eq!(store.pools().await.unwrap(), vec![created.clone()]);
+
+        for capped in [false, true] {
+            // Inline claims skip the pool's queue, uncapped or capped.
+            let inline = store.claim(&claim(None, &["render"], capped)).await.unwrap();
+            assert!(inline.is_empty(), "capped {capped}: {inline:?}");
+            // Another pool's claims find nothing there either, nor in a
+            // queue that is no pool's.
+            let other = store
+                .claim(&claim(Some("cpu"), &["render", "plain"], capped))
+                .await
+                .unwrap();
+            assert!(other.is_empty(), "capped {capped}: {other:?}");
+        }
+        // The pool's claim takes them; it takes nothing from a queue that
+        // is not its own.
+        let mine = store
+            .claim(&claim(Some("gpu"), &["render", "plain"], false))
+            .await
+            .unwrap();
+        assert_eq!(mine.len(), 2);
+        assert!(mine.iter().all(|t| t.queue == "render"));
+
+        // Deleted: the queue is inline workers' again.
+        let mut later = common::task("noop");
+        later.queue = "render".to_owned();
+        store.enqueue(vec![later]).await.unwrap();
+        store.delete_pool("gpu").await.unwrap();
+        assert!(store.pools().await.unwrap().is_empty());
+        let inline = store.claim(&claim(None, &["render", "plain"], false)).await.unwrap();
+        assert_eq!(inline.len(), 2, "{inline:?}");
+        assert!(matches!(
+            store.delete_pool("gpu").await,
+            Err(StoreError::PoolNotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_queue_belongs_to_one_pool_and_bad_pools_are_refused(db) {
+        let store = &db.store;
+        store.create_pool(&pool("gpu", &["render", "encode"])).await.unwrap();
+        assert!(matches!(
+            store.create_pool(&pool("gpu", &["other"])).await,
+            Err(StoreError::PoolExists(_))
+        ));
+        let taken = store.create_pool(&pool("cpu", &["encode"])).await.unwrap_err();
+        assert!(taken.to_string().contains("belongs to pool `gpu`"), "{taken}");
+        for bad in [pool("", &["q"]), pool("a b", &["q"]), pool("ok", &[]), pool("ok", &["q", "q"])] {
+            assert!(matches!(
+                store.create_pool(&bad).await,
+                Err(StoreError::InvalidInput(_))
+            ));
+        }
+        // Nothing of the refused ones was written.
+        let pools = store.pools().await.unwrap();
+        assert_eq!(pools.len(), 1);
+        assert_eq!(pools[0].queues, ["encode", "render"]);
+        assert_eq!(pools[0].labels, ["cuda"]);
+    }
+
+    #[tokio::test]
+    async fn agent_tokens_are_found_by_hash_revoked_and_deleted_once_expired(db) {
+        let store = &db.store;
+        store.create_pool(&pool("gpu", &["render"])).await.unwrap();
+        let secret = TokenSecret::generate().unwrap();
+        let made = store
+            .create_agent_token("gpu-1", "gpu", &secret.hash(), None)
+            .await
+            .unwrap();
+        assert_eq!((made.pool.as_str(), made.expires_at), ("gpu", None));
+        let found = store.agent_token_by_hash(&secret.hash()).await.unwrap();
+        assert_eq!(found.as_ref(), Some(&made));
+        // An agent token is no API token, and the other way round.
+        assert!(store.token_by_hash(&secret.hash()).await.unwrap().is_none());
+
+        assert!(matches!(
+            store.create_agent_token("gpu-1", "gpu", &TokenSecret::generate().unwrap().hash(), None).await,
+            Err(StoreError::AgentTokenExists(_))
+        ));
+        assert!(matches!(
+            store.create_agent_token("x", "nope", &TokenSecret::generate().unwrap().hash(), None).await,
+            Err(StoreError::PoolNotFound(_))
+        ));
+
+        let revoked = store.revoke_agent_token("gpu-1").await.unwrap();
+        assert!(revoked.revoked_at.is_some());
+        assert!(!revoked.is_valid_at(Utc::now()));
+        let again = store.revoke_agent_token("gpu-1").await.unwrap();
+        assert_eq!(again.revoked_at, revoked.revoked_at, "the first revocation stays");
+        assert!(matches!(
+            store.revoke_agent_token("nope").await,
+            Err(StoreError::AgentTokenNotFound(_))
+        ));
+
+        let past = Utc::now() - chrono::Duration::seconds(10);
+        let future = Utc::now() + chrono::Duration::days(1);
+        let old = TokenSecret::generate().unwrap();
+        store.create_agent_token("old", "gpu", &old.hash(), Some(past)).await.unwrap();
+        store
+            .create_agent_token("new", "gpu", &TokenSecret::generate().unwrap().hash(), Some(future))
+            .await
+            .unwrap();
+        let expired = store.agent_token_by_hash(&old.hash()).await.unwrap().unwrap();
+        assert!(!expired.is_valid_at(Utc::now()));
+        assert_eq!(store.delete_expired_agent_tokens(Utc::now()).await.unwrap(), 1);
+        let names: Vec<String> = store
+            .agent_tokens()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(names, ["gpu-1", "new"]);
+    }
+}
