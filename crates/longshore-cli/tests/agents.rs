@@ -19,6 +19,7 @@ use support::{Engine, Env, Proc};
 on_both_engines!(
     a_pools_tasks_run_on_its_agents_and_never_inline,
     a_killed_agents_tasks_return_at_once,
+    labels_route_tasks_to_the_agents_that_offer_them,
     tokens_of_the_wrong_kind_revoked_or_expired_are_refused,
     a_second_agent_with_the_same_id_is_refused_while_the_first_is_connected,
 );
@@ -344,4 +345,61 @@ async fn a_second_agent_with_the_same_id_is_refused_while_the_first_is_connected
     })
     .await;
     assert!(first.running());
+}
+
+async fn labels_route_tasks_to_the_agents_that_offer_them(engine: Engine) {
+    let env = Env::new(engine).await;
+    let token = pool_and_token(&env);
+    let (_node, both) = gateway(&env, &[]);
+    let (grpc, _) = addresses(&both);
+    let needy = enqueue(
+        &env,
+        &[
+            "enqueue",
+            "noop",
+            "--queue",
+            "render",
+            "--requires",
+            "cuda,linux",
+            "--count",
+            "3",
+        ],
+    );
+    enqueue(
+        &env,
+        &["enqueue", "noop", "--queue", "render", "--count", "3"],
+    );
+    assert_eq!(
+        show(&env, &needy[0])["task"]["requires"],
+        serde_json::json!(["cuda", "linux"])
+    );
+    let _plain = agent(&env, grpc, "gpu", "plain", &token, &["--labels", "cuda"]);
+    env.wait_until("the tasks anyone may run to succeed", async |env| {
+        env.count("succeeded").await == 3
+    })
+    .await;
+    for id in &needy {
+        assert_eq!(
+            show(&env, id)["task"]["state"],
+            "queued",
+            "an agent without `linux` ran it"
+        );
+    }
+    let _able = agent(
+        &env,
+        grpc,
+        "gpu",
+        "able",
+        &token,
+        &["--labels", "linux,cuda,arm"],
+    );
+    env.wait_until("every task to succeed", async |env| {
+        env.count("succeeded").await == 6
+    })
+    .await;
+    // A label that cannot be one is refused at enqueue and writes nothing.
+    let out = env.run(&["enqueue", "noop", "--queue", "render", "--requires", "a b"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("requires: label `a b`"));
+    assert_eq!(env.total().await, 6);
 }

@@ -279,6 +279,11 @@ pub struct NewTask {
     /// The schedule that created it (`None`: enqueued directly).
     #[serde(default)]
     pub schedule: Option<String>,
+    /// Labels an agent must offer to receive it, when its queue belongs to
+    /// an agent pool (empty: any of the pool's agents). Inline workers
+    /// ignore them.
+    #[serde(default)]
+    pub requires: Vec<String>,
 }
 
 impl NewTask {
@@ -316,6 +321,7 @@ impl NewTask {
             unique_key: None,
             related: None,
             schedule: None,
+            requires: Vec::new(),
         }
     }
 
@@ -335,6 +341,10 @@ impl NewTask {
         if self.queue.trim().is_empty() {
             return Err("queue name is empty".into());
         }
+        crate::pool::check_labels(&self.requires).map_err(|e| match e {
+            crate::StoreError::InvalidInput(message) => format!("requires: {message}"),
+            other => other.to_string(),
+        })?;
         if !(1..=NewTask::MAX_ATTEMPTS).contains(&self.max_attempts) {
             return Err(format!(
                 "max attempts must be between 1 and {}, got {}",
@@ -512,6 +522,9 @@ pub struct TaskRow {
     pub related: Option<Related>,
     /// The schedule that created it, if any.
     pub schedule: Option<String>,
+    /// Labels an agent must offer to receive it (see [`NewTask::requires`]).
+    #[serde(default)]
+    pub requires: Vec<String>,
     /// Worst log level of the current execution.
     pub worst_level: Option<LogLevel>,
     /// The last error a handler returned, if any.

@@ -36,3 +36,8 @@ INSERT INTO longshore_schedules
     (name, actor, args, queue, priority, max_attempts, cron, time_zone, overlap, builtin, next_run_at)
 VALUES
     ('longshore.agent_tokens', 'longshore.agent_tokens', '{}', 'default', 0, 1, '0 0 3 * * *', 'UTC', 'skip', true, now());
+
+-- The labels an agent must offer to receive a task (NULL: none). Read by
+-- pool claims only, inside the same index walks (a task an agent cannot
+-- take is stepped over); inline claims ignore it.
+ALTER TABLE longshore_tasks ADD COLUMN requires text[];

@@ -58,6 +58,10 @@ fn task_with(row: &PgRow, args: serde_json::Value) -> Result<TaskRow, StoreError
         finished_at: row.try_get("finished_at").map_err(from_sqlx)?,
         modified_at: row.try_get("modified_at").map_err(from_sqlx)?,
         schedule: row.try_get("schedule_name").map_err(from_sqlx)?,
+        requires: row
+            .try_get::<Option<Vec<String>>, _>("requires")
+            .map_err(from_sqlx)?
+            .unwrap_or_default(),
     })
 }
 

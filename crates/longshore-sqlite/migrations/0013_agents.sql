@@ -30,3 +30,7 @@ INSERT INTO longshore_schedules
 SELECT 'longshore.agent_tokens', 'longshore.agent_tokens', '{}', 'default', 0, 1, '0 0 3 * * *',
        'UTC', 'skip', 1, n.now, n.now, n.now
 FROM (SELECT CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER) AS now) AS n;
+
+-- The labels an agent must offer to receive a task, a JSON array (NULL:
+-- none). Read by pool claims only; inline claims ignore it.
+ALTER TABLE longshore_tasks ADD COLUMN requires TEXT;

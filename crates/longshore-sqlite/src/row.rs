@@ -104,6 +104,11 @@ fn task_with(row: &SqliteRow, args: serde_json::Value) -> Result<TaskRow, StoreE
             .zip(related_id)
             .map(|(kind, id)| Related { kind, id }),
         schedule: get_opt_str("schedule_name")?,
+        requires: match get_opt_str("requires")? {
+            None => Vec::new(),
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|e| corrupt(format!("stored required labels are not a JSON list: {e}")))?,
+        },
         worst_level: get_opt_i64("worst_level")?.map(level),
         last_error: get_opt_str("last_error")?,
         cancel_requested: get_i64("cancel_requested")? != 0,

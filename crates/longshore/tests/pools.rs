@@ -11,16 +11,23 @@ use std::time::Duration;
 
 use chrono::Utc;
 use longshore::StoreError;
-use longshore::core::{Claim, NewPool, TokenSecret};
+use longshore::core::{Claim, NewPool, PoolClaim, TokenSecret};
 
 fn claim(pool: Option<&str>, queues: &[&str], capped: bool) -> Claim {
+    labelled(pool, &[], queues, capped)
+}
+
+fn labelled(pool: Option<&str>, labels: &[&str], queues: &[&str], capped: bool) -> Claim {
     Claim {
         owner: "claimer".to_owned(),
         queues: queues.iter().map(|q| (*q).to_owned()).collect(),
         limit: 10,
         lease: Duration::from_secs(60),
         capped,
-        pool: pool.map(str::to_owned),
+        pool: pool.map(|name| PoolClaim {
+            name: name.to_owned(),
+            labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+        }),
     }
 }
 
@@ -80,6 +87,54 @@ conformance! {
         assert!(matches!(
             store.delete_pool("gpu").await,
             Err(StoreError::PoolNotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_agent_gets_only_tasks_whose_required_labels_it_offers(db) {
+        let store = &db.store;
+        store.create_pool(&pool("gpu", &["render"])).await.unwrap();
+        let mut tasks = Vec::new();
+        for requires in [&[][..], &["cuda"][..], &["cuda", "linux"][..], &["rocm"][..]] {
+            let mut task = common::task("noop");
+            task.queue = "render".to_owned();
+            task.requires = requires.iter().map(|l| (*l).to_owned()).collect();
+            tasks.push(task);
+        }
+        let ids: Vec<_> = tasks.iter().map(|t| t.id).collect();
+        store.enqueue(tasks).await.unwrap();
+        assert_eq!(db.task(ids[2]).await.requires, ["cuda", "linux"]);
+        for capped in [false, true] {
+            let none = store
+                .claim(&labelled(Some("gpu"), &["arm"], &["render"], capped))
+                .await
+                .unwrap();
+            assert_eq!(none.iter().map(|t| t.id).collect::<Vec<_>>(), [ids[0]]);
+            let cuda = store
+                .claim(&labelled(Some("gpu"), &["linux", "cuda"], &["render"], capped))
+                .await
+                .unwrap();
+            let mut got: Vec<_> = cuda.iter().map(|t| t.id).collect();
+            got.sort();
+            assert_eq!(got, [ids[1], ids[2]], "capped {capped}");
+            let rest = store
+                .claim(&labelled(Some("gpu"), &["rocm"], &["render"], capped))
+                .await
+                .unwrap();
+            assert_eq!(rest.iter().map(|t| t.id).collect::<Vec<_>>(), [ids[3]]);
+            // Put them back for the capped round.
+            if !capped {
+                db.observer()
+                    .execute("UPDATE longshore_tasks SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL")
+                    .await;
+            }
+        }
+        // A required label that cannot be a label is refused at enqueue.
+        let mut bad = common::task("noop");
+        bad.requires = vec!["a,b".to_owned()];
+        assert!(matches!(
+            store.enqueue(vec![bad]).await,
+            Err(StoreError::InvalidInput(_))
         ));
     }
 

@@ -52,6 +52,9 @@ pub(crate) struct Args {
     /// The object the task works on, as TYPE:ID (e.g. user:42)
     #[arg(long, value_name = "TYPE:ID")]
     related: Option<String>,
+    /// Labels an agent must offer to run it, comma-separated (for a queue of an agent pool)
+    #[arg(long, value_delimiter = ',', value_name = "L,...")]
+    requires: Vec<String>,
     /// Enqueue this many copies, in bulk
     #[arg(long, default_value_t = 1, value_name = "N")]
     count: usize,
@@ -95,6 +98,7 @@ pub(crate) async fn run(
     let template = {
         let mut task = NewTask::new(args.actor.clone(), json);
         options.apply(&mut task);
+        task.requires = args.requires.clone();
         task.validate().map_err(anyhow::Error::msg)?;
         task
     };
@@ -185,6 +189,7 @@ impl Source {
                     "time_limit_ms": task.time_limit_ms,
                     "unique_key": task.unique_key,
                     "related": task.related,
+                    "requires": task.requires,
                     "any_actor": any_actor,
                 });
                 if !server_default_attempts {

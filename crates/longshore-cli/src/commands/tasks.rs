@@ -513,6 +513,9 @@ fn show(task: &TaskRow, logs: Vec<LogEntry>, json: bool) -> anyhow::Result<()> {
     if let Some(key) = &task.unique_key {
         field("unique key", key.clone());
     }
+    if !task.requires.is_empty() {
+        field("requires", task.requires.join(","));
+    }
     field(
         "related",
         task.related.as_ref().map_or_else(

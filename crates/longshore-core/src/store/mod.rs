@@ -41,8 +41,8 @@ pub use queues::{ClusterSettings, QueueSettings, QueueStore};
 pub use schedules::ScheduleStore;
 pub use selection::{Dialect, SelectionSql};
 pub use tasks::{
-    CancelResult, Claim, Completion, EnqueueResult, Heartbeat, TaskFilter, TaskSelection,
-    TaskStore, check_purgeable,
+    CancelResult, Claim, Completion, EnqueueResult, Heartbeat, PoolClaim, TaskFilter,
+    TaskSelection, TaskStore, check_purgeable,
 };
 pub use tokens::{Session, TokenStore};
 

@@ -75,7 +75,17 @@ pub struct Claim {
     /// The agent pool claiming (through a gateway), or `None` for an inline
     /// worker. A queue that belongs to a pool gives tasks only to claims of
     /// that pool; every other queue only to inline claims.
-    pub pool: Option<String>,
+    pub pool: Option<PoolClaim>,
+}
+
+/// A claim made for an agent of a pool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolClaim {
+    /// The pool.
+    pub name: String,
+    /// The agent's labels: only tasks whose required labels are all among
+    /// them are taken.
+    pub labels: Vec<String>,
 }
 
 /// One finished execution, applied only while the worker still holds the

@@ -48,6 +48,12 @@ pub async fn enqueue_in(
         .map(|t| t.related.as_ref().map(|r| r.id.as_str()))
         .collect();
     let schedules: Vec<Option<&str>> = tasks.iter().map(|t| t.schedule.as_deref()).collect();
+    // Labels cannot hold a comma (see `check_labels`): one text per task,
+    // split in the statement (a text[] per task would not unnest).
+    let requires: Vec<Option<String>> = tasks
+        .iter()
+        .map(|t| (!t.requires.is_empty()).then(|| t.requires.join(",")))
+        .collect();
     let inserted: HashSet<Uuid> = sqlx::query_scalar(sql::ENQUEUE)
         .bind(&ids)
         .bind(queues)
@@ -61,6 +67,7 @@ pub async fn enqueue_in(
         .bind(related_kinds)
         .bind(related_ids)
         .bind(schedules)
+        .bind(requires)
         .fetch_all(&mut *conn)
         .await
         .map_err(from_sqlx)?
@@ -288,7 +295,8 @@ impl TaskStore for PgStore {
             .bind(&claim.owner)
             .bind(millis(claim.lease))
             .bind(self.commit_mode)
-            .bind(claim.pool.as_deref());
+            .bind(claim.pool.as_ref().map(|p| p.name.as_str()))
+            .bind(claim.pool.as_ref().map(|p| &p.labels));
         let rows = self.fetch_claiming(query, claim.capped).await?;
         let mut claimed = self.decode_claimed(&claim.owner, rows.iter()).await?;
         // RETURNING follows the update, not the pick: most urgent first.
@@ -364,7 +372,8 @@ impl TaskStore for PgStore {
         .bind(&refill.queues)
         .bind(i64::try_from(refill.limit).unwrap_or(i64::MAX))
         .bind(millis(refill.lease))
-        .bind(refill.pool.as_deref());
+        .bind(refill.pool.as_ref().map(|p| p.name.as_str()))
+        .bind(refill.pool.as_ref().map(|p| &p.labels));
         let rows = self.fetch_claiming(query, refill.capped).await?;
         let mut applied = HashSet::new();
         let mut refills = Vec::with_capacity(rows.len());

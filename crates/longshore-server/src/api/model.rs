@@ -126,6 +126,8 @@ pub(crate) struct Task {
     pub(crate) related: Option<RelatedObject>,
     /// The schedule that created it.
     pub(crate) schedule: Option<String>,
+    /// Labels an agent must offer to receive it.
+    pub(crate) requires: Vec<String>,
     /// The worst level the current execution logged.
     pub(crate) worst_level: Option<Level>,
     pub(crate) last_error: Option<String>,
@@ -162,6 +164,7 @@ impl Task {
                 id: r.id,
             }),
             schedule: row.schedule,
+            requires: row.requires,
             worst_level: row.worst_level.map(Level::from),
             last_error: row.last_error,
             cancel_requested: row.cancel_requested,

@@ -262,6 +262,10 @@ pub(crate) struct TaskRequest {
     unique_key: Option<String>,
     /// The object it works on.
     related: Option<RelatedObject>,
+    /// Labels an agent must offer to receive it, when its queue belongs to
+    /// an agent pool (letters, digits, `-`, `_`, `.`; default none).
+    #[serde(default)]
+    requires: Vec<String>,
     /// Accept an actor that is not built in (one your own workers
     /// register); built-in actors' arguments are checked.
     #[serde(default)]
@@ -434,6 +438,7 @@ fn new_task(
     task.max_attempts = request.max_attempts.unwrap_or(default_max_attempts);
     task.time_limit_ms = request.time_limit_ms;
     task.unique_key = request.unique_key;
+    task.requires = request.requires;
     task.related = request.related.map(|r| Related {
         kind: r.kind,
         id: r.id,

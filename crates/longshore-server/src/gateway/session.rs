@@ -10,7 +10,8 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use longshore::core::Outcome;
 use longshore::core::{
-    AgentTokenInfo, Claim, Completion, Pool, StoreEvent, WorkerPresence, pool::check_labels,
+    AgentTokenInfo, Claim, Completion, Pool, PoolClaim, StoreEvent, WorkerPresence,
+    pool::check_labels,
 };
 use longshore::{LogEntry, LogLevel, TaskRow};
 use longshore_proto::v1::{
@@ -87,6 +88,7 @@ pub(super) async fn open(
         shared,
         agent: hello.agent_id,
         slots: hello.slots as usize,
+        labels: hello.labels,
         pool,
         free: 0,
         held: HashMap::new(),
@@ -165,6 +167,9 @@ struct Session {
     presence: WorkerPresence,
     agent: String,
     slots: usize,
+    /// The labels the agent offers: a task requiring others is not claimed
+    /// for it.
+    labels: Vec<String>,
     pool: Pool,
     /// Slots the agent said are free and no task has been sent to.
     free: usize,
@@ -332,7 +337,10 @@ impl Session {
             limit: self.free,
             lease: self.shared.config.lease,
             capped: true,
-            pool: Some(self.pool.name.clone()),
+            pool: Some(PoolClaim {
+                name: self.pool.name.clone(),
+                labels: self.labels.clone(),
+            }),
         };
         let tasks = match self.shared.store.claim(&claim).await {
             Ok(tasks) => tasks,

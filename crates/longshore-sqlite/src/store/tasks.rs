@@ -44,6 +44,9 @@ pub(crate) struct TaskJson<'a> {
     related_kind: Option<&'a str>,
     related_id: Option<&'a str>,
     schedule_name: Option<&'a str>,
+    /// Absent when the task requires no labels (stored NULL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requires: Option<&'a [String]>,
 }
 
 /// One completion as the completion statement reads it.
@@ -166,6 +169,7 @@ pub(crate) async fn enqueue_on(
             related_kind: t.related.as_ref().map(|r| r.kind.as_str()),
             related_id: t.related.as_ref().map(|r| r.id.as_str()),
             schedule_name: t.schedule.as_deref(),
+            requires: (!t.requires.is_empty()).then_some(t.requires.as_slice()),
         })
         .collect();
     let inserted_rows = sqlx::query(sql::ENQUEUE)

@@ -11,11 +11,12 @@ macro_rules! task_columns {
          t.time_limit_ms, t.lease_owner, t.lease_expires_at, \
          t.unique_key, t.related_kind, t.related_id, t.worst_level, t.last_error, \
          t.cancel_requested, t.created_at, t.started_at, t.finished_at, t.modified_at, \
-         t.schedule_name"
+         t.schedule_name, t.requires"
     };
 }
 
-/// Bulk insert from parallel arrays, one round trip for the whole batch.
+/// Bulk insert from parallel arrays, one round trip for the whole batch
+/// (`$13`: each task's required labels, comma-separated, or NULL).
 /// A task whose unique key is held by an active task is skipped
 /// (`longshore_tasks_unique_key`). Workers of each queue that got a due task
 /// are notified once: PostgreSQL folds identical notifications of one
@@ -25,15 +26,17 @@ pub(crate) const ENQUEUE: &str = "
 WITH inserted AS (
     INSERT INTO longshore_tasks AS t
         (id, queue, actor, args, priority, state, run_at, max_attempts, time_limit_ms,
-         unique_key, related_kind, related_id, schedule_name)
+         unique_key, related_kind, related_id, schedule_name, requires)
     SELECT i.id, i.queue, i.actor, i.args, i.priority,
            CASE WHEN i.run_at > now() THEN 'scheduled' ELSE 'queued' END::longshore_task_state,
            COALESCE(i.run_at, now()), i.max_attempts, i.time_limit_ms,
-           i.unique_key, i.related_kind, i.related_id, i.schedule_name
+           i.unique_key, i.related_kind, i.related_id, i.schedule_name,
+           string_to_array(i.requires, ',')
     FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int2[], $6::timestamptz[],
-                $7::int4[], $8::int8[], $9::text[], $10::text[], $11::text[], $12::text[])
+                $7::int4[], $8::int8[], $9::text[], $10::text[], $11::text[], $12::text[],
+                $13::text[])
          AS i(id, queue, actor, args, priority, run_at, max_attempts, time_limit_ms,
-              unique_key, related_kind, related_id, schedule_name)
+              unique_key, related_kind, related_id, schedule_name, requires)
     ON CONFLICT (unique_key)
         WHERE unique_key IS NOT NULL AND state IN ('scheduled', 'queued', 'running')
         DO NOTHING
@@ -69,7 +72,7 @@ WHERE unique_key = ANY($1) AND state IN ('scheduled', 'queued', 'running')";
 /// caps serialise on an advisory lock first ([`CLAIM_LOCK`]).
 macro_rules! claim_ctes {
     ($queues:literal, $limit:literal, $owner:literal, $lease:literal,
-     $finishing_in_queue:literal, $finishing:literal, $pool:literal) => {
+     $finishing_in_queue:literal, $finishing:literal, $pool:literal, $labels:literal) => {
         concat!(
             "open_queues AS (
     SELECT u.name,
@@ -114,6 +117,11 @@ picked AS (
             SELECT * FROM (
                 SELECT id, priority, run_at FROM longshore_tasks
                 WHERE queue = q.name AND state = 'queued' AND run_at <= now()
+                  AND (requires IS NULL OR ",
+            $labels,
+            "::text[] IS NULL OR requires <@ ",
+            $labels,
+            "::text[])
                 ORDER BY priority, run_at, id
                 LIMIT q.room
                 FOR UPDATE SKIP LOCKED
@@ -122,6 +130,11 @@ picked AS (
             SELECT * FROM (
                 SELECT id, priority, run_at FROM longshore_tasks
                 WHERE queue = q.name AND state = 'scheduled' AND run_at <= now()
+                  AND (requires IS NULL OR ",
+            $labels,
+            "::text[] IS NULL OR requires <@ ",
+            $labels,
+            "::text[])
                 ORDER BY run_at
                 LIMIT q.room
                 FOR UPDATE SKIP LOCKED
@@ -156,12 +169,14 @@ claimed AS (
 ///
 /// `$5` is the commit mode (see [`COMMIT_MODE_FAST`]); `$6` the claiming
 /// agent pool, NULL for an inline worker (a queue handed to a pool gives
-/// tasks only to that pool's claims).
+/// tasks only to that pool's claims); `$7` the claiming agent's labels
+/// (NULL for an inline worker): a task whose `requires` are not all among
+/// them is stepped over.
 pub(crate) const CLAIM: &str = concat!(
     "
 WITH commit_mode AS (SELECT set_config('synchronous_commit', $5, true)),
 ",
-    claim_ctes!("$1", "$2", "$3", "$4", "0", "0", "$6"),
+    claim_ctes!("$1", "$2", "$3", "$4", "0", "0", "$6", "$7"),
     "
 SELECT * FROM claimed"
 );
@@ -247,8 +262,8 @@ SELECT u.id, (SELECT n FROM woken) AS woken FROM updated AS u"
 );
 
 /// [`COMPLETE`] and, in the same statement, a claim of up to `$16` tasks
-/// from the queues `$15` under a lease of `$17` ms for pool `$18` (NULL:
-/// inline), as [`CLAIM`] does: the slots just freed go
+/// from the queues `$15` under a lease of `$17` ms for pool `$18` with
+/// labels `$19` (NULL: inline), as [`CLAIM`] does: the slots just freed go
 /// straight to new tasks, one round trip instead of two. One row comes back
 /// per claimed task (a single row of NULL task columns when none was), each
 /// carrying the ids whose completion applied. The two updates touch
@@ -266,7 +281,8 @@ pub(crate) const COMPLETE_AND_CLAIM: &str = concat!(
         "$17",
         "(SELECT count(*) FROM updated AS f WHERE f.queue = u.name)",
         "(SELECT count(*) FROM updated)",
-        "$18"
+        "$18",
+        "$19"
     ),
     "
 SELECT d.applied, d.woken, cl.*

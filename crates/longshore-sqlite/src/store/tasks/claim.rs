@@ -123,6 +123,11 @@ impl SqliteStore {
         limits: Option<&ClaimLimits>,
     ) -> Result<Vec<TaskRow>, StoreError> {
         let limit = claim_limit(claim);
+        let labels = claim
+            .pool
+            .as_ref()
+            .map(|p| to_json(&p.labels))
+            .transpose()?;
         let statement = self.claim_sql(claim.queues.len(), limits.is_some());
         let mut query = sqlx::query(&statement);
         match limits {
@@ -132,7 +137,8 @@ impl SqliteStore {
                     .bind(limit)
                     .bind(&claim.owner)
                     .bind(now.saturating_add(micros(claim.lease)))
-                    .bind(claim.pool.as_deref());
+                    .bind(claim.pool.as_ref().map(|p| p.name.as_str()))
+                    .bind(labels.as_deref());
                 for queue in &claim.queues {
                     query = query.bind(queue);
                 }
@@ -153,7 +159,8 @@ impl SqliteStore {
                     .bind(total)
                     .bind(&claim.owner)
                     .bind(now.saturating_add(micros(claim.lease)))
-                    .bind(claim.pool.as_deref());
+                    .bind(claim.pool.as_ref().map(|p| p.name.as_str()))
+                    .bind(labels.as_deref());
                 for queue in &claim.queues {
                     query = query.bind(queue).bind(per_queue(queue));
                 }

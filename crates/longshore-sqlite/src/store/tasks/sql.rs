@@ -14,7 +14,7 @@ macro_rules! task_columns {
         "id, queue, actor, args, priority, state, run_at, attempt, max_attempts, \
          attempt + uncounted_executions AS execution, time_limit_ms, lease_owner, lease_expires_at, unique_key, related_kind, related_id, \
          worst_level, last_error, cancel_requested, created_at, started_at, finished_at, \
-         modified_at, schedule_name"
+         modified_at, schedule_name, requires"
     };
 }
 
@@ -24,13 +24,13 @@ macro_rules! task_columns {
 pub(crate) const ENQUEUE: &str = "
 INSERT INTO longshore_tasks
     (id, queue, actor, args, priority, state, run_at, max_attempts, time_limit_ms,
-     unique_key, related_kind, related_id, schedule_name, created_at, modified_at)
+     unique_key, related_kind, related_id, schedule_name, requires, created_at, modified_at)
 SELECT t.value ->> 'id', t.value ->> 'queue', t.value ->> 'actor', t.value -> 'args',
        t.value ->> 'priority',
        CASE WHEN t.value ->> 'run_at' > ?2 THEN 'scheduled' ELSE 'queued' END,
        COALESCE(t.value ->> 'run_at', ?2), t.value ->> 'max_attempts',
        t.value ->> 'time_limit_ms', t.value ->> 'unique_key', t.value ->> 'related_kind',
-       t.value ->> 'related_id', t.value ->> 'schedule_name', ?2, ?2
+       t.value ->> 'related_id', t.value ->> 'schedule_name', t.value -> 'requires', ?2, ?2
 FROM json_each(?1) AS t
 WHERE true
 ON CONFLICT (unique_key)
@@ -45,8 +45,8 @@ WHERE unique_key IN (SELECT value FROM json_each(?1))
   AND state IN ('scheduled', 'queued', 'running')";
 
 /// The claim of up to `?2` due tasks at time `?1` for owner `?3` under a
-/// lease ending at `?4`, for the agent pool `?5` (NULL: an inline worker),
-/// from `queues` queues bound as `?6`, `?7`, …, when
+/// lease ending at `?4`, for the agent pool `?5` with labels `?6` (NULL:
+/// an inline worker), from `queues` queues bound as `?7`, `?8`, …, when
 /// none of them has a running-task cap and the cluster has none either
 /// (see [`CLAIM_CAPS`]; [`claim_capped`] otherwise).
 ///
@@ -67,7 +67,7 @@ WHERE unique_key IN (SELECT value FROM json_each(?1))
 pub(crate) fn claim(queues: usize) -> String {
     let per_queue: Vec<String> = (0..queues)
         .map(|i| {
-            let q = i + 6;
+            let q = i + 7;
             format!(
                 "SELECT * FROM (SELECT id, priority, run_at FROM longshore_tasks
                  WHERE queue = ?{q} AND state = 'queued' AND run_at <= ?1
@@ -103,8 +103,9 @@ pub(crate) fn claim(queues: usize) -> String {
 
 /// The claim under running-task caps: up to `?2` due tasks in all at time
 /// `?1` for owner `?3` under a lease ending at `?4`, from `queues` queues,
-/// queue `i` bound as `?(6 + 2i)` with the most it may give as
-/// `?(7 + 2i)`, for the agent pool `?5` (NULL: an inline worker). The caller computes both limits from [`CLAIM_CAPS`] in the
+/// queue `i` bound as `?(7 + 2i)` with the most it may give as
+/// `?(8 + 2i)`, for the agent pool `?5` with labels `?6` (NULL: an inline
+/// worker). The caller computes both limits from [`CLAIM_CAPS`] in the
 /// same write transaction.
 ///
 /// The same index walks as [`claim`] (`longshore_tasks_queued`,
@@ -115,7 +116,7 @@ pub(crate) fn claim(queues: usize) -> String {
 pub(crate) fn claim_capped(queues: usize) -> String {
     let per_queue: Vec<String> = (0..queues)
         .map(|i| {
-            let q = 2 * i + 6;
+            let q = 2 * i + 7;
             let l = q + 1;
             format!(
                 "SELECT * FROM (
@@ -152,9 +153,15 @@ pub(crate) fn claim_capped(queues: usize) -> String {
 /// For a pool's claim (`?5` not NULL), the queue bound as `?{q}` must be
 /// handed to that pool: a queue without a settings row belongs to inline
 /// workers. An inline claim skips the probe.
+///
+/// For a pool's claim, a task is taken only if the agent's labels (the
+/// JSON array `?6`) hold every label it requires.
 fn pool_owns(q: usize) -> String {
     format!(
-        "(?5 IS NULL OR EXISTS (SELECT 1 FROM longshore_queues WHERE name = ?{q} AND pool = ?5))"
+        "(?5 IS NULL OR (EXISTS (SELECT 1 FROM longshore_queues WHERE name = ?{q} AND pool = ?5)
+                        AND (requires IS NULL OR NOT EXISTS (
+                            SELECT 1 FROM json_each(requires) AS r
+                            WHERE r.value NOT IN (SELECT value FROM json_each(?6))))))"
     )
 }
 
