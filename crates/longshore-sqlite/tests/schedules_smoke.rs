@@ -208,7 +208,15 @@ async fn built_in_schedules_are_seeded_and_guarded() {
     let (_dir, store) = store().await;
     let all = store.schedules().await.expect("schedules");
     let names: Vec<&str> = all.iter().map(|s| s.def.name.as_str()).collect();
-    assert_eq!(names, [builtin::PURGE, builtin::RESCUE, builtin::WORKERS]);
+    assert_eq!(
+        names,
+        [
+            builtin::AGENT_TOKENS,
+            builtin::PURGE,
+            builtin::RESCUE,
+            builtin::WORKERS
+        ]
+    );
     assert!(
         all.iter()
             .all(|s| s.builtin && !s.paused && s.next_run_at.is_some())

@@ -281,7 +281,7 @@ conformance! {
         // Every schedule, by name.
         assert_eq!(
             names(&db).await,
-            ["hourly", builtin::PURGE, builtin::RESCUE, builtin::WORKERS, "nightly"]
+            ["hourly", builtin::AGENT_TOKENS, builtin::PURGE, builtin::RESCUE, builtin::WORKERS, "nightly"]
         );
     }
 
@@ -321,12 +321,13 @@ conformance! {
     async fn built_in_schedules_are_seeded_and_only_their_timing_changes(db) {
         let all = db.store.schedules().await.unwrap();
         let seeded: Vec<&Schedule> = all.iter().filter(|s| s.builtin).collect();
-        assert_eq!(all.len(), 3, "a fresh database has only the built-in schedules");
+        assert_eq!(all.len(), 4, "a fresh database has only the built-in schedules");
         let crons: Vec<(&str, &str)> =
             seeded.iter().map(|s| (s.def.name.as_str(), s.def.cron.as_str())).collect();
         assert_eq!(
             crons,
             [
+                (builtin::AGENT_TOKENS, "0 0 3 * * *"),
                 (builtin::PURGE, "0 * * * * *"),
                 (builtin::RESCUE, "* * * * * *"),
                 (builtin::WORKERS, "*/5 * * * * *"),
@@ -389,7 +390,7 @@ conformance! {
             );
         }
         assert!(db.store.schedule("longshore.mine").await.unwrap().is_none());
-        assert_eq!(db.store.schedules().await.unwrap().len(), 3);
+        assert_eq!(db.store.schedules().await.unwrap().len(), 4);
     }
 
     #[tokio::test]
