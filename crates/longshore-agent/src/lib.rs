@@ -119,8 +119,12 @@ impl Agent {
             return Err(AgentError::Invalid("concurrency must be at least 1".into()));
         }
         let mut backoff = Duration::from_millis(200);
+        // Results sent on a stream that broke before the gateway answered:
+        // sent again on the next session, which records those still
+        // fenced in and refuses the rest, saying so.
+        let mut unanswered = session::Unanswered::default();
         loop {
-            match session::run(&self.config, &self.runner, &stop).await {
+            match session::run(&self.config, &self.runner, &stop, &mut unanswered).await {
                 Ok(session::Ended::Stopped) => return Ok(()),
                 Ok(session::Ended::Lost(why)) => {
                     tracing::warn!(reason = %why, "lost the gateway; reconnecting");

@@ -50,14 +50,27 @@ fn classify(status: &Status) -> Failure {
 
 type Key = (Uuid, i32);
 
+/// Results sent and not yet answered (`Recorded`), by execution.
+#[derive(Default)]
+pub(crate) struct Unanswered(HashMap<Key, agent_message::Message>);
+
+/// How long opening a connection and a session may take.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub(crate) async fn run(
     config: &AgentConfig,
     runner: &Runner,
     stop: &CancellationToken,
+    unanswered: &mut Unanswered,
 ) -> Result<Ended, Failure> {
-    let mut client = AgentGatewayClient::connect(config.gateway.clone())
+    let endpoint = tonic::transport::Endpoint::from_shared(config.gateway.clone())
+        .map_err(|e| Failure::Refused(format!("`{}` is not a gateway URL: {e}", config.gateway)))?
+        .connect_timeout(OPEN_TIMEOUT);
+    let channel = endpoint
+        .connect()
         .await
         .map_err(|e| Failure::Retry(format!("cannot reach {}: {e}", config.gateway)))?;
+    let mut client = AgentGatewayClient::new(channel);
     let (tx, rx) = mpsc::channel::<AgentMessage>(1024);
     let slots = u32::try_from(config.concurrency).unwrap_or(u32::MAX);
     send(
@@ -82,20 +95,37 @@ pub(crate) async fn run(
         .parse()
         .map_err(|_| Failure::Refused("the agent token holds characters a header cannot".into()))?;
     request.metadata_mut().insert("authorization", bearer);
-    let mut inbound = client
-        .session(request)
-        .await
-        .map_err(|status| classify(&status))?
-        .into_inner();
-    let ping_every = match inbound.message().await {
-        Ok(Some(ServerMessage {
-            message: Some(server_message::Message::Welcome(welcome)),
-        })) => Duration::from_millis(welcome.ping_interval_ms.max(100)),
-        Ok(_) => return Err(Failure::Retry("the gateway did not say Welcome".into())),
-        Err(status) => return Err(classify(&status)),
-    };
+    let opened = tokio::time::timeout(OPEN_TIMEOUT, async {
+        let mut inbound = client
+            .session(request)
+            .await
+            .map_err(|status| classify(&status))?
+            .into_inner();
+        match inbound.message().await {
+            Ok(Some(ServerMessage {
+                message: Some(server_message::Message::Welcome(welcome)),
+            })) => Ok((
+                inbound,
+                Duration::from_millis(welcome.ping_interval_ms.max(100)),
+            )),
+            Ok(_) => Err(Failure::Retry("the gateway did not say Welcome".into())),
+            Err(status) => Err(classify(&status)),
+        }
+    })
+    .await
+    .map_err(|_| Failure::Retry("the gateway did not answer Hello in time".into()))?;
+    let (mut inbound, ping_every) = opened?;
     tracing::info!(gateway = %config.gateway, pool = %config.pool, id = %config.id, "connected to the gateway");
+    for result in unanswered.0.values() {
+        send(&tx, result.clone()).await;
+    }
     send(&tx, agent_message::Message::Ready(Ready { free: slots })).await;
+    // The gateway answers every ping: this long without a word from it and
+    // the stream is taken for dead (a partition leaves it open but silent).
+    // Twice the gateway's own session timeout, so that the gateway has
+    // handed back what this agent held before the agent gives up.
+    let silence_limit = ping_every * 6;
+    let mut last_heard = Instant::now();
 
     let (done_tx, mut done_rx) = mpsc::channel::<(Key, Option<Outcome>)>(1024);
     let mut running: HashMap<Key, Running> = HashMap::new();
@@ -109,7 +139,7 @@ pub(crate) async fn run(
         let deadline = stop_by.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             message = inbound.message() => match message {
-                Ok(Some(ServerMessage { message: Some(message) })) => match message {
+                Ok(Some(ServerMessage { message: Some(message) })) => { last_heard = Instant::now(); match message {
                     server_message::Message::Assign(assign) => {
                         let Ok(task_id) = assign.task_id.parse::<Uuid>() else {
                             tracing::warn!(task = %assign.task_id, "the gateway sent a task id that is not a UUID; ignored");
@@ -134,6 +164,7 @@ pub(crate) async fn run(
                             max_attempts: assign.max_attempts,
                             time_limit: (assign.time_limit_ms > 0).then(|| Duration::from_millis(assign.time_limit_ms)),
                         });
+                        tracing::debug!(task = %task_id, execution = key.1, "running an assigned task");
                         running.insert(key, handle);
                         send(&tx, agent_message::Message::Started(Started { task_id: assign.task_id, execution: assign.execution })).await;
                         let done = done_tx.clone();
@@ -157,12 +188,15 @@ pub(crate) async fn run(
                         draining = true;
                     }
                     server_message::Message::Recorded(recorded) => {
+                        if let Ok(task_id) = recorded.task_id.parse::<Uuid>() {
+                            unanswered.0.remove(&(task_id, recorded.execution));
+                        }
                         if !recorded.accepted {
-                            tracing::warn!(task = %recorded.task_id, reason = %recorded.reason, "the gateway refused a result");
+                            tracing::warn!(task = %recorded.task_id, execution = recorded.execution, reason = %recorded.reason, "the gateway refused a result");
                         }
                     }
                     server_message::Message::Welcome(_) | server_message::Message::Pong(_) => {}
-                },
+                }},
                 Ok(Some(ServerMessage { message: None })) => {}
                 Ok(None) => break Ended::Lost("the gateway closed the stream".into()),
                 Err(status) => break Ended::Lost(format!("{}: {}", status.code(), status.message())),
@@ -172,13 +206,21 @@ pub(crate) async fn run(
                     send_logs(&tx, handle.take_logs()).await;
                 }
                 if let Some(outcome) = outcome {
-                    send(&tx, result_message(key, &outcome)).await;
+                    let result = result_message(key, &outcome);
+                    unanswered.0.insert(key, result.clone());
+                    send(&tx, result).await;
                 }
                 if !draining {
                     send(&tx, agent_message::Message::Ready(Ready { free: 1 })).await;
                 }
             }
             _ = ping.tick() => {
+                if last_heard.elapsed() > silence_limit {
+                    break Ended::Lost(format!(
+                        "the gateway sent nothing for {} ms",
+                        last_heard.elapsed().as_millis()
+                    ));
+                }
                 for handle in running.values() {
                     send_logs(&tx, handle.take_logs()).await;
                 }

@@ -11,7 +11,12 @@
 mod support;
 
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 use longshore_testing::on_both_engines;
 use support::{Engine, Env, Proc};
@@ -20,6 +25,7 @@ on_both_engines!(
     a_pools_tasks_run_on_its_agents_and_never_inline,
     a_killed_agents_tasks_return_at_once,
     labels_route_tasks_to_the_agents_that_offer_them,
+    a_partitioned_agent_loses_its_tasks_and_its_late_result_is_refused,
     tokens_of_the_wrong_kind_revoked_or_expired_are_refused,
     a_second_agent_with_the_same_id_is_refused_while_the_first_is_connected,
 );
@@ -402,4 +408,147 @@ async fn labels_route_tasks_to_the_agents_that_offer_them(engine: Engine) {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("requires: label `a b`"));
     assert_eq!(env.total().await, 6);
+}
+
+/// A TCP proxy to `upstream` that forwards while `forward` is true and
+/// otherwise swallows every byte both ways, leaving the connections open:
+/// a network partition.
+struct Proxy {
+    address: String,
+    forward: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    async fn start(upstream: &str) -> Proxy {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let forward = Arc::new(AtomicBool::new(true));
+        let gate = forward.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(pipe(client_read, server_write, gate.clone()));
+                tokio::spawn(pipe(server_read, client_write, gate.clone()));
+            }
+        });
+        Proxy { address, forward }
+    }
+
+    fn partition(&self) {
+        self.forward.store(false, Ordering::SeqCst);
+    }
+
+    fn heal(&self) {
+        self.forward.store(true, Ordering::SeqCst);
+    }
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    forward: Arc<AtomicBool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if forward.load(Ordering::SeqCst) && to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn a_partitioned_agent_loses_its_tasks_and_its_late_result_is_refused(engine: Engine) {
+    let env = Env::new(engine).await;
+    let token = pool_and_token(&env);
+    // Sessions time out after 3 s; leases last long, so that what comes
+    // back came back because the session was closed.
+    let (_node, both) = gateway(
+        &env,
+        &[
+            ("LONGSHORE_GRPC__SESSION_TIMEOUT", "3s"),
+            ("LONGSHORE_WORKER__LEASE", "120s"),
+        ],
+    );
+    let (grpc, _) = addresses(&both);
+    let proxy = Proxy::start(grpc).await;
+    let ids = enqueue(
+        &env,
+        &[
+            "enqueue",
+            "sleep",
+            "--queue",
+            "render",
+            "--args",
+            r#"{"ms": 2000}"#,
+        ],
+    );
+    let mut cmd = env.cmd();
+    cmd.args([
+        "agent",
+        "--gateway",
+        &proxy.address,
+        "--pool",
+        "gpu",
+        "--id",
+        "cut-off",
+    ])
+    .env("LONGSHORE_AGENT_TOKEN", &token)
+    .env("LONGSHORE_LOG", "warn,longshore_agent=debug")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let cut_off = Proc::spawn(cmd);
+    // Partitioned once the agent has the task: its handler runs and ends
+    // while nothing gets through.
+    env.wait_until("the agent to run the task", async |_| {
+        cut_off.stderr().contains("running an assigned task")
+    })
+    .await;
+    proxy.partition();
+    env.wait_within(
+        Duration::from_secs(30),
+        "the gateway to hand the task back",
+        async |env| show(env, &ids[0])["task"]["state"] != "running",
+    )
+    .await;
+    let shown = show(&env, &ids[0]);
+    let error = shown["task"]["last_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        error.contains("agent cut-off went away") || shown["task"]["state"] == "queued",
+        "{shown}"
+    );
+    // The handler finished meanwhile; its result could not get through.
+    // Once the network is back the agent reconnects and sends it again: it
+    // is refused, the task is run again and succeeds.
+    proxy.heal();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !cut_off.stderr().contains("the gateway refused a result") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the late result was not refused; the agent said: {}; the task: {}; its log: {}",
+            cut_off.stderr(),
+            show(&env, &ids[0]),
+            env.ok(&["tasks", "show", &ids[0]])
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    env.wait_within(
+        Duration::from_secs(60),
+        "the task to succeed",
+        async |env| env.count("succeeded").await == 1,
+    )
+    .await;
+    assert_eq!(env.total().await, 1);
+    let shown = show(&env, &ids[0]);
+    assert!(shown["task"]["execution"].as_i64().unwrap() >= 2, "{shown}");
 }

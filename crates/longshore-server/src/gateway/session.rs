@@ -313,7 +313,11 @@ impl Session {
                 });
             }
             Some(agent_message::Message::Result(result)) => self.record(result).await,
-            Some(agent_message::Message::Ping(_)) => {}
+            // The answer lets the agent notice a gateway that went silent.
+            Some(agent_message::Message::Ping(_)) => {
+                self.send(server_message::Message::Pong(longshore_proto::v1::Pong {}))
+                    .await;
+            }
             Some(agent_message::Message::Hello(_)) | None => {
                 tracing::warn!(agent = %self.agent, "agent sent an unexpected message; ignored");
             }
