@@ -26,6 +26,7 @@ on_both_engines!(
     a_killed_agents_tasks_return_at_once,
     labels_route_tasks_to_the_agents_that_offer_them,
     a_partitioned_agent_loses_its_tasks_and_its_late_result_is_refused,
+    caps_hold_across_inline_workers_and_two_pools,
     tokens_of_the_wrong_kind_revoked_or_expired_are_refused,
     a_second_agent_with_the_same_id_is_refused_while_the_first_is_connected,
 );
@@ -551,4 +552,66 @@ async fn a_partitioned_agent_loses_its_tasks_and_its_late_result_is_refused(engi
     assert_eq!(env.total().await, 1);
     let shown = show(&env, &ids[0]);
     assert!(shown["task"]["execution"].as_i64().unwrap() >= 2, "{shown}");
+}
+
+async fn caps_hold_across_inline_workers_and_two_pools(engine: Engine) {
+    let env = Env::new(engine).await;
+    let gpu = pool_and_token(&env);
+    env.ok(&["pools", "add", "cpu", "--queues", "crunch"]);
+    let cpu = env
+        .ok(&[
+            "agents", "tokens", "create", "--name", "cpu-1", "--pool", "cpu",
+        ])
+        .trim()
+        .to_owned();
+    // Three running tasks at most across the cluster, and two in `crunch`.
+    env.ok(&["settings", "set", "max_running", "3"]);
+    env.ok(&["settings", "set", "queues.crunch.max_running", "2"]);
+    let sleep = r#"{"ms": 300}"#;
+    for queue in ["default", "render", "crunch"] {
+        enqueue(
+            &env,
+            &[
+                "enqueue", "sleep", "--queue", queue, "--args", sleep, "--count", "8",
+            ],
+        );
+    }
+    // The gateway's node runs `default` inline with 4 slots; each pool has
+    // an agent with 4 slots: 12 slots against a cap of 3.
+    let (_node, both) = gateway(&env, &[("LONGSHORE_WORKER__CONCURRENCY", "4")]);
+    let (grpc, _) = addresses(&both);
+    let _gpu_agent = agent(&env, grpc, "gpu", "gpu-a", &gpu, &["--concurrency", "4"]);
+    let _cpu_agent = agent(&env, grpc, "cpu", "cpu-a", &cpu, &["--concurrency", "4"]);
+    let observer = env.observer().await;
+    let (mut most, mut most_crunch, mut samples) = (0, 0, 0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let running = observer
+            .i64("SELECT COUNT(*) FROM longshore_tasks WHERE state = 'running'")
+            .await;
+        let crunch = observer
+            .i64(
+                "SELECT COUNT(*) FROM longshore_tasks WHERE state = 'running' AND queue = 'crunch'",
+            )
+            .await;
+        most = most.max(running);
+        most_crunch = most_crunch.max(crunch);
+        samples += 1;
+        if env.count("succeeded").await == 24 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "counts {:?}",
+            env.counts().await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(most <= 3, "{most} tasks ran at once under a cap of 3");
+    assert!(
+        most_crunch <= 2,
+        "{most_crunch} crunch tasks ran at once under a cap of 2"
+    );
+    // The caps were reached, so the samples saw them hold under pressure.
+    assert_eq!(most, 3, "never reached the cap in {samples} samples");
 }
