@@ -50,9 +50,15 @@ fn classify(status: &Status) -> Failure {
 
 type Key = (Uuid, i32);
 
-/// Results sent and not yet answered (`Recorded`), by execution.
+/// What one session hands to the next: results sent and not yet answered
+/// (`Recorded`), by execution, and whether an operator drained the agent
+/// (a drained agent takes nothing more until it is restarted, whatever
+/// happens to its connection).
 #[derive(Default)]
-pub(crate) struct Unanswered(HashMap<Key, agent_message::Message>);
+pub(crate) struct Unanswered {
+    results: HashMap<Key, agent_message::Message>,
+    drained: bool,
+}
 
 /// How long opening a connection and a session may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -116,10 +122,12 @@ pub(crate) async fn run(
     .map_err(|_| Failure::Retry("the gateway did not answer Hello in time".into()))?;
     let (mut inbound, ping_every) = opened?;
     tracing::info!(gateway = %config.gateway, pool = %config.pool, id = %config.id, "connected to the gateway");
-    for result in unanswered.0.values() {
+    for result in unanswered.results.values() {
         send(&tx, result.clone()).await;
     }
-    send(&tx, agent_message::Message::Ready(Ready { free: slots })).await;
+    if !unanswered.drained {
+        send(&tx, agent_message::Message::Ready(Ready { free: slots })).await;
+    }
     // The gateway answers every ping: this long without a word from it and
     // the stream is taken for dead (a partition leaves it open but silent).
     // Twice the gateway's own session timeout, so that the gateway has
@@ -130,10 +138,10 @@ pub(crate) async fn run(
     let (done_tx, mut done_rx) = mpsc::channel::<(Key, Option<Outcome>)>(1024);
     let mut running: HashMap<Key, Running> = HashMap::new();
     let mut ping = tokio::time::interval(ping_every);
-    let mut draining = false;
+    let mut draining = unanswered.drained;
     let mut stop_by: Option<Instant> = None;
     let ended = loop {
-        if draining && running.is_empty() {
+        if stop_by.is_some() && running.is_empty() {
             break Ended::Stopped;
         }
         let deadline = stop_by.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -184,12 +192,13 @@ pub(crate) async fn run(
                         }
                     }
                     server_message::Message::Drain(_) => {
-                        tracing::info!("drained by an operator: finishing what runs, taking nothing more");
+                        tracing::warn!(running = running.len(), "drained by an operator: finishing what runs, taking nothing more (stop or restart the agent to end it)");
                         draining = true;
+                        unanswered.drained = true;
                     }
                     server_message::Message::Recorded(recorded) => {
                         if let Ok(task_id) = recorded.task_id.parse::<Uuid>() {
-                            unanswered.0.remove(&(task_id, recorded.execution));
+                            unanswered.results.remove(&(task_id, recorded.execution));
                         }
                         if !recorded.accepted {
                             tracing::warn!(task = %recorded.task_id, execution = recorded.execution, reason = %recorded.reason, "the gateway refused a result");
@@ -207,7 +216,7 @@ pub(crate) async fn run(
                 }
                 if let Some(outcome) = outcome {
                     let result = result_message(key, &outcome);
-                    unanswered.0.insert(key, result.clone());
+                    unanswered.results.insert(key, result.clone());
                     send(&tx, result).await;
                 }
                 if !draining {

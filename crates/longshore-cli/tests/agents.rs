@@ -27,6 +27,7 @@ on_both_engines!(
     labels_route_tasks_to_the_agents_that_offer_them,
     a_partitioned_agent_loses_its_tasks_and_its_late_result_is_refused,
     caps_hold_across_inline_workers_and_two_pools,
+    a_drained_agent_finishes_what_it_runs_and_takes_nothing_more,
     tokens_of_the_wrong_kind_revoked_or_expired_are_refused,
     a_second_agent_with_the_same_id_is_refused_while_the_first_is_connected,
 );
@@ -614,4 +615,74 @@ async fn caps_hold_across_inline_workers_and_two_pools(engine: Engine) {
     );
     // The caps were reached, so the samples saw them hold under pressure.
     assert_eq!(most, 3, "never reached the cap in {samples} samples");
+}
+
+async fn a_drained_agent_finishes_what_it_runs_and_takes_nothing_more(engine: Engine) {
+    let env = Env::new(engine).await;
+    let token = pool_and_token(&env);
+    let (_node, both) = gateway(&env, &[]);
+    let (grpc, _) = addresses(&both);
+    let first = enqueue(
+        &env,
+        &[
+            "enqueue",
+            "sleep",
+            "--queue",
+            "render",
+            "--args",
+            r#"{"ms": 1500}"#,
+            "--count",
+            "2",
+        ],
+    );
+    let mut drained = agent(
+        &env,
+        grpc,
+        "gpu",
+        "drained",
+        &token,
+        &["--concurrency", "2"],
+    );
+    env.wait_until("both tasks to run on the agent", async |env| {
+        env.count("running").await == 2
+    })
+    .await;
+    // It is listed beside the worker nodes, and can be drained by id; a
+    // worker node or an unknown id cannot.
+    let listed = env.ok(&["workers", "list"]);
+    assert!(
+        listed.contains("drained") && listed.contains("agent (rust)"),
+        "{listed}"
+    );
+    let out = env.run(&["agents", "drain", "nobody"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no connected agent has id `nobody`"));
+    let said = env.ok(&["agents", "drain", "drained"]);
+    assert!(said.starts_with("asked agent drained to drain"), "{said}");
+    env.wait_until("the agent to hear of it", async |_| {
+        drained.stderr().contains("drained by an operator")
+    })
+    .await;
+    let later = enqueue(
+        &env,
+        &["enqueue", "noop", "--queue", "render", "--count", "3"],
+    );
+    env.wait_until("the running tasks to finish", async |env| {
+        env.count("succeeded").await == 2
+    })
+    .await;
+    for id in &first {
+        assert_eq!(show(&env, id)["task"]["state"], "succeeded");
+    }
+    // Nothing more is taken, while the agent stays connected: a second
+    // agent takes the rest.
+    assert_eq!(env.count("queued").await, 3);
+    assert!(drained.running(), "{}", drained.stderr());
+    let _fresh = agent(&env, grpc, "gpu", "fresh", &token, &[]);
+    env.wait_until("the rest to succeed elsewhere", async |env| {
+        env.count("succeeded").await == 5
+    })
+    .await;
+    for id in &later {
+        assert_eq!(show(&env, id)["task"]["state"], "succeeded");
+    }
 }

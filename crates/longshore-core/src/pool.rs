@@ -93,6 +93,17 @@ impl NewPool {
     }
 }
 
+/// The host an agent is listed with among the worker nodes (its gateway
+/// records it): `agent (LANGUAGE)`.
+pub fn agent_host(language: &str) -> String {
+    format!("agent ({language})")
+}
+
+/// Whether a worker node's host says it is an agent ([`agent_host`]).
+pub fn is_agent_host(host: &str) -> bool {
+    host.starts_with("agent (") && host.ends_with(')')
+}
+
 /// Refuses a label list an agent or a pool cannot have.
 pub fn check_labels(labels: &[String]) -> Result<(), StoreError> {
     if labels.len() > NewPool::MAX_LABELS {

@@ -41,3 +41,7 @@ VALUES
 -- pool claims only, inside the same index walks (a task an agent cannot
 -- take is stepped over); inline claims ignore it.
 ALTER TABLE longshore_tasks ADD COLUMN requires text[];
+
+-- An operator asked this node (an agent, through its gateway) to drain:
+-- finish what it runs, take nothing more. Read back by its heartbeat.
+ALTER TABLE longshore_workers ADD COLUMN drain_requested boolean NOT NULL DEFAULT false;

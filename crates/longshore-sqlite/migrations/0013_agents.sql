@@ -34,3 +34,6 @@ FROM (SELECT CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER) AS 
 -- The labels an agent must offer to receive a task, a JSON array (NULL:
 -- none). Read by pool claims only; inline claims ignore it.
 ALTER TABLE longshore_tasks ADD COLUMN requires TEXT;
+
+-- An operator asked this node (an agent, through its gateway) to drain.
+ALTER TABLE longshore_workers ADD COLUMN drain_requested INTEGER NOT NULL DEFAULT 0;

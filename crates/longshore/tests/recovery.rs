@@ -221,8 +221,12 @@ impl longshore::core::ClusterStore for LostClaimReply {
     async fn worker_seen(
         &self,
         worker: &longshore::core::WorkerPresence,
-    ) -> Result<(), longshore::StoreError> {
+    ) -> Result<bool, longshore::StoreError> {
         self.inner.worker_seen(worker).await
+    }
+
+    async fn request_drain(&self, id: &str) -> Result<bool, longshore::StoreError> {
+        self.inner.request_drain(id).await
     }
 
     async fn worker_stopped(&self, id: &str) -> Result<(), longshore::StoreError> {

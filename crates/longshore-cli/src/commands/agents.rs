@@ -16,6 +16,11 @@ pub(crate) enum Command {
     /// Agent tokens: create, list, revoke.
     #[command(subcommand)]
     Tokens(Tokens),
+    /// Drain a connected agent: it finishes what it runs and takes nothing more (within a heartbeat).
+    Drain {
+        /// The agent's id, as `longshore workers list` shows it
+        id: String,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -62,8 +67,33 @@ fn parse_lifetime(text: &str) -> Result<Lifetime, String> {
 }
 
 pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result<()> {
-    let Command::Tokens(command) = command;
     let store = connect(settings, Missing::Refuse).await?;
+    let command = match command {
+        Command::Tokens(command) => command,
+        Command::Drain { id } => {
+            let node = store
+                .workers()
+                .await?
+                .into_iter()
+                .find(|w| w.presence.id == id);
+            match node {
+                None => {
+                    anyhow::bail!("no connected agent has id `{id}` (see `longshore workers list`)")
+                }
+                Some(node) if !longshore::core::pool::is_agent_host(&node.presence.host) => {
+                    anyhow::bail!(
+                        "`{id}` is a worker node, not an agent: send it SIGTERM to drain it"
+                    )
+                }
+                Some(_) => {}
+            }
+            if !store.request_drain(&id).await? {
+                anyhow::bail!("agent `{id}` disconnected meanwhile");
+            }
+            println!("asked agent {id} to drain: it finishes what it runs and takes nothing more");
+            return Ok(());
+        }
+    };
     match command {
         Tokens::Create {
             name,

@@ -61,9 +61,16 @@ impl Leadership {
 /// Worker nodes and cluster-wide roles.
 #[async_trait]
 pub trait ClusterStore: Send + Sync {
-    /// Records that a worker node is alive, with what it says of itself
-    /// (the first call also records when it started).
-    async fn worker_seen(&self, worker: &WorkerPresence) -> Result<(), StoreError>;
+    /// Records that a worker node (or an agent, through its gateway) is
+    /// alive, with what it says of itself (the first call also records
+    /// when it started). Returns whether an operator asked it to drain
+    /// ([`ClusterStore::request_drain`]).
+    async fn worker_seen(&self, worker: &WorkerPresence) -> Result<bool, StoreError>;
+
+    /// Asks the live node `id` to drain: finish what it runs and take
+    /// nothing more. It learns of it at its next heartbeat. False when no
+    /// live node has that id.
+    async fn request_drain(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Removes a worker node that stopped.
     async fn worker_stopped(&self, id: &str) -> Result<(), StoreError>;

@@ -7,18 +7,26 @@ use super::*;
 
 #[async_trait]
 impl ClusterStore for PgStore {
-    async fn worker_seen(&self, worker: &WorkerPresence) -> Result<(), StoreError> {
-        sqlx::query(sql::WORKER_SEEN)
+    async fn worker_seen(&self, worker: &WorkerPresence) -> Result<bool, StoreError> {
+        sqlx::query_scalar(sql::WORKER_SEEN)
             .bind(&worker.id)
             .bind(&worker.host)
             .bind(&worker.version)
             .bind(&worker.queues)
             .bind(worker.concurrency)
             .bind(worker.running)
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(from_sqlx)
+    }
+
+    async fn request_drain(&self, id: &str) -> Result<bool, StoreError> {
+        let found: Option<String> = sqlx::query_scalar(sql::REQUEST_DRAIN)
+            .bind(id)
+            .fetch_optional(&self.pool)
             .await
             .map_err(from_sqlx)?;
-        Ok(())
+        Ok(found.is_some())
     }
 
     async fn worker_stopped(&self, id: &str) -> Result<(), StoreError> {

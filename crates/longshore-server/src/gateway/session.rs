@@ -76,7 +76,7 @@ pub(super) async fn open(
     let _ = tx.try_send(Ok(welcome));
     let presence = WorkerPresence {
         id: hello.agent_id.clone(),
-        host: format!("agent ({})", hello.language),
+        host: longshore::core::pool::agent_host(&hello.language),
         version: hello.version.clone(),
         queues: pool.queues.clone(),
         concurrency: i32::try_from(hello.slots).unwrap_or(i32::MAX),
@@ -260,8 +260,19 @@ impl Session {
     /// Records the agent as alive, as workers record themselves.
     async fn announce(&mut self) {
         self.presence.running = i32::try_from(self.held.len()).unwrap_or(i32::MAX);
-        if let Err(e) = self.shared.store.worker_seen(&self.presence).await {
-            tracing::warn!(agent = %self.agent, error = %e, "cannot record an agent as alive");
+        match self.shared.store.worker_seen(&self.presence).await {
+            Ok(true) if !self.draining => {
+                tracing::info!(agent = %self.agent, "an operator drains this agent");
+                self.draining = true;
+                self.send(server_message::Message::Drain(
+                    longshore_proto::v1::Drain {},
+                ))
+                .await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(agent = %self.agent, error = %e, "cannot record an agent as alive")
+            }
         }
     }
 

@@ -7,8 +7,8 @@ use super::*;
 
 #[async_trait]
 impl ClusterStore for SqliteStore {
-    async fn worker_seen(&self, worker: &WorkerPresence) -> Result<(), StoreError> {
-        sqlx::query(sql::WORKER_SEEN)
+    async fn worker_seen(&self, worker: &WorkerPresence) -> Result<bool, StoreError> {
+        sqlx::query_scalar(sql::WORKER_SEEN)
             .bind(&worker.id)
             .bind(&worker.host)
             .bind(&worker.version)
@@ -16,10 +16,18 @@ impl ClusterStore for SqliteStore {
             .bind(worker.concurrency)
             .bind(worker.running)
             .bind(now_us())
-            .execute(&self.file.writer)
+            .fetch_one(&self.file.writer)
+            .await
+            .map_err(from_sqlx)
+    }
+
+    async fn request_drain(&self, id: &str) -> Result<bool, StoreError> {
+        let found: Option<String> = sqlx::query_scalar(sql::REQUEST_DRAIN)
+            .bind(id)
+            .fetch_optional(&self.file.writer)
             .await
             .map_err(from_sqlx)?;
-        Ok(())
+        Ok(found.is_some())
     }
 
     async fn worker_stopped(&self, id: &str) -> Result<(), StoreError> {

@@ -62,7 +62,9 @@ impl Shared {
         };
         let seen = tokio::time::timeout(config.heartbeat, self.store.worker_seen(&presence)).await;
         match seen {
-            Ok(Ok(())) => {}
+            // Remote drain is for agents (their gateway honours it); a
+            // worker node drains on SIGTERM.
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot record this worker as alive"),
             Err(_) => tracing::warn!("recording this worker as alive timed out"),
         }

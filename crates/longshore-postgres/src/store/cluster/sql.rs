@@ -10,7 +10,12 @@ INSERT INTO longshore_workers
 VALUES ($1, $2, $3, $4, $5, $6, now(), now())
 ON CONFLICT (id) DO UPDATE
 SET host = excluded.host, version = excluded.version, queues = excluded.queues,
-    concurrency = excluded.concurrency, running = excluded.running, last_seen_at = now()";
+    concurrency = excluded.concurrency, running = excluded.running, last_seen_at = now()
+RETURNING drain_requested";
+
+/// An operator asks node `$1` to drain.
+pub(crate) const REQUEST_DRAIN: &str =
+    "UPDATE longshore_workers SET drain_requested = true WHERE id = $1 RETURNING id";
 
 /// A worker node stopped.
 pub(crate) const WORKER_STOPPED: &str = "DELETE FROM longshore_workers WHERE id = $1";

@@ -16,7 +16,12 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
 ON CONFLICT (id) DO UPDATE
 SET host = excluded.host, version = excluded.version, queues = excluded.queues,
     concurrency = excluded.concurrency, running = excluded.running,
-    last_seen_at = excluded.last_seen_at";
+    last_seen_at = excluded.last_seen_at
+RETURNING drain_requested";
+
+/// An operator asks node `?1` to drain.
+pub(crate) const REQUEST_DRAIN: &str =
+    "UPDATE longshore_workers SET drain_requested = 1 WHERE id = ?1 RETURNING id";
 
 /// A worker node stopped.
 pub(crate) const WORKER_STOPPED: &str = "DELETE FROM longshore_workers WHERE id = ?1";
