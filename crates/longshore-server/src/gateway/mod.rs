@@ -4,11 +4,11 @@
 //! leases owned by their ids, keeps those leases alive while the session
 //! is, and records what they report, fenced like any worker's results.
 //!
-//! - [`auth`]: the agent token in the stream's metadata, and why one is
+//! - `auth.rs`: the agent token in the stream's metadata, and why one is
 //!   refused.
-//! - [`session`]: one agent's session, from `Hello` to the hand-back of its
+//! - `session.rs`: one agent's session, from `Hello` to the hand-back of its
 //!   tasks when the stream closes or goes silent.
-//! - [`events`]: one listener per gateway for "tasks are due" and "cancel
+//! - `events.rs`: one listener per gateway for "tasks are due" and "cancel
 //!   this task", fanned out to the sessions, so that idle agents cost the
 //!   database nothing per session.
 
