@@ -39,7 +39,7 @@ impl CancelReason {
 /// `text` as PostgreSQL can store it: text columns refuse the NUL
 /// character, which a lossily decoded binary body (or any handler) may
 /// produce. One bad line must never block a worker's results.
-pub(crate) fn storable(text: String) -> String {
+pub fn storable(text: String) -> String {
     if text.contains('\0') {
         text.replace('\0', "\u{FFFD}")
     } else {

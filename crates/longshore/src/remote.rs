@@ -19,6 +19,11 @@ use crate::context::{CancelReason, Execution};
 use crate::metrics::TaskLabels;
 use crate::worker::executor::{self, Job};
 
+/// Text as every log line and error is stored: a NUL, which PostgreSQL's
+/// text columns refuse, becomes U+FFFD. A gateway applies it to what its
+/// agents send, as a worker does to what its handlers log.
+pub use crate::context::storable;
+
 /// A task to run, as a gateway hands it over.
 #[derive(Clone, Debug)]
 pub struct Assignment {

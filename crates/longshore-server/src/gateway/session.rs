@@ -293,7 +293,7 @@ impl Session {
                 self.wanted = true;
             }
             Some(agent_message::Message::Started(started)) => {
-                if let Some(held) = self.held_mut(&started.task_id, started.execution) {
+                if let Some((_, held)) = self.held_entry(&started.task_id, started.execution) {
                     held.started = true;
                 }
             }
@@ -339,10 +339,6 @@ impl Session {
         let id: Uuid = task_id.parse().ok()?;
         let held = self.held.get_mut(&id)?;
         (held.execution == execution).then_some((id, held))
-    }
-
-    fn held_mut(&mut self, task_id: &str, execution: i32) -> Option<&mut Held> {
-        self.held_entry(task_id, execution).map(|(_, held)| held)
     }
 
     async fn claim(&mut self) {
@@ -659,8 +655,8 @@ fn completion(
     }
 }
 
-/// `text` as the database can store it: no NUL, at most
-/// [`MAX_LINE_BYTES`].
+/// `text` from an agent as the database can store it: at most
+/// [`MAX_LINE_BYTES`], and no NUL (as a worker's own lines).
 fn storable(mut text: String) -> String {
     if text.len() > MAX_LINE_BYTES {
         let mut cut = MAX_LINE_BYTES;
@@ -670,8 +666,5 @@ fn storable(mut text: String) -> String {
         text.truncate(cut);
         text.push_str(" [cut]");
     }
-    if text.contains('\0') {
-        text = text.replace('\0', "\u{FFFD}");
-    }
-    text
+    longshore::remote::storable(text)
 }
