@@ -66,6 +66,12 @@ populate() {
     ls_ tokens create --name fixture-admin --scope admin >/dev/null
     ls_ settings set max_running 50 >/dev/null
     ls_ settings set queues.default.max_running 10 >/dev/null
+    # From schema 13: a pool with a cap, an agent token, a task needing labels.
+    if "$bin" pools --help >/dev/null 2>&1; then
+        ls_ pools add gpu --queues render --labels cuda --max-running 2 >/dev/null
+        ls_ agents tokens create --name fixture-agent --pool gpu --expires never >/dev/null 2>&1
+        ls_ enqueue noop --queue render --requires cuda >/dev/null
+    fi
 }
 
 # PostgreSQL.

@@ -30,6 +30,8 @@ on_both_engines!(
     a_drained_agent_finishes_what_it_runs_and_takes_nothing_more,
     tokens_of_the_wrong_kind_revoked_or_expired_are_refused,
     a_second_agent_with_the_same_id_is_refused_while_the_first_is_connected,
+    operators_see_and_steer_agents_and_pools_from_the_cli_and_the_api,
+    expired_agent_tokens_are_deleted_by_their_schedule,
 );
 
 /// A worker on queue `default` that also serves the gateway; it and the
@@ -565,9 +567,11 @@ async fn caps_hold_across_inline_workers_and_two_pools(engine: Engine) {
         ])
         .trim()
         .to_owned();
-    // Three running tasks at most across the cluster, and two in `crunch`.
+    // Three running tasks at most across the cluster, two in `crunch`, and
+    // one of pool `gpu` (its own cap).
     env.ok(&["settings", "set", "max_running", "3"]);
     env.ok(&["settings", "set", "queues.crunch.max_running", "2"]);
+    env.ok(&["pools", "edit", "gpu", "--max-running", "1"]);
     let sleep = r#"{"ms": 300}"#;
     for queue in ["default", "render", "crunch"] {
         enqueue(
@@ -584,7 +588,7 @@ async fn caps_hold_across_inline_workers_and_two_pools(engine: Engine) {
     let _gpu_agent = agent(&env, grpc, "gpu", "gpu-a", &gpu, &["--concurrency", "4"]);
     let _cpu_agent = agent(&env, grpc, "cpu", "cpu-a", &cpu, &["--concurrency", "4"]);
     let observer = env.observer().await;
-    let (mut most, mut most_crunch, mut samples) = (0, 0, 0);
+    let (mut most, mut most_crunch, mut most_render, mut samples) = (0, 0, 0, 0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
         let running = observer
@@ -595,8 +599,14 @@ async fn caps_hold_across_inline_workers_and_two_pools(engine: Engine) {
                 "SELECT COUNT(*) FROM longshore_tasks WHERE state = 'running' AND queue = 'crunch'",
             )
             .await;
+        let render = observer
+            .i64(
+                "SELECT COUNT(*) FROM longshore_tasks WHERE state = 'running' AND queue = 'render'",
+            )
+            .await;
         most = most.max(running);
         most_crunch = most_crunch.max(crunch);
+        most_render = most_render.max(render);
         samples += 1;
         if env.count("succeeded").await == 24 {
             break;
@@ -612,6 +622,10 @@ async fn caps_hold_across_inline_workers_and_two_pools(engine: Engine) {
     assert!(
         most_crunch <= 2,
         "{most_crunch} crunch tasks ran at once under a cap of 2"
+    );
+    assert!(
+        most_render <= 1,
+        "{most_render} tasks of pool gpu ran at once under its cap of 1"
     );
     // The caps were reached, so the samples saw them hold under pressure.
     assert_eq!(most, 3, "never reached the cap in {samples} samples");
@@ -685,4 +699,282 @@ async fn a_drained_agent_finishes_what_it_runs_and_takes_nothing_more(engine: En
     for id in &later {
         assert_eq!(show(&env, id)["task"]["state"], "succeeded");
     }
+}
+
+async fn operators_see_and_steer_agents_and_pools_from_the_cli_and_the_api(engine: Engine) {
+    let env = Env::new(engine).await;
+    let token = pool_and_token(&env);
+    let admin = env
+        .ok(&["tokens", "create", "--name", "ops", "--scope", "admin"])
+        .trim()
+        .to_owned();
+    let (_node, both) = gateway(&env, &[]);
+    let (grpc, http) = addresses(&both);
+    let _agent = agent(
+        &env,
+        grpc,
+        "gpu",
+        "gpu-a",
+        &token,
+        &["--labels", "cuda,linux", "--concurrency", "3"],
+    );
+    env.wait_until("the agent to be listed", async |env| {
+        env.ok(&["agents", "list"]).contains("gpu-a")
+    })
+    .await;
+
+    // The CLI.
+    let listed = env.json(&["agents", "list", "--json"]);
+    let listed = &listed[0];
+    assert_eq!(listed["id"], "gpu-a", "{listed}");
+    assert_eq!(listed["type"], "rust", "{listed}");
+    assert_eq!(listed["pool"], "gpu", "{listed}");
+    assert_eq!(listed["labels"], serde_json::json!(["cuda", "linux"]));
+    assert_eq!(listed["slots"], 3, "{listed}");
+    assert_eq!(listed["draining"], false, "{listed}");
+    enqueue(
+        &env,
+        &["enqueue", "noop", "--queue", "render", "--count", "2"],
+    );
+    env.wait_until("the agent to run them", async |env| {
+        env.count("succeeded").await == 2
+    })
+    .await;
+    let shown = env.json(&["pools", "show", "gpu", "--json"]);
+    assert_eq!(shown["live_agents"], 1, "{shown}");
+    assert_eq!(shown["agents"], serde_json::json!(["gpu-a"]), "{shown}");
+    let human = env.ok(&["pools", "show", "gpu"]);
+    assert!(
+        human.contains("render") && human.contains("gpu-a"),
+        "{human}"
+    );
+    // Edit: a second queue, no labels, a cap; then the cap lifted.
+    let said = env.ok(&[
+        "pools",
+        "edit",
+        "gpu",
+        "--queues",
+        "render,bake",
+        "--labels",
+        "",
+        "--max-running",
+        "4",
+    ]);
+    assert!(
+        said.contains("render,bake") || said.contains("bake,render"),
+        "{said}"
+    );
+    let pools = env.json(&["pools", "list", "--json"]);
+    assert_eq!(pools[0]["queues"], serde_json::json!(["bake", "render"]));
+    assert_eq!(pools[0]["labels"], serde_json::json!([]));
+    assert_eq!(pools[0]["max_running"], 4);
+    env.ok(&["pools", "edit", "gpu", "--max-running", "none"]);
+    assert!(env.json(&["pools", "list", "--json"])[0]["max_running"].is_null());
+    // Refusals change nothing.
+    for (args, says) in [
+        (vec!["pools", "edit", "gpu"], "nothing to change"),
+        (
+            vec!["pools", "edit", "nope", "--max-running", "1"],
+            "no pool named `nope`",
+        ),
+        (
+            vec!["pools", "edit", "gpu", "--max-running=-1"],
+            "neither a whole number",
+        ),
+        (
+            vec!["pools", "edit", "gpu", "--queues", "a,a"],
+            "listed twice",
+        ),
+        (vec!["pools", "show", "nope"], "no pool named `nope`"),
+    ] {
+        let out = env.run(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        env.json(&["pools", "list", "--json"])[0]["queues"],
+        serde_json::json!(["bake", "render"])
+    );
+
+    // The API, and its refusals.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let get = async |path: &str| -> serde_json::Value {
+        let answer = client
+            .get(format!("{http}{path}"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "GET {path}");
+        answer.json().await.unwrap()
+    };
+    let agents = get("/api/v1/agents").await;
+    assert_eq!(agents["agents"][0]["id"], "gpu-a", "{agents}");
+    assert_eq!(agents["agents"][0]["type"], "rust", "{agents}");
+    let pools = get("/api/v1/pools").await;
+    assert_eq!(pools["pools"][0]["name"], "gpu", "{pools}");
+    assert_eq!(pools["pools"][0]["live_agents"], 1, "{pools}");
+    let workers = get("/api/v1/workers").await;
+    assert_eq!(workers["agents"][0]["id"], "gpu-a", "{workers}");
+    assert_eq!(workers["agents"][0]["active_count"], 0, "{workers}");
+    assert_eq!(workers["pools"][0]["pool"]["name"], "gpu", "{workers}");
+    assert_eq!(workers["pools"][0]["live_agents"], 1, "{workers}");
+    // The gateway's node's slots, and the agent's 3.
+    let inline = workers["task_inline_max_concurrent"].as_i64().unwrap();
+    assert_eq!(
+        workers["task_max_concurrent"].as_i64().unwrap(),
+        inline + 3,
+        "{workers}"
+    );
+    let post = async |path: &str, body: serde_json::Value| {
+        let answer = client
+            .post(format!("{http}{path}"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json::<serde_json::Value>().await.unwrap())
+    };
+    let (status, made) = post(
+        "/api/v1/pools",
+        serde_json::json!({"name": "cpu", "queues": ["crunch"], "max_running": 2}),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["queues"], serde_json::json!(["crunch"]), "{made}");
+    for (body, expected) in [
+        (serde_json::json!({"name": "cpu", "queues": ["other"]}), 409),
+        (serde_json::json!({"name": "x y", "queues": ["q"]}), 400),
+        (serde_json::json!({"name": "x", "queues": []}), 400),
+        (serde_json::json!({"name": "x", "queues": ["render"]}), 400),
+        (
+            serde_json::json!({"name": "x", "queues": ["q"], "colour": 1}),
+            400,
+        ),
+    ] {
+        let (status, answer) = post("/api/v1/pools", body.clone()).await;
+        assert_eq!(status, expected, "{body}: {answer}");
+    }
+    assert_eq!(
+        get("/api/v1/pools").await["pools"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let (status, answer) = post("/api/v1/agents/nobody/drain", serde_json::json!({})).await;
+    assert_eq!(status, 404, "{answer}");
+    let node = workers["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["pool"].is_null())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, answer) = post(
+        &format!("/api/v1/agents/{node}/drain"),
+        serde_json::json!({}),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = post("/api/v1/agents/gpu-a/drain", serde_json::json!({})).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["draining"], true, "{answer}");
+    env.wait_until("the drain to show", async |env| {
+        env.json(&["agents", "list", "--json"])[0]["draining"] == true
+    })
+    .await;
+    // The seeds' form of a settings change.
+    let answer = client
+        .put(format!("{http}/api/v1/settings"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"key": "max_running", "value": 40}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(env.json(&["settings", "get", "--json"])["max_running"], 40);
+    let answer = client
+        .put(format!("{http}/api/v1/settings"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"key": "nonsense", "value": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    assert_eq!(env.json(&["settings", "get", "--json"])["max_running"], 40);
+
+    // Metrics by pool, across the cluster.
+    let metrics = client
+        .get(format!("{http}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"longshore_pool_agents{pool="gpu"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"longshore_pool_agents{pool="cpu"} 0"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"longshore_pool_running{pool="gpu"} 0"#),
+        "{metrics}"
+    );
+}
+
+async fn expired_agent_tokens_are_deleted_by_their_schedule(engine: Engine) {
+    let env = Env::new(engine).await;
+    env.ok(&["pools", "add", "gpu", "--queues", "render"]);
+    let create = |name: &str, expires: &str| {
+        env.ok(&[
+            "agents",
+            "tokens",
+            "create",
+            "--name",
+            name,
+            "--pool",
+            "gpu",
+            "--expires",
+            expires,
+        ]);
+    };
+    create("short", "1s");
+    create("forever", "never");
+    create("month", "30d");
+    env.ok(&["agents", "tokens", "revoke", "month"]);
+    env.wait_until("token `short` to expire", async |env| {
+        env.ok(&["agents", "tokens", "list"])
+            .lines()
+            .any(|line| line.starts_with("short") && line.contains("expired"))
+    })
+    .await;
+    // The maintenance leader runs the built-in schedule when asked (it is
+    // due daily at 03:00 UTC otherwise).
+    let _node = env.worker(&[], &[]);
+    let ran = env.ok(&["schedules", "run", "longshore.agent_tokens"]);
+    assert!(ran.contains("the maintenance leader runs it"), "{ran}");
+    env.wait_until("the expired token to be deleted", async |env| {
+        !env.ok(&["agents", "tokens", "list"]).contains("short")
+    })
+    .await;
+    // Only it: a token that never expires and a revoked one stay.
+    let listed = env.json(&["agents", "tokens", "list", "--json"]);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["forever", "month"], "{listed}");
 }

@@ -211,7 +211,10 @@ async fn migrations_run_once_when_nodes_start_together(engine: Engine) {
         .i64s("SELECT CAST(version AS BIGINT) FROM longshore_migrations ORDER BY version")
         .await;
     // Every migration the binary carries, each applied once.
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    assert_eq!(
+        versions,
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+    );
 }
 
 async fn enqueue_count_inserts_in_bulk_and_stats_count_them(engine: Engine) {

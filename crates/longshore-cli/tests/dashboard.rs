@@ -20,6 +20,8 @@ use support::{Engine, Env, Proc};
 struct Node {
     proc: Proc,
     base: String,
+    /// The agents' gateway.
+    gateway: String,
 }
 
 impl Node {
@@ -41,9 +43,16 @@ impl Node {
             .and_then(|rest| rest.split_once(", using "))
             .map(|(addr, _)| addr.to_owned())
             .unwrap_or_else(|| panic!("unexpected start line: {line}"));
+        let gateway = line
+            .split("agents' gateway on ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no gateway in the start line: {line}"))
+            .trim()
+            .to_owned();
         Node {
             proc,
             base: format!("http://{addr}"),
+            gateway,
         }
     }
 
@@ -561,12 +570,63 @@ async fn the_workers_page_lists_a_live_second_worker(engine: Engine) {
     let admin = token(&env, "admin", "admin");
     let node = Node::start(&env);
     let _second = env.worker(&["--worker-id", "second-node", "--queues", "other"], &[]);
+    // A pool with a connected agent.
+    env.ok(&[
+        "pools",
+        "add",
+        "gpu",
+        "--queues",
+        "render",
+        "--labels",
+        "cuda",
+        "--max-running",
+        "3",
+    ]);
+    let agent_token = env
+        .ok(&[
+            "agents", "tokens", "create", "--name", "gpu-1", "--pool", "gpu",
+        ])
+        .trim()
+        .to_owned();
+    let mut cmd = env.cmd();
+    cmd.args([
+        "agent",
+        "--gateway",
+        &node.gateway,
+        "--pool",
+        "gpu",
+        "--id",
+        "gpu-agent",
+        "--labels",
+        "cuda",
+    ])
+    .env("LONGSHORE_AGENT_TOKEN", &agent_token)
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let _agent = Proc::spawn(cmd);
     let browser = Browser::start(1280, 900).await;
     browser.sign_in(&node.base, &admin).await;
     until_shown(&browser, &format!("{}/workers", node.base), "second-node").await;
+    until_shown(&browser, &format!("{}/workers", node.base), "gpu-agent").await;
+    let text = browser.main_text().await;
+    assert!(
+        text.contains("inline + agents") && text.contains("render") && text.contains("cuda"),
+        "{text}"
+    );
     browser
         .screenshot(&format!("workers-{engine:?}").to_lowercase())
         .await;
+    // Drain it from the page.
+    browser
+        .click("form[action='/agents/gpu-agent/drain'] button")
+        .await;
+    browser.accept().await;
+    browser.until_path_has("done=draining").await;
+    browser.wait_for_text("The agent was asked to drain").await;
+    env.wait_until("the agent to show as draining", async |env| {
+        env.json(&["agents", "list", "--json"])[0]["draining"] == true
+    })
+    .await;
     browser.close().await;
     node.stop().await;
 }

@@ -137,6 +137,22 @@ async fn upgrade(engine: Engine, fixture: &Path) {
         settings["queues.default.max_running"], 10,
         "{at}: {settings}"
     );
+    // From schema 13: a pool with its cap, an agent token, and a task that
+    // needs a label, waiting in the pool's queue for an agent.
+    let pools = env.json(&["pools", "list", "--json"]);
+    let with_pool = !pools.as_array().unwrap().is_empty();
+    if with_pool {
+        assert_eq!(pools[0]["name"], "gpu", "{at}: {pools}");
+        assert_eq!(pools[0]["queues"], serde_json::json!(["render"]), "{at}");
+        assert_eq!(pools[0]["max_running"], 2, "{at}: {pools}");
+        let agent_tokens = env.ok(&["agents", "tokens", "list"]);
+        assert!(
+            agent_tokens.contains("fixture-agent"),
+            "{at}: {agent_tokens}"
+        );
+        let waiting = env.json(&["tasks", "list", "--queue", "render", "--json"]);
+        assert_eq!(waiting[0]["requires"], serde_json::json!(["cuda"]), "{at}");
+    }
     let queues = env.ok(&["queues", "list"]);
     let held = queues
         .lines()
@@ -149,7 +165,9 @@ async fn upgrade(engine: Engine, fixture: &Path) {
     );
 
     // And it works: the task its killed worker held is rescued and runs
-    // again, the waiting one runs, and so does new work.
+    // again, the waiting one runs, and so does new work. What waits in the
+    // paused queue (and in the pool's queue, for an agent) stays queued.
+    let stays_queued = 1 + i64::from(with_pool);
     let new = env.ok(&["enqueue", "noop"]);
     let _worker = env.worker(&["--queues", "default,slow"], &[]);
     env.wait_within(
@@ -164,7 +182,7 @@ async fn upgrade(engine: Engine, fixture: &Path) {
                 )
                 .await;
             let (state, _, _) = observer.task(new.trim()).await;
-            rescued == 1 && state == "succeeded" && env.count("queued").await == 1
+            rescued == 1 && state == "succeeded" && env.count("queued").await == stays_queued
         },
     )
     .await;

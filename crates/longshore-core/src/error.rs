@@ -44,6 +44,9 @@ pub enum StoreError {
     /// A pool of this name exists already.
     #[error("a pool named `{0}` exists already")]
     PoolExists(String),
+    /// No agent with this id is connected.
+    #[error("no connected agent has id `{0}` (see `longshore agents list`)")]
+    AgentNotFound(String),
     /// No agent token has this name.
     #[error("no agent token named `{0}`")]
     AgentTokenNotFound(String),

@@ -42,18 +42,18 @@ pub mod token;
 
 pub use error::StoreError;
 pub use lifecycle::{Outcome, Transition};
-pub use pool::{AgentTokenInfo, NewPool, Pool};
+pub use pool::{AgentTokenInfo, NewPool, Pool, PoolChange};
 pub use retry::RetryPolicy;
 pub use schedule::{
     CronSpec, Fire, FireKind, FireOutcome, Overlap, PutMode, Schedule, ScheduleDef,
 };
 pub use secret::Secrets;
 pub use store::{
-    AgentStore, AuditEntry, AuditStore, CancelResult, Claim, ClusterSettings, ClusterStore,
-    Completion, CountStore, Dialect, EnqueueResult, EventSource, Heartbeat, Leadership,
-    NewAuditEntry, PoolClaim, QueueSettings, QueueStore, ScheduleStore, SelectionSql, Session,
-    StatsKey, StatsRow, Store, StoreEvent, TaskFilter, TaskSelection, TaskStore, TokenStore,
-    WorkerInfo, WorkerPresence,
+    AgentPresence, AgentStore, AuditEntry, AuditStore, CancelResult, Claim, ClusterSettings,
+    ClusterStore, Completion, CountStore, Dialect, EnqueueResult, EventSource, Heartbeat,
+    Leadership, NewAuditEntry, PoolClaim, QueueSettings, QueueStore, ScheduleStore, SelectionSql,
+    Session, StatsKey, StatsRow, Store, StoreEvent, TaskFilter, TaskSelection, TaskStore,
+    TokenStore, WorkerInfo, WorkerPresence,
 };
 pub use task::{ExecutionLogs, LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};
 pub use token::{TokenInfo, TokenScope, TokenSecret};

@@ -50,6 +50,7 @@ macro_rules! migrations {
             11 "audit" "0011_audit.sql",
             12 "executions" "0012_executions.sql",
             13 "agents" "0013_agents.sql",
+            14 "agent_presence" "0014_agent_presence.sql",
         ]
     };
     ($($version:literal $name:literal $file:literal),* $(,)?) => {

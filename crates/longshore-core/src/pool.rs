@@ -76,6 +76,8 @@ impl NewPool {
                     crate::NewTask::MAX_NAME_BYTES
                 )));
             }
+            crate::task::check_printable("a queue name", queue)
+                .map_err(StoreError::InvalidInput)?;
         }
         let mut seen = std::collections::HashSet::new();
         if let Some(twice) = self.queues.iter().find(|q| !seen.insert(q.as_str())) {
@@ -101,7 +103,43 @@ pub fn agent_host(language: &str) -> String {
 
 /// Whether a worker node's host says it is an agent ([`agent_host`]).
 pub fn is_agent_host(host: &str) -> bool {
-    host.starts_with("agent (") && host.ends_with(')')
+    agent_language(host).is_some()
+}
+
+/// The language an agent's host names ([`agent_host`]), if it is one.
+pub fn agent_language(host: &str) -> Option<&str> {
+    host.strip_prefix("agent (")?.strip_suffix(')')
+}
+
+/// What `longshore pools edit` changes; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolChange {
+    /// Its queues, in place of the ones it has: queues it loses go back to
+    /// inline workers.
+    pub queues: Option<Vec<String>>,
+    /// Its labels.
+    pub labels: Option<Vec<String>>,
+    /// Its cap on running tasks (`Some(None)`: no cap).
+    pub max_running: Option<Option<i32>>,
+}
+
+impl PoolChange {
+    /// Refuses what no pool may be changed to, as [`NewPool::validate`]
+    /// does for a new one.
+    pub fn validate(&self, name: &str) -> Result<(), StoreError> {
+        let as_new = NewPool {
+            name: name.to_owned(),
+            queues: self.queues.clone().unwrap_or_else(|| vec!["-".into()]),
+            labels: self.labels.clone().unwrap_or_default(),
+            max_running: self.max_running.flatten(),
+        };
+        as_new.validate()
+    }
+
+    /// True when it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.queues.is_none() && self.labels.is_none() && self.max_running.is_none()
+    }
 }
 
 /// Refuses a label list an agent or a pool cannot have.

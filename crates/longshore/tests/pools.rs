@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use longshore::StoreError;
-use longshore::core::{Claim, NewPool, PoolClaim, TokenSecret};
+use longshore::core::{
+    AgentPresence, Claim, NewPool, PoolChange, PoolClaim, TokenSecret, WorkerPresence,
+};
 
 fn claim(pool: Option<&str>, queues: &[&str], capped: bool) -> Claim {
     labelled(pool, &[], queues, capped)
@@ -214,5 +216,121 @@ conformance! {
             .map(|t| t.name)
             .collect();
         assert_eq!(names, ["gpu-1", "new"]);
+    }
+
+    #[tokio::test]
+    async fn a_pool_is_edited_and_its_cap_bounds_its_claims(db) {
+        let store = &db.store;
+        store.create_pool(&pool("gpu", &["render", "encode"])).await.unwrap();
+        let mut tasks = Vec::new();
+        for queue in ["render", "render", "render", "bake"] {
+            let mut task = common::task("noop");
+            task.queue = queue.to_owned();
+            tasks.push(task);
+        }
+        store.enqueue(tasks).await.unwrap();
+        // New queues, no labels, a cap of 2: `encode` goes back to inline
+        // workers, `bake` joins.
+        let change = PoolChange {
+            queues: Some(vec!["render".to_owned(), "bake".to_owned()]),
+            labels: Some(Vec::new()),
+            max_running: Some(Some(2)),
+        };
+        let edited = store.update_pool("gpu", &change).await.unwrap();
+        assert_eq!(edited.queues, ["bake", "render"]);
+        assert!(edited.labels.is_empty());
+        assert_eq!(edited.max_running, Some(2));
+        assert_eq!(store.pools().await.unwrap(), vec![edited]);
+        // The cap holds over the pool's queues together, capped claim or
+        // not (the engine must notice the pool's cap by itself).
+        for capped in [false, true] {
+            let first = store.claim(&claim(Some("gpu"), &["render", "bake"], capped)).await.unwrap();
+            assert_eq!(first.len(), 2, "capped {capped}");
+            let more = store.claim(&claim(Some("gpu"), &["render", "bake"], capped)).await.unwrap();
+            assert!(more.is_empty(), "capped {capped}: {} over the cap", more.len());
+            db.observer()
+                .execute("UPDATE longshore_tasks SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL")
+                .await;
+        }
+        // The cap lifted, everything is claimed.
+        let lifted = PoolChange { max_running: Some(None), ..PoolChange::default() };
+        assert_eq!(store.update_pool("gpu", &lifted).await.unwrap().max_running, None);
+        assert_eq!(store.claim(&claim(Some("gpu"), &["render", "bake"], true)).await.unwrap().len(), 4);
+        // Refusals change nothing.
+        store.create_pool(&pool("cpu", &["crunch"])).await.unwrap();
+        let steal = PoolChange { queues: Some(vec!["crunch".to_owned()]), ..PoolChange::default() };
+        let refused = store.update_pool("gpu", &steal).await.unwrap_err();
+        assert!(refused.to_string().contains("belongs to pool `cpu`"), "{refused}");
+        assert!(matches!(
+            store.update_pool("nope", &lifted).await,
+            Err(StoreError::PoolNotFound(_))
+        ));
+        let negative = PoolChange { max_running: Some(Some(-1)), ..PoolChange::default() };
+        assert!(matches!(
+            store.update_pool("gpu", &negative).await,
+            Err(StoreError::InvalidInput(_))
+        ));
+        let gpu = store.pools().await.unwrap().into_iter().find(|p| p.name == "gpu").unwrap();
+        assert_eq!(gpu.queues, ["bake", "render"]);
+        assert_eq!(gpu.max_running, None);
+    }
+
+    #[tokio::test]
+    async fn due_requirements_name_what_due_tasks_need_without_claiming(db) {
+        let store = &db.store;
+        let mut tasks = Vec::new();
+        for (queue, requires) in [("render", &[][..]), ("render", &["cuda"][..]), ("held", &["x"][..])] {
+            let mut task = common::task("noop");
+            task.queue = queue.to_owned();
+            task.requires = requires.iter().map(|l| (*l).to_owned()).collect();
+            tasks.push(task);
+        }
+        let mut later = common::task("noop");
+        later.queue = "render".to_owned();
+        later.run_at = Some(Utc::now() + chrono::Duration::hours(1));
+        tasks.push(later);
+        store.enqueue(tasks).await.unwrap();
+        store.set_queue_paused("held", true).await.unwrap();
+        let queues = vec!["render".to_owned(), "held".to_owned()];
+        let mut due = store.due_requirements(&queues, 10).await.unwrap();
+        due.sort();
+        // Not the paused queue's, not the one due in an hour.
+        assert_eq!(due, vec![Vec::<String>::new(), vec!["cuda".to_owned()]]);
+        assert_eq!(store.due_requirements(&queues, 1).await.unwrap().len(), 1);
+        // Nothing was claimed.
+        assert_eq!(db.count(longshore::TaskState::Queued).await, 3);
+    }
+
+    #[tokio::test]
+    async fn agents_presence_is_recorded_in_one_call_and_drains_read_back(db) {
+        let store = &db.store;
+        let agent = |id: &str| WorkerPresence {
+            id: id.to_owned(),
+            host: longshore::core::pool::agent_host("rust"),
+            version: "1".to_owned(),
+            queues: vec!["render".to_owned()],
+            concurrency: 4,
+            running: 0,
+            agent: Some(AgentPresence { pool: "gpu".to_owned(), labels: vec!["cuda".to_owned()] }),
+        };
+        assert!(store.workers_seen(&[]).await.unwrap().is_empty());
+        assert!(store.workers_seen(&[agent("a"), agent("b")]).await.unwrap().is_empty());
+        let listed = store.workers().await.unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0].presence, agent("a"));
+        assert!(!listed[0].drain_requested);
+        assert!(store.request_drain("b").await.unwrap());
+        let mut again = agent("a");
+        again.running = 3;
+        assert_eq!(store.workers_seen(&[again.clone(), agent("b")]).await.unwrap(), ["b"]);
+        let listed = store.workers().await.unwrap();
+        // `running` is counted from the tasks held (none), not reported.
+        assert_eq!(listed[0].presence.running, 0);
+        assert!(listed[1].drain_requested);
+        // A worker node has no agent part.
+        let node = WorkerPresence { id: "node".to_owned(), agent: None, ..agent("node") };
+        store.worker_seen(&node).await.unwrap();
+        let listed = store.workers().await.unwrap();
+        assert_eq!(listed[2].presence.agent, None);
     }
 }

@@ -46,6 +46,14 @@ impl longshore::Store for LostClaimReply {
 
 #[async_trait::async_trait]
 impl longshore::core::TaskStore for LostClaimReply {
+    async fn due_requirements(
+        &self,
+        queues: &[String],
+        limit: usize,
+    ) -> Result<Vec<Vec<String>>, longshore::StoreError> {
+        self.inner.due_requirements(queues, limit).await
+    }
+
     async fn enqueue(
         &self,
         tasks: Vec<longshore::NewTask>,
@@ -225,6 +233,13 @@ impl longshore::core::ClusterStore for LostClaimReply {
         self.inner.worker_seen(worker).await
     }
 
+    async fn workers_seen(
+        &self,
+        workers: &[longshore::core::WorkerPresence],
+    ) -> Result<Vec<String>, longshore::StoreError> {
+        self.inner.workers_seen(workers).await
+    }
+
     async fn request_drain(&self, id: &str) -> Result<bool, longshore::StoreError> {
         self.inner.request_drain(id).await
     }
@@ -376,6 +391,14 @@ impl longshore::core::AgentStore for LostClaimReply {
 
     async fn pools(&self) -> Result<Vec<longshore::core::Pool>, longshore::StoreError> {
         self.inner.pools().await
+    }
+
+    async fn update_pool(
+        &self,
+        name: &str,
+        change: &longshore::core::PoolChange,
+    ) -> Result<longshore::core::Pool, longshore::StoreError> {
+        self.inner.update_pool(name, change).await
     }
 
     async fn delete_pool(&self, name: &str) -> Result<(), longshore::StoreError> {

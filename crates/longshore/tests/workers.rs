@@ -77,6 +77,7 @@ conformance! {
             queues: vec!["default".into()],
             concurrency: 1,
             running: 0,
+            agent: None,
         };
         db.store.worker_seen(&ghost).await.unwrap();
         // A live node's maintenance forgets it once unseen for a lease (2 s).
@@ -99,6 +100,7 @@ conformance! {
             queues: vec![],
             concurrency: 1,
             running: 0,
+            agent: None,
         };
         db.store.worker_seen(&node("a")).await.unwrap();
         db.store.worker_seen(&node("b")).await.unwrap();

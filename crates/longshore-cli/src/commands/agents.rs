@@ -1,11 +1,13 @@
-//! `longshore agents tokens …`: the tokens agents open the gateway with,
-//! each bound to one pool, with an expiry; in the database. The secret is
-//! printed once, when the token is created; only its hash is stored.
+//! `longshore agents …`: the agents connected now, draining one, and the
+//! tokens agents open the gateway with (each bound to one pool, with an
+//! expiry; the secret is printed once, when the token is created; only its
+//! hash is stored). All in the database.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use longshore::ops;
+use longshore::ops::agents::ConnectedAgent;
 use longshore_server::database::{Missing, connect};
 use longshore_server::settings::Settings;
 
@@ -13,12 +15,18 @@ use crate::output;
 
 #[derive(clap::Subcommand)]
 pub(crate) enum Command {
+    /// The agents connected now, to any gateway of the cluster.
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Agent tokens: create, list, revoke.
     #[command(subcommand)]
     Tokens(Tokens),
     /// Drain a connected agent: it finishes what it runs and takes nothing more (within a heartbeat).
     Drain {
-        /// The agent's id, as `longshore workers list` shows it
+        /// The agent's id, as `longshore agents list` shows it
         id: String,
     },
 }
@@ -70,26 +78,36 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
     let store = connect(settings, Missing::Refuse).await?;
     let command = match command {
         Command::Tokens(command) => command,
+        Command::List { json } => {
+            let agents = ops::agents::connected(store.as_ref()).await?;
+            if json {
+                let agents: Vec<serde_json::Value> = agents
+                    .iter()
+                    .map(|a| {
+                        serde_json::json!({
+                            "id": a.id,
+                            "type": a.kind,
+                            "pool": a.pool,
+                            "labels": a.labels,
+                            "active_count": a.running,
+                            "slots": a.slots,
+                            "version": a.version,
+                            "draining": a.draining,
+                            "connected_at": a.connected_at,
+                            "last_seen": a.last_seen,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&agents)?);
+            } else if agents.is_empty() {
+                eprintln!("no agent is connected (see `longshore agent --help` to start one)");
+            } else {
+                table(&agents);
+            }
+            return Ok(());
+        }
         Command::Drain { id } => {
-            let node = store
-                .workers()
-                .await?
-                .into_iter()
-                .find(|w| w.presence.id == id);
-            match node {
-                None => {
-                    anyhow::bail!("no connected agent has id `{id}` (see `longshore workers list`)")
-                }
-                Some(node) if !longshore::core::pool::is_agent_host(&node.presence.host) => {
-                    anyhow::bail!(
-                        "`{id}` is a worker node, not an agent: send it SIGTERM to drain it"
-                    )
-                }
-                Some(_) => {}
-            }
-            if !store.request_drain(&id).await? {
-                anyhow::bail!("agent `{id}` disconnected meanwhile");
-            }
+            ops::agents::drain(store.as_ref(), &id).await?;
             println!("asked agent {id} to drain: it finishes what it runs and takes nothing more");
             return Ok(());
         }
@@ -154,4 +172,41 @@ pub(crate) async fn run(settings: &Settings, command: Command) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// The agents as a table.
+pub(crate) fn table(agents: &[ConnectedAgent]) {
+    let now = chrono::Utc::now();
+    let rows: Vec<Vec<String>> = agents
+        .iter()
+        .map(|a| {
+            vec![
+                a.id.clone(),
+                a.kind.clone(),
+                a.pool.clone(),
+                if a.labels.is_empty() {
+                    "-".to_owned()
+                } else {
+                    a.labels.join(",")
+                },
+                format!("{}/{}", a.running, a.slots),
+                if a.draining { "draining" } else { "active" }.to_owned(),
+                output::time(a.connected_at),
+                format!("{}s ago", (now - a.last_seen).num_seconds().max(0)),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "ID",
+            "TYPE",
+            "POOL",
+            "LABELS",
+            "RUNNING",
+            "STATE",
+            "CONNECTED",
+            "LAST SEEN",
+        ],
+        &rows,
+    );
 }

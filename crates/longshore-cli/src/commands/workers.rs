@@ -155,7 +155,10 @@ impl Source {
                             queues: w.queues,
                             concurrency: w.concurrency,
                             running: w.running,
+                            // The API lists agents apart (`agents list`).
+                            agent: None,
                         },
+                        drain_requested: false,
                         started_at: w.started_at,
                         last_seen_at: w.last_seen_at,
                     })

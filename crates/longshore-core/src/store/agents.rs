@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
-use crate::pool::{AgentTokenInfo, NewPool, Pool};
+use crate::pool::{AgentTokenInfo, NewPool, Pool, PoolChange};
 
 /// Pools and agent tokens.
 #[async_trait]
@@ -16,6 +16,11 @@ pub trait AgentStore: Send + Sync {
 
     /// Every pool, by name.
     async fn pools(&self) -> Result<Vec<Pool>, StoreError>;
+
+    /// Changes a pool ([`StoreError::PoolNotFound`] when there is none):
+    /// queues it no longer lists go back to inline workers at commit;
+    /// queues of another pool are refused.
+    async fn update_pool(&self, name: &str, change: &PoolChange) -> Result<Pool, StoreError>;
 
     /// Deletes a pool; its queues go back to inline workers. Its agent
     /// tokens stop opening the gateway (they name a pool that is gone).

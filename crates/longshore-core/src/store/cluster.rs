@@ -24,6 +24,18 @@ pub struct WorkerPresence {
     /// heartbeat; [`ClusterStore::workers`] counts it afresh from the
     /// tasks the node holds, so that a list never lags the truth.
     pub running: i32,
+    /// What it is as an agent, when it is one (its gateway records it);
+    /// `None` for a worker node.
+    pub agent: Option<AgentPresence>,
+}
+
+/// What a connected agent is, beside what every node says of itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentPresence {
+    /// The pool it serves.
+    pub pool: String,
+    /// The labels it offers.
+    pub labels: Vec<String>,
 }
 
 /// A live worker node, as [`ClusterStore::workers`] lists it.
@@ -35,6 +47,8 @@ pub struct WorkerInfo {
     pub started_at: DateTime<Utc>,
     /// When it last said so.
     pub last_seen_at: DateTime<Utc>,
+    /// An operator asked it to drain ([`ClusterStore::request_drain`]).
+    pub drain_requested: bool,
 }
 
 /// Who holds a cluster-wide role (see [`ClusterStore::try_lead`]).
@@ -66,6 +80,12 @@ pub trait ClusterStore: Send + Sync {
     /// when it started). Returns whether an operator asked it to drain
     /// ([`ClusterStore::request_drain`]).
     async fn worker_seen(&self, worker: &WorkerPresence) -> Result<bool, StoreError>;
+
+    /// [`ClusterStore::worker_seen`] for many nodes in one statement (a
+    /// gateway records all its agents at once, so that idle agents cost
+    /// the database one write per heartbeat, not one each). Returns the
+    /// ids of those an operator asked to drain.
+    async fn workers_seen(&self, workers: &[WorkerPresence]) -> Result<Vec<String>, StoreError>;
 
     /// Asks the live node `id` to drain: finish what it runs and take
     /// nothing more. It learns of it at its next heartbeat. False when no

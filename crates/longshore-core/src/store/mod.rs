@@ -35,7 +35,7 @@ use crate::error::StoreError;
 
 pub use agents::AgentStore;
 pub use audit::{AuditEntry, AuditStore, NewAuditEntry};
-pub use cluster::{ClusterStore, Leadership, WorkerInfo, WorkerPresence};
+pub use cluster::{AgentPresence, ClusterStore, Leadership, WorkerInfo, WorkerPresence};
 pub use counts::{CountStore, StatsKey, StatsRow};
 pub use queues::{ClusterSettings, QueueSettings, QueueStore};
 pub use schedules::ScheduleStore;

@@ -503,6 +503,17 @@ pub trait TaskStore: Send + Sync {
     /// marks them running under a lease and returns them.
     async fn claim(&self, claim: &Claim) -> Result<Vec<TaskRow>, StoreError>;
 
+    /// The labels that up to `limit` due tasks of each of `queues` (not
+    /// paused) require, most urgent first; an empty list for a task that
+    /// requires none. Reads, locks nothing, through the claim's own
+    /// indexes: what a gateway asks once per pool to decide which idle
+    /// agents to wake, instead of a claim per agent.
+    async fn due_requirements(
+        &self,
+        queues: &[String],
+        limit: usize,
+    ) -> Result<Vec<Vec<String>>, StoreError>;
+
     /// Renews the leases of the `(id, execution)` executions held by `owner`,
     /// writes `logs`, and reports which were lost or asked to cancel.
     async fn heartbeat(

@@ -2,7 +2,7 @@
 
 pub(crate) mod sql;
 
-use longshore_core::{AgentStore, AgentTokenInfo, NewPool, Pool};
+use longshore_core::{AgentStore, AgentTokenInfo, NewPool, Pool, PoolChange};
 
 use super::*;
 
@@ -19,19 +19,7 @@ impl AgentStore for PgStore {
             .await
             .map_err(from_sqlx)?
             .ok_or_else(|| StoreError::PoolExists(pool.name.clone()))?;
-        if let Some(row) = sqlx::query(sql::QUEUES_TAKEN)
-            .bind(&pool.queues)
-            .bind(&pool.name)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(from_sqlx)?
-        {
-            let queue: String = row.try_get("name").map_err(from_sqlx)?;
-            let owner: String = row.try_get("pool").map_err(from_sqlx)?;
-            return Err(StoreError::InvalidInput(format!(
-                "queue `{queue}` belongs to pool `{owner}` already"
-            )));
-        }
+        refuse_taken(&mut tx, &pool.queues, &pool.name).await?;
         sqlx::query(sql::ASSIGN_QUEUES)
             .bind(&pool.queues)
             .bind(&pool.name)
@@ -66,6 +54,43 @@ impl AgentStore for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn update_pool(&self, name: &str, change: &PoolChange) -> Result<Pool, StoreError> {
+        change.validate(name)?;
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        let found: Option<String> = sqlx::query_scalar(sql::UPDATE_POOL)
+            .bind(name)
+            .bind(change.labels.as_ref())
+            .bind(change.max_running.is_some())
+            .bind(change.max_running.flatten())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        if found.is_none() {
+            return Err(StoreError::PoolNotFound(name.to_owned()));
+        }
+        if let Some(queues) = &change.queues {
+            refuse_taken(&mut tx, queues, name).await?;
+            sqlx::query(sql::RELEASE_OTHER_QUEUES)
+                .bind(name)
+                .bind(queues)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+            sqlx::query(sql::ASSIGN_QUEUES)
+                .bind(queues)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+        }
+        tx.commit().await.map_err(from_sqlx)?;
+        self.pools()
+            .await?
+            .into_iter()
+            .find(|pool| pool.name == name)
+            .ok_or_else(|| StoreError::PoolNotFound(name.to_owned()))
     }
 
     async fn delete_pool(&self, name: &str) -> Result<(), StoreError> {
@@ -160,5 +185,29 @@ impl AgentStore for PgStore {
             .await
             .map_err(from_sqlx)?
             .rows_affected())
+    }
+}
+
+/// Refuses `queues` for pool `pool` when one belongs to another pool.
+async fn refuse_taken(
+    conn: &mut PgConnection,
+    queues: &[String],
+    pool: &str,
+) -> Result<(), StoreError> {
+    match sqlx::query(sql::QUEUES_TAKEN)
+        .bind(queues)
+        .bind(pool)
+        .fetch_optional(conn)
+        .await
+        .map_err(from_sqlx)?
+    {
+        None => Ok(()),
+        Some(row) => {
+            let queue: String = row.try_get("name").map_err(from_sqlx)?;
+            let owner: String = row.try_get("pool").map_err(from_sqlx)?;
+            Err(StoreError::InvalidInput(format!(
+                "queue `{queue}` belongs to pool `{owner}` already"
+            )))
+        }
     }
 }

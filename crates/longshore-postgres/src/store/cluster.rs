@@ -15,9 +15,47 @@ impl ClusterStore for PgStore {
             .bind(&worker.queues)
             .bind(worker.concurrency)
             .bind(worker.running)
+            .bind(worker.agent.as_ref().map(|a| a.pool.as_str()))
+            .bind(worker.agent.as_ref().map(|a| &a.labels))
             .fetch_one(&self.pool)
             .await
             .map_err(from_sqlx)
+    }
+
+    async fn workers_seen(&self, workers: &[WorkerPresence]) -> Result<Vec<String>, StoreError> {
+        if workers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let presences: Vec<serde_json::Value> = workers
+            .iter()
+            .map(|w| {
+                serde_json::json!({
+                    "id": w.id,
+                    "host": w.host,
+                    "version": w.version,
+                    "queues": w.queues,
+                    "concurrency": w.concurrency,
+                    "running": w.running,
+                    "pool": w.agent.as_ref().map(|a| &a.pool),
+                    "labels": w.agent.as_ref().map(|a| &a.labels),
+                })
+            })
+            .collect();
+        let rows = sqlx::query(sql::WORKERS_SEEN)
+            .bind(serde_json::Value::Array(presences))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        let mut draining = Vec::new();
+        for row in rows {
+            if row
+                .try_get::<bool, _>("drain_requested")
+                .map_err(from_sqlx)?
+            {
+                draining.push(row.try_get("id").map_err(from_sqlx)?);
+            }
+        }
+        Ok(draining)
     }
 
     async fn request_drain(&self, id: &str) -> Result<bool, StoreError> {
@@ -53,7 +91,17 @@ impl ClusterStore for PgStore {
                         queues: row.try_get("queues")?,
                         concurrency: row.try_get("concurrency")?,
                         running: row.try_get("running")?,
+                        agent: match row.try_get::<Option<String>, _>("pool")? {
+                            Some(pool) => Some(AgentPresence {
+                                pool,
+                                labels: row
+                                    .try_get::<Option<Vec<String>>, _>("labels")?
+                                    .unwrap_or_default(),
+                            }),
+                            None => None,
+                        },
                     },
+                    drain_requested: row.try_get("drain_requested")?,
                     started_at: row.try_get("started_at")?,
                     last_seen_at: row.try_get("last_seen_at")?,
                 })

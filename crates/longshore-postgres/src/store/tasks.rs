@@ -304,6 +304,22 @@ impl TaskStore for PgStore {
         Ok(claimed)
     }
 
+    async fn due_requirements(
+        &self,
+        queues: &[String],
+        limit: usize,
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        if limit == 0 || queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar(sql::DUE_REQUIREMENTS)
+            .bind(queues)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(from_sqlx)
+    }
+
     async fn heartbeat(
         &self,
         owner: &str,

@@ -32,6 +32,8 @@ pub(crate) enum ErrorCode {
     ScheduleNotFound,
     /// 404: no API token has this name.
     TokenNotFound,
+    /// 404: no agent with this id is connected.
+    AgentNotFound,
     /// 400: the body is not JSON.
     InvalidJson,
     /// 400: the body is JSON of the wrong shape (an unknown or missing
@@ -155,6 +157,7 @@ impl From<StoreError> for ApiError {
             StoreError::UniqueConflict { .. } => (S::CONFLICT, ErrorCode::UniqueConflict),
             StoreError::ScheduleNotFound(_) => (S::NOT_FOUND, ErrorCode::ScheduleNotFound),
             StoreError::TokenNotFound(_) => (S::NOT_FOUND, ErrorCode::TokenNotFound),
+            StoreError::AgentNotFound(_) => (S::NOT_FOUND, ErrorCode::AgentNotFound),
             StoreError::PoolNotFound(_) | StoreError::AgentTokenNotFound(_) => {
                 (S::NOT_FOUND, ErrorCode::NotFound)
             }

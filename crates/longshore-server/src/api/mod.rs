@@ -10,12 +10,14 @@
 //! server. The query parameters it lists for a route are the only ones
 //! the route takes: any other is refused before the handler runs.
 
+mod agents;
 mod audit;
 mod auth;
 pub(crate) mod error;
 mod extract;
 mod model;
 mod openapi;
+mod pools;
 mod queues;
 mod schedules;
 mod settings;
@@ -54,7 +56,7 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> R
         metrics,
         actors: Arc::new(longshore_actors::Builtin),
     };
-    let routes: [(&'static str, MethodRouter<ApiState>); 21] = [
+    let routes: [(&'static str, MethodRouter<ApiState>); 24] = [
         (
             "/api/v1/tasks",
             get(tasks::list).post(tasks::enqueue).delete(tasks::delete),
@@ -69,6 +71,9 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> R
         ("/api/v1/queues/{name}/resume", post(queues::resume)),
         ("/api/v1/queues/{name}/flush", post(queues::flush)),
         ("/api/v1/workers", get(workers::list)),
+        ("/api/v1/agents", get(agents::list)),
+        ("/api/v1/agents/{id}/drain", post(agents::drain)),
+        ("/api/v1/pools", get(pools::list).post(pools::create)),
         (
             "/api/v1/schedules",
             get(schedules::list).post(schedules::create),
@@ -82,7 +87,10 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> R
         ("/api/v1/schedules/{name}/pause", post(schedules::pause)),
         ("/api/v1/schedules/{name}/resume", post(schedules::resume)),
         ("/api/v1/schedules/{name}/run", post(schedules::run)),
-        ("/api/v1/settings", get(settings::list)),
+        (
+            "/api/v1/settings",
+            get(settings::list).put(settings::set_keyed),
+        ),
         ("/api/v1/settings/{key}", put(settings::set)),
         ("/api/v1/tokens", get(tokens::list).post(tokens::create)),
         ("/api/v1/tokens/{name}/revoke", post(tokens::revoke)),

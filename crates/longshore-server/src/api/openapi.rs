@@ -16,14 +16,14 @@ use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error;
-use super::{audit, queues, schedules, settings, tasks, tokens, workers};
+use super::{agents, audit, pools, queues, schedules, settings, tasks, tokens, workers};
 
 /// The API's OpenAPI document, from the handlers' annotations.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Longshore API",
-        description = "Inspect and steer a Longshore cluster: tasks, queues, workers, schedules, runtime settings, API tokens. \
+        description = "Inspect and steer a Longshore cluster: tasks, queues, workers, agents and pools, schedules, runtime settings, API tokens. \
             Every route but this document needs `Authorization: Bearer <token>` (create one with \
             `longshore tokens create`): a `read` token for GET, an `admin` token for \
             anything that changes something and for the token list. Every error is \
@@ -43,6 +43,10 @@ use super::{audit, queues, schedules, settings, tasks, tokens, workers};
         queues::resume,
         queues::flush,
         workers::list,
+        agents::list,
+        agents::drain,
+        pools::list,
+        pools::create,
         schedules::list,
         schedules::create,
         schedules::show,
@@ -53,6 +57,7 @@ use super::{audit, queues, schedules, settings, tasks, tokens, workers};
         schedules::delete,
         settings::list,
         settings::set,
+        settings::set_keyed,
         tokens::list,
         tokens::create,
         tokens::revoke,
@@ -66,6 +71,7 @@ use super::{audit, queues, schedules, settings, tasks, tokens, workers};
         (name = "stats", description = "Task counts"),
         (name = "queues", description = "Queues: depth by state, pause, resume, flush"),
         (name = "workers", description = "Live worker nodes and capacity"),
+        (name = "agents", description = "Agents connected through the gRPC gateway, and their pools"),
         (name = "schedules", description = "Cron schedules: list, show, create, change, pause, resume, run by hand, delete"),
         (name = "settings", description = "Runtime settings every node follows: caps on running tasks"),
         (name = "tokens", description = "The API's bearer tokens: list, create, revoke (admin only, listing too)"),

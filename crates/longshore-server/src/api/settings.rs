@@ -38,6 +38,19 @@ fn required_nullable<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::
     Option::<i32>::deserialize(d)
 }
 
+/// A setting and its new value, in one body (the seeds' form of
+/// `PUT /api/v1/settings/{key}`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeyedSettingValue {
+    /// `max_running` or `queues.NAME.max_running`.
+    key: String,
+    /// A positive whole number, or `null` to lift the cap. Required.
+    #[serde(deserialize_with = "required_nullable")]
+    #[schema(minimum = 1)]
+    value: Option<i32>,
+}
+
 /// A setting as it is now.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct Setting {
@@ -86,10 +99,39 @@ pub(crate) async fn set(
     ApiPath(key): ApiPath<String>,
     ApiJson(request): ApiJson<SettingValue>,
 ) -> Result<Json<Setting>, ApiError> {
-    let parsed = runtime_settings::checked(&key, request.value)?;
-    runtime_settings::apply(api.store.as_ref(), &parsed, request.value).await?;
+    apply(&api, &key, request.value).await
+}
+
+/// Checks and applies one setting.
+async fn apply(api: &ApiState, key: &str, value: Option<i32>) -> Result<Json<Setting>, ApiError> {
+    let parsed = runtime_settings::checked(key, value)?;
+    runtime_settings::apply(api.store.as_ref(), &parsed, value).await?;
     Ok(Json(Setting {
         key: parsed.name(),
-        value: request.value,
+        value,
     }))
+}
+
+/// Change a runtime setting named in the body, as
+/// `PUT /api/v1/settings/{key}` does: `{"key": "max_running", "value": 50}`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/settings",
+    operation_id = "set_setting_by_key",
+    tag = "settings",
+    request_body = KeyedSettingValue,
+    responses(
+        (status = 200, description = "Set", body = Setting),
+        (status = 400, description = "An unknown key, a value that is not a positive whole number nor null, malformed JSON, a missing or unknown field; nothing was changed", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token may only read", body = ErrorBody),
+        (status = 413, description = "The body is over `http.max_body_bytes`", body = ErrorBody),
+        (status = 415, description = "The body is not sent as JSON", body = ErrorBody),
+    )
+)]
+pub(crate) async fn set_keyed(
+    State(api): State<ApiState>,
+    ApiJson(request): ApiJson<KeyedSettingValue>,
+) -> Result<Json<Setting>, ApiError> {
+    apply(&api, &request.key, request.value).await
 }

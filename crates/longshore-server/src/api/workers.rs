@@ -1,5 +1,5 @@
 //! `/api/v1/workers`: the live nodes, who leads, and the capacity
-//! settings.
+//! settings; with the connected agents and the pools, in the seeds' shape.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,8 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::agents::Agent;
 use super::error::{ApiError, ErrorBody};
 use super::state::ApiState;
+use longshore::ops;
 
 /// A live worker node.
 #[derive(Serialize, ToSchema)]
@@ -26,6 +28,9 @@ pub(crate) struct Worker {
     running: i32,
     /// The cluster-wide roles it holds, e.g. `maintenance`.
     leads: Vec<String>,
+    /// The pool it serves, when it is an agent (its host then reads
+    /// `agent (LANGUAGE)`); `null` for a worker node.
+    pool: Option<String>,
     started_at: DateTime<Utc>,
     last_seen_at: DateTime<Utc>,
 }
@@ -62,14 +67,42 @@ pub(crate) struct Capacity {
     running: i64,
 }
 
+/// A pool's name and labels.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PoolName {
+    name: String,
+    labels: Vec<String>,
+}
+
+/// A pool and what it does now.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PoolNow {
+    pool: PoolName,
+    /// Its agents connected now.
+    live_agents: i64,
+    /// Tasks of its queues running now.
+    running_now: i64,
+    /// Tasks of its queues queued now.
+    pending_now: i64,
+}
+
 /// The live nodes, the roles they hold and the capacity settings.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct Workers {
-    /// By id.
+    /// Every live node, agents too, by id.
     workers: Vec<Worker>,
     /// By role.
     leaders: Vec<Leader>,
     capacity: Capacity,
+    /// Slots of every live node, agents included: how many tasks the
+    /// cluster can run at once (before caps).
+    task_max_concurrent: i64,
+    /// Slots of the inline worker nodes alone.
+    task_inline_max_concurrent: i64,
+    /// The connected agents, by id.
+    agents: Vec<Agent>,
+    /// Every pool, by name.
+    pools: Vec<PoolNow>,
 }
 
 /// The live worker nodes, who leads, and the cluster's capacity settings.
@@ -86,6 +119,22 @@ pub(crate) struct Workers {
 pub(crate) async fn list(State(api): State<ApiState>) -> Result<Json<Workers>, ApiError> {
     let workers = api.store.workers().await?;
     let leaders = api.store.leaders().await?;
+    let pools = ops::agents::pool_status(api.store.as_ref()).await?;
+    let task_max_concurrent = workers
+        .iter()
+        .map(|w| i64::from(w.presence.concurrency))
+        .sum();
+    let task_inline_max_concurrent = workers
+        .iter()
+        .filter(|w| w.presence.agent.is_none())
+        .map(|w| i64::from(w.presence.concurrency))
+        .sum();
+    let agents = workers
+        .iter()
+        .cloned()
+        .filter_map(ops::agents::ConnectedAgent::from_worker)
+        .map(Agent::from)
+        .collect();
     let cluster = api.store.cluster_settings().await?;
     let queues = api.store.queue_settings().await?;
     let capacity = Capacity {
@@ -108,6 +157,7 @@ pub(crate) async fn list(State(api): State<ApiState>) -> Result<Json<Workers>, A
     let workers = workers
         .into_iter()
         .map(|w| Worker {
+            pool: w.presence.agent.map(|a| a.pool),
             leads: leaders
                 .iter()
                 .filter(|l| l.holder == w.presence.id)
@@ -135,5 +185,20 @@ pub(crate) async fn list(State(api): State<ApiState>) -> Result<Json<Workers>, A
             })
             .collect(),
         capacity,
+        task_max_concurrent,
+        task_inline_max_concurrent,
+        agents,
+        pools: pools
+            .into_iter()
+            .map(|status| PoolNow {
+                pool: PoolName {
+                    name: status.pool.name,
+                    labels: status.pool.labels,
+                },
+                live_agents: status.live_agents,
+                running_now: status.running_now,
+                pending_now: status.pending_now,
+            })
+            .collect(),
     }))
 }

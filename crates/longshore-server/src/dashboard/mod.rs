@@ -70,6 +70,7 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
         .route("/queues", get(pages::queues::list))
         .route("/queues/{name}/{action}", post(pages::queues::act))
         .route("/workers", get(pages::workers::page))
+        .route("/agents/{id}/drain", post(pages::workers::drain))
         .route(
             "/settings",
             get(pages::settings::page).post(pages::settings::set_cap),

@@ -74,6 +74,9 @@ impl Chrome {
             Some("resumed") => "Resumed.",
             Some("saved") => "Saved.",
             Some("flushed") => "The queue was flushed.",
+            Some("draining") => {
+                "The agent was asked to drain: it finishes what it runs and takes nothing more."
+            }
             Some("revoked") => {
                 "The token was revoked: requests and sessions bearing it are refused."
             }

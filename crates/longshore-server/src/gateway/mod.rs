@@ -9,17 +9,20 @@
 //! - `session.rs`: one agent's session, from `Hello` to the hand-back of its
 //!   tasks when the stream closes or goes silent.
 //! - `events.rs`: one listener per gateway for "tasks are due" and "cancel
-//!   this task", fanned out to the sessions, so that idle agents cost the
-//!   database nothing per session.
+//!   this task", fanned out to the sessions and the dispatcher.
+//! - `dispatch.rs`: the dispatcher, which looks for due work once per pool
+//!   and wakes only the waiting sessions that can take it, and records
+//!   every session's presence in one write: idle agents cost the database
+//!   nothing per agent.
 
 mod auth;
+mod dispatch;
 mod events;
 mod session;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -49,8 +52,9 @@ pub struct GatewayConfig {
     pub cancel_grace: Duration,
     /// Backoff between retries.
     pub retry: RetryPolicy,
-    /// How often a session with free slots looks for due tasks when no
-    /// notification came (notifications bring them sooner).
+    /// How often the gateway looks for due tasks for its waiting agents
+    /// when no notification came (notifications bring them sooner): one
+    /// read per pool that has a waiting agent.
     pub poll_interval: Duration,
 }
 
@@ -58,9 +62,9 @@ pub struct GatewayConfig {
 pub(crate) struct Shared {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) config: GatewayConfig,
-    /// The ids of the agents connected to this gateway: a second session
-    /// with the same id is refused while the first lives.
-    pub(crate) connected: Mutex<HashSet<String>>,
+    /// The sessions, by agent id: a second session with the same id is
+    /// refused while the first lives.
+    pub(crate) board: Arc<dispatch::Board>,
     pub(crate) events: events::Events,
     /// Closed when the gateway stops: sessions hand their tasks back.
     pub(crate) stop: CancellationToken,
@@ -76,11 +80,19 @@ impl Gateway {
     /// A gateway over `store`.
     pub fn new(store: Arc<dyn Store>, config: GatewayConfig, stop: CancellationToken) -> Gateway {
         let events = events::Events::start(store.clone(), stop.clone());
+        let board = Arc::new(dispatch::Board::default());
+        dispatch::start(
+            store.clone(),
+            board.clone(),
+            events.subscribe(),
+            config.clone(),
+            stop.clone(),
+        );
         Gateway {
             shared: Arc::new(Shared {
                 store,
                 config,
-                connected: Mutex::new(HashSet::new()),
+                board,
                 events,
                 stop,
             }),

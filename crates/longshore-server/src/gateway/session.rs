@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use longshore::core::Outcome;
 use longshore::core::{
-    AgentTokenInfo, Claim, Completion, Pool, PoolClaim, StoreEvent, WorkerPresence,
+    AgentPresence, AgentTokenInfo, Claim, Completion, Pool, PoolClaim, StoreEvent, WorkerPresence,
     pool::check_labels,
 };
 use longshore::{LogEntry, LogLevel, TaskRow};
@@ -24,6 +24,7 @@ use tonic::{Status, Streaming};
 use uuid::Uuid;
 
 use super::auth::unavailable;
+use super::dispatch::Signal;
 use super::{ServerStream, Shared};
 
 /// The most log lines one execution may hold in memory before they are
@@ -50,18 +51,29 @@ pub(super) async fn open(
         ));
     };
     let pool = check_hello(&shared, &token, &hello).await?;
-    {
-        let mut connected = shared
-            .connected
-            .lock()
-            .map_err(|_| Status::internal("the gateway's session registry is poisoned"))?;
-        if !connected.insert(hello.agent_id.clone()) {
-            return Err(Status::already_exists(format!(
-                "an agent with id `{}` is connected already; give each agent its own --id",
-                hello.agent_id
-            )));
-        }
-    }
+    let presence = WorkerPresence {
+        id: hello.agent_id.clone(),
+        host: longshore::core::pool::agent_host(&hello.language),
+        version: hello.version.clone(),
+        queues: pool.queues.clone(),
+        concurrency: i32::try_from(hello.slots).unwrap_or(i32::MAX),
+        running: 0,
+        agent: Some(AgentPresence {
+            pool: pool.name.clone(),
+            labels: hello.labels.clone(),
+        }),
+    };
+    let Some(signal) = shared.board.sit(
+        presence.clone(),
+        pool.name.clone(),
+        pool.queues.clone(),
+        hello.labels.clone(),
+    ) else {
+        return Err(Status::already_exists(format!(
+            "an agent with id `{}` is connected already; give each agent its own --id",
+            hello.agent_id
+        )));
+    };
     tracing::info!(agent = %hello.agent_id, pool = %pool.name, slots = hello.slots, version = %hello.version, language = %hello.language, "agent connected");
     let (tx, rx) = mpsc::channel(256);
     let welcome = ServerMessage {
@@ -74,16 +86,9 @@ pub(super) async fn open(
     };
     // The channel is new and empty: this cannot fail.
     let _ = tx.try_send(Ok(welcome));
-    let presence = WorkerPresence {
-        id: hello.agent_id.clone(),
-        host: longshore::core::pool::agent_host(&hello.language),
-        version: hello.version.clone(),
-        queues: pool.queues.clone(),
-        concurrency: i32::try_from(hello.slots).unwrap_or(i32::MAX),
-        running: 0,
-    };
     let session = Session {
         presence,
+        signal,
         events: shared.events.subscribe(),
         shared,
         agent: hello.agent_id,
@@ -118,6 +123,18 @@ async fn check_hello(
     if hello.agent_id.is_empty() || hello.agent_id.len() > 200 {
         return Err(Status::invalid_argument(
             "the agent id must be 1 to 200 bytes",
+        ));
+    }
+    for (what, text) in [
+        ("the agent id", &hello.agent_id),
+        ("the agent's version", &hello.version),
+        ("the agent's language", &hello.language),
+    ] {
+        longshore::core::task::check_printable(what, text).map_err(Status::invalid_argument)?;
+    }
+    if hello.version.len() > 100 || hello.language.len() > 100 {
+        return Err(Status::invalid_argument(
+            "the agent's version and language must be at most 100 bytes each",
         ));
     }
     if hello.slots == 0 {
@@ -163,8 +180,12 @@ struct Held {
 
 struct Session {
     shared: Arc<Shared>,
-    /// How `longshore workers list` and the dashboard show the agent.
+    /// How `longshore workers list` and the dashboard show the agent
+    /// (written at the start; the dispatcher records it afterwards).
     presence: WorkerPresence,
+    /// Wakes the session when due tasks may be there for it, or when an
+    /// operator drains its agent.
+    signal: Arc<Signal>,
     agent: String,
     slots: usize,
     /// The labels the agent offers: a task requiring others is not claimed
@@ -175,7 +196,8 @@ struct Session {
     free: usize,
     held: HashMap<Uuid, Held>,
     draining: bool,
-    /// Tasks may be due: claim when slots are free.
+    /// Tasks may be due: claim when slots are free. When a claim finds
+    /// fewer than it asked for, the session waits for the dispatcher.
     wanted: bool,
     last_heard: Instant,
     events: broadcast::Receiver<StoreEvent>,
@@ -194,13 +216,18 @@ impl Session {
     async fn run(mut self, mut inbound: Streaming<AgentMessage>) {
         let config = self.shared.config.clone();
         let mut heartbeat = tokio::time::interval(config.heartbeat);
-        let mut poll = tokio::time::interval(config.poll_interval);
         let stop = self.shared.stop.clone();
+        let signal = self.signal.clone();
         self.announce().await;
         let end = loop {
             if self.wanted && self.free > 0 && !self.draining {
                 self.claim().await;
             }
+            self.shared.board.update(
+                &self.agent,
+                if self.draining { 0 } else { self.free },
+                self.held.len(),
+            );
             tokio::select! {
                 message = inbound.message() => match message {
                     Ok(Some(message)) => {
@@ -216,17 +243,19 @@ impl Session {
                     }
                     self.renew().await;
                     self.enforce_time_limits().await;
-                    self.announce().await;
                 }
-                _ = poll.tick() => self.wanted = true,
-                event = self.events.recv() => match event {
-                    Ok(StoreEvent::TaskAvailable { queue }) => {
-                        if self.pool.queues.contains(&queue) {
-                            self.wanted = true;
-                        }
+                () = signal.wake.notified() => {
+                    if signal.drain.load(std::sync::atomic::Ordering::SeqCst) {
+                        self.drain().await;
                     }
+                    self.wanted = true;
+                }
+                event = self.events.recv() => match event {
                     Ok(StoreEvent::CancelRequested { id }) => self.cancel(id, cancel::Reason::Operator).await,
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.wanted = true,
+                    // Due work reaches the session through the dispatcher.
+                    Ok(StoreEvent::TaskAvailable { .. }) => {}
+                    // A missed cancellation is found by the next renewal.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => {
                         // The gateway stops: `stop` ends the loop.
                         stop.cancelled().await;
@@ -251,29 +280,34 @@ impl Session {
         if let Err(e) = self.shared.store.worker_stopped(&self.agent).await {
             tracing::warn!(agent = %self.agent, error = %e, "cannot record an agent as gone; it drops off the list when unseen");
         }
-        if let Ok(mut connected) = self.shared.connected.lock() {
-            connected.remove(&self.agent);
-        }
+        self.shared.board.leave(&self.agent);
         tracing::info!(agent = %self.agent, reason = %why, "agent disconnected");
     }
 
-    /// Records the agent as alive, as workers record themselves.
+    /// Records the agent as alive as soon as it connects (the dispatcher
+    /// records it with the others afterwards, one write per heartbeat).
     async fn announce(&mut self) {
-        self.presence.running = i32::try_from(self.held.len()).unwrap_or(i32::MAX);
         match self.shared.store.worker_seen(&self.presence).await {
-            Ok(true) if !self.draining => {
-                tracing::info!(agent = %self.agent, "an operator drains this agent");
-                self.draining = true;
-                self.send(server_message::Message::Drain(
-                    longshore_proto::v1::Drain {},
-                ))
-                .await;
-            }
-            Ok(_) => {}
+            Ok(true) => self.drain().await,
+            Ok(false) => {}
             Err(e) => {
                 tracing::warn!(agent = %self.agent, error = %e, "cannot record an agent as alive")
             }
         }
+    }
+
+    /// An operator asked this agent to drain: claim nothing more for it
+    /// and tell it.
+    async fn drain(&mut self) {
+        if self.draining {
+            return;
+        }
+        tracing::info!(agent = %self.agent, "an operator drains this agent");
+        self.draining = true;
+        self.send(server_message::Message::Drain(
+            longshore_proto::v1::Drain {},
+        ))
+        .await;
     }
 
     async fn send(&self, message: server_message::Message) {

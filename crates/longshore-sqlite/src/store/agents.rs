@@ -2,7 +2,7 @@
 
 pub(crate) mod sql;
 
-use longshore_core::{AgentStore, AgentTokenInfo, NewPool, Pool};
+use longshore_core::{AgentStore, AgentTokenInfo, NewPool, Pool, PoolChange};
 
 use super::*;
 
@@ -27,19 +27,7 @@ impl AgentStore for SqliteStore {
                 .await
                 .map_err(from_sqlx)?
                 .ok_or_else(|| StoreError::PoolExists(pool.name.clone()))?;
-            if let Some(row) = sqlx::query(sql::QUEUES_TAKEN)
-                .bind(&queues)
-                .bind(&pool.name)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(from_sqlx)?
-            {
-                let queue: String = row.try_get("name").map_err(from_sqlx)?;
-                let owner: String = row.try_get("pool").map_err(from_sqlx)?;
-                return Err(StoreError::InvalidInput(format!(
-                    "queue `{queue}` belongs to pool `{owner}` already"
-                )));
-            }
+            refuse_taken(&mut tx, &queues, &pool.name).await?;
             sqlx::query(sql::ASSIGN_QUEUES)
                 .bind(&queues)
                 .bind(&pool.name)
@@ -87,6 +75,59 @@ impl AgentStore for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn update_pool(&self, name: &str, change: &PoolChange) -> Result<Pool, StoreError> {
+        change.validate(name)?;
+        let labels = change.labels.as_ref().map(to_json).transpose()?;
+        let queues = change.queues.as_ref().map(to_json).transpose()?;
+        let mut conn = self.durable_writer().await?;
+        let result = async {
+            let mut tx = Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE")
+                .await
+                .map_err(from_sqlx)?;
+            let now = now_us();
+            let found: Option<String> = sqlx::query_scalar(sql::UPDATE_POOL)
+                .bind(name)
+                .bind(labels.as_deref())
+                .bind(change.max_running.is_some())
+                .bind(change.max_running.flatten())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+            if found.is_none() {
+                return Err(StoreError::PoolNotFound(name.to_owned()));
+            }
+            let mut released = Vec::new();
+            if let Some(queues) = &queues {
+                refuse_taken(&mut tx, queues, name).await?;
+                released = sqlx::query_scalar(sql::RELEASE_OTHER_QUEUES)
+                    .bind(name)
+                    .bind(queues)
+                    .bind(now)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+                sqlx::query(sql::ASSIGN_QUEUES)
+                    .bind(queues)
+                    .bind(name)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(from_sqlx)?;
+            }
+            tx.commit().await.map_err(from_sqlx)?;
+            Ok::<Vec<String>, StoreError>(released)
+        }
+        .await;
+        self.restore(conn).await;
+        let released = result?;
+        self.wake(released.iter().map(String::as_str));
+        self.pools()
+            .await?
+            .into_iter()
+            .find(|pool| pool.name == name)
+            .ok_or_else(|| StoreError::PoolNotFound(name.to_owned()))
     }
 
     async fn delete_pool(&self, name: &str) -> Result<(), StoreError> {
@@ -203,5 +244,30 @@ impl AgentStore for SqliteStore {
             .map_err(from_sqlx);
         self.restore(conn).await;
         Ok(result?.rows_affected())
+    }
+}
+
+/// Refuses the queues in the JSON array `queues` for pool `pool` when one
+/// belongs to another pool.
+async fn refuse_taken(
+    conn: &mut sqlx::SqliteConnection,
+    queues: &str,
+    pool: &str,
+) -> Result<(), StoreError> {
+    match sqlx::query(sql::QUEUES_TAKEN)
+        .bind(queues)
+        .bind(pool)
+        .fetch_optional(conn)
+        .await
+        .map_err(from_sqlx)?
+    {
+        None => Ok(()),
+        Some(row) => {
+            let queue: String = row.try_get("name").map_err(from_sqlx)?;
+            let owner: String = row.try_get("pool").map_err(from_sqlx)?;
+            Err(StoreError::InvalidInput(format!(
+                "queue `{queue}` belongs to pool `{owner}` already"
+            )))
+        }
     }
 }

@@ -8,17 +8,32 @@ use super::*;
 #[async_trait]
 impl ClusterStore for SqliteStore {
     async fn worker_seen(&self, worker: &WorkerPresence) -> Result<bool, StoreError> {
-        sqlx::query_scalar(sql::WORKER_SEEN)
-            .bind(&worker.id)
-            .bind(&worker.host)
-            .bind(&worker.version)
-            .bind(to_json(&worker.queues)?)
-            .bind(worker.concurrency)
-            .bind(worker.running)
-            .bind(now_us())
+        seen(worker, now_us())?
             .fetch_one(&self.file.writer)
             .await
             .map_err(from_sqlx)
+    }
+
+    /// One write transaction for all: SQLite's statements cost no round
+    /// trip, its transactions a file sync.
+    async fn workers_seen(&self, workers: &[WorkerPresence]) -> Result<Vec<String>, StoreError> {
+        if workers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let now = now_us();
+        let mut draining = Vec::new();
+        for worker in workers {
+            let drain: bool = seen(worker, now)?
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+            if drain {
+                draining.push(worker.id.clone());
+            }
+        }
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(draining)
     }
 
     async fn request_drain(&self, id: &str) -> Result<bool, StoreError> {
@@ -59,7 +74,30 @@ impl ClusterStore for SqliteStore {
                         })?,
                         concurrency: row.try_get("concurrency").map_err(from_sqlx)?,
                         running: row.try_get("running").map_err(from_sqlx)?,
+                        agent: match row
+                            .try_get::<Option<String>, _>("pool")
+                            .map_err(from_sqlx)?
+                        {
+                            None => None,
+                            Some(pool) => {
+                                let labels: Option<String> =
+                                    row.try_get("labels").map_err(from_sqlx)?;
+                                Some(AgentPresence {
+                                    pool,
+                                    labels: match labels {
+                                        None => Vec::new(),
+                                        Some(text) => serde_json::from_str(&text).map_err(|e| {
+                                            StoreError::Database(
+                                                format!("stored labels are not a JSON list: {e}")
+                                                    .into(),
+                                            )
+                                        })?,
+                                    },
+                                })
+                            }
+                        },
                     },
+                    drain_requested: row.try_get("drain_requested").map_err(from_sqlx)?,
                     started_at: row::time(row.try_get("started_at").map_err(from_sqlx)?)?,
                     last_seen_at: row::time(row.try_get("last_seen_at").map_err(from_sqlx)?)?,
                 })
@@ -118,4 +156,30 @@ impl ClusterStore for SqliteStore {
             })
             .collect()
     }
+}
+
+/// [`sql::WORKER_SEEN`] for `worker` at time `now`, bound.
+fn seen(
+    worker: &WorkerPresence,
+    now: i64,
+) -> Result<
+    sqlx::query::QueryScalar<'static, sqlx::Sqlite, bool, sqlx::sqlite::SqliteArguments<'static>>,
+    StoreError,
+> {
+    Ok(sqlx::query_scalar(sql::WORKER_SEEN)
+        .bind(worker.id.clone())
+        .bind(worker.host.clone())
+        .bind(worker.version.clone())
+        .bind(to_json(&worker.queues)?)
+        .bind(worker.concurrency)
+        .bind(worker.running)
+        .bind(now)
+        .bind(worker.agent.as_ref().map(|a| a.pool.clone()))
+        .bind(
+            worker
+                .agent
+                .as_ref()
+                .map(|a| to_json(&a.labels))
+                .transpose()?,
+        ))
 }

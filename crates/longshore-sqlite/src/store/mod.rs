@@ -32,12 +32,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use longshore_core::schedule::{FireWrite, plan_fire};
 use longshore_core::{
-    AuditEntry, AuditStore, CancelResult, Claim, ClusterSettings, ClusterStore, Completion,
-    CountStore, Dialect, EnqueueResult, EventSource, Fire, FireKind, FireOutcome, Heartbeat,
-    Leadership, LogEntry, NewAuditEntry, NewTask, PutMode, QueueSettings, QueueStore, Schedule,
-    ScheduleDef, ScheduleStore, Session, StatsKey, StatsRow, Store, StoreError, StoreEvent,
-    TaskFilter, TaskRow, TaskSelection, TaskState, TaskStore, TokenInfo, TokenScope, TokenStore,
-    WorkerInfo, WorkerPresence,
+    AgentPresence, AuditEntry, AuditStore, CancelResult, Claim, ClusterSettings, ClusterStore,
+    Completion, CountStore, Dialect, EnqueueResult, EventSource, Fire, FireKind, FireOutcome,
+    Heartbeat, Leadership, LogEntry, NewAuditEntry, NewTask, PutMode, QueueSettings, QueueStore,
+    Schedule, ScheduleDef, ScheduleStore, Session, StatsKey, StatsRow, Store, StoreError,
+    StoreEvent, TaskFilter, TaskRow, TaskSelection, TaskState, TaskStore, TokenInfo, TokenScope,
+    TokenStore, WorkerInfo, WorkerPresence,
 };
 use serde::Serialize;
 use sqlx::pool::PoolConnection;

@@ -322,6 +322,7 @@ impl TaskStore for SqliteStore {
         // claim checks again itself, so a cap set meanwhile is not missed.
         let capped: i64 = sqlx::query_scalar(sql::CLAIM_CAPPED)
             .bind(&queues)
+            .bind(claim.pool.as_ref().map(|p| p.name.as_str()))
             .fetch_one(&self.file.reader)
             .await
             .map_err(from_sqlx)?;
@@ -339,6 +340,36 @@ impl TaskStore for SqliteStore {
         let claimed = self.claim_on(&mut tx, claim, now, limits.as_ref()).await?;
         tx.commit().await.map_err(from_sqlx)?;
         Ok(claimed)
+    }
+
+    async fn due_requirements(
+        &self,
+        queues: &[String],
+        limit: usize,
+    ) -> Result<Vec<Vec<String>>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let now = now_us();
+        let mut found = Vec::new();
+        for queue in queues {
+            let rows: Vec<Option<String>> = sqlx::query_scalar(sql::DUE_REQUIREMENTS)
+                .bind(queue)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&self.file.reader)
+                .await
+                .map_err(from_sqlx)?;
+            for requires in rows {
+                found.push(match requires {
+                    None => Vec::new(),
+                    Some(text) => serde_json::from_str(&text).map_err(|e| {
+                        StoreError::Database(
+                            format!("stored required labels are not a JSON list: {e}").into(),
+                        )
+                    })?,
+                });
+            }
+        }
+        Ok(found)
     }
 
     async fn heartbeat(

@@ -38,7 +38,10 @@ struct ClusterView {
     /// By queue, the counts of [`ACTIVE_STATES`] in their order.
     depths: BTreeMap<String, [i64; 3]>,
     paused: BTreeSet<String>,
+    /// Live worker nodes (agents not counted).
     workers: i64,
+    /// By pool: its connected agents and the running tasks of its queues.
+    pools: BTreeMap<String, (i64, i64)>,
 }
 
 impl Cluster {
@@ -76,24 +79,40 @@ impl Cluster {
             tokio::try_join!(
                 store.queue_depths(),
                 store.queue_settings(),
-                store.workers()
+                store.workers(),
+                store.pools()
             )
         };
         let view = match tokio::time::timeout(CLUSTER_READ_TIMEOUT, read).await {
-            Ok(Ok((rows, settings, workers))) => Some(ClusterView {
-                depths: rows.into_iter().fold(BTreeMap::new(), |mut depths, row| {
-                    if let Some(i) = ACTIVE_STATES.iter().position(|s| *s == row.state) {
-                        depths.entry(row.key).or_insert([0; 3])[i] += row.count;
-                    }
-                    depths
-                }),
-                paused: settings
+            Ok(Ok((rows, settings, workers, pools))) => {
+                let pools = crate::ops::agents::pools_now(pools, &workers, &rows)
                     .into_iter()
-                    .filter(|q| q.paused)
-                    .map(|q| q.name)
-                    .collect(),
-                workers: i64::try_from(workers.len()).unwrap_or(i64::MAX),
-            }),
+                    .map(|now| (now.pool.name, (now.live_agents, now.running_now)))
+                    .collect();
+                let depths: BTreeMap<String, [i64; 3]> =
+                    rows.into_iter().fold(BTreeMap::new(), |mut depths, row| {
+                        if let Some(i) = ACTIVE_STATES.iter().position(|s| *s == row.state) {
+                            depths.entry(row.key).or_insert([0; 3])[i] += row.count;
+                        }
+                        depths
+                    });
+                Some(ClusterView {
+                    paused: settings
+                        .into_iter()
+                        .filter(|q| q.paused)
+                        .map(|q| q.name)
+                        .collect(),
+                    workers: i64::try_from(
+                        workers
+                            .iter()
+                            .filter(|w| w.presence.agent.is_none())
+                            .count(),
+                    )
+                    .unwrap_or(i64::MAX),
+                    depths,
+                    pools,
+                })
+            }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "cannot read the cluster gauges for /metrics");
                 None
@@ -157,10 +176,28 @@ impl Collector for Cluster {
         }
         ConstGauge::new(view.workers).encode(encoder.encode_descriptor(
             "workers_live",
-            "Worker nodes of the cluster seen alive within a lease.",
+            "Worker nodes of the cluster seen alive within a lease (agents are counted by longshore_pool_agents).",
             None,
             MetricType::Gauge,
         )?)?;
+        let mut agents = encoder.encode_descriptor(
+            "pool_agents",
+            "Agents of each pool connected now, to any gateway of the cluster.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (pool, (count, _)) in &view.pools {
+            ConstGauge::new(*count).encode(agents.encode_family(&[("pool", pool.as_str())])?)?;
+        }
+        let mut running = encoder.encode_descriptor(
+            "pool_running",
+            "Tasks of each pool's queues running now, across the cluster.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (pool, (_, count)) in &view.pools {
+            ConstGauge::new(*count).encode(running.encode_family(&[("pool", pool.as_str())])?)?;
+        }
         Ok(())
     }
 }

@@ -59,6 +59,7 @@ impl Shared {
             queues: config.queues.clone(),
             concurrency: i32::try_from(config.concurrency).unwrap_or(i32::MAX),
             running: i32::try_from(self.inflight_snapshot().len()).unwrap_or(i32::MAX),
+            agent: None,
         };
         let seen = tokio::time::timeout(config.heartbeat, self.store.worker_seen(&presence)).await;
         match seen {

@@ -46,6 +46,25 @@ WITH released AS (
 )
 SELECT count(pg_notify('longshore_task_available', name)) FROM released";
 
+/// Changes pool `$1`: labels `$2` unless NULL, cap `$4` when `$3`; no row
+/// when there is no such pool.
+pub(crate) const UPDATE_POOL: &str = "
+UPDATE longshore_pools
+SET labels = COALESCE($2, labels),
+    max_running = CASE WHEN $3 THEN $4 ELSE max_running END
+WHERE name = $1
+RETURNING name";
+
+/// Gives the queues of pool `$1` not among `$2` back to inline workers,
+/// and wakes them at commit.
+pub(crate) const RELEASE_OTHER_QUEUES: &str = "
+WITH released AS (
+    UPDATE longshore_queues SET pool = NULL, modified_at = now()
+    WHERE pool = $1 AND NOT (name = ANY($2))
+    RETURNING name
+)
+SELECT count(pg_notify('longshore_task_available', name)) FROM released";
+
 /// Deletes pool `$1`; no row when there is none.
 pub(crate) const DELETE_POOL: &str = "DELETE FROM longshore_pools WHERE name = $1 RETURNING name";
 

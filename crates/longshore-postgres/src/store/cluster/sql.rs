@@ -6,12 +6,29 @@
 /// A worker node says it is alive.
 pub(crate) const WORKER_SEEN: &str = "
 INSERT INTO longshore_workers
-    (id, host, version, queues, concurrency, running, started_at, last_seen_at)
-VALUES ($1, $2, $3, $4, $5, $6, now(), now())
+    (id, host, version, queues, concurrency, running, pool, labels, started_at, last_seen_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now(), now())
 ON CONFLICT (id) DO UPDATE
 SET host = excluded.host, version = excluded.version, queues = excluded.queues,
-    concurrency = excluded.concurrency, running = excluded.running, last_seen_at = now()
+    concurrency = excluded.concurrency, running = excluded.running, pool = excluded.pool,
+    labels = excluded.labels, last_seen_at = now()
 RETURNING drain_requested";
+
+/// Many nodes say they are alive, in one statement: `$1` a JSON array of
+/// presences (arrays of text become `text[]`). The ids of those asked to
+/// drain come back.
+pub(crate) const WORKERS_SEEN: &str = "
+INSERT INTO longshore_workers AS w
+    (id, host, version, queues, concurrency, running, pool, labels, started_at, last_seen_at)
+SELECT p.id, p.host, p.version, p.queues, p.concurrency, p.running, p.pool, p.labels, now(), now()
+FROM jsonb_to_recordset($1::jsonb)
+     AS p(id text, host text, version text, queues text[], concurrency int4, running int4,
+          pool text, labels text[])
+ON CONFLICT (id) DO UPDATE
+SET host = excluded.host, version = excluded.version, queues = excluded.queues,
+    concurrency = excluded.concurrency, running = excluded.running, pool = excluded.pool,
+    labels = excluded.labels, last_seen_at = now()
+RETURNING w.id, w.drain_requested";
 
 /// An operator asks node `$1` to drain.
 pub(crate) const REQUEST_DRAIN: &str =
@@ -25,7 +42,8 @@ pub(crate) const WORKER_STOPPED: &str = "DELETE FROM longshore_workers WHERE id 
 /// running tasks' partial index), not the figure of its last heartbeat.
 pub(crate) const WORKERS: &str = "
 SELECT w.id, w.host, w.version, w.queues, w.concurrency,
-       COALESCE(r.running, 0)::int4 AS running, w.started_at, w.last_seen_at
+       COALESCE(r.running, 0)::int4 AS running, w.pool, w.labels, w.drain_requested,
+       w.started_at, w.last_seen_at
 FROM longshore_workers AS w
 LEFT JOIN (
     SELECT lease_owner, count(*) AS running FROM longshore_tasks

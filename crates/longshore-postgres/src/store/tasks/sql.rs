@@ -64,15 +64,18 @@ WHERE unique_key = ANY($1) AND state IN ('scheduled', 'queued', 'running')";
 /// ([`COMPLETE_AND_CLAIM`]).
 ///
 /// Running-task caps: a queue's `max_running` bounds what is taken from it,
-/// the cluster's (`longshore_settings`) bounds the whole claim, each minus
-/// what runs now (counted through `longshore_tasks_lease`, whose rows are
-/// the running tasks, less the ones the same statement finishes:
-/// `$finishing_in_queue` and `$finishing`). The counts run only where a cap is set. They are
+/// the cluster's (`longshore_settings`) and, for a pool's claim, the
+/// pool's (`longshore_pools`, over the claim's queues, which are the
+/// pool's) bound the whole claim, each minus what runs now (counted
+/// through `longshore_tasks_lease`, whose rows are the running tasks, less
+/// the ones the same statement finishes: `$finishing_in_queue`,
+/// `$finishing` and `$finishing_in_pool`). The counts run only where a cap is set. They are
 /// exact only if no other claim commits meanwhile: claimers that know of
 /// caps serialise on an advisory lock first ([`CLAIM_LOCK`]).
 macro_rules! claim_ctes {
     ($queues:literal, $limit:literal, $owner:literal, $lease:literal,
-     $finishing_in_queue:literal, $finishing:literal, $pool:literal, $labels:literal) => {
+     $finishing_in_queue:literal, $finishing:literal, $finishing_in_pool:literal,
+     $pool:literal, $labels:literal) => {
         concat!(
             "open_queues AS (
     SELECT u.name,
@@ -95,7 +98,7 @@ macro_rules! claim_ctes {
             "::text
 ),
 cluster_room AS (
-    SELECT CASE WHEN s.cap IS NULL THEN ",
+    SELECT LEAST(CASE WHEN s.cap IS NULL THEN ",
             $limit,
             "
                 ELSE GREATEST(0, LEAST(",
@@ -103,9 +106,25 @@ cluster_room AS (
             ", s.cap - (
                     SELECT count(*) FROM longshore_tasks WHERE state = 'running') + ",
             $finishing,
-            ")) END AS room
+            ")) END,
+                 CASE WHEN pc.cap IS NULL THEN ",
+            $limit,
+            "
+                ELSE GREATEST(0, LEAST(",
+            $limit,
+            ", pc.cap - (
+                    SELECT count(*) FROM longshore_tasks
+                    WHERE queue = ANY(",
+            $queues,
+            "::text[]) AND state = 'running') + ",
+            $finishing_in_pool,
+            ")) END) AS room
     FROM (SELECT (SELECT (value #>> '{}')::bigint FROM longshore_settings
                   WHERE name = 'max_running') AS cap) AS s
+    CROSS JOIN (SELECT (SELECT max_running FROM longshore_pools
+                        WHERE name = ",
+            $pool,
+            "::text) AS cap) AS pc
 ),
 picked AS (
     SELECT c.id
@@ -176,10 +195,28 @@ pub(crate) const CLAIM: &str = concat!(
     "
 WITH commit_mode AS (SELECT set_config('synchronous_commit', $5, true)),
 ",
-    claim_ctes!("$1", "$2", "$3", "$4", "0", "0", "$6", "$7"),
+    claim_ctes!("$1", "$2", "$3", "$4", "0", "0", "0", "$6", "$7"),
     "
 SELECT * FROM claimed"
 );
+
+/// The labels required by up to `$2` due tasks of each queue of `$1` that
+/// is not paused, through the claim's indexes (`longshore_tasks_queued`,
+/// `longshore_tasks_due`); locks nothing.
+pub(crate) const DUE_REQUIREMENTS: &str = "
+SELECT COALESCE(d.requires, '{}') AS requires
+FROM unnest($1::text[]) AS u(name)
+LEFT JOIN longshore_queues AS p ON p.name = u.name
+CROSS JOIN LATERAL (
+    (SELECT requires FROM longshore_tasks
+     WHERE queue = u.name AND state = 'queued' AND run_at <= now()
+     ORDER BY priority, run_at, id LIMIT $2)
+    UNION ALL
+    (SELECT requires FROM longshore_tasks
+     WHERE queue = u.name AND state = 'scheduled' AND run_at <= now()
+     ORDER BY run_at LIMIT $2)
+) AS d
+WHERE p.paused IS NOT TRUE";
 
 /// Heartbeat: renew the leases this worker still holds, fenced on
 /// (id, execution, owner, running); report cancellation requests.
@@ -281,6 +318,7 @@ pub(crate) const COMPLETE_AND_CLAIM: &str = concat!(
         "$17",
         "(SELECT count(*) FROM updated AS f WHERE f.queue = u.name)",
         "(SELECT count(*) FROM updated)",
+        "(SELECT count(*) FROM updated AS f WHERE f.queue = ANY($15::text[]))",
         "$18",
         "$19"
     ),

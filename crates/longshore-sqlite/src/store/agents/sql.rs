@@ -40,6 +40,22 @@ ORDER BY p.name";
 pub(crate) const RELEASE_QUEUES: &str = "
 UPDATE longshore_queues SET pool = NULL, modified_at = ?2 WHERE pool = ?1 RETURNING name";
 
+/// Changes pool `?1`: labels `?2` (a JSON array) unless NULL, cap `?4`
+/// when `?3`; no row when there is no such pool.
+pub(crate) const UPDATE_POOL: &str = "
+UPDATE longshore_pools
+SET labels = COALESCE(?2, labels),
+    max_running = CASE WHEN ?3 THEN ?4 ELSE max_running END
+WHERE name = ?1
+RETURNING name";
+
+/// Gives the queues of pool `?1` not in the JSON array `?2` back to inline
+/// workers at `?3`; returns them.
+pub(crate) const RELEASE_OTHER_QUEUES: &str = "
+UPDATE longshore_queues SET pool = NULL, modified_at = ?3
+WHERE pool = ?1 AND name NOT IN (SELECT value FROM json_each(?2))
+RETURNING name";
+
 /// Deletes pool `?1`; no row when there is none.
 pub(crate) const DELETE_POOL: &str = "DELETE FROM longshore_pools WHERE name = ?1 RETURNING name";
 

@@ -11,12 +11,12 @@
 /// A worker node says it is alive at time `?7` (`?4` its queues as JSON).
 pub(crate) const WORKER_SEEN: &str = "
 INSERT INTO longshore_workers
-    (id, host, version, queues, concurrency, running, started_at, last_seen_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+    (id, host, version, queues, concurrency, running, pool, labels, started_at, last_seen_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, ?9, ?7, ?7)
 ON CONFLICT (id) DO UPDATE
 SET host = excluded.host, version = excluded.version, queues = excluded.queues,
-    concurrency = excluded.concurrency, running = excluded.running,
-    last_seen_at = excluded.last_seen_at
+    concurrency = excluded.concurrency, running = excluded.running, pool = excluded.pool,
+    labels = excluded.labels, last_seen_at = excluded.last_seen_at
 RETURNING drain_requested";
 
 /// An operator asks node `?1` to drain.
@@ -31,7 +31,8 @@ pub(crate) const WORKER_STOPPED: &str = "DELETE FROM longshore_workers WHERE id 
 /// running tasks' partial index), not the figure of its last heartbeat.
 pub(crate) const WORKERS: &str = "
 SELECT w.id, w.host, w.version, w.queues, w.concurrency,
-       COALESCE(r.running, 0) AS running, w.started_at, w.last_seen_at
+       COALESCE(r.running, 0) AS running, w.pool, w.labels, w.drain_requested,
+       w.started_at, w.last_seen_at
 FROM longshore_workers AS w
 LEFT JOIN (
     SELECT lease_owner, count(*) AS running FROM longshore_tasks

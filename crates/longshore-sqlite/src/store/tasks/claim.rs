@@ -38,6 +38,7 @@ pub(crate) async fn claim_limits(
 ) -> Result<Option<ClaimLimits>, StoreError> {
     let caps = sqlx::query(sql::CLAIM_CAPS)
         .bind(queues)
+        .bind(claim.pool.as_ref().map(|p| p.name.as_str()))
         .fetch_all(&mut *conn)
         .await
         .map_err(from_sqlx)?;

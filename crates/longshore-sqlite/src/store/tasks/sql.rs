@@ -61,8 +61,8 @@ WHERE unique_key IN (SELECT value FROM json_each(?1))
 ///
 /// The caller may have found "no caps" outside the write transaction, so
 /// the statement checks again, for nothing: a queue that has a cap by now
-/// gives nothing, and nothing is claimed at all once the cluster has a cap
-/// (primary-key probes, evaluated once each). The worker then simply claims
+/// gives nothing, and nothing is claimed at all once the cluster or the
+/// claiming pool has a cap (primary-key probes, evaluated once each). The worker then simply claims
 /// again.
 pub(crate) fn claim(queues: usize) -> String {
     let per_queue: Vec<String> = (0..queues)
@@ -92,6 +92,7 @@ pub(crate) fn claim(queues: usize) -> String {
         "WITH picked AS (
     SELECT id FROM ({})
     WHERE NOT EXISTS (SELECT 1 FROM longshore_settings WHERE name = 'max_running')
+      AND NOT EXISTS (SELECT 1 FROM longshore_pools WHERE name = ?5 AND max_running IS NOT NULL)
     ORDER BY priority, run_at, id
     LIMIT ?2
 )
@@ -177,20 +178,37 @@ RETURNING {}",
     )
 }
 
-/// Whether a claim from the queues in the JSON array `?1` is capped: the
-/// cluster or one of them has a running-task cap (primary-key probe of
-/// `longshore_settings`; `longshore_queues` is a handful of rows).
+/// The labels (a JSON array, NULL for none) required by up to `?3` due
+/// tasks at time `?2` of queue `?1` unless it is paused, through the
+/// claim's indexes (`longshore_tasks_queued`, `longshore_tasks_due`).
+pub(crate) const DUE_REQUIREMENTS: &str = "
+SELECT requires FROM (SELECT requires FROM longshore_tasks
+                      WHERE queue = ?1 AND state = 'queued' AND run_at <= ?2
+                      ORDER BY priority, run_at, id LIMIT ?3)
+WHERE NOT EXISTS (SELECT 1 FROM longshore_queues WHERE name = ?1 AND paused)
+UNION ALL
+SELECT requires FROM (SELECT requires FROM longshore_tasks
+                      WHERE queue = ?1 AND state = 'scheduled' AND run_at <= ?2
+                      ORDER BY run_at LIMIT ?3)
+WHERE NOT EXISTS (SELECT 1 FROM longshore_queues WHERE name = ?1 AND paused)";
+
+/// Whether a claim from the queues in the JSON array `?1` for pool `?2`
+/// (NULL: inline) is capped: the cluster, one of the queues or the pool has
+/// a running-task cap (primary-key probes of `longshore_settings` and
+/// `longshore_pools`; `longshore_queues` is a handful of rows).
 pub(crate) const CLAIM_CAPPED: &str = "
 SELECT EXISTS (SELECT 1 FROM longshore_settings WHERE name = 'max_running')
     OR EXISTS (SELECT 1 FROM longshore_queues
-               WHERE max_running IS NOT NULL AND name IN (SELECT value FROM json_each(?1)))";
+               WHERE max_running IS NOT NULL AND name IN (SELECT value FROM json_each(?1)))
+    OR EXISTS (SELECT 1 FROM longshore_pools WHERE name = ?2 AND max_running IS NOT NULL)";
 
 /// The running-task caps a claim from the queues in the JSON array `?1`
-/// must respect, each with the tasks running under it now: one row per
-/// open queue with a cap of its own (`queue` its name), and one for the
-/// cluster's cap (`queue` NULL). Tasks are counted only where there is a
-/// cap, through the running tasks' index (`longshore_tasks_lease`): no
-/// row, no count.
+/// for pool `?2` (NULL: inline) must respect, each with the tasks running
+/// under it now: one row per open queue with a cap of its own (`queue` its
+/// name), one for the cluster's cap and one for the pool's (over the
+/// claim's queues, which are the pool's), both bounding the whole claim
+/// (`queue` NULL). Tasks are counted only where there is a cap, through
+/// the running tasks' index (`longshore_tasks_lease`): no row, no count.
 pub(crate) const CLAIM_CAPS: &str = "
 SELECT q.name AS queue, q.max_running AS max_running,
        (SELECT count(*) FROM longshore_tasks AS t
@@ -202,7 +220,13 @@ UNION ALL
 SELECT NULL, s.value ->> '$',
        (SELECT count(*) FROM longshore_tasks WHERE state = 'running')
 FROM longshore_settings AS s
-WHERE s.name = 'max_running'";
+WHERE s.name = 'max_running'
+UNION ALL
+SELECT NULL, p.max_running,
+       (SELECT count(*) FROM longshore_tasks
+        WHERE state = 'running' AND queue IN (SELECT value FROM json_each(?1)))
+FROM longshore_pools AS p
+WHERE p.name = ?2 AND p.max_running IS NOT NULL";
 
 /// Of the executions in the JSON array `?2` (completions, as [`COMPLETE`]
 /// reads them), those the completion will finish, by queue: still running
