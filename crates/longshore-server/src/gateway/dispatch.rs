@@ -123,6 +123,15 @@ impl Board {
                 *free -= 1;
             }
         }
+        if woken == 0 && due.len() >= LOOK_LIMIT {
+            // A full page of due tasks none of the waiting agents can take:
+            // tasks they can take may lie beyond it. Let each claim (its
+            // claim steps over what it cannot take).
+            for (seat, _) in &room {
+                seat.signal.wake.notify_one();
+                woken += 1;
+            }
+        }
         woken
     }
 

@@ -221,6 +221,11 @@ impl Session {
         self.announce().await;
         let end = loop {
             if self.wanted && self.free > 0 && !self.draining {
+                // Waiting while it claims: a notification meanwhile still
+                // wakes it (an extra claim costs little, a lost one a poll).
+                self.shared
+                    .board
+                    .update(&self.agent, self.free, self.held.len());
                 self.claim().await;
             }
             self.shared.board.update(
@@ -277,10 +282,12 @@ impl Session {
         // A gateway that stops is not the agent's fault: nothing it ran
         // counts as an attempt then.
         self.hand_back(&why, matches!(end, End::Stopping)).await;
+        // Off the board first: the dispatcher's next presence write must
+        // not bring the row back.
+        self.shared.board.leave(&self.agent);
         if let Err(e) = self.shared.store.worker_stopped(&self.agent).await {
             tracing::warn!(agent = %self.agent, error = %e, "cannot record an agent as gone; it drops off the list when unseen");
         }
-        self.shared.board.leave(&self.agent);
         tracing::info!(agent = %self.agent, reason = %why, "agent disconnected");
     }
 

@@ -114,9 +114,9 @@ cluster_room AS (
             $limit,
             ", pc.cap - (
                     SELECT count(*) FROM longshore_tasks
-                    WHERE queue = ANY(",
-            $queues,
-            "::text[]) AND state = 'running') + ",
+                    WHERE queue IN (SELECT name FROM longshore_queues WHERE pool = ",
+            $pool,
+            "::text) AND state = 'running') + ",
             $finishing_in_pool,
             ")) END) AS room
     FROM (SELECT (SELECT (value #>> '{}')::bigint FROM longshore_settings

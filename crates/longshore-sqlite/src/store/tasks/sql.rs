@@ -224,7 +224,7 @@ WHERE s.name = 'max_running'
 UNION ALL
 SELECT NULL, p.max_running,
        (SELECT count(*) FROM longshore_tasks
-        WHERE state = 'running' AND queue IN (SELECT value FROM json_each(?1)))
+        WHERE state = 'running' AND queue IN (SELECT name FROM longshore_queues WHERE pool = ?2))
 FROM longshore_pools AS p
 WHERE p.name = ?2 AND p.max_running IS NOT NULL";
 
