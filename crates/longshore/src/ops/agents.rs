@@ -144,7 +144,9 @@ pub async fn pool_status(store: &dyn Store) -> Result<Vec<PoolStatus>, OpError> 
 }
 
 /// Each pool with its live agents among `workers` and the running and
-/// queued tasks of its queues in `depths` ([`Store::queue_depths`]).
+/// queued tasks of its queues in `depths` (as
+/// [`CountStore::queue_depths`](longshore_core::store::CountStore::queue_depths)
+/// reports them).
 pub fn pools_now(pools: Vec<Pool>, workers: &[WorkerInfo], depths: &[StatsRow]) -> Vec<PoolStatus> {
     pools
         .into_iter()
