@@ -101,11 +101,6 @@ pub fn agent_host(language: &str) -> String {
     format!("agent ({language})")
 }
 
-/// Whether a worker node's host says it is an agent ([`agent_host`]).
-pub fn is_agent_host(host: &str) -> bool {
-    agent_language(host).is_some()
-}
-
 /// The language an agent's host names ([`agent_host`]), if it is one.
 pub fn agent_language(host: &str) -> Option<&str> {
     host.strip_prefix("agent (")?.strip_suffix(')')

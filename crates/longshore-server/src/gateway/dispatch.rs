@@ -23,14 +23,25 @@ const LOOK_LIMIT: usize = 256;
 
 /// What a session shares with the dispatcher.
 pub(crate) struct Seat {
-    pool: String,
-    queues: Vec<String>,
-    labels: Vec<String>,
     /// Slots the session would fill if woken (0 while it is busy claiming
     /// on its own, or draining).
     waiting: usize,
     presence: WorkerPresence,
     signal: Arc<Signal>,
+}
+
+impl Seat {
+    /// The agent's pool (its presence always names one).
+    fn pool(&self) -> &str {
+        self.presence.agent.as_ref().map_or("", |a| a.pool.as_str())
+    }
+
+    fn offers(&self, label: &String) -> bool {
+        self.presence
+            .agent
+            .as_ref()
+            .is_some_and(|a| a.labels.contains(label))
+    }
 }
 
 /// How the dispatcher reaches one session.
@@ -57,15 +68,10 @@ impl Board {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Seats a new session; `None` when an agent with its id is seated
-    /// already (a second live session with one id is refused).
-    pub(crate) fn sit(
-        &self,
-        presence: WorkerPresence,
-        pool: String,
-        queues: Vec<String>,
-        labels: Vec<String>,
-    ) -> Option<Arc<Signal>> {
+    /// Seats a new session (its presence names its pool, queues and
+    /// labels); `None` when an agent with its id is seated already (a
+    /// second live session with one id is refused).
+    pub(crate) fn sit(&self, presence: WorkerPresence) -> Option<Arc<Signal>> {
         let mut seats = self.seats();
         if seats.contains_key(&presence.id) {
             return None;
@@ -74,9 +80,6 @@ impl Board {
         seats.insert(
             presence.id.clone(),
             Seat {
-                pool,
-                queues,
-                labels,
                 waiting: 0,
                 presence,
                 signal: signal.clone(),
@@ -105,14 +108,14 @@ impl Board {
         let seats = self.seats();
         let mut room: Vec<(&Seat, usize)> = seats
             .values()
-            .filter(|seat| seat.pool == pool && seat.waiting > 0)
+            .filter(|seat| seat.pool() == pool && seat.waiting > 0)
             .map(|seat| (seat, seat.waiting))
             .collect();
         let mut woken = 0;
         for requires in due {
-            let taker = room.iter_mut().find(|(seat, free)| {
-                *free > 0 && requires.iter().all(|label| seat.labels.contains(label))
-            });
+            let taker = room
+                .iter_mut()
+                .find(|(seat, free)| *free > 0 && requires.iter().all(|label| seat.offers(label)));
             if let Some((seat, free)) = taker {
                 if *free == seat.waiting {
                     // First task for this session: wake it once; it claims
@@ -140,7 +143,7 @@ impl Board {
         self.seats()
             .values()
             .filter(|seat| seat.waiting > 0)
-            .map(|seat| (seat.pool.clone(), seat.queues.clone()))
+            .map(|seat| (seat.pool().to_owned(), seat.presence.queues.clone()))
             .collect()
     }
 

@@ -63,12 +63,7 @@ pub(super) async fn open(
             labels: hello.labels.clone(),
         }),
     };
-    let Some(signal) = shared.board.sit(
-        presence.clone(),
-        pool.name.clone(),
-        pool.queues.clone(),
-        hello.labels.clone(),
-    ) else {
+    let Some(signal) = shared.board.sit(presence.clone()) else {
         return Err(Status::already_exists(format!(
             "an agent with id `{}` is connected already; give each agent its own --id",
             hello.agent_id
