@@ -40,8 +40,12 @@ use tokio_util::sync::CancellationToken;
 /// How an agent connects and how much it runs.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
-    /// The gateway's address, e.g. `http://127.0.0.1:50051`.
+    /// The gateway's address, e.g. `http://127.0.0.1:50051`, or
+    /// `https://…` when the gateway speaks TLS.
     pub gateway: String,
+    /// For an `https://` gateway: the CA certificates (PEM) to trust
+    /// instead of the system's.
+    pub ca_certificate: Option<Vec<u8>>,
     /// The pool it serves (its token must be for this pool).
     pub pool: String,
     /// The agent token's secret.
@@ -68,6 +72,7 @@ impl AgentConfig {
     ) -> AgentConfig {
         AgentConfig {
             gateway: gateway.into(),
+            ca_certificate: None,
             pool: pool.into(),
             token: token.into(),
             labels: Vec::new(),

@@ -44,7 +44,12 @@ fn classify(status: &Status) -> Failure {
         | Code::FailedPrecondition
         | Code::NotFound
         | Code::InvalidArgument => Failure::Refused(status.message().to_owned()),
-        _ => Failure::Retry(format!("{}: {}", status.code(), status.message())),
+        // A transport failure's message is its source's text: show the
+        // source and its causes instead, they say what went wrong.
+        _ => Failure::Retry(match std::error::Error::source(status) {
+            Some(cause) => format!("{}: {}", status.code(), longshore::with_causes(cause)),
+            None => format!("{}: {}", status.code(), status.message()),
+        }),
     }
 }
 
@@ -69,13 +74,38 @@ pub(crate) async fn run(
     stop: &CancellationToken,
     unanswered: &mut Unanswered,
 ) -> Result<Ended, Failure> {
-    let endpoint = tonic::transport::Endpoint::from_shared(config.gateway.clone())
+    let mut endpoint = tonic::transport::Endpoint::from_shared(config.gateway.clone())
         .map_err(|e| Failure::Refused(format!("`{}` is not a gateway URL: {e}", config.gateway)))?
         .connect_timeout(OPEN_TIMEOUT);
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| Failure::Retry(format!("cannot reach {}: {e}", config.gateway)))?;
+    let https = config.gateway.starts_with("https://");
+    if config.ca_certificate.is_some() && !https {
+        return Err(Failure::Refused(format!(
+            "a CA certificate is for an https:// gateway, not `{}`",
+            config.gateway
+        )));
+    }
+    if https {
+        // The system's roots are trusted unless a CA is given: then only it.
+        let tls = tonic::transport::ClientTlsConfig::new().timeout(OPEN_TIMEOUT);
+        let tls = match &config.ca_certificate {
+            Some(ca) => tls.ca_certificate(tonic::transport::Certificate::from_pem(ca)),
+            None => tls.with_native_roots(),
+        };
+        endpoint = endpoint.tls_config(tls).map_err(|e| {
+            Failure::Refused(format!(
+                "cannot set up TLS for {}: {}",
+                config.gateway,
+                longshore::with_causes(&e)
+            ))
+        })?;
+    }
+    let channel = endpoint.connect().await.map_err(|e| {
+        Failure::Retry(format!(
+            "cannot reach {}: {}",
+            config.gateway,
+            longshore::with_causes(&e)
+        ))
+    })?;
     let mut client = AgentGatewayClient::new(channel);
     let (tx, rx) = mpsc::channel::<AgentMessage>(1024);
     let slots = u32::try_from(config.concurrency).unwrap_or(u32::MAX);

@@ -32,6 +32,7 @@ on_both_engines!(
     a_second_agent_with_the_same_id_is_refused_while_the_first_is_connected,
     operators_see_and_steer_agents_and_pools_from_the_cli_and_the_api,
     expired_agent_tokens_are_deleted_by_their_schedule,
+    the_gateway_speaks_tls_when_given_a_certificate,
 );
 
 /// A worker on queue `default` that also serves the gateway; it and the
@@ -59,7 +60,8 @@ fn gateway(env: &Env, extra: &[(&str, &str)]) -> (Proc, String) {
             .map(str::to_owned)
             .unwrap_or_else(|| panic!("no `{marker}` in the start line: {line}"))
     };
-    let grpc = format!("http://{}", address("agents' gateway on http://"));
+    // `http://…`, or `https://…` when the gateway speaks TLS.
+    let grpc = address("agents' gateway on ");
     let http = format!(
         "http://{}",
         address("API, metrics and health checks on http://")
@@ -98,6 +100,16 @@ fn enqueue(env: &Env, args: &[&str]) -> Vec<String> {
     env.ok(args).lines().map(str::to_owned).collect()
 }
 
+/// `count` tasks on the pool's queue that each sleep `ms`; their ids.
+fn sleeps_in_render(env: &Env, ms: u32, count: u32) -> Vec<String> {
+    let args = format!(r#"{{"ms": {ms}}}"#);
+    let count = count.to_string();
+    let argv = [
+        "enqueue", "sleep", "--queue", "render", "--args", &args, "--count", &count,
+    ];
+    enqueue(env, &argv)
+}
+
 fn show(env: &Env, id: &str) -> serde_json::Value {
     env.json(&["tasks", "show", id, "--json"])
 }
@@ -126,17 +138,7 @@ async fn a_pools_tasks_run_on_its_agents_and_never_inline(engine: Engine) {
         .await;
     assert_eq!(queued, 20, "inline workers must not claim a pool's queue");
 
-    let long = enqueue(
-        &env,
-        &[
-            "enqueue",
-            "sleep",
-            "--queue",
-            "render",
-            "--args",
-            r#"{"ms": 1500}"#,
-        ],
-    );
+    let long = sleeps_in_render(&env, 1500, 1);
     let mut runner = agent(
         &env,
         grpc,
@@ -171,19 +173,7 @@ async fn a_killed_agents_tasks_return_at_once(engine: Engine) {
     // because the session closed, not because a lease expired.
     let (_node, both) = gateway(&env, &[("LONGSHORE_WORKER__LEASE", "120s")]);
     let (grpc, _) = addresses(&both);
-    let ids = enqueue(
-        &env,
-        &[
-            "enqueue",
-            "sleep",
-            "--queue",
-            "render",
-            "--args",
-            r#"{"ms": 3000}"#,
-            "--count",
-            "2",
-        ],
-    );
+    let ids = sleeps_in_render(&env, 3000, 2);
     let mut doomed = agent(&env, grpc, "gpu", "doomed", &token, &["--concurrency", "2"]);
     env.wait_until("both tasks to run on the doomed agent", async |env| {
         env.count("running").await == 2
@@ -327,17 +317,7 @@ async fn a_second_agent_with_the_same_id_is_refused_while_the_first_is_connected
     let token = pool_and_token(&env);
     let (_node, both) = gateway(&env, &[]);
     let (grpc, _) = addresses(&both);
-    let ids = enqueue(
-        &env,
-        &[
-            "enqueue",
-            "sleep",
-            "--queue",
-            "render",
-            "--args",
-            r#"{"ms": 500}"#,
-        ],
-    );
+    let ids = sleeps_in_render(&env, 500, 1);
     let mut first = agent(&env, grpc, "gpu", "twin", &token, &[]);
     env.wait_until("the first agent to take the task", async |env| {
         show(env, &ids[0])["task"]["lease_owner"] == "twin"
@@ -483,17 +463,7 @@ async fn a_partitioned_agent_loses_its_tasks_and_its_late_result_is_refused(engi
     );
     let (grpc, _) = addresses(&both);
     let proxy = Proxy::start(grpc).await;
-    let ids = enqueue(
-        &env,
-        &[
-            "enqueue",
-            "sleep",
-            "--queue",
-            "render",
-            "--args",
-            r#"{"ms": 2000}"#,
-        ],
-    );
+    let ids = sleeps_in_render(&env, 2000, 1);
     let mut cmd = env.cmd();
     cmd.args([
         "agent",
@@ -636,19 +606,7 @@ async fn a_drained_agent_finishes_what_it_runs_and_takes_nothing_more(engine: En
     let token = pool_and_token(&env);
     let (_node, both) = gateway(&env, &[]);
     let (grpc, _) = addresses(&both);
-    let first = enqueue(
-        &env,
-        &[
-            "enqueue",
-            "sleep",
-            "--queue",
-            "render",
-            "--args",
-            r#"{"ms": 1500}"#,
-            "--count",
-            "2",
-        ],
-    );
+    let first = sleeps_in_render(&env, 1500, 2);
     let mut drained = agent(
         &env,
         grpc,
@@ -977,4 +935,94 @@ async fn expired_agent_tokens_are_deleted_by_their_schedule(engine: Engine) {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, vec!["forever", "month"], "{listed}");
+}
+
+/// A self-signed certificate for 127.0.0.1 and its key, as PEM files in
+/// the test's directory: (certificate, key).
+fn self_signed(env: &Env) -> (String, String) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert = env.dir.path().join("gateway.crt");
+    let key = env.dir.path().join("gateway.key");
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    (
+        cert.to_str().unwrap().to_owned(),
+        key.to_str().unwrap().to_owned(),
+    )
+}
+
+async fn the_gateway_speaks_tls_when_given_a_certificate(engine: Engine) {
+    let env = Env::new(engine).await;
+    let token = pool_and_token(&env);
+    let (cert, key) = self_signed(&env);
+
+    // Half a pair, or a key that does not fit: start-up stops, saying why.
+    let mut lone = env.cmd();
+    lone.args(["worker", "--grpc-listen", "127.0.0.1:0"])
+        .env("LONGSHORE_GRPC__TLS_CERT", &cert);
+    let out = lone.output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("grpc.tls_cert and grpc.tls_key go together"),
+        "{out:?}"
+    );
+    let (_, other_key) = {
+        let other = rcgen::generate_simple_self_signed(vec!["other".to_owned()]).unwrap();
+        let path = env.dir.path().join("other.key");
+        std::fs::write(&path, other.signing_key.serialize_pem()).unwrap();
+        ((), path.to_str().unwrap().to_owned())
+    };
+    let mut mismatched = env.cmd();
+    mismatched
+        .args(["worker", "--grpc-listen", "127.0.0.1:0"])
+        .env("LONGSHORE_GRPC__TLS_CERT", &cert)
+        .env("LONGSHORE_GRPC__TLS_KEY", &other_key);
+    let out = mismatched.output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("are not a PEM certificate chain and its key"),
+        "{out:?}"
+    );
+
+    let (_node, both) = gateway(
+        &env,
+        &[
+            ("LONGSHORE_GRPC__TLS_CERT", &cert),
+            ("LONGSHORE_GRPC__TLS_KEY", &key),
+        ],
+    );
+    let (grpc, _) = addresses(&both);
+    assert!(grpc.starts_with("https://127.0.0.1:"), "{grpc}");
+
+    // Without the CA the agent trusts only the system's roots: it cannot
+    // connect, and says why; over plain HTTP/2 it cannot either.
+    let untrusting = agent(&env, grpc, "gpu", "untrusting", &token, &[]);
+    let plain = grpc.replace("https://", "http://");
+    let plain_agent = agent(&env, &plain, "gpu", "plain", &token, &[]);
+    env.wait_until("the agents to say they cannot connect", async |_| {
+        untrusting
+            .stderr()
+            .contains("invalid peer certificate: UnknownIssuer")
+            && plain_agent.stderr().contains("cannot open a session")
+    })
+    .await;
+    assert_eq!(
+        env.json(&["agents", "list", "--json"]),
+        serde_json::json!([])
+    );
+    drop((untrusting, plain_agent));
+
+    // With the CA it runs the pool's tasks (only an agent can: the
+    // worker leaves the pool's queue alone).
+    let ids = sleeps_in_render(&env, 2000, 1);
+    let _trusting = agent(&env, grpc, "gpu", "trusting", &token, &["--ca-file", &cert]);
+    env.wait_until("the task to run on the agent over TLS", async |env| {
+        show(env, &ids[0])["task"]["lease_owner"] == "trusting"
+    })
+    .await;
+    env.wait_until("the task to succeed", async |env| {
+        env.count("succeeded").await == 1
+    })
+    .await;
 }

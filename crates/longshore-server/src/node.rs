@@ -29,7 +29,7 @@ pub struct Listeners {
     /// The probes alone (`worker.metrics_addr`).
     pub(crate) probes: Option<TcpListener>,
     /// The agents' gateway (`grpc.listen`, `worker --grpc-listen`).
-    pub(crate) gateway: Option<TcpListener>,
+    pub(crate) gateway: Option<crate::gateway::Bound>,
 }
 
 impl Listeners {
@@ -53,21 +53,22 @@ impl Listeners {
         })
     }
 
-    /// Accepts agents on `listen` (an address, or `off`).
-    pub async fn with_gateway(mut self, listen: &str) -> anyhow::Result<Listeners> {
-        self.gateway = crate::gateway::bind(listen).await?;
+    /// Accepts agents on `listen` (an address, or `off`), with TLS if
+    /// `settings.grpc` names a certificate.
+    pub async fn with_gateway(
+        mut self,
+        settings: &Settings,
+        listen: &str,
+    ) -> anyhow::Result<Listeners> {
+        self.gateway = crate::gateway::bind(listen, &settings.grpc).await?;
         Ok(self)
     }
 
-    /// Where agents connect, if anywhere.
-    pub fn gateway_address(&self) -> anyhow::Result<Option<SocketAddr>> {
+    /// Where agents connect (`http://` or `https://`), if anywhere.
+    pub fn gateway_url(&self) -> anyhow::Result<Option<String>> {
         self.gateway
             .as_ref()
-            .map(|listener| {
-                listener
-                    .local_addr()
-                    .context("reading the gateway's address")
-            })
+            .map(crate::gateway::Bound::url)
             .transpose()
     }
 
@@ -127,13 +128,11 @@ impl Node {
                 Limits::from(&settings.http),
             );
         }
-        if let Some(listener) = listeners.gateway {
+        if let Some(bound) = listeners.gateway {
             let gateway = Gateway::new(gateway_store, gateway_config, servers.stop.clone());
-            servers.running.push(crate::gateway::serve(
-                listener,
-                gateway,
-                servers.stop.clone(),
-            ));
+            servers
+                .running
+                .push(crate::gateway::serve(bound, gateway, servers.stop.clone()));
         }
         Ok(Node { handle, servers })
     }

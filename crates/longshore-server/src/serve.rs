@@ -27,10 +27,10 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     // asked for.
     let listeners = Listeners::bind(settings, Some(listener), true)
         .await?
-        .with_gateway(&settings.grpc.listen)
+        .with_gateway(settings, &settings.grpc.listen)
         .await?;
     let extra = listeners.probes_address()?;
-    let gateway = listeners.gateway_address()?;
+    let gateway = listeners.gateway_url()?;
     // Built once: an unset worker id is made up anew on every call.
     let config = settings.worker_config();
     let mut line = format!(
@@ -46,7 +46,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         ));
     }
     match gateway {
-        Some(gateway) => line.push_str(&format!(", agents' gateway on http://{gateway}")),
+        Some(gateway) => line.push_str(&format!(", agents' gateway on {gateway}")),
         None => line.push_str(", agents' gateway off"),
     }
     let node = Node::start(settings, store, config, listeners).await?;

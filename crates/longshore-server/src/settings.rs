@@ -124,6 +124,12 @@ pub struct GrpcSettings {
     /// handed back; agents ping at a third of it.
     #[serde(with = "humantime_serde")]
     pub session_timeout: Duration,
+    /// The certificate chain (PEM) the gateway presents: set with
+    /// `tls_key`, the gateway speaks TLS (`https://` for agents); unset,
+    /// plain HTTP/2.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for GrpcSettings {
@@ -131,6 +137,8 @@ impl Default for GrpcSettings {
         GrpcSettings {
             listen: "127.0.0.1:50051".to_owned(),
             session_timeout: Duration::from_secs(15),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -331,6 +339,7 @@ const SECTIONS: &[&str] = &[
     "data_dir",
     "database",
     "http",
+    "grpc",
     "worker",
     "retry",
     "retention",
@@ -419,6 +428,12 @@ impl Settings {
                 self.grpc.listen
             ));
         }
+        if self.grpc.tls_cert.is_some() != self.grpc.tls_key.is_some() {
+            return Err(
+                "invalid setting: grpc.tls_cert and grpc.tls_key go together: set both, or neither"
+                    .to_owned(),
+            );
+        }
         for (name, value) in [
             ("http.header_read_timeout", self.http.header_read_timeout),
             ("http.body_read_timeout", self.http.body_read_timeout),
@@ -494,6 +509,21 @@ mod tests {
         assert_eq!(settings.worker.concurrency, 16);
         assert_eq!(settings.worker.lease, Duration::from_secs(30));
         assert_eq!(settings.retry.max, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn every_section_can_be_set_from_the_environment() {
+        let defaults = serde_json::to_value(Settings::default()).unwrap();
+        let mut sections: Vec<&str> = defaults
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut known = SECTIONS.to_vec();
+        sections.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(sections, known);
     }
 
     #[test]

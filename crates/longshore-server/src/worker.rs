@@ -41,7 +41,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     // The probes on one address only: --metrics-addr's if given.
     let mut listeners = Listeners::bind(settings, api, metrics_addr.is_none()).await?;
     if let Some(addr) = grpc_addr {
-        listeners = listeners.with_gateway(&addr.to_string()).await?;
+        listeners = listeners.with_gateway(settings, &addr.to_string()).await?;
     }
     let mut parts = Vec::new();
     if let Some(api) = &listeners.api {
@@ -56,8 +56,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
     if let Some(address) = listeners.probes_address()? {
         parts.push(format!("metrics and health checks on http://{address}"));
     }
-    if let Some(address) = listeners.gateway_address()? {
-        parts.push(format!("agents' gateway on http://{address}"));
+    if let Some(url) = listeners.gateway_url()? {
+        parts.push(format!("agents' gateway on {url}"));
     }
     let node = Node::start(settings, store, settings.worker_config(), listeners).await?;
     println!("longshore worker: {}", parts.join(", "));

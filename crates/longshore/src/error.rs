@@ -60,15 +60,32 @@ where
 {
     fn from(error: E) -> Self {
         // Keep the chain of causes: it is what an operator needs to read.
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        TaskError::retry(message)
+        TaskError::retry(with_causes(&error))
     }
+}
+
+/// An error and each of its causes, `outer: inner: innermost`.
+///
+/// Many errors (a transport's, a pool's) say little in their own
+/// `Display` and keep the useful part in their sources.
+///
+/// ```
+/// let io = std::io::Error::other("disk on fire");
+/// assert_eq!(longshore::with_causes(&io), "disk on fire");
+/// ```
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        // Some wrappers repeat their source's text as their own.
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
 }
 
 impl fmt::Debug for TaskError {

@@ -74,7 +74,7 @@ pub use actor::{Actor, Registry, Task};
 pub use client::{Client, EnqueueOptions, new_task};
 pub use config::{Retention, WorkerConfig, default_worker_id};
 pub use context::{CancelReason, TaskContext};
-pub use error::{Error, TaskError};
+pub use error::{Error, TaskError, with_causes};
 pub use metrics::Metrics;
 pub use worker::{Worker, WorkerHandle, WorkerHealth, WorkerState};
 

@@ -8,7 +8,7 @@ use anyhow::Context;
 /// `longshore agent`'s flags.
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// The server's gRPC gateway, e.g. http://10.0.0.5:50051 [env: LONGSHORE_GATEWAY]
+    /// The server's gRPC gateway, e.g. http://10.0.0.5:50051, or https:// when it speaks TLS [env: LONGSHORE_GATEWAY]
     #[arg(long, value_name = "URL", env = "LONGSHORE_GATEWAY", hide_env = true)]
     gateway: String,
     /// The pool this agent serves
@@ -26,6 +26,14 @@ pub(crate) struct Args {
     /// A file holding the agent token (else LONGSHORE_AGENT_TOKEN)
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// For an https:// gateway: trust the CA certificates (PEM) in this file instead of the system's [env: LONGSHORE_GATEWAY_CA]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "LONGSHORE_GATEWAY_CA",
+        hide_env = true
+    )]
+    ca_file: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) database: crate::connection::DatabaseArgs,
 }
@@ -48,6 +56,12 @@ impl Args {
         config.concurrency = self.concurrency;
         if let Some(id) = &self.id {
             config.id = id.clone();
+        }
+        if let Some(path) = &self.ca_file {
+            config.ca_certificate = Some(
+                std::fs::read(path)
+                    .with_context(|| format!("cannot read the CA file {}", path.display()))?,
+            );
         }
         Ok(config)
     }

@@ -33,7 +33,10 @@ use longshore_proto::v1::{AgentMessage, ServerMessage};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status, Streaming};
+
+use crate::settings::GrpcSettings;
 
 /// How the gateway treats sessions and the leases it holds for them.
 #[derive(Clone, Debug)]
@@ -117,26 +120,89 @@ impl AgentGateway for Gateway {
     }
 }
 
-/// Binds the gateway's address (`None` when `listen` is `off`), before
-/// anything starts, so that a taken port stops start-up.
-pub async fn bind(listen: &str) -> anyhow::Result<Option<TcpListener>> {
+/// The gateway's bound address, and the TLS it speaks there if any.
+pub struct Bound {
+    listener: TcpListener,
+    tls: Option<ServerTlsConfig>,
+}
+
+impl Bound {
+    /// Where agents connect, as a URL: `https://` when the gateway speaks
+    /// TLS.
+    pub fn url(&self) -> anyhow::Result<String> {
+        let address = self
+            .listener
+            .local_addr()
+            .context("reading the gateway's address")?;
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        Ok(format!("{scheme}://{address}"))
+    }
+}
+
+/// Binds the gateway's address (`None` when `listen` is `off`) and reads
+/// its certificate and key if `grpc` names them, before anything starts,
+/// so that a taken port or an unreadable key stops start-up.
+pub async fn bind(listen: &str, grpc: &GrpcSettings) -> anyhow::Result<Option<Bound>> {
     if listen == "off" {
         return Ok(None);
     }
     let address: SocketAddr = listen
         .parse()
         .with_context(|| format!("grpc.listen `{listen}` is not an address (or `off`)"))?;
+    let tls = tls_config(grpc).await?;
     let listener = TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen for agents on {address} (--grpc-listen)"))?;
-    Ok(Some(listener))
+    Ok(Some(Bound { listener, tls }))
 }
 
-/// Serves the gateway on `listener` until `stop` is cancelled.
-pub fn serve(listener: TcpListener, gateway: Gateway, stop: CancellationToken) -> JoinHandle<()> {
+/// The gateway's TLS from `grpc.tls_cert` and `grpc.tls_key`, checked
+/// (a key that does not fit its certificate is refused here).
+async fn tls_config(grpc: &GrpcSettings) -> anyhow::Result<Option<ServerTlsConfig>> {
+    let (Some(cert), Some(key)) = (&grpc.tls_cert, &grpc.tls_key) else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::Path, setting: &'static str| {
+        let path = path.to_owned();
+        async move {
+            tokio::fs::read(&path)
+                .await
+                .with_context(|| format!("cannot read {setting} {}", path.display()))
+        }
+    };
+    let identity = Identity::from_pem(
+        read(cert, "grpc.tls_cert").await?,
+        read(key, "grpc.tls_key").await?,
+    );
+    let config = ServerTlsConfig::new().identity(identity);
+    Server::builder()
+        .tls_config(config.clone())
+        .with_context(|| {
+            format!(
+                "grpc.tls_cert {} and grpc.tls_key {} are not a PEM certificate chain and its key",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    Ok(Some(config))
+}
+
+/// Serves the gateway where it is bound until `stop` is cancelled.
+pub fn serve(bound: Bound, gateway: Gateway, stop: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
-        let result = tonic::transport::Server::builder()
+        let mut server = Server::builder();
+        if let Some(tls) = bound.tls {
+            server = match server.tls_config(tls) {
+                Ok(server) => server,
+                // Checked by bind(): only a changed tonic could get here.
+                Err(e) => {
+                    tracing::error!(error = %e, "the agents' gateway cannot use its TLS settings");
+                    return;
+                }
+            };
+        }
+        let incoming = tonic::transport::server::TcpIncoming::from(bound.listener);
+        let result = server
             .add_service(AgentGatewayServer::new(gateway))
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
             .await;
