@@ -33,7 +33,8 @@ const REPEAT: usize = 20;
 /// call.
 const UNFOLDED: usize = 10_000;
 
-/// Where workload F writes its history.
+/// The scratch database, for what goes past the [`Store`](longshore::Store):
+/// workload F writes its history there, H reads PostgreSQL's counts.
 pub(crate) enum Filler {
     Postgres(PgPool),
     Sqlite(PathBuf),

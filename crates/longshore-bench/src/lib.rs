@@ -17,6 +17,11 @@
 //! - F, history (not run by default): the operator's reads — stats, the
 //!   queue list, first pages of the task list — through the HTTP API over
 //!   millions of finished and queued tasks (see `history.rs`).
+//! - G, through an agent (not run by default): A and B again, each through
+//!   one agent connected to a gateway in this process; run with A and B
+//!   (`--workloads a,b,g`) to see the ratios (see `agents.rs`).
+//! - H, idle agents (not run by default): many agents connected and idle;
+//!   what they cost the database and the process (see `agents.rs`).
 //!
 //! Handlers do nothing but record when they started.
 
@@ -41,8 +46,10 @@ use uuid::Uuid;
 use longshore_server::database::{DATA_FILE, Database, redact};
 use longshore_server::settings::Settings;
 
+mod agents;
 mod history;
 
+use crate::agents::{BenchGateway, IdleReport, RunningAgent};
 use crate::history::{Filler, HistoryReport};
 
 /// What to run, and how big: the `longshore bench` flags, whose help
@@ -69,6 +76,10 @@ pub struct Options {
     pub history_finished: i64,
     /// F: queued tasks in the history.
     pub history_queued: i64,
+    /// H: agents connected.
+    pub idle_agents: usize,
+    /// H: how long they are watched idle.
+    pub idle_duration: Duration,
     /// Keep the scratch database (or SQLite file) afterwards.
     pub keep: bool,
 }
@@ -88,6 +99,10 @@ pub enum Workload {
     E,
     /// History: the operator's reads over millions of tasks.
     F,
+    /// A and B through one agent.
+    G,
+    /// What idle agents cost.
+    H,
 }
 
 impl std::str::FromStr for Workload {
@@ -101,8 +116,10 @@ impl std::str::FromStr for Workload {
             "d" => Ok(Workload::D),
             "e" => Ok(Workload::E),
             "f" => Ok(Workload::F),
+            "g" => Ok(Workload::G),
+            "h" => Ok(Workload::H),
             other => Err(format!(
-                "unknown workload `{other}`: the workloads are a, b, c, d, e, f"
+                "unknown workload `{other}`: the workloads are a, b, c, d, e, f, g, h"
             )),
         }
     }
@@ -153,6 +170,17 @@ pub struct Report {
     e_far_backlog: Option<FarBacklogReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     f_history: Option<HistoryReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    g_agent: Option<AgentReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    h_idle_agents: Option<IdleReport>,
+}
+
+/// A and B through one agent.
+#[derive(Serialize)]
+struct AgentReport {
+    a_bulk: BulkReport,
+    b_latency: LatencyReport,
 }
 
 #[derive(Serialize)]
@@ -205,6 +233,9 @@ struct MemoryReport {
 pub async fn run(settings: &Settings, args: Options) -> anyhow::Result<Report> {
     if args.concurrency == 0 || args.bulk_tasks == 0 || args.latency_tasks == 0 {
         bail!("--concurrency, --bulk-tasks and --latency-tasks must be at least 1");
+    }
+    if args.workloads.contains(&Workload::H) && args.idle_agents == 0 {
+        bail!("--idle-agents must be at least 1");
     }
     if args.workloads.contains(&Workload::F) && args.workloads.iter().any(|w| *w != Workload::F) {
         // F's history must be all the scratch database holds.
@@ -333,10 +364,10 @@ async fn run_workloads(
     filler: &Filler,
 ) -> anyhow::Result<Report> {
     if args.workloads.contains(&Workload::A) {
-        report.a_bulk = Some(bulk(&store, args).await?);
+        report.a_bulk = Some(bulk(&store, args, Via::Inline).await?);
     }
     if args.workloads.contains(&Workload::B) {
-        report.b_latency = Some(latency(&store, args).await?);
+        report.b_latency = Some(latency(&store, args, Via::Inline).await?);
     }
     if args.workloads.contains(&Workload::C) {
         report.c_steady = Some(steady(&store, args).await?);
@@ -351,28 +382,90 @@ async fn run_workloads(
         report.f_history =
             Some(history::run(&store, filler, args.history_finished, args.history_queued).await?);
     }
+    if args.workloads.contains(&Workload::G) {
+        let gateway = BenchGateway::start(&store, "bench_g", &["bench_ga", "bench_gb"]).await?;
+        let a_bulk = bulk(&store, args, Via::Agent(&gateway)).await?;
+        let b_latency = latency(&store, args, Via::Agent(&gateway)).await?;
+        gateway.stop().await?;
+        report.g_agent = Some(AgentReport { a_bulk, b_latency });
+    }
+    if args.workloads.contains(&Workload::H) {
+        report.h_idle_agents =
+            Some(agents::idle(&store, filler, args.idle_agents, args.idle_duration).await?);
+    }
     Ok(report)
 }
 
-fn start_worker(
+/// What runs a workload's tasks.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    /// A worker in this process.
+    Inline,
+    /// One agent of this gateway's pool.
+    Agent(&'a BenchGateway),
+}
+
+impl Via<'_> {
+    /// The queue of workload `letter`: the agents' own ones are their pool's.
+    fn queue(self, letter: char) -> String {
+        match self {
+            Via::Inline => format!("bench_{letter}"),
+            Via::Agent(_) => format!("bench_g{letter}"),
+        }
+    }
+}
+
+/// A started worker or agent.
+enum Consumer {
+    Worker(WorkerHandle),
+    Agent(RunningAgent),
+}
+
+impl Consumer {
+    async fn shutdown(self) -> anyhow::Result<()> {
+        match self {
+            Consumer::Worker(worker) => Ok(worker.shutdown().await?),
+            Consumer::Agent(agent) => agent.shutdown().await,
+        }
+    }
+}
+
+/// The actors of every workload: `bench`, which records into `probe`
+/// (a probe that records nothing when `None`).
+fn probe_registry(probe: Option<Arc<Probe>>) -> Registry {
+    let mut registry = Registry::new();
+    registry.register_actor("bench", ProbeActor(probe.unwrap_or_default()));
+    registry
+}
+
+/// Starts what runs `queue`'s tasks: a worker, or an agent of the
+/// gateway's pool (which serves `queue`).
+fn start_consumer(
     store: &Arc<dyn Store>,
     queue: &str,
     args: &Options,
     record_starts: bool,
-) -> anyhow::Result<(WorkerHandle, Arc<Probe>)> {
+    via: Via<'_>,
+) -> anyhow::Result<(Consumer, Arc<Probe>)> {
     let probe = Arc::new(Probe {
         runs: AtomicU64::new(0),
         started: record_starts.then(|| Mutex::new(HashMap::new())),
     });
-    let mut registry = Registry::new();
-    registry.register_actor("bench", ProbeActor(probe.clone()));
-    let config = WorkerConfig {
-        queues: vec![queue.to_owned()],
-        concurrency: args.concurrency,
-        ..WorkerConfig::default()
+    let registry = probe_registry(Some(probe.clone()));
+    let consumer = match via {
+        Via::Inline => {
+            let config = WorkerConfig {
+                queues: vec![queue.to_owned()],
+                concurrency: args.concurrency,
+                ..WorkerConfig::default()
+            };
+            Consumer::Worker(Worker::new(store.clone(), registry, config)?.start())
+        }
+        Via::Agent(gateway) => {
+            Consumer::Agent(gateway.agent(&format!("bench-{queue}"), args.concurrency, registry))
+        }
     };
-    let handle = Worker::new(store.clone(), registry, config)?.start();
-    Ok((handle, probe))
+    Ok((consumer, probe))
 }
 
 fn task(queue: &str) -> NewTask {
@@ -408,14 +501,14 @@ async fn count(
         .sum())
 }
 
-async fn bulk(store: &Arc<dyn Store>, args: &Options) -> anyhow::Result<BulkReport> {
-    let queue = "bench_a";
+async fn bulk(store: &Arc<dyn Store>, args: &Options, via: Via<'_>) -> anyhow::Result<BulkReport> {
+    let queue = &via.queue('a');
     let n = args.bulk_tasks;
-    tracing::info!(tasks = n, "A: inserting");
+    tracing::info!(tasks = n, queue, "A: inserting");
     let insert = insert_bulk(store, queue, n).await?;
-    tracing::info!(tasks = n, "A: processing");
+    tracing::info!(tasks = n, queue, "A: processing");
     let start = Instant::now();
-    let (worker, probe) = start_worker(store, queue, args, false)?;
+    let (worker, probe) = start_consumer(store, queue, args, false, via)?;
     // Watch the handler count first (cheap), then confirm in the database.
     while probe.runs.load(Ordering::Relaxed) < n as u64 {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -437,13 +530,24 @@ async fn bulk(store: &Arc<dyn Store>, args: &Options) -> anyhow::Result<BulkRepo
     })
 }
 
-async fn latency(store: &Arc<dyn Store>, args: &Options) -> anyhow::Result<LatencyReport> {
-    let queue = "bench_b";
+async fn latency(
+    store: &Arc<dyn Store>,
+    args: &Options,
+    via: Via<'_>,
+) -> anyhow::Result<LatencyReport> {
+    let queue = &via.queue('b');
     let n = args.latency_tasks;
-    let (worker, probe) = start_worker(store, queue, args, true)?;
+    let (worker, probe) = start_consumer(store, queue, args, true, via)?;
+    if let Via::Agent(_) = via {
+        // An agent has no listener to connect, but a session to open:
+        // one task run proves it open. Its start is not among those sent.
+        store.enqueue(vec![task(queue)]).await?;
+        wait_for_runs(&probe, 1, "B: the agent did not run its warm-up task").await?;
+        probe.runs.store(0, Ordering::Relaxed);
+    }
     // Let the worker connect its listener and go idle.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    tracing::info!(tasks = n, "B: enqueueing one at a time");
+    tracing::info!(tasks = n, queue, "B: enqueueing one at a time");
     let mut sent = HashMap::with_capacity(n);
     let mut ticker = tokio::time::interval(args.latency_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -455,13 +559,7 @@ async fn latency(store: &Arc<dyn Store>, args: &Options) -> anyhow::Result<Laten
         store.enqueue(vec![task]).await?;
         sent.insert(id, at);
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while probe.runs.load(Ordering::Relaxed) < n as u64 {
-        if Instant::now() > deadline {
-            bail!("B: tasks not started after 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_runs(&probe, n, "B: tasks not started").await?;
     worker.shutdown().await?;
     let started = probe
         .started
@@ -490,9 +588,21 @@ async fn latency(store: &Arc<dyn Store>, args: &Options) -> anyhow::Result<Laten
     })
 }
 
+/// Waits until `probe` has seen `n` runs, for at most a minute.
+async fn wait_for_runs(probe: &Probe, n: usize, failure: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while probe.runs.load(Ordering::Relaxed) < n as u64 {
+        if Instant::now() > deadline {
+            bail!("{failure} after 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
 async fn steady(store: &Arc<dyn Store>, args: &Options) -> anyhow::Result<SteadyReport> {
     let queue = "bench_c";
-    let (worker, probe) = start_worker(store, queue, args, false)?;
+    let (worker, probe) = start_consumer(store, queue, args, false, Via::Inline)?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     tracing::info!(seconds = args.steady_duration.as_secs_f64(), "C: producing");
     let start = Instant::now();
@@ -521,7 +631,7 @@ async fn memory(store: &Arc<dyn Store>, args: &Options) -> anyhow::Result<Memory
     insert_bulk(store, queue, args.backlog_tasks).await?;
     let rss_before = rss_mib("VmRSS");
     tracing::info!("D: working over the backlog");
-    let (worker, probe) = start_worker(store, queue, args, false)?;
+    let (worker, probe) = start_consumer(store, queue, args, false, Via::Inline)?;
     tokio::time::sleep(args.backlog_duration).await;
     let processed = probe.runs.load(Ordering::Relaxed);
     worker.shutdown().await?;
@@ -675,6 +785,32 @@ fn summary_rows(r: &Report) -> Vec<Vec<String>> {
                 ),
             );
         }
+    }
+    if let Some(g) = &r.g_agent {
+        row(
+            "G agent",
+            &format!("A process ({} tasks, one agent)", g.a_bulk.tasks),
+            format!("{:.0} tasks/s", g.a_bulk.process_per_sec),
+        );
+        if let Some(a) = &r.a_bulk {
+            row(
+                "G agent",
+                "A process, agent / inline",
+                format!("{:.2}", g.a_bulk.process_per_sec / a.process_per_sec),
+            );
+        }
+        row("G agent", "B p50", format!("{:.2} ms", g.b_latency.p50_ms));
+        row("G agent", "B p95", format!("{:.2} ms", g.b_latency.p95_ms));
+        if let Some(b) = &r.b_latency {
+            row(
+                "G agent",
+                "B p50, agent / inline",
+                format!("{:.2}", g.b_latency.p50_ms / b.p50_ms),
+            );
+        }
+    }
+    if let Some(h) = &r.h_idle_agents {
+        h.rows(&mut row);
     }
     rows
 }

@@ -33,6 +33,7 @@ on_both_engines!(
     operators_see_and_steer_agents_and_pools_from_the_cli_and_the_api,
     expired_agent_tokens_are_deleted_by_their_schedule,
     the_gateway_speaks_tls_when_given_a_certificate,
+    the_bench_runs_a_and_b_through_an_agent_and_watches_idle_agents,
 );
 
 /// A worker on queue `default` that also serves the gateway; it and the
@@ -1025,4 +1026,45 @@ async fn the_gateway_speaks_tls_when_given_a_certificate(engine: Engine) {
         env.count("succeeded").await == 1
     })
     .await;
+}
+
+/// Not a measurement (figures are the bench's to report, not a test's to
+/// assert): workloads G and H run on each engine and report what they
+/// say they measure.
+async fn the_bench_runs_a_and_b_through_an_agent_and_watches_idle_agents(engine: Engine) {
+    let env = Env::new(engine).await;
+    let out = env.ok(&[
+        "bench",
+        "--workloads",
+        "a,b,g,h",
+        "--bulk-tasks",
+        "200",
+        "--latency-tasks",
+        "10",
+        "--latency-interval",
+        "5ms",
+        "--concurrency",
+        "4",
+        "--idle-agents",
+        "3",
+        "--idle-duration",
+        "1s",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let g = &report["g_agent"];
+    assert_eq!(g["a_bulk"]["tasks"], 200, "{report}");
+    assert!(g["a_bulk"]["process_per_sec"].as_f64().unwrap() > 0.0);
+    assert_eq!(g["b_latency"]["tasks"], 10, "{report}");
+    assert!(g["b_latency"]["p50_ms"].as_f64().unwrap() > 0.0);
+    assert!(out.contains("A process, agent / inline"), "{out}");
+    assert!(out.contains("B p50, agent / inline"), "{out}");
+    let h = &report["h_idle_agents"];
+    assert_eq!(h["agents"], 3, "{report}");
+    assert!(h["rss_mib"].as_f64().unwrap() > 0.0, "{report}");
+    // Only PostgreSQL counts its transactions.
+    assert_eq!(
+        h["db_transactions_per_sec"].is_number(),
+        engine == Engine::Postgres,
+        "{report}"
+    );
 }

@@ -12,7 +12,7 @@ use crate::output;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory), e (far backlog), f (history)
+    /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory), e (far backlog), f (history), g (a and b through an agent), h (idle agents)
     #[arg(long, value_delimiter = ',', default_value = "a,b,c", value_name = "W,...", value_parser = str::parse::<Workload>)]
     workloads: Vec<Workload>,
     /// A: tasks to insert and process
@@ -42,6 +42,12 @@ pub(crate) struct Args {
     /// F: queued tasks in the history
     #[arg(long, default_value_t = 1_000_000, value_name = "N")]
     history_queued: i64,
+    /// H: agents connected and idle
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    idle_agents: usize,
+    /// H: how long they are watched
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", default_value = "30s")]
+    idle_duration: Duration,
     /// Also write the results as JSON to this file
     #[arg(long, value_name = "FILE")]
     json_out: Option<PathBuf>,
@@ -80,6 +86,8 @@ impl From<Args> for Options {
             backlog_duration: args.backlog_duration,
             history_finished: args.history_finished,
             history_queued: args.history_queued,
+            idle_agents: args.idle_agents,
+            idle_duration: args.idle_duration,
             keep: args.keep,
         }
     }

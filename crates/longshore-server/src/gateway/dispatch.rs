@@ -4,7 +4,9 @@
 //! poll interval, and when a notification says a pool's queue has tasks)
 //! and wakes only as many waiting sessions as there are tasks they can
 //! take. It also records every session's presence in one write per
-//! heartbeat, and hands each session the drain requests operators made.
+//! heartbeat, hands each session the drain requests operators made, and
+//! reads whether any running-task cap exists (then sessions claim under
+//! the cluster-wide claim lock, as capped workers do).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -170,6 +172,7 @@ impl Board {
 pub(crate) fn start(
     store: Arc<dyn Store>,
     board: Arc<Board>,
+    capped: Arc<AtomicBool>,
     mut events: broadcast::Receiver<StoreEvent>,
     config: GatewayConfig,
     stop: CancellationToken,
@@ -185,6 +188,7 @@ pub(crate) fn start(
                 _ = poll.tick() => named = None,
                 _ = heartbeat.tick() => {
                     record_presence(store.as_ref(), &board).await;
+                    read_caps(store.as_ref(), &board, &capped).await;
                     continue;
                 }
                 event = events.recv() => match event {
@@ -248,6 +252,38 @@ async fn record_presence(store: &dyn Store, board: &Board) {
         Ok(draining) => board.drain(&draining),
         Err(e) => {
             tracing::warn!(error = %e, agents = presences.len(), "agents' gateway: cannot record its agents as alive; trying again at the next heartbeat");
+        }
+    }
+}
+
+/// Reads whether a running-task cap exists anywhere (the cluster's, a
+/// queue's, a pool's) into `capped`, while any session is open. Claims
+/// apply the caps whatever this says; under a cap they also take the
+/// cluster-wide claim lock, so that concurrent claims cannot overshoot
+/// it. On failure the last answer stands.
+async fn read_caps(store: &dyn Store, board: &Board, capped: &AtomicBool) {
+    if board.seats().is_empty() {
+        return;
+    }
+    let read = async {
+        Ok::<_, longshore::core::StoreError>(
+            store.cluster_settings().await?.max_running.is_some()
+                || store
+                    .queue_settings()
+                    .await?
+                    .iter()
+                    .any(|queue| queue.max_running.is_some())
+                || store
+                    .pools()
+                    .await?
+                    .iter()
+                    .any(|pool| pool.max_running.is_some()),
+        )
+    };
+    match read.await {
+        Ok(any) => capped.store(any, Ordering::Relaxed),
+        Err(e) => {
+            tracing::warn!(error = %e, "agents' gateway: cannot read the running-task caps; the last reading stands");
         }
     }
 }

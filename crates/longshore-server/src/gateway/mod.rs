@@ -23,6 +23,7 @@ mod session;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -68,6 +69,9 @@ pub(crate) struct Shared {
     /// The sessions, by agent id: a second session with the same id is
     /// refused while the first lives.
     pub(crate) board: Arc<dispatch::Board>,
+    /// Whether a running-task cap exists, as the dispatcher last read it
+    /// (true until then).
+    pub(crate) capped: Arc<AtomicBool>,
     pub(crate) events: events::Events,
     /// Closed when the gateway stops: sessions hand their tasks back.
     pub(crate) stop: CancellationToken,
@@ -84,9 +88,11 @@ impl Gateway {
     pub fn new(store: Arc<dyn Store>, config: GatewayConfig, stop: CancellationToken) -> Gateway {
         let events = events::Events::start(store.clone(), stop.clone());
         let board = Arc::new(dispatch::Board::default());
+        let capped = Arc::new(AtomicBool::new(true));
         dispatch::start(
             store.clone(),
             board.clone(),
+            capped.clone(),
             events.subscribe(),
             config.clone(),
             stop.clone(),
@@ -96,6 +102,7 @@ impl Gateway {
                 store,
                 config,
                 board,
+                capped,
                 events,
                 stop,
             }),
@@ -201,7 +208,10 @@ pub fn serve(bound: Bound, gateway: Gateway, stop: CancellationToken) -> JoinHan
                 }
             };
         }
-        let incoming = tonic::transport::server::TcpIncoming::from(bound.listener);
+        // Assignments and answers are small messages each awaited by the
+        // other side: sent at once, not held back to be merged (Nagle).
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(bound.listener).with_nodelay(Some(true));
         let result = server
             .add_service(AgentGatewayServer::new(gateway))
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())

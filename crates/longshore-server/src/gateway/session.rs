@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use futures::FutureExt;
 use longshore::core::Outcome;
 use longshore::core::{
-    AgentPresence, AgentTokenInfo, Claim, Completion, Pool, PoolClaim, StoreEvent, WorkerPresence,
-    pool::check_labels,
+    AgentPresence, AgentTokenInfo, Claim, Completion, Pool, PoolClaim, StoreError, StoreEvent,
+    WorkerPresence, pool::check_labels,
 };
 use longshore::{LogEntry, LogLevel, TaskRow};
 use longshore_proto::v1::{
@@ -32,6 +33,10 @@ use super::{ServerStream, Shared};
 const MAX_BUFFERED_LINES: usize = 10_000;
 /// The longest log line kept (longer ones are cut).
 const MAX_LINE_BYTES: usize = 64 * 1024;
+/// At most this many messages that already arrived are handled together:
+/// their results written in one statement, their freed slots claimed for
+/// in one.
+const MAX_BATCH: usize = 256;
 
 /// Checks `Hello` and starts the session; returns what the server sends.
 pub(super) async fn open(
@@ -94,6 +99,8 @@ pub(super) async fn open(
         held: HashMap::new(),
         draining: false,
         wanted: false,
+        finished: Vec::new(),
+        writing: None,
         last_heard: Instant::now(),
         tx,
     };
@@ -194,9 +201,28 @@ struct Session {
     /// Tasks may be due: claim when slots are free. When a claim finds
     /// fewer than it asked for, the session waits for the dispatcher.
     wanted: bool,
+    /// Results received and not yet written, with their executions.
+    finished: Vec<(Completion, i32)>,
+    /// The write of earlier results under way, if any: results that
+    /// arrive meanwhile wait for the next one, so that the busier the
+    /// agent, the more each write carries.
+    writing: Option<Write>,
     last_heard: Instant,
     events: broadcast::Receiver<StoreEvent>,
     tx: mpsc::Sender<Result<ServerMessage, Status>>,
+}
+
+/// A write of results (and maybe a claim) under way, in a task of its
+/// own.
+type Write = tokio::task::JoinHandle<Written>;
+
+/// What a write did.
+struct Written {
+    completions: Vec<Completion>,
+    executions: Vec<i32>,
+    /// The claim it made for the agent's free slots, if any.
+    refill: Option<Claim>,
+    outcome: Result<(Vec<Uuid>, Vec<TaskRow>), StoreError>,
 }
 
 /// Why a session ended.
@@ -215,7 +241,8 @@ impl Session {
         let signal = self.signal.clone();
         self.announce().await;
         let end = loop {
-            if self.wanted && self.free > 0 && !self.draining {
+            // A write under way may be claiming for the free slots.
+            if self.wanted && self.free > 0 && !self.draining && self.writing.is_none() {
                 // Waiting while it claims: a notification meanwhile still
                 // wakes it (an extra claim costs little, a lost one a poll).
                 self.shared
@@ -233,6 +260,28 @@ impl Session {
                     Ok(Some(message)) => {
                         self.last_heard = Instant::now();
                         self.handle(message).await;
+                        // What else already arrived joins this batch:
+                        // under load, results come faster than one write
+                        // each would keep up with.
+                        let mut ended = None;
+                        for _ in 1..MAX_BATCH {
+                            match inbound.message().now_or_never() {
+                                Some(Ok(Some(message))) => self.handle(message).await,
+                                Some(Ok(None)) => {
+                                    ended = Some(End::Closed);
+                                    break;
+                                }
+                                Some(Err(status)) => {
+                                    ended = Some(End::Broken(status));
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        self.start_write();
+                        if let Some(end) = ended {
+                            break end;
+                        }
                     }
                     Ok(None) => break End::Closed,
                     Err(status) => break End::Broken(status),
@@ -261,10 +310,26 @@ impl Session {
                         stop.cancelled().await;
                     }
                 },
+                written = async {
+                    match self.writing.as_mut() {
+                        Some(write) => write.await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    self.writing = None;
+                    match written {
+                        Ok(written) => self.written(written).await,
+                        Err(e) => {
+                            self.write_lost(&e).await;
+                            self.start_write();
+                        }
+                    }
+                }
                 () = stop.cancelled() => break End::Stopping,
                 () = self.tx.closed() => break End::Closed,
             }
         };
+        self.settle_writes().await;
         let why = match &end {
             End::Closed => "its stream closed".to_owned(),
             End::Silent => format!(
@@ -377,43 +442,64 @@ impl Session {
         (held.execution == execution).then_some((id, held))
     }
 
-    async fn claim(&mut self) {
-        let claim = Claim {
+    /// A claim of tasks for all the agent's free slots.
+    fn claim_for_free_slots(&self) -> Claim {
+        Claim {
             owner: self.agent.clone(),
             queues: self.pool.queues.clone(),
             limit: self.free,
             lease: self.shared.config.lease,
-            capped: true,
+            capped: self
+                .shared
+                .capped
+                .load(std::sync::atomic::Ordering::Relaxed),
             pool: Some(PoolClaim {
                 name: self.pool.name.clone(),
                 labels: self.labels.clone(),
             }),
-        };
-        let tasks = match self.shared.store.claim(&claim).await {
-            Ok(tasks) => tasks,
+        }
+    }
+
+    async fn claim(&mut self) {
+        let claim = self.claim_for_free_slots();
+        match self.shared.store.claim(&claim).await {
+            Ok(tasks) => self.claimed(&claim, tasks).await,
             Err(e) => {
-                // The claim may have committed before the error: what this
-                // session owns but does not track goes back at once.
                 tracing::warn!(agent = %self.agent, error = %e, "claim for an agent failed");
-                let tracked: Vec<Uuid> = self.held.keys().copied().collect();
-                if let Err(e) = self
-                    .shared
-                    .store
-                    .release_untracked(&self.agent, &tracked)
-                    .await
-                {
-                    tracing::warn!(agent = %self.agent, error = %e, "could not check for lost claims; they return when their leases expire");
-                }
-                return;
+                self.release_lost_claims().await;
             }
-        };
+        }
+    }
+
+    /// Sends what `claim` claimed to the agent.
+    async fn claimed(&mut self, claim: &Claim, tasks: Vec<TaskRow>) {
         self.wanted = tasks.len() == claim.limit;
         for task in tasks {
             self.assign(task).await;
         }
     }
 
+    /// After a claim failed: it may have committed before the error, so
+    /// what this session owns but does not track goes back at once.
+    async fn release_lost_claims(&self) {
+        let tracked: Vec<Uuid> = self.held.keys().copied().collect();
+        if let Err(e) = self
+            .shared
+            .store
+            .release_untracked(&self.agent, &tracked)
+            .await
+        {
+            tracing::warn!(agent = %self.agent, error = %e, "could not check for lost claims; they return when their leases expire");
+        }
+    }
+
     async fn assign(&mut self, task: TaskRow) {
+        let assign = self.hold(task);
+        self.send(server_message::Message::Assign(assign)).await;
+    }
+
+    /// Tracks a task claimed for the agent; returns what tells the agent.
+    fn hold(&mut self, task: TaskRow) -> Assign {
         let limit = task
             .time_limit_ms
             .and_then(|ms| u64::try_from(ms).ok())
@@ -446,7 +532,7 @@ impl Session {
                 worst: None,
             },
         );
-        self.send(server_message::Message::Assign(assign)).await;
+        assign
     }
 
     async fn cancel(&mut self, id: Uuid, reason: cancel::Reason) {
@@ -588,20 +674,128 @@ impl Session {
             },
         };
         let completion = completion(id, held, outcome, &self.shared.config.retry);
-        let accepted = self.complete(std::slice::from_ref(&completion)).await;
-        self.send(server_message::Message::Recorded(Recorded {
-            task_id: id.to_string(),
-            execution,
-            accepted: accepted.contains(&id),
-            reason: if accepted.contains(&id) {
-                String::new()
-            } else {
-                "the lease was no longer this agent's (expired, cancelled or taken over); \
-                 the result was not recorded"
-                    .to_owned()
-            },
-        }))
-        .await;
+        self.finished.push((completion, execution));
+    }
+
+    /// Starts writing the results received so far in one statement, unless
+    /// a write is under way (they go with the next). Without caps the same
+    /// statement claims tasks for the agent's free slots (under a cap,
+    /// claims take the claim lock, which a statement that also writes
+    /// results would hold too long).
+    fn start_write(&mut self) {
+        if self.writing.is_some() || self.finished.is_empty() {
+            return;
+        }
+        let (completions, executions): (Vec<Completion>, Vec<i32>) =
+            std::mem::take(&mut self.finished).into_iter().unzip();
+        let claim = self.claim_for_free_slots();
+        let refill =
+            (self.wanted && claim.limit > 0 && !self.draining && !claim.capped).then_some(claim);
+        let store = self.shared.store.clone();
+        let agent = self.agent.clone();
+        self.writing = Some(tokio::spawn(async move {
+            let outcome = match &refill {
+                Some(claim) => store.complete_and_claim(&agent, &completions, claim).await,
+                None => store
+                    .complete(&agent, &completions)
+                    .await
+                    .map(|rejected| (rejected, Vec::new())),
+            };
+            Written {
+                completions,
+                executions,
+                refill,
+                outcome,
+            }
+        }));
+    }
+
+    /// A write finished: answers each result, sends what it claimed, and
+    /// starts the next write if results came meanwhile.
+    async fn written(&mut self, written: Written) {
+        let (accepted, claimed) = self
+            .apply(
+                written.outcome,
+                &written.completions,
+                written.refill.is_some(),
+            )
+            .await;
+        for (completion, execution) in written.completions.iter().zip(written.executions) {
+            let id = completion.id;
+            self.send(server_message::Message::Recorded(Recorded {
+                task_id: id.to_string(),
+                execution,
+                accepted: accepted.contains(&id),
+                reason: if accepted.contains(&id) {
+                    String::new()
+                } else {
+                    "the lease was no longer this agent's (expired, cancelled or taken over); \
+                     the result was not recorded"
+                        .to_owned()
+                },
+            }))
+            .await;
+        }
+        if let Some(claim) = &written.refill {
+            self.claimed(claim, claimed).await;
+        }
+        self.start_write();
+    }
+
+    /// What a write's outcome means: the ids recorded, and the tasks its
+    /// claim took (after a failure: none, and any claim that may have
+    /// committed is released).
+    async fn apply(
+        &mut self,
+        outcome: Result<(Vec<Uuid>, Vec<TaskRow>), StoreError>,
+        completions: &[Completion],
+        claiming: bool,
+    ) -> (Vec<Uuid>, Vec<TaskRow>) {
+        match outcome {
+            Ok((rejected, tasks)) => (accepted(completions, &rejected), tasks),
+            Err(e) => {
+                tracing::warn!(agent = %self.agent, error = %e, "recording an agent's results failed; the tasks return when their leases expire");
+                if claiming {
+                    self.release_lost_claims().await;
+                }
+                (Vec::new(), Vec::new())
+            }
+        }
+    }
+
+    /// A write's task panicked: what it was writing returns when the
+    /// leases expire; what it may have claimed goes back now.
+    async fn write_lost(&mut self, e: &tokio::task::JoinError) {
+        tracing::error!(agent = %self.agent, error = %e, "recording an agent's results failed; the tasks return when their leases expire");
+        self.release_lost_claims().await;
+    }
+
+    /// The session ends: the write under way, and the results it left,
+    /// are finished without telling the agent (it may not be reading);
+    /// tasks a write claimed are held, so that the hand-back returns them.
+    async fn settle_writes(&mut self) {
+        if let Some(write) = self.writing.take() {
+            match write.await {
+                Ok(written) => {
+                    let (_, claimed) = self
+                        .apply(
+                            written.outcome,
+                            &written.completions,
+                            written.refill.is_some(),
+                        )
+                        .await;
+                    for task in claimed {
+                        self.hold(task);
+                    }
+                }
+                Err(e) => self.write_lost(&e).await,
+            }
+        }
+        let completions: Vec<Completion> = std::mem::take(&mut self.finished)
+            .into_iter()
+            .map(|(completion, _)| completion)
+            .collect();
+        self.complete(&completions).await;
     }
 
     /// Applies `completions`; returns the ids whose fence held.
@@ -610,11 +804,7 @@ impl Session {
             return Vec::new();
         }
         match self.shared.store.complete(&self.agent, completions).await {
-            Ok(rejected) => completions
-                .iter()
-                .map(|c| c.id)
-                .filter(|id| !rejected.contains(id))
-                .collect(),
+            Ok(rejected) => accepted(completions, &rejected),
             Err(e) => {
                 tracing::warn!(agent = %self.agent, error = %e, "recording an agent's results failed; the tasks return when their leases expire");
                 Vec::new()
@@ -703,4 +893,13 @@ fn storable(mut text: String) -> String {
         text.push_str(" [cut]");
     }
     longshore::remote::storable(text)
+}
+
+/// The ids of `completions` not among `rejected`.
+fn accepted(completions: &[Completion], rejected: &[Uuid]) -> Vec<Uuid> {
+    completions
+        .iter()
+        .map(|c| c.id)
+        .filter(|id| !rejected.contains(id))
+        .collect()
 }
