@@ -473,6 +473,22 @@ impl Session {
 
     /// Sends what `claim` claimed to the agent.
     async fn claimed(&mut self, claim: &Claim, tasks: Vec<TaskRow>) {
+        if self.draining {
+            // Claimed by a write that was under way when an operator
+            // drained the agent: back to the queue, unrun.
+            let retry = self.shared.config.retry;
+            let releases: Vec<Completion> = tasks
+                .into_iter()
+                .filter_map(|task| {
+                    let id = task.id;
+                    self.hold(task);
+                    let held = self.held.remove(&id)?;
+                    Some(completion(id, held, Outcome::Released, &retry))
+                })
+                .collect();
+            self.complete(&releases).await;
+            return;
+        }
         self.wanted = tasks.len() == claim.limit;
         for task in tasks {
             self.assign(task).await;
