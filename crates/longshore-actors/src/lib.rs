@@ -107,19 +107,34 @@ impl ActorCatalog for Builtin {
     }
 }
 
-/// A registry with every built-in actor; `shell` only when
-/// `actors.shell.enabled` says so.
-pub fn registry(settings: &Settings) -> Result<Registry, String> {
+/// Which kind of node runs the registry: it decides when `shell` is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunsOn {
+    /// A worker inside `serve` or `worker`, next to the database and the
+    /// API: `shell` runs only when `actors.shell.enabled` is true.
+    Inline,
+    /// `longshore agent`, a process of its own on a machine chosen for the
+    /// work, holding no database credentials: `shell` runs whenever
+    /// `actors.shell.commands` names a command (`enabled` also turns it
+    /// on, with an empty list that runs nothing).
+    Agent,
+}
+
+/// A registry with every built-in actor; `shell` only where `runs_on`'s
+/// rule turns it on.
+pub fn registry(settings: &Settings, runs_on: RunsOn) -> Result<Registry, String> {
     let mut registry = Registry::new();
     registry
         .register_actor("noop", Noop)
         .register_actor("sleep", Sleep)
         .register_actor("fail", Fail)
         .register_actor("http", HttpActor::new(&settings.http)?);
-    if settings.shell.enabled {
+    let shell_on =
+        settings.shell.enabled || (runs_on == RunsOn::Agent && !settings.shell.commands.is_empty());
+    if shell_on {
         registry.register_actor("shell", ShellActor::new(&settings.shell)?);
     } else {
-        registry.register_actor("shell", ShellDisabled);
+        registry.register_actor("shell", ShellDisabled(runs_on));
     }
     Ok(registry)
 }
@@ -151,15 +166,21 @@ fn parse_task<T: DeserializeOwned>(actor: &str, args: serde_json::Value) -> Resu
 /// Stands for `shell` on a node that does not enable it, so that a task
 /// sent there says why it did not run (and is retried: another node may
 /// enable it).
-struct ShellDisabled;
+struct ShellDisabled(RunsOn);
 
 #[async_trait]
 impl Actor for ShellDisabled {
     async fn run(&self, _args: serde_json::Value, _ctx: TaskContext) -> Result<(), TaskError> {
-        Err(TaskError::retry(
-            "the shell actor is off on this worker (actors.shell.enabled is false); \
-             send shell tasks to a queue that only enabled workers serve",
-        ))
+        Err(TaskError::retry(match self.0 {
+            RunsOn::Inline => {
+                "the shell actor is off on this worker (actors.shell.enabled is false); \
+                 send shell tasks to a queue that only enabled workers serve"
+            }
+            RunsOn::Agent => {
+                "this agent has no shell commands (actors.shell.commands is empty in its \
+                 configuration); send shell tasks to a pool whose agents name them"
+            }
+        }))
     }
 }
 

@@ -34,6 +34,7 @@ on_both_engines!(
     expired_agent_tokens_are_deleted_by_their_schedule,
     the_gateway_speaks_tls_when_given_a_certificate,
     the_bench_runs_a_and_b_through_an_agent_and_watches_idle_agents,
+    an_agent_runs_the_shell_commands_its_own_configuration_names,
 );
 
 /// A worker on queue `default` that also serves the gateway; it and the
@@ -1066,5 +1067,70 @@ async fn the_bench_runs_a_and_b_through_an_agent_and_watches_idle_agents(engine:
         h["db_transactions_per_sec"].is_number(),
         engine == Engine::Postgres,
         "{report}"
+    );
+}
+
+/// `longshore agent` turns the shell actor on when its own configuration
+/// names commands (no `enabled` needed, unlike an inline worker): a named
+/// command runs with each parameter as one argument; one it does not name
+/// fails at once and runs nothing; the gateway's node, which names none,
+/// never runs them.
+async fn an_agent_runs_the_shell_commands_its_own_configuration_names(engine: Engine) {
+    let env = Env::new(engine).await;
+    let token = pool_and_token(&env);
+    let (_node, both) = gateway(&env, &[]);
+    let (grpc, _) = addresses(&both);
+    let marker = env.dir.path().join("must-not-exist");
+    let config = env.dir.path().join("agent.yaml");
+    std::fs::write(
+        &config,
+        "actors:\n  shell:\n    commands:\n      words: [\"/usr/bin/printf\", \"[%s]\\n\", \"{label}\"]\n",
+    )
+    .unwrap();
+    let run = |command: &str, label: String| {
+        let args = serde_json::json!({"command": command, "params": {"label": label}}).to_string();
+        enqueue(
+            &env,
+            &["enqueue", "shell", "--queue", "render", "--args", &args],
+        )[0]
+        .clone()
+    };
+    let hostile = format!("a b; touch {}", marker.display());
+    let named = run("words", hostile.clone());
+    let unnamed = run("touch", marker.display().to_string());
+    let mut cmd = env.cmd();
+    cmd.args(["agent", "--gateway", grpc, "--pool", "gpu", "--id", "sh"])
+        .env("LONGSHORE_AGENT_TOKEN", &token)
+        .env("LONGSHORE_CONFIG", config.to_str().unwrap())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let _agent = Proc::spawn(cmd);
+    env.wait_until("both shell tasks to finish", async |env| {
+        env.count("succeeded").await + env.count("failed").await == 2
+    })
+    .await;
+
+    let shown = show(&env, &named);
+    assert_eq!(shown["task"]["state"], "succeeded", "{shown}");
+    assert_eq!(shown["task"]["lease_owner"], serde_json::Value::Null);
+    let lines: Vec<&str> = shown["logs"]["current"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        lines.contains(&format!("[{hostile}]").as_str()),
+        "{lines:?}"
+    );
+
+    let shown = show(&env, &unnamed);
+    assert_eq!(shown["task"]["state"], "failed", "{shown}");
+    assert_eq!(shown["task"]["attempt"], 1, "failed at once: {shown}");
+    let error = shown["task"]["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("actors.shell.commands"), "{shown}");
+    assert!(
+        !marker.exists(),
+        "a command ran that no configuration names"
     );
 }

@@ -13,7 +13,8 @@ use crate::signals::StopSignals;
 /// stops it at once) or until the gateway refuses it for good.
 pub async fn run(settings: &Settings, config: AgentConfig) -> anyhow::Result<()> {
     let mut signals = StopSignals::install()?;
-    let registry = longshore_actors::registry(&settings.actors).map_err(anyhow::Error::msg)?;
+    let registry = longshore_actors::registry(&settings.actors, longshore_actors::RunsOn::Agent)
+        .map_err(anyhow::Error::msg)?;
     let execution = settings.worker_config();
     let config = AgentConfig {
         drain_timeout: execution.drain_timeout,

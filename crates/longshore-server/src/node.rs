@@ -157,7 +157,8 @@ pub async fn start_worker(
     if settings.database.migrate_on_start {
         store.migrate().await.context("migrating the database")?;
     }
-    let registry = longshore_actors::registry(&settings.actors).map_err(anyhow::Error::msg)?;
+    let registry = longshore_actors::registry(&settings.actors, longshore_actors::RunsOn::Inline)
+        .map_err(anyhow::Error::msg)?;
     Ok(Worker::new(store, registry, config)?.start())
 }
 
