@@ -40,3 +40,14 @@ PG_DB=longshore_test_python_$$
 psql -w "$LONGSHORE_TEST_DATABASE_URL" -qc "CREATE DATABASE \"$PG_DB\""
 LONGSHORE_SDK_TEST_DATABASE_URL="${LONGSHORE_TEST_DATABASE_URL%/*}/$PG_DB" \
   "$VENV/bin/python" -m pytest -q sdk/python/tests "$@"
+
+echo "== bench workload p (A through a Python agent), a small run on SQLite"
+out=$("$LONGSHORE_BIN" bench --workloads p --bulk-tasks 300 --python "$VENV/bin/python" 2>&1) || {
+  echo "$out" >&2
+  exit 1
+}
+echo "$out" | grep "P python agent" || {
+  echo "$out" >&2
+  echo "the bench printed no P row" >&2
+  exit 1
+}

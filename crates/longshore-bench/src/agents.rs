@@ -82,6 +82,31 @@ impl BenchGateway {
         RunningAgent { stop, running }
     }
 
+    /// Starts a Python agent of this gateway's pool: `python -m
+    /// longshore_agent.bench`, whose actor `bench` does nothing.
+    pub(crate) fn python_agent(
+        &self,
+        python: &str,
+        concurrency: usize,
+    ) -> anyhow::Result<tokio::process::Child> {
+        tokio::process::Command::new(python)
+            .args(["-m", "longshore_agent.bench", "--gateway", &self.url])
+            .args(["--pool", &self.pool, "--id", "bench-python"])
+            .args(["--concurrency", &concurrency.to_string()])
+            .env("LONGSHORE_AGENT_TOKEN", &self.token)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "starting `{python} -m longshore_agent.bench` (install the SDK with \
+                     `pip install ./sdk/python` and pass that interpreter as --python)"
+                )
+            })
+    }
+
     pub(crate) async fn stop(self) -> anyhow::Result<()> {
         self.stop.cancel();
         self.serving

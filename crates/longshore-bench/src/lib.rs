@@ -22,6 +22,10 @@
 //!   (`--workloads a,b,g`) to see the ratios (see `agents.rs`).
 //! - H, idle agents (not run by default): many agents connected and idle;
 //!   what they cost the database and the process (see `agents.rs`).
+//! - P, through a Python agent (not run by default): A again, through one
+//!   agent of the Python SDK in a process of its own (`--python` names the
+//!   interpreter that has `longshore_agent` installed); run with a and g
+//!   to see it beside the inline worker and the Rust agent.
 //!
 //! Handlers do nothing but record when they started.
 
@@ -80,6 +84,8 @@ pub struct Options {
     pub idle_agents: usize,
     /// H: how long they are watched idle.
     pub idle_duration: Duration,
+    /// P: the Python interpreter with the `longshore_agent` package.
+    pub python: String,
     /// Keep the scratch database (or SQLite file) afterwards.
     pub keep: bool,
 }
@@ -103,6 +109,8 @@ pub enum Workload {
     G,
     /// What idle agents cost.
     H,
+    /// A through one Python agent.
+    P,
 }
 
 impl std::str::FromStr for Workload {
@@ -118,8 +126,9 @@ impl std::str::FromStr for Workload {
             "f" => Ok(Workload::F),
             "g" => Ok(Workload::G),
             "h" => Ok(Workload::H),
+            "p" => Ok(Workload::P),
             other => Err(format!(
-                "unknown workload `{other}`: the workloads are a, b, c, d, e, f, g, h"
+                "unknown workload `{other}`: the workloads are a, b, c, d, e, f, g, h, p"
             )),
         }
     }
@@ -174,6 +183,8 @@ pub struct Report {
     g_agent: Option<AgentReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     h_idle_agents: Option<IdleReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p_python_agent: Option<BulkReport>,
 }
 
 /// A and B through one agent.
@@ -190,6 +201,18 @@ struct BulkReport {
     insert_per_sec: f64,
     process_seconds: f64,
     process_per_sec: f64,
+}
+
+impl BulkReport {
+    fn new(tasks: usize, insert: Duration, process: Duration) -> BulkReport {
+        BulkReport {
+            tasks,
+            insert_seconds: insert.as_secs_f64(),
+            insert_per_sec: tasks as f64 / insert.as_secs_f64(),
+            process_seconds: process.as_secs_f64(),
+            process_per_sec: tasks as f64 / process.as_secs_f64(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -393,6 +416,12 @@ async fn run_workloads(
         report.h_idle_agents =
             Some(agents::idle(&store, filler, args.idle_agents, args.idle_duration).await?);
     }
+    if args.workloads.contains(&Workload::P) {
+        let gateway = BenchGateway::start(&store, "bench_p", &["bench_pa"]).await?;
+        let bulk = python_bulk(&store, args, &gateway).await;
+        gateway.stop().await?;
+        report.p_python_agent = Some(bulk?);
+    }
     Ok(report)
 }
 
@@ -521,13 +550,45 @@ async fn bulk(store: &Arc<dyn Store>, args: &Options, via: Via<'_>) -> anyhow::R
     }
     let process = start.elapsed();
     worker.shutdown().await?;
-    Ok(BulkReport {
-        tasks: n,
-        insert_seconds: insert.as_secs_f64(),
-        insert_per_sec: n as f64 / insert.as_secs_f64(),
-        process_seconds: process.as_secs_f64(),
-        process_per_sec: n as f64 / process.as_secs_f64(),
-    })
+    Ok(BulkReport::new(n, insert, process))
+}
+
+/// P: A through one Python agent, a process of its own, timed from its
+/// start (interpreter and connection included, as G's agent's are) until
+/// the database holds every task succeeded.
+async fn python_bulk(
+    store: &Arc<dyn Store>,
+    args: &Options,
+    gateway: &BenchGateway,
+) -> anyhow::Result<BulkReport> {
+    let queue = "bench_pa";
+    let n = args.bulk_tasks;
+    tracing::info!(tasks = n, queue, python = %args.python, "P: inserting");
+    let insert = insert_bulk(store, queue, n).await?;
+    tracing::info!(tasks = n, queue, "P: processing through a Python agent");
+    let start = Instant::now();
+    let mut agent = gateway.python_agent(&args.python, args.concurrency)?;
+    loop {
+        if count(store, queue, |s| s == longshore::TaskState::Succeeded).await? >= n as i64 {
+            break;
+        }
+        if let Some(status) = agent.try_wait()? {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = agent.stderr.take() {
+                use tokio::io::AsyncReadExt;
+                pipe.read_to_string(&mut stderr).await.ok();
+            }
+            bail!("P: the Python agent exited ({status}) before the tasks were done: {stderr}");
+        }
+        if start.elapsed() > Duration::from_secs(600) {
+            bail!("P: not done after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let process = start.elapsed();
+    // Everything is recorded: nothing is left for it to hand back.
+    agent.kill().await.ok();
+    Ok(BulkReport::new(n, insert, process))
 }
 
 async fn latency(
@@ -786,19 +847,14 @@ fn summary_rows(r: &Report) -> Vec<Vec<String>> {
             );
         }
     }
+    let inline_rate = r.a_bulk.as_ref().map(|a| a.process_per_sec);
     if let Some(g) = &r.g_agent {
-        row(
+        through_agent_rows(
+            &mut row,
             "G agent",
-            &format!("A process ({} tasks, one agent)", g.a_bulk.tasks),
-            format!("{:.0} tasks/s", g.a_bulk.process_per_sec),
+            &g.a_bulk,
+            &[("agent / inline", inline_rate)],
         );
-        if let Some(a) = &r.a_bulk {
-            row(
-                "G agent",
-                "A process, agent / inline",
-                format!("{:.2}", g.a_bulk.process_per_sec / a.process_per_sec),
-            );
-        }
         row("G agent", "B p50", format!("{:.2} ms", g.b_latency.p50_ms));
         row("G agent", "B p95", format!("{:.2} ms", g.b_latency.p95_ms));
         if let Some(b) = &r.b_latency {
@@ -812,5 +868,41 @@ fn summary_rows(r: &Report) -> Vec<Vec<String>> {
     if let Some(h) = &r.h_idle_agents {
         h.rows(&mut row);
     }
+    if let Some(p) = &r.p_python_agent {
+        let rust_rate = r.g_agent.as_ref().map(|g| g.a_bulk.process_per_sec);
+        through_agent_rows(
+            &mut row,
+            "P python agent",
+            p,
+            &[
+                ("python / rust agent", rust_rate),
+                ("python / inline", inline_rate),
+            ],
+        );
+    }
     rows
+}
+
+/// A's rows when it ran through an agent: its rate, and its ratio to each
+/// rate of the same run in `beside` that was measured.
+fn through_agent_rows(
+    row: &mut dyn FnMut(&str, &str, String),
+    workload: &str,
+    bulk: &BulkReport,
+    beside: &[(&str, Option<f64>)],
+) {
+    row(
+        workload,
+        &format!("A process ({} tasks, one agent)", bulk.tasks),
+        format!("{:.0} tasks/s", bulk.process_per_sec),
+    );
+    for (what, rate) in beside {
+        if let Some(rate) = rate {
+            row(
+                workload,
+                &format!("A process, {what}"),
+                format!("{:.2}", bulk.process_per_sec / rate),
+            );
+        }
+    }
 }

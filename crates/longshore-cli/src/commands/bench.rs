@@ -12,7 +12,7 @@ use crate::output;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory), e (far backlog), f (history), g (a and b through an agent), h (idle agents)
+    /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory), e (far backlog), f (history), g (a and b through an agent), h (idle agents), p (a through a Python agent)
     #[arg(long, value_delimiter = ',', default_value = "a,b,c", value_name = "W,...", value_parser = str::parse::<Workload>)]
     workloads: Vec<Workload>,
     /// A: tasks to insert and process
@@ -48,6 +48,9 @@ pub(crate) struct Args {
     /// H: how long they are watched
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", default_value = "30s")]
     idle_duration: Duration,
+    /// P: the Python interpreter that has the SDK installed (`pip install ./sdk/python`)
+    #[arg(long, default_value = "python3", value_name = "PATH")]
+    python: String,
     /// Also write the results as JSON to this file
     #[arg(long, value_name = "FILE")]
     json_out: Option<PathBuf>,
@@ -88,6 +91,7 @@ impl From<Args> for Options {
             history_queued: args.history_queued,
             idle_agents: args.idle_agents,
             idle_duration: args.idle_duration,
+            python: args.python,
             keep: args.keep,
         }
     }

@@ -283,7 +283,11 @@ class Agent:
 
 
 class _Execution:
-    """One assigned execution, from start to its result and its free slot."""
+    """One assigned execution, from start to its result and its free slot.
+
+    Driven by callbacks, not a coroutine of its own: the handler's future
+    finishing, the time limit's timer, and a cancellation.
+    """
 
     def __init__(
         self, agent: Agent, key: Key, ctx: TaskContext, handler: Optional[Handler], limit: float
@@ -294,21 +298,11 @@ class _Execution:
         self.handler = handler
         self.limit = limit
         self.reported = False
-        self.future: Optional[asyncio.Future] = None
+        self.sync = False
+        self.work: Optional[asyncio.Future] = None
+        self.timer: Optional[asyncio.TimerHandle] = None
 
     def start(self) -> None:
-        self.future = asyncio.ensure_future(self._supervise())
-
-    def cancel(self, reason: str) -> None:
-        # The supervisor notices through the context's event.
-        self.ctx._cancel(reason)
-
-    def report(self, outcome: Optional[pb.Result]) -> None:
-        if not self.reported:
-            self.reported = True
-            self.agent._finished(self.key, outcome)
-
-    async def _supervise(self) -> None:
         ctx, key = self.ctx, self.key
         if self.handler is None:
             known = ", ".join(sorted(self.agent._handlers)) or "none"
@@ -323,29 +317,36 @@ class _Execution:
             return
         loop = asyncio.get_running_loop()
         if inspect.iscoroutinefunction(self.handler):
-            work: asyncio.Future = asyncio.ensure_future(self.handler(ctx))  # type: ignore[arg-type]
-            sync = False
+            self.work = loop.create_task(self.handler(ctx))  # type: ignore[arg-type]
         else:
             assert self.agent._threads is not None
-            work = loop.run_in_executor(self.agent._threads, self.handler, ctx)
-            sync = True
-        stopped = asyncio.ensure_future(ctx.wait_cancelled())
+            self.sync = True
+            self.work = loop.run_in_executor(self.agent._threads, self.handler, ctx)
+        self.timer = loop.call_later(max(ctx.remaining(), 0), self.cancel, c.TIME_LIMIT)
+        self.work.add_done_callback(self._done)
+
+    def cancel(self, reason: str) -> None:
+        """Asks the execution to stop; an async handler is cancelled now, a
+        sync one is reported now and keeps its slot until it returns."""
+        if not self.ctx._cancel(reason) or self.work is None or self.work.done():
+            return
+        if self.sync:
+            self.report(self._interrupted())
+        else:
+            self.work.cancel()
+
+    def report(self, outcome: Optional[pb.Result]) -> None:
+        if not self.reported:
+            self.reported = True
+            self.agent._finished(self.key, outcome)
+
+    def _done(self, work: asyncio.Future) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
         try:
-            done, _ = await asyncio.wait({work, stopped}, timeout=max(ctx.remaining(), 0), return_when=asyncio.FIRST_COMPLETED)
-            if work not in done:
-                ctx._cancel(c.TIME_LIMIT)
-                if sync:
-                    # The thread runs on; the execution is reported now and
-                    # its slot stays taken until the function returns.
-                    self.report(self._interrupted())
-                    await asyncio.wait({work})
-                else:
-                    work.cancel()
-                    await asyncio.wait({work})
             self.report(self._outcome(work))
         finally:
-            stopped.cancel()
-            self.agent._freed(key)
+            self.agent._freed(self.key)
 
     def _interrupted(self) -> Optional[pb.Result]:
         """The result of an execution stopped for its context's reason."""
@@ -392,13 +393,25 @@ class _Session:
         self.opened = False
         self.outbound: "asyncio.Queue[Optional[pb.AgentMessage]]" = asyncio.Queue()
         self.draining = agent._drained
+        self.last_heard = time.monotonic()
+        # Slots freed since the last Ready: said together, once the loop
+        # has run what finished at the same moment.
+        self.freed = 0
 
     def send(self, message: pb.AgentMessage) -> None:
         self.outbound.put_nowait(message)
 
     def slot_freed(self) -> None:
-        if not self.draining:
-            self.send(pb.AgentMessage(ready=pb.Ready(free=1)))
+        if self.draining:
+            return
+        self.freed += 1
+        if self.freed == 1:
+            asyncio.get_running_loop().call_soon(self._say_ready)
+
+    def _say_ready(self) -> None:
+        if self.freed and not self.draining:
+            self.send(pb.AgentMessage(ready=pb.Ready(free=self.freed)))
+        self.freed = 0
 
     async def _requests(self):
         while True:
@@ -467,61 +480,66 @@ class _Session:
                 call.cancel()
 
     async def _loop(self, call: Any, ping_every: float) -> None:
+        """Reads the gateway's messages while a keeper pings, watches for
+        silence and runs the stop; returns when a stop is done."""
+        reader = asyncio.ensure_future(self._read(call))
+        keeper = asyncio.ensure_future(self._keep(ping_every))
+        try:
+            done, _ = await asyncio.wait({reader, keeper}, return_when=asyncio.FIRST_COMPLETED)
+            for finished in done:
+                finished.result()  # raises what ended the session
+        finally:
+            reader.cancel()
+            keeper.cancel()
+
+    async def _read(self, call: Any) -> None:
+        while True:
+            message = await call.read()
+            if message is grpc.aio.EOF:
+                raise _Lost("the gateway closed the stream")
+            self.last_heard = time.monotonic()
+            self._handle(message)
+
+    async def _keep(self, ping_every: float) -> None:
         agent = self.agent
         assert agent._stop is not None
-        reading = asyncio.ensure_future(call.read())
-        stopping = asyncio.ensure_future(agent._stop.wait())
-        last_heard = next_ping = time.monotonic()
         # Twice the gateway's own session timeout: the gateway has handed
         # back what this agent held before the agent gives up.
         silence_limit = ping_every * 6
-        # Set once stopping: when what runs is handed back, and when the
-        # session ends whatever is still unanswered.
-        hand_back_at: Optional[float] = None
-        give_up_at: Optional[float] = None
+        stopping = asyncio.ensure_future(agent._stop.wait())
         try:
-            while True:
+            while not stopping.done():
+                self.send(pb.AgentMessage(ping=pb.Ping()))
+                await asyncio.wait({stopping}, timeout=ping_every)
+                self._check_silence(silence_limit)
+            log.info("stopping: finishing %d running task(s), taking nothing more", len(agent._running))
+            self.draining = True
+            hand_back_at = time.monotonic() + agent.drain_timeout
+            give_up_at: Optional[float] = None
+            next_ping = time.monotonic() + ping_every
+            while agent._running or agent._unanswered:
                 now = time.monotonic()
-                if hand_back_at is not None:
-                    if not agent._running and not agent._unanswered:
-                        return
-                    if give_up_at is None and now >= hand_back_at:
-                        if agent._running:
-                            log.warning("drain time is over: handing back %d task(s)", len(agent._running))
-                        for execution in list(agent._running.values()):
-                            execution.cancel(c.SHUTDOWN)
-                        # A little longer for the results to be acknowledged.
-                        give_up_at = now + 5.0
-                    if give_up_at is not None and now >= give_up_at:
-                        return
-                if now - last_heard > silence_limit:
-                    raise _Lost("the gateway sent nothing for %.1f s" % (now - last_heard))
                 if now >= next_ping:
                     self.send(pb.AgentMessage(ping=pb.Ping()))
                     next_ping = now + ping_every
-                wake = next_ping
-                for moment in (hand_back_at if give_up_at is None else None, give_up_at):
-                    if moment is not None:
-                        wake = min(wake, moment)
-                done, _ = await asyncio.wait(
-                    {reading} if hand_back_at is not None else {reading, stopping},
-                    timeout=max(wake - time.monotonic(), 0.01),
-                    return_when=asyncio.FIRST_COMPLETED,
-                )
-                if reading in done:
-                    message = reading.result()
-                    if message is grpc.aio.EOF:
-                        raise _Lost("the gateway closed the stream")
-                    last_heard = time.monotonic()
-                    self._handle(message)
-                    reading = asyncio.ensure_future(call.read())
-                if stopping in done and hand_back_at is None:
-                    log.info("stopping: finishing %d running task(s), taking nothing more", len(agent._running))
-                    self.draining = True
-                    hand_back_at = time.monotonic() + agent.drain_timeout
+                if give_up_at is None and now >= hand_back_at:
+                    if agent._running:
+                        log.warning("drain time is over: handing back %d task(s)", len(agent._running))
+                    for execution in list(agent._running.values()):
+                        execution.cancel(c.SHUTDOWN)
+                    # A little longer for the results to be acknowledged.
+                    give_up_at = now + 5.0
+                if give_up_at is not None and now >= give_up_at:
+                    return
+                await asyncio.sleep(min(ping_every, 0.05))
+                self._check_silence(silence_limit)
         finally:
-            reading.cancel()
             stopping.cancel()
+
+    def _check_silence(self, limit: float) -> None:
+        silent = time.monotonic() - self.last_heard
+        if silent > limit:
+            raise _Lost("the gateway sent nothing for %.1f s" % silent)
 
     def _handle(self, message: pb.ServerMessage) -> None:
         agent = self.agent

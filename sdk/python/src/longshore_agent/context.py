@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from typing import Any, Callable, Dict, Optional
 
@@ -63,9 +62,9 @@ class TaskContext:
         #: When the time limit ends, in :func:`time.monotonic` seconds.
         self.deadline = time.monotonic() + time_limit
         self._emit = emit
+        # Written on the agent's event loop only; read from any thread.
         self._reason: Optional[str] = None
-        self._lock = threading.Lock()
-        self._cancelled = asyncio.Event()
+        self._waiters: Optional[asyncio.Event] = None
 
     def info(self, message: str) -> None:
         """Adds a line to the task's log."""
@@ -82,28 +81,33 @@ class TaskContext:
     @property
     def cancelled(self) -> bool:
         """Whether the execution has been asked to stop (safe from any thread)."""
-        with self._lock:
-            return self._reason is not None
+        return self._reason is not None
 
     @property
     def cancel_reason(self) -> Optional[str]:
         """``"operator"``, ``"time_limit"``, ``"lease_lost"``, ``"shutdown"`` or None."""
-        with self._lock:
-            return self._reason
+        return self._reason
 
     def remaining(self) -> float:
         """Seconds left before the time limit (negative once past it)."""
         return self.deadline - time.monotonic()
 
     async def wait_cancelled(self) -> None:
-        """Returns once the execution is asked to stop."""
-        await self._cancelled.wait()
+        """Returns once the execution is asked to stop (from the agent's
+        event loop; an async handler that is cancelled sees
+        ``asyncio.CancelledError`` here)."""
+        if self._reason is not None:
+            return
+        if self._waiters is None:
+            self._waiters = asyncio.Event()
+        await self._waiters.wait()
 
     def _cancel(self, reason: str) -> bool:
-        """Asks the execution to stop; False if it already was."""
-        with self._lock:
-            if self._reason is not None:
-                return False
-            self._reason = reason
-        self._cancelled.set()
+        """Asks the execution to stop; False if it already was. Called on
+        the agent's event loop."""
+        if self._reason is not None:
+            return False
+        self._reason = reason
+        if self._waiters is not None:
+            self._waiters.set()
         return True
