@@ -11,7 +11,7 @@ use longshore::{CancelReason, LogEntry, LogLevel};
 use longshore_proto::v1::agent_gateway_client::AgentGatewayClient;
 use longshore_proto::v1::{
     AgentMessage, Hello, Level, Log, PROTOCOL_VERSION, Ping, Ready, Result as TaskResult,
-    ServerMessage, Started, agent_message, cancel, result, server_message,
+    ServerMessage, Started, Stopping, agent_message, cancel, result, server_message,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -67,6 +67,10 @@ pub(crate) struct Unanswered {
 
 /// How long opening a connection and a session may take.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// At a stop, how long past the drain the gateway has to acknowledge the
+/// last results.
+const RESULTS_GRACE: Duration = Duration::from_secs(5);
 
 pub(crate) async fn run(
     config: &AgentConfig,
@@ -170,8 +174,13 @@ pub(crate) async fn run(
     let mut ping = tokio::time::interval(ping_every);
     let mut draining = unanswered.drained;
     let mut stop_by: Option<Instant> = None;
+    // Set once what still ran at the end of the drain was handed back.
+    let mut handed_back = false;
     let ended = loop {
-        if stop_by.is_some() && running.is_empty() {
+        // Stopped once nothing runs and every result is acknowledged: an
+        // agent that exited with results still queued would lose them, and
+        // the gateway would count a handed-back execution as an attempt.
+        if stop_by.is_some() && running.is_empty() && unanswered.results.is_empty() {
             break Ended::Stopped;
         }
         let deadline = stop_by.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -184,6 +193,13 @@ pub(crate) async fn run(
                             continue;
                         };
                         let key = (task_id, assign.execution);
+                        if stop_by.is_some() || draining {
+                            // On its way before the gateway knew: back unrun.
+                            let result = result_message(key, &Outcome::Released);
+                            unanswered.results.insert(key, result.clone());
+                            send(&tx, result).await;
+                            continue;
+                        }
                         let args = match serde_json::from_str(&assign.args_json) {
                             Ok(args) => args,
                             Err(e) => {
@@ -268,15 +284,27 @@ pub(crate) async fn run(
             () = stop.cancelled(), if stop_by.is_none() => {
                 tracing::info!(running = running.len(), "stopping: finishing what runs, taking nothing more");
                 draining = true;
+                send(&tx, agent_message::Message::Stopping(Stopping {})).await;
                 stop_by = Some(Instant::now() + config.drain_timeout);
             }
             () = tokio::time::sleep_until(deadline), if stop_by.is_some() => {
-                tracing::warn!(running = running.len(), "drain time is over: handing back what still runs");
+                if handed_back {
+                    tracing::warn!(
+                        unanswered = unanswered.results.len(),
+                        "the gateway did not acknowledge every result in time; stopping anyway"
+                    );
+                    break Ended::Stopped;
+                }
+                if !running.is_empty() {
+                    tracing::warn!(running = running.len(), "drain time is over: handing back what still runs");
+                }
                 for handle in running.values() {
                     handle.cancel(CancelReason::Shutdown);
                 }
-                // Their results (handed back) come through `done_rx`.
-                stop_by = Some(Instant::now() + Duration::from_secs(3600));
+                // Their results (handed back) come through `done_rx`; a
+                // little longer for the gateway to acknowledge them.
+                handed_back = true;
+                stop_by = Some(Instant::now() + RESULTS_GRACE);
             }
         }
     };

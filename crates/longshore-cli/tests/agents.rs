@@ -35,6 +35,7 @@ on_both_engines!(
     the_gateway_speaks_tls_when_given_a_certificate,
     the_bench_runs_a_and_b_through_an_agent_and_watches_idle_agents,
     an_agent_runs_the_shell_commands_its_own_configuration_names,
+    a_stopping_agent_hands_back_what_runs_and_is_given_nothing_more,
 );
 
 /// A worker on queue `default` that also serves the gateway; it and the
@@ -1132,5 +1133,52 @@ async fn an_agent_runs_the_shell_commands_its_own_configuration_names(engine: En
     assert!(
         !marker.exists(),
         "a command ran that no configuration names"
+    );
+}
+
+/// SIGTERM drains an agent; past `worker.drain_timeout` what still runs is
+/// handed back, unstarted as far as attempts go. The agent's other slots
+/// were free, yet the task is not given to it again (it said `Stopping`),
+/// so it ends queued with its one execution and no attempt used.
+async fn a_stopping_agent_hands_back_what_runs_and_is_given_nothing_more(engine: Engine) {
+    let env = Env::new(engine).await;
+    let token = pool_and_token(&env);
+    let (_node, both) = gateway(&env, &[]);
+    let (grpc, _) = addresses(&both);
+    let ids = sleeps_in_render(&env, 600_000, 1);
+    let mut cmd = env.cmd();
+    cmd.args([
+        "agent",
+        "--gateway",
+        grpc,
+        "--pool",
+        "gpu",
+        "--id",
+        "leaving",
+    ])
+    .args(["--concurrency", "4"])
+    .env("LONGSHORE_AGENT_TOKEN", &token)
+    .env("LONGSHORE_WORKER__DRAIN_TIMEOUT", "1s")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let mut leaving = Proc::spawn(cmd);
+    env.wait_until("the task to run on the agent", async |env| {
+        show(env, &ids[0])["task"]["state"] == "running"
+    })
+    .await;
+    leaving.signal("TERM");
+    env.wait_until("the agent to exit", async |_| !leaving.running())
+        .await;
+    let task = show(&env, &ids[0])["task"].clone();
+    assert_eq!(
+        task["state"],
+        "queued",
+        "{task}; agent: {}",
+        leaving.stderr()
+    );
+    assert_eq!(task["attempt"], 0, "{task}");
+    assert_eq!(
+        task["execution"], 1,
+        "given to the stopping agent again: {task}"
     );
 }

@@ -246,6 +246,31 @@ def test_sigterm_drains_the_example_agent(server, queue):
     assert messages(sums["logs"]["current"]) == ["the text is empty", "checksum 0"], sums
 
 
+def test_a_second_sigterm_hands_back_what_runs_and_stops(server, queue):
+    pool, token = server.pool(queue)
+    env = dict(os.environ, LONGSHORE_GATEWAY=server.gateway, LONGSHORE_POOL=pool, LONGSHORE_AGENT_TOKEN=token)
+    process = subprocess.Popen([sys.executable, EXAMPLE], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        # Ten minutes: only a hand-back ends it within the test.
+        long = server.enqueue("greet", queue, {"name": "ada", "ms": 600000})
+        wait_until("the greeting to run", lambda: server.show(long)["task"]["state"] == "running")
+        process.terminate()
+        time.sleep(0.5)  # not a condition: the first signal must be taken before the second
+        process.terminate()
+        _, err = process.communicate(timeout=PATIENCE)
+        assert process.returncode == 0, err
+    finally:
+        if process.poll() is None:
+            process.kill()
+    task = server.show(long)["task"]
+    # Handed back: queued again, its attempt given back, and not given
+    # to the stopping agent again (execution 1 is its only one).
+    assert task["state"] == "queued", (json.dumps(task), err)
+    assert task["attempt"] == 0, task
+    assert task["execution"] == 1, task
+    assert "second stop signal" in err, err
+
+
 class Proxy:
     """A TCP proxy to the gateway whose connections the test can cut."""
 

@@ -425,6 +425,11 @@ impl Session {
                 });
             }
             Some(agent_message::Message::Result(result)) => self.record(result).await,
+            // Its free slots are no longer free: nothing more is claimed.
+            Some(agent_message::Message::Stopping(_)) => {
+                tracing::info!(agent = %self.agent, "the agent is stopping; claiming nothing more for it");
+                self.draining = true;
+            }
             // The answer lets the agent notice a gateway that went silent.
             Some(agent_message::Message::Ping(_)) => {
                 self.send(server_message::Message::Pong(longshore_proto::v1::Pong {}))

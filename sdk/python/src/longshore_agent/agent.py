@@ -131,6 +131,8 @@ class Agent:
         self._unanswered: Dict[Key, pb.AgentMessage] = {}
         self._running: Dict[Key, "_Execution"] = {}
         self._drained = False
+        # Set by a second stop signal: hand back what runs now.
+        self._hurry = False
         self._session: Optional["_Session"] = None
 
     # -- registration ----------------------------------------------------
@@ -153,8 +155,16 @@ class Agent:
     # -- running ---------------------------------------------------------
 
     def run(self) -> None:
-        """Runs until SIGTERM or SIGINT (then drains), or until refused."""
+        """Runs until SIGTERM or SIGINT (then drains; a second signal
+        hands back what still runs and stops), or until refused."""
         asyncio.run(self.serve(handle_signals=True))
+
+    def _signalled(self) -> None:
+        assert self._stop is not None
+        if self._stop.is_set():
+            log.warning("second stop signal: handing back what runs and stopping now")
+            self._hurry = True
+        self._stop.set()
 
     def stop(self) -> None:
         """Asks a running agent to drain and stop; safe from any thread."""
@@ -176,7 +186,7 @@ class Agent:
         )
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
-                self._loop.add_signal_handler(sig, self._stop.set)
+                self._loop.add_signal_handler(sig, self._signalled)
         pause = 0.2
         try:
             while True:
@@ -514,6 +524,7 @@ class _Session:
                 self._check_silence(silence_limit)
             log.info("stopping: finishing %d running task(s), taking nothing more", len(agent._running))
             self.draining = True
+            self.send(pb.AgentMessage(stopping=pb.Stopping()))
             hand_back_at = time.monotonic() + agent.drain_timeout
             give_up_at: Optional[float] = None
             next_ping = time.monotonic() + ping_every
@@ -522,7 +533,7 @@ class _Session:
                 if now >= next_ping:
                     self.send(pb.AgentMessage(ping=pb.Ping()))
                     next_ping = now + ping_every
-                if give_up_at is None and now >= hand_back_at:
+                if give_up_at is None and (now >= hand_back_at or agent._hurry):
                     if agent._running:
                         log.warning("drain time is over: handing back %d task(s)", len(agent._running))
                     for execution in list(agent._running.values()):
@@ -545,6 +556,13 @@ class _Session:
         agent = self.agent
         kind = message.WhichOneof("message")
         if kind == "assign":
+            if self.draining:
+                # On its way before the gateway knew: back unrun.
+                assign = message.assign
+                key = (assign.task_id, assign.execution)
+                handed_back = pb.Result(task_id=key[0], execution=key[1], handed_back=pb.HandedBack())
+                agent._finished(key, handed_back)
+                return
             agent._start(message.assign)
         elif kind == "cancel":
             execution = agent._running.get((message.cancel.task_id, message.cancel.execution))
