@@ -4,12 +4,12 @@ the server records of it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
@@ -219,26 +219,35 @@ def test_a_python_agent_and_a_rust_agent_share_one_pool(server, queue, start_age
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "examples", "hello.py")
 
 
-def test_sigterm_drains_the_example_agent(server, queue):
+@contextlib.contextmanager
+def example_agent(server, queue):
+    """examples/hello.py as its own process, serving a pool of ``queue``;
+    killed at the end if still running."""
     pool, token = server.pool(queue)
     env = dict(os.environ, LONGSHORE_GATEWAY=server.gateway, LONGSHORE_POOL=pool, LONGSHORE_AGENT_TOKEN=token)
     process = subprocess.Popen(
-        [sys.executable, EXAMPLE],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        [sys.executable, EXAMPLE], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     try:
-        sums = finished(server, server.enqueue("checksum", queue, {"text": ""}))
-        long = server.enqueue("greet", queue, {"name": "ada", "ms": 1500})
-        wait_until("the greeting to run", lambda: server.show(long)["task"]["state"] == "running")
-        process.terminate()
-        _, err = process.communicate(timeout=PATIENCE)
-        assert process.returncode == 0, err
+        yield process
     finally:
         if process.poll() is None:
             process.kill()
+            process.wait()
+
+
+def wait_running(server, task_id):
+    wait_until("task %s to run" % task_id, lambda: server.show(task_id)["task"]["state"] == "running")
+
+
+def test_sigterm_drains_the_example_agent(server, queue):
+    with example_agent(server, queue) as process:
+        sums = finished(server, server.enqueue("checksum", queue, {"text": ""}))
+        long = server.enqueue("greet", queue, {"name": "ada", "ms": 1500})
+        wait_running(server, long)
+        process.terminate()
+        _, err = process.communicate(timeout=PATIENCE)
+        assert process.returncode == 0, err
     shown = server.show(long)
     assert shown["task"]["state"] == "succeeded", (shown, err)
     assert messages(shown["logs"]["current"]) == ["hello, ada"], shown
@@ -247,21 +256,21 @@ def test_sigterm_drains_the_example_agent(server, queue):
 
 
 def test_a_second_sigterm_hands_back_what_runs_and_stops(server, queue):
-    pool, token = server.pool(queue)
-    env = dict(os.environ, LONGSHORE_GATEWAY=server.gateway, LONGSHORE_POOL=pool, LONGSHORE_AGENT_TOKEN=token)
-    process = subprocess.Popen([sys.executable, EXAMPLE], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
+    with example_agent(server, queue) as process:
         # Ten minutes: only a hand-back ends it within the test.
         long = server.enqueue("greet", queue, {"name": "ada", "ms": 600000})
-        wait_until("the greeting to run", lambda: server.show(long)["task"]["state"] == "running")
+        wait_running(server, long)
         process.terminate()
-        time.sleep(0.5)  # not a condition: the first signal must be taken before the second
+        # The second signal only once the first is taken (the agent says so).
+        said = []
+        while not any("stopping:" in line for line in said):
+            line = process.stderr.readline()
+            assert line, "the agent exited at the first signal: %s" % "".join(said)
+            said.append(line)
         process.terminate()
-        _, err = process.communicate(timeout=PATIENCE)
+        _, rest = process.communicate(timeout=PATIENCE)
+        err = "".join(said) + rest
         assert process.returncode == 0, err
-    finally:
-        if process.poll() is None:
-            process.kill()
     task = server.show(long)["task"]
     # Handed back: queued again, its attempt given back, and not given
     # to the stopping agent again (execution 1 is its only one).

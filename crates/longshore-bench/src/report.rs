@@ -1,0 +1,247 @@
+//! What the workloads measured: the report's JSON shape, and its rows
+//! for people.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::agents::IdleReport;
+use crate::history::HistoryReport;
+
+/// What the workloads measured; serialised, the JSON line `longshore
+/// bench` prints last.
+#[derive(Default, Serialize)]
+pub struct Report {
+    pub(crate) engine: &'static str,
+    pub(crate) server: String,
+    /// The settings that decide when a commit is on disk.
+    pub(crate) durability: String,
+    pub(crate) durable_hot_path: bool,
+    pub(crate) concurrency: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) a_bulk: Option<BulkReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) b_latency: Option<LatencyReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) c_steady: Option<SteadyReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) d_memory: Option<MemoryReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) e_far_backlog: Option<FarBacklogReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) f_history: Option<HistoryReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) g_agent: Option<AgentReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) h_idle_agents: Option<IdleReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) p_python_agent: Option<BulkReport>,
+}
+
+/// A and B through one agent.
+#[derive(Serialize)]
+pub(crate) struct AgentReport {
+    pub(crate) a_bulk: BulkReport,
+    pub(crate) b_latency: LatencyReport,
+}
+
+#[derive(Serialize)]
+pub(crate) struct BulkReport {
+    pub(crate) tasks: usize,
+    pub(crate) insert_seconds: f64,
+    pub(crate) insert_per_sec: f64,
+    pub(crate) process_seconds: f64,
+    pub(crate) process_per_sec: f64,
+}
+
+impl BulkReport {
+    pub(crate) fn new(tasks: usize, insert: Duration, process: Duration) -> BulkReport {
+        BulkReport {
+            tasks,
+            insert_seconds: insert.as_secs_f64(),
+            insert_per_sec: tasks as f64 / insert.as_secs_f64(),
+            process_seconds: process.as_secs_f64(),
+            process_per_sec: tasks as f64 / process.as_secs_f64(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct LatencyReport {
+    pub(crate) tasks: usize,
+    pub(crate) interval_ms: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p95_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) max_ms: f64,
+}
+
+#[derive(Serialize)]
+pub(crate) struct SteadyReport {
+    pub(crate) seconds: f64,
+    pub(crate) enqueued: u64,
+    pub(crate) enqueue_per_sec: f64,
+    pub(crate) completed: u64,
+    pub(crate) completed_per_sec: f64,
+    pub(crate) final_backlog: i64,
+}
+
+#[derive(Serialize)]
+pub(crate) struct FarBacklogReport {
+    pub(crate) not_due: usize,
+    pub(crate) claims: usize,
+    pub(crate) mean_empty_claim_ms: f64,
+}
+
+#[derive(Serialize)]
+pub(crate) struct MemoryReport {
+    pub(crate) backlog: usize,
+    pub(crate) seconds: f64,
+    pub(crate) processed: u64,
+    pub(crate) rss_before_mib: f64,
+    pub(crate) peak_rss_mib: f64,
+}
+
+impl Report {
+    /// The line that names what was measured, for people.
+    pub fn title(&self) -> String {
+        format!(
+            "longshore bench: {} {} ({}), concurrency {}",
+            self.engine, self.server, self.durability, self.concurrency,
+        )
+    }
+
+    /// The results for people: one row of workload, metric and value per
+    /// figure.
+    pub fn rows(&self) -> Vec<Vec<String>> {
+        summary_rows(self)
+    }
+}
+
+fn summary_rows(r: &Report) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut row = |w: &str, m: &str, v: String| rows.push(vec![w.into(), m.into(), v]);
+    if let Some(a) = &r.a_bulk {
+        row(
+            "A bulk",
+            &format!("insert ({} tasks)", a.tasks),
+            format!("{:.0} tasks/s", a.insert_per_sec),
+        );
+        row(
+            "A bulk",
+            "process",
+            format!("{:.0} tasks/s", a.process_per_sec),
+        );
+    }
+    if let Some(b) = &r.b_latency {
+        row("B latency", "p50", format!("{:.2} ms", b.p50_ms));
+        row("B latency", "p95", format!("{:.2} ms", b.p95_ms));
+        row("B latency", "p99", format!("{:.2} ms", b.p99_ms));
+        row("B latency", "max", format!("{:.2} ms", b.max_ms));
+    }
+    if let Some(c) = &r.c_steady {
+        row(
+            "C steady",
+            "enqueued (1 producer)",
+            format!("{:.0} tasks/s", c.enqueue_per_sec),
+        );
+        row(
+            "C steady",
+            "completed",
+            format!("{:.0} tasks/s", c.completed_per_sec),
+        );
+        row("C steady", "final backlog", c.final_backlog.to_string());
+    }
+    if let Some(d) = &r.d_memory {
+        row(
+            "D memory",
+            &format!("backlog {}", d.backlog),
+            format!("{} run in {:.0} s", d.processed, d.seconds),
+        );
+        row("D memory", "peak RSS", format!("{:.1} MiB", d.peak_rss_mib));
+    }
+    if let Some(e) = &r.e_far_backlog {
+        row(
+            "E far backlog",
+            &format!("empty claim, {} not due", e.not_due),
+            format!("{:.3} ms", e.mean_empty_claim_ms),
+        );
+    }
+    if let Some(f) = &r.f_history {
+        row(
+            "F history",
+            &format!("fill ({} finished, {} queued)", f.finished, f.queued),
+            format!("{:.0} s", f.fill_seconds),
+        );
+        for call in &f.calls {
+            row(
+                "F history",
+                &call.call,
+                format!(
+                    "{:.2} ms (max {:.2}), {:.1} KB",
+                    call.median_ms,
+                    call.max_ms,
+                    call.bytes as f64 / 1e3
+                ),
+            );
+        }
+    }
+    let inline_rate = r.a_bulk.as_ref().map(|a| a.process_per_sec);
+    if let Some(g) = &r.g_agent {
+        through_agent_rows(
+            &mut row,
+            "G agent",
+            &g.a_bulk,
+            &[("agent / inline", inline_rate)],
+        );
+        row("G agent", "B p50", format!("{:.2} ms", g.b_latency.p50_ms));
+        row("G agent", "B p95", format!("{:.2} ms", g.b_latency.p95_ms));
+        if let Some(b) = &r.b_latency {
+            row(
+                "G agent",
+                "B p50, agent / inline",
+                format!("{:.2}", g.b_latency.p50_ms / b.p50_ms),
+            );
+        }
+    }
+    if let Some(h) = &r.h_idle_agents {
+        h.rows(&mut row);
+    }
+    if let Some(p) = &r.p_python_agent {
+        let rust_rate = r.g_agent.as_ref().map(|g| g.a_bulk.process_per_sec);
+        through_agent_rows(
+            &mut row,
+            "P python agent",
+            p,
+            &[
+                ("python / rust agent", rust_rate),
+                ("python / inline", inline_rate),
+            ],
+        );
+    }
+    rows
+}
+
+/// A's rows when it ran through an agent: its rate, and its ratio to each
+/// rate of the same run in `beside` that was measured.
+fn through_agent_rows(
+    row: &mut dyn FnMut(&str, &str, String),
+    workload: &str,
+    bulk: &BulkReport,
+    beside: &[(&str, Option<f64>)],
+) {
+    row(
+        workload,
+        &format!("A process ({} tasks, one agent)", bulk.tasks),
+        format!("{:.0} tasks/s", bulk.process_per_sec),
+    );
+    for (what, rate) in beside {
+        if let Some(rate) = rate {
+            row(
+                workload,
+                &format!("A process, {what}"),
+                format!("{:.2}", bulk.process_per_sec / rate),
+            );
+        }
+    }
+}
