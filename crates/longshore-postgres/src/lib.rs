@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod exec;
 mod migrate;
 mod row;
 mod store;

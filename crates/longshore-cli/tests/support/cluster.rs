@@ -108,7 +108,6 @@ impl Cluster {
              pool_mode = transaction\n\
              max_client_conn = 500\n\
              default_pool_size = 10\n\
-             max_prepared_statements = 200\n\
              logfile = {log}\n\
              pidfile = {pid}\n",
             upstream = self.port,

@@ -15,15 +15,15 @@ impl AgentStore for PgStore {
             .bind(&pool.name)
             .bind(&pool.labels)
             .bind(pool.max_running)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?
             .ok_or_else(|| StoreError::PoolExists(pool.name.clone()))?;
-        refuse_taken(&mut tx, &pool.queues, &pool.name).await?;
+        refuse_taken(&mut tx, self.named(), &pool.queues, &pool.name).await?;
         sqlx::query(sql::ASSIGN_QUEUES)
             .bind(&pool.queues)
             .bind(&pool.name)
-            .execute(&mut *tx)
+            .execute(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?;
         tx.commit().await.map_err(from_sqlx)?;
@@ -40,7 +40,7 @@ impl AgentStore for PgStore {
 
     async fn pools(&self) -> Result<Vec<Pool>, StoreError> {
         sqlx::query(sql::POOLS)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)?
             .iter()
@@ -64,24 +64,24 @@ impl AgentStore for PgStore {
             .bind(change.labels.as_ref())
             .bind(change.max_running.is_some())
             .bind(change.max_running.flatten())
-            .fetch_optional(&mut *tx)
+            .fetch_optional(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?;
         if found.is_none() {
             return Err(StoreError::PoolNotFound(name.to_owned()));
         }
         if let Some(queues) = &change.queues {
-            refuse_taken(&mut tx, queues, name).await?;
+            refuse_taken(&mut tx, self.named(), queues, name).await?;
             sqlx::query(sql::RELEASE_OTHER_QUEUES)
                 .bind(name)
                 .bind(queues)
-                .execute(&mut *tx)
+                .execute(self.on(&mut tx))
                 .await
                 .map_err(from_sqlx)?;
             sqlx::query(sql::ASSIGN_QUEUES)
                 .bind(queues)
                 .bind(name)
-                .execute(&mut *tx)
+                .execute(self.on(&mut tx))
                 .await
                 .map_err(from_sqlx)?;
         }
@@ -97,7 +97,7 @@ impl AgentStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let deleted: Option<String> = sqlx::query_scalar(sql::DELETE_POOL)
             .bind(name)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?;
         if deleted.is_none() {
@@ -105,7 +105,7 @@ impl AgentStore for PgStore {
         }
         sqlx::query(sql::RELEASE_QUEUES)
             .bind(name)
-            .execute(&mut *tx)
+            .execute(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?;
         tx.commit().await.map_err(from_sqlx)
@@ -121,7 +121,7 @@ impl AgentStore for PgStore {
         AgentTokenInfo::check_new(name, pool, secret_hash)?;
         let exists: bool = sqlx::query_scalar(sql::POOL_EXISTS)
             .bind(pool)
-            .fetch_one(&self.pool)
+            .fetch_one(self.db())
             .await
             .map_err(from_sqlx)?;
         if !exists {
@@ -133,7 +133,7 @@ impl AgentStore for PgStore {
             .bind(pool)
             .bind(secret_hash)
             .bind(expires_at)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await
             .map_err(from_sqlx)?
             .as_ref()
@@ -144,7 +144,7 @@ impl AgentStore for PgStore {
 
     async fn agent_tokens(&self) -> Result<Vec<AgentTokenInfo>, StoreError> {
         sqlx::query(sql::AGENT_TOKENS)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)?
             .iter()
@@ -155,7 +155,7 @@ impl AgentStore for PgStore {
     async fn revoke_agent_token(&self, name: &str) -> Result<AgentTokenInfo, StoreError> {
         sqlx::query(sql::REVOKE_AGENT_TOKEN)
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await
             .map_err(from_sqlx)?
             .as_ref()
@@ -170,7 +170,7 @@ impl AgentStore for PgStore {
     ) -> Result<Option<AgentTokenInfo>, StoreError> {
         sqlx::query(sql::AGENT_TOKEN_BY_HASH)
             .bind(secret_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await
             .map_err(from_sqlx)?
             .as_ref()
@@ -181,7 +181,7 @@ impl AgentStore for PgStore {
     async fn delete_expired_agent_tokens(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(sqlx::query(sql::DELETE_EXPIRED_AGENT_TOKENS)
             .bind(before)
-            .execute(&self.pool)
+            .execute(self.db())
             .await
             .map_err(from_sqlx)?
             .rows_affected())
@@ -191,13 +191,14 @@ impl AgentStore for PgStore {
 /// Refuses `queues` for pool `pool` when one belongs to another pool.
 async fn refuse_taken(
     conn: &mut PgConnection,
+    named: bool,
     queues: &[String],
     pool: &str,
 ) -> Result<(), StoreError> {
     match sqlx::query(sql::QUEUES_TAKEN)
         .bind(queues)
         .bind(pool)
-        .fetch_optional(conn)
+        .fetch_optional(on(conn, named))
         .await
         .map_err(from_sqlx)?
     {

@@ -14,7 +14,7 @@ impl AuditStore for PgStore {
             .bind(&entry.action)
             .bind(&entry.target)
             .bind(i32::from(entry.status))
-            .execute(&self.pool)
+            .execute(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(())
@@ -28,7 +28,7 @@ impl AuditStore for PgStore {
         let rows = sqlx::query(sql::ENTRIES)
             .bind(before)
             .bind(limit.max(0))
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)?;
         rows.iter()
@@ -53,7 +53,7 @@ impl AuditStore for PgStore {
         let done = sqlx::query(sql::PURGE)
             .bind(millis(older_than))
             .bind(limit)
-            .execute(&self.pool)
+            .execute(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(done.rows_affected())

@@ -17,7 +17,7 @@ impl ClusterStore for PgStore {
             .bind(worker.running)
             .bind(worker.agent.as_ref().map(|a| a.pool.as_str()))
             .bind(worker.agent.as_ref().map(|a| &a.labels))
-            .fetch_one(&self.pool)
+            .fetch_one(self.db())
             .await
             .map_err(from_sqlx)
     }
@@ -43,7 +43,7 @@ impl ClusterStore for PgStore {
             .collect();
         let rows = sqlx::query(sql::WORKERS_SEEN)
             .bind(serde_json::Value::Array(presences))
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)?;
         let mut draining = Vec::new();
@@ -61,7 +61,7 @@ impl ClusterStore for PgStore {
     async fn request_drain(&self, id: &str) -> Result<bool, StoreError> {
         let found: Option<String> = sqlx::query_scalar(sql::REQUEST_DRAIN)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(found.is_some())
@@ -70,7 +70,7 @@ impl ClusterStore for PgStore {
     async fn worker_stopped(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query(sql::WORKER_STOPPED)
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(())
@@ -78,7 +78,7 @@ impl ClusterStore for PgStore {
 
     async fn workers(&self) -> Result<Vec<WorkerInfo>, StoreError> {
         sqlx::query(sql::WORKERS)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)?
             .iter()
@@ -113,7 +113,7 @@ impl ClusterStore for PgStore {
     async fn forget_workers(&self, unseen_for: Duration) -> Result<u64, StoreError> {
         let done = sqlx::query(sql::FORGET_WORKERS)
             .bind(millis(unseen_for))
-            .execute(&self.pool)
+            .execute(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(done.rows_affected())
@@ -124,7 +124,7 @@ impl ClusterStore for PgStore {
             .bind(name)
             .bind(holder)
             .bind(millis(ttl))
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(held.is_some())
@@ -134,7 +134,7 @@ impl ClusterStore for PgStore {
         sqlx::query(sql::RESIGN)
             .bind(name)
             .bind(holder)
-            .execute(&self.pool)
+            .execute(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(())
@@ -142,7 +142,7 @@ impl ClusterStore for PgStore {
 
     async fn leaders(&self) -> Result<Vec<Leadership>, StoreError> {
         sqlx::query(sql::LEADERS)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)?
             .iter()

@@ -14,7 +14,7 @@ impl CountStore for PgStore {
             StatsKey::Queue => sql::STATS_BY_QUEUE,
         };
         let rows = sqlx::query(query)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)?;
         rows.iter().map(row::stats).collect()
@@ -22,7 +22,7 @@ impl CountStore for PgStore {
 
     async fn queue_depths(&self) -> Result<Vec<StatsRow>, StoreError> {
         let rows = sqlx::query(sql::QUEUE_DEPTHS)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)?;
         rows.iter().map(row::stats).collect()
@@ -31,13 +31,13 @@ impl CountStore for PgStore {
     async fn fold_counts(&self) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let folded = sqlx::query(sql::FOLD_COUNTS)
-            .execute(&mut *tx)
+            .execute(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?
             .rows_affected();
         if folded > 0 {
             sqlx::query(sql::FORGET_EMPTY_COUNTS)
-                .execute(&mut *tx)
+                .execute(self.on(&mut tx))
                 .await
                 .map_err(from_sqlx)?;
         }
@@ -49,12 +49,12 @@ impl CountStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         for statement in sql::RECOUNT {
             sqlx::query(statement)
-                .execute(&mut *tx)
+                .execute(self.on(&mut tx))
                 .await
                 .map_err(from_sqlx)?;
         }
         let groups: i64 = sqlx::query_scalar("SELECT count(*) FROM longshore_task_counts")
-            .fetch_one(&mut *tx)
+            .fetch_one(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?;
         tx.commit().await.map_err(from_sqlx)?;

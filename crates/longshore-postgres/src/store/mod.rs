@@ -43,6 +43,7 @@ use sqlx::{Connection, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::error::from_sqlx;
+use crate::exec::{Exec, on};
 use crate::migrate::{self, latest_version};
 use crate::row;
 
@@ -54,8 +55,9 @@ pub struct PgOptions {
     /// How long to wait for a connection before reporting the database
     /// unavailable (default 5 s).
     pub acquire_timeout: Duration,
-    /// Do not LISTEN: rely on polling alone (for PgBouncer in transaction
-    /// mode, which cannot hold a LISTEN).
+    /// Stand behind a transaction pooler (PgBouncer in transaction mode):
+    /// do not LISTEN (the pooler cannot hold one) but rely on polling, and
+    /// prepare no named statements (see `exec.rs`).
     pub poll_only: bool,
     /// Make claims, heartbeats and completions wait for the WAL flush like
     /// enqueues do (default false: see the "Durability" section of
@@ -164,16 +166,35 @@ impl PgStore {
         capped: bool,
     ) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
         if !capped {
-            return query.fetch_all(&self.pool).await.map_err(from_sqlx);
+            return query.fetch_all(self.db()).await.map_err(from_sqlx);
         }
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         sqlx::query(sql::CLAIM_LOCK)
-            .execute(&mut *tx)
+            .execute(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?;
-        let rows = query.fetch_all(&mut *tx).await.map_err(from_sqlx)?;
+        let rows = query.fetch_all(self.on(&mut tx)).await.map_err(from_sqlx)?;
         tx.commit().await.map_err(from_sqlx)?;
         Ok(rows)
+    }
+
+    /// Where a statement on its own runs (see [`crate::exec`]).
+    pub(crate) fn db(&self) -> Exec<'_> {
+        Exec::Pool {
+            pool: &self.pool,
+            pooler: self.poll_only,
+        }
+    }
+
+    /// A statement on `conn`, which the caller holds.
+    pub(crate) fn on<'c>(&self, conn: &'c mut PgConnection) -> Exec<'c> {
+        on(conn, self.named())
+    }
+
+    /// Whether statements are named and kept: not behind a transaction
+    /// pooler, which poll-only mode stands for.
+    pub(crate) fn named(&self) -> bool {
+        !self.poll_only
     }
 
     /// The pool, for an application that wants to share it.
@@ -217,7 +238,7 @@ impl Store for PgStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1 FROM longshore_migrations LIMIT 1")
-            .execute(&self.pool)
+            .execute(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(())

@@ -12,7 +12,7 @@ impl QueueStore for PgStore {
         sqlx::query(sql::SET_QUEUE_PAUSED)
             .bind(queue)
             .bind(paused)
-            .execute(&self.pool)
+            .execute(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(())
@@ -20,7 +20,7 @@ impl QueueStore for PgStore {
 
     async fn queue_settings(&self) -> Result<Vec<QueueSettings>, StoreError> {
         sqlx::query(sql::QUEUE_SETTINGS)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)?
             .iter()
@@ -44,7 +44,7 @@ impl QueueStore for PgStore {
         sqlx::query(sql::SET_QUEUE_LIMIT)
             .bind(queue)
             .bind(max_running)
-            .execute(&self.pool)
+            .execute(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(())
@@ -52,7 +52,7 @@ impl QueueStore for PgStore {
 
     async fn cluster_settings(&self) -> Result<ClusterSettings, StoreError> {
         let max_running: Option<i32> = sqlx::query_scalar(sql::MAX_RUNNING)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await
             .map_err(from_sqlx)?
             .flatten();
@@ -65,7 +65,7 @@ impl QueueStore for PgStore {
             Some(cap) => sqlx::query(sql::SET_MAX_RUNNING).bind(cap),
             None => sqlx::query(sql::LIFT_MAX_RUNNING),
         };
-        query.execute(&self.pool).await.map_err(from_sqlx)?;
+        query.execute(self.db()).await.map_err(from_sqlx)?;
         Ok(())
     }
 }

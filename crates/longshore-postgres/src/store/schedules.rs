@@ -3,7 +3,7 @@
 
 pub(crate) mod sql;
 
-use super::tasks::cancel_locked;
+use super::tasks::{cancel_locked, enqueue_on};
 use super::*;
 
 /// The schedule-definition parameters `$1`..`$13` of `sql` bound.
@@ -39,7 +39,7 @@ impl ScheduleStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let existing = sqlx::query(sql::SCHEDULE_FOR_UPDATE)
             .bind(&def.name)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?
             .as_ref()
@@ -51,7 +51,7 @@ impl ScheduleStore for PgStore {
             PutMode::Update | PutMode::Upsert => sql::PUT_SCHEDULE,
         };
         let row = schedule_query(statement, def, next_run_at)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?
             // Created by someone else since the read above.
@@ -64,7 +64,7 @@ impl ScheduleStore for PgStore {
     async fn schedule(&self, name: &str) -> Result<Option<Schedule>, StoreError> {
         sqlx::query(sql::SCHEDULE)
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await
             .map_err(from_sqlx)?
             .as_ref()
@@ -74,7 +74,7 @@ impl ScheduleStore for PgStore {
 
     async fn schedules(&self) -> Result<Vec<Schedule>, StoreError> {
         sqlx::query(sql::SCHEDULES)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)?
             .iter()
@@ -86,7 +86,7 @@ impl ScheduleStore for PgStore {
         let row = sqlx::query(sql::SET_SCHEDULE_PAUSED)
             .bind(name)
             .bind(paused)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await
             .map_err(from_sqlx)?
             .ok_or_else(|| StoreError::ScheduleNotFound(name.to_owned()))?;
@@ -97,7 +97,7 @@ impl ScheduleStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let existing = sqlx::query(sql::SCHEDULE_FOR_UPDATE)
             .bind(name)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?
             .ok_or_else(|| StoreError::ScheduleNotFound(name.to_owned()))?;
@@ -108,7 +108,7 @@ impl ScheduleStore for PgStore {
         }
         sqlx::query(sql::DELETE_SCHEDULE)
             .bind(name)
-            .execute(&mut *tx)
+            .execute(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?;
         tx.commit().await.map_err(from_sqlx)?;
@@ -118,7 +118,7 @@ impl ScheduleStore for PgStore {
     async fn due_schedules(&self, limit: i64) -> Result<Vec<Schedule>, StoreError> {
         sqlx::query(sql::DUE_SCHEDULES)
             .bind(limit.max(0))
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)?
             .iter()
@@ -133,7 +133,7 @@ impl ScheduleStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
         let Some(row) = sqlx::query(sql::SCHEDULE_FOR_UPDATE)
             .bind(&fire.name)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?
         else {
@@ -147,7 +147,7 @@ impl ScheduleStore for PgStore {
             Some(id) if fire.task.is_some() => {
                 let state: Option<String> = sqlx::query_scalar(sql::TASK_STATE_FOR_UPDATE)
                     .bind(id)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(self.on(&mut tx))
                     .await
                     .map_err(from_sqlx)?;
                 match state {
@@ -169,7 +169,7 @@ impl ScheduleStore for PgStore {
                 FireWrite::RequestRun => {
                     sqlx::query(sql::SCHEDULE_REQUEST_RUN)
                         .bind(&fire.name)
-                        .execute(&mut *tx)
+                        .execute(self.on(&mut tx))
                         .await
                         .map_err(from_sqlx)?;
                 }
@@ -182,15 +182,15 @@ impl ScheduleStore for PgStore {
                         .bind(moves_next)
                         .bind(fire.next_run_at)
                         .bind(clears_request)
-                        .execute(&mut *tx)
+                        .execute(self.on(&mut tx))
                         .await
                         .map_err(from_sqlx)?;
                 }
                 FireWrite::Cancel(id, state) => {
-                    cancel_locked(&mut tx, id, state).await?;
+                    cancel_locked(&mut tx, self.named(), id, state).await?;
                 }
                 FireWrite::Enqueue(task) => {
-                    enqueue_in(&mut tx, vec![*task]).await?;
+                    enqueue_on(&mut tx, self.named(), vec![*task]).await?;
                 }
                 FireWrite::Ran(task) => {
                     sqlx::query(sql::SCHEDULE_RAN)
@@ -198,7 +198,7 @@ impl ScheduleStore for PgStore {
                         .bind(task)
                         .bind(due)
                         .bind(fire.next_run_at)
-                        .execute(&mut *tx)
+                        .execute(self.on(&mut tx))
                         .await
                         .map_err(from_sqlx)?;
                 }

@@ -23,6 +23,15 @@ pub async fn enqueue_in(
     conn: &mut PgConnection,
     tasks: Vec<NewTask>,
 ) -> Result<Vec<EnqueueResult>, StoreError> {
+    enqueue_on(conn, true, tasks).await
+}
+
+/// [`enqueue_in`], with statements `named` or not (see [`crate::exec`]).
+pub(crate) async fn enqueue_on(
+    conn: &mut PgConnection,
+    named: bool,
+    tasks: Vec<NewTask>,
+) -> Result<Vec<EnqueueResult>, StoreError> {
     if tasks.is_empty() {
         return Ok(Vec::new());
     }
@@ -68,7 +77,7 @@ pub async fn enqueue_in(
         .bind(related_ids)
         .bind(schedules)
         .bind(requires)
-        .fetch_all(&mut *conn)
+        .fetch_all(on(&mut *conn, named))
         .await
         .map_err(from_sqlx)?
         .into_iter()
@@ -84,7 +93,7 @@ pub async fn enqueue_in(
         .collect();
     let holders: HashMap<String, Uuid> = sqlx::query(sql::UNIQUE_HOLDERS)
         .bind(&skipped_keys)
-        .fetch_all(&mut *conn)
+        .fetch_all(on(&mut *conn, named))
         .await
         .map_err(from_sqlx)?
         .iter()
@@ -178,6 +187,7 @@ pub(crate) fn completion_query<'q>(
 /// at once, a running one by telling its worker at commit.
 pub(crate) async fn cancel_locked(
     tx: &mut PgConnection,
+    named: bool,
     id: Uuid,
     state: TaskState,
 ) -> Result<CancelResult, StoreError> {
@@ -185,7 +195,7 @@ pub(crate) async fn cancel_locked(
         TaskState::Scheduled | TaskState::Queued => {
             sqlx::query(sql::CANCEL_WAITING)
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(on(tx, named))
                 .await
                 .map_err(from_sqlx)?;
             Ok(CancelResult::Cancelled)
@@ -193,12 +203,12 @@ pub(crate) async fn cancel_locked(
         TaskState::Running => {
             sqlx::query(sql::CANCEL_RUNNING)
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(on(tx, named))
                 .await
                 .map_err(from_sqlx)?;
             sqlx::query(sql::NOTIFY_CANCEL)
                 .bind(id.to_string())
-                .execute(&mut *tx)
+                .execute(on(tx, named))
                 .await
                 .map_err(from_sqlx)?;
             Ok(CancelResult::Signalled)
@@ -281,8 +291,15 @@ impl PgStore {
 #[async_trait]
 impl TaskStore for PgStore {
     async fn enqueue(&self, tasks: Vec<NewTask>) -> Result<Vec<EnqueueResult>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(from_sqlx)?;
-        enqueue_in(&mut conn, tasks).await
+        if !self.poll_only {
+            let mut conn = self.pool.acquire().await.map_err(from_sqlx)?;
+            return enqueue_on(&mut conn, true, tasks).await;
+        }
+        // Behind a transaction pooler every statement needs a transaction.
+        let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
+        let results = enqueue_on(&mut tx, false, tasks).await?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(results)
     }
 
     async fn claim(&self, claim: &Claim) -> Result<Vec<TaskRow>, StoreError> {
@@ -315,7 +332,7 @@ impl TaskStore for PgStore {
         sqlx::query_scalar(sql::DUE_REQUIREMENTS)
             .bind(queues)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)
     }
@@ -339,7 +356,7 @@ impl TaskStore for PgStore {
             .bind(self.commit_mode);
         let rows = LogColumns::new(logs)
             .bind(query)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)?;
         let renewed = rows
@@ -360,7 +377,7 @@ impl TaskStore for PgStore {
         }
         let applied: HashSet<Uuid> =
             completion_query(sql::COMPLETE, owner, completions, self.commit_mode)
-                .fetch_all(&self.pool)
+                .fetch_all(self.db())
                 .await
                 .map_err(from_sqlx)?
                 .iter()
@@ -412,7 +429,7 @@ impl TaskStore for PgStore {
         let released: i64 = sqlx::query_scalar(sql::RELEASE_UNTRACKED)
             .bind(owner)
             .bind(tracked)
-            .fetch_one(&self.pool)
+            .fetch_one(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(u64::try_from(released).unwrap_or(0))
@@ -421,7 +438,7 @@ impl TaskStore for PgStore {
     async fn rescue_expired(&self, limit: i64) -> Result<u64, StoreError> {
         let rescued: i64 = sqlx::query_scalar(sql::RESCUE)
             .bind(limit)
-            .fetch_one(&self.pool)
+            .fetch_one(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(u64::try_from(rescued).unwrap_or(0))
@@ -430,7 +447,7 @@ impl TaskStore for PgStore {
     async fn promote_due(&self, limit: i64) -> Result<u64, StoreError> {
         let promoted: i64 = sqlx::query_scalar(sql::PROMOTE)
             .bind(limit)
-            .fetch_one(&self.pool)
+            .fetch_one(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(u64::try_from(promoted).unwrap_or(0))
@@ -439,7 +456,7 @@ impl TaskStore for PgStore {
     async fn task(&self, id: Uuid) -> Result<Option<TaskRow>, StoreError> {
         let row = sqlx::query(sql::TASK)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await
             .map_err(from_sqlx)?;
         row.as_ref().map(row::shown_task).transpose()
@@ -448,7 +465,7 @@ impl TaskStore for PgStore {
     async fn logs(&self, id: Uuid) -> Result<Vec<LogEntry>, StoreError> {
         let rows = sqlx::query(sql::LOGS)
             .bind(id)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)?;
         rows.iter().map(row::log).collect()
@@ -480,7 +497,7 @@ impl TaskStore for PgStore {
                 TaskState::Queued => None,
             };
             if let Some(query) = query {
-                let rows = query.fetch_all(&self.pool).await.map_err(from_sqlx)?;
+                let rows = query.fetch_all(self.db()).await.map_err(from_sqlx)?;
                 return rows.iter().map(row::shown_task).collect();
             }
         }
@@ -488,7 +505,7 @@ impl TaskStore for PgStore {
             let rows = sqlx::query(sql::LIST_RECENT)
                 .bind(filter.before)
                 .bind(filter.limit.max(0))
-                .fetch_all(&self.pool)
+                .fetch_all(self.db())
                 .await
                 .map_err(from_sqlx)?;
             return rows.iter().map(row::shown_task).collect();
@@ -526,14 +543,14 @@ impl TaskStore for PgStore {
         let rows = if statement == sql::LIST {
             let mut tx = self.pool.begin().await.map_err(from_sqlx)?;
             sqlx::query(sql::PLAN_FOR_VALUES)
-                .execute(&mut *tx)
+                .execute(self.on(&mut tx))
                 .await
                 .map_err(from_sqlx)?;
-            let rows = query.fetch_all(&mut *tx).await.map_err(from_sqlx)?;
+            let rows = query.fetch_all(self.on(&mut tx)).await.map_err(from_sqlx)?;
             tx.commit().await.map_err(from_sqlx)?;
             rows
         } else {
-            query.fetch_all(&self.pool).await.map_err(from_sqlx)?
+            query.fetch_all(self.db()).await.map_err(from_sqlx)?
         };
         rows.iter().map(row::shown_task).collect()
     }
@@ -543,7 +560,7 @@ impl TaskStore for PgStore {
         let mut tx = conn.begin().await.map_err(from_sqlx)?;
         let current = sqlx::query(sql::TASK_FOR_UPDATE)
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?
             .ok_or(StoreError::NotFound(id))?;
@@ -557,7 +574,7 @@ impl TaskStore for PgStore {
         }
         let row = sqlx::query(sql::RETRY)
             .bind(id)
-            .fetch_one(&mut *tx)
+            .fetch_one(self.on(&mut tx))
             .await
             .map_err(from_sqlx)
             .map_err(|e| match e {
@@ -568,7 +585,7 @@ impl TaskStore for PgStore {
             })?;
         sqlx::query(sql::NOTIFY_AVAILABLE)
             .bind(&current.queue)
-            .execute(&mut *tx)
+            .execute(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?;
         tx.commit().await.map_err(from_sqlx)?;
@@ -580,12 +597,12 @@ impl TaskStore for PgStore {
         let mut tx = conn.begin().await.map_err(from_sqlx)?;
         let current = sqlx::query(sql::TASK_FOR_UPDATE)
             .bind(id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(self.on(&mut tx))
             .await
             .map_err(from_sqlx)?
             .ok_or(StoreError::NotFound(id))?;
         let state = row::task(&current)?.state;
-        let result = cancel_locked(&mut tx, id, state).await?;
+        let result = cancel_locked(&mut tx, self.named(), id, state).await?;
         tx.commit().await.map_err(from_sqlx)?;
         Ok(result)
     }
@@ -601,7 +618,7 @@ impl TaskStore for PgStore {
             .bind(state.as_str())
             .bind(millis(older_than))
             .bind(limit.max(0))
-            .execute(&self.pool)
+            .execute(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(done.rows_affected())
@@ -616,7 +633,7 @@ impl TaskStore for PgStore {
         };
         let statement = selection.sql(&states, Dialect::Postgres).count();
         let rows = bind_selection(sqlx::query(&statement), selection)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)?;
         let counts = rows
@@ -642,7 +659,7 @@ impl TaskStore for PgStore {
         };
         let statement = selection.sql(&states, Dialect::Postgres).delete();
         let done = bind_selection(sqlx::query(&statement).bind(limit), selection)
-            .execute(&self.pool)
+            .execute(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(done.rows_affected())
@@ -656,7 +673,7 @@ impl TaskStore for PgStore {
         let asked: i64 = sqlx::query_scalar(sql::CANCEL_RUNNING_IN_QUEUE)
             .bind(queue)
             .bind(limit)
-            .fetch_one(&self.pool)
+            .fetch_one(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(u64::try_from(asked).unwrap_or(0))

@@ -19,7 +19,7 @@ impl TokenStore for PgStore {
             .bind(name)
             .bind(scope.as_str())
             .bind(secret_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await
             .map_err(from_sqlx)?
             .as_ref()
@@ -30,7 +30,7 @@ impl TokenStore for PgStore {
 
     async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
         sqlx::query(sql::TOKENS)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db())
             .await
             .map_err(from_sqlx)?
             .iter()
@@ -41,7 +41,7 @@ impl TokenStore for PgStore {
     async fn revoke_token(&self, name: &str) -> Result<TokenInfo, StoreError> {
         sqlx::query(sql::REVOKE_TOKEN)
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await
             .map_err(from_sqlx)?
             .as_ref()
@@ -53,7 +53,7 @@ impl TokenStore for PgStore {
     async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<TokenInfo>, StoreError> {
         let Some(mut token) = sqlx::query(sql::TOKEN_BY_HASH)
             .bind(secret_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await
             .map_err(from_sqlx)?
             .as_ref()
@@ -69,7 +69,7 @@ impl TokenStore for PgStore {
             match sqlx::query_scalar::<_, DateTime<Utc>>(sql::TOUCH_TOKEN)
                 .bind(token.id)
                 .bind(millis(precision))
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db())
                 .await
             {
                 Ok(Some(at)) => token.last_used_at = Some(at),
@@ -95,7 +95,7 @@ impl TokenStore for PgStore {
             .bind(token_id)
             .bind(csrf)
             .bind(millis(ttl.min(Session::MAX_TTL)))
-            .execute(&self.pool)
+            .execute(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(())
@@ -104,7 +104,7 @@ impl TokenStore for PgStore {
     async fn session(&self, secret_hash: &str) -> Result<Option<Session>, StoreError> {
         let Some(row) = sqlx::query(sql::SESSION)
             .bind(secret_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db())
             .await
             .map_err(from_sqlx)?
         else {
@@ -120,7 +120,7 @@ impl TokenStore for PgStore {
     async fn end_session(&self, secret_hash: &str) -> Result<(), StoreError> {
         sqlx::query(sql::END_SESSION)
             .bind(secret_hash)
-            .execute(&self.pool)
+            .execute(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(())
@@ -129,7 +129,7 @@ impl TokenStore for PgStore {
     async fn purge_sessions(&self, limit: i64) -> Result<u64, StoreError> {
         let done = sqlx::query(sql::PURGE_SESSIONS)
             .bind(limit)
-            .execute(&self.pool)
+            .execute(self.db())
             .await
             .map_err(from_sqlx)?;
         Ok(done.rows_affected())
