@@ -213,7 +213,7 @@ async fn migrations_run_once_when_nodes_start_together(engine: Engine) {
     // Every migration the binary carries, each applied once.
     assert_eq!(
         versions,
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
     );
 }
 

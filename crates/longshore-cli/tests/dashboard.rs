@@ -121,6 +121,33 @@ async fn signing_in_shows_every_page_and_signing_out_ends_the_session(engine: En
     browser.sign_in(&node.base, &admin).await;
     assert_eq!(browser.path().await, "/");
     assert_eq!(browser.text("h1").await, "Overview");
+    // The day's charts count what the node's worker ran, from its
+    // maintenance fold.
+    until_shown(&browser, &format!("{}/", node.base), "succeeded 3").await;
+    let overview = browser.main_text().await;
+    assert!(overview.contains("enqueued 3"), "{overview}");
+    assert!(overview.contains("waiting 0"), "{overview}");
+    let lines: serde_json::Value = browser
+        .client
+        .execute(
+            "return document.querySelectorAll('.chart polyline').length",
+            vec![],
+        )
+        .await
+        .expect("count the lines");
+    assert_eq!(
+        lines,
+        serde_json::json!(4),
+        "three throughput lines and the backlog"
+    );
+    browser
+        .client
+        .execute("document.querySelector('.charts').scrollIntoView()", vec![])
+        .await
+        .expect("scroll to the charts");
+    browser
+        .screenshot(&format!("overview-charts-375-{engine:?}").to_lowercase())
+        .await;
     for (path, heading, shot) in [
         ("/", "Overview", "overview"),
         ("/tasks?filtered=1", "Tasks", "tasks"),

@@ -80,6 +80,9 @@ pub struct RetentionSettings {
     /// Audit entries.
     #[serde(with = "humantime_serde")]
     pub audit: Duration,
+    /// Throughput per minute (the dashboard's charts).
+    #[serde(with = "humantime_serde")]
+    pub throughput: Duration,
 }
 
 impl Default for RetentionSettings {
@@ -90,6 +93,7 @@ impl Default for RetentionSettings {
             failed: d.failed,
             cancelled: d.cancelled,
             audit: d.audit,
+            throughput: d.throughput,
         }
     }
 }
@@ -489,6 +493,7 @@ impl Settings {
                 failed: self.retention.failed,
                 cancelled: self.retention.cancelled,
                 audit: self.retention.audit,
+                throughput: self.retention.throughput,
             },
             scheduler_interval: w.scheduler_interval,
             schedules: Vec::new(),

@@ -77,6 +77,8 @@ pub struct Retention {
     /// Entries of the audit trail (changes made through the API and the
     /// dashboard).
     pub audit: Duration,
+    /// Throughput per minute (the dashboard's charts of the day).
+    pub throughput: Duration,
 }
 
 impl Default for Retention {
@@ -87,6 +89,7 @@ impl Default for Retention {
             failed: month,
             cancelled: month,
             audit: 3 * month,
+            throughput: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

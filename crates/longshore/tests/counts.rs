@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::{TestDb, quick_config, wait_for};
-use longshore::core::{Claim, StatsKey, TaskSelection};
+use longshore::core::{Claim, MinuteRow, StatsKey, TaskSelection};
 use longshore::{NewTask, Registry, TaskContext, TaskError, TaskState};
 
 /// Succeeds, fails once then succeeds, or fails for good, by actor.
@@ -269,6 +269,63 @@ conformance! {
             assert!(folded > 0, "the folder folded nothing");
         }
         check(&db, "after the run").await;
+    }
+
+    #[tokio::test]
+    async fn each_fold_adds_to_the_minutes_throughput(db) {
+        let total = |rows: &[MinuteRow]| {
+            rows.iter().fold((0, 0, 0), |(e, s, f), r| {
+                (e + r.enqueued, s + r.succeeded, f + r.failed)
+            })
+        };
+        let read = || async {
+            db.store
+                .throughput(Utc::now() - chrono::Duration::hours(1))
+                .await
+                .expect("throughput")
+        };
+        db.store.fold_counts().await.expect("fold");
+        assert!(read().await.is_empty(), "nothing happened yet");
+
+        db.enqueue(mix(60)).await;
+        db.store.fold_counts().await.expect("fold");
+        let rows = read().await;
+        assert_eq!(total(&rows), (60, 0, 0), "{rows:?}");
+        assert_eq!(rows.last().and_then(|r| r.waiting), Some(60), "{rows:?}");
+
+        // Successes, failures after a retry (counted once, as a success),
+        // failures for good; the worker's leader folds too.
+        let worker = db.worker(registry(), both_queues());
+        wait_for("the due tasks to finish", Duration::from_secs(30), || async {
+            let finished = db.count(TaskState::Succeeded).await + db.count(TaskState::Failed).await;
+            (finished == 54).then_some(())
+        })
+        .await;
+        worker.shutdown().await.expect("shutdown");
+        db.store.fold_counts().await.expect("fold");
+        let rows = read().await;
+        let (succeeded, failed) = (db.count(TaskState::Succeeded).await, db.count(TaskState::Failed).await);
+        assert!(failed > 0 && succeeded > failed, "{succeeded} {failed}");
+        assert_eq!(total(&rows), (60, succeeded, failed), "{rows:?}");
+        assert_eq!(rows.last().and_then(|r| r.waiting), Some(6), "the tasks due in an hour");
+
+        // Deletions and purges take nothing back; a fold with nothing new
+        // adds nothing.
+        let purged = db
+            .store
+            .purge_finished(TaskState::Succeeded, Duration::ZERO, 1000)
+            .await
+            .expect("purge");
+        assert!(purged > 0);
+        db.store.fold_counts().await.expect("fold");
+        db.store.fold_counts().await.expect("fold");
+        assert_eq!(total(&read().await), (60, succeeded, failed));
+
+        // Kept for the retention, then purged.
+        assert_eq!(db.store.purge_throughput(Duration::from_secs(3600)).await.expect("purge"), 0);
+        assert!(!read().await.is_empty());
+        assert!(db.store.purge_throughput(Duration::ZERO).await.expect("purge") > 0);
+        assert!(read().await.is_empty());
     }
 }
 

@@ -184,6 +184,20 @@ impl longshore::core::CountStore for LostClaimReply {
         self.inner.fold_counts().await
     }
 
+    async fn throughput(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<longshore::core::MinuteRow>, longshore::StoreError> {
+        self.inner.throughput(since).await
+    }
+
+    async fn purge_throughput(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<u64, longshore::StoreError> {
+        self.inner.purge_throughput(older_than).await
+    }
+
     async fn recount(&self) -> Result<u64, longshore::StoreError> {
         self.inner.recount().await
     }

@@ -1,7 +1,10 @@
 //! Task counts by queue, actor and state, kept by the database as tasks
 //! change, so that reading them never counts the tasks.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
 use crate::task::TaskState;
@@ -29,6 +32,25 @@ pub struct StatsRow {
     pub count: i64,
 }
 
+/// What every queue together did in one minute, as the maintenance
+/// leader counted it ([`CountStore::fold_counts`]): the dashboard's charts
+/// of the day, for operators without Prometheus.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MinuteRow {
+    /// The minute's start (UTC).
+    pub minute: DateTime<Utc>,
+    /// Tasks enqueued (inserted) in it.
+    pub enqueued: i64,
+    /// Tasks that succeeded in it.
+    pub succeeded: i64,
+    /// Tasks that failed for good in it (a failure that will be retried is
+    /// not counted).
+    pub failed: i64,
+    /// Tasks waiting (scheduled or queued) at the minute's last count;
+    /// `None` when nothing was counted in it (the backlog was as before).
+    pub waiting: Option<i64>,
+}
+
 /// Task counts.
 #[async_trait]
 pub trait CountStore: Send + Sync {
@@ -50,7 +72,21 @@ pub trait CountStore: Send + Sync {
     /// that cancelled out). Counts are exact either way; folding keeps
     /// reading them cheap. The maintenance leader calls it every pass. Engines that
     /// update the totals in place (SQLite) have nothing to fold.
+    ///
+    /// Each fold also adds what it saw to the current minute's throughput
+    /// ([`CountStore::throughput`]), from the same changes: tasks
+    /// inserted, succeeded and failed, by queue, and each queue's backlog.
+    /// Nothing is written for it on the hot path.
     async fn fold_counts(&self) -> Result<u64, StoreError>;
+
+    /// Throughput and backlog per minute since `since`, all queues summed,
+    /// oldest first; minutes without a row had nothing counted. Reads at
+    /// most one row per queue per minute.
+    async fn throughput(&self, since: DateTime<Utc>) -> Result<Vec<MinuteRow>, StoreError>;
+
+    /// Deletes the throughput of minutes that started more than
+    /// `older_than` ago; returns how many rows (minute and queue) went.
+    async fn purge_throughput(&self, older_than: Duration) -> Result<u64, StoreError>;
 
     /// Rebuilds the task counts from a count of the tasks table, holding
     /// off task writes meanwhile (reads go on), and returns how many

@@ -18,6 +18,7 @@
 
 mod assets;
 mod audit;
+mod chart;
 mod pages;
 mod session;
 mod view;

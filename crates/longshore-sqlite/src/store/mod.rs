@@ -34,10 +34,10 @@ use longshore_core::schedule::{FireWrite, plan_fire};
 use longshore_core::{
     AgentPresence, AuditEntry, AuditStore, CancelResult, Claim, ClusterSettings, ClusterStore,
     Completion, CountStore, Dialect, EnqueueResult, EventSource, Fire, FireKind, FireOutcome,
-    Heartbeat, Leadership, LogEntry, NewAuditEntry, NewTask, PutMode, QueueSettings, QueueStore,
-    Schedule, ScheduleDef, ScheduleStore, Session, StatsKey, StatsRow, Store, StoreError,
-    StoreEvent, TaskFilter, TaskRow, TaskSelection, TaskState, TaskStore, TokenInfo, TokenScope,
-    TokenStore, WorkerInfo, WorkerPresence,
+    Heartbeat, Leadership, LogEntry, MinuteRow, NewAuditEntry, NewTask, PutMode, QueueSettings,
+    QueueStore, Schedule, ScheduleDef, ScheduleStore, Session, StatsKey, StatsRow, Store,
+    StoreError, StoreEvent, TaskFilter, TaskRow, TaskSelection, TaskState, TaskStore, TokenInfo,
+    TokenScope, TokenStore, WorkerInfo, WorkerPresence,
 };
 use serde::Serialize;
 use sqlx::pool::PoolConnection;

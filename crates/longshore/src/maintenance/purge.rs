@@ -1,6 +1,7 @@
 //! Purge: finished tasks past their retention (by state, see
 //! [`Retention`](crate::Retention)) are deleted with their logs, and
-//! expired dashboard sessions and old audit entries with them, in
+//! expired dashboard sessions, old audit entries and old throughput per
+//! minute with them, in
 //! bounded batches, within a time budget per pass; what is left waits for
 //! the next pass. Built-in schedule `longshore.purge`, every minute by
 //! default. Tested in `tests/purge.rs`.
@@ -64,13 +65,22 @@ pub(super) async fn run(node: &Node, budget: Instant, stop: &CancellationToken) 
     }
     loop {
         match node.store.purge_audit(retention.audit, BATCH).await {
-            Ok(n) if (n as i64) < BATCH => return Job::Done,
+            Ok(n) if (n as i64) < BATCH => break,
             Ok(_) if Instant::now() >= budget || stop.is_cancelled() => return Job::Unfinished,
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "purging the audit trail failed");
                 return Job::Failed;
             }
+        }
+    }
+    // A minute's throughput is one row per queue: a pass that runs every
+    // minute deletes a minute's worth, so no batches.
+    match node.store.purge_throughput(retention.throughput).await {
+        Ok(_) => Job::Done,
+        Err(e) => {
+            tracing::warn!(error = %e, "purging the throughput per minute failed");
+            Job::Failed
         }
     }
 }

@@ -46,19 +46,55 @@ WHERE state IN ('scheduled', 'queued', 'running')
 GROUP BY queue, c.state HAVING sum(n) <> 0 ORDER BY queue, c.state"
 );
 
-/// Folds the appended count changes into the totals, and forgets groups
-/// that came back to zero. Rows appended by transactions still open are
-/// not seen and wait for the next fold; two folds at once cannot both take
-/// a row (the second waits for the first's delete, then skips the row).
+/// Folds the appended count changes into the totals, and adds them to the
+/// current minute's throughput (migration 15); answers how many groups of
+/// totals changed and how many change rows were folded. Rows appended by
+/// transactions still open are not seen and wait for the next fold; two
+/// folds at once cannot both take a row (the second waits for the first's
+/// delete, then skips the row).
+///
+/// A change row is one statement's net change of one group, so a positive
+/// `succeeded` or `failed` row is tasks finishing (deletes and retries only
+/// take away from those states).
 pub(crate) const FOLD_COUNTS: &str = "
 WITH moved AS (
-    DELETE FROM longshore_task_count_changes RETURNING queue, actor, state, n
+    DELETE FROM longshore_task_count_changes RETURNING queue, actor, state, n, inserted
 ), summed AS (
     SELECT queue, actor, state, sum(n)::bigint AS n FROM moved GROUP BY queue, actor, state
+), totals AS (
+    INSERT INTO longshore_task_counts AS t (queue, actor, state, n)
+    SELECT queue, actor, state, n FROM summed WHERE n <> 0
+    ON CONFLICT (queue, actor, state) DO UPDATE SET n = t.n + excluded.n
+    RETURNING 1
+), minute AS (
+    INSERT INTO longshore_throughput AS m (minute, queue, enqueued, succeeded, failed)
+    SELECT date_trunc('minute', now()), queue, sum(inserted),
+           coalesce(sum(n) FILTER (WHERE state = 'succeeded' AND n > 0), 0),
+           coalesce(sum(n) FILTER (WHERE state = 'failed' AND n > 0), 0)
+    FROM moved GROUP BY queue
+    HAVING sum(inserted) > 0 OR bool_or(state IN ('succeeded', 'failed') AND n > 0)
+    ON CONFLICT (minute, queue) DO UPDATE
+    SET enqueued = m.enqueued + excluded.enqueued,
+        succeeded = m.succeeded + excluded.succeeded,
+        failed = m.failed + excluded.failed
 )
-INSERT INTO longshore_task_counts AS t (queue, actor, state, n)
-SELECT queue, actor, state, n FROM summed WHERE n <> 0
-ON CONFLICT (queue, actor, state) DO UPDATE SET n = t.n + excluded.n";
+SELECT (SELECT count(*) FROM totals), (SELECT count(*) FROM moved)";
+/// After a fold that moved anything, in its transaction: each queue's
+/// backlog, from the totals just folded, as the current minute's.
+pub(crate) const MINUTE_WAITING: &str = "
+INSERT INTO longshore_throughput AS m (minute, queue, waiting)
+SELECT date_trunc('minute', now()), queue,
+       coalesce(sum(n) FILTER (WHERE state IN ('scheduled', 'queued')), 0)::bigint
+FROM longshore_task_counts GROUP BY queue
+ON CONFLICT (minute, queue) DO UPDATE SET waiting = excluded.waiting";
+/// Throughput per minute since $1, all queues summed. Primary key range.
+pub(crate) const THROUGHPUT: &str = "
+SELECT minute, sum(enqueued)::bigint, sum(succeeded)::bigint, sum(failed)::bigint,
+       sum(waiting)::bigint
+FROM longshore_throughput WHERE minute >= $1 GROUP BY minute ORDER BY minute";
+/// Minutes that started more than $1 milliseconds ago.
+pub(crate) const PURGE_THROUGHPUT: &str =
+    "DELETE FROM longshore_throughput WHERE minute < now() - $1 * interval '1 millisecond'";
 /// Groups that came back to zero.
 pub(crate) const FORGET_EMPTY_COUNTS: &str = "DELETE FROM longshore_task_counts WHERE n = 0";
 

@@ -1,6 +1,6 @@
 //! `/`: the cluster at a glance: tasks by state, the queues' depth,
 //! running tasks against the workers' slots, failures of the last hour,
-//! who leads.
+//! the day's throughput and backlog as charts, who leads.
 
 use std::collections::BTreeMap;
 
@@ -10,16 +10,13 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 use longshore::TaskState;
-use longshore::core::{StatsKey, TaskFilter};
+use longshore::core::StatsKey;
 
 use super::Done;
+use crate::dashboard::chart::{BUCKETS, Day, SPAN_MINUTES};
 use crate::dashboard::session::{Refusal, Signed};
 use crate::dashboard::view::{Chrome, time};
 use crate::dashboard::{Dash, html};
-
-/// Failures counted in the last hour, at most (the count reads no more:
-/// past it, the tasks page has them all).
-const FAILURES_SHOWN: i64 = 100;
 
 /// A queue's line.
 pub(crate) struct QueueLine {
@@ -39,7 +36,8 @@ struct Overview {
     running: i64,
     slots: i64,
     workers: usize,
-    failed_last_hour: String,
+    failed_last_hour: i64,
+    day: Day,
     cap: String,
     queues: Vec<QueueLine>,
     leaders: Vec<(String, String, String)>,
@@ -69,27 +67,18 @@ pub(crate) async fn page(
         .sum();
     let cluster = store.cluster_settings().await?;
     let now = Utc::now();
-    // The newest failed tasks, from the failed tasks' own index (a filter
-    // on the finish time would make it a walk of the whole table past the
-    // queued tasks), then those of them that failed within the hour. A task
-    // created long before it failed can hide behind a hundred newer
-    // failures; the count is then `100+` anyway.
+    // The day's throughput per minute, which the maintenance fold keeps:
+    // the charts, and the failures of the last hour.
+    let minutes = store
+        .throughput(now - chrono::Duration::minutes(SPAN_MINUTES * BUCKETS as i64))
+        .await?;
     let hour_ago = now - chrono::Duration::hours(1);
-    let failed = store
-        .list(&TaskFilter {
-            states: vec![TaskState::Failed],
-            limit: FAILURES_SHOWN + 1,
-            ..TaskFilter::default()
-        })
-        .await?
+    let failed_last_hour: i64 = minutes
         .iter()
-        .filter(|task| task.finished_at.is_some_and(|at| at >= hour_ago))
-        .count();
-    let failed_last_hour = if i64::try_from(failed).unwrap_or(i64::MAX) > FAILURES_SHOWN {
-        format!("{FAILURES_SHOWN}+")
-    } else {
-        failed.to_string()
-    };
+        .filter(|m| m.minute >= hour_ago)
+        .map(|m| m.failed)
+        .sum();
+    let day = Day::new(&minutes, now);
 
     let settings = store.queue_settings().await?;
     let mut queues: BTreeMap<String, QueueLine> = BTreeMap::new();
@@ -136,6 +125,7 @@ pub(crate) async fn page(
         slots,
         workers: workers.len(),
         failed_last_hour,
+        day,
         cap: cluster
             .max_running
             .map_or_else(|| "none".to_owned(), |n| n.to_string()),

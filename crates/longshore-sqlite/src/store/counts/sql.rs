@@ -43,3 +43,35 @@ pub(crate) const QUEUE_DEPTHS: &str = concat!(
      HAVING sum(n) <> 0 ORDER BY queue, ",
     state_order!()
 );
+
+/// Each queue's totals that only grow (migration 15) and its backlog, from
+/// the counts.
+pub(crate) const QUEUE_TOTALS: &str = "
+SELECT queue, sum(inserted) AS inserted,
+       sum(CASE WHEN state = 'succeeded' THEN entered ELSE 0 END) AS succeeded,
+       sum(CASE WHEN state = 'failed' THEN entered ELSE 0 END) AS failed,
+       sum(CASE WHEN state IN ('scheduled', 'queued') THEN n ELSE 0 END) AS waiting
+FROM longshore_task_counts GROUP BY queue";
+/// The totals of the last fold.
+pub(crate) const SEEN: &str =
+    "SELECT queue, inserted, succeeded, failed, waiting FROM longshore_throughput_seen";
+/// Keeps one queue's totals as seen.
+pub(crate) const SEE: &str = "
+INSERT INTO longshore_throughput_seen (queue, inserted, succeeded, failed, waiting)
+VALUES (?1, ?2, ?3, ?4, ?5)
+ON CONFLICT (queue) DO UPDATE SET inserted = excluded.inserted, succeeded = excluded.succeeded,
+    failed = excluded.failed, waiting = excluded.waiting";
+/// Adds to one queue's minute: ?1 minute, ?2 queue, ?3 enqueued,
+/// ?4 succeeded, ?5 failed, ?6 waiting.
+pub(crate) const ADD_TO_MINUTE: &str = "
+INSERT INTO longshore_throughput (minute, queue, enqueued, succeeded, failed, waiting)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+ON CONFLICT (minute, queue) DO UPDATE SET enqueued = enqueued + excluded.enqueued,
+    succeeded = succeeded + excluded.succeeded, failed = failed + excluded.failed,
+    waiting = excluded.waiting";
+/// Throughput per minute from ?1, all queues summed. Primary key range.
+pub(crate) const THROUGHPUT: &str = "
+SELECT minute, sum(enqueued), sum(succeeded), sum(failed), sum(waiting)
+FROM longshore_throughput WHERE minute >= ?1 GROUP BY minute ORDER BY minute";
+/// Minutes that started before ?1.
+pub(crate) const PURGE_THROUGHPUT: &str = "DELETE FROM longshore_throughput WHERE minute < ?1";
