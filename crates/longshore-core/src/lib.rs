@@ -49,11 +49,12 @@ pub use schedule::{
 };
 pub use secret::Secrets;
 pub use store::{
-    AgentPresence, AgentStore, AuditEntry, AuditStore, CancelResult, Claim, ClusterSettings,
-    ClusterStore, Completion, CountStore, Dialect, EnqueueResult, EventSource, Heartbeat,
-    Leadership, MinuteRow, NewAuditEntry, PoolClaim, QueueSettings, QueueStore, ScheduleStore,
-    SelectionSql, Session, StatsKey, StatsRow, Store, StoreEvent, TaskFilter, TaskSelection,
-    TaskStore, TokenStore, WorkerInfo, WorkerPresence,
+    AgentPresence, AgentStore, AuditEntry, AuditStore, BulkAction, CancelResult, Claim,
+    ClusterSettings, ClusterStore, Completion, CountStore, Dialect, EnqueueResult, EventSource,
+    Heartbeat, Leadership, MinuteRow, NewAuditEntry, NewOperation, Operation, OperationState,
+    OperationStore, PoolClaim, QueueSettings, QueueStore, ScheduleStore, SelectionSql, Session,
+    StatsKey, StatsRow, Store, StoreEvent, TaskFilter, TaskSelection, TaskStore, TokenStore,
+    WorkerInfo, WorkerPresence,
 };
 pub use task::{ExecutionLogs, LogEntry, LogLevel, NewTask, Related, Status, TaskRow, TaskState};
 pub use token::{TokenInfo, TokenScope, TokenSecret};

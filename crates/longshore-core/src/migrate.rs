@@ -51,7 +51,7 @@ macro_rules! migrations {
             12 "executions" "0012_executions.sql",
             13 "agents" "0013_agents.sql",
             14 "agent_presence" "0014_agent_presence.sql",
-            15 "throughput" "0015_throughput.sql",
+            15 "throughput_operations" "0015_throughput_operations.sql",
         ]
     };
     ($($version:literal $name:literal $file:literal),* $(,)?) => {

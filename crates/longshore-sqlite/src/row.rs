@@ -27,7 +27,7 @@ pub(crate) fn time(micros: i64) -> Result<DateTime<Utc>, StoreError> {
         .ok_or_else(|| corrupt(format!("stored time {micros} µs is out of range")))
 }
 
-fn opt_time(micros: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(crate) fn opt_time(micros: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
     micros.map(time).transpose()
 }
 

@@ -150,6 +150,10 @@ impl longshore::core::TaskStore for LostClaimReply {
         self.inner.count_matching(selection).await
     }
 
+    async fn delete_tasks(&self, ids: &[uuid::Uuid]) -> Result<u64, longshore::StoreError> {
+        self.inner.delete_tasks(ids).await
+    }
+
     async fn delete_matching(
         &self,
         selection: &longshore::core::TaskSelection,
@@ -699,4 +703,57 @@ async fn a_result_the_database_refuses_does_not_hold_back_the_others() {
     // The refused result was not recorded: the task is still active, to be
     // rescued when its lease expires.
     assert!(!db.task(poison).await.state.is_terminal());
+}
+
+#[async_trait::async_trait]
+impl longshore::core::OperationStore for LostClaimReply {
+    async fn create_operation(
+        &self,
+        operation: &longshore::core::NewOperation,
+    ) -> Result<(), longshore::StoreError> {
+        self.inner.create_operation(operation).await
+    }
+
+    async fn operation(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<longshore::core::Operation>, longshore::StoreError> {
+        self.inner.operation(id).await
+    }
+
+    async fn operations(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<longshore::core::Operation>, longshore::StoreError> {
+        self.inner.operations(limit).await
+    }
+
+    async fn operation_progress(
+        &self,
+        id: uuid::Uuid,
+        seen: i64,
+        done: i64,
+    ) -> Result<bool, longshore::StoreError> {
+        self.inner.operation_progress(id, seen, done).await
+    }
+
+    async fn finish_operation(
+        &self,
+        id: uuid::Uuid,
+        state: longshore::core::OperationState,
+        error: Option<&str>,
+    ) -> Result<(), longshore::StoreError> {
+        self.inner.finish_operation(id, state, error).await
+    }
+
+    async fn cancel_operation(&self, id: uuid::Uuid) -> Result<bool, longshore::StoreError> {
+        self.inner.cancel_operation(id).await
+    }
+
+    async fn purge_operations(
+        &self,
+        older_than: std::time::Duration,
+    ) -> Result<u64, longshore::StoreError> {
+        self.inner.purge_operations(older_than).await
+    }
 }

@@ -11,6 +11,7 @@
 //! | API tokens and dashboard sessions | [`TokenStore`] | `tokens.rs` |
 //! | the audit trail of changes | [`AuditStore`] | `audit.rs` |
 //! | agent pools and agent tokens | [`AgentStore`] | `agents.rs` |
+//! | bulk operations in the background | [`OperationStore`] | `operations.rs` |
 //!
 //! [`Store`] is all of them, with the engine's own calls (migrations, a
 //! ping, the event stream). The worker runtime and every operator command
@@ -22,6 +23,7 @@ mod agents;
 mod audit;
 mod cluster;
 mod counts;
+mod operations;
 mod queues;
 mod schedules;
 mod selection;
@@ -37,6 +39,7 @@ pub use agents::AgentStore;
 pub use audit::{AuditEntry, AuditStore, NewAuditEntry};
 pub use cluster::{AgentPresence, ClusterStore, Leadership, WorkerInfo, WorkerPresence};
 pub use counts::{CountStore, MinuteRow, StatsKey, StatsRow};
+pub use operations::{BulkAction, NewOperation, Operation, OperationState, OperationStore};
 pub use queues::{ClusterSettings, QueueSettings, QueueStore};
 pub use schedules::ScheduleStore;
 pub use selection::{Dialect, SelectionSql};
@@ -51,8 +54,8 @@ pub use tokens::{Session, TokenStore};
 /// A `dyn Store` needs no import.
 pub mod prelude {
     pub use super::{
-        AgentStore, AuditStore, ClusterStore, CountStore, QueueStore, ScheduleStore, Store,
-        TaskStore, TokenStore,
+        AgentStore, AuditStore, ClusterStore, CountStore, OperationStore, QueueStore,
+        ScheduleStore, Store, TaskStore, TokenStore,
     };
 }
 
@@ -90,6 +93,7 @@ pub trait Store:
     + TokenStore
     + AuditStore
     + AgentStore
+    + OperationStore
     + Send
     + Sync
     + 'static

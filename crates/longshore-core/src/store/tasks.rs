@@ -599,6 +599,11 @@ pub trait TaskStore: Send + Sync {
         selection: &TaskSelection,
     ) -> Result<Vec<(TaskState, i64)>, StoreError>;
 
+    /// Deletes the tasks of `ids` that are not running, with their logs,
+    /// in one transaction; returns how many. Ids of tasks that do not
+    /// exist, or run, are passed over.
+    async fn delete_tasks(&self, ids: &[Uuid]) -> Result<u64, StoreError>;
+
     /// Deletes up to `limit` tasks that `selection` takes, with their
     /// logs, in one transaction; returns how many. Call it again until it
     /// deletes fewer than `limit`: each call is bounded, so that millions

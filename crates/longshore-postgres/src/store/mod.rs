@@ -17,6 +17,7 @@ mod agents;
 mod audit;
 mod cluster;
 mod counts;
+mod operations;
 mod queues;
 mod schedules;
 pub(crate) mod tasks;

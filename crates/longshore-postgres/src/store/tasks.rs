@@ -649,6 +649,15 @@ impl TaskStore for PgStore {
         Ok(TaskSelection::tally(counts))
     }
 
+    async fn delete_tasks(&self, ids: &[Uuid]) -> Result<u64, StoreError> {
+        Ok(sqlx::query(sql::DELETE_IDS)
+            .bind(ids)
+            .execute(self.db())
+            .await
+            .map_err(from_sqlx)?
+            .rows_affected())
+    }
+
     async fn delete_matching(
         &self,
         selection: &TaskSelection,

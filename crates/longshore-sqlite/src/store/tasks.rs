@@ -641,6 +641,18 @@ impl TaskStore for SqliteStore {
         Ok(TaskSelection::tally(counts))
     }
 
+    async fn delete_tasks(&self, ids: &[Uuid]) -> Result<u64, StoreError> {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let mut conn = self.durable_writer().await?;
+        let result = sqlx::query(sql::DELETE_IDS)
+            .bind(to_json(&ids)?)
+            .execute(&mut *conn)
+            .await
+            .map_err(from_sqlx);
+        self.restore(conn).await;
+        Ok(result?.rows_affected())
+    }
+
     async fn delete_matching(
         &self,
         selection: &TaskSelection,

@@ -1,7 +1,7 @@
 //! Purge: finished tasks past their retention (by state, see
 //! [`Retention`](crate::Retention)) are deleted with their logs, and
-//! expired dashboard sessions, old audit entries and old throughput per
-//! minute with them, in
+//! expired dashboard sessions, old audit entries, finished bulk operations
+//! and old throughput per minute with them, in
 //! bounded batches, within a time budget per pass; what is left waits for
 //! the next pass. Built-in schedule `longshore.purge`, every minute by
 //! default. Tested in `tests/purge.rs`.
@@ -74,12 +74,17 @@ pub(super) async fn run(node: &Node, budget: Instant, stop: &CancellationToken) 
             }
         }
     }
-    // A minute's throughput is one row per queue: a pass that runs every
-    // minute deletes a minute's worth, so no batches.
-    match node.store.purge_throughput(retention.throughput).await {
+    // A minute's throughput is one row per queue, and operations are
+    // started by hand: a pass that runs every minute deletes a few rows of
+    // each, so no batches. Bulk operations go with the audit trail.
+    if let Err(e) = node.store.purge_throughput(retention.throughput).await {
+        tracing::warn!(error = %e, "purging the throughput per minute failed");
+        return Job::Failed;
+    }
+    match node.store.purge_operations(retention.audit).await {
         Ok(_) => Job::Done,
         Err(e) => {
-            tracing::warn!(error = %e, "purging the throughput per minute failed");
+            tracing::warn!(error = %e, "purging finished bulk operations failed");
             Job::Failed
         }
     }

@@ -21,6 +21,7 @@
 pub mod agents;
 pub mod bulk;
 pub mod filters;
+pub mod operations;
 pub mod runtime_settings;
 pub mod schedules;
 pub mod tokens;

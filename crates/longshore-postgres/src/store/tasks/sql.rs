@@ -667,3 +667,8 @@ WITH picked AS (
     RETURNING t.id
 )
 SELECT count(pg_notify('longshore_cancel', id::text)) FROM asked";
+
+/// Deletes the tasks of the ids in $1 that are not running (their logs go
+/// with them). Primary key.
+pub(crate) const DELETE_IDS: &str =
+    "DELETE FROM longshore_tasks WHERE id = ANY($1) AND state <> 'running'";

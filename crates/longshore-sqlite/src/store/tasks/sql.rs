@@ -506,3 +506,8 @@ WHERE id IN (SELECT id FROM longshore_tasks
              ORDER BY lease_expires_at
              LIMIT ?2)
 RETURNING id";
+
+/// Deletes the tasks of the ids in the JSON array ?1 that are not running
+/// (their logs go with them). Primary key.
+pub(crate) const DELETE_IDS: &str = "DELETE FROM longshore_tasks
+WHERE id IN (SELECT value FROM json_each(?1)) AND state <> 'running'";

@@ -29,3 +29,25 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- Bulk operations (a retry, cancel or deletion of many tasks) that a server
+-- node runs in the background after answering the request: their progress,
+-- for any node to show, and an operator's request to stop, which the
+-- running node reads between batches. Listed newest first (ids are
+-- UUIDv7); purged with the audit trail once finished.
+CREATE TABLE longshore_operations (
+    id               uuid PRIMARY KEY,
+    action           text NOT NULL,
+    target           text NOT NULL,
+    matched          bigint,
+    started_by       text NOT NULL,
+    node             text NOT NULL,
+    state            text NOT NULL DEFAULT 'running',
+    seen             bigint NOT NULL DEFAULT 0,
+    done             bigint NOT NULL DEFAULT 0,
+    cancel_requested boolean NOT NULL DEFAULT false,
+    error            text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    modified_at      timestamptz NOT NULL DEFAULT now(),
+    finished_at      timestamptz
+);

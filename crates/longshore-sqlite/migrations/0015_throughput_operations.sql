@@ -51,3 +51,25 @@ BEGIN
     VALUES (new.queue, new.actor, new.state, 1, 1)
     ON CONFLICT (queue, actor, state) DO UPDATE SET n = n + 1, entered = entered + 1;
 END;
+
+-- Bulk operations (a retry, cancel or deletion of many tasks) that a server
+-- node runs in the background after answering the request: their progress,
+-- for any node to show, and an operator's request to stop, which the
+-- running node reads between batches. Listed newest first (ids are
+-- UUIDv7); purged with the audit trail once finished.
+CREATE TABLE longshore_operations (
+    id               TEXT PRIMARY KEY,
+    action           TEXT NOT NULL,
+    target           TEXT NOT NULL,
+    matched          INTEGER,
+    started_by       TEXT NOT NULL,
+    node             TEXT NOT NULL,
+    state            TEXT NOT NULL DEFAULT 'running',
+    seen             INTEGER NOT NULL DEFAULT 0,
+    done             INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    error            TEXT,
+    created_at       INTEGER NOT NULL,
+    modified_at      INTEGER NOT NULL,
+    finished_at      INTEGER
+) STRICT;
