@@ -72,8 +72,35 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/tokens"),
     ("POST", "/api/v1/tokens/{name}/revoke"),
     ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/operations"),
+    ("GET", "/api/v1/operations/{id}"),
+    ("POST", "/api/v1/operations/{id}/cancel"),
     ("GET", "/api/v1/openapi.json"),
 ];
+
+/// Polls the operation a `202` answer started until it is no longer
+/// running; its last view.
+async fn ended(server: &Server, doc: &Value, started: &Value) -> Value {
+    let id = started["operation"]["id"]
+        .as_str()
+        .expect("an operation id");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let op = server
+            .get(&format!("/api/v1/operations/{id}"))
+            .await
+            .ok(200);
+        check_answer(doc, "GET", "/api/v1/operations/{id}", 200, &op);
+        if op["state"] != "running" {
+            return op;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still running: {op}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 /// The body limit the tests' servers run with, so that an oversized body
 /// stays small.
@@ -833,7 +860,10 @@ async fn tokens_are_required_and_read_tokens_change_nothing(engine: Engine) {
             .await;
         // Reading the token list and the audit trail needs an admin token
         // too.
-        if method == Method::GET && !["/api/v1/tokens", "/api/v1/audit"].contains(template) {
+        if *template == "/api/v1/operations/{id}" {
+            // Allowed to read; the id here is a task's.
+            answer.error(404, "operation_not_found");
+        } else if method == Method::GET && !["/api/v1/tokens", "/api/v1/audit"].contains(template) {
             assert_eq!(answer.status, 200, "{method} {path}: {}", answer.body);
         } else {
             answer.error(403, "forbidden");
@@ -1366,10 +1396,17 @@ async fn delete_by_filter_and_flush_count_first_then_remove_only_what_matches(en
     assert_eq!(dry["matched_total"], 3);
     assert_eq!(dry["deleted"], 0);
     assert_eq!(env.total().await, total);
-    let deleted = server.delete(&format!("{path}&confirm=true")).await.ok(200);
-    check_answer(&doc, "DELETE", "/api/v1/tasks", 200, &deleted);
-    assert_eq!(deleted["dry_run"], false);
-    assert_eq!(deleted["deleted"], 3);
+    // Confirmed: started in the background (202), polled to its end.
+    let started = server.delete(&format!("{path}&confirm=true")).await.ok(202);
+    check_answer(&doc, "DELETE", "/api/v1/tasks", 202, &started);
+    assert_eq!(started["dry_run"], false);
+    assert_eq!(started["matched_total"], 3);
+    assert_eq!(started["operation"]["action"], "delete");
+    let deleted = ended(&server, &doc, &started).await;
+    assert_eq!(deleted["state"], "finished", "{deleted}");
+    assert_eq!(deleted["done"], 3);
+    assert_eq!(deleted["matched"], 3);
+    assert_eq!(deleted["started_by"], "admin");
     let counts = env.counts().await;
     assert_eq!(counts.get("queued"), Some(&1), "{counts:?}");
     assert_eq!(counts.get("scheduled"), Some(&1), "{counts:?}");
@@ -1378,14 +1415,40 @@ async fn delete_by_filter_and_flush_count_first_then_remove_only_what_matches(en
     let young = server
         .delete("/api/v1/tasks?state=succeeded,failed,cancelled&older_than=1h&confirm=true")
         .await
-        .ok(200);
-    assert_eq!(young["deleted"], 0);
+        .ok(202);
+    assert_eq!(ended(&server, &doc, &young).await["done"], 0);
     let old = server
         .delete("/api/v1/tasks?state=succeeded&older_than=0s&confirm=true")
         .await
-        .ok(200);
-    assert_eq!(old["deleted"], 2);
+        .ok(202);
+    assert_eq!(ended(&server, &doc, &old).await["done"], 2);
     assert_eq!(env.total().await, 2);
+    // The operations, newest first; a finished one cannot be stopped, an
+    // unknown one is not found, a read token may not stop one.
+    let listed = server.get("/api/v1/operations").await.ok(200);
+    check_answer(&doc, "GET", "/api/v1/operations", 200, &listed);
+    assert_eq!(listed["operations"].as_array().map(Vec::len), Some(3));
+    assert_eq!(listed["operations"][0]["id"], old["operation"]["id"]);
+    let id = old["operation"]["id"].as_str().unwrap();
+    let answer = server
+        .post(&format!("/api/v1/operations/{id}/cancel"), &json!({}))
+        .await;
+    check_answer(
+        &doc,
+        "POST",
+        "/api/v1/operations/{id}/cancel",
+        409,
+        &answer.body,
+    );
+    answer.error(409, "invalid_state");
+    let unknown = format!("/api/v1/operations/{}", uuid::Uuid::now_v7());
+    let answer = server.get(&unknown).await;
+    check_answer(&doc, "GET", "/api/v1/operations/{id}", 404, &answer.body);
+    answer.error(404, "operation_not_found");
+    server
+        .get("/api/v1/operations/not-a-uuid")
+        .await
+        .error(400, "invalid_path");
 
     // Flush: two tasks running on `api`, then the queue paused so that
     // nothing more starts, and tasks waiting behind them.

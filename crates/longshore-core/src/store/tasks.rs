@@ -395,6 +395,26 @@ impl TaskSelection {
     /// outside what the databases store.
     pub const MAX_AGE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
+    /// The selection in words, as a query string would give it:
+    /// `state=queued,failed actor=mail queue=default older_than=7d`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.states.is_empty() {
+            let states: Vec<&str> = self.states.iter().map(|s| s.as_str()).collect();
+            parts.push(format!("state={}", states.join(",")));
+        }
+        if let Some(actor) = &self.actor {
+            parts.push(format!("actor={actor}"));
+        }
+        if let Some(queue) = &self.queue {
+            parts.push(format!("queue={queue}"));
+        }
+        if let Some(age) = self.older_than {
+            parts.push(format!("older_than={}s", age.as_secs()));
+        }
+        parts.join(" ")
+    }
+
     /// The states taken, each once, in life order: the given ones, or
     /// every state but `running` when none is given.
     pub fn effective_states(&self) -> Vec<TaskState> {

@@ -34,6 +34,8 @@ pub(crate) enum ErrorCode {
     TokenNotFound,
     /// 404: no agent with this id is connected.
     AgentNotFound,
+    /// 404: no bulk operation has this id (or it was purged).
+    OperationNotFound,
     /// 400: the body is not JSON.
     InvalidJson,
     /// 400: the body is JSON of the wrong shape (an unknown or missing

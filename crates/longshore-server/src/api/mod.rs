@@ -17,6 +17,7 @@ pub(crate) mod error;
 mod extract;
 mod model;
 mod openapi;
+mod operations;
 mod pools;
 mod queues;
 mod schedules;
@@ -56,7 +57,7 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> R
         metrics,
         actors: Arc::new(longshore_actors::Builtin),
     };
-    let routes: [(&'static str, MethodRouter<ApiState>); 24] = [
+    let routes: [(&'static str, MethodRouter<ApiState>); 27] = [
         (
             "/api/v1/tasks",
             get(tasks::list).post(tasks::enqueue).delete(tasks::delete),
@@ -95,6 +96,9 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> R
         ("/api/v1/tokens", get(tokens::list).post(tokens::create)),
         ("/api/v1/tokens/{name}/revoke", post(tokens::revoke)),
         ("/api/v1/audit", get(audit::list)),
+        ("/api/v1/operations", get(operations::list)),
+        ("/api/v1/operations/{id}", get(operations::show)),
+        ("/api/v1/operations/{id}/cancel", post(operations::cancel)),
     ];
     routes
         .into_iter()

@@ -16,7 +16,9 @@ use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error;
-use super::{agents, audit, pools, queues, schedules, settings, tasks, tokens, workers};
+use super::{
+    agents, audit, operations, pools, queues, schedules, settings, tasks, tokens, workers,
+};
 
 /// The API's OpenAPI document, from the handlers' annotations.
 #[derive(OpenApi)]
@@ -62,6 +64,9 @@ use super::{agents, audit, pools, queues, schedules, settings, tasks, tokens, wo
         tokens::create,
         tokens::revoke,
         audit::list,
+        operations::list,
+        operations::show,
+        operations::cancel,
         openapi,
     ),
     modifiers(&BearerToken, &CommonAnswers),
@@ -75,6 +80,7 @@ use super::{agents, audit, pools, queues, schedules, settings, tasks, tokens, wo
         (name = "schedules", description = "Cron schedules: list, show, create, change, pause, resume, run by hand, delete"),
         (name = "settings", description = "Runtime settings every node follows: caps on running tasks"),
         (name = "tokens", description = "The API's bearer tokens: list, create, revoke (admin only, listing too)"),
+        (name = "operations", description = "Bulk operations running in the background: progress, and a request to stop"),
         (name = "audit", description = "The audit trail of every change made through the API or the dashboard (admin only)"),
         (name = "meta", description = "This document"),
     )

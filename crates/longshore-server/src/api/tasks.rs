@@ -1,12 +1,13 @@
 //! `/api/v1/tasks`: list, show, enqueue, retry, cancel, delete by filter.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
-use longshore::core::{CancelResult, TaskFilter, TaskSelection};
-use longshore::{NewTask, Related, TaskState};
+use longshore::core::{CancelResult, TaskFilter, TaskSelection, TokenInfo};
+use longshore::ops::operations::{self, Job, Starter};
+use longshore::{NewTask, Related, StoreError, TaskState};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -14,8 +15,9 @@ use uuid::Uuid;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::model::{Execution, RelatedObject, StateCounts, Task, executions};
+use super::operations::OperationView;
 use super::state::ApiState;
-use longshore::ops::{self, ActorCatalog, Wording, bulk, filters};
+use longshore::ops::{self, ActorCatalog, Wording, filters};
 
 /// The most tasks one page may hold.
 pub(crate) const MAX_PAGE: i64 = 1000;
@@ -545,25 +547,42 @@ pub(crate) struct DeleteQuery {
     confirm: Option<bool>,
 }
 
-/// What a deletion matched and deleted.
+/// What a dry run of a deletion matched.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct Deletion {
-    /// True when nothing was deleted, only counted.
+    /// Always true here: nothing was deleted, only counted.
     dry_run: bool,
-    /// The matching tasks by state, counted before deleting.
+    /// The matching tasks by state.
     matched: StateCounts,
     /// Their total.
     matched_total: i64,
-    /// How many were deleted (0 on a dry run).
+    /// Always 0: nothing was deleted.
     deleted: u64,
+}
+
+/// A deletion started in the background.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DeletionStarted {
+    /// Always false.
+    dry_run: bool,
+    /// The matching tasks by state, counted as it started.
+    matched: StateCounts,
+    /// Their total.
+    matched_total: i64,
+    /// The operation that deletes them: poll
+    /// `GET /api/v1/operations/{id}` (also in the `Location` header) until
+    /// its state is no longer `running`; its `done` is how many went.
+    operation: OperationView,
 }
 
 /// Delete the tasks that match every filter given, with their logs.
 ///
 /// At least one filter is required, and `confirm=true` (or `dry_run=true`
-/// to count the matching tasks first, changing nothing). Running tasks are
-/// never deleted. The tasks go in transactions of 5,000; the answer comes
-/// when the last one is done.
+/// to count the matching tasks first, changing nothing: `200`). Running
+/// tasks are never deleted. Confirmed, the deletion runs on the server in
+/// the background, in transactions of 5,000, and the answer comes at once
+/// (`202`) with the operation to poll; it goes on if the client goes
+/// away, and `POST /api/v1/operations/{id}/cancel` stops it.
 #[utoipa::path(
     delete,
     path = "/api/v1/tasks",
@@ -571,7 +590,9 @@ pub(crate) struct Deletion {
     tag = "tasks",
     params(DeleteQuery),
     responses(
-        (status = 200, description = "Counted (dry run) or deleted", body = Deletion),
+        (status = 200, description = "Counted (dry run); nothing deleted", body = Deletion),
+        (status = 202, description = "Started: the tasks are being deleted in the background", body = DeletionStarted,
+            headers(("Location" = String, description = "The operation to poll"))),
         (status = 400, description = "No filter, a running state, an unknown or malformed filter, or neither `confirm=true` nor `dry_run=true`; nothing was deleted", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token may only read", body = ErrorBody),
@@ -579,8 +600,9 @@ pub(crate) struct Deletion {
 )]
 pub(crate) async fn delete(
     State(api): State<ApiState>,
+    Extension(token): Extension<TokenInfo>,
     ApiQuery(query): ApiQuery<DeleteQuery>,
-) -> Result<Json<Deletion>, ApiError> {
+) -> Result<Response, ApiError> {
     let states = parse_states(query.state.as_deref())?;
     let older_than = query
         .older_than
@@ -613,18 +635,42 @@ pub(crate) async fn delete(
     for (state, n) in api.store.count_matching(&selection).await? {
         matched.add(state, n);
     }
-    let deleted = if dry_run {
-        0
-    } else {
-        bulk::delete(api.store.as_ref(), &selection, |done| {
-            tracing::info!(deleted = done, "deleting tasks by filter");
+    if dry_run {
+        return Ok(Json(Deletion {
+            dry_run,
+            matched_total: matched.total(),
+            matched,
+            deleted: 0,
         })
-        .await?
-    };
-    Ok(Json(Deletion {
-        dry_run,
-        matched_total: matched.total(),
-        matched,
-        deleted,
-    }))
+        .into_response());
+    }
+    let target = selection.describe();
+    let id = operations::start(
+        api.store.clone(),
+        Job::Delete(selection),
+        target,
+        Some(matched.total()),
+        &Starter {
+            token: token.name,
+            node: operations::this_process(),
+        },
+    )
+    .await?;
+    let operation = api.store.operation(id).await?.ok_or_else(|| {
+        ApiError::from(StoreError::Database(
+            "the operation just started is gone".into(),
+        ))
+    })?;
+    let location = format!("/api/v1/operations/{id}");
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(DeletionStarted {
+            dry_run: false,
+            matched_total: matched.total(),
+            matched,
+            operation: operation.into(),
+        }),
+    )
+        .into_response())
 }

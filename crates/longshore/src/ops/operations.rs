@@ -56,6 +56,12 @@ pub struct Starter {
     pub node: String,
 }
 
+/// This process, as an operation names the node that runs it: the host
+/// and the process id.
+pub fn this_process() -> String {
+    format!("{}-{}", crate::config::host_name(), std::process::id())
+}
+
 /// Records operation `job` (`target` says which tasks in words; `matched`
 /// is the count shown before, if any) and starts it on this runtime;
 /// returns its id at once.

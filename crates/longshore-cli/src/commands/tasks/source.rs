@@ -66,7 +66,60 @@ struct ApiCancelled {
 #[derive(Deserialize)]
 struct ApiDeletion {
     matched: ApiCounts,
+    /// A dry run's (0).
+    #[serde(default)]
     deleted: u64,
+    /// A confirmed deletion's: it runs on the server in the background.
+    operation: Option<ApiOperation>,
+}
+
+/// A bulk operation, as `GET /api/v1/operations/{id}` shows it.
+#[derive(Deserialize)]
+struct ApiOperation {
+    id: uuid::Uuid,
+    state: String,
+    stalled: bool,
+    done: u64,
+    error: Option<String>,
+}
+
+/// How often a background deletion's progress is asked for.
+const POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Waits for the server's background deletion `operation` to end, telling
+/// its progress on standard error; how many it deleted.
+async fn deleted_by(
+    api: &crate::remote::Remote,
+    mut operation: ApiOperation,
+    total: i64,
+) -> anyhow::Result<u64> {
+    let id = operation.id.to_string();
+    let mut told = 0;
+    loop {
+        if operation.done > told {
+            told = operation.done;
+            eprintln!("deleted {told} of {total} tasks");
+        }
+        match operation.state.as_str() {
+            "running" if operation.stalled => anyhow::bail!(
+                "the server's deletion {id} stopped making progress after {} tasks (its node stopped?); run the command again for the rest",
+                operation.done
+            ),
+            "running" => {}
+            "finished" => return Ok(operation.done),
+            "cancelled" => anyhow::bail!(
+                "the deletion {id} was stopped on request after {} tasks",
+                operation.done
+            ),
+            other => anyhow::bail!(
+                "the deletion {id} ended {other} after {} tasks: {}",
+                operation.done,
+                operation.error.unwrap_or_default()
+            ),
+        }
+        tokio::time::sleep(POLL).await;
+        operation = api.get(&["operations", &id], &[]).await?;
+    }
 }
 
 /// The counts of `counts` that are not zero, as the database gives them.
@@ -314,7 +367,15 @@ impl Source {
                 }
                 query.push((if dry_run { "dry_run" } else { "confirm" }, "true".into()));
                 let answer: ApiDeletion = api.delete(&["tasks"], &query).await?;
-                Ok((nonzero(&answer.matched).collect(), answer.deleted))
+                let counts: Vec<(TaskState, i64)> = nonzero(&answer.matched).collect();
+                let deleted = match answer.operation {
+                    None => answer.deleted,
+                    Some(operation) => {
+                        let total = counts.iter().map(|(_, n)| n).sum();
+                        deleted_by(api, operation, total).await?
+                    }
+                };
+                Ok((counts, deleted))
             }
         }
     }
