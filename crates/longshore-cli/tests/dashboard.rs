@@ -376,6 +376,11 @@ async fn a_read_session_has_no_write_controls_and_its_posts_are_refused(engine: 
     browser.sign_in(&node.base, &read).await;
     browser.goto(&format!("{}/tasks/{id}", node.base)).await;
     assert_eq!(browser.count("form[action$='/retry']").await, 0);
+    browser
+        .goto(&format!("{}/tasks?filtered=1", node.base))
+        .await;
+    assert_eq!(browser.count("#bulk").await, 0, "bulk actions shown");
+    assert_eq!(browser.count("input[type=checkbox][name=id]").await, 0);
     for path in ["/queues", "/schedules", "/settings"] {
         browser.goto(&format!("{}{path}", node.base)).await;
         assert_eq!(
@@ -405,6 +410,15 @@ async fn a_read_session_has_no_write_controls_and_its_posts_are_refused(engine: 
         .header("Content-Type", "application/x-www-form-urlencoded")
         // base64url: nothing to escape.
         .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(answer.status(), 403);
+    let answer = client
+        .post(format!("{}/tasks/bulk", node.base))
+        .header("Cookie", format!("longshore_session={cookie}"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}&action=retry&id={id}"))
         .send()
         .await
         .expect("post");
@@ -658,6 +672,85 @@ async fn the_workers_page_lists_a_live_second_worker(engine: Engine) {
     node.stop().await;
 }
 
+/// Bulk actions: ticked rows, then every task a filter shows over several
+/// pages, counted first, run in the background with their progress shown;
+/// the audit trail names the filter.
+async fn bulk_actions_run_in_the_background_and_report_progress(engine: Engine) {
+    let env = Env::new(engine).await;
+    let admin = token(&env, "admin", "admin");
+    env.ok(&[
+        "enqueue", "noop", "--delay", "1h", "--count", "120", "--quiet",
+    ]);
+    let node = Node::start(&env);
+    let browser = Browser::start(1280, 900).await;
+    browser.sign_in(&node.base, &admin).await;
+    let list = format!("{}/tasks?filtered=1&state=scheduled", node.base);
+    browser.goto(&list).await;
+    assert_eq!(browser.count("input[type=checkbox][name=id]").await, 50);
+
+    // Two ticked rows, cancelled.
+    let boxes = browser
+        .client
+        .find_all(fantoccini::Locator::Css("input[type=checkbox][name=id]"))
+        .await
+        .expect("the rows' boxes");
+    for tick in &boxes[..2] {
+        tick.click().await.expect("tick a row");
+    }
+    browser.click("#bulk button[value=cancel]").await;
+    browser.accept().await;
+    browser.until_path_has("/operations/").await;
+    let picked = browser.client.current_url().await.expect("url");
+    until_shown(&browser, picked.as_str(), "finished").await;
+    assert!(
+        browser
+            .main_text()
+            .await
+            .contains("2 changed, 2 looked at of 2 matched"),
+        "{}",
+        browser.main_text().await
+    );
+    assert_eq!(env.count("cancelled").await, 2);
+
+    // Every task the filter shows: three pages, counted before confirming.
+    browser.goto(&list).await;
+    browser.click("#bulk a[href*='action=cancel']").await;
+    browser.wait_for_text("118 tasks match now.").await;
+    browser
+        .screenshot(&format!("bulk-confirm-{engine:?}").to_lowercase())
+        .await;
+    no_console_errors(&browser, "bulk confirmation").await;
+    browser.click("main form button[type=submit]").await;
+    browser.until_path_has("/operations/").await;
+    let operation = browser.client.current_url().await.expect("url").to_string();
+    until_shown(&browser, &operation, "finished").await;
+    let shown = browser.main_text().await;
+    assert!(
+        shown.contains("118 changed, 118 looked at of 118 matched"),
+        "{shown}"
+    );
+    assert!(shown.contains("state=scheduled"), "{shown}");
+    assert_eq!(env.count("cancelled").await, 120);
+    assert_eq!(env.count("scheduled").await, 0);
+    browser
+        .screenshot(&format!("operation-{engine:?}").to_lowercase())
+        .await;
+    no_console_errors(&browser, "operation").await;
+
+    // Both are listed; the audit trail names what each took.
+    browser.goto(&format!("{}/operations", node.base)).await;
+    assert_eq!(browser.count("#operations tbody tr").await, 2);
+    browser.goto(&format!("{}/audit", node.base)).await;
+    let audit = browser.main_text().await;
+    assert!(
+        audit.contains("/tasks/bulk cancel state=scheduled"),
+        "{audit}"
+    );
+    assert!(audit.contains("cancel 2 tasks ticked"), "{audit}");
+    browser.close().await;
+    node.stop().await;
+}
+
 on_both_engines!(
     signing_in_shows_every_page_and_signing_out_ends_the_session,
     a_task_shows_its_logs_by_execution_and_retries_and_cancels,
@@ -667,4 +760,5 @@ on_both_engines!(
     schedules_pause_run_resume_and_edit_with_errors_inline,
     queues_pause_and_flush_with_a_typed_confirmation,
     the_workers_page_lists_a_live_second_worker,
+    bulk_actions_run_in_the_background_and_report_progress,
 );

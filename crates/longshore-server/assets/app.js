@@ -31,9 +31,12 @@ document.addEventListener("submit", (event) => {
     return;
   }
   const seconds = Math.max(2, Number(main.dataset.refresh) || 5);
+  // Busy: a field has the focus, or rows of a live list are ticked (a
+  // refresh would untick them).
   const busy = () => {
     const active = document.activeElement;
-    return active && ["INPUT", "SELECT", "TEXTAREA"].includes(active.tagName);
+    return (active && ["INPUT", "SELECT", "TEXTAREA"].includes(active.tagName)) ||
+      document.querySelector("[data-live] input[type=checkbox]:checked") !== null;
   };
   const refresh = async () => {
     if (document.hidden || busy()) {

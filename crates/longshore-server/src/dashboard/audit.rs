@@ -19,6 +19,12 @@ use super::{Dash, html};
 /// Entries on a page.
 const PAGE: i64 = 100;
 
+/// What a handler adds to its change's target in the trail (a bulk
+/// action's filter, which its form carries in the body), as an extension
+/// of its response.
+#[derive(Clone, Debug)]
+pub(crate) struct AuditDetail(pub(crate) String);
+
 /// Records each change a signed-in session posts, with how it ended.
 pub(crate) async fn record(State(dash): State<Dash>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST {
@@ -38,6 +44,10 @@ pub(crate) async fn record(State(dash): State<Dash>, request: Request, next: Nex
         .ok()
         .map(|signed| signed.session.token.name);
     let response = next.run(Request::from_parts(parts, body)).await;
+    let target = match response.extensions().get::<AuditDetail>() {
+        Some(AuditDetail(detail)) => format!("{target} {detail}"),
+        None => target,
+    };
     if let Some(who) = who {
         let entry = NewAuditEntry::new(
             who,

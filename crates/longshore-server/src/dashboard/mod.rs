@@ -11,8 +11,9 @@
 //! - `session.rs`: signing in with an API token, sessions, CSRF, what a
 //!   read session may not do.
 //! - `view.rs`: the frame of every page and the formatting pages share.
-//! - `pages/`: one module per page: overview, tasks, schedules, queues,
-//!   workers, settings (with the API tokens).
+//! - `pages/`: one module per page: overview, tasks, bulk actions and
+//!   the operations they start, schedules, queues, workers, settings (with
+//!   the API tokens).
 //! - `audit.rs`: every change made from a page goes into the audit trail,
 //!   which `/audit` lists for admins.
 
@@ -61,6 +62,13 @@ pub fn router(store: Arc<dyn Store>, settings: &Settings) -> Router {
         )
         .route("/sign-out", post(session::sign_out))
         .route("/tasks", get(pages::tasks::list))
+        .route(
+            "/tasks/bulk",
+            get(pages::bulk::confirm).post(pages::bulk::start),
+        )
+        .route("/operations", get(pages::bulk::list))
+        .route("/operations/{id}", get(pages::bulk::show))
+        .route("/operations/{id}/cancel", post(pages::bulk::cancel))
         .route("/tasks/{id}", get(pages::tasks::show))
         .route("/tasks/{id}/retry", post(pages::tasks::retry))
         .route("/tasks/{id}/cancel", post(pages::tasks::cancel))

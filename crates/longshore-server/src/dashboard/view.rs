@@ -74,6 +74,8 @@ impl Chrome {
             Some("resumed") => "Resumed.",
             Some("saved") => "Saved.",
             Some("flushed") => "The queue was flushed.",
+            Some("stopping") => "Asked to stop: it stops after the batch it is on.",
+            Some("ended") => "It had ended already.",
             Some("draining") => {
                 "The agent was asked to drain: it finishes what it runs and takes nothing more."
             }

@@ -1,5 +1,6 @@
 //! One module per page.
 
+pub(crate) mod bulk;
 pub(crate) mod overview;
 pub(crate) mod queues;
 pub(crate) mod schedules;

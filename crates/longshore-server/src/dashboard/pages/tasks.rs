@@ -71,8 +71,46 @@ impl FilterView {
         Status::ALL.iter().map(|s| s.as_str()).collect()
     }
 
-    /// The query string of these filters (for the next page's link).
-    fn query(&self) -> Vec<(&'static str, String)> {
+    /// The filters named in `pairs` (a query string or a form's fields,
+    /// as they come), as a later visit shows them (`filtered` is set).
+    pub(crate) fn from_pairs(pairs: &[(String, String)]) -> FilterView {
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let has = |name: &str| pairs.iter().any(|(n, _)| n == name);
+        FilterView {
+            state: get("state"),
+            status: get("status"),
+            actor: get("actor"),
+            queue: get("queue"),
+            schedule: get("schedule"),
+            related: get("related"),
+            created: get("created"),
+            standalone: has("standalone"),
+            exclude_successful: has("exclude_successful"),
+        }
+    }
+
+    /// The filters in words, for an operation's record.
+    pub(crate) fn words(&self) -> String {
+        let mut words: Vec<String> = self
+            .query()
+            .into_iter()
+            .filter(|(name, _)| *name != "filtered")
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        if words.is_empty() {
+            words.push("every task".to_owned());
+        }
+        words.join(" ")
+    }
+
+    /// The query string of these filters (for links).
+    pub(crate) fn query(&self) -> Vec<(&'static str, String)> {
         let mut query = vec![("filtered", "1".to_owned())];
         for (name, value) in [
             ("state", &self.state),
@@ -102,6 +140,8 @@ impl FilterView {
 struct List {
     page: Chrome,
     filter: FilterView,
+    /// The filters as a query string, for the bulk actions' links.
+    filter_query: String,
     error: Option<String>,
     tasks: Vec<TaskLine>,
     next_page: Option<String>,
@@ -113,7 +153,7 @@ fn text(value: &str) -> Option<String> {
 
 /// The store's filter for what the form says; a message when it says
 /// something that cannot mean anything.
-fn filter_of(view: &FilterView, before: Option<Uuid>) -> Result<TaskFilter, String> {
+pub(crate) fn filter_of(view: &FilterView, before: Option<Uuid>) -> Result<TaskFilter, String> {
     let now = Utc::now();
     let states = match text(&view.state) {
         None => Vec::new(),
@@ -196,6 +236,7 @@ pub(crate) async fn list(
     };
     let page = List {
         page: Chrome::new(&signed, "tasks").live(5),
+        filter_query: encode(&view.query()),
         filter: view,
         error,
         tasks,
@@ -204,7 +245,7 @@ pub(crate) async fn list(
     Ok(html(StatusCode::OK, &page))
 }
 
-fn encode(query: &[(&str, String)]) -> String {
+pub(crate) fn encode(query: &[(&str, String)]) -> String {
     query
         .iter()
         .map(|(name, value)| {
