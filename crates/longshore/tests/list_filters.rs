@@ -496,16 +496,22 @@ conformance! {
                 assert_eq!(seen.len(), expected.len(), "{state} by {page}");
                 assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), expected, "{state} by {page}");
             }
-            // With another filter: the general statement's path.
-            if let Some((_, _, actor)) = stored.iter().find(|(_, s, _)| *s == state) {
-                let with_actor = TaskFilter { actor: Some(actor.clone()), ..alone };
+            // With an actor: each actor's, one who has none in the state,
+            // and one who has no task at all (the counts answer those).
+            for actor in ["mail", "report", "nobody"] {
+                let with_actor = TaskFilter { actor: Some(actor.into()), ..alone.clone() };
                 let expected: BTreeSet<Uuid> = stored
                     .iter()
                     .filter(|(_, s, a)| *s == state && a == actor)
                     .map(|(id, _, _)| *id)
                     .collect();
-                assert_eq!(listed(&db, with_actor).await, expected, "{state} of {actor}");
+                assert_eq!(listed(&db, with_actor.clone()).await, expected, "{state} of {actor}");
+                let seen = paged(&db, with_actor, 1).await;
+                assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), expected, "{state} of {actor} by 1");
             }
+            // With a queue none of whose tasks is in the state.
+            let elsewhere = TaskFilter { queue: Some("elsewhere".into()), ..alone.clone() };
+            assert!(listed(&db, elsewhere).await.is_empty(), "{state} of queue elsewhere");
         }
         // The mix holds tasks in most states, so the paths above ran.
         assert!(states_seen.len() >= 4, "{states_seen:?}");

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
+use crate::store::TaskFilter;
 use crate::task::TaskState;
 
 /// How to group [`CountStore::stats`].
@@ -95,4 +96,29 @@ pub trait CountStore: Send + Sync {
     /// with the database's triggers disabled (a restore or a replica apply
     /// with triggers off). Its cost follows the table's size.
     async fn recount(&self) -> Result<u64, StoreError>;
+}
+
+/// True when the counts say that no task of `filter`'s actor (or, without
+/// one, of its queue) is in any of its states: the list is then empty,
+/// whatever else it asks. Engines ask before they walk an index for such a
+/// filter: finding none of one actor's tasks in a state would otherwise read
+/// every task of that state. False when the filter names no state, or
+/// neither an actor nor a queue.
+pub async fn counted_none(
+    counts: &(impl CountStore + ?Sized),
+    filter: &TaskFilter,
+) -> Result<bool, StoreError> {
+    if filter.states.is_empty() {
+        return Ok(false);
+    }
+    let (key, name) = match (&filter.actor, &filter.queue) {
+        (Some(actor), _) => (StatsKey::Actor, actor),
+        (None, Some(queue)) => (StatsKey::Queue, queue),
+        (None, None) => return Ok(false),
+    };
+    Ok(!counts
+        .stats(key)
+        .await?
+        .iter()
+        .any(|row| &row.key == name && filter.states.contains(&row.state) && row.count > 0))
 }

@@ -38,7 +38,7 @@ use crate::error::StoreError;
 pub use agents::AgentStore;
 pub use audit::{AuditEntry, AuditStore, NewAuditEntry};
 pub use cluster::{AgentPresence, ClusterStore, Leadership, WorkerInfo, WorkerPresence};
-pub use counts::{CountStore, MinuteRow, StatsKey, StatsRow};
+pub use counts::{CountStore, MinuteRow, StatsKey, StatsRow, counted_none};
 pub use operations::{BulkAction, NewOperation, Operation, OperationState, OperationStore};
 pub use queues::{ClusterSettings, QueueSettings, QueueStore};
 pub use schedules::ScheduleStore;

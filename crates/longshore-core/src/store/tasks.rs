@@ -241,24 +241,38 @@ impl TaskFilter {
     /// True when nothing but the page (`before`, `limit`) is asked: the
     /// plain newest-first list, which engines serve from the primary key.
     pub fn filters_only_by_id(&self) -> bool {
-        self.states.is_empty() && self.filters_only_by_state_and_id()
+        self.states.is_empty() && self.actor.is_none() && self.filters_only_by_state_actor_and_id()
     }
 
     /// The one state asked when nothing else but the page is: `tasks list
     /// --state S`, which engines serve from that state's own index.
     pub fn only_state(&self) -> Option<TaskState> {
         match self.states[..] {
-            [state] if self.filters_only_by_state_and_id() => Some(state),
+            [state] if self.actor.is_none() && self.filters_only_by_state_actor_and_id() => {
+                Some(state)
+            }
             _ => None,
         }
     }
 
-    /// True when nothing but states and the page are asked.
-    fn filters_only_by_state_and_id(&self) -> bool {
+    /// The one state and the actor asked when nothing else but the page
+    /// is: one actor's failed tasks, say, which engines may serve from the
+    /// state's own index.
+    pub fn only_state_and_actor(&self) -> Option<(TaskState, &str)> {
+        match (&self.states[..], &self.actor) {
+            ([state], Some(actor)) if self.filters_only_by_state_actor_and_id() => {
+                Some((*state, actor.as_str()))
+            }
+            _ => None,
+        }
+    }
+
+    /// True when nothing but states, the actor and the page are asked.
+    fn filters_only_by_state_actor_and_id(&self) -> bool {
         let TaskFilter {
             states: _,
             statuses,
-            actor,
+            actor: _,
             queue,
             schedule,
             related_kind,
@@ -273,7 +287,6 @@ impl TaskFilter {
             limit: _,
         } = self;
         statuses.is_empty()
-            && actor.is_none()
             && queue.is_none()
             && schedule.is_none()
             && related_kind.is_none()

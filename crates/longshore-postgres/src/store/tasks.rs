@@ -473,6 +473,24 @@ impl TaskStore for PgStore {
 
     async fn list(&self, filter: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
         filter.validate()?;
+        if longshore_core::store::counted_none(self, filter).await? {
+            return Ok(Vec::new());
+        }
+        // One finished state of one actor: that state's index, the actor
+        // checked on its rows (the counts said some match).
+        if let Some((state, actor)) = filter.only_state_and_actor()
+            && state.is_terminal()
+        {
+            let rows = sqlx::query(sql::LIST_FINISHED_IN_STATE_OF_ACTOR)
+                .bind(filter.before)
+                .bind(filter.limit.max(0))
+                .bind(state.as_str())
+                .bind(actor)
+                .fetch_all(self.db())
+                .await
+                .map_err(from_sqlx)?;
+            return rows.iter().map(row::shown_task).collect();
+        }
         // One state and nothing else: a page of that state's own index,
         // except queued tasks, the newest as a rule, whose first page the
         // general statement finds at the top of the primary key.

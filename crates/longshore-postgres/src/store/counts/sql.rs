@@ -119,7 +119,8 @@ mod tests {
     use super::{QUEUE_DEPTHS, STATS_BY_ACTOR, STATS_BY_QUEUE, STATS_BY_STATE};
     use crate::store::tasks::sql::{
         LIST, LIST_BY_RELATED_KIND, LIST_BY_RELATED_OBJECT, LIST_BY_SCHEDULE,
-        LIST_FINISHED_IN_STATE, LIST_RECENT, LIST_RUNNING, LIST_SCHEDULED, PLAN_FOR_VALUES,
+        LIST_FINISHED_IN_STATE, LIST_FINISHED_IN_STATE_OF_ACTOR, LIST_RECENT, LIST_RUNNING,
+        LIST_SCHEDULED, PLAN_FOR_VALUES,
     };
     use crate::{PgOptions, PgStore};
 
@@ -281,10 +282,17 @@ mod tests {
                 "longshore_tasks_finished_id",
             ),
             (LIST_RUNNING, "NULL, 50", "longshore_tasks_lease"),
+            (
+                LIST_FINISHED_IN_STATE_OF_ACTOR,
+                "NULL, 50, 'failed', 'noop'",
+                "longshore_tasks_finished_id",
+            ),
             (LIST_SCHEDULED, "NULL, 50", "longshore_tasks_scheduled"),
         ] {
             let types = if statement == LIST_FINISHED_IN_STATE {
                 "uuid, bigint, text"
+            } else if statement == LIST_FINISHED_IN_STATE_OF_ACTOR {
+                "uuid, bigint, text, text"
             } else {
                 "uuid, bigint"
             };

@@ -576,6 +576,16 @@ ORDER BY t.id DESC"
 pub(crate) const LIST_FINISHED_IN_STATE: &str = list_page_where!(
     "state = $3::longshore_task_state AND state IN ('succeeded', 'failed', 'cancelled')"
 );
+/// The same for one actor's tasks in a finished state `$3`, actor `$4`:
+/// the state's range of `longshore_tasks_finished_id`, walked backwards,
+/// the actor checked on each row; only asked when the counts say the actor
+/// has tasks in that state. The walk is as long as the newest of the
+/// state's tasks are others' (an actor with few of its many tasks is
+/// read the longest).
+pub(crate) const LIST_FINISHED_IN_STATE_OF_ACTOR: &str = list_page_where!(
+    "state = $3::longshore_task_state AND state IN ('succeeded', 'failed', 'cancelled')
+      AND actor = $4"
+);
 /// The same for running tasks: `longshore_tasks_lease`, whose entries are
 /// exactly the running tasks (at most the cluster's slots), sorted.
 pub(crate) const LIST_RUNNING: &str = list_page_where!("state = 'running'");
