@@ -518,6 +518,35 @@ conformance! {
     }
 
     #[tokio::test]
+    async fn an_actor_with_few_old_tasks_in_a_big_state_is_listed_whole(db) {
+        // 1,300 cancelled tasks: the 3 oldest of actor `rare`, behind more
+        // than a thousand newer ones of actor `common`.
+        let mut ids = Vec::new();
+        for i in 0..1300 {
+            let mut new = task(if i < 3 { "rare" } else { "common" });
+            new.run_at = Some(Utc::now() + chrono::Duration::hours(1));
+            ids.push(db.enqueue_one(new).await);
+        }
+        for id in &ids {
+            db.store.cancel(*id).await.expect("cancel");
+        }
+        let of = |actor: &str| TaskFilter {
+            states: vec![TaskState::Cancelled],
+            actor: Some(actor.into()),
+            ..TaskFilter::default()
+        };
+        let rare: BTreeSet<Uuid> = ids[..3].iter().copied().collect();
+        assert_eq!(listed(&db, of("rare")).await, rare);
+        let by_two = paged(&db, of("rare"), 2).await;
+        assert_eq!(by_two, rare.iter().rev().copied().collect::<Vec<_>>());
+        let newest = db.store.list(&TaskFilter { limit: 50, ..of("common") }).await.expect("list");
+        let mut common = ids[3..].to_vec();
+        common.sort_unstable_by(|a, b| b.cmp(a));
+        let expected: Vec<Uuid> = common.into_iter().take(50).collect();
+        assert_eq!(newest.iter().map(|t| t.id).collect::<Vec<_>>(), expected);
+    }
+
+    #[tokio::test]
     async fn filters_that_mean_nothing_are_refused(db) {
         mix(&db).await;
         let now = Utc::now();

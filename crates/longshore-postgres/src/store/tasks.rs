@@ -239,7 +239,59 @@ pub(crate) fn bind_selection<'q>(
     query
 }
 
+/// The first window of a finished state's ids that one actor's list reads;
+/// each next one is four times larger, up to [`LAST_WINDOW`].
+const FIRST_WINDOW: i64 = 1_000;
+const LAST_WINDOW: i64 = 64_000;
+
 impl PgStore {
+    /// A page of one actor's tasks in finished `state`: windows of the
+    /// state's ids, newest first, from its own index, then the actor's
+    /// rows among them, until the page is full or the state has no more
+    /// (see [`sql::FINISHED_IDS_WINDOW`]). An actor with a share of the
+    /// state's newest tasks fills its page from the first window; one with
+    /// few of them is read the longest.
+    async fn list_finished_of_actor(
+        &self,
+        filter: &TaskFilter,
+        state: TaskState,
+        actor: &str,
+    ) -> Result<Vec<TaskRow>, StoreError> {
+        let limit = filter.limit.max(0);
+        let mut page: Vec<TaskRow> = Vec::new();
+        let mut before = filter.before;
+        let mut window = FIRST_WINDOW;
+        while i64::try_from(page.len()).unwrap_or(i64::MAX) < limit {
+            let ids: Vec<Uuid> = sqlx::query_scalar(sql::FINISHED_IDS_WINDOW)
+                .bind(before)
+                .bind(window)
+                .bind(state.as_str())
+                .fetch_all(self.db())
+                .await
+                .map_err(from_sqlx)?;
+            let Some(last) = ids.last().copied() else {
+                break;
+            };
+            let wanted = limit - i64::try_from(page.len()).unwrap_or(i64::MAX);
+            let rows = sqlx::query(sql::LIST_IDS_OF_ACTOR)
+                .bind(&ids)
+                .bind(actor)
+                .bind(wanted)
+                .fetch_all(self.db())
+                .await
+                .map_err(from_sqlx)?;
+            for row in &rows {
+                page.push(row::shown_task(row)?);
+            }
+            if i64::try_from(ids.len()).unwrap_or(i64::MAX) < window {
+                break;
+            }
+            before = Some(last);
+            window = (window * 4).min(LAST_WINDOW);
+        }
+        Ok(page)
+    }
+
     /// The tasks of claimed `rows`. A row that cannot be decoded (its
     /// stored arguments, say) is failed on the spot, alone, with the
     /// decoder's words in its log: it must never fail the claim of the
@@ -476,20 +528,11 @@ impl TaskStore for PgStore {
         if longshore_core::store::counted_none(self, filter).await? {
             return Ok(Vec::new());
         }
-        // One finished state of one actor: that state's index, the actor
-        // checked on its rows (the counts said some match).
+        // One finished state of one actor (the counts said some match).
         if let Some((state, actor)) = filter.only_state_and_actor()
             && state.is_terminal()
         {
-            let rows = sqlx::query(sql::LIST_FINISHED_IN_STATE_OF_ACTOR)
-                .bind(filter.before)
-                .bind(filter.limit.max(0))
-                .bind(state.as_str())
-                .bind(actor)
-                .fetch_all(self.db())
-                .await
-                .map_err(from_sqlx)?;
-            return rows.iter().map(row::shown_task).collect();
+            return self.list_finished_of_actor(filter, state, actor).await;
         }
         // One state and nothing else: a page of that state's own index,
         // except queued tasks, the newest as a rule, whose first page the

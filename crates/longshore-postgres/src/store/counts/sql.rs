@@ -118,9 +118,8 @@ mod tests {
 
     use super::{QUEUE_DEPTHS, STATS_BY_ACTOR, STATS_BY_QUEUE, STATS_BY_STATE};
     use crate::store::tasks::sql::{
-        LIST, LIST_BY_RELATED_KIND, LIST_BY_RELATED_OBJECT, LIST_BY_SCHEDULE,
-        LIST_FINISHED_IN_STATE, LIST_FINISHED_IN_STATE_OF_ACTOR, LIST_RECENT, LIST_RUNNING,
-        LIST_SCHEDULED, PLAN_FOR_VALUES,
+        FINISHED_IDS_WINDOW, LIST, LIST_BY_RELATED_KIND, LIST_BY_RELATED_OBJECT, LIST_BY_SCHEDULE,
+        LIST_FINISHED_IN_STATE, LIST_RECENT, LIST_RUNNING, LIST_SCHEDULED, PLAN_FOR_VALUES,
     };
     use crate::{PgOptions, PgStore};
 
@@ -283,16 +282,14 @@ mod tests {
             ),
             (LIST_RUNNING, "NULL, 50", "longshore_tasks_lease"),
             (
-                LIST_FINISHED_IN_STATE_OF_ACTOR,
-                "NULL, 50, 'failed', 'noop'",
+                FINISHED_IDS_WINDOW,
+                "NULL, 1000, 'failed'",
                 "longshore_tasks_finished_id",
             ),
             (LIST_SCHEDULED, "NULL, 50", "longshore_tasks_scheduled"),
         ] {
-            let types = if statement == LIST_FINISHED_IN_STATE {
+            let types = if statement == LIST_FINISHED_IN_STATE || statement == FINISHED_IDS_WINDOW {
                 "uuid, bigint, text"
-            } else if statement == LIST_FINISHED_IN_STATE_OF_ACTOR {
-                "uuid, bigint, text, text"
             } else {
                 "uuid, bigint"
             };

@@ -576,15 +576,28 @@ ORDER BY t.id DESC"
 pub(crate) const LIST_FINISHED_IN_STATE: &str = list_page_where!(
     "state = $3::longshore_task_state AND state IN ('succeeded', 'failed', 'cancelled')"
 );
-/// The same for one actor's tasks in a finished state `$3`, actor `$4`:
-/// the state's range of `longshore_tasks_finished_id`, walked backwards,
-/// the actor checked on each row; only asked when the counts say the actor
-/// has tasks in that state. The walk is as long as the newest of the
-/// state's tasks are others' (an actor with few of its many tasks is
-/// read the longest).
-pub(crate) const LIST_FINISHED_IN_STATE_OF_ACTOR: &str = list_page_where!(
-    "state = $3::longshore_task_state AND state IN ('succeeded', 'failed', 'cancelled')
-      AND actor = $4"
+/// A window of up to `$2` ids of the tasks in finished state `$3`, newest
+/// first, before id `$1` when given: `longshore_tasks_finished_id` alone
+/// (as [`LIST_FINISHED_IN_STATE`]). One actor's tasks in that state are
+/// found window by window, [`LIST_IDS_OF_ACTOR`] keeping that actor's: a
+/// single statement with the actor in it is planned as a walk of the
+/// primary key instead, past every newer task of any state (126 ms over
+/// the benchmark's million newer queued tasks).
+pub(crate) const FINISHED_IDS_WINDOW: &str = "
+SELECT id FROM longshore_tasks
+WHERE state = $3::longshore_task_state AND state IN ('succeeded', 'failed', 'cancelled')
+  AND id < coalesce($1, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid)
+ORDER BY id DESC
+LIMIT $2";
+/// The tasks among ids `$1` of actor `$2`, newest first, at most `$3`:
+/// primary key.
+pub(crate) const LIST_IDS_OF_ACTOR: &str = concat!(
+    "SELECT ",
+    task_columns!(),
+    " FROM longshore_tasks AS t
+WHERE t.id = ANY($1) AND t.actor = $2
+ORDER BY t.id DESC
+LIMIT $3"
 );
 /// The same for running tasks: `longshore_tasks_lease`, whose entries are
 /// exactly the running tasks (at most the cluster's slots), sorted.
