@@ -155,6 +155,8 @@ async fn signing_in_shows_every_page_and_signing_out_ends_the_session(engine: En
         ("/queues", "Queues", "queues"),
         ("/workers", "Workers", "workers"),
         ("/settings", "Settings", "settings"),
+        ("/operations", "Bulk operations", "operations"),
+        ("/audit", "Audit", "audit"),
     ] {
         browser.goto(&format!("{}{path}", node.base)).await;
         assert_eq!(browser.text("h1").await, heading, "{path}");

@@ -8,6 +8,7 @@ use longshore_core::migrate::{self, Ledger, Migration};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::error::from_sqlx;
+use crate::exec::on;
 
 /// This engine's files, in the one list of migrations.
 const MIGRATIONS: &[Migration] = longshore_core::migrations!();
@@ -23,12 +24,14 @@ pub fn latest_version() -> i32 {
 
 /// Applies every migration not yet applied, in one transaction, holding an
 /// advisory lock so that nodes starting together apply each exactly once.
+/// Its statements are unnamed (see `exec.rs`): run rarely, they work
+/// through a transaction pooler too.
 pub(crate) async fn run(pool: &PgPool) -> Result<Vec<i32>, StoreError> {
     let mut conn = pool.acquire().await.map_err(from_sqlx)?;
     let mut tx = conn.begin().await.map_err(from_sqlx)?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(LOCK_KEY)
-        .execute(&mut *tx)
+        .execute(on(&mut tx, false))
         .await
         .map_err(from_sqlx)?;
     let newly = migrate::apply(&mut PgLedger(&mut tx), MIGRATIONS).await?;
@@ -46,7 +49,7 @@ impl Ledger for PgLedger<'_> {
         // notice that CREATE TABLE IF NOT EXISTS prints on every start).
         let ledger: Option<String> =
             sqlx::query_scalar("SELECT to_regclass('longshore_migrations')::text")
-                .fetch_one(&mut *self.0)
+                .fetch_one(on(&mut *self.0, false))
                 .await
                 .map_err(from_sqlx)?;
         if ledger.is_none() {
@@ -57,12 +60,12 @@ impl Ledger for PgLedger<'_> {
                      applied_at timestamptz NOT NULL DEFAULT now()
                  )",
             )
-            .execute(&mut *self.0)
+            .execute(on(&mut *self.0, false))
             .await
             .map_err(from_sqlx)?;
         }
         sqlx::query_scalar("SELECT version FROM longshore_migrations")
-            .fetch_all(&mut *self.0)
+            .fetch_all(on(&mut *self.0, false))
             .await
             .map_err(from_sqlx)
     }
@@ -78,7 +81,7 @@ impl Ledger for PgLedger<'_> {
         sqlx::query("INSERT INTO longshore_migrations (version, name) VALUES ($1, $2)")
             .bind(migration.version)
             .bind(migration.name)
-            .execute(&mut *self.0)
+            .execute(on(&mut *self.0, false))
             .await
             .map_err(from_sqlx)?;
         Ok(())
