@@ -24,10 +24,8 @@ const HIGH: f64 = 2.0;
 
 /// One line of a chart.
 pub(crate) struct Line {
-    /// What it counts, for the legend.
+    /// What it counts, for the legend; also its CSS class (its colour).
     pub(crate) name: &'static str,
-    /// Its CSS class (its colour).
-    pub(crate) class: &'static str,
     /// The polyline's points, in the drawing's units; empty when the line
     /// has nothing to show.
     pub(crate) points: String,
@@ -93,72 +91,69 @@ impl Day {
             }
         }
         let throughput = chart(
+            "Tasks per ten minutes",
             vec![
-                ("enqueued", "enqueued", &enqueued.map(Some)),
-                ("succeeded", "succeeded", &succeeded.map(Some)),
-                ("failed", "failed", &failed.map(Some)),
+                ("enqueued", &enqueued.map(Some)),
+                ("succeeded", &succeeded.map(Some)),
+                ("failed", &failed.map(Some)),
             ],
             |values| values.iter().flatten().sum(),
+            |lines, top| {
+                format!(
+                    "In the last 24 hours: {} enqueued, {} succeeded, {} failed; at most {top} in ten minutes.",
+                    lines[0].figure, lines[1].figure, lines[2].figure
+                )
+            },
         );
-        let backlog = chart(vec![("waiting", "waiting", &waiting)], |values| {
-            values.iter().rev().flatten().next().copied().unwrap_or(0)
-        });
+        let backlog = chart(
+            "Tasks waiting",
+            vec![("waiting", &waiting)],
+            |values| values.iter().rev().flatten().next().copied().unwrap_or(0),
+            |lines, top| {
+                format!(
+                    "Tasks waiting (scheduled or queued) over the last 24 hours: at most {top}, {} at the last count.",
+                    lines[0].figure
+                )
+            },
+        );
         let label = |at: DateTime<Utc>| at.format("%H:%M").to_string();
         Day {
-            charts: [
-                Chart {
-                    title: "Tasks per ten minutes",
-                    summary: format!(
-                        "In the last 24 hours: {} enqueued, {} succeeded, {} failed; at most {} in ten minutes.",
-                        throughput.lines[0].figure,
-                        throughput.lines[1].figure,
-                        throughput.lines[2].figure,
-                        throughput.top
-                    ),
-                    ..throughput
-                },
-                Chart {
-                    title: "Tasks waiting",
-                    summary: format!(
-                        "Tasks waiting (scheduled or queued) over the last 24 hours: at most {}, {} at the last count.",
-                        backlog.top, backlog.lines[0].figure
-                    ),
-                    ..backlog
-                },
-            ],
+            charts: [throughput, backlog],
             axis: [label(start), label(start + Duration::hours(12)), label(now)],
             width: BUCKETS,
         }
     }
 }
 
-/// A chart of `lines` (name, class, one value per span, `None` where
-/// unknown), each with the figure `figure` makes of its values.
+/// Chart `title` of `lines` (name, one value per span, `None` where
+/// unknown), each with the figure `figure` makes of its values, read aloud
+/// as `summary` says.
 fn chart(
-    lines: Vec<(&'static str, &'static str, &[Option<i64>; BUCKETS])>,
+    title: &'static str,
+    lines: Vec<(&'static str, &[Option<i64>; BUCKETS])>,
     figure: impl Fn(&[Option<i64>; BUCKETS]) -> i64,
+    summary: impl Fn(&[Line], i64) -> String,
 ) -> Chart {
     let top = lines
         .iter()
-        .flat_map(|(_, _, values)| values.iter().flatten())
+        .flat_map(|(_, values)| values.iter().flatten())
         .copied()
         .max()
         .unwrap_or(0)
         .max(1);
-    let lines = lines
+    let lines: Vec<Line> = lines
         .into_iter()
-        .map(|(name, class, values)| Line {
+        .map(|(name, values)| Line {
             name,
-            class,
             points: points(values, top),
             figure: figure(values),
         })
         .collect();
     Chart {
-        title: "",
+        title,
+        summary: summary(&lines, top),
         top,
         lines,
-        summary: String::new(),
     }
 }
 

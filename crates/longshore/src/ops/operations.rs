@@ -95,7 +95,10 @@ pub async fn start(
             Ok(false) => (OperationState::Cancelled, None),
             Err(e) => (OperationState::Failed, Some(crate::with_causes(&e))),
         };
-        tracing::info!(operation = %id, state = state.as_str(), error = ?error, "bulk operation ended");
+        match &error {
+            None => tracing::info!(operation = %id, state = state.as_str(), "bulk operation ended"),
+            Some(error) => tracing::warn!(operation = %id, %error, "bulk operation failed"),
+        }
         if let Err(e) = store.finish_operation(id, state, error.as_deref()).await {
             tracing::warn!(operation = %id, error = %e, "could not record the end of a bulk operation");
         }

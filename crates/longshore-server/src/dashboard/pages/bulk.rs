@@ -16,7 +16,7 @@ use longshore::ops::operations::{self, Job, Starter};
 use uuid::Uuid;
 
 use super::Done;
-use super::tasks::{FilterView, encode, filter_of};
+use super::tasks::{FilterView, encode, field, filter_of};
 use crate::dashboard::audit::AuditDetail;
 use crate::dashboard::session::{CsrfForm, Refusal, Signed};
 use crate::dashboard::view::{Chrome, maybe_time, time};
@@ -35,15 +35,8 @@ fn pairs(raw: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
 fn action_of(pairs: &[(String, String)]) -> Result<BulkAction, Refusal> {
-    let name = value(pairs, "action").unwrap_or_default();
+    let name = field(pairs, "action").unwrap_or_default();
     BulkAction::parse(name).ok_or_else(|| {
         Refusal::BadRequest(format!(
             "`{name}` is not a bulk action (retry, cancel or delete)."
@@ -128,9 +121,9 @@ pub(crate) async fn start(
     body: Bytes,
 ) -> Result<Response, Refusal> {
     let pairs = pairs(&body);
-    signed.check_change(value(&pairs, "csrf").unwrap_or_default())?;
+    signed.check_change(field(&pairs, "csrf").unwrap_or_default())?;
     let action = action_of(&pairs)?;
-    let (job, target, matched) = if value(&pairs, "scope") == Some("filter") {
+    let (job, target, matched) = if field(&pairs, "scope") == Some("filter") {
         let view = FilterView::from_pairs(&pairs);
         let filter = filter_of(&view, None).map_err(Refusal::BadRequest)?;
         // Counted again (the page that confirmed it may be old), for the

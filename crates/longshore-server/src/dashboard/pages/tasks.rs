@@ -74,13 +74,7 @@ impl FilterView {
     /// The filters named in `pairs` (a query string or a form's fields,
     /// as they come), as a later visit shows them (`filtered` is set).
     pub(crate) fn from_pairs(pairs: &[(String, String)]) -> FilterView {
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let get = |name: &str| field(pairs, name).unwrap_or_default().to_owned();
         let has = |name: &str| pairs.iter().any(|(n, _)| n == name);
         FilterView {
             state: get("state"),
@@ -243,6 +237,14 @@ pub(crate) async fn list(
         next_page,
     };
     Ok(html(StatusCode::OK, &page))
+}
+
+/// The first value of field `name` among `pairs`.
+pub(crate) fn field<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 pub(crate) fn encode(query: &[(&str, String)]) -> String {
