@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery, optional_object};
 use super::model::{RelatedObject, Task};
 use super::state::ApiState;
 use longshore::ops::Wording;
@@ -156,6 +156,15 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// As [`nullable`], for an object.
+fn nullable_object<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    optional_object(deserializer).map(Some)
+}
+
 /// A schedule to create.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -201,6 +210,7 @@ pub(crate) struct NewSchedule {
     #[schema(minimum = 1)]
     time_limit_ms: Option<i64>,
     /// The object each run works on.
+    #[serde(default, deserialize_with = "optional_object")]
     related: Option<RelatedObject>,
     /// Overlap policy (default `queue`).
     overlap: Option<Overlap>,
@@ -245,7 +255,7 @@ pub(crate) struct ScheduleChanges {
     #[schema(value_type = Option<i64>, minimum = 1)]
     time_limit_ms: Option<Option<i64>>,
     /// `null`: standalone.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_object")]
     #[schema(value_type = Option<RelatedObject>)]
     related: Option<Option<RelatedObject>>,
     overlap: Option<Overlap>,

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Object, optional_object};
 use super::model::{Execution, RelatedObject, StateCounts, Task, executions};
 use super::operations::OperationView;
 use super::state::ApiState;
@@ -263,6 +263,7 @@ pub(crate) struct TaskRequest {
     )]
     unique_key: Option<String>,
     /// The object it works on.
+    #[serde(default, deserialize_with = "optional_object")]
     related: Option<RelatedObject>,
     /// Labels an agent must offer to receive it, when its queue belongs to
     /// an agent pool (letters, digits, `-`, `_`, `.`; default none).
@@ -361,6 +362,7 @@ pub(crate) async fn enqueue(
                 .enumerate()
                 .map(|(i, task)| {
                     serde_json::from_value(task)
+                        .map(|Object(task)| task)
                         .map_err(|e| ApiError::invalid_body(format!("tasks[{i}]: {e}")))
                 })
                 .collect::<Result<_, _>>()?
