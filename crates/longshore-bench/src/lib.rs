@@ -27,6 +27,11 @@
 //!   interpreter that has `longshore_agent` installed); run with a and g
 //!   to see it beside the inline worker and the Rust agent.
 //!
+//! - M, many producers (not run by default): concurrent producers each
+//!   enqueueing single tasks back to back, with the client's gathering
+//!   off and then on; enqueues/s and call-to-answer percentiles (see
+//!   `producers.rs`).
+//!
 //! Handlers do nothing but record when they started.
 
 #![warn(missing_docs)]
@@ -51,13 +56,15 @@ use longshore_server::settings::Settings;
 
 mod agents;
 mod history;
+mod producers;
 mod report;
 
 use crate::agents::{BenchGateway, RunningAgent};
 use crate::history::Filler;
 pub use crate::report::Report;
 use crate::report::{
-    AgentReport, BulkReport, FarBacklogReport, LatencyReport, MemoryReport, SteadyReport,
+    AgentReport, BulkReport, FarBacklogReport, LatencyReport, MemoryReport, Percentiles,
+    SteadyReport,
 };
 
 /// What to run, and how big: the `longshore bench` flags, whose help
@@ -88,6 +95,10 @@ pub struct Options {
     pub idle_agents: usize,
     /// H: how long they are watched idle.
     pub idle_duration: Duration,
+    /// M: concurrent producers.
+    pub producers: usize,
+    /// M: how long each of its two runs lasts.
+    pub producers_duration: Duration,
     /// P: the Python interpreter with the `longshore_agent` package.
     pub python: String,
     /// Keep the scratch database (or SQLite file) afterwards.
@@ -115,6 +126,8 @@ pub enum Workload {
     H,
     /// A through one Python agent.
     P,
+    /// Many concurrent single-task producers, gathered and not.
+    M,
 }
 
 impl std::str::FromStr for Workload {
@@ -131,8 +144,9 @@ impl std::str::FromStr for Workload {
             "g" => Ok(Workload::G),
             "h" => Ok(Workload::H),
             "p" => Ok(Workload::P),
+            "m" => Ok(Workload::M),
             other => Err(format!(
-                "unknown workload `{other}`: the workloads are a, b, c, d, e, f, g, h, p"
+                "unknown workload `{other}`: the workloads are a, b, c, d, e, f, g, h, m, p"
             )),
         }
     }
@@ -325,6 +339,10 @@ async fn run_workloads(
     if args.workloads.contains(&Workload::H) {
         report.h_idle_agents =
             Some(agents::idle(&store, filler, args.idle_agents, args.idle_duration).await?);
+    }
+    if args.workloads.contains(&Workload::M) {
+        report.m_producers =
+            Some(producers::run(&store, args.producers, args.producers_duration).await?);
     }
     if args.workloads.contains(&Workload::P) {
         let gateway = BenchGateway::start(&store, "bench_p", &["bench_pa"]).await?;
@@ -538,7 +556,7 @@ async fn latency(
         .map(Mutex::lock)
         .and_then(Result::ok)
         .ok_or_else(|| anyhow::anyhow!("the latency probe recorded nothing"))?;
-    let mut millis: Vec<f64> = sent
+    let millis: Vec<f64> = sent
         .iter()
         .filter_map(|(id, at)| {
             started
@@ -546,16 +564,19 @@ async fn latency(
                 .map(|s| s.duration_since(*at).as_secs_f64() * 1e3)
         })
         .collect();
-    millis.sort_by(f64::total_cmp);
-    let pct =
-        |p: f64| millis[((millis.len() as f64 * p).ceil() as usize).clamp(1, millis.len()) - 1];
+    let Percentiles {
+        p50_ms,
+        p95_ms,
+        p99_ms,
+        max_ms,
+    } = Percentiles::of(millis);
     Ok(LatencyReport {
         tasks: n,
         interval_ms: args.latency_interval.as_secs_f64() * 1e3,
-        p50_ms: pct(0.50),
-        p95_ms: pct(0.95),
-        p99_ms: pct(0.99),
-        max_ms: millis.last().copied().unwrap_or(0.0),
+        p50_ms,
+        p95_ms,
+        p99_ms,
+        max_ms,
     })
 }
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::agents::IdleReport;
 use crate::history::HistoryReport;
+use crate::producers::ProducersReport;
 
 /// What the workloads measured; serialised, the JSON line `longshore
 /// bench` prints last.
@@ -36,6 +37,8 @@ pub struct Report {
     pub(crate) h_idle_agents: Option<IdleReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) p_python_agent: Option<BulkReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) m_producers: Option<ProducersReport>,
 }
 
 /// A and B through one agent.
@@ -62,6 +65,34 @@ impl BulkReport {
             insert_per_sec: tasks as f64 / insert.as_secs_f64(),
             process_seconds: process.as_secs_f64(),
             process_per_sec: tasks as f64 / process.as_secs_f64(),
+        }
+    }
+}
+
+/// Percentiles of some latencies, in milliseconds (0 for none).
+#[derive(Clone, Copy, Serialize)]
+pub(crate) struct Percentiles {
+    pub(crate) p50_ms: f64,
+    pub(crate) p95_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) max_ms: f64,
+}
+
+impl Percentiles {
+    /// Of `millis`, in any order: each the smallest value that at least
+    /// that share of `millis` does not exceed.
+    pub(crate) fn of(mut millis: Vec<f64>) -> Percentiles {
+        millis.sort_by(f64::total_cmp);
+        let n = millis.len();
+        let pct = |p: f64| match n {
+            0 => 0.0,
+            _ => millis[((n as f64 * p).ceil() as usize).clamp(1, n) - 1],
+        };
+        Percentiles {
+            p50_ms: pct(0.50),
+            p95_ms: pct(0.95),
+            p99_ms: pct(0.99),
+            max_ms: millis.last().copied().unwrap_or(0.0),
         }
     }
 }
@@ -217,6 +248,26 @@ fn summary_rows(r: &Report) -> Vec<Vec<String>> {
                 ("python / rust agent", rust_rate),
                 ("python / inline", inline_rate),
             ],
+        );
+    }
+    if let Some(m) = &r.m_producers {
+        for (how, run) in [("one commit each", &m.alone), ("gathered", &m.gathered)] {
+            let who = format!("{} producers, {how}", m.producers);
+            row(
+                "M producers",
+                &who,
+                format!("{:.0} tasks/s", run.enqueue_per_sec),
+            );
+            row(
+                "M producers",
+                &format!("{who}, p50 / p99"),
+                format!("{:.2} / {:.2} ms", run.latency.p50_ms, run.latency.p99_ms),
+            );
+        }
+        row(
+            "M producers",
+            "gathered / one commit each",
+            format!("{:.2}", m.speedup),
         );
     }
     rows

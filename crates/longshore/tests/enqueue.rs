@@ -5,10 +5,13 @@
 mod common;
 
 use std::collections::HashSet;
+use std::sync::Arc;
+
+use tokio::sync::Barrier;
 
 use common::{Runs, TestDb, counting_registry, quick_config, task, tasks, wait_state};
 use longshore::postgres::enqueue_in;
-use longshore::{Client, EnqueueResult, NewTask, StoreError, TaskState};
+use longshore::{Client, EnqueueResult, Metrics, NewTask, StoreError, TaskState};
 use uuid::Uuid;
 
 const NOOP: &str = "noop";
@@ -19,6 +22,39 @@ fn keyed(key: &str, n: usize) -> Vec<NewTask> {
         t.unique_key = Some(key.to_owned());
     }
     batch
+}
+
+/// Enqueues each of `rows` from its own task, all released at once;
+/// answers with each row's id.
+async fn all_at_once(
+    client: &Client,
+    rows: Vec<NewTask>,
+) -> Vec<(Uuid, Result<EnqueueResult, longshore::Error>)> {
+    let start = Arc::new(Barrier::new(rows.len()));
+    let calls: Vec<_> = rows
+        .into_iter()
+        .map(|row| {
+            let (client, start) = (client.clone(), start.clone());
+            tokio::spawn(async move {
+                let id = row.id;
+                start.wait().await;
+                (id, client.enqueue_task(row).await)
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.expect("a caller panicked"));
+    }
+    answers
+}
+
+/// The value of one series in a metrics text.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
 }
 
 // ---------------------------------------------------------------- bad input
@@ -232,6 +268,103 @@ conformance! {
             }
         }
         assert_eq!(db.total().await, 0);
+    }
+
+    // ---------------------------------------------------------------- gathered
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_single_enqueues_share_inserts_and_each_caller_hears_of_its_own(db) {
+        let metrics = Metrics::new();
+        let client = Client::new(db.store()).with_metrics(metrics.clone());
+        let rows = tasks(NOOP, 300);
+        let wanted: HashSet<Uuid> = rows.iter().map(|t| t.id).collect();
+        let answers = all_at_once(&client, rows).await;
+        for (id, answer) in &answers {
+            assert_eq!(
+                answer.as_ref().ok(),
+                Some(&EnqueueResult { id: *id, inserted: true }),
+                "{id}: {answer:?}"
+            );
+        }
+        assert_eq!(db.ids().await.into_iter().collect::<HashSet<_>>(), wanted);
+        // Every task went through an insert, and the inserts were shared:
+        // 300 callers at once against at most four writers.
+        let text = metrics.encode().await.unwrap();
+        assert_eq!(sample(&text, "longshore_enqueue_gathered_tasks_sum"), 300.0);
+        let inserts = sample(&text, "longshore_enqueue_gathered_tasks_count");
+        assert!((1.0..300.0).contains(&inserts), "{inserts} inserts for 300 tasks");
+        assert_eq!(
+            sample(&text, r#"longshore_tasks_enqueued_total{actor="noop",queue="default"}"#),
+            300.0
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_gathered_task_that_fails_its_insert_fails_alone(db) {
+        // A task whose id is taken fails any insert that carries it.
+        let taken = db.enqueue_one(task(NOOP)).await;
+        let mut rows = tasks(NOOP, 200);
+        let mut again = task(NOOP);
+        again.id = taken;
+        rows.insert(150, again);
+        let good: HashSet<Uuid> = rows.iter().map(|t| t.id).filter(|id| *id != taken).collect();
+        let client = Client::new(db.store());
+        let answers = all_at_once(&client, rows).await;
+        for (id, answer) in &answers {
+            if *id == taken {
+                assert!(answer.is_err(), "the taken id was accepted: {answer:?}");
+            } else {
+                assert!(matches!(answer, Ok(r) if r.inserted && r.id == *id), "{id}: {answer:?}");
+            }
+        }
+        let stored: HashSet<Uuid> = db.ids().await.into_iter().collect();
+        assert_eq!(stored.len(), 201);
+        assert!(stored.contains(&taken) && good.is_subset(&stored));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_refused_task_is_refused_before_it_joins_the_others(db) {
+        let mut rows = tasks(NOOP, 100);
+        let bad: Vec<NewTask> = invalid_tasks().into_iter().map(|(_, t)| t).collect();
+        let refused: HashSet<Uuid> = bad.iter().map(|t| t.id).collect();
+        rows.extend(bad);
+        let client = Client::new(db.store());
+        for (id, answer) in all_at_once(&client, rows).await {
+            if refused.contains(&id) {
+                assert!(
+                    matches!(answer, Err(longshore::Error::Store(StoreError::InvalidInput(_)))),
+                    "{answer:?}"
+                );
+            } else {
+                assert!(matches!(answer, Ok(r) if r.inserted), "{answer:?}");
+            }
+        }
+        assert_eq!(db.total().await, 100);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn gathered_tasks_with_one_unique_key_insert_one_and_name_it_to_the_rest(db) {
+        let client = Client::new(db.store());
+        let answers = all_at_once(&client, keyed("invoice:9", 100)).await;
+        let results: Vec<EnqueueResult> =
+            answers.into_iter().map(|(_, a)| a.unwrap()).collect();
+        let holders: Vec<Uuid> = results.iter().filter(|r| r.inserted).map(|r| r.id).collect();
+        assert_eq!(holders.len(), 1, "{holders:?}");
+        assert!(results.iter().all(|r| r.id == holders[0]));
+        assert_eq!(db.total().await, 1);
+    }
+
+    #[tokio::test]
+    async fn without_gathering_each_enqueue_is_answered_alike(db) {
+        let metrics = Metrics::new();
+        let client = Client::new(db.store())
+            .with_metrics(metrics.clone())
+            .gathering(false);
+        let answers = all_at_once(&client, tasks(NOOP, 20)).await;
+        assert!(answers.iter().all(|(id, a)| matches!(a, Ok(r) if r.inserted && r.id == *id)));
+        assert_eq!(db.total().await, 20);
+        let text = metrics.encode().await.unwrap();
+        assert_eq!(sample(&text, "longshore_enqueue_gathered_tasks_count"), 0.0);
     }
 
     #[tokio::test]

@@ -201,6 +201,24 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<longshore::Error> for ApiError {
+    /// The client's errors: a store error keeps its status; any other
+    /// is the server's fault.
+    fn from(error: longshore::Error) -> Self {
+        match error {
+            longshore::Error::Store(store) => ApiError::from(store),
+            other => {
+                tracing::error!(error = %other, "API request failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::Internal,
+                    "the server failed to answer; its log has the details",
+                )
+            }
+        }
+    }
+}
+
 impl From<OpError> for ApiError {
     /// A refusal of the checks the CLI shares with the API: a store error
     /// keeps its status; any other is a message about the input.

@@ -34,8 +34,8 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodRouter, get, post, put};
-use longshore::Store;
 use longshore::metrics::Metrics;
+use longshore::{Client, Store};
 
 use crate::probes::{self, Probes};
 use crate::settings::Settings;
@@ -52,6 +52,7 @@ pub fn with_probes(probes: Probes, settings: &Settings) -> Router {
 /// limit, and JSON answers for unknown routes and methods.
 pub fn router(store: Arc<dyn Store>, settings: &Settings, metrics: Metrics) -> Router {
     let state = ApiState {
+        client: Client::new(store.clone()).with_metrics(metrics.clone()),
         store,
         default_max_attempts: settings.retry.max_attempts,
         metrics,

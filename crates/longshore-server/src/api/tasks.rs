@@ -386,9 +386,17 @@ pub(crate) async fn enqueue(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let tally = api.metrics.enqueue_tally(&tasks);
-    let results = api.store.enqueue(tasks).await?;
-    tally.record(&results);
+    let results = match <[NewTask; 1]>::try_from(tasks) {
+        // One task: gathered with other requests' into a shared insert.
+        Ok([task]) => vec![api.client.enqueue_task(task).await?],
+        // A bulk enqueue: one insert of its own, all or nothing.
+        Err(tasks) => {
+            let tally = api.metrics.enqueue_tally(&tasks);
+            let results = api.store.enqueue(tasks).await?;
+            tally.record(&results);
+            results
+        }
+    };
     let mut inserted = results.iter().filter(|r| r.inserted);
     let (status, location) = match (inserted.next(), inserted.next()) {
         (Some(only), None) => (

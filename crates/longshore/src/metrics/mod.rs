@@ -102,6 +102,10 @@ const REQUEST_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// Upper bounds of the gathered enqueue buckets, in tasks per statement
+/// (the most a statement carries is 1000).
+const GATHERED_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
 type TaskCounters = Family<TaskLabels, Counter>;
 
 /// The metrics of one process. Cheap to clone: every clone counts into the
@@ -127,6 +131,7 @@ struct Inner {
     leader: Family<RoleLabels, Gauge>,
     requests: Family<RequestLabels, Counter>,
     request_duration: Family<RouteLabels, Histogram>,
+    gathered: Histogram,
     cluster: Option<Arc<Cluster>>,
 }
 
@@ -243,6 +248,12 @@ impl Metrics {
             "How long this process took to answer HTTP API requests, by method and route",
             request_duration.clone(),
         );
+        let gathered = Histogram::new(GATHERED_BUCKETS);
+        registry.register(
+            "enqueue_gathered_tasks",
+            "Tasks per insert that this process's clients wrote for concurrent single-task enqueues (1: nobody else was waiting)",
+            gathered.clone(),
+        );
         if let Some(cluster) = &cluster {
             registry.register_collector(Box::new(cluster.clone()));
         }
@@ -263,6 +274,7 @@ impl Metrics {
                 leader,
                 requests,
                 request_duration,
+                gathered,
                 cluster,
             }),
         }
@@ -331,6 +343,11 @@ impl Metrics {
             }
         }
         EnqueueTally { runs }
+    }
+
+    /// Counts one insert of gathered enqueues, carrying `tasks` tasks.
+    pub(crate) fn gathered(&self, tasks: usize) {
+        self.inner.gathered.observe(tasks as f64);
     }
 
     /// Counts one enqueued task.
