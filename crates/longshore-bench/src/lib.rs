@@ -55,6 +55,7 @@ use longshore_server::database::{DATA_FILE, Database, redact};
 use longshore_server::settings::Settings;
 
 mod agents;
+pub mod compare;
 mod history;
 mod producers;
 mod report;
@@ -183,6 +184,9 @@ pub async fn run(settings: &Settings, args: Options) -> anyhow::Result<Report> {
     }
     if args.workloads.contains(&Workload::H) && args.idle_agents == 0 {
         bail!("--idle-agents must be at least 1");
+    }
+    if args.workloads.contains(&Workload::M) && args.producers == 0 {
+        bail!("--producers must be at least 1");
     }
     if args.workloads.contains(&Workload::F) && args.workloads.iter().any(|w| *w != Workload::F) {
         // F's history must be all the scratch database holds.

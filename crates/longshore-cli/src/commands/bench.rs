@@ -57,9 +57,15 @@ pub(crate) struct Args {
     /// P: the Python interpreter that has the SDK installed (`pip install ./sdk/python`)
     #[arg(long, default_value = "python3", value_name = "PATH")]
     python: String,
+    /// Run the workloads this many times, each on a fresh scratch database; the JSON is then a list of reports, one per run
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: u32,
     /// Also write the results as JSON to this file
     #[arg(long, value_name = "FILE")]
     json_out: Option<PathBuf>,
+    /// Run nothing: compare two `--json-out` files (each one report or a `--repeat` list) figure by figure, with each side's median and spread
+    #[arg(long, num_args = 2, value_names = ["OLD", "NEW"])]
+    compare: Option<Vec<PathBuf>>,
     /// Keep the scratch database (or SQLite file) afterwards
     #[arg(long)]
     keep: bool,
@@ -70,15 +76,49 @@ pub(crate) struct Args {
 /// Runs the workloads and prints what they measured: a table, then the
 /// whole report as one JSON line (also written to `--json-out`).
 pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
+    if let Some(sides) = &args.compare {
+        return compare(sides);
+    }
     let json_out = args.json_out.clone();
-    let report = longshore_bench::run(settings, args.into()).await?;
-    println!("{}", report.title());
-    output::table(&["WORKLOAD", "METRIC", "VALUE"], &report.rows());
+    let repeat = args.repeat;
+    let options: Options = args.into();
+    let mut reports = Vec::new();
+    for _ in 0..repeat {
+        let report = longshore_bench::run(settings, options.clone()).await?;
+        println!("{}", report.title());
+        output::table(&["WORKLOAD", "METRIC", "VALUE"], &report.rows());
+        reports.push(serde_json::to_value(&report)?);
+    }
+    let json = match <[serde_json::Value; 1]>::try_from(reports) {
+        Ok([one]) => one,
+        Err(many) => serde_json::Value::Array(many),
+    };
     if let Some(path) = &json_out {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    println!("{}", serde_json::to_string(&report)?);
+    println!("{json}");
+    Ok(())
+}
+
+/// `--compare OLD NEW`: the figures both name, side by side.
+fn compare(sides: &[PathBuf]) -> anyhow::Result<()> {
+    let [old, new] = sides else {
+        anyhow::bail!("--compare takes two files: OLD and NEW");
+    };
+    let figures = longshore_bench::compare::compare(
+        &longshore_bench::compare::read(old)?,
+        &longshore_bench::compare::read(new)?,
+    );
+    if figures.is_empty() {
+        anyhow::bail!(
+            "{} and {} have no figure in common: compare runs of the same workloads",
+            old.display(),
+            new.display()
+        );
+    }
+    let rows: Vec<Vec<String>> = figures.iter().map(|f| f.row()).collect();
+    output::table(&longshore_bench::compare::HEADERS, &rows);
     Ok(())
 }
 
