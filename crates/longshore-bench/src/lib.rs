@@ -78,6 +78,8 @@ pub struct Options {
     pub bulk_tasks: usize,
     /// Worker concurrency for every workload.
     pub concurrency: usize,
+    /// Tasks the inline worker claims ahead of its free slots.
+    pub prefetch: usize,
     /// B: tasks to enqueue one at a time.
     pub latency_tasks: usize,
     /// B: time between two enqueues.
@@ -245,6 +247,7 @@ async fn on_postgres(url: &str, args: &Options, durable: bool) -> anyhow::Result
             ),
             durable_hot_path: durable,
             concurrency: args.concurrency,
+            prefetch: args.prefetch,
             ..Report::default()
         };
         let filler = Filler::Postgres(store.pool().clone());
@@ -289,6 +292,7 @@ async fn on_sqlite(settings: &Settings, args: &Options) -> anyhow::Result<Report
         ),
         durable_hot_path: durable,
         concurrency: args.concurrency,
+        prefetch: args.prefetch,
         ..Report::default()
     };
     let filler = Filler::Sqlite(path.clone());
@@ -418,6 +422,7 @@ fn start_consumer(
             let config = WorkerConfig {
                 queues: vec![queue.to_owned()],
                 concurrency: args.concurrency,
+                prefetch: args.prefetch,
                 ..WorkerConfig::default()
             };
             Consumer::Worker(Worker::new(store.clone(), registry, config)?.start())

@@ -19,6 +19,7 @@ pub struct Report {
     pub(crate) durability: String,
     pub(crate) durable_hot_path: bool,
     pub(crate) concurrency: usize,
+    pub(crate) prefetch: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) a_bulk: Option<BulkReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,8 +138,8 @@ impl Report {
     /// The line that names what was measured, for people.
     pub fn title(&self) -> String {
         format!(
-            "longshore bench: {} {} ({}), concurrency {}",
-            self.engine, self.server, self.durability, self.concurrency,
+            "longshore bench: {} {} ({}), concurrency {}, prefetch {}",
+            self.engine, self.server, self.durability, self.concurrency, self.prefetch,
         )
     }
 

@@ -240,6 +240,8 @@ pub struct WorkerSettings {
     pub queues: Vec<String>,
     /// Tasks it runs at once.
     pub concurrency: usize,
+    /// Tasks claimed ahead of free slots, started as slots free.
+    pub prefetch: usize,
     /// How long a claim holds a task without a heartbeat.
     #[serde(with = "humantime_serde")]
     pub lease: Duration,
@@ -292,6 +294,7 @@ impl Default for WorkerSettings {
             id: None,
             queues: d.queues,
             concurrency: d.concurrency,
+            prefetch: d.prefetch,
             lease: d.lease,
             heartbeat: d.heartbeat,
             idle_min: d.idle_min,
@@ -474,6 +477,7 @@ impl Settings {
             id: w.id.clone().unwrap_or_else(longshore::default_worker_id),
             queues: w.queues.clone(),
             concurrency: w.concurrency,
+            prefetch: w.prefetch,
             lease: w.lease,
             heartbeat: w.heartbeat,
             idle_min: w.idle_min,

@@ -16,6 +16,13 @@ pub struct WorkerConfig {
     pub queues: Vec<String>,
     /// Executions at once (default 16).
     pub concurrency: usize,
+    /// Tasks claimed ahead of free slots (default 0: none). Each is held in
+    /// memory under its lease, which the heartbeat renews, and starts the
+    /// moment a slot frees, without a round trip to the database; the
+    /// database shows it running, leased to this worker, so it counts for
+    /// every cap. A stop hands the ones not started back at once. With
+    /// short tasks this keeps the slots busy while results are written.
+    pub prefetch: usize,
     /// Lease length (default 30 s).
     pub lease: Duration,
     /// Lease renewal interval (default 10 s); must be under the lease.
@@ -100,6 +107,7 @@ impl Default for WorkerConfig {
             id: default_worker_id(),
             queues: vec![longshore_core::NewTask::DEFAULT_QUEUE.to_owned()],
             concurrency: 16,
+            prefetch: 0,
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(10),
             idle_min: Duration::from_millis(50),
@@ -132,6 +140,12 @@ impl WorkerConfig {
         }
         if self.concurrency == 0 {
             return fail("worker.concurrency must be at least 1".into());
+        }
+        if self.prefetch > 10_000 {
+            return fail(format!(
+                "worker.prefetch must be at most 10000, got {}",
+                self.prefetch
+            ));
         }
         if self.lease < Duration::from_secs(1) {
             return fail(format!(

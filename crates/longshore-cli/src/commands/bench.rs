@@ -21,6 +21,9 @@ pub(crate) struct Args {
     /// Worker concurrency for every workload
     #[arg(long, default_value_t = 16, value_name = "N")]
     concurrency: usize,
+    /// Tasks the inline worker claims ahead of its free slots (worker.prefetch)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    prefetch: usize,
     /// B: tasks to enqueue one at a time
     #[arg(long, default_value_t = 500, value_name = "N")]
     latency_tasks: usize,
@@ -128,6 +131,7 @@ impl From<Args> for Options {
             workloads: args.workloads,
             bulk_tasks: args.bulk_tasks,
             concurrency: args.concurrency,
+            prefetch: args.prefetch,
             latency_tasks: args.latency_tasks,
             latency_interval: args.latency_interval,
             steady_duration: args.steady_duration,

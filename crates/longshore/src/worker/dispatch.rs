@@ -1,9 +1,12 @@
 //! Dispatch: where every claimed task starts, whoever claimed it (the
 //! claimer, or the completer refilling the slots it just freed). Each task
-//! takes one slot; its execution is tracked as in flight (for the
+//! takes one claim permit; its execution is tracked as in flight (for the
 //! heartbeat, cancellation and the drain), run by the executor, and its
-//! result handed to the completer with the slot, which frees only once
-//! the result is recorded.
+//! result handed to the completer with the permit, which frees only once
+//! the result is recorded. With a prefetch (`WorkerConfig::prefetch`)
+//! there are more claim permits than slots: a task then also waits for a
+//! slot before its handler starts, and frees the slot when the handler is
+//! done, so that the next one starts while this result is written.
 
 use std::sync::Arc;
 
@@ -12,7 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::executor;
 use super::shared::Shared;
-use crate::context::Execution;
+use crate::context::{CancelReason, Execution};
 use crate::metrics::TaskLabels;
 
 /// Starts each of `tasks` in one of `slots` (as many as were claimed for);
@@ -40,22 +43,44 @@ fn spawn(shared: &Arc<Shared>, mut task: TaskRow, permit: OwnedSemaphorePermit) 
     }
     let shared = shared.clone();
     shared.executions.clone().spawn(async move {
-        // The handler owns the arguments; the rest of the row stays here.
-        let args = std::mem::take(&mut task.args);
-        let running = shared
-            .config
-            .metrics
-            .as_ref()
-            .map(|m| m.execution(&execution.labels));
-        let outcome = executor::execute(
-            &shared.registry,
-            &shared.config,
-            (&task).into(),
-            args,
-            &execution,
-        )
-        .await;
-        drop(running);
+        // A prefetched task waits here for a slot, under its lease.
+        let started = match &shared.running {
+            None => Some(None),
+            Some(running) => tokio::select! {
+                biased;
+                () = execution.token.cancelled() => None,
+                () = shared.unstarted.cancelled() => {
+                    execution.cancel(CancelReason::Shutdown);
+                    None
+                }
+                permit = running.clone().acquire_owned() => permit.ok().map(Some),
+            },
+        };
+        let outcome = match started {
+            Some(slot) => {
+                // The handler owns the arguments; the rest of the row stays here.
+                let args = std::mem::take(&mut task.args);
+                let running = shared
+                    .config
+                    .metrics
+                    .as_ref()
+                    .map(|m| m.execution(&execution.labels));
+                let outcome = executor::execute(
+                    &shared.registry,
+                    &shared.config,
+                    (&task).into(),
+                    args,
+                    &execution,
+                )
+                .await;
+                drop(running);
+                // The next prefetched task may start while this result is
+                // written.
+                drop(slot);
+                outcome
+            }
+            None => executor::never_started(&shared.config, &execution),
+        };
         match outcome {
             Some(outcome) => {
                 let completion = Completion {
@@ -70,7 +95,8 @@ fn spawn(shared: &Arc<Shared>, mut task: TaskRow, permit: OwnedSemaphorePermit) 
                     worst_level: execution.worst_level(),
                     logs: execution.take_logs(),
                 };
-                // The completer frees the slot once the result is recorded.
+                // The completer frees the claim's permit once the result is
+                // recorded.
                 if shared.completions.send((completion, permit)).await.is_err() {
                     tracing::error!(task = %task.id, "the completer has stopped; the task will be rescued when its lease expires");
                 }

@@ -155,6 +155,33 @@ pub(crate) async fn execute(
     })
 }
 
+/// What a prefetched task that never started comes to, by why it was
+/// stopped while it waited for a slot. `None`: the lease is gone.
+pub(crate) fn never_started(config: &WorkerConfig, execution: &Execution) -> Option<Outcome> {
+    match execution.cancel_reason() {
+        Some(CancelReason::LeaseLost) => None,
+        Some(CancelReason::Operator) => {
+            execution.log(
+                LogLevel::Info,
+                "cancelled by an operator before it started".to_owned(),
+            );
+            Some(Outcome::Cancelled)
+        }
+        // A shutdown (the only other way it stops waiting): it goes back
+        // with its attempt refunded, as an interrupted one does.
+        _ => {
+            execution.log(
+                LogLevel::Info,
+                format!(
+                    "not started: worker {} shut down with it prefetched; the task was returned to the queue",
+                    config.id
+                ),
+            );
+            Some(Outcome::Released)
+        }
+    }
+}
+
 fn panic_message(payload: Box<dyn Any + Send>) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()

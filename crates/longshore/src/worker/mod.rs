@@ -99,7 +99,12 @@ impl Worker {
         let shared = Arc::new(Shared {
             store: self.store,
             registry: Arc::new(self.registry),
-            slots: Arc::new(Semaphore::new(self.config.concurrency)),
+            slots: Arc::new(Semaphore::new(
+                self.config.concurrency + self.config.prefetch,
+            )),
+            running: (self.config.prefetch > 0)
+                .then(|| Arc::new(Semaphore::new(self.config.concurrency))),
+            unstarted: CancellationToken::new(),
             config: self.config,
             inflight: Mutex::new(HashMap::new()),
             wake: Notify::new(),
@@ -328,6 +333,9 @@ async fn supervise(
     }
 
     *shared.claim_gate.write().await = false;
+    // Nothing is claimed from here on: prefetched tasks that have not
+    // started go back to the queue now, not after the drain.
+    shared.unstarted.cancel();
     shared.executions.close();
     let drain = shared.config.drain_timeout;
     if tokio::time::timeout(drain, shared.executions.wait())

@@ -25,8 +25,18 @@ pub(crate) struct Shared {
     pub(crate) inflight: Mutex<HashMap<Uuid, Arc<Execution>>>,
     /// Nudges the claimer: tasks may be due.
     pub(crate) wake: Notify,
-    /// One permit per free execution slot.
+    /// One permit per task this worker may hold claimed: its slots and its
+    /// prefetch. A permit is held from the claim until the result is
+    /// recorded.
     pub(crate) slots: Arc<Semaphore>,
+    /// With a prefetch, one permit per slot: a claimed task waits for one
+    /// before its handler starts, and gives it back once the handler is
+    /// done, while its result is written. `None` without a prefetch: every
+    /// claimed task has a slot already.
+    pub(crate) running: Option<Arc<Semaphore>>,
+    /// Cancelled once claiming has closed at a stop: prefetched tasks not
+    /// yet started are handed back instead of started.
+    pub(crate) unstarted: tokio_util::sync::CancellationToken,
     /// Running executions.
     pub(crate) executions: TaskTracker,
     /// True while new tasks may be claimed. The completer holds a read lock
