@@ -80,6 +80,10 @@ enum Better {
 
 fn better(name: &str) -> Better {
     let leaf = name.rsplit('.').next().unwrap_or(name);
+    // What the run was asked to do, not what it measured.
+    if leaf == "interval_ms" {
+        return Better::Neither;
+    }
     if leaf.ends_with("_per_sec") || leaf == "speedup" || leaf.starts_with("ratio") {
         Better::Higher
     } else if leaf.ends_with("_ms") || leaf.ends_with("_seconds") || leaf.ends_with("_mib") {
@@ -212,10 +216,10 @@ fn leaves(value: &Value, path: String, out: &mut Vec<(String, f64)>) {
     }
 }
 
-/// A figure as people read it: whole numbers from 100 up, three
-/// significant digits below.
+/// A figure as people read it: whole numbers as such and from 100 up,
+/// two or three decimals below.
 fn number(n: f64) -> String {
-    if n.abs() >= 100.0 {
+    if n.abs() >= 100.0 || n.fract() == 0.0 {
         format!("{n:.0}")
     } else if n.abs() >= 1.0 {
         format!("{n:.2}")
