@@ -32,6 +32,10 @@
 //!   off and then on; enqueues/s and call-to-answer percentiles (see
 //!   `producers.rs`).
 //!
+//! - S, scale-out (not run by default): A's backlog drained by 1, 2 and 4
+//!   `longshore worker` processes of this binary (`--processes`);
+//!   aggregate tasks/s per count (see `scale.rs`).
+//!
 //! Handlers do nothing but record when they started.
 
 #![warn(missing_docs)]
@@ -59,6 +63,7 @@ pub mod compare;
 mod history;
 mod producers;
 mod report;
+mod scale;
 
 use crate::agents::{BenchGateway, RunningAgent};
 use crate::history::Filler;
@@ -67,6 +72,7 @@ use crate::report::{
     AgentReport, BulkReport, FarBacklogReport, LatencyReport, MemoryReport, Percentiles,
     SteadyReport,
 };
+use crate::scale::Target;
 
 /// What to run, and how big: the `longshore bench` flags, whose help
 /// gives each default.
@@ -98,6 +104,8 @@ pub struct Options {
     pub idle_agents: usize,
     /// H: how long they are watched idle.
     pub idle_duration: Duration,
+    /// S: the worker process counts to drain a backlog with.
+    pub processes: Vec<usize>,
     /// M: concurrent producers.
     pub producers: usize,
     /// M: how long each of its two runs lasts.
@@ -131,6 +139,8 @@ pub enum Workload {
     P,
     /// Many concurrent single-task producers, gathered and not.
     M,
+    /// One backlog drained by more and more worker processes.
+    S,
 }
 
 impl std::str::FromStr for Workload {
@@ -148,8 +158,9 @@ impl std::str::FromStr for Workload {
             "h" => Ok(Workload::H),
             "p" => Ok(Workload::P),
             "m" => Ok(Workload::M),
+            "s" => Ok(Workload::S),
             other => Err(format!(
-                "unknown workload `{other}`: the workloads are a, b, c, d, e, f, g, h, m, p"
+                "unknown workload `{other}`: the workloads are a, b, c, d, e, f, g, h, m, p, s"
             )),
         }
     }
@@ -189,6 +200,9 @@ pub async fn run(settings: &Settings, args: Options) -> anyhow::Result<Report> {
     }
     if args.workloads.contains(&Workload::M) && args.producers == 0 {
         bail!("--producers must be at least 1");
+    }
+    if args.workloads.contains(&Workload::S) && args.processes.iter().any(|&n| n == 0 || n > 64) {
+        bail!("--processes takes counts from 1 to 64");
     }
     if args.workloads.contains(&Workload::F) && args.workloads.iter().any(|w| *w != Workload::F) {
         // F's history must be all the scratch database holds.
@@ -251,7 +265,10 @@ async fn on_postgres(url: &str, args: &Options, durable: bool) -> anyhow::Result
             ..Report::default()
         };
         let filler = Filler::Postgres(store.pool().clone());
-        let report = run_workloads(Arc::new(store.clone()), args, report, &filler).await;
+        let mut scratch = reqwest::Url::parse(url).context("reading the database URL")?;
+        scratch.set_path(&name);
+        let target = Target::Postgres(scratch.to_string());
+        let report = run_workloads(Arc::new(store.clone()), args, report, &filler, &target).await;
         // Close before the scratch database is dropped under it.
         store.pool().close().await;
         report
@@ -296,7 +313,8 @@ async fn on_sqlite(settings: &Settings, args: &Options) -> anyhow::Result<Report
         ..Report::default()
     };
     let filler = Filler::Sqlite(path.clone());
-    let report = run_workloads(Arc::new(store.clone()), args, report, &filler).await;
+    let target = Target::Sqlite(path.clone());
+    let report = run_workloads(Arc::new(store.clone()), args, report, &filler, &target).await;
     store.close().await;
     if args.keep {
         let kept = dir.keep();
@@ -317,6 +335,7 @@ async fn run_workloads(
     args: &Options,
     mut report: Report,
     filler: &Filler,
+    target: &Target,
 ) -> anyhow::Result<Report> {
     if args.workloads.contains(&Workload::A) {
         report.a_bulk = Some(bulk(&store, args, Via::Inline).await?);
@@ -351,6 +370,16 @@ async fn run_workloads(
     if args.workloads.contains(&Workload::M) {
         report.m_producers =
             Some(producers::run(&store, args.producers, args.producers_duration).await?);
+    }
+    if args.workloads.contains(&Workload::S) {
+        let plan = scale::Plan {
+            target,
+            tasks: args.bulk_tasks,
+            concurrency: args.concurrency,
+            prefetch: args.prefetch,
+            processes: &args.processes,
+        };
+        report.s_scale = Some(scale::run(&store, &plan).await?);
     }
     if args.workloads.contains(&Workload::P) {
         let gateway = BenchGateway::start(&store, "bench_p", &["bench_pa"]).await?;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::agents::IdleReport;
 use crate::history::HistoryReport;
 use crate::producers::ProducersReport;
+use crate::scale::ScaleReport;
 
 /// What the workloads measured; serialised, the JSON line `longshore
 /// bench` prints last.
@@ -40,6 +41,8 @@ pub struct Report {
     pub(crate) p_python_agent: Option<BulkReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) m_producers: Option<ProducersReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) s_scale: Option<ScaleReport>,
 }
 
 /// A and B through one agent.
@@ -270,6 +273,18 @@ fn summary_rows(r: &Report) -> Vec<Vec<String>> {
             "gathered / one commit each",
             format!("{:.2}", m.speedup),
         );
+    }
+    if let Some(s) = &r.s_scale {
+        for run in &s.runs {
+            row(
+                "S scale-out",
+                &format!("{} tasks, {} worker process(es)", s.tasks, run.processes),
+                format!(
+                    "{:.0} tasks/s ({:.2}× the first)",
+                    run.process_per_sec, run.ratio
+                ),
+            );
+        }
     }
     rows
 }

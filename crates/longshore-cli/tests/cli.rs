@@ -53,6 +53,7 @@ on_both_engines!(
     tasks_list_refuses_bad_filters_with_one_line,
     a_reader_that_stops_early_ends_the_command_quietly,
     the_bench_runs_many_producers_with_gathering_off_then_on,
+    the_bench_drains_a_backlog_with_one_then_two_worker_processes,
 );
 
 /// A command that must fail with exactly one line saying `expected`, and
@@ -2264,4 +2265,33 @@ async fn the_bench_runs_many_producers_with_gathering_off_then_on(engine: Engine
     }
     assert!(m["speedup"].as_f64().unwrap() > 0.0, "{report}");
     assert!(out.contains("gathered / one commit each"), "{out}");
+}
+
+/// Not a measurement: workload S starts worker processes of this binary
+/// against the scratch database, and each count drains its whole backlog.
+async fn the_bench_drains_a_backlog_with_one_then_two_worker_processes(engine: Engine) {
+    let env = Env::new(engine).await;
+    let out = env.ok(&[
+        "bench",
+        "--workloads",
+        "s",
+        "--bulk-tasks",
+        "300",
+        "--processes",
+        "1,2",
+        "--concurrency",
+        "4",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let runs = report["s_scale"]["runs"].as_array().unwrap();
+    let counts: Vec<u64> = runs
+        .iter()
+        .map(|r| r["processes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [1, 2], "{report}");
+    for run in runs {
+        assert!(run["process_per_sec"].as_f64().unwrap() > 0.0, "{report}");
+    }
+    assert_eq!(runs[0]["ratio"].as_f64(), Some(1.0), "{report}");
+    assert!(out.contains("2 worker process(es)"), "{out}");
 }

@@ -12,7 +12,7 @@ use crate::output;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory), e (far backlog), f (history), g (a and b through an agent), h (idle agents), m (many producers, gathered and not), p (a through a Python agent)
+    /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory), e (far backlog), f (history), g (a and b through an agent), h (idle agents), m (many producers, gathered and not), p (a through a Python agent), s (a's backlog through more worker processes)
     #[arg(long, value_delimiter = ',', default_value = "a,b,c", value_name = "W,...", value_parser = str::parse::<Workload>)]
     workloads: Vec<Workload>,
     /// A: tasks to insert and process
@@ -51,6 +51,14 @@ pub(crate) struct Args {
     /// H: how long they are watched
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", default_value = "30s")]
     idle_duration: Duration,
+    /// S: worker process counts, each draining a backlog of --bulk-tasks
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,2,4",
+        value_name = "N,..."
+    )]
+    processes: Vec<usize>,
     /// M: concurrent producers, each enqueueing one task at a time
     #[arg(long, default_value_t = 64, value_name = "N")]
     producers: usize,
@@ -141,6 +149,7 @@ impl From<Args> for Options {
             history_queued: args.history_queued,
             idle_agents: args.idle_agents,
             idle_duration: args.idle_duration,
+            processes: args.processes,
             producers: args.producers,
             producers_duration: args.producers_duration,
             python: args.python,

@@ -1,0 +1,168 @@
+//! S, scale-out: one backlog drained by 1, 2, 4… worker processes on the
+//! same database. Each process is `longshore worker` of this very binary
+//! (its built-in `noop` actor), started against the scratch database with
+//! the bench's `--concurrency` and `--prefetch`; aggregate tasks/s per
+//! process count shows where adding processes stops paying.
+//!
+//! For each count: the backlog is written into a paused queue of its own,
+//! the processes are started and waited for until each has announced
+//! itself, and the clock starts when the queue is resumed. It stops when
+//! the database counts every task succeeded.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use longshore::{NewTask, Store, TaskState};
+use serde::Serialize;
+
+use crate::count;
+
+/// How another process reaches the scratch database.
+pub(crate) enum Target {
+    /// Its URL.
+    Postgres(String),
+    /// Its file.
+    Sqlite(PathBuf),
+}
+
+impl Target {
+    /// The flag that names it (a URL wins over any in the environment).
+    fn args(&self) -> Vec<String> {
+        match self {
+            Target::Postgres(url) => vec!["--database-url".into(), url.clone()],
+            Target::Sqlite(file) => vec![
+                "--database-url".into(),
+                format!("sqlite://{}", file.display()),
+            ],
+        }
+    }
+}
+
+/// Every process count's run.
+#[derive(Serialize)]
+pub(crate) struct ScaleReport {
+    pub(crate) tasks: usize,
+    pub(crate) runs: Vec<ScaleRun>,
+}
+
+/// One process count.
+#[derive(Serialize)]
+pub(crate) struct ScaleRun {
+    pub(crate) processes: usize,
+    pub(crate) seconds: f64,
+    pub(crate) process_per_sec: f64,
+    /// This count's rate over the first count's.
+    pub(crate) ratio: f64,
+}
+
+/// What each run is made of.
+pub(crate) struct Plan<'a> {
+    pub(crate) target: &'a Target,
+    pub(crate) tasks: usize,
+    pub(crate) concurrency: usize,
+    pub(crate) prefetch: usize,
+    pub(crate) processes: &'a [usize],
+}
+
+pub(crate) async fn run(store: &Arc<dyn Store>, plan: &Plan<'_>) -> anyhow::Result<ScaleReport> {
+    let program = std::env::current_exe().context("finding this program to start workers")?;
+    let mut runs: Vec<ScaleRun> = Vec::new();
+    for &n in plan.processes {
+        let queue = format!("bench_s{n}");
+        store.set_queue_paused(&queue, true).await?;
+        tracing::info!(processes = n, tasks = plan.tasks, "S: writing the backlog");
+        let mut remaining = plan.tasks;
+        while remaining > 0 {
+            let chunk = remaining.min(1000);
+            let rows = (0..chunk)
+                .map(|_| {
+                    let mut task = NewTask::new("noop", serde_json::json!({}));
+                    task.queue.clone_from(&queue);
+                    task
+                })
+                .collect();
+            store.enqueue(rows).await?;
+            remaining -= chunk;
+        }
+        let ids: Vec<String> = (0..n).map(|i| format!("bench-s{n}-{i}")).collect();
+        let mut workers = Vec::new();
+        for id in &ids {
+            workers.push(
+                tokio::process::Command::new(&program)
+                    .arg("worker")
+                    .args(plan.target.args())
+                    .args(["--queues", &queue, "--worker-id", id])
+                    .args(["--concurrency", &plan.concurrency.to_string()])
+                    .env("LONGSHORE_WORKER__PREFETCH", plan.prefetch.to_string())
+                    // A resumed queue is seen within a poll: keep it short.
+                    .env("LONGSHORE_WORKER__IDLE_MIN", "5ms")
+                    .env("LONGSHORE_WORKER__IDLE_MAX", "20ms")
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .kill_on_drop(true)
+                    .spawn()
+                    .with_context(|| format!("starting {} worker", program.display()))?,
+            );
+        }
+        wait_until(
+            Duration::from_secs(60),
+            "the workers to announce themselves",
+            || async {
+                let seen = store.workers().await?;
+                Ok(ids
+                    .iter()
+                    .all(|id| seen.iter().any(|w| &w.presence.id == id)))
+            },
+        )
+        .await?;
+
+        tracing::info!(processes = n, "S: draining");
+        let start = Instant::now();
+        store.set_queue_paused(&queue, false).await?;
+        let total = i64::try_from(plan.tasks).unwrap_or(i64::MAX);
+        wait_until(
+            Duration::from_secs(600),
+            "the backlog to be drained",
+            || async { Ok(count(store, &queue, |s| s == TaskState::Succeeded).await? >= total) },
+        )
+        .await?;
+        let seconds = start.elapsed().as_secs_f64();
+        for mut worker in workers {
+            // Done with: nothing of theirs is left to drain.
+            let _ = worker.kill().await;
+        }
+        let process_per_sec = plan.tasks as f64 / seconds;
+        let ratio = runs
+            .first()
+            .map_or(1.0, |first| process_per_sec / first.process_per_sec);
+        runs.push(ScaleRun {
+            processes: n,
+            seconds,
+            process_per_sec,
+            ratio,
+        });
+    }
+    Ok(ScaleReport {
+        tasks: plan.tasks,
+        runs,
+    })
+}
+
+/// Checks `done` every 20 ms until it holds, for at most `limit`.
+async fn wait_until<F, Fut>(limit: Duration, what: &str, mut done: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = Instant::now() + limit;
+    while !done().await? {
+        if Instant::now() > deadline {
+            bail!("S: gave up waiting for {what} after {} s", limit.as_secs());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
