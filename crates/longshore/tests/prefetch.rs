@@ -11,8 +11,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{Runs, quick_config, registry_with, task, tasks, wait_count, wait_for};
-use longshore::{TaskContext, TaskState, WorkerConfig};
+use longshore::{Registry, TaskContext, TaskState, WorkerConfig};
 use tokio::sync::Semaphore;
+
+/// Actor `held`: records each start, then waits for a permit of `release`.
+fn held(runs: &Runs, release: &Arc<Semaphore>) -> Registry {
+    let (runs, release) = (runs.clone(), release.clone());
+    registry_with("held", move |_args, ctx: TaskContext| {
+        runs.record(ctx.task_id());
+        let release = release.clone();
+        async move {
+            let _ = release.acquire().await;
+            Ok(())
+        }
+    })
+}
 
 conformance! {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -56,17 +69,7 @@ conformance! {
         let runs = Runs::new();
         // The one running handler waits for this.
         let release = Arc::new(Semaphore::new(0));
-        let registry = {
-            let (runs, release) = (runs.clone(), release.clone());
-            registry_with("held", move |_args, ctx: TaskContext| {
-                runs.record(ctx.task_id());
-                let release = release.clone();
-                async move {
-                    let _ = release.acquire().await;
-                    Ok(())
-                }
-            })
-        };
+        let registry = held(&runs, &release);
         let config = WorkerConfig {
             concurrency: 1,
             prefetch: 3,
@@ -110,17 +113,7 @@ conformance! {
     async fn an_operator_cancel_ends_a_prefetched_task_without_running_it(db) {
         let runs = Runs::new();
         let release = Arc::new(Semaphore::new(0));
-        let registry = {
-            let (runs, release) = (runs.clone(), release.clone());
-            registry_with("held", move |_args, ctx: TaskContext| {
-                runs.record(ctx.task_id());
-                let release = release.clone();
-                async move {
-                    let _ = release.acquire().await;
-                    Ok(())
-                }
-            })
-        };
+        let registry = held(&runs, &release);
         let config = WorkerConfig {
             concurrency: 1,
             prefetch: 1,

@@ -18,6 +18,7 @@
 mod auth;
 mod dispatch;
 mod events;
+mod held;
 mod session;
 
 use std::net::SocketAddr;

@@ -26,13 +26,9 @@ use uuid::Uuid;
 
 use super::auth::unavailable;
 use super::dispatch::Signal;
+use super::held::{Held, MAX_BUFFERED_LINES, completion, storable};
 use super::{ServerStream, Shared};
 
-/// The most log lines one execution may hold in memory before they are
-/// written; lines past it are counted and dropped, with a note.
-const MAX_BUFFERED_LINES: usize = 10_000;
-/// The longest log line kept (longer ones are cut).
-const MAX_LINE_BYTES: usize = 64 * 1024;
 /// At most this many messages that already arrived are handled together:
 /// their results written in one statement, their freed slots claimed for
 /// in one.
@@ -159,25 +155,6 @@ async fn check_hello(
                 hello.pool
             ))
         })
-}
-
-/// A task this session holds.
-struct Held {
-    queue: String,
-    execution: i32,
-    attempt: i32,
-    max_attempts: i32,
-    /// The agent said its handler began: if the agent vanishes now, the
-    /// execution counts as an attempt.
-    started: bool,
-    /// When the time limit is reached (the agent is told to stop) and
-    /// when the gateway takes the task back from an agent that did not.
-    limit_at: Instant,
-    limit: Duration,
-    cancel_sent: bool,
-    logs: Vec<LogEntry>,
-    dropped_lines: usize,
-    worst: Option<LogLevel>,
 }
 
 struct Session {
@@ -854,66 +831,6 @@ impl Session {
             .collect();
         self.complete(&completions).await;
     }
-}
-
-fn completion(
-    id: Uuid,
-    mut held: Held,
-    outcome: Outcome,
-    retry: &longshore::RetryPolicy,
-) -> Completion {
-    let note = match &outcome {
-        Outcome::Failed { error, .. } => Some((LogLevel::Error, format!("failed: {error}"))),
-        Outcome::Released => Some((
-            LogLevel::Warning,
-            "handed back before its handler ran; the task was returned to the queue".to_owned(),
-        )),
-        _ => None,
-    };
-    if held.dropped_lines > 0 {
-        held.logs.push(LogEntry {
-            task_id: id,
-            execution: held.execution,
-            at: Utc::now(),
-            level: LogLevel::Warning,
-            message: format!(
-                "{} log lines were dropped: at most {MAX_BUFFERED_LINES} are kept between writes",
-                held.dropped_lines
-            ),
-        });
-    }
-    if let Some((level, message)) = note {
-        held.worst = held.worst.max(Some(level));
-        held.logs.push(LogEntry {
-            task_id: id,
-            execution: held.execution,
-            at: Utc::now(),
-            level,
-            message,
-        });
-    }
-    Completion {
-        id,
-        queue: held.queue,
-        execution: held.execution,
-        transition: outcome.transition(held.attempt, held.max_attempts, retry),
-        worst_level: held.worst,
-        logs: held.logs,
-    }
-}
-
-/// `text` from an agent as the database can store it: at most
-/// [`MAX_LINE_BYTES`], and no NUL (as a worker's own lines).
-fn storable(mut text: String) -> String {
-    if text.len() > MAX_LINE_BYTES {
-        let mut cut = MAX_LINE_BYTES;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push_str(" [cut]");
-    }
-    longshore::remote::storable(text)
 }
 
 /// The ids of `completions` not among `rejected`.
