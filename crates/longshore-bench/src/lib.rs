@@ -36,6 +36,11 @@
 //!   `longshore worker` processes of this binary (`--processes`);
 //!   aggregate tasks/s per count (see `scale.rs`).
 //!
+//! - K, concurrency curve (not run by default): A again at each of
+//!   `--concurrencies`, one inline worker; tasks/s per concurrency.
+//!
+//! `--chart` draws K's and S's curves as SVG (see `chart.rs`).
+//!
 //! Handlers do nothing but record when they started.
 
 #![warn(missing_docs)]
@@ -59,6 +64,7 @@ use longshore_server::database::{DATA_FILE, Database, redact};
 use longshore_server::settings::Settings;
 
 mod agents;
+pub mod chart;
 pub mod compare;
 mod history;
 mod producers;
@@ -69,8 +75,8 @@ use crate::agents::{BenchGateway, RunningAgent};
 use crate::history::Filler;
 pub use crate::report::Report;
 use crate::report::{
-    AgentReport, BulkReport, FarBacklogReport, LatencyReport, MemoryReport, Percentiles,
-    SteadyReport,
+    AgentReport, BulkReport, ConcurrencyReport, ConcurrencyRun, FarBacklogReport, LatencyReport,
+    MemoryReport, Percentiles, SteadyReport,
 };
 use crate::scale::Target;
 
@@ -106,6 +112,8 @@ pub struct Options {
     pub idle_duration: Duration,
     /// S: the worker process counts to drain a backlog with.
     pub processes: Vec<usize>,
+    /// K: the concurrencies to run A at.
+    pub concurrencies: Vec<usize>,
     /// M: concurrent producers.
     pub producers: usize,
     /// M: how long each of its two runs lasts.
@@ -141,6 +149,8 @@ pub enum Workload {
     M,
     /// One backlog drained by more and more worker processes.
     S,
+    /// A at more and more concurrency.
+    K,
 }
 
 impl std::str::FromStr for Workload {
@@ -159,8 +169,9 @@ impl std::str::FromStr for Workload {
             "p" => Ok(Workload::P),
             "m" => Ok(Workload::M),
             "s" => Ok(Workload::S),
+            "k" => Ok(Workload::K),
             other => Err(format!(
-                "unknown workload `{other}`: the workloads are a, b, c, d, e, f, g, h, m, p, s"
+                "unknown workload `{other}`: the workloads are a, b, c, d, e, f, g, h, k, m, p, s"
             )),
         }
     }
@@ -204,6 +215,11 @@ pub async fn run(settings: &Settings, args: Options) -> anyhow::Result<Report> {
     if args.workloads.contains(&Workload::S) && args.processes.iter().any(|&n| n == 0 || n > 64) {
         bail!("--processes takes counts from 1 to 64");
     }
+    if args.workloads.contains(&Workload::K)
+        && (args.concurrencies.is_empty() || args.concurrencies.iter().any(|&n| n == 0 || n > 4096))
+    {
+        bail!("--concurrencies takes counts from 1 to 4096");
+    }
     if args.workloads.contains(&Workload::F) && args.workloads.iter().any(|w| *w != Workload::F) {
         // F's history must be all the scratch database holds.
         bail!("workload f runs alone: give --workloads f");
@@ -229,8 +245,12 @@ async fn on_postgres(url: &str, args: &Options, durable: bool) -> anyhow::Result
         .context("creating the scratch database (the user needs CREATEDB)")?;
     tracing::info!(database = %name, "scratch database created");
 
+    let most = args
+        .concurrencies
+        .iter()
+        .fold(args.concurrency, |a, &b| a.max(b));
     let options = PgOptions {
-        max_connections: (args.concurrency as u32 / 2).max(8),
+        max_connections: (most as u32 / 2).max(8),
         durable_hot_path: durable,
         ..PgOptions::default()
     };
@@ -339,6 +359,9 @@ async fn run_workloads(
 ) -> anyhow::Result<Report> {
     if args.workloads.contains(&Workload::A) {
         report.a_bulk = Some(bulk(&store, args, Via::Inline).await?);
+    }
+    if args.workloads.contains(&Workload::K) {
+        report.k_concurrency = Some(concurrency_curve(&store, args).await?);
     }
     if args.workloads.contains(&Workload::B) {
         report.b_latency = Some(latency(&store, args, Via::Inline).await?);
@@ -497,7 +520,41 @@ async fn count(
 }
 
 async fn bulk(store: &Arc<dyn Store>, args: &Options, via: Via<'_>) -> anyhow::Result<BulkReport> {
-    let queue = &via.queue('a');
+    bulk_on(store, &via.queue('a'), args, via).await
+}
+
+/// K: A on a queue of its own at each of `--concurrencies`.
+async fn concurrency_curve(
+    store: &Arc<dyn Store>,
+    args: &Options,
+) -> anyhow::Result<ConcurrencyReport> {
+    let mut runs = Vec::new();
+    for &concurrency in &args.concurrencies {
+        let at = Options {
+            concurrency,
+            ..args.clone()
+        };
+        let queue = format!("bench_k{concurrency}");
+        let bulk = bulk_on(store, &queue, &at, Via::Inline).await?;
+        runs.push(ConcurrencyRun {
+            concurrency,
+            seconds: bulk.process_seconds,
+            process_per_sec: bulk.process_per_sec,
+        });
+    }
+    Ok(ConcurrencyReport {
+        tasks: args.bulk_tasks,
+        runs,
+    })
+}
+
+/// A's insert and processing on `queue`, with `args`' worker settings.
+async fn bulk_on(
+    store: &Arc<dyn Store>,
+    queue: &str,
+    args: &Options,
+    via: Via<'_>,
+) -> anyhow::Result<BulkReport> {
     let n = args.bulk_tasks;
     tracing::info!(tasks = n, queue, "A: inserting");
     let insert = insert_bulk(store, queue, n).await?;

@@ -43,6 +43,23 @@ pub struct Report {
     pub(crate) m_producers: Option<ProducersReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) s_scale: Option<ScaleReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) k_concurrency: Option<ConcurrencyReport>,
+}
+
+/// K: A at each concurrency.
+#[derive(Serialize)]
+pub(crate) struct ConcurrencyReport {
+    pub(crate) tasks: usize,
+    pub(crate) runs: Vec<ConcurrencyRun>,
+}
+
+/// One concurrency of K.
+#[derive(Serialize)]
+pub(crate) struct ConcurrencyRun {
+    pub(crate) concurrency: usize,
+    pub(crate) seconds: f64,
+    pub(crate) process_per_sec: f64,
 }
 
 /// A and B through one agent.
@@ -283,6 +300,15 @@ fn summary_rows(r: &Report) -> Vec<Vec<String>> {
                     "{:.0} tasks/s ({:.2}× the first)",
                     run.process_per_sec, run.ratio
                 ),
+            );
+        }
+    }
+    if let Some(k) = &r.k_concurrency {
+        for run in &k.runs {
+            row(
+                "K concurrency",
+                &format!("{} tasks, concurrency {}", k.tasks, run.concurrency),
+                format!("{:.0} tasks/s", run.process_per_sec),
             );
         }
     }

@@ -1,14 +1,27 @@
-//! `longshore bench --compare`: two `--json-out` files read back and
-//! compared figure by figure, and the files it refuses. No database is
-//! involved (the workloads themselves run in `cli.rs` and `agents.rs`).
+//! `longshore bench` beyond its figures: the workloads that start
+//! processes or sweep a setting (M, S, K) run to the end on each engine;
+//! `--chart` draws their curves; `--compare` reads two `--json-out` files
+//! back and compares them figure by figure; and the files and flags both
+//! refuse. (Workloads through agents run in `agents.rs`.) Nothing here
+//! judges a figure: the bench reports, tests do not time.
 
 // Test helpers may panic on any failure: that is how a test fails.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
+use longshore_testing::on_both_engines;
 use serde_json::json;
+use support::{Engine, Env, text};
+
+on_both_engines!(
+    the_bench_runs_many_producers_with_gathering_off_then_on,
+    the_bench_drains_a_backlog_with_one_then_two_worker_processes,
+    the_bench_sweeps_concurrency_and_draws_the_curve,
+);
 
 const BIN: &str = env!("CARGO_BIN_EXE_longshore");
 
@@ -97,4 +110,135 @@ fn files_that_are_not_reports_are_refused_with_one_line() {
         assert!(stderr.contains(expected), "{name}: {stderr}");
         assert!(out.stdout.is_empty(), "{name}: {:?}", out.stdout);
     }
+}
+
+/// Not a measurement (figures are the bench's to report): workload M runs
+/// both of its runs on each engine and reports each one's figures.
+async fn the_bench_runs_many_producers_with_gathering_off_then_on(engine: Engine) {
+    let env = Env::new(engine).await;
+    let out = env.ok(&[
+        "bench",
+        "--workloads",
+        "m",
+        "--producers",
+        "8",
+        "--producers-duration",
+        "300ms",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let m = &report["m_producers"];
+    assert_eq!(m["producers"], 8, "{report}");
+    for run in ["alone", "gathered"] {
+        assert!(m[run]["enqueued"].as_u64().unwrap() > 0, "{report}");
+        let latency = &m[run]["latency"];
+        assert!(latency["p50_ms"].as_f64().unwrap() > 0.0, "{report}");
+        assert!(
+            latency["p99_ms"].as_f64() <= latency["max_ms"].as_f64(),
+            "{report}"
+        );
+    }
+    assert!(m["speedup"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(out.contains("gathered / one commit each"), "{out}");
+}
+
+/// Not a measurement: workload S starts worker processes of this binary
+/// against the scratch database, and each count drains its whole backlog.
+async fn the_bench_drains_a_backlog_with_one_then_two_worker_processes(engine: Engine) {
+    let env = Env::new(engine).await;
+    let out = env.ok(&[
+        "bench",
+        "--workloads",
+        "s",
+        "--bulk-tasks",
+        "300",
+        "--processes",
+        "1,2",
+        "--concurrency",
+        "4",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let runs = report["s_scale"]["runs"].as_array().unwrap();
+    let counts: Vec<u64> = runs
+        .iter()
+        .map(|r| r["processes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [1, 2], "{report}");
+    for run in runs {
+        assert!(run["process_per_sec"].as_f64().unwrap() > 0.0, "{report}");
+    }
+    assert_eq!(runs[0]["ratio"].as_f64(), Some(1.0), "{report}");
+    assert!(out.contains("2 worker process(es)"), "{out}");
+}
+
+/// Not a measurement: workload K runs A at each concurrency it is given,
+/// and `--chart-dir` draws the run's curve; `--chart` draws it again from
+/// the `--json-out` file. Flags that cannot draw are refused up front.
+async fn the_bench_sweeps_concurrency_and_draws_the_curve(engine: Engine) {
+    let env = Env::new(engine).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (charts, json_out) = (dir.path().join("charts"), dir.path().join("k.json"));
+    let out = env.ok(&[
+        "bench",
+        "--workloads",
+        "k",
+        "--bulk-tasks",
+        "200",
+        "--concurrencies",
+        "1,4",
+        "--chart-dir",
+        charts.to_str().unwrap(),
+        "--json-out",
+        json_out.to_str().unwrap(),
+    ]);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_out).unwrap()).unwrap();
+    let runs = report["k_concurrency"]["runs"].as_array().unwrap();
+    let concurrencies: Vec<u64> = runs
+        .iter()
+        .map(|r| r["concurrency"].as_u64().unwrap())
+        .collect();
+    assert_eq!(concurrencies, [1, 4], "{report}");
+    assert!(
+        runs.iter()
+            .all(|r| r["process_per_sec"].as_f64().unwrap() > 0.0)
+    );
+    assert!(out.contains("concurrency 4"), "{out}");
+    let svg = std::fs::read_to_string(charts.join("concurrency.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("tasks/s"), "{svg}");
+    assert!(!charts.join("processes.svg").exists(), "S did not run");
+
+    // Drawn again from the file, into another directory.
+    let again = dir.path().join("again");
+    let out = env.ok(&[
+        "bench",
+        "--chart",
+        json_out.to_str().unwrap(),
+        "--chart-dir",
+        again.to_str().unwrap(),
+    ]);
+    assert!(out.contains("concurrency.svg"), "{out}");
+    assert!(again.join("concurrency.svg").exists());
+
+    for (args, expected) in [
+        (
+            vec!["bench", "--workloads", "a", "--chart-dir", "x"],
+            "draws the curves of workloads k and s",
+        ),
+        (
+            vec!["bench", "--workloads", "k", "--concurrencies", "0"],
+            "--concurrencies takes counts from 1",
+        ),
+    ] {
+        let out = env.run(&args);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    // A report without a curve has nothing to draw.
+    let plain = dir.path().join("plain.json");
+    std::fs::write(&plain, r#"{"engine": "sqlite", "a_bulk": {"tasks": 1}}"#).unwrap();
+    let out = env.run(&["bench", "--chart", plain.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("nothing to draw"), "{out:?}");
 }

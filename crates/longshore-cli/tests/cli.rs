@@ -52,8 +52,6 @@ on_both_engines!(
     tasks_list_filters_by_status_related_object_and_time,
     tasks_list_refuses_bad_filters_with_one_line,
     a_reader_that_stops_early_ends_the_command_quietly,
-    the_bench_runs_many_producers_with_gathering_off_then_on,
-    the_bench_drains_a_backlog_with_one_then_two_worker_processes,
 );
 
 /// A command that must fail with exactly one line saying `expected`, and
@@ -2236,62 +2234,4 @@ async fn control_characters_are_refused_in_names_and_escaped_in_output(engine: E
     // JSON keeps the data as it is.
     let json = env.json(&["tasks", "show", &id, "--json"]);
     assert!(json.to_string().contains("fake line\\u001b[31m"), "{json}");
-}
-
-/// Not a measurement (figures are the bench's to report): workload M runs
-/// both of its runs on each engine and reports each one's figures.
-async fn the_bench_runs_many_producers_with_gathering_off_then_on(engine: Engine) {
-    let env = Env::new(engine).await;
-    let out = env.ok(&[
-        "bench",
-        "--workloads",
-        "m",
-        "--producers",
-        "8",
-        "--producers-duration",
-        "300ms",
-    ]);
-    let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    let m = &report["m_producers"];
-    assert_eq!(m["producers"], 8, "{report}");
-    for run in ["alone", "gathered"] {
-        assert!(m[run]["enqueued"].as_u64().unwrap() > 0, "{report}");
-        let latency = &m[run]["latency"];
-        assert!(latency["p50_ms"].as_f64().unwrap() > 0.0, "{report}");
-        assert!(
-            latency["p99_ms"].as_f64() <= latency["max_ms"].as_f64(),
-            "{report}"
-        );
-    }
-    assert!(m["speedup"].as_f64().unwrap() > 0.0, "{report}");
-    assert!(out.contains("gathered / one commit each"), "{out}");
-}
-
-/// Not a measurement: workload S starts worker processes of this binary
-/// against the scratch database, and each count drains its whole backlog.
-async fn the_bench_drains_a_backlog_with_one_then_two_worker_processes(engine: Engine) {
-    let env = Env::new(engine).await;
-    let out = env.ok(&[
-        "bench",
-        "--workloads",
-        "s",
-        "--bulk-tasks",
-        "300",
-        "--processes",
-        "1,2",
-        "--concurrency",
-        "4",
-    ]);
-    let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    let runs = report["s_scale"]["runs"].as_array().unwrap();
-    let counts: Vec<u64> = runs
-        .iter()
-        .map(|r| r["processes"].as_u64().unwrap())
-        .collect();
-    assert_eq!(counts, [1, 2], "{report}");
-    for run in runs {
-        assert!(run["process_per_sec"].as_f64().unwrap() > 0.0, "{report}");
-    }
-    assert_eq!(runs[0]["ratio"].as_f64(), Some(1.0), "{report}");
-    assert!(out.contains("2 worker process(es)"), "{out}");
 }

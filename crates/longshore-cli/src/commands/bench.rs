@@ -1,7 +1,7 @@
 //! `longshore bench`: the flags and the report's output; the workloads
 //! are [`longshore_bench`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,7 +12,7 @@ use crate::output;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory), e (far backlog), f (history), g (a and b through an agent), h (idle agents), m (many producers, gathered and not), p (a through a Python agent), s (a's backlog through more worker processes)
+    /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory), e (far backlog), f (history), g (a and b through an agent), h (idle agents), k (a at each of --concurrencies), m (many producers, gathered and not), p (a through a Python agent), s (a's backlog through more worker processes)
     #[arg(long, value_delimiter = ',', default_value = "a,b,c", value_name = "W,...", value_parser = str::parse::<Workload>)]
     workloads: Vec<Workload>,
     /// A: tasks to insert and process
@@ -59,6 +59,14 @@ pub(crate) struct Args {
         value_name = "N,..."
     )]
     processes: Vec<usize>,
+    /// K: the concurrencies to run A at, one after another
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,4,16,64",
+        value_name = "N,..."
+    )]
+    concurrencies: Vec<usize>,
     /// M: concurrent producers, each enqueueing one task at a time
     #[arg(long, default_value_t = 64, value_name = "N")]
     producers: usize,
@@ -77,6 +85,12 @@ pub(crate) struct Args {
     /// Run nothing: compare two `--json-out` files (each one report or a `--repeat` list) figure by figure, with each side's median and spread
     #[arg(long, num_args = 2, value_names = ["OLD", "NEW"])]
     compare: Option<Vec<PathBuf>>,
+    /// Run nothing: draw the curves of workloads k (tasks/s by concurrency) and s (by worker processes) from these `--json-out` files as SVG, one line per file, into --chart-dir
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    chart: Option<Vec<PathBuf>>,
+    /// Where --chart writes concurrency.svg and processes.svg; given with a run of k or s, that run's curves are drawn there too
+    #[arg(long, value_name = "DIR")]
+    chart_dir: Option<PathBuf>,
     /// Keep the scratch database (or SQLite file) afterwards
     #[arg(long)]
     keep: bool,
@@ -89,6 +103,24 @@ pub(crate) struct Args {
 pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
     if let Some(sides) = &args.compare {
         return compare(sides);
+    }
+    let chart_dir = args.chart_dir.clone();
+    if let Some(files) = &args.chart {
+        let series = files
+            .iter()
+            .map(|f| longshore_bench::chart::Series::read(f))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        return draw(&series, chart_dir.as_deref());
+    }
+    if chart_dir.is_some()
+        && !args
+            .workloads
+            .iter()
+            .any(|w| matches!(w, Workload::K | Workload::S))
+    {
+        anyhow::bail!(
+            "--chart-dir draws the curves of workloads k and s: run one of them, or give --chart FILE..."
+        );
     }
     let json_out = args.json_out.clone();
     let repeat = args.repeat;
@@ -109,6 +141,27 @@ pub(crate) async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     println!("{json}");
+    if chart_dir.is_some() {
+        let reports = match json {
+            serde_json::Value::Array(reports) => reports,
+            one => vec![one],
+        };
+        let series = [longshore_bench::chart::Series {
+            name: "this run".into(),
+            reports,
+        }];
+        draw(&series, chart_dir.as_deref())?;
+    }
+    Ok(())
+}
+
+/// Draws the curves `series` hold into `dir` (the current directory when
+/// unset) and names the files written.
+fn draw(series: &[longshore_bench::chart::Series], dir: Option<&Path>) -> anyhow::Result<()> {
+    let dir = dir.unwrap_or(Path::new("."));
+    for path in longshore_bench::chart::draw(series, dir)? {
+        println!("chart written: {}", path.display());
+    }
     Ok(())
 }
 
@@ -150,6 +203,7 @@ impl From<Args> for Options {
             idle_agents: args.idle_agents,
             idle_duration: args.idle_duration,
             processes: args.processes,
+            concurrencies: args.concurrencies,
             producers: args.producers,
             producers_duration: args.producers_duration,
             python: args.python,
