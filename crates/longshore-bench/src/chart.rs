@@ -150,10 +150,7 @@ pub fn draw(series: &[Series], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut written = Vec::new();
     for chart in Chart::ALL {
-        let lines: Vec<(String, Vec<Point>)> = labelled(series, chart)
-            .into_iter()
-            .filter(|(_, points)| !points.is_empty())
-            .collect();
+        let lines = labelled(series, chart);
         if lines.is_empty() {
             continue;
         }
@@ -170,24 +167,37 @@ pub fn draw(series: &[Series], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-/// Each series' points with its label; a label two series share gets
-/// each file's name after it.
+/// The series that have points for `chart`, each with its label; a
+/// label two of them share gets each file's name after it.
 fn labelled(series: &[Series], chart: Chart) -> Vec<(String, Vec<Point>)> {
-    let labels: Vec<String> = series.iter().map(|s| s.settings(chart)).collect();
-    series
+    let lines: Vec<(String, &Series, Vec<Point>)> = series
         .iter()
-        .zip(&labels)
-        .map(|(s, label)| {
-            let shared = labels.iter().filter(|l| *l == label).count() > 1;
+        .map(|s| (s.settings(chart), s, points(&s.reports, chart)))
+        .filter(|(_, _, points)| !points.is_empty())
+        .collect();
+    lines
+        .iter()
+        .map(|(label, s, points)| {
+            let shared = lines.iter().filter(|(l, _, _)| l == label).count() > 1;
             let label = if shared {
                 format!("{label} ({})", s.name)
             } else {
                 label.clone()
             };
-            (label, points(&s.reports, chart))
+            (label, points.clone())
         })
         .collect()
 }
+
+/// Line colours that stay apart on white, in order.
+const COLOURS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
 
 /// The chart as an SVG document.
 fn svg(chart: Chart, lines: &[(String, Vec<Point>)]) -> anyhow::Result<String> {
@@ -215,6 +225,7 @@ fn svg(chart: Chart, lines: &[(String, Vec<Point>)]) -> anyhow::Result<String> {
             )
             .map_err(drawing)?;
         plot.configure_mesh()
+            .max_light_lines(1)
             .x_desc(chart.x_description())
             .y_desc("tasks/s")
             .x_label_formatter(&|x| format!("{x:.0}"))
@@ -222,7 +233,7 @@ fn svg(chart: Chart, lines: &[(String, Vec<Point>)]) -> anyhow::Result<String> {
             .draw()
             .map_err(drawing)?;
         for (i, (label, points)) in lines.iter().enumerate() {
-            let colour = Palette99::pick(i).to_rgba();
+            let colour = COLOURS[i % COLOURS.len()];
             plot.draw_series(LineSeries::new(
                 points.iter().map(|p| (p.x, p.rate.median)),
                 colour.stroke_width(2),

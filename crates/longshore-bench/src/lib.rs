@@ -39,6 +39,15 @@
 //! - K, concurrency curve (not run by default): A again at each of
 //!   `--concurrencies`, one inline worker; tasks/s per concurrency.
 //!
+//! - U, a directory sync (not run by default): the scaling scenario of
+//!   docs/operations.md, one `http` task per user against a stand-in
+//!   directory in this process, drained by each of `--layouts` (see
+//!   `scenario.rs`).
+//!
+//! - W, churn (not run by default, runs alone): A and B on a fresh table,
+//!   then `--churn-tasks` through the queue with a purger deleting what
+//!   succeeds, then A and B again; the ratios (see `churn.rs`).
+//!
 //! `--chart` draws K's and S's curves as SVG (see `chart.rs`).
 //!
 //! Handlers do nothing but record when they started.
@@ -65,11 +74,14 @@ use longshore_server::settings::Settings;
 
 mod agents;
 pub mod chart;
+mod churn;
 pub mod compare;
+mod cpu;
 mod history;
 mod producers;
 mod report;
 mod scale;
+mod scenario;
 
 use crate::agents::{BenchGateway, RunningAgent};
 use crate::history::Filler;
@@ -79,6 +91,7 @@ use crate::report::{
     MemoryReport, Percentiles, SteadyReport,
 };
 use crate::scale::Target;
+pub use crate::scenario::Layout;
 
 /// What to run, and how big: the `longshore bench` flags, whose help
 /// gives each default.
@@ -114,6 +127,14 @@ pub struct Options {
     pub processes: Vec<usize>,
     /// K: the concurrencies to run A at.
     pub concurrencies: Vec<usize>,
+    /// U: users to sync, one task each.
+    pub users: usize,
+    /// U: how long the stand-in directory takes to answer.
+    pub directory_latency: Duration,
+    /// U: the worker layouts that drain the users.
+    pub layouts: Vec<Layout>,
+    /// W: tasks passed through the queue between the two measurements.
+    pub churn_tasks: usize,
     /// M: concurrent producers.
     pub producers: usize,
     /// M: how long each of its two runs lasts.
@@ -151,6 +172,10 @@ pub enum Workload {
     S,
     /// A at more and more concurrency.
     K,
+    /// A directory sync through the `http` actor, in several layouts.
+    U,
+    /// A and B before and after millions of tasks churned through.
+    W,
 }
 
 impl std::str::FromStr for Workload {
@@ -170,8 +195,10 @@ impl std::str::FromStr for Workload {
             "m" => Ok(Workload::M),
             "s" => Ok(Workload::S),
             "k" => Ok(Workload::K),
+            "u" => Ok(Workload::U),
+            "w" => Ok(Workload::W),
             other => Err(format!(
-                "unknown workload `{other}`: the workloads are a, b, c, d, e, f, g, h, k, m, p, s"
+                "unknown workload `{other}`: the workloads are a, b, c, d, e, f, g, h, k, m, p, s, u, w"
             )),
         }
     }
@@ -220,9 +247,16 @@ pub async fn run(settings: &Settings, args: Options) -> anyhow::Result<Report> {
     {
         bail!("--concurrencies takes counts from 1 to 4096");
     }
-    if args.workloads.contains(&Workload::F) && args.workloads.iter().any(|w| *w != Workload::F) {
-        // F's history must be all the scratch database holds.
-        bail!("workload f runs alone: give --workloads f");
+    if args.workloads.contains(&Workload::U) && (args.users == 0 || args.layouts.is_empty()) {
+        bail!("--users must be at least 1, and --layouts name at least one layout");
+    }
+    // F's history, and W's fresh table, must be all the scratch database
+    // holds.
+    for alone in [Workload::F, Workload::W] {
+        if args.workloads.contains(&alone) && args.workloads.iter().any(|w| *w != alone) {
+            let letter = format!("{alone:?}").to_ascii_lowercase();
+            bail!("workload {letter} runs alone: give --workloads {letter}");
+        }
     }
     let durable = settings.database.durable_hot_path;
     let report = match Database::from_settings(settings)? {
@@ -360,6 +394,9 @@ async fn run_workloads(
     if args.workloads.contains(&Workload::A) {
         report.a_bulk = Some(bulk(&store, args, Via::Inline).await?);
     }
+    if args.workloads.contains(&Workload::W) {
+        report.w_churn = Some(churn::run(&store, args, args.churn_tasks).await?);
+    }
     if args.workloads.contains(&Workload::K) {
         report.k_concurrency = Some(concurrency_curve(&store, args).await?);
     }
@@ -403,6 +440,16 @@ async fn run_workloads(
             processes: &args.processes,
         };
         report.s_scale = Some(scale::run(&store, &plan).await?);
+    }
+    if args.workloads.contains(&Workload::U) {
+        let plan = scenario::Plan {
+            target,
+            users: args.users,
+            latency: args.directory_latency,
+            layouts: &args.layouts,
+            prefetch: args.prefetch,
+        };
+        report.u_directory_sync = Some(scenario::run(&store, &plan).await?);
     }
     if args.workloads.contains(&Workload::P) {
         let gateway = BenchGateway::start(&store, "bench_p", &["bench_pa"]).await?;

@@ -6,9 +6,11 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::agents::IdleReport;
+use crate::churn::ChurnReport;
 use crate::history::HistoryReport;
 use crate::producers::ProducersReport;
 use crate::scale::ScaleReport;
+use crate::scenario::ScenarioReport;
 
 /// What the workloads measured; serialised, the JSON line `longshore
 /// bench` prints last.
@@ -45,6 +47,10 @@ pub struct Report {
     pub(crate) s_scale: Option<ScaleReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) k_concurrency: Option<ConcurrencyReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) u_directory_sync: Option<ScenarioReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) w_churn: Option<ChurnReport>,
 }
 
 /// K: A at each concurrency.
@@ -309,6 +315,67 @@ fn summary_rows(r: &Report) -> Vec<Vec<String>> {
                 "K concurrency",
                 &format!("{} tasks, concurrency {}", k.tasks, run.concurrency),
                 format!("{:.0} tasks/s", run.process_per_sec),
+            );
+        }
+    }
+    if let Some(w) = &r.w_churn {
+        for (when, phase) in [("fresh", &w.fresh), ("after the churn", &w.after)] {
+            row(
+                "W churn",
+                &format!("A process, {when}"),
+                format!("{:.0} tasks/s", phase.a_bulk.process_per_sec),
+            );
+            row(
+                "W churn",
+                &format!("B p50 / p99, {when}"),
+                format!(
+                    "{:.2} / {:.2} ms",
+                    phase.b_latency.p50_ms, phase.b_latency.p99_ms
+                ),
+            );
+        }
+        let c = &w.churn;
+        row(
+            "W churn",
+            &format!("{} tasks through", c.tasks),
+            format!(
+                "{:.0} s, {:.0} tasks/s; purged {:.0} rows/s, {} left at the end",
+                c.seconds, c.completed_per_sec, c.purged_per_sec, c.unpurged_at_end
+            ),
+        );
+        row(
+            "W churn",
+            "after / fresh: A, B p50, B p99",
+            format!(
+                "{:.2}, {:.2}, {:.2}",
+                w.ratio_process, w.ratio_b_p50, w.ratio_b_p99
+            ),
+        );
+    }
+    if let Some(u) = &r.u_directory_sync {
+        for run in &u.runs {
+            let what = format!(
+                "{} users at {:.0} ms, {} worker(s) x {} slots",
+                u.users, u.directory_latency_ms, run.processes, run.slots
+            );
+            row(
+                "U directory sync",
+                &what,
+                format!(
+                    "{:.1} s, {:.0} tasks/s (slots allow {:.0}), {} requests at once at most",
+                    run.seconds, run.process_per_sec, run.slots_allow_per_sec, run.most_in_flight
+                ),
+            );
+            let database = run
+                .database_cpu_seconds
+                .map_or_else(String::new, |db| format!(", database {db:.1} s"));
+            row(
+                "U directory sync",
+                &format!("{what}, CPU"),
+                format!(
+                    "workers {:.1} s{database}; machine {:.2} cores busy ({:.0} %)",
+                    run.worker_cpu_seconds, run.machine_busy_cores, run.machine_busy_percent
+                ),
             );
         }
     }

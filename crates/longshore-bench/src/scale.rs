@@ -67,35 +67,95 @@ pub(crate) struct Plan<'a> {
 }
 
 pub(crate) async fn run(store: &Arc<dyn Store>, plan: &Plan<'_>) -> anyhow::Result<ScaleReport> {
-    let program = std::env::current_exe().context("finding this program to start workers")?;
     let mut runs: Vec<ScaleRun> = Vec::new();
     for &n in plan.processes {
         let queue = format!("bench_s{n}");
-        store.set_queue_paused(&queue, true).await?;
         tracing::info!(processes = n, tasks = plan.tasks, "S: writing the backlog");
-        let mut remaining = plan.tasks;
-        while remaining > 0 {
-            let chunk = remaining.min(1000);
-            let rows = (0..chunk)
-                .map(|_| {
-                    let mut task = NewTask::new("noop", serde_json::json!({}));
-                    task.queue.clone_from(&queue);
-                    task
-                })
-                .collect();
-            store.enqueue(rows).await?;
-            remaining -= chunk;
-        }
-        let ids: Vec<String> = (0..n).map(|i| format!("bench-s{n}-{i}")).collect();
+        write_backlog(store, &queue, plan.tasks, |_| {
+            NewTask::new("noop", serde_json::json!({}))
+        })
+        .await?;
+        let fleet = Fleet::start(
+            store,
+            plan.target,
+            &queue,
+            n,
+            plan.concurrency,
+            plan.prefetch,
+        )
+        .await?;
+        tracing::info!(processes = n, "S: draining");
+        let seconds = drain(store, &queue, plan.tasks).await?.as_secs_f64();
+        fleet.stop().await;
+        let process_per_sec = plan.tasks as f64 / seconds;
+        let ratio = runs
+            .first()
+            .map_or(1.0, |first| process_per_sec / first.process_per_sec);
+        runs.push(ScaleRun {
+            processes: n,
+            seconds,
+            process_per_sec,
+            ratio,
+        });
+    }
+    Ok(ScaleReport {
+        tasks: plan.tasks,
+        runs,
+    })
+}
+
+/// Pauses `queue` and writes `tasks` tasks into it, the `i`th made by
+/// `task(i)`, 1,000 per insert: a backlog for a [`Fleet`] to [`drain`].
+pub(crate) async fn write_backlog(
+    store: &Arc<dyn Store>,
+    queue: &str,
+    tasks: usize,
+    task: impl Fn(usize) -> NewTask,
+) -> anyhow::Result<()> {
+    store.set_queue_paused(queue, true).await?;
+    let mut written = 0;
+    while written < tasks {
+        let chunk = (tasks - written).min(1000);
+        let rows = (written..written + chunk)
+            .map(|i| NewTask {
+                queue: queue.to_owned(),
+                ..task(i)
+            })
+            .collect();
+        store.enqueue(rows).await?;
+        written += chunk;
+    }
+    Ok(())
+}
+
+/// `longshore worker` processes of this binary serving one queue.
+pub(crate) struct Fleet {
+    workers: Vec<tokio::process::Child>,
+}
+
+impl Fleet {
+    /// Starts `n` workers of `concurrency` slots on `queue` (built-in
+    /// actors, the given prefetch) and waits until each has announced
+    /// itself.
+    pub(crate) async fn start(
+        store: &Arc<dyn Store>,
+        target: &Target,
+        queue: &str,
+        n: usize,
+        concurrency: usize,
+        prefetch: usize,
+    ) -> anyhow::Result<Fleet> {
+        let program = std::env::current_exe().context("finding this program to start workers")?;
+        let ids: Vec<String> = (0..n).map(|i| format!("{queue}-{i}")).collect();
         let mut workers = Vec::new();
         for id in &ids {
             workers.push(
                 tokio::process::Command::new(&program)
                     .arg("worker")
-                    .args(plan.target.args())
-                    .args(["--queues", &queue, "--worker-id", id])
-                    .args(["--concurrency", &plan.concurrency.to_string()])
-                    .env("LONGSHORE_WORKER__PREFETCH", plan.prefetch.to_string())
+                    .args(target.args())
+                    .args(["--queues", queue, "--worker-id", id])
+                    .args(["--concurrency", &concurrency.to_string()])
+                    .env("LONGSHORE_WORKER__PREFETCH", prefetch.to_string())
                     // A resumed queue is seen within a poll: keep it short.
                     .env("LONGSHORE_WORKER__IDLE_MIN", "5ms")
                     .env("LONGSHORE_WORKER__IDLE_MAX", "20ms")
@@ -118,37 +178,45 @@ pub(crate) async fn run(store: &Arc<dyn Store>, plan: &Plan<'_>) -> anyhow::Resu
             },
         )
         .await?;
+        Ok(Fleet { workers })
+    }
 
-        tracing::info!(processes = n, "S: draining");
-        let start = Instant::now();
-        store.set_queue_paused(&queue, false).await?;
-        let total = i64::try_from(plan.tasks).unwrap_or(i64::MAX);
-        wait_until(
-            Duration::from_secs(600),
-            "the backlog to be drained",
-            || async { Ok(count(store, &queue, |s| s == TaskState::Succeeded).await? >= total) },
-        )
-        .await?;
-        let seconds = start.elapsed().as_secs_f64();
-        for mut worker in workers {
-            // Done with: nothing of theirs is left to drain.
+    /// The CPU time the workers have used so far, in seconds (0 where
+    /// `/proc` does not tell).
+    pub(crate) fn cpu_seconds(&self) -> f64 {
+        self.workers
+            .iter()
+            .filter_map(tokio::process::Child::id)
+            .filter_map(crate::cpu::process_seconds)
+            .sum()
+    }
+
+    /// Kills the workers: called once their queue is drained, so nothing
+    /// of theirs is left to hand back.
+    pub(crate) async fn stop(self) {
+        for mut worker in self.workers {
             let _ = worker.kill().await;
         }
-        let process_per_sec = plan.tasks as f64 / seconds;
-        let ratio = runs
-            .first()
-            .map_or(1.0, |first| process_per_sec / first.process_per_sec);
-        runs.push(ScaleRun {
-            processes: n,
-            seconds,
-            process_per_sec,
-            ratio,
-        });
     }
-    Ok(ScaleReport {
-        tasks: plan.tasks,
-        runs,
-    })
+}
+
+/// Resumes `queue` and waits until the database counts all its `total`
+/// tasks succeeded; the time that took.
+pub(crate) async fn drain(
+    store: &Arc<dyn Store>,
+    queue: &str,
+    total: usize,
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    store.set_queue_paused(queue, false).await?;
+    let total = i64::try_from(total).unwrap_or(i64::MAX);
+    wait_until(
+        Duration::from_secs(1800),
+        "the backlog to be drained",
+        || async { Ok(count(store, queue, |s| s == TaskState::Succeeded).await? >= total) },
+    )
+    .await?;
+    Ok(start.elapsed())
 }
 
 /// Checks `done` every 20 ms until it holds, for at most `limit`.
@@ -160,7 +228,7 @@ where
     let deadline = Instant::now() + limit;
     while !done().await? {
         if Instant::now() > deadline {
-            bail!("S: gave up waiting for {what} after {} s", limit.as_secs());
+            bail!("gave up waiting for {what} after {} s", limit.as_secs());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

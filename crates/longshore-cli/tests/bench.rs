@@ -21,6 +21,8 @@ on_both_engines!(
     the_bench_runs_many_producers_with_gathering_off_then_on,
     the_bench_drains_a_backlog_with_one_then_two_worker_processes,
     the_bench_sweeps_concurrency_and_draws_the_curve,
+    the_bench_syncs_users_through_the_http_actor_in_each_layout,
+    the_bench_measures_before_and_after_a_churn,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_longshore");
@@ -241,4 +243,84 @@ async fn the_bench_sweeps_concurrency_and_draws_the_curve(engine: Engine) {
     let out = env.run(&["bench", "--chart", plain.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("nothing to draw"), "{out:?}");
+}
+
+/// Not a measurement: workload U sends every user to the stand-in
+/// directory through `http` tasks, in each layout, and says how many
+/// requests it answered at once (never more than the layout's slots).
+async fn the_bench_syncs_users_through_the_http_actor_in_each_layout(engine: Engine) {
+    let env = Env::new(engine).await;
+    let out = env.ok(&[
+        "bench",
+        "--workloads",
+        "u",
+        "--users",
+        "120",
+        "--layouts",
+        "1x4,2x3",
+        "--directory-latency",
+        "5ms",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let u = &report["u_directory_sync"];
+    assert_eq!(u["users"], 120, "{report}");
+    let runs = u["runs"].as_array().unwrap();
+    let layouts: Vec<&str> = runs.iter().map(|r| r["layout"].as_str().unwrap()).collect();
+    assert_eq!(layouts, ["1x4", "2x3"], "{report}");
+    for (run, slots) in runs.iter().zip([4, 6]) {
+        let most = run["most_in_flight"].as_u64().unwrap();
+        assert!((1..=slots).contains(&most), "{run}");
+        assert!(run["process_per_sec"].as_f64().unwrap() > 0.0, "{run}");
+        assert!(run["worker_cpu_seconds"].as_f64().unwrap() >= 0.0, "{run}");
+        // The database's CPU is read only for a PostgreSQL server (and
+        // only when it runs on this machine).
+        let database = run.get("database_cpu_seconds").and_then(|d| d.as_f64());
+        match engine {
+            Engine::Sqlite => assert!(database.is_none(), "{run}"),
+            Engine::Postgres => assert!(database.is_none_or(|d| d >= 0.0), "{run}"),
+        }
+    }
+    for (layouts, expected) in [
+        ("4", "expected PROCESSESxSLOTS"),
+        ("0x16", "1 to 64 processes"),
+    ] {
+        let out = env.run(&["bench", "--workloads", "u", "--layouts", layouts]);
+        assert!(!out.status.success(), "{layouts} was accepted");
+        assert!(text(&out.stderr).contains(expected), "{out:?}");
+    }
+}
+
+/// Not a measurement: workload W measures A and B, churns its tasks
+/// through with the purger at work, and measures again; it runs alone.
+async fn the_bench_measures_before_and_after_a_churn(engine: Engine) {
+    let env = Env::new(engine).await;
+    let out = env.ok(&[
+        "bench",
+        "--workloads",
+        "w",
+        "--bulk-tasks",
+        "300",
+        "--latency-tasks",
+        "20",
+        "--churn-tasks",
+        "3000",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let w = &report["w_churn"];
+    assert_eq!(w["churn"]["tasks"], 3000, "{report}");
+    // Everything the churn ran was purged but what the last passes left.
+    let purged = w["churn"]["purged"].as_u64().unwrap();
+    let left = w["churn"]["unpurged_at_end"].as_u64().unwrap();
+    assert!(purged > 0 && left <= 3000, "{report}");
+    for phase in ["fresh", "after"] {
+        assert_eq!(w[phase]["a_bulk"]["tasks"], 300, "{report}");
+        assert!(w[phase]["b_latency"]["p50_ms"].as_f64().unwrap() > 0.0);
+    }
+    assert!(w["ratio_process"].as_f64().unwrap() > 0.0, "{report}");
+    let out = env.run(&["bench", "--workloads", "w,a"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("workload w runs alone"),
+        "{out:?}"
+    );
 }

@@ -12,7 +12,7 @@ use crate::output;
 
 #[derive(clap::Args)]
 pub(crate) struct Args {
-    /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory), e (far backlog), f (history), g (a and b through an agent), h (idle agents), k (a at each of --concurrencies), m (many producers, gathered and not), p (a through a Python agent), s (a's backlog through more worker processes)
+    /// Workloads to run: a (bulk), b (latency), c (steady state), d (memory), e (far backlog), f (history), g (a and b through an agent), h (idle agents), k (a at each of --concurrencies), m (many producers, gathered and not), p (a through a Python agent), s (a's backlog through more worker processes), u (a directory sync through the http actor, per --layouts), w (a and b before and after --churn-tasks pass through; runs alone)
     #[arg(long, value_delimiter = ',', default_value = "a,b,c", value_name = "W,...", value_parser = str::parse::<Workload>)]
     workloads: Vec<Workload>,
     /// A: tasks to insert and process
@@ -67,6 +67,18 @@ pub(crate) struct Args {
         value_name = "N,..."
     )]
     concurrencies: Vec<usize>,
+    /// U: users to sync, one http task each
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    users: usize,
+    /// U: how long the stand-in directory takes to answer each request
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", default_value = "20ms")]
+    directory_latency: Duration,
+    /// U: worker layouts, each PROCESSESxSLOTS, that drain the users one after another
+    #[arg(long, value_delimiter = ',', default_value = "1x16,1x128,4x64", value_name = "PxC,...", value_parser = str::parse::<longshore_bench::Layout>)]
+    layouts: Vec<longshore_bench::Layout>,
+    /// W: tasks passed through the queue, with a purger at work, between the measurements
+    #[arg(long, default_value_t = 5_000_000, value_name = "N")]
+    churn_tasks: usize,
     /// M: concurrent producers, each enqueueing one task at a time
     #[arg(long, default_value_t = 64, value_name = "N")]
     producers: usize,
@@ -204,6 +216,10 @@ impl From<Args> for Options {
             idle_duration: args.idle_duration,
             processes: args.processes,
             concurrencies: args.concurrencies,
+            users: args.users,
+            directory_latency: args.directory_latency,
+            layouts: args.layouts,
+            churn_tasks: args.churn_tasks,
             producers: args.producers,
             producers_duration: args.producers_duration,
             python: args.python,
