@@ -304,14 +304,15 @@ async fn on_postgres(url: &str, args: &Options, durable: bool) -> anyhow::Result
             engine: "postgres",
             server: show("SHOW server_version").await,
             durability: format!(
-                "fsync {}, synchronous_commit {}; claims and completions {}",
+                "fsync {}, synchronous_commit {}; claims and completions {}; autovacuum {}",
                 show("SHOW fsync").await,
                 show("SHOW synchronous_commit").await,
                 if durable {
                     "wait for the WAL flush"
                 } else {
                     "with synchronous_commit off"
-                }
+                },
+                show("SHOW autovacuum").await,
             ),
             durable_hot_path: durable,
             concurrency: args.concurrency,

@@ -8,6 +8,9 @@
 //! the processes are started and waited for until each has announced
 //! itself, and the clock starts when the queue is resumed. It stops when
 //! the database counts every task succeeded.
+//!
+//! The backlog, the worker processes ([`Fleet`]) and the drain serve
+//! workload U (`scenario.rs`) too.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -23,6 +23,7 @@ on_both_engines!(
     bad_input_is_refused_with_one_line_and_changes_nothing,
     an_unreachable_database_or_a_bad_setting_is_one_line,
     migrations_run_once_when_nodes_start_together,
+    migrate_warns_when_the_server_runs_without_autovacuum,
     enqueue_count_inserts_in_bulk_and_stats_count_them,
     a_unique_key_enqueued_twice_keeps_one_task,
     a_worker_runs_tasks_and_show_prints_each_execution,
@@ -186,6 +187,21 @@ async fn an_unreachable_database_or_a_bad_setting_is_one_line(engine: Engine) {
     assert!(!out.status.success());
     assert!(stderr.contains("concurency"), "{stderr}");
     assert_eq!(env.total().await, 0);
+}
+
+/// A node's start (each runs `migrate`) says when the PostgreSQL server
+/// has autovacuum off, and only then: the task table would bloat until
+/// claims crawl. Checked against the server's real setting, whichever it is.
+async fn migrate_warns_when_the_server_runs_without_autovacuum(engine: Engine) {
+    let env = Env::unmigrated(engine).await;
+    let out = env.run(&["migrate"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let warned = text(&out.stderr).contains("autovacuum is off on this PostgreSQL server");
+    let off = match engine {
+        Engine::Postgres => env.observer().await.strings("SHOW autovacuum").await == ["off"],
+        Engine::Sqlite => false,
+    };
+    assert_eq!(warned, off, "{}", text(&out.stderr));
 }
 
 async fn migrations_run_once_when_nodes_start_together(engine: Engine) {
