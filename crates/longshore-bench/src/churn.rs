@@ -65,14 +65,10 @@ pub(crate) struct ChurnRun {
     pub(crate) unpurged_at_end: u64,
 }
 
-pub(crate) async fn run(
-    store: &Arc<dyn Store>,
-    args: &Options,
-    churn_tasks: usize,
-) -> anyhow::Result<ChurnReport> {
+pub(crate) async fn run(store: &Arc<dyn Store>, args: &Options) -> anyhow::Result<ChurnReport> {
     tracing::info!("W: fresh table");
     let fresh = phase(store, args, "bench_w_fresh").await?;
-    let churn = churn(store, args, churn_tasks).await?;
+    let churn = churn(store, args, args.churn_tasks).await?;
     tracing::info!("W: after the churn");
     let after = phase(store, args, "bench_w_after").await?;
     Ok(ChurnReport {
@@ -102,7 +98,8 @@ async fn churn(store: &Arc<dyn Store>, args: &Options, total: usize) -> anyhow::
     let start = Instant::now();
     let mut written = 0usize;
     while written < total {
-        if written as u64 - probe.runs.load(Ordering::Relaxed) >= MOST_WAITING {
+        let waiting = (written as u64).saturating_sub(probe.runs.load(Ordering::Relaxed));
+        if waiting >= MOST_WAITING {
             tokio::time::sleep(Duration::from_millis(5)).await;
             continue;
         }

@@ -396,7 +396,7 @@ async fn run_workloads(
         report.a_bulk = Some(bulk(&store, args, Via::Inline).await?);
     }
     if args.workloads.contains(&Workload::W) {
-        report.w_churn = Some(churn::run(&store, args, args.churn_tasks).await?);
+        report.w_churn = Some(churn::run(&store, args).await?);
     }
     if args.workloads.contains(&Workload::K) {
         report.k_concurrency = Some(concurrency_curve(&store, args).await?);
