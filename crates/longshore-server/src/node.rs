@@ -154,12 +154,15 @@ pub async fn start_worker(
     store: Arc<dyn Store>,
     config: WorkerConfig,
 ) -> anyhow::Result<WorkerHandle> {
+    // The actors and the worker's settings first: a node that cannot
+    // start says so in one line and leaves the database as it found it.
+    let registry = longshore_actors::registry(&settings.actors, longshore_actors::RunsOn::Inline)
+        .map_err(anyhow::Error::msg)?;
+    let worker = Worker::new(store.clone(), registry, config)?;
     if settings.database.migrate_on_start {
         store.migrate().await.context("migrating the database")?;
     }
-    let registry = longshore_actors::registry(&settings.actors, longshore_actors::RunsOn::Inline)
-        .map_err(anyhow::Error::msg)?;
-    Ok(Worker::new(store, registry, config)?.start())
+    Ok(worker.start())
 }
 
 /// Stops the worker gracefully after a stop signal; a second signal stops
