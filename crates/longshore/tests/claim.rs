@@ -626,3 +626,58 @@ conformance! {
         }
     }
 }
+
+// ---------------------------------------------------------------- PostgreSQL only
+
+/// The heartbeat never waits for a row lock. A worker's completion holds
+/// the rows it finishes while its heartbeat, on another connection, renews
+/// the same worker's leases; a heartbeat that waited could close a cycle
+/// of waits with it (PostgreSQL then fails one of the two, after a
+/// second's stall). A row locked at that moment is reported held, its
+/// lease left for the next beat; the other rows are renewed.
+#[tokio::test]
+async fn a_heartbeat_passes_over_a_row_another_transaction_holds() {
+    let db = TestDb::postgres().await;
+    let ids = db.enqueue(vec![task(NOOP), task(NOOP)]).await;
+    let claimed = db
+        .store
+        .claim(&claim("a", 2, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let (locked, free) = (ids[0], ids[1]);
+    let db = &db;
+    let lease_of = |id| async move { db.task(id).await.lease_expires_at.unwrap() };
+    let locked_before = lease_of(locked).await;
+    let free_before = lease_of(free).await;
+
+    let mut tx = db.pg().store.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM longshore_tasks WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(locked)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let held = [(locked, 1), (free, 1)];
+    let beat = tokio::time::timeout(
+        Duration::from_secs(60),
+        db.store
+            .heartbeat("a", &held, Duration::from_secs(600), &[]),
+    )
+    .await
+    .expect("the heartbeat waited for a row another transaction holds")
+    .unwrap();
+    assert!(beat.lost.is_empty(), "{beat:?}");
+    assert!(beat.cancel_requested.is_empty());
+    tx.rollback().await.unwrap();
+    assert_eq!(lease_of(locked).await, locked_before);
+    assert!(lease_of(free).await - free_before > chrono::Duration::seconds(500));
+
+    // The next beat renews it.
+    let beat = db
+        .store
+        .heartbeat("a", &held, Duration::from_secs(600), &[])
+        .await
+        .unwrap();
+    assert!(beat.lost.is_empty(), "{beat:?}");
+    assert!(lease_of(locked).await - locked_before > chrono::Duration::seconds(500));
+}

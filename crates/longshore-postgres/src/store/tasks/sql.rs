@@ -221,6 +221,15 @@ WHERE p.paused IS NOT TRUE";
 /// Heartbeat: renew the leases this worker still holds, fenced on
 /// (id, execution, owner, running); report cancellation requests.
 /// Writes the executions' pending log lines in the same statement.
+///
+/// The heartbeat never waits for a row lock. It runs beside this worker's
+/// completions, on another connection and over the same tasks; had it
+/// waited for the rows a completion holds while holding rows that
+/// completion waits for, PostgreSQL would have broken the deadlock by
+/// failing one of them (a second's stall first). A row locked at that
+/// moment (`busy`: being finished, or an operator's cancel request being
+/// written) is reported held and renewed at the next beat, well within
+/// the lease; if it was in fact lost, the next beat says so.
 pub(crate) const HEARTBEAT: &str = "
 WITH commit_mode AS (SELECT set_config('synchronous_commit', $5, true)),
 logged AS (
@@ -232,13 +241,32 @@ logged AS (
     -- In the order they were logged: a hash join on the task would
     -- otherwise hand one task's lines over in reverse.
     ORDER BY l.n
+),
+held AS (
+    SELECT t.id, h.execution
+    FROM longshore_tasks AS t
+    JOIN unnest($1::uuid[], $2::int4[]) AS h(id, execution) ON t.id = h.id
+    WHERE t.attempt + t.uncounted_executions = h.execution
+      AND t.state = 'running' AND t.lease_owner = $3
+),
+renewing AS (
+    -- The fence again, on each row's newest version once it is locked.
+    SELECT t.id
+    FROM longshore_tasks AS t JOIN held AS h ON t.id = h.id
+    WHERE t.attempt + t.uncounted_executions = h.execution
+      AND t.state = 'running' AND t.lease_owner = $3
+    FOR NO KEY UPDATE OF t SKIP LOCKED
+),
+renewed AS (
+    UPDATE longshore_tasks AS t
+    SET lease_expires_at = now() + $4 * interval '1 millisecond'
+    FROM renewing CROSS JOIN commit_mode
+    WHERE t.id = renewing.id
+    RETURNING t.id, t.cancel_requested
 )
-UPDATE longshore_tasks AS t
-SET lease_expires_at = now() + $4 * interval '1 millisecond'
-FROM unnest($1::uuid[], $2::int4[]) AS h(id, execution) CROSS JOIN commit_mode
-WHERE t.id = h.id AND t.attempt + t.uncounted_executions = h.execution
-  AND t.state = 'running' AND t.lease_owner = $3
-RETURNING t.id, t.cancel_requested";
+SELECT id, cancel_requested FROM renewed
+UNION ALL
+SELECT id, false FROM held AS busy WHERE id NOT IN (SELECT id FROM renewing)";
 
 /// Completion of many executions at once, each fenced on
 /// (running, owner, execution), in one statement: the state change, the
