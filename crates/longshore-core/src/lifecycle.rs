@@ -56,7 +56,8 @@ pub struct Transition {
     /// The error to record, if any.
     pub error: Option<String>,
     /// The execution does not count as an attempt: the task gets its
-    /// attempt back (only for [`Outcome::Released`]).
+    /// attempt back ([`Outcome::Released`]; and a worker sets it for a
+    /// prefetched task an operator cancelled before it started).
     pub refund_attempt: bool,
 }
 

@@ -134,7 +134,10 @@ conformance! {
         db.store.cancel(second).await.unwrap();
         let cancelled = common::wait_state(&db, second, TaskState::Cancelled).await;
         assert!(!runs.snapshot().contains_key(&second), "the cancelled task ran");
-        assert_eq!(cancelled.attempt, 1);
+        // Never attempted: its attempt was given back, its execution kept
+        // (the line saying why is logged under it).
+        assert_eq!(cancelled.attempt, 0);
+        assert_eq!(cancelled.execution, 1);
         release.add_permits(1);
         common::wait_state(&db, first, TaskState::Succeeded).await;
         worker.shutdown().await.unwrap();

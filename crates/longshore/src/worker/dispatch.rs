@@ -56,6 +56,7 @@ fn spawn(shared: &Arc<Shared>, mut task: TaskRow, permit: OwnedSemaphorePermit) 
                 permit = running.clone().acquire_owned() => permit.ok().map(Some),
             },
         };
+        let ran = started.is_some();
         let outcome = match started {
             Some(slot) => {
                 // The handler owns the arguments; the rest of the row stays here.
@@ -83,15 +84,17 @@ fn spawn(shared: &Arc<Shared>, mut task: TaskRow, permit: OwnedSemaphorePermit) 
         };
         match outcome {
             Some(outcome) => {
+                let mut transition =
+                    outcome.transition(task.attempt, task.max_attempts, &shared.config.retry);
+                // A prefetched task that never reached a slot was not
+                // attempted, whether a stop handed it back or an operator
+                // cancelled it: its attempt is given back.
+                transition.refund_attempt |= !ran;
                 let completion = Completion {
                     id: task.id,
                     queue: task.queue.clone(),
                     execution: task.execution,
-                    transition: outcome.transition(
-                        task.attempt,
-                        task.max_attempts,
-                        &shared.config.retry,
-                    ),
+                    transition,
                     worst_level: execution.worst_level(),
                     logs: execution.take_logs(),
                 };
