@@ -82,6 +82,22 @@ impl BenchGateway {
         RunningAgent { stop, running }
     }
 
+    /// The command that runs `program agent` (this binary's built-in
+    /// actors) as agent `id` of this gateway's pool, `concurrency` slots.
+    pub(crate) fn agent_process(
+        &self,
+        program: &std::path::Path,
+        id: &str,
+        concurrency: usize,
+    ) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(["agent", "--gateway", &self.url, "--pool", &self.pool])
+            .args(["--id", id, "--concurrency", &concurrency.to_string()])
+            .env("LONGSHORE_AGENT_TOKEN", &self.token);
+        command
+    }
+
     /// Starts a Python agent of this gateway's pool: `python -m
     /// longshore_agent.bench`, whose actor `bench` does nothing.
     pub(crate) fn python_agent(

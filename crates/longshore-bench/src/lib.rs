@@ -33,8 +33,9 @@
 //!   `producers.rs`).
 //!
 //! - S, scale-out (not run by default): A's backlog drained by 1, 2 and 4
-//!   `longshore worker` processes of this binary (`--processes`);
-//!   aggregate tasks/s per count (see `scale.rs`).
+//!   `longshore worker` processes of this binary (`--processes`), and
+//!   with `--agents` by `longshore agent` processes through a gateway in
+//!   this process; aggregate tasks/s per count (see `scale.rs`).
 //!
 //! - K, concurrency curve (not run by default): A again at each of
 //!   `--concurrencies`, one inline worker; tasks/s per concurrency.
@@ -125,6 +126,8 @@ pub struct Options {
     pub idle_duration: Duration,
     /// S: the worker process counts to drain a backlog with.
     pub processes: Vec<usize>,
+    /// S: the agent process counts to drain it with, through a gateway.
+    pub agents: Vec<usize>,
     /// K: the concurrencies to run A at.
     pub concurrencies: Vec<usize>,
     /// U: users to sync, one task each.
@@ -241,6 +244,12 @@ pub async fn run(settings: &Settings, args: Options) -> anyhow::Result<Report> {
     }
     if args.workloads.contains(&Workload::S) && args.processes.iter().any(|&n| n == 0 || n > 64) {
         bail!("--processes takes counts from 1 to 64");
+    }
+    if args.agents.iter().any(|&n| n == 0 || n > 64) {
+        bail!("--agents takes counts from 1 to 64");
+    }
+    if !args.agents.is_empty() && !args.workloads.contains(&Workload::S) {
+        bail!("--agents belongs to workload s: give --workloads s");
     }
     if args.workloads.contains(&Workload::K)
         && (args.concurrencies.is_empty() || args.concurrencies.iter().any(|&n| n == 0 || n > 4096))
@@ -439,6 +448,7 @@ async fn run_workloads(
             concurrency: args.concurrency,
             prefetch: args.prefetch,
             processes: &args.processes,
+            agents: &args.agents,
         };
         report.s_scale = Some(scale::run(&store, &plan).await?);
     }

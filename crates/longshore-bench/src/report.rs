@@ -298,15 +298,17 @@ fn summary_rows(r: &Report) -> Vec<Vec<String>> {
         );
     }
     if let Some(s) = &r.s_scale {
-        for run in &s.runs {
-            row(
-                "S scale-out",
-                &format!("{} tasks, {} worker process(es)", s.tasks, run.processes),
-                format!(
-                    "{:.0} tasks/s ({:.2}× the first)",
-                    run.process_per_sec, run.ratio
-                ),
-            );
+        for (kind, runs) in [("worker", &s.runs), ("agent", &s.agent_runs)] {
+            for run in runs {
+                row(
+                    "S scale-out",
+                    &format!("{} tasks, {} {kind} process(es)", s.tasks, run.processes),
+                    format!(
+                        "{:.0} tasks/s ({:.2}× the first)",
+                        run.process_per_sec, run.ratio
+                    ),
+                );
+            }
         }
     }
     if let Some(k) = &r.k_concurrency {

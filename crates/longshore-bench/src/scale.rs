@@ -9,6 +9,11 @@
 //! itself, and the clock starts when the queue is resumed. It stops when
 //! the database counts every task succeeded.
 //!
+//! With `--agents`, the same backlog again for each agent count: a pool
+//! of its own served by a gateway in the bench's process, and that many
+//! `longshore agent` processes of `--concurrency` slots connected to it
+//! (the gateway claims and records for them, as `serve` does).
+//!
 //! The backlog, the worker processes ([`Fleet`]) and the drain serve
 //! workload U (`scenario.rs`) too.
 
@@ -20,6 +25,7 @@ use anyhow::{Context, bail};
 use longshore::{NewTask, Store, TaskState};
 use serde::Serialize;
 
+use crate::agents::BenchGateway;
 use crate::count;
 
 /// How another process reaches the scratch database.
@@ -48,6 +54,10 @@ impl Target {
 pub(crate) struct ScaleReport {
     pub(crate) tasks: usize,
     pub(crate) runs: Vec<ScaleRun>,
+    /// Every agent count's run (`processes` counts agents); empty
+    /// without `--agents`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) agent_runs: Vec<ScaleRun>,
 }
 
 /// One process count.
@@ -67,6 +77,7 @@ pub(crate) struct Plan<'a> {
     pub(crate) concurrency: usize,
     pub(crate) prefetch: usize,
     pub(crate) processes: &'a [usize],
+    pub(crate) agents: &'a [usize],
 }
 
 pub(crate) async fn run(store: &Arc<dyn Store>, plan: &Plan<'_>) -> anyhow::Result<ScaleReport> {
@@ -90,21 +101,49 @@ pub(crate) async fn run(store: &Arc<dyn Store>, plan: &Plan<'_>) -> anyhow::Resu
         tracing::info!(processes = n, "S: draining");
         let seconds = drain(store, &queue, plan.tasks).await?.as_secs_f64();
         fleet.stop().await;
-        let process_per_sec = plan.tasks as f64 / seconds;
-        let ratio = runs
-            .first()
-            .map_or(1.0, |first| process_per_sec / first.process_per_sec);
-        runs.push(ScaleRun {
-            processes: n,
-            seconds,
-            process_per_sec,
-            ratio,
-        });
+        runs.push(ScaleRun::new(&runs, n, plan.tasks, seconds));
+    }
+    let mut agent_runs: Vec<ScaleRun> = Vec::new();
+    for &n in plan.agents {
+        let queue = format!("bench_sa{n}");
+        let gateway = BenchGateway::start(store, &queue, &[&queue]).await?;
+        tracing::info!(
+            agents = n,
+            tasks = plan.tasks,
+            "S: writing the agents' backlog"
+        );
+        write_backlog(store, &queue, plan.tasks, |_| {
+            NewTask::new("noop", serde_json::json!({}))
+        })
+        .await?;
+        let fleet = Fleet::agents(store, &gateway, &queue, n, plan.concurrency).await?;
+        tracing::info!(agents = n, "S: draining through the agents");
+        let seconds = drain(store, &queue, plan.tasks).await?.as_secs_f64();
+        fleet.stop().await;
+        gateway.stop().await?;
+        agent_runs.push(ScaleRun::new(&agent_runs, n, plan.tasks, seconds));
     }
     Ok(ScaleReport {
         tasks: plan.tasks,
         runs,
+        agent_runs,
     })
+}
+
+impl ScaleRun {
+    /// `processes`' run of `tasks` in `seconds`, after the `earlier` runs
+    /// of its kind.
+    fn new(earlier: &[ScaleRun], processes: usize, tasks: usize, seconds: f64) -> ScaleRun {
+        let process_per_sec = tasks as f64 / seconds;
+        ScaleRun {
+            processes,
+            seconds,
+            process_per_sec,
+            ratio: earlier
+                .first()
+                .map_or(1.0, |first| process_per_sec / first.process_per_sec),
+        }
+    }
 }
 
 /// Pauses `queue` and writes `tasks` tasks into it, the `i`th made by
@@ -131,7 +170,8 @@ pub(crate) async fn write_backlog(
     Ok(())
 }
 
-/// `longshore worker` processes of this binary serving one queue.
+/// `longshore worker` (or `longshore agent`) processes of this binary
+/// serving one queue.
 pub(crate) struct Fleet {
     workers: Vec<tokio::process::Child>,
 }
@@ -153,21 +193,18 @@ impl Fleet {
         let mut workers = Vec::new();
         for id in &ids {
             workers.push(
-                tokio::process::Command::new(&program)
-                    .arg("worker")
-                    .args(target.args())
-                    .args(["--queues", queue, "--worker-id", id])
-                    .args(["--concurrency", &concurrency.to_string()])
-                    .env("LONGSHORE_WORKER__PREFETCH", prefetch.to_string())
-                    // A resumed queue is seen within a poll: keep it short.
-                    .env("LONGSHORE_WORKER__IDLE_MIN", "5ms")
-                    .env("LONGSHORE_WORKER__IDLE_MAX", "20ms")
-                    .stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null())
-                    .kill_on_drop(true)
-                    .spawn()
-                    .with_context(|| format!("starting {} worker", program.display()))?,
+                spawn_quiet(
+                    tokio::process::Command::new(&program)
+                        .arg("worker")
+                        .args(target.args())
+                        .args(["--queues", queue, "--worker-id", id])
+                        .args(["--concurrency", &concurrency.to_string()])
+                        .env("LONGSHORE_WORKER__PREFETCH", prefetch.to_string())
+                        // A resumed queue is seen within a poll: keep it short.
+                        .env("LONGSHORE_WORKER__IDLE_MIN", "5ms")
+                        .env("LONGSHORE_WORKER__IDLE_MAX", "20ms"),
+                )
+                .with_context(|| format!("starting {} worker", program.display()))?,
             );
         }
         wait_until(
@@ -180,6 +217,33 @@ impl Fleet {
                     .all(|id| seen.iter().any(|w| &w.presence.id == id)))
             },
         )
+        .await?;
+        Ok(Fleet { workers })
+    }
+
+    /// Starts `n` `longshore agent` processes of `concurrency` slots on
+    /// `gateway`'s pool (built-in actors) and waits until each shows among
+    /// the cluster's connected agents.
+    pub(crate) async fn agents(
+        store: &Arc<dyn Store>,
+        gateway: &BenchGateway,
+        queue: &str,
+        n: usize,
+        concurrency: usize,
+    ) -> anyhow::Result<Fleet> {
+        let program = std::env::current_exe().context("finding this program to start agents")?;
+        let ids: Vec<String> = (0..n).map(|i| format!("{queue}-agent-{i}")).collect();
+        let mut workers = Vec::new();
+        for id in &ids {
+            workers.push(
+                spawn_quiet(&mut gateway.agent_process(&program, id, concurrency))
+                    .with_context(|| format!("starting {} agent", program.display()))?,
+            );
+        }
+        wait_until(Duration::from_secs(60), "the agents to connect", || async {
+            let seen = longshore::ops::agents::connected(store.as_ref()).await?;
+            Ok(ids.iter().all(|id| seen.iter().any(|a| &a.id == id)))
+        })
         .await?;
         Ok(Fleet { workers })
     }
@@ -201,6 +265,17 @@ impl Fleet {
             let _ = worker.kill().await;
         }
     }
+}
+
+/// Starts `command` with no input and its output thrown away, killed if
+/// it is still running when dropped.
+fn spawn_quiet(command: &mut tokio::process::Command) -> std::io::Result<tokio::process::Child> {
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
 }
 
 /// Resumes `queue` and waits until the database counts all its `total`

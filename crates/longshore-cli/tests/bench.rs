@@ -114,6 +114,17 @@ fn files_that_are_not_reports_are_refused_with_one_line() {
     }
 }
 
+/// Each of `cases` fails with one line of stderr that says `expected`.
+fn refused_with_one_line(env: &Env, cases: &[(Vec<&str>, &str)]) {
+    for (args, expected) in cases {
+        let out = env.run(args);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
 /// Not a measurement (figures are the bench's to report): workload M runs
 /// both of its runs on each engine and reports each one's figures.
 async fn the_bench_runs_many_producers_with_gathering_off_then_on(engine: Engine) {
@@ -144,7 +155,9 @@ async fn the_bench_runs_many_producers_with_gathering_off_then_on(engine: Engine
 }
 
 /// Not a measurement: workload S starts worker processes of this binary
-/// against the scratch database, and each count drains its whole backlog.
+/// against the scratch database, and each count drains its whole backlog;
+/// with `--agents`, agent processes of this binary drain it again through
+/// the bench's gateway. Agent counts it cannot run are refused up front.
 async fn the_bench_drains_a_backlog_with_one_then_two_worker_processes(engine: Engine) {
     let env = Env::new(engine).await;
     let out = env.ok(&[
@@ -154,6 +167,8 @@ async fn the_bench_drains_a_backlog_with_one_then_two_worker_processes(engine: E
         "--bulk-tasks",
         "300",
         "--processes",
+        "1,2",
+        "--agents",
         "1,2",
         "--concurrency",
         "4",
@@ -170,6 +185,27 @@ async fn the_bench_drains_a_backlog_with_one_then_two_worker_processes(engine: E
     }
     assert_eq!(runs[0]["ratio"].as_f64(), Some(1.0), "{report}");
     assert!(out.contains("2 worker process(es)"), "{out}");
+    let agent_runs = report["s_scale"]["agent_runs"].as_array().unwrap();
+    let counts: Vec<u64> = agent_runs
+        .iter()
+        .map(|r| r["processes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, [1, 2], "{report}");
+    assert!(out.contains("2 agent process(es)"), "{out}");
+
+    refused_with_one_line(
+        &env,
+        &[
+            (
+                vec!["bench", "--workloads", "s", "--agents", "0"],
+                "--agents takes counts from 1 to 64",
+            ),
+            (
+                vec!["bench", "--workloads", "a", "--agents", "2"],
+                "--agents belongs to workload s",
+            ),
+        ],
+    );
 }
 
 /// Not a measurement: workload K runs A at each concurrency it is given,
@@ -221,22 +257,19 @@ async fn the_bench_sweeps_concurrency_and_draws_the_curve(engine: Engine) {
     assert!(out.contains("concurrency.svg"), "{out}");
     assert!(again.join("concurrency.svg").exists());
 
-    for (args, expected) in [
-        (
-            vec!["bench", "--workloads", "a", "--chart-dir", "x"],
-            "draws the curves of workloads k and s",
-        ),
-        (
-            vec!["bench", "--workloads", "k", "--concurrencies", "0"],
-            "--concurrencies takes counts from 1",
-        ),
-    ] {
-        let out = env.run(&args);
-        let stderr = text(&out.stderr);
-        assert!(!out.status.success(), "{args:?} succeeded");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.contains(expected), "{args:?}: {stderr}");
-    }
+    refused_with_one_line(
+        &env,
+        &[
+            (
+                vec!["bench", "--workloads", "a", "--chart-dir", "x"],
+                "draws the curves of workloads k and s",
+            ),
+            (
+                vec!["bench", "--workloads", "k", "--concurrencies", "0"],
+                "--concurrencies takes counts from 1",
+            ),
+        ],
+    );
     // A report without a curve has nothing to draw.
     let plain = dir.path().join("plain.json");
     std::fs::write(&plain, r#"{"engine": "sqlite", "a_bulk": {"tasks": 1}}"#).unwrap();

@@ -59,6 +59,9 @@ pub(crate) struct Args {
         value_name = "N,..."
     )]
     processes: Vec<usize>,
+    /// S: also drain the backlog with this many `longshore agent` processes (each of --concurrency slots) through a gateway the bench serves, per count, e.g. 1,4; none by default
+    #[arg(long, value_delimiter = ',', value_name = "N,...")]
+    agents: Vec<usize>,
     /// K: the concurrencies to run A at, one after another
     #[arg(
         long,
@@ -215,6 +218,7 @@ impl From<Args> for Options {
             idle_agents: args.idle_agents,
             idle_duration: args.idle_duration,
             processes: args.processes,
+            agents: args.agents,
             concurrencies: args.concurrencies,
             users: args.users,
             directory_latency: args.directory_latency,
