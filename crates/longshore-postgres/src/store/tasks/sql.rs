@@ -228,8 +228,9 @@ WHERE p.paused IS NOT TRUE";
 /// completion waits for, PostgreSQL would have broken the deadlock by
 /// failing one of them (a second's stall first). A row locked at that
 /// moment (`busy`: being finished, or an operator's cancel request being
-/// written) is reported held and renewed at the next beat, well within
-/// the lease; if it was in fact lost, the next beat says so.
+/// written: the task is ending anyway) is reported held and renewed at
+/// the next beat if it still runs; if it was in fact lost, the next beat
+/// says so.
 pub(crate) const HEARTBEAT: &str = "
 WITH commit_mode AS (SELECT set_config('synchronous_commit', $5, true)),
 logged AS (
