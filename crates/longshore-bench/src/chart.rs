@@ -56,9 +56,14 @@ impl Series {
         {
             label.push_str(&format!(", {slots} slots each"));
         }
-        match text("prefetch").and_then(Value::as_u64) {
-            Some(0) | None => {}
-            Some(n) => label.push_str(&format!(", prefetch {n}")),
+        // A count, or `auto` (reports from before it existed say nothing,
+        // meaning 0).
+        match text("prefetch") {
+            Some(Value::String(mode)) => label.push_str(&format!(", prefetch {mode}")),
+            Some(n) if n.as_u64().is_some_and(|n| n > 0) => {
+                label.push_str(&format!(", prefetch {n}"));
+            }
+            _ => {}
         }
         label
     }

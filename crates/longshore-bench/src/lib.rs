@@ -105,7 +105,7 @@ pub struct Options {
     /// Worker concurrency for every workload.
     pub concurrency: usize,
     /// Tasks the inline worker claims ahead of its free slots.
-    pub prefetch: usize,
+    pub prefetch: longshore::Prefetch,
     /// B: tasks to enqueue one at a time.
     pub latency_tasks: usize,
     /// B: time between two enqueues.

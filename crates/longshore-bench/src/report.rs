@@ -22,7 +22,7 @@ pub struct Report {
     pub(crate) durability: String,
     pub(crate) durable_hot_path: bool,
     pub(crate) concurrency: usize,
-    pub(crate) prefetch: usize,
+    pub(crate) prefetch: longshore::Prefetch,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) a_bulk: Option<BulkReport>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -75,7 +75,7 @@ pub(crate) struct Plan<'a> {
     pub(crate) target: &'a Target,
     pub(crate) tasks: usize,
     pub(crate) concurrency: usize,
-    pub(crate) prefetch: usize,
+    pub(crate) prefetch: longshore::Prefetch,
     pub(crate) processes: &'a [usize],
     pub(crate) agents: &'a [usize],
 }
@@ -186,7 +186,7 @@ impl Fleet {
         queue: &str,
         n: usize,
         concurrency: usize,
-        prefetch: usize,
+        prefetch: longshore::Prefetch,
     ) -> anyhow::Result<Fleet> {
         let program = std::env::current_exe().context("finding this program to start workers")?;
         let ids: Vec<String> = (0..n).map(|i| format!("{queue}-{i}")).collect();

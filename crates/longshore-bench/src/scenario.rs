@@ -93,7 +93,7 @@ pub(crate) struct Plan<'a> {
     pub(crate) latency: Duration,
     pub(crate) layouts: &'a [Layout],
     /// Each worker's `worker.prefetch` (the bench's `--prefetch`).
-    pub(crate) prefetch: usize,
+    pub(crate) prefetch: longshore::Prefetch,
 }
 
 /// The stand-in directory: requests being answered now, and the most ever.

@@ -240,8 +240,9 @@ pub struct WorkerSettings {
     pub queues: Vec<String>,
     /// Tasks it runs at once.
     pub concurrency: usize,
-    /// Tasks claimed ahead of free slots, started as slots free.
-    pub prefetch: usize,
+    /// Tasks claimed ahead of free slots, started as slots free: `auto`
+    /// (from measured handler and claim times) or a count.
+    pub prefetch: longshore::Prefetch,
     /// How long a claim holds a task without a heartbeat.
     #[serde(with = "humantime_serde")]
     pub lease: Duration,

@@ -16,13 +16,14 @@ pub struct WorkerConfig {
     pub queues: Vec<String>,
     /// Executions at once (default 16).
     pub concurrency: usize,
-    /// Tasks claimed ahead of free slots (default 0: none). Each is held in
-    /// memory under its lease, which the heartbeat renews, and starts the
-    /// moment a slot frees, without a round trip to the database; the
-    /// database shows it running, leased to this worker, so it counts for
-    /// every cap. A stop hands the ones not started back at once. With
-    /// short tasks this keeps the slots busy while results are written.
-    pub prefetch: usize,
+    /// Tasks claimed ahead of free slots (default [`Prefetch::Auto`]). Each
+    /// is held in memory under its lease, which the heartbeat renews, and
+    /// starts the moment a slot frees, without a round trip to the
+    /// database; the database shows it running, leased to this worker, so
+    /// it counts for every cap. A stop hands the ones not started back at
+    /// once. With short tasks this keeps the slots busy while results are
+    /// written.
+    pub prefetch: Prefetch,
     /// Lease length (default 30 s).
     pub lease: Duration,
     /// Lease renewal interval (default 10 s); must be under the lease.
@@ -72,6 +73,100 @@ pub struct WorkerConfig {
     pub secrets: longshore_core::Secrets,
 }
 
+/// How many tasks a worker claims ahead of its free slots
+/// ([`WorkerConfig::prefetch`]); written `auto` or a count in settings.
+///
+/// ```
+/// use longshore::Prefetch;
+///
+/// assert_eq!("auto".parse::<Prefetch>(), Ok(Prefetch::Auto));
+/// assert_eq!("48".parse::<Prefetch>(), Ok(Prefetch::Tasks(48)));
+/// assert!("many".parse::<Prefetch>().is_err());
+/// assert_eq!(Prefetch::Tasks(0).to_string(), "0");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Prefetch {
+    /// As many as the tasks call for, from what the worker measures: enough
+    /// to keep its slots busy for about two claim round trips (the time
+    /// a slot would otherwise wait for its next task), at most three per
+    /// slot. Tasks that take far longer than a claim get none, so they are
+    /// not held back from idle workers.
+    #[default]
+    Auto,
+    /// Always this many; 0 claims only for free slots.
+    Tasks(usize),
+}
+
+impl Prefetch {
+    /// The largest count allowed.
+    pub const MOST: usize = 10_000;
+
+    /// How many prefetched tasks per slot [`Prefetch::Auto`] holds at most.
+    pub const AUTO_PER_SLOT: usize = 3;
+}
+
+impl std::fmt::Display for Prefetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Prefetch::Auto => f.write_str("auto"),
+            Prefetch::Tasks(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Prefetch {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Prefetch, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(Prefetch::Auto);
+        }
+        s.parse()
+            .map(Prefetch::Tasks)
+            .map_err(|_| format!("expected `auto` or a count of tasks, got `{s}`"))
+    }
+}
+
+impl serde::Serialize for Prefetch {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Prefetch::Auto => serializer.serialize_str("auto"),
+            Prefetch::Tasks(n) => serializer.serialize_u64(*n as u64),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Prefetch {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Prefetch, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Prefetch;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`auto` or a count of tasks")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Prefetch, E> {
+                usize::try_from(n)
+                    .map(Prefetch::Tasks)
+                    .map_err(|_| E::custom(format!("{n} tasks is too many")))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Prefetch, E> {
+                u64::try_from(n)
+                    .map_err(|_| E::custom(format!("expected `auto` or a count of tasks, got {n}")))
+                    .and_then(|n| self.visit_u64(n))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Prefetch, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 /// How long finished tasks are kept, by state (default 30 days each).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
@@ -107,7 +202,7 @@ impl Default for WorkerConfig {
             id: default_worker_id(),
             queues: vec![longshore_core::NewTask::DEFAULT_QUEUE.to_owned()],
             concurrency: 16,
-            prefetch: 0,
+            prefetch: Prefetch::Auto,
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(10),
             idle_min: Duration::from_millis(50),
@@ -141,10 +236,12 @@ impl WorkerConfig {
         if self.concurrency == 0 {
             return fail("worker.concurrency must be at least 1".into());
         }
-        if self.prefetch > 10_000 {
+        if let Prefetch::Tasks(n) = self.prefetch
+            && n > Prefetch::MOST
+        {
             return fail(format!(
-                "worker.prefetch must be at most 10000, got {}",
-                self.prefetch
+                "worker.prefetch must be `auto` or a count of at most {}, got {n}",
+                Prefetch::MOST
             ));
         }
         if self.lease < Duration::from_secs(1) {
@@ -251,6 +348,20 @@ mod tests {
         };
         let err = slow.validate().unwrap_err().to_string();
         assert!(err.contains("worker.maintenance_interval"), "{err}");
+    }
+
+    #[test]
+    fn a_prefetch_past_the_most_is_refused() {
+        let config = WorkerConfig {
+            prefetch: Prefetch::Tasks(Prefetch::MOST + 1),
+            ..WorkerConfig::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("worker.prefetch"), "{err}");
+        assert_eq!(
+            "-1".parse::<Prefetch>().unwrap_err(),
+            "expected `auto` or a count of tasks, got `-1`"
+        );
     }
 
     #[test]

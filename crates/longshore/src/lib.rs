@@ -72,7 +72,7 @@ mod worker;
 
 pub use actor::{Actor, Registry, Task};
 pub use client::{Client, EnqueueOptions, new_task};
-pub use config::{Retention, WorkerConfig, default_worker_id};
+pub use config::{Prefetch, Retention, WorkerConfig, default_worker_id};
 pub use context::{CancelReason, TaskContext};
 pub use error::{Error, TaskError, with_causes};
 pub use metrics::Metrics;

@@ -1,10 +1,10 @@
 //! The claimer: waits for free slots, claims that many due tasks in one
 //! statement, and hands them to [`super::dispatch`]. Memory does not grow with the backlog: it
-//! never holds more tasks than free slots.
+//! never holds more tasks than free slots and the prefetch.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use longshore_core::Claim;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +36,13 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         while let Ok(permit) = shared.slots.clone().try_acquire_owned() {
             permits.push(permit);
         }
+        if let Some(auto) = &shared.auto_prefetch {
+            // Permits beyond the prefetch in force are set aside.
+            auto.park(&mut permits);
+            if permits.is_empty() {
+                continue;
+            }
+        }
         claim.limit = permits.len();
         claim.capped = shared.caps.any();
 
@@ -43,8 +50,12 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         // tasks must then be started (and drained or released) like any other.
         // The gate is held until they are started (see `release_untracked`).
         let gate = shared.claim_gate.read().await;
+        let began = Instant::now();
         match shared.store.claim(&claim).await {
             Ok(tasks) => {
+                if let Some(auto) = &shared.auto_prefetch {
+                    auto.round_trip_took(began.elapsed());
+                }
                 let full = tasks.len() == claim.limit;
                 shared.backlog.store(full, Ordering::Relaxed);
                 if !tasks.is_empty() {

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use longshore_core::{Claim, Completion};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
@@ -131,12 +131,19 @@ async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
     // Under running-task caps the claimer claims alone: its claims take the
     // cluster-wide claim lock, which a statement that also completes would
     // hold while it writes results.
-    let refill = *gate && shared.backlog.load(Ordering::Relaxed) && !shared.caps.any();
+    // With `prefetch: auto`, the slots the prefetch no longer uses are not
+    // refilled but parked.
+    let limit = n - shared
+        .auto_prefetch
+        .as_ref()
+        .map_or(0, |a| a.shortfall().min(n));
+    let refill = *gate && shared.backlog.load(Ordering::Relaxed) && !shared.caps.any() && limit > 0;
+    let began = Instant::now();
     let result = if refill {
         let refill = Claim {
             owner: owner.clone(),
             queues: shared.config.queues.clone(),
-            limit: n,
+            limit,
             lease: shared.config.lease,
             capped: false,
             pool: None,
@@ -154,11 +161,11 @@ async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
     };
     match result {
         Ok((rejected, claimed)) => {
-            if *gate {
+            if refill {
                 // A short refill means the queue is drained.
                 shared
                     .backlog
-                    .store(claimed.len() == n && n > 0, Ordering::Relaxed);
+                    .store(claimed.len() == limit, Ordering::Relaxed);
             }
             for id in &rejected {
                 tracing::warn!(
@@ -172,6 +179,10 @@ async fn flush(shared: &Arc<Shared>, batch: &mut Batch) -> bool {
             }
             let mut slots: Vec<_> = batch.slots.drain(..n).collect();
             dispatch::start(shared, claimed, &mut slots);
+            if let Some(auto) = &shared.auto_prefetch {
+                auto.round_trip_took(began.elapsed());
+                auto.park(&mut slots);
+            }
             drop(gate);
             if shared.caps.any() {
                 // Places under the caps came free: the claimer may have gone

@@ -4,11 +4,13 @@
 //! heartbeat, cancellation and the drain), run by the executor, and its
 //! result handed to the completer with the permit, which frees only once
 //! the result is recorded. With a prefetch (`WorkerConfig::prefetch`)
-//! there are more claim permits than slots: a task then also waits for a
+//! there are more claim permits than slots (with `auto`, handler times are
+//! measured here for [`super::prefetch`]): a task then also waits for a
 //! slot before its handler starts, and frees the slot when the handler is
 //! done, so that the next one starts while this result is written.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use longshore_core::{Completion, TaskRow};
 use tokio::sync::OwnedSemaphorePermit;
@@ -66,6 +68,7 @@ fn spawn(shared: &Arc<Shared>, mut task: TaskRow, permit: OwnedSemaphorePermit) 
                     .metrics
                     .as_ref()
                     .map(|m| m.execution(&execution.labels));
+                let began = Instant::now();
                 let outcome = executor::execute(
                     &shared.registry,
                     &shared.config,
@@ -74,6 +77,9 @@ fn spawn(shared: &Arc<Shared>, mut task: TaskRow, permit: OwnedSemaphorePermit) 
                     &execution,
                 )
                 .await;
+                if let Some(auto) = &shared.auto_prefetch {
+                    auto.handler_took(began.elapsed());
+                }
                 drop(running);
                 // The next prefetched task may start while this result is
                 // written.

@@ -11,6 +11,7 @@
 //! | completer | `completer.rs` | writes finished executions in batches, claiming replacements for their slots in the same statement |
 //! | heartbeat | `heartbeat.rs` | renews leases, writes logs of running tasks, learns of cancellations |
 //! | listener | `listener.rs` | wakes the claimer on NOTIFY, forwards cancellations |
+//! | (prefetch) | `prefetch.rs` | not a loop: with `prefetch: auto`, how many tasks the claimer and the completer claim ahead, from measured handler and round-trip times |
 //! | maintenance | `../maintenance/` | on the maintenance leader: promotes due delayed tasks, runs the built-in schedules (rescue, purge, forget dead workers); on every node: reads the cluster's caps |
 //! | scheduler | `../maintenance/scheduler.rs` | on the scheduler leader: fires due schedules |
 //!
@@ -25,6 +26,7 @@ mod dispatch;
 pub(crate) mod executor;
 mod heartbeat;
 mod listener;
+mod prefetch;
 mod shared;
 
 use std::collections::HashMap;
@@ -38,12 +40,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::WorkerConfig;
+use crate::config::{Prefetch, WorkerConfig};
 
 use crate::actor::Registry;
 use crate::caps::Caps;
 use crate::context::CancelReason;
 use crate::error::Error;
+use prefetch::AutoPrefetch;
 use shared::Shared;
 
 /// A worker, ready to start.
@@ -96,14 +99,20 @@ impl Worker {
     /// Starts the worker's loops on the current Tokio runtime.
     pub fn start(self) -> WorkerHandle {
         let (tx, rx) = mpsc::channel(self.config.completer_batch.max(self.config.concurrency) * 2);
+        let concurrency = self.config.concurrency;
+        let (permits, auto_prefetch) = match self.config.prefetch {
+            Prefetch::Tasks(n) => (concurrency + n, None),
+            Prefetch::Auto => {
+                let auto = AutoPrefetch::new(concurrency);
+                (auto.permits(), Some(auto))
+            }
+        };
         let shared = Arc::new(Shared {
             store: self.store,
             registry: Arc::new(self.registry),
-            slots: Arc::new(Semaphore::new(
-                self.config.concurrency + self.config.prefetch,
-            )),
-            running: (self.config.prefetch > 0)
-                .then(|| Arc::new(Semaphore::new(self.config.concurrency))),
+            slots: Arc::new(Semaphore::new(permits)),
+            running: (permits > concurrency).then(|| Arc::new(Semaphore::new(concurrency))),
+            auto_prefetch,
             unstarted: CancellationToken::new(),
             config: self.config,
             inflight: Mutex::new(HashMap::new()),

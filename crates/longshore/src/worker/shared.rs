@@ -26,7 +26,7 @@ pub(crate) struct Shared {
     /// Nudges the claimer: tasks may be due.
     pub(crate) wake: Notify,
     /// One permit per task this worker may hold claimed: its slots and its
-    /// prefetch. A permit is held from the claim until the result is
+    /// prefetch (with `prefetch: auto`, its largest). A permit is held from the claim until the result is
     /// recorded.
     pub(crate) slots: Arc<Semaphore>,
     /// With a prefetch, one permit per slot: a claimed task waits for one
@@ -34,6 +34,9 @@ pub(crate) struct Shared {
     /// done, while its result is written. `None` without a prefetch: every
     /// claimed task has a slot already.
     pub(crate) running: Option<Arc<Semaphore>>,
+    /// With `prefetch: auto`, how many of `slots`' permits beyond the
+    /// slots are in use now; the rest are parked there.
+    pub(crate) auto_prefetch: Option<super::prefetch::AutoPrefetch>,
     /// Cancelled once claiming has closed at a stop: prefetched tasks not
     /// yet started are handed back instead of started.
     pub(crate) unstarted: tokio_util::sync::CancellationToken,
