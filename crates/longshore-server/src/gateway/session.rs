@@ -34,6 +34,10 @@ use super::{ServerStream, Shared};
 /// in one.
 const MAX_BATCH: usize = 256;
 
+/// At most this many yields to let more messages arrive before a batch is
+/// written (as the worker's completer does).
+const GATHER_ROUNDS: usize = 4;
+
 /// Checks `Hello` and starts the session; returns what the server sends.
 pub(super) async fn open(
     shared: Arc<Shared>,
@@ -239,11 +243,19 @@ impl Session {
                         self.handle(message).await;
                         // What else already arrived joins this batch:
                         // under load, results come faster than one write
-                        // each would keep up with.
+                        // each would keep up with. When nothing is ready,
+                        // yielding lets the connection's task decode what
+                        // is already on the socket: a few rounds at most,
+                        // and only while they bring more, so a lone result
+                        // is not held back.
                         let mut ended = None;
-                        for _ in 1..MAX_BATCH {
+                        let (mut taken, mut before, mut rounds) = (1, 0, 0);
+                        while taken < MAX_BATCH {
                             match inbound.message().now_or_never() {
-                                Some(Ok(Some(message))) => self.handle(message).await,
+                                Some(Ok(Some(message))) => {
+                                    self.handle(message).await;
+                                    taken += 1;
+                                }
                                 Some(Ok(None)) => {
                                     ended = Some(End::Closed);
                                     break;
@@ -252,7 +264,11 @@ impl Session {
                                     ended = Some(End::Broken(status));
                                     break;
                                 }
-                                None => break,
+                                None if rounds == GATHER_ROUNDS || taken == before => break,
+                                None => {
+                                    (before, rounds) = (taken, rounds + 1);
+                                    tokio::task::yield_now().await;
+                                }
                             }
                         }
                         self.start_write();
