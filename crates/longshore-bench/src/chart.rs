@@ -74,7 +74,8 @@ impl Series {
 pub enum Chart {
     /// K: one worker at each concurrency.
     Concurrency,
-    /// S: more and more worker processes.
+    /// S: more and more worker processes (and, where the reports have
+    /// them, agent processes through one gateway, a line of their own).
     Processes,
 }
 
@@ -101,14 +102,14 @@ impl Chart {
     fn title(self) -> &'static str {
         match self {
             Chart::Concurrency => "Tasks processed per second, one worker",
-            Chart::Processes => "Tasks processed per second, worker processes on one database",
+            Chart::Processes => "Tasks processed per second, processes on one database",
         }
     }
 
     fn x_description(self) -> &'static str {
         match self {
             Chart::Concurrency => "concurrency (slots of the one worker)",
-            Chart::Processes => "worker processes",
+            Chart::Processes => "processes (workers, or agents through one gateway)",
         }
     }
 }
@@ -124,12 +125,25 @@ pub struct Point {
 
 /// The points `reports` hold for `chart`, by x (empty when none ran it).
 pub fn points(reports: &[Value], chart: Chart) -> Vec<Point> {
+    points_of(reports, chart, "runs")
+}
+
+/// The points of S's runs through agents (empty for K, and when none ran).
+fn agent_points(reports: &[Value], chart: Chart) -> Vec<Point> {
+    match chart {
+        Chart::Processes => points_of(reports, chart, "agent_runs"),
+        Chart::Concurrency => Vec::new(),
+    }
+}
+
+/// The points of the runs listed under `runs` in `chart`'s part.
+fn points_of(reports: &[Value], chart: Chart, runs: &str) -> Vec<Point> {
     let (part, key) = chart.source();
     let mut by_x: std::collections::BTreeMap<u64, Vec<f64>> = Default::default();
     for report in reports {
         let runs = report
             .get(part)
-            .and_then(|p| p.get("runs"))
+            .and_then(|p| p.get(runs))
             .and_then(Value::as_array);
         for run in runs.into_iter().flatten() {
             let x = run.get(key).and_then(Value::as_u64);
@@ -177,7 +191,17 @@ pub fn draw(series: &[Series], dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 fn labelled(series: &[Series], chart: Chart) -> Vec<(String, Vec<Point>)> {
     let lines: Vec<(String, &Series, Vec<Point>)> = series
         .iter()
-        .map(|s| (s.settings(chart), s, points(&s.reports, chart)))
+        .flat_map(|s| {
+            let settings = s.settings(chart);
+            [
+                (settings.clone(), s, points(&s.reports, chart)),
+                (
+                    format!("{settings}, agents"),
+                    s,
+                    agent_points(&s.reports, chart),
+                ),
+            ]
+        })
         .filter(|(_, _, points)| !points.is_empty())
         .collect();
     lines
@@ -331,5 +355,31 @@ mod tests {
         }];
         let err = draw(&series, dir.path()).expect_err("nothing to draw");
         assert!(err.to_string().contains("nothing to draw"), "{err}");
+    }
+
+    #[test]
+    fn runs_through_agents_are_a_line_of_their_own() {
+        let dir = tempfile::tempdir().expect("a scratch directory");
+        let run = |n: u64, r: f64| json!({"processes": n, "seconds": 1.0, "process_per_sec": r});
+        let report = json!({"engine": "postgres", "concurrency": 16, "prefetch": "auto",
+            "s_scale": {"tasks": 100,
+                "runs": [run(1, 900.0), run(2, 1200.0)],
+                "agent_runs": [run(1, 500.0), run(2, 700.0)]}});
+        let series = [Series {
+            name: "s".into(),
+            reports: vec![report],
+        }];
+        let lines = labelled(&series, Chart::Processes);
+        let labels: Vec<&str> = lines.iter().map(|(l, _)| l.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                "PostgreSQL, 16 slots each, prefetch auto",
+                "PostgreSQL, 16 slots each, prefetch auto, agents"
+            ]
+        );
+        assert_eq!(lines[1].1[1].rate.median, 700.0);
+        let written = draw(&series, dir.path()).expect("drawn");
+        assert_eq!(written, [dir.path().join("processes.svg")]);
     }
 }

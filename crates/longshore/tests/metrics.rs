@@ -213,11 +213,15 @@ conformance! {
         // The rescued task was enqueued by the test's store, not the client.
         assert_eq!(of(&text, "tasks_enqueued_total", "ok", "orphans"), 0.0);
         assert_eq!(sample(&text, "longshore_worker_slots"), Some(4.0));
+        // `auto`, measured: at most three per slot.
+        let prefetch = sample(&text, "longshore_worker_prefetch");
+        assert!(prefetch.is_some_and(|n| (0.0..=12.0).contains(&n)), "{text}");
 
         worker.shutdown().await.unwrap();
         assert_eq!(health.state(), WorkerState::Stopped);
         let text = metrics.encode().await.unwrap();
         assert_eq!(sample(&text, "longshore_worker_slots"), Some(0.0), "{text}");
+        assert_eq!(sample(&text, "longshore_worker_prefetch"), Some(0.0), "{text}");
         assert_eq!(sample(&text, "longshore_leader{role=\"maintenance\"}"), Some(0.0), "{text}");
         assert_eq!(sample(&text, "longshore_leader{role=\"scheduler\"}"), Some(0.0), "{text}");
     }

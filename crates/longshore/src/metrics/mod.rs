@@ -35,6 +35,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -128,6 +129,7 @@ struct Inner {
     duration: Family<TaskLabels, Histogram>,
     rescued: Counter,
     slots: Gauge,
+    prefetch: Gauge,
     leader: Family<RoleLabels, Gauge>,
     requests: Family<RequestLabels, Counter>,
     request_duration: Family<RouteLabels, Histogram>,
@@ -228,6 +230,12 @@ impl Metrics {
             "Execution slots (concurrency) of the workers running in this process",
             slots.clone(),
         );
+        let prefetch = Gauge::default();
+        registry.register(
+            "worker_prefetch",
+            "Tasks the workers running in this process may claim ahead of their free slots now (with prefetch auto, as last measured)",
+            prefetch.clone(),
+        );
         let leader = Family::<RoleLabels, Gauge>::default();
         registry.register(
             "leader",
@@ -271,6 +279,7 @@ impl Metrics {
                 duration,
                 rescued,
                 slots,
+                prefetch,
                 leader,
                 requests,
                 request_duration,
@@ -393,13 +402,14 @@ impl Metrics {
     }
 
     /// Adds a worker's slots until the returned guard is dropped.
-    pub(crate) fn slots(&self, n: usize) -> Slots {
-        let n = i64::try_from(n).unwrap_or(i64::MAX);
-        self.inner.slots.inc_by(n);
-        Slots {
-            gauge: self.inner.slots.clone(),
-            n,
-        }
+    pub(crate) fn slots(&self, n: usize) -> Share {
+        Share::new(&self.inner.slots, n)
+    }
+
+    /// Adds a worker's prefetch until the returned guard is dropped;
+    /// [`Share::set`] moves it.
+    pub(crate) fn prefetch(&self, n: usize) -> Share {
+        Share::new(&self.inner.prefetch, n)
     }
 
     /// The gauge of cluster role `role` (shown as 0 from now on).
@@ -444,16 +454,35 @@ impl Drop for Running {
     }
 }
 
-/// A worker's slots counted in `longshore_worker_slots` (see
-/// [`Metrics::slots`]).
-pub(crate) struct Slots {
+/// One worker's part of a gauge that adds up the workers of a process
+/// (`longshore_worker_slots`, `longshore_worker_prefetch`): counted until
+/// dropped.
+pub(crate) struct Share {
     gauge: Gauge,
-    n: i64,
+    n: AtomicI64,
 }
 
-impl Drop for Slots {
+impl Share {
+    fn new(gauge: &Gauge, n: usize) -> Share {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        gauge.inc_by(n);
+        Share {
+            gauge: gauge.clone(),
+            n: AtomicI64::new(n),
+        }
+    }
+
+    /// This worker's part is `n` from now on.
+    pub(crate) fn set(&self, n: usize) {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        let old = self.n.swap(n, Ordering::Relaxed);
+        self.gauge.inc_by(n - old);
+    }
+}
+
+impl Drop for Share {
     fn drop(&mut self) {
-        self.gauge.dec_by(self.n);
+        self.gauge.dec_by(self.n.load(Ordering::Relaxed));
     }
 }
 
@@ -639,6 +668,20 @@ mod tests {
         drop(two);
         let text = metrics.encode().await.unwrap();
         assert_eq!(sample(&text, "longshore_worker_slots"), Some(0.0));
+
+        // A prefetch adds up the same way, and moves while counted.
+        let fixed = metrics.prefetch(48);
+        let auto = metrics.prefetch(0);
+        auto.set(12);
+        let text = metrics.encode().await.unwrap();
+        assert_eq!(sample(&text, "longshore_worker_prefetch"), Some(60.0));
+        auto.set(3);
+        drop(fixed);
+        let text = metrics.encode().await.unwrap();
+        assert_eq!(sample(&text, "longshore_worker_prefetch"), Some(3.0));
+        drop(auto);
+        let text = metrics.encode().await.unwrap();
+        assert_eq!(sample(&text, "longshore_worker_prefetch"), Some(0.0));
         assert_eq!(
             sample(&text, "longshore_leader{role=\"maintenance\"}"),
             Some(0.0)

@@ -103,7 +103,7 @@ impl Worker {
         let (permits, auto_prefetch) = match self.config.prefetch {
             Prefetch::Tasks(n) => (concurrency + n, None),
             Prefetch::Auto => {
-                let auto = AutoPrefetch::new(concurrency);
+                let auto = AutoPrefetch::new(concurrency, self.config.metrics.as_ref());
                 (auto.permits(), Some(auto))
             }
         };
@@ -277,6 +277,11 @@ async fn supervise(
         .metrics
         .as_ref()
         .map(|m| m.slots(shared.config.concurrency));
+    // With `auto`, the prefetch counts itself as it moves.
+    let _prefetch = match (&shared.config.metrics, shared.config.prefetch) {
+        (Some(metrics), Prefetch::Tasks(n)) => Some(metrics.prefetch(n)),
+        _ => None,
+    };
     let stop_claiming = CancellationToken::new();
     let stop_completer = CancellationToken::new();
     let stop_background = CancellationToken::new();

@@ -6,9 +6,9 @@
 //! `c` slots, whose handlers take `h` each, frees about `c × r / h` slots,
 //! where `r` is the round trip: that many tasks claimed ahead keep every
 //! slot busy. The worker keeps twice that (a round trip varies), at most
-//! [`crate::Prefetch::AUTO_PER_SLOT`] per slot. Tasks that take far longer
-//! than a round trip come to none at all: a prefetched task then waits
-//! about two round trips for its slot, and no longer.
+//! [`crate::Prefetch::AUTO_PER_SLOT`] per slot, so a prefetched task waits
+//! about two round trips for its slot. Tasks that take far longer than a
+//! round trip come to none at all.
 //!
 //! `h` and `r` are moving averages: `r` of every claim and every write of
 //! results (a slot waits for one or the other), `h` of every handler run.
@@ -26,6 +26,7 @@ use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::Prefetch;
+use crate::metrics::{Metrics, Share};
 
 /// Each new measurement moves an average by this fraction of the
 /// difference: about the last dozen count.
@@ -49,10 +50,12 @@ pub(crate) struct AutoPrefetch {
     /// the lock).
     held: AtomicUsize,
     parked: Mutex<Vec<OwnedSemaphorePermit>>,
+    /// This worker's part of `longshore_worker_prefetch`.
+    gauge: Option<Share>,
 }
 
 impl AutoPrefetch {
-    pub(crate) fn new(concurrency: usize) -> AutoPrefetch {
+    pub(crate) fn new(concurrency: usize, metrics: Option<&Metrics>) -> AutoPrefetch {
         let most = concurrency.saturating_mul(Prefetch::AUTO_PER_SLOT);
         AutoPrefetch {
             concurrency,
@@ -62,6 +65,7 @@ impl AutoPrefetch {
             wanted: AtomicUsize::new(most),
             held: AtomicUsize::new(0),
             parked: Mutex::new(Vec::new()),
+            gauge: metrics.map(|m| m.prefetch(0)),
         }
     }
 
@@ -125,6 +129,9 @@ impl AutoPrefetch {
         let wanted = self.most - prefetch;
         if self.wanted.swap(wanted, Ordering::Relaxed) != wanted {
             tracing::debug!(prefetch, "automatic prefetch changed");
+            if let Some(gauge) = &self.gauge {
+                gauge.set(prefetch);
+            }
         }
         if self.held.load(Ordering::Relaxed) > wanted
             && let Ok(mut parked) = self.parked.lock()
@@ -199,7 +206,7 @@ mod tests {
 
     #[test]
     fn permits_are_parked_while_tasks_are_long_and_handed_back_when_short() {
-        let auto = AutoPrefetch::new(4);
+        let auto = AutoPrefetch::new(4, None);
         let semaphore = Arc::new(Semaphore::new(auto.permits()));
         assert_eq!(auto.permits(), 16);
         let take = |n: usize| -> Vec<OwnedSemaphorePermit> {
