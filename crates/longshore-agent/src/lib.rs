@@ -34,7 +34,7 @@ mod session;
 use std::time::Duration;
 
 use longshore::remote::Runner;
-use longshore::{Registry, WorkerConfig};
+use longshore::{Prefetch, Registry, WorkerConfig};
 use tokio_util::sync::CancellationToken;
 
 /// How an agent connects and how much it runs.
@@ -54,6 +54,15 @@ pub struct AgentConfig {
     pub labels: Vec<String>,
     /// Tasks run at once.
     pub concurrency: usize,
+    /// Tasks held queued beyond the free slots (default
+    /// [`Prefetch::Auto`]), so that a slot that frees starts its next task
+    /// without waiting for the gateway's round trip to the database. A
+    /// queued task is leased to this agent (the database shows it running
+    /// and it counts for every cap), starts in the order it came, and is
+    /// handed back unrun at a stop. With `Auto` the gateway chooses how
+    /// many, up to three per slot, from the handler and database times it
+    /// measures; long handlers get none.
+    pub prefetch: Prefetch,
     /// Its id, the owner of its leases; unique among connected agents.
     pub id: String,
     /// How long a stop waits for running tasks before cancelling them.
@@ -63,8 +72,8 @@ pub struct AgentConfig {
 }
 
 impl AgentConfig {
-    /// Defaults for the rest: concurrency 10, an id from the host name and
-    /// process id, 30 s drain.
+    /// Defaults for the rest: concurrency 10, automatic prefetch, an id
+    /// from the host name and process id, 30 s drain.
     pub fn new(
         gateway: impl Into<String>,
         pool: impl Into<String>,
@@ -77,6 +86,7 @@ impl AgentConfig {
             token: token.into(),
             labels: Vec::new(),
             concurrency: 10,
+            prefetch: Prefetch::Auto,
             id: longshore::default_worker_id(),
             drain_timeout: Duration::from_secs(30),
             max_backoff: Duration::from_secs(30),
@@ -122,6 +132,14 @@ impl Agent {
     pub async fn run(self, stop: CancellationToken) -> Result<(), AgentError> {
         if self.config.concurrency == 0 {
             return Err(AgentError::Invalid("concurrency must be at least 1".into()));
+        }
+        if let Prefetch::Tasks(n) = self.config.prefetch
+            && n > Prefetch::MOST
+        {
+            return Err(AgentError::Invalid(format!(
+                "prefetch must be at most {}",
+                Prefetch::MOST
+            )));
         }
         let mut backoff = Duration::from_millis(200);
         // Results sent on a stream that broke before the gateway answered:

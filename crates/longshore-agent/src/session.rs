@@ -1,13 +1,14 @@
 //! One session with a gateway: `Hello`, then slots offered as they free
-//! up, assignments run through the [`Runner`], their log lines and
-//! results sent back, pings while the stream is open.
+//! up, assignments run through the [`Runner`] (or queued for a slot when
+//! claimed ahead), their log lines and results sent back, pings while the
+//! stream is open.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use longshore::core::Outcome;
 use longshore::remote::{Assignment, Runner, Running};
-use longshore::{CancelReason, LogEntry, LogLevel};
+use longshore::{CancelReason, LogEntry, LogLevel, Prefetch};
 use longshore_proto::v1::agent_gateway_client::AgentGatewayClient;
 use longshore_proto::v1::{
     AgentMessage, Hello, Level, Log, PROTOCOL_VERSION, Ping, Ready, Result as TaskResult,
@@ -113,6 +114,17 @@ pub(crate) async fn run(
     let mut client = AgentGatewayClient::new(channel);
     let (tx, rx) = mpsc::channel::<AgentMessage>(1024);
     let slots = u32::try_from(config.concurrency).unwrap_or(u32::MAX);
+    // The queue beyond the slots: with `auto`, the gateway uses as much
+    // of it as the measured times call for.
+    let (prefetch, prefetch_auto) = match config.prefetch {
+        Prefetch::Auto => (
+            config.concurrency.saturating_mul(Prefetch::AUTO_PER_SLOT),
+            true,
+        ),
+        Prefetch::Tasks(n) => (n, false),
+    };
+    let prefetch = prefetch.min(Prefetch::MOST);
+    let room = u32::try_from(config.concurrency + prefetch).unwrap_or(u32::MAX);
     send(
         &tx,
         agent_message::Message::Hello(Hello {
@@ -124,6 +136,8 @@ pub(crate) async fn run(
             slots,
             version: format!("longshore-agent {}", env!("CARGO_PKG_VERSION")),
             language: "rust".to_owned(),
+            prefetch: u32::try_from(prefetch).unwrap_or(u32::MAX),
+            prefetch_auto,
         }),
     )
     .await;
@@ -160,7 +174,7 @@ pub(crate) async fn run(
         send(&tx, result.clone()).await;
     }
     if !unanswered.drained {
-        send(&tx, agent_message::Message::Ready(Ready { free: slots })).await;
+        send(&tx, agent_message::Message::Ready(Ready { free: room })).await;
     }
     // The gateway answers every ping: this long without a word from it and
     // the stream is taken for dead (a partition leaves it open but silent).
@@ -171,6 +185,9 @@ pub(crate) async fn run(
 
     let (done_tx, mut done_rx) = mpsc::channel::<(Key, Option<Outcome>)>(1024);
     let mut running: HashMap<Key, Running> = HashMap::new();
+    // Assigned ahead, waiting for a slot, in the order they came.
+    let mut queued: VecDeque<Assignment> = VecDeque::new();
+    let slots = config.concurrency;
     let mut ping = tokio::time::interval(ping_every);
     let mut draining = unanswered.drained;
     let mut stop_by: Option<Instant> = None;
@@ -204,11 +221,14 @@ pub(crate) async fn run(
                             Ok(args) => args,
                             Err(e) => {
                                 let outcome = Outcome::Failed { error: format!("arguments are not JSON: {e}"), fatal: true };
-                                send(&tx, result_message(key, &outcome)).await;
+                                let result = result_message(key, &outcome);
+                                unanswered.results.insert(key, result.clone());
+                                send(&tx, result).await;
+                                send(&tx, agent_message::Message::Ready(Ready { free: 1 })).await;
                                 continue;
                             }
                         };
-                        let (handle, run) = runner.start(Assignment {
+                        let assignment = Assignment {
                             task_id,
                             execution: assign.execution,
                             actor: assign.actor,
@@ -217,30 +237,67 @@ pub(crate) async fn run(
                             attempt: assign.attempt,
                             max_attempts: assign.max_attempts,
                             time_limit: (assign.time_limit_ms > 0).then(|| Duration::from_millis(assign.time_limit_ms)),
-                        });
-                        tracing::debug!(task = %task_id, execution = key.1, "running an assigned task");
-                        running.insert(key, handle);
-                        send(&tx, agent_message::Message::Started(Started { task_id: assign.task_id, execution: assign.execution })).await;
-                        let done = done_tx.clone();
-                        tokio::spawn(async move {
-                            let outcome = run.await;
-                            let _ = done.send((key, outcome)).await;
-                        });
+                        };
+                        if running.len() < slots {
+                            start(runner, &tx, &done_tx, &mut running, assignment).await;
+                        } else if queued.len() < prefetch {
+                            tracing::debug!(task = %task_id, execution = key.1, "queued an assigned task");
+                            queued.push_back(assignment);
+                        } else {
+                            // More than it offered room for: back unrun.
+                            tracing::warn!(task = %task_id, "the gateway sent more tasks than this agent has room for; handing one back");
+                            let result = result_message(key, &Outcome::Released);
+                            unanswered.results.insert(key, result.clone());
+                            send(&tx, result).await;
+                        }
                     }
                     server_message::Message::Cancel(order) => {
                         let Ok(task_id) = order.task_id.parse::<Uuid>() else { continue };
-                        if let Some(handle) = running.get(&(task_id, order.execution)) {
+                        let key = (task_id, order.execution);
+                        if let Some(handle) = running.get(&key) {
                             handle.cancel(match order.reason() {
                                 cancel::Reason::LeaseLost => CancelReason::LeaseLost,
                                 cancel::Reason::TimeLimit => CancelReason::TimeLimit,
                                 _ => CancelReason::Operator,
                             });
+                        } else if let Some(at) = queued.iter().position(|a| (a.task_id, a.execution) == key) {
+                            // Never started: cancelled without running; a
+                            // lost lease is the gateway's to hand back.
+                            queued.remove(at);
+                            let outcome = match order.reason() {
+                                cancel::Reason::LeaseLost => None,
+                                cancel::Reason::TimeLimit => Some(Outcome::Released),
+                                _ => Some(Outcome::Cancelled),
+                            };
+                            if let Some(outcome) = outcome {
+                                let note = match outcome {
+                                    Outcome::Cancelled => "cancelled by an operator before it started",
+                                    _ => "its time limit passed before it started; it was handed back",
+                                };
+                                let at_unix_ms = std::time::SystemTime::now()
+                                    .duration_since(std::time::UNIX_EPOCH)
+                                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                                send(&tx, agent_message::Message::Log(Log {
+                                    task_id: order.task_id.clone(),
+                                    execution: key.1,
+                                    level: Level::Info as i32,
+                                    message: note.to_owned(),
+                                    at_unix_ms,
+                                })).await;
+                                let result = result_message(key, &outcome);
+                                unanswered.results.insert(key, result.clone());
+                                send(&tx, result).await;
+                            }
+                            if !draining {
+                                send(&tx, agent_message::Message::Ready(Ready { free: 1 })).await;
+                            }
                         }
                     }
                     server_message::Message::Drain(_) => {
                         tracing::warn!(running = running.len(), "drained by an operator: finishing what runs, taking nothing more (stop or restart the agent to end it)");
                         draining = true;
                         unanswered.drained = true;
+                        hand_back_queued(&tx, &mut queued, unanswered).await;
                     }
                     server_message::Message::Recorded(recorded) => {
                         if let Ok(task_id) = recorded.task_id.parse::<Uuid>() {
@@ -266,6 +323,9 @@ pub(crate) async fn run(
                     send(&tx, result).await;
                 }
                 if !draining {
+                    if let Some(next) = queued.pop_front() {
+                        start(runner, &tx, &done_tx, &mut running, next).await;
+                    }
                     send(&tx, agent_message::Message::Ready(Ready { free: 1 })).await;
                 }
             }
@@ -285,6 +345,7 @@ pub(crate) async fn run(
                 tracing::info!(running = running.len(), "stopping: finishing what runs, taking nothing more");
                 draining = true;
                 send(&tx, agent_message::Message::Stopping(Stopping {})).await;
+                hand_back_queued(&tx, &mut queued, unanswered).await;
                 stop_by = Some(Instant::now() + config.drain_timeout);
             }
             () = tokio::time::sleep_until(deadline), if stop_by.is_some() => {
@@ -316,6 +377,51 @@ pub(crate) async fn run(
         }
     }
     Ok(ended)
+}
+
+/// Runs `assignment` in a slot: its outcome comes back through `done`.
+async fn start(
+    runner: &Runner,
+    tx: &mpsc::Sender<AgentMessage>,
+    done: &mpsc::Sender<(Key, Option<Outcome>)>,
+    running: &mut HashMap<Key, Running>,
+    assignment: Assignment,
+) {
+    let key = (assignment.task_id, assignment.execution);
+    let (handle, run) = runner.start(assignment);
+    tracing::debug!(task = %key.0, execution = key.1, "running an assigned task");
+    running.insert(key, handle);
+    send(
+        tx,
+        agent_message::Message::Started(Started {
+            task_id: key.0.to_string(),
+            execution: key.1,
+        }),
+    )
+    .await;
+    let done = done.clone();
+    tokio::spawn(async move {
+        let outcome = run.await;
+        let _ = done.send((key, outcome)).await;
+    });
+}
+
+/// A stop or a drain: what waits in the queue goes back unrun, at once,
+/// for other agents to take.
+async fn hand_back_queued(
+    tx: &mpsc::Sender<AgentMessage>,
+    queued: &mut VecDeque<Assignment>,
+    unanswered: &mut Unanswered,
+) {
+    if !queued.is_empty() {
+        tracing::info!(queued = queued.len(), "handing back the tasks queued ahead");
+    }
+    for assignment in queued.drain(..) {
+        let key = (assignment.task_id, assignment.execution);
+        let result = result_message(key, &Outcome::Released);
+        unanswered.results.insert(key, result.clone());
+        send(tx, result).await;
+    }
 }
 
 async fn send(tx: &mpsc::Sender<AgentMessage>, message: agent_message::Message) {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use longshore::core::NewPool;
-use longshore::{Registry, Store, WorkerConfig};
+use longshore::{Prefetch, Registry, Store, WorkerConfig};
 use longshore_agent::{Agent, AgentConfig};
 use longshore_server::gateway::{self, Gateway};
 use longshore_server::settings::GrpcSettings;
@@ -72,10 +72,17 @@ impl BenchGateway {
     }
 
     /// Starts an agent of this gateway's pool running `registry`.
-    pub(crate) fn agent(&self, id: &str, concurrency: usize, registry: Registry) -> RunningAgent {
+    pub(crate) fn agent(
+        &self,
+        id: &str,
+        concurrency: usize,
+        prefetch: Prefetch,
+        registry: Registry,
+    ) -> RunningAgent {
         let mut config = AgentConfig::new(&self.url, &self.pool, &self.token);
         config.id = id.to_owned();
         config.concurrency = concurrency;
+        config.prefetch = prefetch;
         let stop = CancellationToken::new();
         let agent = Agent::new(config, registry, WorkerConfig::default());
         let running = tokio::spawn(agent.run(stop.clone()));
@@ -89,11 +96,13 @@ impl BenchGateway {
         program: &std::path::Path,
         id: &str,
         concurrency: usize,
+        prefetch: Prefetch,
     ) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(program);
         command
             .args(["agent", "--gateway", &self.url, "--pool", &self.pool])
             .args(["--id", id, "--concurrency", &concurrency.to_string()])
+            .args(["--prefetch", &prefetch.to_string()])
             .env("LONGSHORE_AGENT_TOKEN", &self.token);
         command
     }
@@ -216,7 +225,14 @@ pub(crate) async fn idle(
     let gateway = BenchGateway::start(store, "bench_h", &["bench_h"]).await?;
     tracing::info!(agents, "H: connecting the agents");
     let running: Vec<RunningAgent> = (0..agents)
-        .map(|i| gateway.agent(&format!("bench-h-{i}"), 4, super::probe_registry(None)))
+        .map(|i| {
+            gateway.agent(
+                &format!("bench-h-{i}"),
+                4,
+                Prefetch::Auto,
+                super::probe_registry(None),
+            )
+        })
         .collect();
     // Connected once each shows among the cluster's agents (written at
     // the gateway's heartbeat).

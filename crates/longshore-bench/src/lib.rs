@@ -104,7 +104,7 @@ pub struct Options {
     pub bulk_tasks: usize,
     /// Worker concurrency for every workload.
     pub concurrency: usize,
-    /// Tasks the inline worker claims ahead of its free slots.
+    /// Tasks each worker and agent claims ahead of its free slots.
     pub prefetch: longshore::Prefetch,
     /// B: tasks to enqueue one at a time.
     pub latency_tasks: usize,
@@ -537,9 +537,12 @@ fn start_consumer(
             };
             Consumer::Worker(Worker::new(store.clone(), registry, config)?.start())
         }
-        Via::Agent(gateway) => {
-            Consumer::Agent(gateway.agent(&format!("bench-{queue}"), args.concurrency, registry))
-        }
+        Via::Agent(gateway) => Consumer::Agent(gateway.agent(
+            &format!("bench-{queue}"),
+            args.concurrency,
+            args.prefetch,
+            registry,
+        )),
     };
     Ok((consumer, probe))
 }

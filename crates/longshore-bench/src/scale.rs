@@ -11,8 +11,9 @@
 //!
 //! With `--agents`, the same backlog again for each agent count: a pool
 //! of its own served by a gateway in the bench's process, and that many
-//! `longshore agent` processes of `--concurrency` slots connected to it
-//! (the gateway claims and records for them, as `serve` does).
+//! `longshore agent` processes of `--concurrency` slots and `--prefetch`
+//! connected to it (the gateway claims and records for them, as `serve`
+//! does).
 //!
 //! The backlog, the worker processes ([`Fleet`]) and the drain serve
 //! workload U (`scenario.rs`) too.
@@ -116,7 +117,8 @@ pub(crate) async fn run(store: &Arc<dyn Store>, plan: &Plan<'_>) -> anyhow::Resu
             NewTask::new("noop", serde_json::json!({}))
         })
         .await?;
-        let fleet = Fleet::agents(store, &gateway, &queue, n, plan.concurrency).await?;
+        let fleet =
+            Fleet::agents(store, &gateway, &queue, n, plan.concurrency, plan.prefetch).await?;
         tracing::info!(agents = n, "S: draining through the agents");
         let seconds = drain(store, &queue, plan.tasks).await?.as_secs_f64();
         fleet.stop().await;
@@ -230,13 +232,14 @@ impl Fleet {
         queue: &str,
         n: usize,
         concurrency: usize,
+        prefetch: longshore::Prefetch,
     ) -> anyhow::Result<Fleet> {
         let program = std::env::current_exe().context("finding this program to start agents")?;
         let ids: Vec<String> = (0..n).map(|i| format!("{queue}-agent-{i}")).collect();
         let mut workers = Vec::new();
         for id in &ids {
             workers.push(
-                spawn_quiet(&mut gateway.agent_process(&program, id, concurrency))
+                spawn_quiet(&mut gateway.agent_process(&program, id, concurrency, prefetch))
                     .with_context(|| format!("starting {} agent", program.display()))?,
             );
         }

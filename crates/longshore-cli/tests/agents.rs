@@ -36,6 +36,7 @@ on_both_engines!(
     the_bench_runs_a_and_b_through_an_agent_and_watches_idle_agents,
     an_agent_runs_the_shell_commands_its_own_configuration_names,
     a_stopping_agent_hands_back_what_runs_and_is_given_nothing_more,
+    an_agent_queues_tasks_ahead_and_gives_back_the_queued_ones_unrun,
 );
 
 /// A worker on queue `default` that also serves the gateway; it and the
@@ -94,6 +95,25 @@ fn agent(env: &Env, gateway: &str, pool: &str, id: &str, token: &str, more: &[&s
     cmd.args(["agent", "--gateway", gateway, "--pool", pool, "--id", id])
         .args(more)
         .env("LONGSHORE_AGENT_TOKEN", token)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    Proc::spawn(cmd)
+}
+
+/// An agent of pool `gpu` whose stop waits `drain` for what runs.
+fn draining_agent(
+    env: &Env,
+    gateway: &str,
+    id: &str,
+    token: &str,
+    more: &[&str],
+    drain: &str,
+) -> Proc {
+    let mut cmd = env.cmd();
+    cmd.args(["agent", "--gateway", gateway, "--pool", "gpu", "--id", id])
+        .args(more)
+        .env("LONGSHORE_AGENT_TOKEN", token)
+        .env("LONGSHORE_WORKER__DRAIN_TIMEOUT", drain)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     Proc::spawn(cmd)
@@ -1146,22 +1166,7 @@ async fn a_stopping_agent_hands_back_what_runs_and_is_given_nothing_more(engine:
     let (_node, both) = gateway(&env, &[]);
     let (grpc, _) = addresses(&both);
     let ids = sleeps_in_render(&env, 600_000, 1);
-    let mut cmd = env.cmd();
-    cmd.args([
-        "agent",
-        "--gateway",
-        grpc,
-        "--pool",
-        "gpu",
-        "--id",
-        "leaving",
-    ])
-    .args(["--concurrency", "4"])
-    .env("LONGSHORE_AGENT_TOKEN", &token)
-    .env("LONGSHORE_WORKER__DRAIN_TIMEOUT", "1s")
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
-    let mut leaving = Proc::spawn(cmd);
+    let mut leaving = draining_agent(&env, grpc, "leaving", &token, &["--concurrency", "4"], "1s");
     env.wait_until("the task to run on the agent", async |env| {
         show(env, &ids[0])["task"]["state"] == "running"
     })
@@ -1181,4 +1186,90 @@ async fn a_stopping_agent_hands_back_what_runs_and_is_given_nothing_more(engine:
         task["execution"], 1,
         "given to the stopping agent again: {task}"
     );
+}
+
+/// `--prefetch 3` on one slot: besides the task it runs, the agent holds
+/// three queued under its lease (the database shows four running, and no
+/// more while a fifth waits). An operator's cancel takes a queued task
+/// without running it; a stop hands the queued ones back at once, while
+/// the one that runs is still draining.
+async fn an_agent_queues_tasks_ahead_and_gives_back_the_queued_ones_unrun(engine: Engine) {
+    let env = Env::new(engine).await;
+    let token = pool_and_token(&env);
+    let (_node, both) = gateway(&env, &[]);
+    let (grpc, _) = addresses(&both);
+    let first = sleeps_in_render(&env, 600_000, 1);
+    let mut ahead = draining_agent(
+        &env,
+        grpc,
+        "ahead",
+        &token,
+        &["--concurrency", "1", "--prefetch", "3"],
+        "10m",
+    );
+    env.wait_until("the first task to run on the agent", async |env| {
+        show(env, &first[0])["task"]["state"] == "running"
+    })
+    .await;
+    // The slot is busy for ten minutes: what comes now waits on the agent.
+    let later = sleeps_in_render(&env, 600_000, 4);
+    env.wait_until("three more to be the agent's", async |env| {
+        env.count("running").await == 4
+    })
+    .await;
+    assert_eq!(env.count("queued").await, 1, "{}", ahead.stderr());
+    let held: Vec<&String> = later
+        .iter()
+        .filter(|id| show(&env, id)["task"]["state"] == "running")
+        .collect();
+    assert_eq!(held.len(), 3);
+    for id in &held {
+        assert_eq!(show(&env, id)["task"]["lease_owner"], "ahead");
+    }
+
+    // Cancelled while queued: never run, and its room is the fifth's.
+    env.ok(&["tasks", "cancel", held[0]]);
+    env.wait_until("the queued task to be cancelled", async |env| {
+        show(env, held[0])["task"]["state"] == "cancelled"
+    })
+    .await;
+    let shown = show(&env, held[0]);
+    let lines: Vec<&str> = shown["logs"]["current"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        ["cancelled by an operator before it started"],
+        "{shown}"
+    );
+    env.wait_until("the fifth task to be the agent's", async |env| {
+        env.count("running").await == 4 && env.count("queued").await == 0
+    })
+    .await;
+
+    // A stop: the three queued come back at once, unrun and with no
+    // attempt used, while the first still runs through its drain.
+    assert_eq!(env.total().await, 5);
+    ahead.signal("TERM");
+    env.wait_until("the queued tasks to come back", async |env| {
+        env.count("queued").await == 3
+    })
+    .await;
+    assert!(ahead.running(), "the agent is draining its running task");
+    assert_eq!(show(&env, &first[0])["task"]["state"], "running");
+    let back: Vec<&String> = later
+        .iter()
+        .filter(|id| show(&env, id)["task"]["state"] == "queued")
+        .collect();
+    assert_eq!(back.len(), 3);
+    for id in back {
+        let task = show(&env, id)["task"].clone();
+        assert_eq!(task["attempt"], 0, "{task}");
+        assert_eq!(task["lease_owner"], serde_json::Value::Null, "{task}");
+    }
+    assert_eq!(env.count("cancelled").await, 1);
+    assert_eq!(env.total().await, 5, "none lost, none doubled");
 }

@@ -21,8 +21,8 @@ pub async fn run(settings: &Settings, config: AgentConfig) -> anyhow::Result<()>
         ..config
     };
     println!(
-        "longshore agent: {} serving pool {} through {} with concurrency {}",
-        config.id, config.pool, config.gateway, config.concurrency
+        "longshore agent: {} serving pool {} through {} with concurrency {} and prefetch {}",
+        config.id, config.pool, config.gateway, config.concurrency, config.prefetch
     );
     let stop = CancellationToken::new();
     let agent = tokio::spawn(Agent::new(config, registry, execution).run(stop.clone()));

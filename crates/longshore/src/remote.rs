@@ -24,6 +24,10 @@ use crate::worker::executor::{self, Job};
 /// agents send, as a worker does to what its handlers log.
 pub use crate::context::storable;
 
+/// How a gateway sizes an agent's claim-ahead from measurements, as a
+/// worker with `prefetch: auto` sizes its own.
+pub use crate::worker::prefetch::Pace;
+
 /// A task to run, as a gateway hands it over.
 #[derive(Clone, Debug)]
 pub struct Assignment {

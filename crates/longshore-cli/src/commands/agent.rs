@@ -20,6 +20,9 @@ pub(crate) struct Args {
     /// Tasks run at once
     #[arg(long, value_name = "N", default_value_t = 10)]
     concurrency: usize,
+    /// Tasks held queued beyond the free slots, started as slots free: auto (the server chooses, up to 3 per slot, none for long tasks), or a count (0: none)
+    #[arg(long, value_name = "auto|N", default_value_t = longshore::Prefetch::Auto)]
+    prefetch: longshore::Prefetch,
     /// This agent's id, the owner of its leases [default: host-pid-random]
     #[arg(long, value_name = "ID")]
     id: Option<String>,
@@ -54,6 +57,7 @@ impl Args {
         let mut config = longshore_agent::AgentConfig::new(&self.gateway, &self.pool, token);
         config.labels = self.labels.clone();
         config.concurrency = self.concurrency;
+        config.prefetch = self.prefetch;
         if let Some(id) = &self.id {
             config.id = id.clone();
         }

@@ -21,7 +21,7 @@ pub(crate) struct Args {
     /// Worker concurrency for every workload
     #[arg(long, default_value_t = 16, value_name = "N")]
     concurrency: usize,
-    /// Tasks the inline worker claims ahead of its free slots (worker.prefetch): auto, or a count
+    /// Tasks each worker and agent claims ahead of its free slots (worker.prefetch, agent --prefetch): auto, or a count
     #[arg(long, default_value_t = longshore::Prefetch::Auto, value_name = "auto|N")]
     prefetch: longshore::Prefetch,
     /// B: tasks to enqueue one at a time

@@ -28,6 +28,10 @@ pub(crate) struct Seat {
     /// Slots the session would fill if woken (0 while it is busy claiming
     /// on its own, or draining).
     waiting: usize,
+    /// Of those, slots with nothing to run (the rest is room in the
+    /// queue of an agent that claims ahead): due tasks go to idle slots
+    /// first.
+    idle: usize,
     presence: WorkerPresence,
     signal: Arc<Signal>,
 }
@@ -83,6 +87,7 @@ impl Board {
             presence.id.clone(),
             Seat {
                 waiting: 0,
+                idle: 0,
                 presence,
                 signal: signal.clone(),
             },
@@ -95,11 +100,13 @@ impl Board {
         self.seats().remove(agent);
     }
 
-    /// The session of `agent` waits for work with `free` slots (0: it does
-    /// not wait), running `running` tasks.
-    pub(crate) fn update(&self, agent: &str, free: usize, running: usize) {
+    /// The session of `agent` waits for work with `free` places (0: it
+    /// does not wait), `idle` of them slots with nothing to run, holding
+    /// `running` tasks.
+    pub(crate) fn update(&self, agent: &str, free: usize, idle: usize, running: usize) {
         if let Some(seat) = self.seats().get_mut(agent) {
             seat.waiting = free;
+            seat.idle = idle.min(free);
             seat.presence.running = i32::try_from(running).unwrap_or(i32::MAX);
         }
     }
@@ -113,6 +120,8 @@ impl Board {
             .filter(|seat| seat.pool() == pool && seat.waiting > 0)
             .map(|seat| (seat, seat.waiting))
             .collect();
+        // An idle slot before a place in a busy agent's queue.
+        room.sort_by_key(|(seat, _)| std::cmp::Reverse(seat.idle));
         let mut woken = 0;
         for requires in due {
             let taker = room

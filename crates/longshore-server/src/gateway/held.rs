@@ -21,11 +21,13 @@ pub(super) struct Held {
     pub(super) execution: i32,
     pub(super) attempt: i32,
     pub(super) max_attempts: i32,
-    /// The agent said its handler began: if the agent vanishes now, the
-    /// execution counts as an attempt.
-    pub(super) started: bool,
+    /// When the agent said its handler began: if the agent vanishes after,
+    /// the execution counts as an attempt. Until then a task assigned
+    /// ahead waits in the agent's queue.
+    pub(super) started_at: Option<Instant>,
     /// When the time limit is reached (the agent is told to stop) and
-    /// when the gateway takes the task back from an agent that did not.
+    /// when the gateway takes the task back from an agent that did not
+    /// (counted from the assignment, then again from `Started`).
     pub(super) limit_at: Instant,
     pub(super) limit: Duration,
     pub(super) cancel_sent: bool,

@@ -14,7 +14,8 @@ use longshore::core::{
     AgentPresence, AgentTokenInfo, Claim, Completion, Pool, PoolClaim, StoreError, StoreEvent,
     WorkerPresence, pool::check_labels,
 };
-use longshore::{LogEntry, LogLevel, TaskRow};
+use longshore::remote::Pace;
+use longshore::{LogEntry, LogLevel, Prefetch, TaskRow};
 use longshore_proto::v1::{
     AgentMessage, Assign, Cancel, Hello, PROTOCOL_VERSION, Recorded, ServerMessage, Welcome,
     agent_message, cancel, result, server_message,
@@ -74,7 +75,12 @@ pub(super) async fn open(
             hello.agent_id
         )));
     };
-    tracing::info!(agent = %hello.agent_id, pool = %pool.name, slots = hello.slots, version = %hello.version, language = %hello.language, "agent connected");
+    // A queue beyond the slots, as the agent offers it; with `auto`, the
+    // part of it in use is chosen from what the session measures.
+    let prefetch = (hello.prefetch as usize).min(Prefetch::MOST);
+    let pace =
+        (prefetch > 0 && hello.prefetch_auto).then(|| Pace::new(hello.slots as usize, prefetch));
+    tracing::info!(agent = %hello.agent_id, pool = %pool.name, slots = hello.slots, prefetch = %if pace.is_some() { format!("auto (at most {prefetch})") } else { prefetch.to_string() }, version = %hello.version, language = %hello.language, "agent connected");
     let (tx, rx) = mpsc::channel(256);
     let welcome = ServerMessage {
         message: Some(server_message::Message::Welcome(Welcome {
@@ -93,6 +99,8 @@ pub(super) async fn open(
         shared,
         agent: hello.agent_id,
         slots: hello.slots as usize,
+        prefetch,
+        pace,
         labels: hello.labels,
         pool,
         free: 0,
@@ -171,11 +179,17 @@ struct Session {
     signal: Arc<Signal>,
     agent: String,
     slots: usize,
+    /// The most tasks the agent queues beyond its slots (0: none).
+    prefetch: usize,
+    /// With a prefetch chosen by measurement: the handler and round-trip
+    /// times it is chosen from.
+    pace: Option<Pace>,
     /// The labels the agent offers: a task requiring others is not claimed
     /// for it.
     labels: Vec<String>,
     pool: Pool,
-    /// Slots the agent said are free and no task has been sent to.
+    /// Slots (and, with a prefetch, room in its queue) the agent said are
+    /// free and no task has been sent to.
     free: usize,
     held: HashMap<Uuid, Held>,
     draining: bool,
@@ -204,6 +218,8 @@ struct Written {
     /// The claim it made for the agent's free slots, if any.
     refill: Option<Claim>,
     outcome: Result<(Vec<Uuid>, Vec<TaskRow>), StoreError>,
+    /// How long the statement took.
+    took: Duration,
 }
 
 /// Why a session ended.
@@ -223,17 +239,19 @@ impl Session {
         self.announce().await;
         let end = loop {
             // A write under way may be claiming for the free slots.
-            if self.wanted && self.free > 0 && !self.draining && self.writing.is_none() {
+            let room = self.room();
+            if self.wanted && room > 0 && !self.draining && self.writing.is_none() {
                 // Waiting while it claims: a notification meanwhile still
                 // wakes it (an extra claim costs little, a lost one a poll).
                 self.shared
                     .board
-                    .update(&self.agent, self.free, self.held.len());
+                    .update(&self.agent, room, self.idle(), self.held.len());
                 self.claim().await;
             }
             self.shared.board.update(
                 &self.agent,
-                if self.draining { 0 } else { self.free },
+                if self.draining { 0 } else { self.room() },
+                self.idle(),
                 self.held.len(),
             );
             tokio::select! {
@@ -383,12 +401,16 @@ impl Session {
     async fn handle(&mut self, message: AgentMessage) {
         match message.message {
             Some(agent_message::Message::Ready(ready)) => {
-                self.free = (self.free + ready.free as usize).min(self.slots);
+                self.free = (self.free + ready.free as usize).min(self.slots + self.prefetch);
                 self.wanted = true;
             }
             Some(agent_message::Message::Started(started)) => {
                 if let Some((_, held)) = self.held_entry(&started.task_id, started.execution) {
-                    held.started = true;
+                    let now = Instant::now();
+                    held.started_at = Some(now);
+                    // A task assigned ahead may have waited in the agent's
+                    // queue: its time runs from now.
+                    held.limit_at = now + held.limit;
                 }
             }
             Some(agent_message::Message::Log(log)) => {
@@ -440,12 +462,30 @@ impl Session {
         (held.execution == execution).then_some((id, held))
     }
 
-    /// A claim of tasks for all the agent's free slots.
+    /// How many tasks to claim for the agent now: what it said it has room
+    /// for, and with a prefetch no more than its slots and the part of the
+    /// prefetch in use beside what it holds.
+    fn room(&self) -> usize {
+        if self.prefetch == 0 {
+            return self.free;
+        }
+        let ahead = self.pace.as_ref().map_or(self.prefetch, Pace::ahead);
+        self.free
+            .min((self.slots + ahead).saturating_sub(self.held.len()))
+    }
+
+    /// The agent's slots with nothing to run or queued to run.
+    fn idle(&self) -> usize {
+        self.slots.saturating_sub(self.held.len())
+    }
+
+    /// A claim of tasks for all the agent's free slots (and the room in
+    /// its queue in use).
     fn claim_for_free_slots(&self) -> Claim {
         Claim {
             owner: self.agent.clone(),
             queues: self.pool.queues.clone(),
-            limit: self.free,
+            limit: self.room(),
             lease: self.shared.config.lease,
             capped: self
                 .shared
@@ -460,7 +500,12 @@ impl Session {
 
     async fn claim(&mut self) {
         let claim = self.claim_for_free_slots();
-        match self.shared.store.claim(&claim).await {
+        let began = Instant::now();
+        let outcome = self.shared.store.claim(&claim).await;
+        if let Some(pace) = &self.pace {
+            pace.round_trip_took(began.elapsed());
+        }
+        match outcome {
             Ok(tasks) => self.claimed(&claim, tasks).await,
             Err(e) => {
                 tracing::warn!(agent = %self.agent, error = %e, "claim for an agent failed");
@@ -537,7 +582,7 @@ impl Session {
                 execution: task.execution,
                 attempt: task.attempt,
                 max_attempts: task.max_attempts,
-                started: false,
+                started_at: None,
                 limit_at: Instant::now() + limit,
                 limit,
                 cancel_sent: false,
@@ -616,7 +661,7 @@ impl Session {
         let due: Vec<Uuid> = self
             .held
             .iter()
-            .filter(|(_, held)| held.limit_at <= now && !held.cancel_sent)
+            .filter(|(_, held)| self.timed(held) && held.limit_at <= now && !held.cancel_sent)
             .map(|(id, _)| *id)
             .collect();
         for id in due {
@@ -625,7 +670,7 @@ impl Session {
         let overdue: Vec<Uuid> = self
             .held
             .iter()
-            .filter(|(_, held)| held.limit_at + grace <= now)
+            .filter(|(_, held)| self.timed(held) && held.limit_at + grace <= now)
             .map(|(id, _)| *id)
             .collect();
         if overdue.is_empty() {
@@ -654,6 +699,13 @@ impl Session {
         self.complete(&completions).await;
     }
 
+    /// Whether `held`'s time limit is enforced now: an agent without a
+    /// prefetch starts what it is given at once; one with a prefetch may
+    /// queue it behind a long handler, and its time runs from `Started`.
+    fn timed(&self, held: &Held) -> bool {
+        self.prefetch == 0 || held.started_at.is_some()
+    }
+
     async fn record(&mut self, result: longshore_proto::v1::Result) {
         let execution = result.execution;
         let key = self
@@ -674,6 +726,9 @@ impl Session {
         let Some(held) = self.held.remove(&id) else {
             return;
         };
+        if let (Some(pace), Some(started_at)) = (&self.pace, held.started_at) {
+            pace.handler_took(started_at.elapsed());
+        }
         let outcome = match result.outcome {
             Some(result::Outcome::Succeeded(_)) => Outcome::Succeeded,
             Some(result::Outcome::Failed(failed)) => Outcome::Failed {
@@ -708,6 +763,7 @@ impl Session {
         let store = self.shared.store.clone();
         let agent = self.agent.clone();
         self.writing = Some(tokio::spawn(async move {
+            let began = Instant::now();
             let outcome = match &refill {
                 Some(claim) => store.complete_and_claim(&agent, &completions, claim).await,
                 None => store
@@ -720,6 +776,7 @@ impl Session {
                 executions,
                 refill,
                 outcome,
+                took: began.elapsed(),
             }
         }));
     }
@@ -727,6 +784,9 @@ impl Session {
     /// A write finished: answers each result, sends what it claimed, and
     /// starts the next write if results came meanwhile.
     async fn written(&mut self, written: Written) {
+        if let Some(pace) = &self.pace {
+            pace.round_trip_took(written.took);
+        }
         let (accepted, claimed) = self
             .apply(
                 written.outcome,
@@ -834,7 +894,7 @@ impl Session {
         let completions: Vec<Completion> = held
             .into_iter()
             .map(|(id, held)| {
-                let outcome = if held.started && !free {
+                let outcome = if held.started_at.is_some() && !free {
                     Outcome::Failed {
                         error: format!("agent {} went away while running it: {why}", self.agent),
                         fatal: false,

@@ -26,7 +26,7 @@ mod dispatch;
 pub(crate) mod executor;
 mod heartbeat;
 mod listener;
-mod prefetch;
+pub(crate) mod prefetch;
 mod shared;
 
 use std::collections::HashMap;

@@ -35,14 +35,61 @@ const WEIGHT: u64 = 8;
 /// How many round trips' worth of tasks are held ahead.
 const ROUND_TRIPS: u64 = 2;
 
-pub(crate) struct AutoPrefetch {
-    concurrency: usize,
-    /// The largest prefetch: the claim permits beyond the slots.
+/// What a prefetch is chosen from: moving averages of a handler's run and
+/// of a round trip to the database, for a number of slots. Shared by the
+/// worker's [`AutoPrefetch`] and by the gateway, which chooses the same
+/// way for an agent that lets it (see [`Pace::ahead`]).
+#[derive(Debug)]
+pub struct Pace {
+    slots: usize,
+    /// The most [`Pace::ahead`] returns.
     most: usize,
     /// Moving average of a handler run, in nanoseconds (0: none yet).
     handler_ns: AtomicU64,
     /// Moving average of a claim or a write of results, in nanoseconds.
     round_trip_ns: AtomicU64,
+}
+
+impl Pace {
+    /// Nothing measured yet, for `slots` slots holding at most `most`
+    /// tasks ahead.
+    pub fn new(slots: usize, most: usize) -> Pace {
+        Pace {
+            slots,
+            most,
+            handler_ns: AtomicU64::new(0),
+            round_trip_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// A handler ran this long.
+    pub fn handler_took(&self, took: Duration) {
+        average(&self.handler_ns, took);
+    }
+
+    /// A claim, or a write of results, took this long.
+    pub fn round_trip_took(&self, took: Duration) {
+        average(&self.round_trip_ns, took);
+    }
+
+    /// How many tasks to hold ahead of the free slots now: about two round
+    /// trips' worth at the measured handler time, at most `most`, and none
+    /// before a handler has been measured.
+    pub fn ahead(&self) -> usize {
+        prefetch_for(
+            self.slots,
+            self.most,
+            self.handler_ns.load(Ordering::Relaxed),
+            self.round_trip_ns.load(Ordering::Relaxed),
+        )
+    }
+}
+
+pub(crate) struct AutoPrefetch {
+    concurrency: usize,
+    /// The largest prefetch: the claim permits beyond the slots.
+    most: usize,
+    pace: Pace,
     /// How many claim permits should be parked now: `most` less the
     /// current prefetch.
     wanted: AtomicUsize,
@@ -60,8 +107,7 @@ impl AutoPrefetch {
         AutoPrefetch {
             concurrency,
             most,
-            handler_ns: AtomicU64::new(0),
-            round_trip_ns: AtomicU64::new(0),
+            pace: Pace::new(concurrency, most),
             wanted: AtomicUsize::new(most),
             held: AtomicUsize::new(0),
             parked: Mutex::new(Vec::new()),
@@ -83,13 +129,13 @@ impl AutoPrefetch {
 
     /// A handler ran this long.
     pub(crate) fn handler_took(&self, took: Duration) {
-        average(&self.handler_ns, took);
+        self.pace.handler_took(took);
         self.retarget();
     }
 
     /// A claim, or a write of results, took this long.
     pub(crate) fn round_trip_took(&self, took: Duration) {
-        average(&self.round_trip_ns, took);
+        self.pace.round_trip_took(took);
         self.retarget();
     }
 
@@ -120,12 +166,7 @@ impl AutoPrefetch {
     /// Sets the prefetch from the averages; when it grew, hands parked
     /// permits back to the claimer.
     fn retarget(&self) {
-        let prefetch = prefetch_for(
-            self.concurrency,
-            self.most,
-            self.handler_ns.load(Ordering::Relaxed),
-            self.round_trip_ns.load(Ordering::Relaxed),
-        );
+        let prefetch = self.pace.ahead();
         let wanted = self.most - prefetch;
         if self.wanted.swap(wanted, Ordering::Relaxed) != wanted {
             tracing::debug!(prefetch, "automatic prefetch changed");
