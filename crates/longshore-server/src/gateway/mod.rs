@@ -35,6 +35,7 @@ use longshore_proto::v1::{AgentMessage, ServerMessage};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -76,6 +77,9 @@ pub(crate) struct Shared {
     pub(crate) events: events::Events,
     /// Closed when the gateway stops: sessions hand their tasks back.
     pub(crate) stop: CancellationToken,
+    /// The sessions' tasks: a gateway that stops waits for them to have
+    /// handed their tasks back.
+    pub(crate) sessions: TaskTracker,
 }
 
 /// The gateway service, as tonic serves it.
@@ -106,6 +110,7 @@ impl Gateway {
                 capped,
                 events,
                 stop,
+                sessions: TaskTracker::new(),
             }),
         }
     }
@@ -197,6 +202,7 @@ async fn tls_config(grpc: &GrpcSettings) -> anyhow::Result<Option<ServerTlsConfi
 
 /// Serves the gateway where it is bound until `stop` is cancelled.
 pub fn serve(bound: Bound, gateway: Gateway, stop: CancellationToken) -> JoinHandle<()> {
+    let sessions = gateway.shared.sessions.clone();
     tokio::spawn(async move {
         let mut server = Server::builder();
         if let Some(tls) = bound.tls {
@@ -220,5 +226,8 @@ pub fn serve(bound: Bound, gateway: Gateway, stop: CancellationToken) -> JoinHan
         if let Err(e) = result {
             tracing::error!(error = %e, "the agents' gateway stopped");
         }
+        // Each session ends at `stop`, giving its tasks back first.
+        sessions.close();
+        sessions.wait().await;
     })
 }

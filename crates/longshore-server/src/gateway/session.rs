@@ -112,7 +112,8 @@ pub(super) async fn open(
         last_heard: Instant::now(),
         tx,
     };
-    tokio::spawn(session.run(inbound));
+    let sessions = session.shared.sessions.clone();
+    sessions.spawn(session.run(inbound));
     Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|message| (message, rx))
     })))
