@@ -37,6 +37,7 @@ on_both_engines!(
     an_agent_runs_the_shell_commands_its_own_configuration_names,
     a_stopping_agent_hands_back_what_runs_and_is_given_nothing_more,
     an_agent_queues_tasks_ahead_and_gives_back_the_queued_ones_unrun,
+    a_task_queued_on_an_agent_past_its_time_limit_is_handed_back_unrun,
 );
 
 /// A worker on queue `default` that also serves the gateway; it and the
@@ -1272,4 +1273,51 @@ async fn an_agent_queues_tasks_ahead_and_gives_back_the_queued_ones_unrun(engine
     }
     assert_eq!(env.count("cancelled").await, 1);
     assert_eq!(env.total().await, 5, "none lost, none doubled");
+}
+
+/// A task queued behind a slot that stays busy past the task's whole time
+/// limit is handed back unrun (to go where a slot is free), not failed:
+/// its attempt is not used.
+async fn a_task_queued_on_an_agent_past_its_time_limit_is_handed_back_unrun(engine: Engine) {
+    let env = Env::new(engine).await;
+    let token = pool_and_token(&env);
+    let (_node, both) = gateway(&env, &[("LONGSHORE_WORKER__HEARTBEAT", "1s")]);
+    let (grpc, _) = addresses(&both);
+    let busy = sleeps_in_render(&env, 600_000, 1);
+    let _agent = agent(
+        &env,
+        grpc,
+        "gpu",
+        "wedged",
+        &token,
+        &["--concurrency", "1", "--prefetch", "1"],
+    );
+    env.wait_until("the long task to run", async |env| {
+        show(env, &busy[0])["task"]["state"] == "running"
+    })
+    .await;
+    let hurried = enqueue(
+        &env,
+        &[
+            "enqueue",
+            "sleep",
+            "--queue",
+            "render",
+            "--args",
+            r#"{"ms": 1}"#,
+            "--time-limit",
+            "2s",
+        ],
+    );
+    env.wait_until("the queued task to be handed back", async |env| {
+        show(env, &hurried[0])["logs"]
+            .to_string()
+            .contains("its time limit passed before it started; it was handed back")
+    })
+    .await;
+    let task = show(&env, &hurried[0])["task"].clone();
+    assert_ne!(task["state"], "failed", "{task}");
+    assert_eq!(task["last_error"], serde_json::Value::Null, "{task}");
+    assert_eq!(show(&env, &busy[0])["task"]["state"], "running");
+    assert_eq!(env.total().await, 2);
 }

@@ -406,12 +406,15 @@ impl Session {
                 self.wanted = true;
             }
             Some(agent_message::Message::Started(started)) => {
+                let queues = self.prefetch > 0;
                 if let Some((_, held)) = self.held_entry(&started.task_id, started.execution) {
                     let now = Instant::now();
                     held.started_at = Some(now);
                     // A task assigned ahead may have waited in the agent's
                     // queue: its time runs from now.
-                    held.limit_at = now + held.limit;
+                    if queues {
+                        held.limit_at = now + held.limit;
+                    }
                 }
             }
             Some(agent_message::Message::Log(log)) => {
@@ -662,7 +665,7 @@ impl Session {
         let due: Vec<Uuid> = self
             .held
             .iter()
-            .filter(|(_, held)| self.timed(held) && held.limit_at <= now && !held.cancel_sent)
+            .filter(|(_, held)| held.limit_at <= now && !held.cancel_sent)
             .map(|(id, _)| *id)
             .collect();
         for id in due {
@@ -700,9 +703,13 @@ impl Session {
         self.complete(&completions).await;
     }
 
-    /// Whether `held`'s time limit is enforced now: an agent without a
-    /// prefetch starts what it is given at once; one with a prefetch may
-    /// queue it behind a long handler, and its time runs from `Started`.
+    /// Whether the gateway takes `held` back once its time limit and the
+    /// grace have passed. An agent without a prefetch starts what it is
+    /// given at once. One with a prefetch may have queued it behind its
+    /// slots: its time runs again from `Started`, and until then a time
+    /// limit only asks the agent to hand it back (so that tasks queued
+    /// behind a wedged slot go elsewhere), unrun, which the agent answers
+    /// with `HandedBack`.
     fn timed(&self, held: &Held) -> bool {
         self.prefetch == 0 || held.started_at.is_some()
     }
