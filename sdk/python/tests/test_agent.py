@@ -137,6 +137,55 @@ def test_a_running_handler_is_cancelled_by_an_operator(server, queue, start_agen
     assert "cancelled by an operator" in messages(shown["logs"]["current"]), shown
 
 
+def test_tasks_queued_ahead_wait_for_a_slot_and_go_back_unrun_at_a_stop(server, queue, start_agent):
+    pool, token = server.pool(queue)
+    agent = make_agent(server, pool, token, concurrency=1, prefetch=2, drain_timeout=600.0)
+    ran = []
+
+    @agent.actor("long")
+    async def long(ctx):
+        ran.append(ctx.task_id)
+        await asyncio.sleep(3600)
+
+    start_agent(agent)
+    first = server.enqueue("long", queue)
+    wait_until("the first task to run", lambda: ran == [first])
+    later = [server.enqueue("long", queue) for _ in range(3)]
+
+    def held():
+        return [t for t in later if server.show(t)["task"]["state"] == "running"]
+
+    # One slot busy for an hour: two more wait on the agent, leased to it.
+    queued = wait_until("two more to be the agent's", lambda: (lambda h: h if len(h) == 2 else None)(held()))
+    server.ok("tasks", "cancel", queued[0])
+    shown = finished(server, queued[0])
+    assert shown["task"]["state"] == "cancelled", shown
+    assert messages(shown["logs"]["current"]) == ["cancelled by an operator before it started"], shown
+    rest = [t for t in later if t != queued[0]]
+    wait_until("its room to take the last task", lambda: len(held()) == 2 and len(set(held()) & set(rest)) == 2)
+    assert ran == [first], ran
+
+    # A stop: the queued ones come back at once, unrun, their attempts
+    # unused, while the first drains.
+    agent.stop()
+    wait_until("the queued tasks to come back", lambda: all(server.show(t)["task"]["state"] == "queued" for t in rest))
+    for task_id in rest:
+        task = server.show(task_id)["task"]
+        assert task["attempt"] == 0, task
+    assert server.show(first)["task"]["state"] == "running"
+    assert ran == [first], ran
+    # Cancelling the first ends the drain.
+    server.ok("tasks", "cancel", first)
+    assert finished(server, first)["task"]["state"] == "cancelled"
+
+
+def test_prefetch_must_be_auto_or_a_count(server, queue):
+    pool, token = server.pool(queue)
+    for bad in (-1, 10_001, "lots", 1.5, True):
+        with pytest.raises(ValueError, match="prefetch"):
+            make_agent(server, pool, token, prefetch=bad)
+
+
 def test_handlers_are_time_limited_async_and_sync(server, queue, start_agent):
     pool, token = server.pool(queue)
     agent = make_agent(server, pool, token)

@@ -36,9 +36,9 @@ const WEIGHT: u64 = 8;
 const ROUND_TRIPS: u64 = 2;
 
 /// What a prefetch is chosen from: moving averages of a handler's run and
-/// of a round trip to the database, for a number of slots. Shared by the
-/// worker's [`AutoPrefetch`] and by the gateway, which chooses the same
-/// way for an agent that lets it (see [`Pace::ahead`]).
+/// of a round trip to the database, for a number of slots. Used by a
+/// worker with [`Prefetch::Auto`] and by the gateway, which chooses the
+/// same way for an agent that lets it (see [`Pace::ahead`]).
 #[derive(Debug)]
 pub struct Pace {
     slots: usize,

@@ -2,7 +2,8 @@
 
 One session is one gRPC stream (see ``proto/longshore/agent/v1/agent.proto``
 in the Longshore repository, the contract this module follows). The agent
-says how many slots it has free; the server assigns that many tasks; each
+says how many slots it has free (and how much room its queue of tasks
+claimed ahead has); the server assigns that many tasks; each
 execution is announced (``Started``), its log lines streamed, and it ends
 in one ``Result`` that the server records only while the lease is still
 this agent's. A session that breaks is opened again with backoff, and the
@@ -22,7 +23,8 @@ import socket
 import time
 import traceback
 import uuid
-from typing import Any, Awaitable, Callable, Dict, Iterable, Optional, Tuple, Union
+from collections import deque
+from typing import Any, Awaitable, Callable, Deque, Dict, Iterable, Optional, Tuple, Union
 
 import grpc
 
@@ -35,6 +37,11 @@ __all__ = ["Agent", "Refused", "PROTOCOL_VERSION"]
 #: The protocol version this SDK speaks.
 PROTOCOL_VERSION = 1
 VERSION = "0.1.0"
+
+#: The most tasks an agent may hold queued beyond its slots.
+MOST_PREFETCH = 10_000
+#: How many queued tasks per slot ``prefetch="auto"`` allows at most.
+AUTO_PER_SLOT = 3
 
 _METHOD = "/longshore.agent.v1.AgentGateway/Session"
 _OPEN_TIMEOUT = 10.0
@@ -84,6 +91,14 @@ class Agent:
     cancellation) the execution is reported at once, and its slot stays
     taken until the function returns. It should check
     :attr:`TaskContext.cancelled` when it can.
+
+    ``prefetch`` is how many tasks the agent holds queued beyond its free
+    slots, so that a slot that frees starts its next task without waiting
+    for the gateway's round trip to the database: ``"auto"`` (the
+    default) lets the gateway choose, up to three per slot, from the
+    handler and database times it measures (none for long handlers); a
+    count fixes it, ``0`` turns it off. A queued task is leased to this
+    agent; a stop or a drain hands the queued ones back at once.
     """
 
     def __init__(
@@ -94,6 +109,7 @@ class Agent:
         *,
         labels: Iterable[str] = (),
         concurrency: int = 8,
+        prefetch: Union[int, str] = "auto",
         agent_id: Optional[str] = None,
         ca_certificate: Optional[bytes] = None,
         time_limit: float = 600.0,
@@ -102,6 +118,12 @@ class Agent:
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if prefetch == "auto":
+            self._prefetch, self._prefetch_auto = min(concurrency * AUTO_PER_SLOT, MOST_PREFETCH), True
+        elif isinstance(prefetch, int) and not isinstance(prefetch, bool) and 0 <= prefetch <= MOST_PREFETCH:
+            self._prefetch, self._prefetch_auto = prefetch, False
+        else:
+            raise ValueError('prefetch is "auto" or a count from 0 to %d, not %r' % (MOST_PREFETCH, prefetch))
         if gateway.startswith("http://"):
             self._target, self._tls = gateway[len("http://") :], False
         elif gateway.startswith("https://"):
@@ -167,10 +189,14 @@ class Agent:
         self._stop.set()
 
     def stop(self) -> None:
-        """Asks a running agent to drain and stop; safe from any thread."""
+        """Asks a running agent to drain and stop; safe from any thread, and
+        a no-op once the agent has stopped."""
         loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None:
-            loop.call_soon_threadsafe(stop.set)
+        if loop is not None and stop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(stop.set)
+            except RuntimeError:
+                pass  # the loop closed meanwhile: the agent has stopped
 
     async def serve(self, handle_signals: bool = False) -> None:
         """Runs until :meth:`stop` (or a signal when ``handle_signals``).
@@ -407,11 +433,23 @@ class _Session:
         # Slots freed since the last Ready: said together, once the loop
         # has run what finished at the same moment.
         self.freed = 0
+        # Assigned while every slot was busy: started in order as slots
+        # free. Lost with the session (the gateway hands them back).
+        self.queued: Deque[pb.Assign] = deque()
 
     def send(self, message: pb.AgentMessage) -> None:
         self.outbound.put_nowait(message)
 
     def slot_freed(self) -> None:
+        if self.draining:
+            return
+        if self.queued:
+            self.agent._start(self.queued.popleft())
+        self._credit()
+
+    def _credit(self) -> None:
+        """A place (a slot, or room in the queue) is free again: said in
+        the next Ready."""
         if self.draining:
             return
         self.freed += 1
@@ -439,7 +477,7 @@ class _Session:
 
     async def run(self) -> None:
         agent = self.agent
-        free = max(agent.concurrency - len(agent._running), 0)
+        free = max(agent.concurrency - len(agent._running), 0) + agent._prefetch
         self.send(
             pb.AgentMessage(
                 hello=pb.Hello(
@@ -451,6 +489,8 @@ class _Session:
                     slots=agent.concurrency,
                     version="longshore-agent-python %s" % VERSION,
                     language="python",
+                    prefetch=agent._prefetch,
+                    prefetch_auto=agent._prefetch_auto,
                 )
             )
         )
@@ -525,6 +565,7 @@ class _Session:
             log.info("stopping: finishing %d running task(s), taking nothing more", len(agent._running))
             self.draining = True
             self.send(pb.AgentMessage(stopping=pb.Stopping()))
+            self._hand_back_queued()
             hand_back_at = time.monotonic() + agent.drain_timeout
             give_up_at: Optional[float] = None
             next_ping = time.monotonic() + ping_every
@@ -563,11 +604,24 @@ class _Session:
                 handed_back = pb.Result(task_id=key[0], execution=key[1], handed_back=pb.HandedBack())
                 agent._finished(key, handed_back)
                 return
-            agent._start(message.assign)
+            if len(agent._running) < agent.concurrency:
+                agent._start(message.assign)
+            elif len(self.queued) < agent._prefetch:
+                self.queued.append(message.assign)
+            else:
+                # More than this agent offered room for: back unrun.
+                assign = message.assign
+                log.warning("the gateway sent more tasks than this agent has room for; handing one back")
+                key = (assign.task_id, assign.execution)
+                agent._finished(key, pb.Result(task_id=key[0], execution=key[1], handed_back=pb.HandedBack()))
         elif kind == "cancel":
-            execution = agent._running.get((message.cancel.task_id, message.cancel.execution))
+            key = (message.cancel.task_id, message.cancel.execution)
+            reason = _REASONS.get(message.cancel.reason, c.OPERATOR)
+            execution = agent._running.get(key)
             if execution is not None:
-                execution.cancel(_REASONS.get(message.cancel.reason, c.OPERATOR))
+                execution.cancel(reason)
+            else:
+                self._cancel_queued(key, reason)
         elif kind == "recorded":
             recorded = message.recorded
             agent._unanswered.pop((recorded.task_id, recorded.execution), None)
@@ -586,6 +640,34 @@ class _Session:
             )
             self.draining = True
             agent._drained = True
+            self._hand_back_queued()
+
+    def _cancel_queued(self, key: Key, reason: str) -> None:
+        """A queued task is cancelled: it never runs. An operator's cancel
+        ends it; a time limit hands it back; a lost lease is the
+        gateway's to hand back."""
+        for assign in self.queued:
+            if (assign.task_id, assign.execution) == key:
+                self.queued.remove(assign)
+                break
+        else:
+            return
+        if reason == c.OPERATOR:
+            self.agent._emit_log(key, c.INFO, "cancelled by an operator before it started")
+            self.agent._finished(key, pb.Result(task_id=key[0], execution=key[1], cancelled=pb.Cancelled()))
+        elif reason == c.TIME_LIMIT:
+            self.agent._emit_log(key, c.INFO, "its time limit passed before it started; it was handed back")
+            self.agent._finished(key, pb.Result(task_id=key[0], execution=key[1], handed_back=pb.HandedBack()))
+        self._credit()
+
+    def _hand_back_queued(self) -> None:
+        """A stop or a drain: the queued tasks go back unrun, at once."""
+        if self.queued:
+            log.info("handing back %d task(s) queued ahead", len(self.queued))
+        while self.queued:
+            assign = self.queued.popleft()
+            key = (assign.task_id, assign.execution)
+            self.agent._finished(key, pb.Result(task_id=key[0], execution=key[1], handed_back=pb.HandedBack()))
 
 
 def _failed(key: Key, error: str, *, fatal: bool) -> pb.Result:
