@@ -113,11 +113,13 @@ impl BenchGateway {
         &self,
         python: &str,
         concurrency: usize,
+        prefetch: Prefetch,
     ) -> anyhow::Result<tokio::process::Child> {
         tokio::process::Command::new(python)
             .args(["-m", "longshore_agent.bench", "--gateway", &self.url])
             .args(["--pool", &self.pool, "--id", "bench-python"])
             .args(["--concurrency", &concurrency.to_string()])
+            .args(["--prefetch", &prefetch.to_string()])
             .env("LONGSHORE_AGENT_TOKEN", &self.token)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())

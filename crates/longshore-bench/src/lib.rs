@@ -651,7 +651,7 @@ async fn python_bulk(
     let insert = insert_bulk(store, queue, n).await?;
     tracing::info!(tasks = n, queue, "P: processing through a Python agent");
     let start = Instant::now();
-    let mut agent = gateway.python_agent(&args.python, args.concurrency)?;
+    let mut agent = gateway.python_agent(&args.python, args.concurrency, args.prefetch)?;
     loop {
         if count(store, queue, |s| s == longshore::TaskState::Succeeded).await? >= n as i64 {
             break;

@@ -17,12 +17,23 @@ def main() -> int:
     parser.add_argument("--gateway", required=True, help="http://HOST:PORT of the gateway")
     parser.add_argument("--pool", required=True)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--prefetch", default="auto", help="tasks held queued beyond the free slots: auto (default) or a count"
+    )
     parser.add_argument("--id", default=None, help="the agent's id (default: host and a random suffix)")
     options = parser.parse_args()
     token = os.environ.get("LONGSHORE_AGENT_TOKEN")
     if not token:
         parser.error("set LONGSHORE_AGENT_TOKEN to an agent token of the pool")
-    agent = Agent(options.gateway, options.pool, token, concurrency=options.concurrency, agent_id=options.id)
+    prefetch = options.prefetch if options.prefetch == "auto" else int(options.prefetch)
+    agent = Agent(
+        options.gateway,
+        options.pool,
+        token,
+        concurrency=options.concurrency,
+        prefetch=prefetch,
+        agent_id=options.id,
+    )
 
     @agent.actor("bench")
     async def bench(ctx):
