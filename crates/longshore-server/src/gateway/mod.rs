@@ -6,8 +6,13 @@
 //!
 //! - `auth.rs`: the agent token in the stream's metadata, and why one is
 //!   refused.
+//! - `hello.rs`: a session's first message checked (protocol version,
+//!   the token's pool, the agent's id, slots and labels).
 //! - `session.rs`: one agent's session, from `Hello` to the hand-back of its
-//!   tasks when the stream closes or goes silent.
+//!   tasks when the stream closes or goes silent; what it claims for an
+//!   agent that queues ahead.
+//! - `held.rs`: what a session holds for each task its agent runs or
+//!   queues, and the completion it becomes.
 //! - `events.rs`: one listener per gateway for "tasks are due" and "cancel
 //!   this task", fanned out to the sessions and the dispatcher.
 //! - `dispatch.rs`: the dispatcher, which looks for due work once per pool
@@ -19,6 +24,7 @@ mod auth;
 mod dispatch;
 mod events;
 mod held;
+mod hello;
 mod session;
 
 use std::net::SocketAddr;

@@ -12,12 +12,12 @@ use futures::FutureExt;
 use longshore::core::Outcome;
 use longshore::core::{
     AgentPresence, AgentTokenInfo, Claim, Completion, Pool, PoolClaim, StoreError, StoreEvent,
-    WorkerPresence, pool::check_labels,
+    WorkerPresence,
 };
 use longshore::remote::Pace;
 use longshore::{LogEntry, LogLevel, Prefetch, TaskRow};
 use longshore_proto::v1::{
-    AgentMessage, Assign, Cancel, Hello, PROTOCOL_VERSION, Recorded, ServerMessage, Welcome,
+    AgentMessage, Assign, Cancel, PROTOCOL_VERSION, Recorded, ServerMessage, Welcome,
     agent_message, cancel, result, server_message,
 };
 use tokio::sync::{broadcast, mpsc};
@@ -25,9 +25,9 @@ use tokio::time::Instant;
 use tonic::{Status, Streaming};
 use uuid::Uuid;
 
-use super::auth::unavailable;
 use super::dispatch::Signal;
 use super::held::{Held, MAX_BUFFERED_LINES, completion, storable};
+use super::hello::check_hello;
 use super::{ServerStream, Shared};
 
 /// At most this many messages that already arrived are handled together:
@@ -117,57 +117,6 @@ pub(super) async fn open(
     Ok(Box::pin(futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|message| (message, rx))
     })))
-}
-
-async fn check_hello(
-    shared: &Shared,
-    token: &AgentTokenInfo,
-    hello: &Hello,
-) -> Result<Pool, Status> {
-    if hello.protocol_version != PROTOCOL_VERSION {
-        return Err(Status::failed_precondition(format!(
-            "this agent speaks protocol version {}; this server speaks version {PROTOCOL_VERSION}: \
-             upgrade the one that is behind",
-            hello.protocol_version
-        )));
-    }
-    if hello.agent_id.is_empty() || hello.agent_id.len() > 200 {
-        return Err(Status::invalid_argument(
-            "the agent id must be 1 to 200 bytes",
-        ));
-    }
-    for (what, text) in [
-        ("the agent id", &hello.agent_id),
-        ("the agent's version", &hello.version),
-        ("the agent's language", &hello.language),
-    ] {
-        longshore::core::task::check_printable(what, text).map_err(Status::invalid_argument)?;
-    }
-    if hello.version.len() > 100 || hello.language.len() > 100 {
-        return Err(Status::invalid_argument(
-            "the agent's version and language must be at most 100 bytes each",
-        ));
-    }
-    if hello.slots == 0 {
-        return Err(Status::invalid_argument("an agent needs at least one slot"));
-    }
-    check_labels(&hello.labels).map_err(|e| Status::invalid_argument(e.to_string()))?;
-    if hello.pool != token.pool {
-        return Err(Status::permission_denied(format!(
-            "agent token `{}` is for pool `{}`, not `{}`",
-            token.name, token.pool, hello.pool
-        )));
-    }
-    let pools = shared.store.pools().await.map_err(unavailable)?;
-    pools
-        .into_iter()
-        .find(|pool| pool.name == hello.pool)
-        .ok_or_else(|| {
-            Status::not_found(format!(
-                "pool `{}` does not exist (make it with `longshore pools add`)",
-                hello.pool
-            ))
-        })
 }
 
 struct Session {
