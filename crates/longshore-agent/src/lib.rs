@@ -92,6 +92,31 @@ impl AgentConfig {
             max_backoff: Duration::from_secs(30),
         }
     }
+
+    /// Refuses settings no agent can run with: no slots, or a prefetch
+    /// above [`Prefetch::MOST`]. [`Agent::run`] checks them too; a caller
+    /// that prints the settings first can check them before it does.
+    ///
+    /// ```
+    /// let mut config = longshore_agent::AgentConfig::new("http://127.0.0.1:50051", "builds", "token");
+    /// assert!(config.check().is_ok());
+    /// config.concurrency = 0;
+    /// assert!(config.check().is_err());
+    /// ```
+    pub fn check(&self) -> Result<(), AgentError> {
+        if self.concurrency == 0 {
+            return Err(AgentError::Invalid("concurrency must be at least 1".into()));
+        }
+        if let Prefetch::Tasks(n) = self.prefetch
+            && n > Prefetch::MOST
+        {
+            return Err(AgentError::Invalid(format!(
+                "prefetch must be at most {}",
+                Prefetch::MOST
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Why an agent stopped other than by being asked to.
@@ -130,17 +155,7 @@ impl Agent {
     /// `drain_timeout`, the rest are handed back) or until the gateway
     /// refuses it for good.
     pub async fn run(self, stop: CancellationToken) -> Result<(), AgentError> {
-        if self.config.concurrency == 0 {
-            return Err(AgentError::Invalid("concurrency must be at least 1".into()));
-        }
-        if let Prefetch::Tasks(n) = self.config.prefetch
-            && n > Prefetch::MOST
-        {
-            return Err(AgentError::Invalid(format!(
-                "prefetch must be at most {}",
-                Prefetch::MOST
-            )));
-        }
+        self.config.check()?;
         let mut backoff = Duration::from_millis(200);
         // Results sent on a stream that broke before the gateway answered:
         // sent again on the next session, which records those still

@@ -124,7 +124,7 @@ pub(crate) async fn run(
         Prefetch::Tasks(n) => (n, false),
     };
     let prefetch = prefetch.min(Prefetch::MOST);
-    let room = u32::try_from(config.concurrency + prefetch).unwrap_or(u32::MAX);
+    let room = u32::try_from(config.concurrency.saturating_add(prefetch)).unwrap_or(u32::MAX);
     send(
         &tx,
         agent_message::Message::Hello(Hello {

@@ -702,7 +702,7 @@ async fn latency(
         let id = task.id;
         let at = Instant::now();
         store.enqueue(vec![task]).await?;
-        sent.insert(id, at);
+        sent.insert(id, (at, Instant::now()));
     }
     wait_for_runs(&probe, n, "B: tasks not started").await?;
     worker.shutdown().await?;
@@ -712,20 +712,22 @@ async fn latency(
         .map(Mutex::lock)
         .and_then(Result::ok)
         .ok_or_else(|| anyhow::anyhow!("the latency probe recorded nothing"))?;
-    let millis: Vec<f64> = sent
-        .iter()
-        .filter_map(|(id, at)| {
-            started
-                .get(id)
-                .map(|s| s.duration_since(*at).as_secs_f64() * 1e3)
-        })
-        .collect();
+    let ms = |from: Instant, to: Instant| to.duration_since(from).as_secs_f64() * 1e3;
+    let (mut whole, mut enqueue, mut pickup) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, (called, answered)) in &sent {
+        if let Some(start) = started.get(id) {
+            whole.push(ms(*called, *start));
+            enqueue.push(ms(*called, *answered));
+            // A handler can start before its enqueue call has returned.
+            pickup.push(ms(*answered, (*start).max(*answered)));
+        }
+    }
     let Percentiles {
         p50_ms,
         p95_ms,
         p99_ms,
         max_ms,
-    } = Percentiles::of(millis);
+    } = Percentiles::of(whole);
     Ok(LatencyReport {
         tasks: n,
         interval_ms: args.latency_interval.as_secs_f64() * 1e3,
@@ -733,6 +735,8 @@ async fn latency(
         p95_ms,
         p99_ms,
         max_ms,
+        enqueue: Percentiles::of(enqueue),
+        pickup: Percentiles::of(pickup),
     })
 }
 

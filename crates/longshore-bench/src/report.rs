@@ -132,6 +132,12 @@ pub(crate) struct LatencyReport {
     pub(crate) p95_ms: f64,
     pub(crate) p99_ms: f64,
     pub(crate) max_ms: f64,
+    /// The first part of each latency: the enqueue call until it returned
+    /// (the insert and its commit, which waits for the WAL flush).
+    pub(crate) enqueue: Percentiles,
+    /// The rest: the enqueue's return until the handler started (the
+    /// notification, the worker's claim and the start of its handler).
+    pub(crate) pickup: Percentiles,
 }
 
 #[derive(Serialize)]
@@ -196,6 +202,13 @@ fn summary_rows(r: &Report) -> Vec<Vec<String>> {
         row("B latency", "p95", format!("{:.2} ms", b.p95_ms));
         row("B latency", "p99", format!("{:.2} ms", b.p99_ms));
         row("B latency", "max", format!("{:.2} ms", b.max_ms));
+        for (part, p) in [("enqueue", &b.enqueue), ("pickup", &b.pickup)] {
+            row(
+                "B latency",
+                &format!("{part} p50 / p99"),
+                format!("{:.2} / {:.2} ms", p.p50_ms, p.p99_ms),
+            );
+        }
     }
     if let Some(c) = &r.c_steady {
         row(

@@ -1081,6 +1081,14 @@ async fn the_bench_runs_a_and_b_through_an_agent_and_watches_idle_agents(engine:
     assert!(g["b_latency"]["p50_ms"].as_f64().unwrap() > 0.0);
     assert!(out.contains("A process, agent / inline"), "{out}");
     assert!(out.contains("B p50, agent / inline"), "{out}");
+    // B in two parts: the enqueue call, then the pickup, which for every
+    // task is at most the whole.
+    let b = &report["b_latency"];
+    let ms = |v: &serde_json::Value| v.as_f64().unwrap();
+    assert!(ms(&b["enqueue"]["p50_ms"]) > 0.0, "{report}");
+    assert!(ms(&b["pickup"]["p50_ms"]) >= 0.0, "{report}");
+    assert!(ms(&b["pickup"]["max_ms"]) <= ms(&b["max_ms"]), "{report}");
+    assert!(out.contains("pickup p50 / p99"), "{out}");
     let h = &report["h_idle_agents"];
     assert_eq!(h["agents"], 3, "{report}");
     assert!(h["rss_mib"].as_f64().unwrap() > 0.0, "{report}");
@@ -1320,4 +1328,34 @@ async fn a_task_queued_on_an_agent_past_its_time_limit_is_handed_back_unrun(engi
     assert_eq!(task["last_error"], serde_json::Value::Null, "{task}");
     assert_eq!(show(&env, &busy[0])["task"]["state"], "running");
     assert_eq!(env.total().await, 2);
+}
+
+/// Settings no agent can run with are refused before it starts: the error
+/// names the setting, and no start line claims otherwise.
+#[test]
+fn unusable_agent_settings_are_refused_before_the_agent_starts() {
+    let env = Env::zero_config();
+    for (flags, reason) in [
+        (["--concurrency", "0"], "concurrency must be at least 1"),
+        (["--prefetch", "20000"], "prefetch must be at most 10000"),
+    ] {
+        let out = env
+            .cmd()
+            .args(["agent", "--gateway", "http://127.0.0.1:9", "--pool", "gpu"])
+            .args(flags)
+            .env("LONGSHORE_AGENT_TOKEN", "ls_unused")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flags:?}: the agent ran");
+        let stderr = support::text(&out.stderr);
+        assert!(
+            stderr.contains(reason),
+            "{flags:?}: expected `{reason}` in: {stderr}"
+        );
+        let stdout = support::text(&out.stdout);
+        assert!(
+            stdout.is_empty(),
+            "{flags:?}: printed a start line: {stdout}"
+        );
+    }
 }

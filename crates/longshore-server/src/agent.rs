@@ -20,6 +20,7 @@ pub async fn run(settings: &Settings, config: AgentConfig) -> anyhow::Result<()>
         drain_timeout: execution.drain_timeout,
         ..config
     };
+    config.check()?;
     println!(
         "longshore agent: {} serving pool {} through {} with concurrency {} and prefetch {}",
         config.id, config.pool, config.gateway, config.concurrency, config.prefetch
