@@ -23,6 +23,9 @@
 # postgres://postgres@127.0.0.1:5432/postgres). Needs pgbench and psql on
 # PATH (Debian: postgresql-client) and a role that may CREATE DATABASE.
 # Prints one line per run and the same as JSON lines to stdout's end.
+# When the server runs on this machine, each run also says how much CPU
+# its processes spent a task (from /proc), the figure `longshore bench`
+# prints for A beside its own ("CPU a task: bench / PostgreSQL").
 set -euo pipefail
 
 seconds=20
@@ -79,23 +82,50 @@ CHECKPOINT;
 SQL
 }
 
+# The CPU ticks every local `postgres` process has used, with those of its
+# ended children (closed backends count into the server's main process):
+# utime, stime, cutime and cstime, fields 14 to 17 of /proc/PID/stat.
+postgres_ticks() {
+    local total=0 dir stat fields
+    for dir in /proc/[0-9]*; do
+        [[ $(cat "$dir/comm" 2> /dev/null) == postgres ]] || continue
+        stat=$(cat "$dir/stat" 2> /dev/null) || continue
+        read -ra fields <<< "${stat##*) }"
+        total=$((total + fields[11] + fields[12] + fields[13] + fields[14]))
+    done
+    echo "$total"
+}
+ticks_per_second=$(getconf CLK_TCK)
+
 # run BATCH CLIENTS SYNCHRONOUS_COMMIT
 run() {
-    local batch=$1 clients=$2 sync=$3 out tps
+    local batch=$1 clients=$2 sync=$3 out tps before after
     fresh_table
+    before=$(postgres_ticks)
     out=$(PGOPTIONS="-c synchronous_commit=$sync" pgbench "$scratch" -n -M prepared \
         -f "$script" -D batch="$batch" -c "$clients" -j "$clients" -T "$seconds" 2>&1)
+    after=$(postgres_ticks)
     tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<< "$out" | head -1)
     if [[ -z $tps ]]; then
         echo "pgbench failed:" >&2
         echo "$out" >&2
         exit 1
     fi
-    awk -v b="$batch" -v c="$clients" -v s="$sync" -v t="$tps" 'BEGIN {
-        printf "%3d a transaction, %2d client(s), synchronous_commit %-3s  %10.0f tasks/s  (%.0f tps)\n", b, c, s, t * b, t
+    # Server CPU a task, in microseconds; -1 when no local server was seen.
+    local cpu=-1
+    if ((after > before)); then
+        cpu=$(awk -v d=$((after - before)) -v hz="$ticks_per_second" -v t="$tps" -v b="$batch" \
+            -v s="$seconds" 'BEGIN { printf "%.0f", d / hz / (t * b * s) * 1e6 }')
+    fi
+    awk -v b="$batch" -v c="$clients" -v s="$sync" -v t="$tps" -v u="$cpu" 'BEGIN {
+        printf "%3d a transaction, %2d client(s), synchronous_commit %-3s  %10.0f tasks/s  (%.0f tps)", b, c, s, t * b, t
+        if (u >= 0) printf "  server CPU %s µs a task", u
+        printf "\n"
     }'
-    results+=("$(awk -v b="$batch" -v c="$clients" -v s="$sync" -v t="$tps" 'BEGIN {
-        printf "{\"batch\": %d, \"clients\": %d, \"synchronous_commit\": \"%s\", \"tasks_per_sec\": %.0f}", b, c, s, t * b
+    results+=("$(awk -v b="$batch" -v c="$clients" -v s="$sync" -v t="$tps" -v u="$cpu" 'BEGIN {
+        printf "{\"batch\": %d, \"clients\": %d, \"synchronous_commit\": \"%s\", \"tasks_per_sec\": %.0f", b, c, s, t * b
+        if (u >= 0) printf ", \"server_cpu_us_per_task\": %s", u
+        printf "}"
     }')")
 }
 

@@ -80,6 +80,57 @@ pub(crate) fn busy_between(before: (f64, f64), after: (f64, f64), seconds: f64) 
     (cores, share)
 }
 
+/// The readings at the start of a timed span: this process, the local
+/// PostgreSQL server (when `postgres`) and the machine.
+pub(crate) struct Span {
+    process: Option<f64>,
+    database: Option<f64>,
+    machine: Option<(f64, f64)>,
+}
+
+/// Where a span's CPU went.
+#[derive(Clone, Copy, serde::Serialize)]
+pub(crate) struct Spent {
+    /// This bench process (the worker under test, the probe and, on
+    /// SQLite, the engine itself), in CPU seconds.
+    pub(crate) bench_cpu_seconds: Option<f64>,
+    /// The local PostgreSQL server's processes, in CPU seconds (none on
+    /// SQLite, or for a server on another machine).
+    pub(crate) database_cpu_seconds: Option<f64>,
+    /// The whole machine: busy cores on average over the span.
+    pub(crate) machine_busy_cores: f64,
+    pub(crate) machine_busy_percent: f64,
+}
+
+impl Span {
+    pub(crate) fn start(postgres: bool) -> Span {
+        Span {
+            process: process_seconds(std::process::id()),
+            database: postgres_seconds().filter(|_| postgres),
+            machine: machine_seconds(),
+        }
+    }
+
+    /// What was spent since the start, over `seconds` of wall time.
+    pub(crate) fn spent(&self, seconds: f64) -> Spent {
+        let since = |before: Option<f64>, now: Option<f64>| before.zip(now).map(|(b, a)| a - b);
+        let (machine_busy_cores, machine_busy_percent) = self
+            .machine
+            .zip(machine_seconds())
+            .map_or((0.0, 0.0), |(before, after)| {
+                busy_between(before, after, seconds)
+            });
+        Spent {
+            bench_cpu_seconds: since(self.process, process_seconds(std::process::id())),
+            database_cpu_seconds: self
+                .database
+                .and_then(|b| since(Some(b), postgres_seconds())),
+            machine_busy_cores,
+            machine_busy_percent,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

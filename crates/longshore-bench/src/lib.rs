@@ -620,7 +620,9 @@ async fn bulk_on(
     tracing::info!(tasks = n, queue, "A: inserting");
     let insert = insert_bulk(store, queue, n).await?;
     tracing::info!(tasks = n, queue, "A: processing");
+    let span = cpu::Span::start(store.engine() == "postgres");
     let start = Instant::now();
+    let inline = matches!(via, Via::Inline);
     let (worker, probe) = start_consumer(store, queue, args, false, via)?;
     // Watch the handler count first (cheap), then confirm in the database.
     while probe.runs.load(Ordering::Relaxed) < n as u64 {
@@ -633,8 +635,12 @@ async fn bulk_on(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let process = start.elapsed();
+    let spent = span.spent(process.as_secs_f64());
     worker.shutdown().await?;
-    Ok(BulkReport::new(n, insert, process))
+    Ok(BulkReport {
+        cpu: inline.then_some(spent),
+        ..BulkReport::new(n, insert, process)
+    })
 }
 
 /// P: A through one Python agent, a process of its own, timed from its

@@ -82,6 +82,10 @@ pub(crate) struct BulkReport {
     pub(crate) insert_per_sec: f64,
     pub(crate) process_seconds: f64,
     pub(crate) process_per_sec: f64,
+    /// Where the processing's CPU went, for a worker in the bench's own
+    /// process (A and K; not through agents, which run elsewhere).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cpu: Option<crate::cpu::Spent>,
 }
 
 impl BulkReport {
@@ -92,6 +96,7 @@ impl BulkReport {
             insert_per_sec: tasks as f64 / insert.as_secs_f64(),
             process_seconds: process.as_secs_f64(),
             process_per_sec: tasks as f64 / process.as_secs_f64(),
+            cpu: None,
         }
     }
 }
@@ -196,6 +201,23 @@ fn summary_rows(r: &Report) -> Vec<Vec<String>> {
             "process",
             format!("{:.0} tasks/s", a.process_per_sec),
         );
+        if let Some(cpu) = &a.cpu {
+            let per_task = |seconds: Option<f64>| {
+                seconds.map_or("-".to_owned(), |s| {
+                    format!("{:.0} µs", s / a.tasks as f64 * 1e6)
+                })
+            };
+            row(
+                "A bulk",
+                "CPU a task: bench / PostgreSQL",
+                format!(
+                    "{} / {}; machine {:.2} cores busy",
+                    per_task(cpu.bench_cpu_seconds),
+                    per_task(cpu.database_cpu_seconds),
+                    cpu.machine_busy_cores
+                ),
+            );
+        }
     }
     if let Some(b) = &r.b_latency {
         row("B latency", "p50", format!("{:.2} ms", b.p50_ms));

@@ -152,20 +152,12 @@ pub(crate) async fn run(store: &Arc<dyn Store>, plan: &Plan<'_>) -> anyhow::Resu
         )
         .await?;
         directory.most.store(0, Ordering::Relaxed);
-        let (db_before, machine_before) = (cpu::postgres_seconds(), cpu::machine_seconds());
+        let span = cpu::Span::start(matches!(plan.target, Target::Postgres(_)));
         let workers_before = fleet.cpu_seconds();
         tracing::info!(%layout, "U: draining");
         let seconds = drain(store, &queue, plan.users).await?.as_secs_f64();
         let worker_cpu_seconds = fleet.cpu_seconds() - workers_before;
-        let database_cpu_seconds = db_before
-            .zip(cpu::postgres_seconds())
-            .map(|(before, after)| after - before)
-            .filter(|_| matches!(plan.target, Target::Postgres(_)));
-        let (machine_busy_cores, machine_busy_percent) = machine_before
-            .zip(cpu::machine_seconds())
-            .map_or((0.0, 0.0), |(before, after)| {
-                cpu::busy_between(before, after, seconds)
-            });
+        let spent = span.spent(seconds);
         fleet.stop().await;
         let slots = layout.processes * layout.slots;
         runs.push(ScenarioRun {
@@ -177,9 +169,9 @@ pub(crate) async fn run(store: &Arc<dyn Store>, plan: &Plan<'_>) -> anyhow::Resu
             slots_allow_per_sec: slots as f64 / plan.latency.as_secs_f64().max(1e-6),
             most_in_flight: directory.most.load(Ordering::Relaxed),
             worker_cpu_seconds,
-            database_cpu_seconds,
-            machine_busy_cores,
-            machine_busy_percent,
+            database_cpu_seconds: spent.database_cpu_seconds,
+            machine_busy_cores: spent.machine_busy_cores,
+            machine_busy_percent: spent.machine_busy_percent,
         });
     }
     server.abort();

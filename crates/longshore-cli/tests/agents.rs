@@ -1089,6 +1089,22 @@ async fn the_bench_runs_a_and_b_through_an_agent_and_watches_idle_agents(engine:
     assert!(ms(&b["pickup"]["p50_ms"]) >= 0.0, "{report}");
     assert!(ms(&b["pickup"]["max_ms"]) <= ms(&b["max_ms"]), "{report}");
     assert!(out.contains("pickup p50 / p99"), "{out}");
+    // A inline says where its CPU went; through the agent, it does not
+    // (the agent is another process).
+    let cpu = &report["a_bulk"]["cpu"];
+    assert!(ms(&cpu["bench_cpu_seconds"]) > 0.0, "{report}");
+    match engine {
+        Engine::Sqlite => assert!(cpu["database_cpu_seconds"].is_null(), "{report}"),
+        // Read from /proc when the server runs on this machine, as in CI.
+        Engine::Postgres => {
+            let url = longshore_testing::admin_url();
+            if url.contains("@127.0.0.1") || url.contains("@localhost") {
+                assert!(ms(&cpu["database_cpu_seconds"]) > 0.0, "{report}");
+            }
+        }
+    }
+    assert!(g["a_bulk"].get("cpu").is_none(), "{report}");
+    assert!(out.contains("CPU a task: bench / PostgreSQL"), "{out}");
     let h = &report["h_idle_agents"];
     assert_eq!(h["agents"], 3, "{report}");
     assert!(h["rss_mib"].as_f64().unwrap() > 0.0, "{report}");
