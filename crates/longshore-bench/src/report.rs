@@ -82,8 +82,8 @@ pub(crate) struct BulkReport {
     pub(crate) insert_per_sec: f64,
     pub(crate) process_seconds: f64,
     pub(crate) process_per_sec: f64,
-    /// Where the processing's CPU went, for a worker in the bench's own
-    /// process (A and K; not through agents, which run elsewhere).
+    /// Where the processing's CPU went, for an inline worker (one in the
+    /// bench's own process); none through agents, which run elsewhere.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) cpu: Option<crate::cpu::Spent>,
 }
