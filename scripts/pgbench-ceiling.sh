@@ -85,11 +85,20 @@ SQL
 # The CPU ticks every local `postgres` process has used, with those of its
 # ended children (closed backends count into the server's main process):
 # utime, stime, cutime and cstime, fields 14 to 17 of /proc/PID/stat.
+# Read only once the scratch database has no session left but the one
+# asking (a backend that exits while the scan runs would count once in its
+# own times and once more, or not at all, in the server's).
 postgres_ticks() {
-    local total=0 dir stat fields
+    local total=0 dir comm stat fields
+    until [[ $(psql "$scratch" -qAtc \
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()") == 0 ]]; do
+        sleep 0.2
+    done
+    sleep 0.2
     for dir in /proc/[0-9]*; do
-        [[ $(cat "$dir/comm" 2> /dev/null) == postgres ]] || continue
-        stat=$(cat "$dir/stat" 2> /dev/null) || continue
+        { read -r comm < "$dir/comm"; } 2> /dev/null || continue
+        [[ $comm == postgres ]] || continue
+        { read -r stat < "$dir/stat"; } 2> /dev/null || continue
         read -ra fields <<< "${stat##*) }"
         total=$((total + fields[11] + fields[12] + fields[13] + fields[14]))
     done
@@ -111,11 +120,13 @@ run() {
         echo "$out" >&2
         exit 1
     fi
-    # Server CPU a task, in microseconds; -1 when no local server was seen.
-    local cpu=-1
-    if ((after > before)); then
-        cpu=$(awk -v d=$((after - before)) -v hz="$ticks_per_second" -v t="$tps" -v b="$batch" \
-            -v s="$seconds" 'BEGIN { printf "%.0f", d / hz / (t * b * s) * 1e6 }')
+    # Server CPU a task, in microseconds, over the transactions pgbench
+    # completed; -1 when no local server was seen.
+    local cpu=-1 transactions
+    transactions=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<< "$out" | head -1)
+    if ((after > before)) && [[ -n $transactions ]] && ((transactions > 0)); then
+        cpu=$(awk -v d=$((after - before)) -v hz="$ticks_per_second" -v n="$transactions" -v b="$batch" \
+            'BEGIN { printf "%.0f", d / hz / (n * b) * 1e6 }')
     fi
     awk -v b="$batch" -v c="$clients" -v s="$sync" -v t="$tps" -v u="$cpu" 'BEGIN {
         printf "%3d a transaction, %2d client(s), synchronous_commit %-3s  %10.0f tasks/s  (%.0f tps)", b, c, s, t * b, t

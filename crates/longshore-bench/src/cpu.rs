@@ -106,7 +106,7 @@ impl Span {
     pub(crate) fn start(postgres: bool) -> Span {
         Span {
             process: process_seconds(std::process::id()),
-            database: postgres_seconds().filter(|_| postgres),
+            database: postgres.then(postgres_seconds).flatten(),
             machine: machine_seconds(),
         }
     }

