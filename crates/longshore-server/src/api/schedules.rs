@@ -191,6 +191,7 @@ pub(crate) struct NewSchedule {
     #[schema(min_length = 1)]
     time_zone: Option<String>,
     /// Arguments of each run: a JSON object (default `{}`).
+    #[serde(default)]
     #[schema(value_type = Object)]
     args: Option<serde_json::Value>,
     /// Queue each run goes to (default `default`).
@@ -239,6 +240,8 @@ pub(crate) struct ScheduleChanges {
     cron: Option<String>,
     #[schema(min_length = 1)]
     time_zone: Option<String>,
+    // `default`, or the schema would list `args` as required.
+    #[serde(default)]
     #[schema(value_type = Object)]
     args: Option<serde_json::Value>,
     #[schema(
