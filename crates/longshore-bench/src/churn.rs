@@ -23,8 +23,9 @@ use longshore::{Store, TaskState};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use crate::latency::latency;
 use crate::report::{BulkReport, LatencyReport};
-use crate::{Options, Via, bulk_on, count, latency, start_consumer, task};
+use crate::{Options, Via, bulk_on, count, start_consumer, task};
 
 /// What the purger deletes per statement.
 const PURGE_BATCH: i64 = 1000;
